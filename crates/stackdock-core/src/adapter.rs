@@ -1,0 +1,309 @@
+//! The [`DockAdapter`] trait that every provider crate implements.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use crate::capability::{Capabilities, Operation};
+use crate::resource::{Resource, ResourceId, ResourceKind};
+use crate::spec::{FieldDiff, ResourceSpec};
+use crate::{Error, Result};
+
+/// Who an adapter is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    /// Stable provider id, e.g. `vercel`, `postgres`, `powerdns`.
+    pub id: String,
+    /// Human name, e.g. `Vercel`.
+    pub display_name: String,
+}
+
+impl ProviderInfo {
+    /// A new provider description.
+    pub fn new(id: impl Into<String>, display_name: impl Into<String>) -> Self {
+        ProviderInfo {
+            id: id.into(),
+            display_name: display_name.into(),
+        }
+    }
+}
+
+/// How to list resources.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListOptions {
+    /// Only children of this parent (zone for records, web service for
+    /// deployments and domains, mail domain for mailboxes and forwarders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Only resources of this tenant. Adapters that track tenancy must never
+    /// return another tenant's resources when this is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Only resources carrying all these labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Items per page; the adapter's default (and cap) when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
+    /// Where to continue: the `next_cursor` of the previous [`Page`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+impl ListOptions {
+    /// Children of `parent`.
+    pub fn in_parent(parent: impl Into<String>) -> Self {
+        ListOptions {
+            parent: Some(parent.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Resources of `tenant`.
+    pub fn for_tenant(tenant: impl Into<String>) -> Self {
+        ListOptions {
+            tenant: Some(tenant.into()),
+            ..Default::default()
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Pass as [`ListOptions::cursor`] to get the next page; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A last page.
+    pub fn last(items: Vec<T>) -> Self {
+        Page {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
+/// What observing a resource found. Observing never changes anything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// The resource as the provider reports it; `None` when it does not exist.
+    pub resource: Option<Resource>,
+    /// Whether it matches the desired spec (`true` when no spec was given and it exists).
+    pub up_to_date: bool,
+    /// Fields that differ from the spec.
+    pub diff: Vec<FieldDiff>,
+    /// Fields the spec left unset that the provider filled in.
+    pub late_initialized: Vec<FieldDiff>,
+}
+
+impl Observation {
+    /// The resource does not exist.
+    pub fn absent() -> Self {
+        Observation {
+            resource: None,
+            up_to_date: false,
+            diff: Vec::new(),
+            late_initialized: Vec::new(),
+        }
+    }
+
+    /// Observation of an existing resource, compared with `desired` when given.
+    ///
+    /// This is the one diff every adapter uses, so "up to date" means the same
+    /// across providers.
+    pub fn of(resource: Resource, desired: Option<&ResourceSpec>) -> Self {
+        let (diff, late_initialized) = match desired {
+            Some(spec) => spec.diff(&resource),
+            None => (Vec::new(), Vec::new()),
+        };
+        Observation {
+            up_to_date: diff.is_empty(),
+            resource: Some(resource),
+            diff,
+            late_initialized,
+        }
+    }
+
+    /// Whether the resource exists.
+    pub fn exists(&self) -> bool {
+        self.resource.is_some()
+    }
+}
+
+/// A provider adapter: one configured account ("dock") of one provider.
+///
+/// Object-safe, `Send + Sync`: keep adapters as `Arc<dyn DockAdapter>` in a
+/// [`DockRegistry`](crate::DockRegistry).
+///
+/// # Contract
+///
+/// Every implementation promises, and the conformance suite in
+/// `stackdock-testkit` checks:
+///
+/// * **Validation first.** Invalid specs fail with
+///   [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) before any
+///   remote call, and change nothing.
+/// * **Observe never mutates.** It reports whether the resource exists,
+///   whether it matches the desired spec, what differs and what the provider
+///   filled in. A resource that does not exist is `Ok` with
+///   [`Observation::absent`], not an error.
+/// * **Create is idempotent.** Creating a resource that already exists and is
+///   ours (same name, same tenant, compatible with the spec) returns it
+///   (adopts it). One that exists but is not ours is
+///   [`AlreadyExists`](crate::ErrorKind::AlreadyExists); one that is ours but
+///   incompatible is [`Conflict`](crate::ErrorKind::Conflict).
+/// * **Delete is idempotent.** Deleting a resource that is already gone succeeds.
+/// * **Nothing half-made.** A create that fails part-way rolls back what it
+///   made, or leaves a state that repeating the create finishes.
+/// * **Unsupported is explicit.** Operations not marked in
+///   [`capabilities`](DockAdapter::capabilities) return
+///   [`Unsupported`](crate::ErrorKind::Unsupported) — never a panic or a silent no-op.
+/// * **No secrets in output.** `Debug`, errors, logs and `provider_data` never
+///   contain a credential or password.
+///
+/// All methods but the identity ones have default implementations that return
+/// `Unsupported`, so an adapter implements only what it supports.
+///
+/// ```
+/// use std::sync::Arc;
+/// use stackdock_core::{DockAdapter, DockAdapterExt, InMemoryAdapter, ResourceKind, ListOptions};
+/// use stackdock_core::spec::{DatabaseSpec, ResourceSpec};
+///
+/// # tokio_test();
+/// # fn tokio_test() { tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let adapter: Arc<dyn DockAdapter> = Arc::new(InMemoryAdapter::new("demo"));
+/// let db = adapter
+///     .create(&ResourceSpec::from(DatabaseSpec { name: "shop".into(), ..Default::default() }))
+///     .await?;
+/// let all = adapter.list_all(ResourceKind::Database, &ListOptions::default()).await?;
+/// assert_eq!(all.len(), 1);
+/// adapter.delete(&db.id()).await?;
+/// adapter.delete(&db.id()).await?; // already gone: still Ok
+/// # Ok::<(), stackdock_core::Error>(()) }).unwrap(); }
+/// ```
+#[async_trait]
+pub trait DockAdapter: Send + Sync + fmt::Debug {
+    /// Who this adapter is.
+    fn provider(&self) -> &ProviderInfo;
+
+    /// The id of this dock (a configured account of the provider).
+    fn dock_id(&self) -> &str;
+
+    /// What this adapter can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Check the credentials with a cheap call.
+    async fn check_credentials(&self) -> Result<()>;
+
+    /// One page of resources of `kind`.
+    async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
+        let _ = options;
+        Err(self.unsupported(Operation::List, kind))
+    }
+
+    /// Look at one resource without changing it.
+    async fn observe(&self, id: &ResourceId, desired: Option<&ResourceSpec>) -> Result<Observation> {
+        let _ = desired;
+        Err(self.unsupported(Operation::Observe, id.kind))
+    }
+
+    /// Create a resource (idempotent, see the contract above).
+    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+        Err(self.unsupported(Operation::Create, spec.kind()))
+    }
+
+    /// Change a resource to match `spec`.
+    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
+        let _ = spec;
+        Err(self.unsupported(Operation::Update, id.kind))
+    }
+
+    /// Delete a resource (succeeds when it is already gone).
+    async fn delete(&self, id: &ResourceId) -> Result<()> {
+        Err(self.unsupported(Operation::Delete, id.kind))
+    }
+
+    /// The typed error for an operation this adapter does not support.
+    fn unsupported(&self, op: Operation, kind: ResourceKind) -> Error {
+        Error::unsupported(op.on(kind), self.provider().id.clone())
+    }
+}
+
+/// Conveniences available on every adapter (including `dyn DockAdapter`).
+#[async_trait]
+pub trait DockAdapterExt: DockAdapter {
+    /// Every page of a listing, as a stream that never truncates.
+    fn list_stream<'a>(
+        &'a self,
+        kind: ResourceKind,
+        options: &ListOptions,
+    ) -> BoxStream<'a, Result<Resource>> {
+        let first = options.clone();
+        stream::try_unfold(Some(first), move |state| async move {
+            let Some(opts) = state else {
+                return Ok(None);
+            };
+            let page = self.list(kind, &opts).await?;
+            let next = match page.next_cursor {
+                Some(cursor) if Some(&cursor) != opts.cursor.as_ref() => Some(ListOptions {
+                    cursor: Some(cursor),
+                    ..opts
+                }),
+                Some(_) => {
+                    return Err(Error::invalid_response(
+                        "pagination cursor did not advance",
+                    )
+                    .with_operation(Operation::List.on(kind)))
+                }
+                None => None,
+            };
+            Ok(Some((stream::iter(page.items.into_iter().map(Ok)), next)))
+        })
+        .map(|r| match r {
+            Ok(s) => s.left_stream(),
+            Err(e) => stream::once(async move { Err(e) }).right_stream(),
+        })
+        .flatten()
+        .boxed()
+    }
+
+    /// Every resource of `kind`, all pages collected.
+    async fn list_all(&self, kind: ResourceKind, options: &ListOptions) -> Result<Vec<Resource>> {
+        let mut stream = self.list_stream(kind, options);
+        let mut out = Vec::new();
+        while let Some(item) = stream.next().await {
+            out.push(item?);
+        }
+        Ok(out)
+    }
+
+    /// The resource, or [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+    async fn get(&self, id: &ResourceId) -> Result<Resource> {
+        self.observe(id, None).await?.resource.ok_or_else(|| {
+            Error::not_found(id.to_string()).with_operation(Operation::Observe.on(id.kind))
+        })
+    }
+
+    /// Bring a resource to `spec`: create it when `id` is `None` or it does not
+    /// exist, update it when it drifted, leave it alone when up to date.
+    async fn reconcile(&self, id: Option<&ResourceId>, spec: &ResourceSpec) -> Result<Resource> {
+        if let Some(id) = id {
+            let observed = self.observe(id, Some(spec)).await?;
+            match observed.resource {
+                Some(resource) if observed.up_to_date => return Ok(resource),
+                Some(_) => return self.update(id, spec).await,
+                None => {}
+            }
+        }
+        self.create(spec).await
+    }
+}
+
+impl<T: DockAdapter + ?Sized> DockAdapterExt for T {}

@@ -1,0 +1,349 @@
+//! Typed DNS record data shared by every adapter that manages DNS records.
+//!
+//! Names inside record data (CNAME targets, MX exchanges, ...) are held in
+//! StackDock's canonical form: lower-case ASCII, IDN as punycode, **without**
+//! a trailing dot (see [`crate::validate::dns_name`]). Adapters add the dot
+//! when their protocol wants absolute names.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+
+/// A DNS record type that StackDock knows how to carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+#[non_exhaustive]
+pub enum RecordType {
+    /// IPv4 address.
+    A,
+    /// IPv6 address.
+    #[allow(clippy::upper_case_acronyms)]
+    AAAA,
+    /// Canonical name (alias to another name).
+    #[allow(clippy::upper_case_acronyms)]
+    CNAME,
+    /// Mail exchange.
+    MX,
+    /// Text.
+    #[allow(clippy::upper_case_acronyms)]
+    TXT,
+    /// Name server.
+    NS,
+    /// Start of authority.
+    #[allow(clippy::upper_case_acronyms)]
+    SOA,
+    /// Service locator.
+    #[allow(clippy::upper_case_acronyms)]
+    SRV,
+    /// Pointer (reverse DNS).
+    #[allow(clippy::upper_case_acronyms)]
+    PTR,
+    /// Certification authority authorisation.
+    #[allow(clippy::upper_case_acronyms)]
+    CAA,
+    /// Apex alias, flattened by the provider (Vercel, not in the DNS wire protocol).
+    #[allow(clippy::upper_case_acronyms)]
+    ALIAS,
+    /// HTTPS service binding (RFC 9460).
+    #[allow(clippy::upper_case_acronyms)]
+    HTTPS,
+}
+
+impl RecordType {
+    /// The record type's mnemonic, e.g. `"MX"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::A => "A",
+            RecordType::AAAA => "AAAA",
+            RecordType::CNAME => "CNAME",
+            RecordType::MX => "MX",
+            RecordType::TXT => "TXT",
+            RecordType::NS => "NS",
+            RecordType::SOA => "SOA",
+            RecordType::SRV => "SRV",
+            RecordType::PTR => "PTR",
+            RecordType::CAA => "CAA",
+            RecordType::ALIAS => "ALIAS",
+            RecordType::HTTPS => "HTTPS",
+        }
+    }
+
+    /// Every record type, in a stable order.
+    pub const ALL: [RecordType; 12] = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::CNAME,
+        RecordType::MX,
+        RecordType::TXT,
+        RecordType::NS,
+        RecordType::SOA,
+        RecordType::SRV,
+        RecordType::PTR,
+        RecordType::CAA,
+        RecordType::ALIAS,
+        RecordType::HTTPS,
+    ];
+}
+
+impl fmt::Display for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RecordType {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RecordType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| crate::Error::invalid_input("type", format!("unknown record type {s:?}")))
+    }
+}
+
+/// The data of one DNS record, typed by record type.
+///
+/// ```
+/// use stackdock_core::dns::RecordData;
+/// let mx = RecordData::MX { preference: 10, exchange: "mail.example.com".into() };
+/// assert_eq!(mx.record_type().as_str(), "MX");
+/// assert_eq!(mx.to_string(), "10 mail.example.com.");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "UPPERCASE")]
+#[non_exhaustive]
+pub enum RecordData {
+    /// IPv4 address.
+    A {
+        /// The address.
+        address: Ipv4Addr,
+    },
+    /// IPv6 address.
+    AAAA {
+        /// The address.
+        address: Ipv6Addr,
+    },
+    /// Alias of another name.
+    CNAME {
+        /// The canonical name.
+        target: String,
+    },
+    /// Mail exchange.
+    MX {
+        /// Lower is preferred.
+        preference: u16,
+        /// The mail server's name.
+        exchange: String,
+    },
+    /// Text; one logical string (adapters split it into 255-byte chunks on the wire).
+    TXT {
+        /// The text, unquoted and unescaped.
+        text: String,
+    },
+    /// Name server.
+    NS {
+        /// The name server's name.
+        nameserver: String,
+    },
+    /// Start of authority.
+    SOA {
+        /// Primary name server.
+        mname: String,
+        /// Responsible mailbox, in DNS form (`hostmaster.example.com`).
+        rname: String,
+        /// Serial number.
+        serial: u32,
+        /// Refresh interval, seconds.
+        refresh: u32,
+        /// Retry interval, seconds.
+        retry: u32,
+        /// Expiry, seconds.
+        expire: u32,
+        /// Negative-caching TTL, seconds.
+        minimum: u32,
+    },
+    /// Service locator.
+    SRV {
+        /// Lower is preferred.
+        priority: u16,
+        /// Relative weight among equal priorities.
+        weight: u16,
+        /// Port.
+        port: u16,
+        /// Target host name.
+        target: String,
+    },
+    /// Pointer.
+    PTR {
+        /// The name pointed to.
+        target: String,
+    },
+    /// Certification authority authorisation.
+    CAA {
+        /// Flags (128 = critical).
+        flags: u8,
+        /// Property tag, e.g. `issue`.
+        tag: String,
+        /// Property value, unquoted.
+        value: String,
+    },
+    /// Provider-flattened apex alias.
+    ALIAS {
+        /// The name aliased.
+        target: String,
+    },
+    /// HTTPS service binding.
+    HTTPS {
+        /// 0 for alias mode, otherwise service priority.
+        priority: u16,
+        /// Target name (`.` for the owner itself is given as an empty string).
+        target: String,
+        /// SvcParams in presentation form, e.g. `alpn=h2,h3`.
+        params: String,
+    },
+}
+
+impl RecordData {
+    /// The type of this record.
+    pub fn record_type(&self) -> RecordType {
+        match self {
+            RecordData::A { .. } => RecordType::A,
+            RecordData::AAAA { .. } => RecordType::AAAA,
+            RecordData::CNAME { .. } => RecordType::CNAME,
+            RecordData::MX { .. } => RecordType::MX,
+            RecordData::TXT { .. } => RecordType::TXT,
+            RecordData::NS { .. } => RecordType::NS,
+            RecordData::SOA { .. } => RecordType::SOA,
+            RecordData::SRV { .. } => RecordType::SRV,
+            RecordData::PTR { .. } => RecordType::PTR,
+            RecordData::CAA { .. } => RecordType::CAA,
+            RecordData::ALIAS { .. } => RecordType::ALIAS,
+            RecordData::HTTPS { .. } => RecordType::HTTPS,
+        }
+    }
+}
+
+/// Absolute form of a canonical name, for presentation format.
+fn abs(name: &str) -> String {
+    if name.is_empty() {
+        ".".to_owned()
+    } else {
+        format!("{name}.")
+    }
+}
+
+/// Quote a string as DNS presentation-format character strings: `"..."`,
+/// escaping `"` and `\`, non-printable bytes as `\DDD`, split into chunks of
+/// at most 255 bytes.
+pub fn quote_character_strings(text: &str) -> String {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() {
+        return "\"\"".to_owned();
+    }
+    let mut out = String::new();
+    for (i, chunk) in bytes.chunks(255).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push('"');
+        for &b in chunk {
+            match b {
+                b'"' | b'\\' => {
+                    out.push('\\');
+                    out.push(b as char);
+                }
+                0x20..=0x7e => out.push(b as char),
+                _ => out.push_str(&format!("\\{b:03}")),
+            }
+        }
+        out.push('"');
+    }
+    out
+}
+
+/// Presentation (zone-file) form of the RDATA, names absolute.
+impl fmt::Display for RecordData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordData::A { address } => write!(f, "{address}"),
+            RecordData::AAAA { address } => write!(f, "{address}"),
+            RecordData::CNAME { target }
+            | RecordData::PTR { target }
+            | RecordData::ALIAS { target } => f.write_str(&abs(target)),
+            RecordData::NS { nameserver } => f.write_str(&abs(nameserver)),
+            RecordData::MX {
+                preference,
+                exchange,
+            } => write!(f, "{preference} {}", abs(exchange)),
+            RecordData::TXT { text } => f.write_str(&quote_character_strings(text)),
+            RecordData::SOA {
+                mname,
+                rname,
+                serial,
+                refresh,
+                retry,
+                expire,
+                minimum,
+            } => write!(
+                f,
+                "{} {} {serial} {refresh} {retry} {expire} {minimum}",
+                abs(mname),
+                abs(rname)
+            ),
+            RecordData::SRV {
+                priority,
+                weight,
+                port,
+                target,
+            } => write!(f, "{priority} {weight} {port} {}", abs(target)),
+            RecordData::CAA { flags, tag, value } => {
+                write!(f, "{flags} {tag} {}", quote_character_strings(value))
+            }
+            RecordData::HTTPS {
+                priority,
+                target,
+                params,
+            } => {
+                write!(f, "{priority} {}", abs(target))?;
+                if !params.is_empty() {
+                    write!(f, " {params}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txt_is_chunked_and_escaped() {
+        let long = "a".repeat(300);
+        let q = quote_character_strings(&long);
+        assert_eq!(q, format!("\"{}\" \"{}\"", "a".repeat(255), "a".repeat(45)));
+        assert_eq!(quote_character_strings("say \"hi\"\\"), "\"say \\\"hi\\\"\\\\\"");
+        assert_eq!(quote_character_strings("tab\there"), "\"tab\\009here\"");
+    }
+
+    #[test]
+    fn presentation_forms() {
+        let srv = RecordData::SRV {
+            priority: 1,
+            weight: 2,
+            port: 443,
+            target: "svc.example.com".into(),
+        };
+        assert_eq!(srv.to_string(), "1 2 443 svc.example.com.");
+        let caa = RecordData::CAA {
+            flags: 0,
+            tag: "issue".into(),
+            value: "letsencrypt.org".into(),
+        };
+        assert_eq!(caa.to_string(), "0 issue \"letsencrypt.org\"");
+        assert_eq!("aaaa".parse::<RecordType>().unwrap(), RecordType::AAAA);
+    }
+}

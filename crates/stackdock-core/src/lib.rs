@@ -1,0 +1,48 @@
+//! # stackdock-core
+//!
+//! The small core every StackDock provider crate builds on. It depends on no
+//! provider and no HTTP client.
+//!
+//! * [`DockAdapter`]: the async, object-safe trait each provider implements —
+//!   identity, [`Capabilities`], credential check, and list / observe /
+//!   create / update / delete over universal resources.
+//! * [`resource`]: universal resource types ([`Server`](resource::Server),
+//!   [`WebService`](resource::WebService), [`Database`](resource::Database),
+//!   [`DnsRecord`](resource::DnsRecord), ...) with typed fields plus the
+//!   provider's raw payload; [`spec`]: the typed desired-state specs.
+//! * [`Error`]: one error type with a [`ErrorKind`] and a retry classification.
+//! * [`provisioning`]: the provisioning state machine.
+//! * [`secret`]: secrets that never print.
+//! * [`validate`]: the validators every adapter runs before a remote call.
+//! * [`InMemoryAdapter`]: a complete adapter kept in memory, for tests and demos.
+//!
+//! ```
+//! use stackdock_core::{DockAdapter, InMemoryAdapter, ResourceKind, Operation};
+//! let adapter = InMemoryAdapter::new("demo");
+//! assert_eq!(adapter.provider().id, "memory");
+//! assert!(adapter.capabilities().supports(ResourceKind::DnsRecord, Operation::Update));
+//! ```
+
+pub mod adapter;
+pub mod capability;
+pub mod dns;
+pub mod error;
+pub mod memory;
+pub mod provisioning;
+pub mod registry;
+pub mod resource;
+pub mod secret;
+pub mod spec;
+pub mod validate;
+
+pub use adapter::{DockAdapter, DockAdapterExt, ListOptions, Observation, Page, ProviderInfo};
+pub use capability::{Capabilities, Operation, Operations};
+pub use error::{Error, ErrorKind, ErrorStatus, Result};
+pub use memory::InMemoryAdapter;
+pub use provisioning::{ProvisioningRecord, ProvisioningSource, ProvisioningState};
+pub use registry::DockRegistry;
+pub use resource::{Resource, ResourceId, ResourceKind, ResourceMeta, ResourceRef, ResourceStatus};
+pub use spec::ResourceSpec;
+
+/// Re-exported so adapters and callers use the same version.
+pub use async_trait::async_trait;

@@ -1,0 +1,164 @@
+//! Secrets that never print.
+//!
+//! StackDock carries every credential, password and token as a
+//! [`SecretString`] (from the `secrecy` crate): its `Debug` prints
+//! `[REDACTED]`, it has no `Display`, and it is not serialised. Reading the
+//! value takes an explicit [`ExposeSecret::expose_secret`] call, which makes
+//! each use easy to audit.
+//!
+//! This module adds the helpers adapters need around that: a stable redaction
+//! marker, URL redaction, and scrubbing of provider messages that may echo a
+//! secret back.
+//!
+//! ```
+//! use stackdock_core::secret::{redact_url, SecretString, ExposeSecret};
+//!
+//! let token = SecretString::from("s3cr3t-token");
+//! assert!(!format!("{token:?}").contains("s3cr3t"));
+//! assert_eq!(token.expose_secret(), "s3cr3t-token");
+//!
+//! assert_eq!(
+//!     redact_url("postgres://app:hunter2@db.local:5432/app"),
+//!     "postgres://app:[REDACTED]@db.local:5432/app"
+//! );
+//! ```
+
+pub use secrecy::{ExposeSecret, SecretBox, SecretString};
+
+/// What StackDock prints in place of a secret.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Replace the password of a URL's user-info (`scheme://user:password@host`) by [`REDACTED`].
+///
+/// Strings that are not URLs, or carry no password, are returned unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    let Some(colon) = userinfo.find(':') else {
+        return url.to_owned();
+    };
+    format!(
+        "{}://{}:{}{}",
+        &url[..scheme_end],
+        &userinfo[..colon],
+        REDACTED,
+        &rest[at..]
+    )
+}
+
+/// Remove every occurrence of the given secrets from `message`.
+///
+/// Use it on provider error messages and logs that may echo a request back.
+/// Empty secrets are ignored.
+///
+/// ```
+/// use stackdock_core::secret::{scrub, SecretString};
+/// let pw = SecretString::from("hunter2");
+/// assert_eq!(scrub("bad password hunter2", [&pw]), "bad password [REDACTED]");
+/// ```
+pub fn scrub<'a>(message: &str, secrets: impl IntoIterator<Item = &'a SecretString>) -> String {
+    let mut out = message.to_owned();
+    for secret in secrets {
+        let value = secret.expose_secret();
+        if !value.is_empty() {
+            out = out.replace(value, REDACTED);
+        }
+    }
+    out
+}
+
+/// Field names whose values are treated as secrets wherever they appear in a
+/// provider payload (compared case-insensitively, ignoring `_` and `-`).
+pub const SECRET_FIELD_NAMES: &[&str] = &[
+    "password",
+    "passwordconfirmation",
+    "temppass",
+    "secret",
+    "secrets",
+    "token",
+    "accesstoken",
+    "refreshtoken",
+    "apikey",
+    "privatekey",
+    "serverkey",
+    "credentials",
+];
+
+/// Whether a JSON field name names a secret (see [`SECRET_FIELD_NAMES`]).
+pub fn is_secret_field(name: &str) -> bool {
+    let normalised: String = name
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    SECRET_FIELD_NAMES.contains(&normalised.as_str())
+}
+
+/// Remove secret fields (by [`is_secret_field`]) from a provider payload, recursively.
+///
+/// This is what every adapter applies before a payload becomes a resource's
+/// `provider_data`. Providers whose payloads use a secret-looking name for
+/// something harmless can post-process, but the default errs on the safe side.
+///
+/// ```
+/// use serde_json::json;
+/// use stackdock_core::secret::strip_secret_fields;
+/// let mut v = json!({"username": "deploy", "password": "pw", "nested": [{"api_key": "k"}]});
+/// strip_secret_fields(&mut v);
+/// assert_eq!(v, json!({"username": "deploy", "nested": [{}]}));
+/// ```
+pub fn strip_secret_fields(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|k, _| !is_secret_field(k));
+            for v in map.values_mut() {
+                strip_secret_fields(v);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                strip_secret_fields(v);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_urls() {
+        assert_eq!(redact_url("https://example.com/a"), "https://example.com/a");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("postgres://u:p%40ss@h:1/db?x=1"),
+            "postgres://u:[REDACTED]@h:1/db?x=1"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let s = SecretString::from("topsecret");
+        assert!(!format!("{s:?}").contains("topsecret"));
+        assert!(!format!("{s:#?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn secret_field_names() {
+        assert!(is_secret_field("password"));
+        assert!(is_secret_field("temp_pass"));
+        assert!(is_secret_field("API-Key"));
+        assert!(!is_secret_field("username"));
+    }
+}

@@ -1,0 +1,715 @@
+//! Typed desired-state specs, one per resource kind.
+//!
+//! A spec says what the caller wants; adapters create or update resources to
+//! match it, and [`ResourceSpec::diff`] compares it with what a provider
+//! reports. Fields left `None` are "don't care": they are never reported as
+//! drift, and whatever the provider fills in for them shows up as
+//! late-initialised in an [`Observation`](crate::Observation).
+//!
+//! Specs derive `Default`; build them with struct-update syntax so new
+//! optional fields don't break your code:
+//!
+//! ```
+//! use stackdock_core::spec::DatabaseSpec;
+//! let spec = DatabaseSpec { name: "acme_app".into(), connection_limit: Some(20), ..Default::default() };
+//! assert!(spec.password.is_none()); // the adapter generates one
+//! ```
+//!
+//! Secrets in specs (passwords, env values) are `SecretString`s: they print
+//! redacted and are skipped when a spec is serialised.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dns::RecordData;
+use crate::resource::{Resource, ResourceKind};
+use crate::secret::SecretString;
+use crate::validate::{self, NameRules};
+use crate::{Error, Result};
+
+/// Provider-specific options that have no universal field (e.g. GridPane's
+/// `webserver`). Adapters document the keys they read.
+pub type ProviderOptions = BTreeMap<String, serde_json::Value>;
+
+/// Fields every spec shares.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Common {
+    /// The tenant the resource belongs to, for adapters that track tenancy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Labels to set where the provider supports them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Provider-specific options.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: ProviderOptions,
+}
+
+/// Desired server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServerSpec {
+    /// Server name / label.
+    pub name: String,
+    /// Region or data centre.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Plan or size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// IPv4 address of an existing machine (bring-your-own servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4: Option<String>,
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// Desired web service.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WebServiceSpec {
+    /// Name (Vercel project name) or primary domain (GridPane site URL).
+    pub name: String,
+    /// The server it runs on, for server-based hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<String>,
+    /// Framework preset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework: Option<String>,
+    /// Runtime version (e.g. PHP `8.3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Source repository (`owner/name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// Build command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_command: Option<String>,
+    /// Output directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_directory: Option<String>,
+    /// Region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// Desired deployment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeploymentSpec {
+    /// The web service to deploy (provider id or name).
+    pub service: String,
+    /// Target environment; `None` means the provider's default (preview on Vercel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Git ref to deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// Exact commit to deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_sha: Option<String>,
+    /// Redeploy an existing deployment instead of building from git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeploy_of: Option<String>,
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// Desired domain.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DomainSpec {
+    /// The domain name.
+    pub name: String,
+    /// Attach to this web service (`None` = account-level domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+    /// Redirect to this domain instead of serving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
+    /// Whether TLS should be on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl: Option<bool>,
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// Desired database and owner role.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DatabaseSpec {
+    /// Database name.
+    pub name: String,
+    /// Owner role; adapters derive one from the name when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Owner password; generated when `None`. Never serialised.
+    #[serde(default, skip_serializing)]
+    pub password: Option<SecretString>,
+    /// Connection limit (`None` = unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_limit: Option<i32>,
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// Desired DNS zone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DnsZoneSpec {
+    /// Zone name.
+    pub name: String,
+    /// Apex name servers; adapters use their defaults when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// Desired DNS record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DnsRecordSpec {
+    /// The zone it belongs to.
+    pub zone: String,
+    /// Owner name: absolute (`www.example.com`), or relative to the zone
+    /// (`www`, `@` for the apex). Canonicalised to absolute without a dot.
+    pub name: String,
+    /// TTL in seconds; adapter default when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    /// Record data.
+    pub data: RecordData,
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// Desired mailbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailboxSpec {
+    /// The address.
+    pub address: String,
+    /// Password; required on create, `None` on update means "keep". Never serialised.
+    #[serde(default, skip_serializing)]
+    pub password: Option<SecretString>,
+    /// Quota in bytes (`None` = unlimited on create, "keep" on update).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_bytes: Option<u64>,
+    /// Whether it may log in and receive mail.
+    pub enabled: bool,
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+impl Default for MailboxSpec {
+    fn default() -> Self {
+        MailboxSpec {
+            address: String::new(),
+            password: None,
+            quota_bytes: None,
+            enabled: true,
+            common: Common::default(),
+        }
+    }
+}
+
+/// Desired mail forwarder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailForwarderSpec {
+    /// Source address, or `@domain` for a catch-all.
+    pub source: String,
+    /// Destination addresses (at least one).
+    pub destinations: Vec<String>,
+    /// Whether it is active.
+    pub enabled: bool,
+    /// Shared fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+impl Default for MailForwarderSpec {
+    fn default() -> Self {
+        MailForwarderSpec {
+            source: String::new(),
+            destinations: Vec::new(),
+            enabled: true,
+            common: Common::default(),
+        }
+    }
+}
+
+/// Any spec, tagged by kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ResourceSpec {
+    /// A server.
+    Server(ServerSpec),
+    /// A web service.
+    WebService(WebServiceSpec),
+    /// A deployment.
+    Deployment(DeploymentSpec),
+    /// A domain.
+    Domain(DomainSpec),
+    /// A database.
+    Database(DatabaseSpec),
+    /// A DNS zone.
+    DnsZone(DnsZoneSpec),
+    /// A DNS record.
+    DnsRecord(DnsRecordSpec),
+    /// A mailbox.
+    Mailbox(MailboxSpec),
+    /// A mail forwarder.
+    MailForwarder(MailForwarderSpec),
+}
+
+macro_rules! spec_from {
+    ($($variant:ident($ty:ident)),*) => {
+        $(impl From<$ty> for ResourceSpec {
+            fn from(s: $ty) -> Self { ResourceSpec::$variant(s) }
+        })*
+    };
+}
+spec_from!(
+    Server(ServerSpec),
+    WebService(WebServiceSpec),
+    Deployment(DeploymentSpec),
+    Domain(DomainSpec),
+    Database(DatabaseSpec),
+    DnsZone(DnsZoneSpec),
+    DnsRecord(DnsRecordSpec),
+    Mailbox(MailboxSpec),
+    MailForwarder(MailForwarderSpec)
+);
+
+/// One field where a spec and the provider's state differ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldDiff {
+    /// Field name, as in the spec.
+    pub field: String,
+    /// What the spec asks for (`null` for late-initialised fields).
+    pub desired: serde_json::Value,
+    /// What the provider has.
+    pub actual: serde_json::Value,
+}
+
+impl std::fmt::Display for FieldDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} -> {}", self.field, self.actual, self.desired)
+    }
+}
+
+/// Accumulates the diff of optional spec fields against actual values.
+struct Differ {
+    drift: Vec<FieldDiff>,
+    late: Vec<FieldDiff>,
+}
+
+impl Differ {
+    fn new() -> Self {
+        Differ {
+            drift: Vec::new(),
+            late: Vec::new(),
+        }
+    }
+
+    /// Compare a field the spec may leave unset.
+    fn opt<T: Serialize + PartialEq>(&mut self, field: &str, desired: Option<&T>, actual: Option<&T>) {
+        match (desired, actual) {
+            (Some(d), a) if Some(d) != a => self.drift.push(FieldDiff {
+                field: field.into(),
+                desired: json(d),
+                actual: a.map(json).unwrap_or(serde_json::Value::Null),
+            }),
+            (None, Some(a)) => self.late.push(FieldDiff {
+                field: field.into(),
+                desired: serde_json::Value::Null,
+                actual: json(a),
+            }),
+            _ => {}
+        }
+    }
+
+    /// Compare a field the spec always sets.
+    fn req<T: Serialize + PartialEq>(&mut self, field: &str, desired: &T, actual: &T) {
+        if desired != actual {
+            self.drift.push(FieldDiff {
+                field: field.into(),
+                desired: json(desired),
+                actual: json(actual),
+            });
+        }
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn check_common(common: &Common) -> Result<()> {
+    if let Some(tenant) = &common.tenant {
+        validate::resource_name("tenant", tenant, 128)?;
+    }
+    for (k, v) in &common.labels {
+        validate::label("labels", k, v)?;
+    }
+    Ok(())
+}
+
+/// Canonical absolute owner name of a record spec (resolves `@` and relative names).
+///
+/// ```
+/// use stackdock_core::spec::absolute_owner;
+/// assert_eq!(absolute_owner("www", "example.com").unwrap(), "www.example.com");
+/// assert_eq!(absolute_owner("@", "example.com").unwrap(), "example.com");
+/// assert_eq!(absolute_owner("WWW.Example.com.", "example.com").unwrap(), "www.example.com");
+/// assert!(absolute_owner("www.other.org.", "example.com").is_err());
+/// ```
+pub fn absolute_owner(name: &str, zone: &str) -> Result<String> {
+    let zone = validate::dns_name("zone", zone, NameRules::Hostname)?;
+    let name = name.trim();
+    if name.is_empty() || name == "@" {
+        return Ok(zone);
+    }
+    let absolute = name.ends_with('.');
+    let canonical = validate::dns_name("name", name, NameRules::RecordOwner)?;
+    if validate::is_in_zone(&canonical, &zone) {
+        return Ok(canonical);
+    }
+    if absolute {
+        return Err(Error::invalid_input(
+            "name",
+            format!("{canonical} is not inside zone {zone}"),
+        ));
+    }
+    let joined = format!("{canonical}.{zone}");
+    validate::dns_name("name", &joined, NameRules::RecordOwner)
+}
+
+fn check_record_data(data: &RecordData) -> Result<()> {
+    let host = |field: &str, v: &str| validate::dns_name(field, v, NameRules::Hostname).map(|_| ());
+    match data {
+        RecordData::CNAME { target } | RecordData::PTR { target } | RecordData::ALIAS { target } => {
+            host("data.target", target)
+        }
+        RecordData::NS { nameserver } => host("data.nameserver", nameserver),
+        RecordData::MX { exchange, .. } => host("data.exchange", exchange),
+        RecordData::SRV { target, .. } => {
+            if target.is_empty() {
+                Ok(())
+            } else {
+                host("data.target", target)
+            }
+        }
+        RecordData::SOA { mname, rname, .. } => {
+            host("data.mname", mname)?;
+            validate::dns_name("data.rname", rname, NameRules::RecordOwner).map(|_| ())
+        }
+        RecordData::TXT { text } => {
+            if text.len() > 4000 {
+                Err(Error::invalid_input("data.text", "TXT data longer than 4000 bytes"))
+            } else {
+                Ok(())
+            }
+        }
+        RecordData::CAA { tag, value, .. } => {
+            if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(Error::invalid_input("data.tag", "CAA tag must be alphanumeric"));
+            }
+            if value.chars().any(char::is_control) {
+                return Err(Error::invalid_input("data.value", "control characters"));
+            }
+            Ok(())
+        }
+        RecordData::HTTPS { target, params, .. } => {
+            if !target.is_empty() {
+                host("data.target", target)?;
+            }
+            if params.chars().any(char::is_control) {
+                return Err(Error::invalid_input("data.params", "control characters"));
+            }
+            Ok(())
+        }
+        RecordData::A { .. } | RecordData::AAAA { .. } => Ok(()),
+    }
+}
+
+/// Largest TTL DNS allows (RFC 2181: 2^31 - 1).
+pub const MAX_TTL: u32 = 2_147_483_647;
+
+impl ResourceSpec {
+    /// The kind this spec describes.
+    pub fn kind(&self) -> ResourceKind {
+        match self {
+            ResourceSpec::Server(_) => ResourceKind::Server,
+            ResourceSpec::WebService(_) => ResourceKind::WebService,
+            ResourceSpec::Deployment(_) => ResourceKind::Deployment,
+            ResourceSpec::Domain(_) => ResourceKind::Domain,
+            ResourceSpec::Database(_) => ResourceKind::Database,
+            ResourceSpec::DnsZone(_) => ResourceKind::DnsZone,
+            ResourceSpec::DnsRecord(_) => ResourceKind::DnsRecord,
+            ResourceSpec::Mailbox(_) => ResourceKind::Mailbox,
+            ResourceSpec::MailForwarder(_) => ResourceKind::MailForwarder,
+        }
+    }
+
+    /// The name the resource will have, as given (see [`ResourceSpec::validate`]
+    /// for the canonical form).
+    pub fn name(&self) -> &str {
+        match self {
+            ResourceSpec::Server(s) => &s.name,
+            ResourceSpec::WebService(s) => &s.name,
+            ResourceSpec::Deployment(s) => &s.service,
+            ResourceSpec::Domain(s) => &s.name,
+            ResourceSpec::Database(s) => &s.name,
+            ResourceSpec::DnsZone(s) => &s.name,
+            ResourceSpec::DnsRecord(s) => &s.name,
+            ResourceSpec::Mailbox(s) => &s.address,
+            ResourceSpec::MailForwarder(s) => &s.source,
+        }
+    }
+
+    /// Shared fields.
+    pub fn common(&self) -> &Common {
+        match self {
+            ResourceSpec::Server(s) => &s.common,
+            ResourceSpec::WebService(s) => &s.common,
+            ResourceSpec::Deployment(s) => &s.common,
+            ResourceSpec::Domain(s) => &s.common,
+            ResourceSpec::Database(s) => &s.common,
+            ResourceSpec::DnsZone(s) => &s.common,
+            ResourceSpec::DnsRecord(s) => &s.common,
+            ResourceSpec::Mailbox(s) => &s.common,
+            ResourceSpec::MailForwarder(s) => &s.common,
+        }
+    }
+
+    /// The tenant, if set.
+    pub fn tenant(&self) -> Option<&str> {
+        self.common().tenant.as_deref()
+    }
+
+    /// Provider-independent validation, done before any remote call.
+    ///
+    /// Adapters call this first and add their own rules (identifier sets,
+    /// plan names ...). On success it returns the spec with names in
+    /// canonical form (DNS names lower-case punycode, addresses lower-case,
+    /// record owners absolute).
+    ///
+    /// ```
+    /// use stackdock_core::spec::{DomainSpec, ResourceSpec};
+    /// let spec = ResourceSpec::from(DomainSpec { name: "Shop.Example.COM.".into(), ..Default::default() });
+    /// assert_eq!(spec.validate().unwrap().name(), "shop.example.com");
+    /// let bad = ResourceSpec::from(DomainSpec { name: "x'; --".into(), ..Default::default() });
+    /// assert!(bad.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<ResourceSpec> {
+        check_common(self.common())?;
+        let mut out = self.clone();
+        match &mut out {
+            ResourceSpec::Server(s) => {
+                validate::resource_name("name", &s.name, 128)?;
+                if let Some(ip) = &s.ipv4 {
+                    ip.parse::<std::net::Ipv4Addr>()
+                        .map_err(|_| Error::invalid_input("ipv4", "not an IPv4 address"))?;
+                }
+            }
+            ResourceSpec::WebService(s) => {
+                validate::resource_name("name", &s.name, 253)?;
+                if let Some(repo) = &s.repository {
+                    let ok = repo.split('/').count() >= 2
+                        && repo.split('/').all(|p| {
+                            !p.is_empty()
+                                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                        });
+                    if !ok {
+                        return Err(Error::invalid_input("repository", "expected owner/name"));
+                    }
+                }
+            }
+            ResourceSpec::Deployment(s) => {
+                validate::resource_name("service", &s.service, 253)?;
+                if let Some(r) = &s.git_ref {
+                    validate::resource_name("git_ref", r, 255)?;
+                }
+                if let Some(sha) = &s.commit_sha {
+                    if !(7..=64).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(Error::invalid_input("commit_sha", "expected a hex commit id"));
+                    }
+                }
+            }
+            ResourceSpec::Domain(s) => {
+                s.name = validate::domain("name", &s.name)?;
+                if let Some(r) = &mut s.redirect {
+                    *r = validate::domain("redirect", r)?;
+                }
+            }
+            ResourceSpec::Database(s) => {
+                validate::resource_name("name", &s.name, 63)?;
+                if let Some(owner) = &s.owner {
+                    validate::resource_name("owner", owner, 63)?;
+                }
+                if let Some(limit) = s.connection_limit {
+                    if limit < -1 {
+                        return Err(Error::invalid_input(
+                            "connection_limit",
+                            "must be -1 (unlimited) or more",
+                        ));
+                    }
+                }
+            }
+            ResourceSpec::DnsZone(s) => {
+                s.name = validate::domain("name", &s.name)?;
+                for ns in &mut s.nameservers {
+                    *ns = validate::dns_name("nameservers", ns, NameRules::Hostname)?;
+                }
+            }
+            ResourceSpec::DnsRecord(s) => {
+                s.zone = validate::domain("zone", &s.zone)?;
+                s.name = absolute_owner(&s.name, &s.zone)?;
+                if let Some(ttl) = s.ttl {
+                    if ttl == 0 || ttl > MAX_TTL {
+                        return Err(Error::invalid_input(
+                            "ttl",
+                            format!("must be between 1 and {MAX_TTL}"),
+                        ));
+                    }
+                }
+                check_record_data(&s.data)?;
+                canonicalise_record_names(&mut s.data)?;
+            }
+            ResourceSpec::Mailbox(s) => {
+                s.address = validate::email_address("address", &s.address)?;
+            }
+            ResourceSpec::MailForwarder(s) => {
+                s.source = match s.source.strip_prefix('@') {
+                    Some(domain) => format!("@{}", validate::domain("source", domain)?),
+                    None => validate::email_address("source", &s.source)?,
+                };
+                if s.destinations.is_empty() {
+                    return Err(Error::invalid_input(
+                        "destinations",
+                        "a forwarder needs at least one destination",
+                    ));
+                }
+                for d in &mut s.destinations {
+                    *d = validate::email_address("destinations", d)?;
+                }
+                s.destinations.sort();
+                s.destinations.dedup();
+            }
+        }
+        Ok(out)
+    }
+
+    /// Compare this spec with what the provider reports.
+    ///
+    /// Returns `(drift, late_initialised)`: fields the spec sets that differ,
+    /// and fields the spec leaves unset that the provider filled in. Secrets
+    /// are never compared. Callers normally use
+    /// [`Observation::of`](crate::Observation::of) instead.
+    pub fn diff(&self, actual: &Resource) -> (Vec<FieldDiff>, Vec<FieldDiff>) {
+        let mut d = Differ::new();
+        let spec = self.validate().unwrap_or_else(|_| self.clone());
+        match (&spec, actual) {
+            (ResourceSpec::Server(s), Resource::Server(r)) => {
+                d.opt("region", s.region.as_ref(), r.region.as_ref());
+                d.opt("plan", s.plan.as_ref(), r.plan.as_ref());
+                d.opt("ipv4", s.ipv4.as_ref(), r.ipv4.as_ref());
+            }
+            (ResourceSpec::WebService(s), Resource::WebService(r)) => {
+                d.opt("framework", s.framework.as_ref(), r.framework.as_ref());
+                d.opt("runtime", s.runtime.as_ref(), r.runtime.as_ref());
+                d.opt("repository", s.repository.as_ref(), r.repository.as_ref());
+                d.opt("server_id", s.server_id.as_ref(), r.server_id.as_ref());
+                d.opt("region", s.region.as_ref(), r.region.as_ref());
+            }
+            (ResourceSpec::Deployment(s), Resource::Deployment(r)) => {
+                d.opt("environment", s.environment.as_ref(), r.environment.as_ref());
+                d.opt("git_ref", s.git_ref.as_ref(), r.git_ref.as_ref());
+                d.opt("commit_sha", s.commit_sha.as_ref(), r.commit_sha.as_ref());
+            }
+            (ResourceSpec::Domain(s), Resource::Domain(r)) => {
+                d.opt("service_id", s.service_id.as_ref(), r.service_id.as_ref());
+                d.opt("redirect", s.redirect.as_ref(), r.redirect.as_ref());
+                d.opt("ssl", s.ssl.as_ref(), r.ssl.as_ref());
+            }
+            (ResourceSpec::Database(s), Resource::Database(r)) => {
+                d.opt("owner", s.owner.as_ref(), r.owner.as_ref());
+                // -1 and "unset" both mean unlimited.
+                let norm = |v: Option<i32>| v.filter(|l| *l >= 0);
+                match (s.connection_limit, norm(r.connection_limit)) {
+                    (Some(want), have) if norm(Some(want)) != have => d.drift.push(FieldDiff {
+                        field: "connection_limit".into(),
+                        desired: json(&want),
+                        actual: json(&have.unwrap_or(-1)),
+                    }),
+                    (None, Some(have)) => d.late.push(FieldDiff {
+                        field: "connection_limit".into(),
+                        desired: serde_json::Value::Null,
+                        actual: json(&have),
+                    }),
+                    _ => {}
+                }
+            }
+            (ResourceSpec::DnsZone(s), Resource::DnsZone(r)) => {
+                if !s.nameservers.is_empty() {
+                    let mut want = s.nameservers.clone();
+                    let mut have = r.nameservers.clone();
+                    want.sort();
+                    have.sort();
+                    d.req("nameservers", &want, &have);
+                }
+            }
+            (ResourceSpec::DnsRecord(s), Resource::DnsRecord(r)) => {
+                d.opt("ttl", s.ttl.as_ref(), Some(&r.ttl));
+                d.req("data", &s.data, &r.data);
+            }
+            (ResourceSpec::Mailbox(s), Resource::Mailbox(r)) => {
+                d.opt("quota_bytes", s.quota_bytes.as_ref(), r.quota_bytes.as_ref());
+                d.req("enabled", &s.enabled, &r.enabled);
+            }
+            (ResourceSpec::MailForwarder(s), Resource::MailForwarder(r)) => {
+                let mut have = r.destinations.clone();
+                have.sort();
+                d.req("destinations", &s.destinations, &have);
+                d.req("enabled", &s.enabled, &r.enabled);
+            }
+            (spec, actual) => d.drift.push(FieldDiff {
+                field: "kind".into(),
+                desired: json(&spec.kind()),
+                actual: json(&actual.kind()),
+            }),
+        }
+        if let Some(tenant) = &spec.common().tenant {
+            d.req("tenant", &Some(tenant.clone()), &actual.meta().tenant);
+        }
+        (d.drift, d.late)
+    }
+}
+
+fn canonicalise_record_names(data: &mut RecordData) -> Result<()> {
+    let canon = |field: &str, v: &mut String| -> Result<()> {
+        if !v.is_empty() {
+            *v = validate::dns_name(field, v, NameRules::RecordOwner)?;
+        }
+        Ok(())
+    };
+    match data {
+        RecordData::CNAME { target }
+        | RecordData::PTR { target }
+        | RecordData::ALIAS { target }
+        | RecordData::SRV { target, .. }
+        | RecordData::HTTPS { target, .. } => canon("data.target", target),
+        RecordData::NS { nameserver } => canon("data.nameserver", nameserver),
+        RecordData::MX { exchange, .. } => canon("data.exchange", exchange),
+        RecordData::SOA { mname, rname, .. } => {
+            canon("data.mname", mname)?;
+            canon("data.rname", rname)
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,1 @@
+//! Shared HTTP layer (being written).

@@ -1,0 +1,1 @@
+//! StackDock provider crate for postgres (being written).
