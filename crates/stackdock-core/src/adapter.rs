@@ -209,7 +209,11 @@ pub trait DockAdapter: Send + Sync + fmt::Debug {
     }
 
     /// Look at one resource without changing it.
-    async fn observe(&self, id: &ResourceId, desired: Option<&ResourceSpec>) -> Result<Observation> {
+    async fn observe(
+        &self,
+        id: &ResourceId,
+        desired: Option<&ResourceSpec>,
+    ) -> Result<Observation> {
         let _ = desired;
         Err(self.unsupported(Operation::Observe, id.kind))
     }
@@ -257,10 +261,8 @@ pub trait DockAdapterExt: DockAdapter {
                     ..opts
                 }),
                 Some(_) => {
-                    return Err(Error::invalid_response(
-                        "pagination cursor did not advance",
-                    )
-                    .with_operation(Operation::List.on(kind)))
+                    return Err(Error::invalid_response("pagination cursor did not advance")
+                        .with_operation(Operation::List.on(kind)))
                 }
                 None => None,
             };

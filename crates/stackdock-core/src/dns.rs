@@ -99,7 +99,9 @@ impl std::str::FromStr for RecordType {
         RecordType::ALL
             .into_iter()
             .find(|t| t.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| crate::Error::invalid_input("type", format!("unknown record type {s:?}")))
+            .ok_or_else(|| {
+                crate::Error::invalid_input("type", format!("unknown record type {s:?}"))
+            })
     }
 }
 
@@ -325,7 +327,10 @@ mod tests {
         let long = "a".repeat(300);
         let q = quote_character_strings(&long);
         assert_eq!(q, format!("\"{}\" \"{}\"", "a".repeat(255), "a".repeat(45)));
-        assert_eq!(quote_character_strings("say \"hi\"\\"), "\"say \\\"hi\\\"\\\\\"");
+        assert_eq!(
+            quote_character_strings("say \"hi\"\\"),
+            "\"say \\\"hi\\\"\\\\\""
+        );
         assert_eq!(quote_character_strings("tab\there"), "\"tab\\009here\"");
     }
 

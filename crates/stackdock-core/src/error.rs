@@ -196,6 +196,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// );
 /// ```
 pub struct Error {
+    // Boxed so `Result<T, Error>` stays one pointer wide on the happy path.
+    inner: Box<Inner>,
+}
+
+struct Inner {
     kind: ErrorKind,
     status: ErrorStatus,
     operation: Option<Cow<'static, str>>,
@@ -213,12 +218,14 @@ impl Error {
             ErrorStatus::Permanent
         };
         Error {
-            kind,
-            status,
-            operation: None,
-            message: None,
-            context: Vec::new(),
-            source: None,
+            inner: Box::new(Inner {
+                kind,
+                status,
+                operation: None,
+                message: None,
+                context: Vec::new(),
+                source: None,
+            }),
         }
     }
 
@@ -284,22 +291,22 @@ impl Error {
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 
     /// Permanent, temporary, or temporary-but-retries-exhausted.
     pub fn status(&self) -> ErrorStatus {
-        self.status
+        self.inner.status
     }
 
     /// Whether retrying later may succeed.
     pub fn is_temporary(&self) -> bool {
-        self.status == ErrorStatus::Temporary
+        self.inner.status == ErrorStatus::Temporary
     }
 
     /// How long the provider asked us to wait, for rate limits.
     pub fn retry_after(&self) -> Option<Duration> {
-        match &self.kind {
+        match &self.inner.kind {
             ErrorKind::RateLimited { retry_after } => *retry_after,
             _ => None,
         }
@@ -307,28 +314,28 @@ impl Error {
 
     /// The operation that failed, e.g. `create database`.
     pub fn operation(&self) -> Option<&str> {
-        self.operation.as_deref()
+        self.inner.operation.as_deref()
     }
 
     /// Extra detail beyond the kind.
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref()
+        self.inner.message.as_deref()
     }
 
     /// Key-value context (resource name, request id, ...).
     pub fn context(&self) -> &[(&'static str, String)] {
-        &self.context
+        &self.inner.context
     }
 
     /// Whether this is [`ErrorKind::NotFound`].
     pub fn is_not_found(&self) -> bool {
-        self.kind == ErrorKind::NotFound
+        self.inner.kind == ErrorKind::NotFound
     }
 
     /// Name the operation that failed (kept if already set by a deeper layer).
     pub fn with_operation(mut self, operation: impl Into<Cow<'static, str>>) -> Self {
-        if self.operation.is_none() {
-            self.operation = Some(operation.into());
+        if self.inner.operation.is_none() {
+            self.inner.operation = Some(operation.into());
         }
         self
     }
@@ -337,39 +344,39 @@ impl Error {
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
         let message = message.into();
         if !message.is_empty() {
-            self.message = Some(message);
+            self.inner.message = Some(message);
         }
         self
     }
 
     /// Add a key-value pair of context. Never pass a secret.
     pub fn with_context(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        self.context.push((key, value.into()));
+        self.inner.context.push((key, value.into()));
         self
     }
 
     /// Keep the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.inner.source = Some(Box::new(source));
         self
     }
 
     /// Keep an already boxed cause.
     pub fn with_boxed_source(mut self, source: BoxError) -> Self {
-        self.source = Some(source);
+        self.inner.source = Some(source);
         self
     }
 
     /// Override whether the error is worth retrying.
     pub fn with_status(mut self, status: ErrorStatus) -> Self {
-        self.status = status;
+        self.inner.status = status;
         self
     }
 
     /// Mark a temporary error as persistent: retries were tried and exhausted.
     pub fn persistent(mut self) -> Self {
-        if self.status == ErrorStatus::Temporary {
-            self.status = ErrorStatus::Persistent;
+        if self.inner.status == ErrorStatus::Temporary {
+            self.inner.status = ErrorStatus::Persistent;
         }
         self
     }
@@ -377,16 +384,16 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(op) = &self.operation {
+        if let Some(op) = &self.inner.operation {
             write!(f, "{op}: ")?;
         }
-        write!(f, "{}", self.kind)?;
-        if let Some(message) = &self.message {
+        write!(f, "{}", self.inner.kind)?;
+        if let Some(message) = &self.inner.message {
             write!(f, ": {message}")?;
         }
-        if !self.context.is_empty() {
+        if !self.inner.context.is_empty() {
             f.write_str(" (")?;
-            for (i, (k, v)) in self.context.iter().enumerate() {
+            for (i, (k, v)) in self.inner.context.iter().enumerate() {
                 if i > 0 {
                     f.write_str(", ")?;
                 }
@@ -394,7 +401,7 @@ impl fmt::Display for Error {
             }
             f.write_str(")")?;
         }
-        if self.status == ErrorStatus::Persistent {
+        if self.inner.status == ErrorStatus::Persistent {
             f.write_str(" [retries exhausted]")?;
         }
         Ok(())
@@ -404,17 +411,17 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind).field("status", &self.status);
-        if let Some(op) = &self.operation {
+        d.field("kind", &self.inner.kind).field("status", &self.inner.status);
+        if let Some(op) = &self.inner.operation {
             d.field("operation", op);
         }
-        if let Some(m) = &self.message {
+        if let Some(m) = &self.inner.message {
             d.field("message", m);
         }
-        if !self.context.is_empty() {
-            d.field("context", &self.context);
+        if !self.inner.context.is_empty() {
+            d.field("context", &self.inner.context);
         }
-        if let Some(s) = &self.source {
+        if let Some(s) = &self.inner.source {
             d.field("source", s);
         }
         d.finish()
@@ -423,7 +430,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.inner.source
             .as_ref()
             .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
     }

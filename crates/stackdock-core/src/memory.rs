@@ -130,7 +130,9 @@ impl InMemoryAdapter {
     fn natural_key(spec: &ResourceSpec) -> Option<String> {
         match spec {
             ResourceSpec::Deployment(_) => None, // every deployment is new
-            ResourceSpec::DnsRecord(r) => Some(format!("{} {} {}", r.name, r.data.record_type(), r.data)),
+            ResourceSpec::DnsRecord(r) => {
+                Some(format!("{} {} {}", r.name, r.data.record_type(), r.data))
+            }
             other => Some(other.name().to_owned()),
         }
     }
@@ -138,7 +140,12 @@ impl InMemoryAdapter {
     fn key_of(resource: &Resource) -> Option<String> {
         match resource {
             Resource::Deployment(_) => None,
-            Resource::DnsRecord(r) => Some(format!("{} {} {}", r.meta.name, r.data.record_type(), r.data)),
+            Resource::DnsRecord(r) => Some(format!(
+                "{} {} {}",
+                r.meta.name,
+                r.data.record_type(),
+                r.data
+            )),
             other => Some(other.name().to_owned()),
         }
     }
@@ -155,7 +162,13 @@ impl InMemoryAdapter {
         }
     }
 
-    fn materialize(&self, store: &Store, id: &str, spec: &ResourceSpec, previous: Option<&Resource>) -> Result<Resource> {
+    fn materialize(
+        &self,
+        store: &Store,
+        id: &str,
+        spec: &ResourceSpec,
+        previous: Option<&Resource>,
+    ) -> Result<Resource> {
         let kind = spec.kind();
         let mut meta = self.meta(kind, id, spec.name(), spec);
         if let Some(prev) = previous {
@@ -187,12 +200,19 @@ impl InMemoryAdapter {
                 let service = store
                     .items
                     .values()
-                    .find(|r| r.kind() == ResourceKind::WebService && (r.id().id == s.service || r.name() == s.service))
+                    .find(|r| {
+                        r.kind() == ResourceKind::WebService
+                            && (r.id().id == s.service || r.name() == s.service)
+                    })
                     .ok_or_else(|| Error::not_found(format!("web service {}", s.service)))?;
                 meta.name = format!("{}-{}", service.name(), id);
                 Resource::Deployment(Deployment {
                     service_id: service.id().id,
-                    url: Some(format!("https://{}-{}.memory.invalid", slugify(service.name()), id)),
+                    url: Some(format!(
+                        "https://{}-{}.memory.invalid",
+                        slugify(service.name()),
+                        id
+                    )),
                     environment: s.environment.clone().or(Some("preview".into())),
                     git_ref: s.git_ref.clone(),
                     commit_sha: s.commit_sha.clone(),
@@ -211,11 +231,18 @@ impl InMemoryAdapter {
                 meta,
             }),
             ResourceSpec::Database(s) => {
-                let owner = s.owner.clone().unwrap_or_else(|| format!("{}_owner", s.name));
+                let owner = s
+                    .owner
+                    .clone()
+                    .unwrap_or_else(|| format!("{}_owner", s.name));
                 let password = match (&s.password, previous) {
                     (Some(p), _) => Some(p.clone()),
-                    (None, Some(Resource::Database(prev))) => prev.connection.as_ref().and_then(|c| c.password.clone()),
-                    (None, _) => Some(SecretString::from(Alphanumeric.sample_string(&mut rand::thread_rng(), 32))),
+                    (None, Some(Resource::Database(prev))) => {
+                        prev.connection.as_ref().and_then(|c| c.password.clone())
+                    }
+                    (None, _) => Some(SecretString::from(
+                        Alphanumeric.sample_string(&mut rand::thread_rng(), 32),
+                    )),
                 };
                 Resource::Database(Database {
                     engine: "memory".into(),
@@ -242,7 +269,11 @@ impl InMemoryAdapter {
                 meta,
             }),
             ResourceSpec::DnsRecord(s) => {
-                if !store.items.values().any(|r| r.kind() == ResourceKind::DnsZone && r.name() == s.zone) {
+                if !store
+                    .items
+                    .values()
+                    .any(|r| r.kind() == ResourceKind::DnsZone && r.name() == s.zone)
+                {
                     return Err(Error::not_found(format!("zone {}", s.zone)));
                 }
                 Resource::DnsRecord(DnsRecord {
@@ -254,17 +285,28 @@ impl InMemoryAdapter {
             }
             ResourceSpec::Mailbox(s) => {
                 if previous.is_none() && s.password.is_none() {
-                    return Err(Error::invalid_input("password", "a new mailbox needs a password"));
+                    return Err(Error::invalid_input(
+                        "password",
+                        "a new mailbox needs a password",
+                    ));
                 }
                 Resource::Mailbox(Mailbox {
-                    domain: s.address.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default(),
+                    domain: s
+                        .address
+                        .rsplit_once('@')
+                        .map(|(_, d)| d.to_owned())
+                        .unwrap_or_default(),
                     quota_bytes: s.quota_bytes,
                     enabled: s.enabled,
                     meta,
                 })
             }
             ResourceSpec::MailForwarder(s) => Resource::MailForwarder(MailForwarder {
-                domain: s.source.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default(),
+                domain: s
+                    .source
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_owned())
+                    .unwrap_or_default(),
                 destinations: s.destinations.clone(),
                 enabled: s.enabled,
                 meta,
@@ -275,7 +317,13 @@ impl InMemoryAdapter {
 
 fn slugify(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -324,18 +372,32 @@ impl DockAdapter for InMemoryAdapter {
 
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
         let op = Operation::List.on(kind);
-        let page_size = options.page_size.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 1000) as usize;
+        let page_size = options
+            .page_size
+            .unwrap_or(DEFAULT_PAGE_SIZE)
+            .clamp(1, 1000) as usize;
         let mut store = self.lock();
-        self.remote(&mut store, Operation::List).map_err(|e| e.with_operation(op.clone()))?;
+        self.remote(&mut store, Operation::List)
+            .map_err(|e| e.with_operation(op.clone()))?;
         let after = options.cursor.clone();
         let matching: Vec<Resource> = store
             .items
             .range((kind, after.clone().unwrap_or_default())..)
             .filter(|((k, id), _)| *k == kind && Some(id) != after.as_ref())
             .map(|(_, r)| r)
-            .filter(|r| options.parent.as_deref().is_none_or(|p| Self::parent_of(r) == Some(p)))
+            .filter(|r| {
+                options
+                    .parent
+                    .as_deref()
+                    .is_none_or(|p| Self::parent_of(r) == Some(p))
+            })
             .filter(|r| options.tenant.is_none() || r.meta().tenant == options.tenant)
-            .filter(|r| options.labels.iter().all(|(k, v)| r.meta().labels.get(k) == Some(v)))
+            .filter(|r| {
+                options
+                    .labels
+                    .iter()
+                    .all(|(k, v)| r.meta().labels.get(k) == Some(v))
+            })
             .take(page_size + 1)
             .cloned()
             .collect();
@@ -349,15 +411,22 @@ impl DockAdapter for InMemoryAdapter {
         Ok(Page { items, next_cursor })
     }
 
-    async fn observe(&self, id: &ResourceId, desired: Option<&ResourceSpec>) -> Result<Observation> {
+    async fn observe(
+        &self,
+        id: &ResourceId,
+        desired: Option<&ResourceSpec>,
+    ) -> Result<Observation> {
         let op = Operation::Observe.on(id.kind);
         if let Some(spec) = desired {
             if spec.kind() != id.kind {
-                return Err(Error::invalid_input("kind", "spec kind does not match id").with_operation(op));
+                return Err(
+                    Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
+                );
             }
         }
         let mut store = self.lock();
-        self.remote(&mut store, Operation::Observe).map_err(|e| e.with_operation(op))?;
+        self.remote(&mut store, Operation::Observe)
+            .map_err(|e| e.with_operation(op))?;
         Ok(match store.items.get(&(id.kind, id.id.clone())) {
             Some(resource) => Observation::of(resource.clone(), desired),
             None => Observation::absent(),
@@ -369,7 +438,8 @@ impl DockAdapter for InMemoryAdapter {
         let op = Operation::Create.on(kind);
         let spec = spec.validate().map_err(|e| e.with_operation(op.clone()))?;
         let mut store = self.lock();
-        self.remote(&mut store, Operation::Create).map_err(|e| e.with_operation(op.clone()))?;
+        self.remote(&mut store, Operation::Create)
+            .map_err(|e| e.with_operation(op.clone()))?;
         if let Some(key) = Self::natural_key(&spec) {
             let existing = store
                 .items
@@ -377,8 +447,10 @@ impl DockAdapter for InMemoryAdapter {
                 .find(|r| r.kind() == kind && Self::key_of(r).as_deref() == Some(key.as_str()));
             if let Some(existing) = existing {
                 if existing.meta().tenant.as_deref() != spec.tenant() {
-                    return Err(Error::already_exists(format!("{kind} {key} belongs to another tenant"))
-                        .with_operation(op));
+                    return Err(Error::already_exists(format!(
+                        "{kind} {key} belongs to another tenant"
+                    ))
+                    .with_operation(op));
                 }
                 let (diff, _) = spec.diff(existing);
                 if !diff.is_empty() {
@@ -404,22 +476,28 @@ impl DockAdapter for InMemoryAdapter {
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
         let op = Operation::Update.on(id.kind);
         if spec.kind() != id.kind {
-            return Err(Error::invalid_input("kind", "spec kind does not match id").with_operation(op));
+            return Err(
+                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
+            );
         }
         if id.kind == ResourceKind::Deployment {
             return Err(self.unsupported(Operation::Update, id.kind));
         }
         let spec = spec.validate().map_err(|e| e.with_operation(op.clone()))?;
         let mut store = self.lock();
-        self.remote(&mut store, Operation::Update).map_err(|e| e.with_operation(op.clone()))?;
+        self.remote(&mut store, Operation::Update)
+            .map_err(|e| e.with_operation(op.clone()))?;
         let key = (id.kind, id.id.clone());
         let previous = store
             .items
             .get(&key)
             .cloned()
             .ok_or_else(|| Error::not_found(id.to_string()).with_operation(op.clone()))?;
-        if Self::natural_key(&spec) != Self::key_of(&previous) && id.kind != ResourceKind::DnsRecord {
-            return Err(Error::invalid_input("name", "cannot be changed by an update").with_operation(op));
+        if Self::natural_key(&spec) != Self::key_of(&previous) && id.kind != ResourceKind::DnsRecord
+        {
+            return Err(
+                Error::invalid_input("name", "cannot be changed by an update").with_operation(op),
+            );
         }
         let resource = self
             .materialize(&store, &id.id, &spec, Some(&previous))
@@ -431,7 +509,8 @@ impl DockAdapter for InMemoryAdapter {
     async fn delete(&self, id: &ResourceId) -> Result<()> {
         let op = Operation::Delete.on(id.kind);
         let mut store = self.lock();
-        self.remote(&mut store, Operation::Delete).map_err(|e| e.with_operation(op))?;
+        self.remote(&mut store, Operation::Delete)
+            .map_err(|e| e.with_operation(op))?;
         if let Some(removed) = store.items.remove(&(id.kind, id.id.clone())) {
             // Children go with their parent, as they do at real providers.
             let parent_key = match removed.kind() {

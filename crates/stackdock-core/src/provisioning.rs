@@ -175,14 +175,26 @@ pub fn sanitize_message(message: &str) -> String {
             continue;
         }
         let lower = word.to_ascii_lowercase();
-        let secretish = ["password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "authorization", "bearer"]
-            .iter()
-            .any(|k| lower.trim_end_matches([':', '=']).ends_with(k));
+        let secretish = [
+            "password",
+            "passwd",
+            "secret",
+            "token",
+            "apikey",
+            "api_key",
+            "api-key",
+            "authorization",
+            "bearer",
+        ]
+        .iter()
+        .any(|k| lower.trim_end_matches([':', '=']).ends_with(k));
         if let Some((key, _)) = word.split_once('=') {
             let key_lower = key.to_ascii_lowercase();
-            if ["password", "passwd", "secret", "token", "apikey", "api_key", "api-key"]
-                .iter()
-                .any(|k| key_lower.ends_with(k))
+            if [
+                "password", "passwd", "secret", "token", "apikey", "api_key", "api-key",
+            ]
+            .iter()
+            .any(|k| key_lower.ends_with(k))
             {
                 words.push(format!("{key}={}", crate::secret::REDACTED));
                 continue;
@@ -249,7 +261,11 @@ impl ProvisioningRecord {
     }
 
     /// Move to `to`, recording `reason`; illegal moves are a typed error and change nothing.
-    pub fn transition(&mut self, to: ProvisioningState, reason: impl Into<String>) -> Result<&Transition> {
+    pub fn transition(
+        &mut self,
+        to: ProvisioningState,
+        reason: impl Into<String>,
+    ) -> Result<&Transition> {
         self.push(to, reason.into(), None)
     }
 
@@ -259,7 +275,11 @@ impl ProvisioningRecord {
             code: code.into(),
             message: sanitize_message(message),
         };
-        self.push(ProvisioningState::Failed, failure.message.clone(), Some(failure))
+        self.push(
+            ProvisioningState::Failed,
+            failure.message.clone(),
+            Some(failure),
+        )
     }
 
     /// Move to `Failed` because of an adapter error: its kind is the code.
@@ -275,7 +295,12 @@ impl ProvisioningRecord {
         self.history.last().and_then(|t| t.failure.as_ref())
     }
 
-    fn push(&mut self, to: ProvisioningState, reason: String, failure: Option<Failure>) -> Result<&Transition> {
+    fn push(
+        &mut self,
+        to: ProvisioningState,
+        reason: String,
+        failure: Option<Failure>,
+    ) -> Result<&Transition> {
         let from = self.state;
         if !from.can_transition_to(to) {
             return Err(Error::new(ErrorKind::InvalidTransition {
@@ -343,7 +368,10 @@ pub async fn deprovision(
         on_transition(record);
         return Ok(());
     };
-    record.transition(ProvisioningState::Deprovisioning, format!("delete {id} requested"))?;
+    record.transition(
+        ProvisioningState::Deprovisioning,
+        format!("delete {id} requested"),
+    )?;
     on_transition(record);
     match adapter.delete(&id).await {
         Ok(()) => {
@@ -370,7 +398,7 @@ mod tests {
                 let legal = TRANSITIONS.contains(&(from, to));
                 let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
                 record.state = from;
-                let result = record.transition(to, "test").map(|t| t.clone());
+                let result = record.transition(to, "test").cloned();
                 assert_eq!(result.is_ok(), legal, "{from} -> {to}");
                 if legal {
                     assert_eq!(record.state, to);

@@ -60,7 +60,10 @@ impl DockRegistry {
     }
 
     /// Every adapter of one provider.
-    pub fn by_provider<'a>(&'a self, provider: &'a str) -> impl Iterator<Item = &'a Arc<dyn DockAdapter>> + 'a {
+    pub fn by_provider<'a>(
+        &'a self,
+        provider: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<dyn DockAdapter>> + 'a {
         self.docks
             .values()
             .filter(move |a| a.provider().id == provider)

@@ -317,7 +317,12 @@ impl Differ {
     }
 
     /// Compare a field the spec may leave unset.
-    fn opt<T: Serialize + PartialEq>(&mut self, field: &str, desired: Option<&T>, actual: Option<&T>) {
+    fn opt<T: Serialize + PartialEq>(
+        &mut self,
+        field: &str,
+        desired: Option<&T>,
+        actual: Option<&T>,
+    ) {
         match (desired, actual) {
             (Some(d), a) if Some(d) != a => self.drift.push(FieldDiff {
                 field: field.into(),
@@ -392,9 +397,9 @@ pub fn absolute_owner(name: &str, zone: &str) -> Result<String> {
 fn check_record_data(data: &RecordData) -> Result<()> {
     let host = |field: &str, v: &str| validate::dns_name(field, v, NameRules::Hostname).map(|_| ());
     match data {
-        RecordData::CNAME { target } | RecordData::PTR { target } | RecordData::ALIAS { target } => {
-            host("data.target", target)
-        }
+        RecordData::CNAME { target }
+        | RecordData::PTR { target }
+        | RecordData::ALIAS { target } => host("data.target", target),
         RecordData::NS { nameserver } => host("data.nameserver", nameserver),
         RecordData::MX { exchange, .. } => host("data.exchange", exchange),
         RecordData::SRV { target, .. } => {
@@ -410,14 +415,20 @@ fn check_record_data(data: &RecordData) -> Result<()> {
         }
         RecordData::TXT { text } => {
             if text.len() > 4000 {
-                Err(Error::invalid_input("data.text", "TXT data longer than 4000 bytes"))
+                Err(Error::invalid_input(
+                    "data.text",
+                    "TXT data longer than 4000 bytes",
+                ))
             } else {
                 Ok(())
             }
         }
         RecordData::CAA { tag, value, .. } => {
             if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(Error::invalid_input("data.tag", "CAA tag must be alphanumeric"));
+                return Err(Error::invalid_input(
+                    "data.tag",
+                    "CAA tag must be alphanumeric",
+                ));
             }
             if value.chars().any(char::is_control) {
                 return Err(Error::invalid_input("data.value", "control characters"));
@@ -523,7 +534,8 @@ impl ResourceSpec {
                     let ok = repo.split('/').count() >= 2
                         && repo.split('/').all(|p| {
                             !p.is_empty()
-                                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                                && p.bytes()
+                                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
                         });
                     if !ok {
                         return Err(Error::invalid_input("repository", "expected owner/name"));
@@ -536,8 +548,12 @@ impl ResourceSpec {
                     validate::resource_name("git_ref", r, 255)?;
                 }
                 if let Some(sha) = &s.commit_sha {
-                    if !(7..=64).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(Error::invalid_input("commit_sha", "expected a hex commit id"));
+                    if !(7..=64).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit())
+                    {
+                        return Err(Error::invalid_input(
+                            "commit_sha",
+                            "expected a hex commit id",
+                        ));
                     }
                 }
             }
@@ -628,7 +644,11 @@ impl ResourceSpec {
                 d.opt("region", s.region.as_ref(), r.region.as_ref());
             }
             (ResourceSpec::Deployment(s), Resource::Deployment(r)) => {
-                d.opt("environment", s.environment.as_ref(), r.environment.as_ref());
+                d.opt(
+                    "environment",
+                    s.environment.as_ref(),
+                    r.environment.as_ref(),
+                );
                 d.opt("git_ref", s.git_ref.as_ref(), r.git_ref.as_ref());
                 d.opt("commit_sha", s.commit_sha.as_ref(), r.commit_sha.as_ref());
             }
@@ -669,7 +689,11 @@ impl ResourceSpec {
                 d.req("data", &s.data, &r.data);
             }
             (ResourceSpec::Mailbox(s), Resource::Mailbox(r)) => {
-                d.opt("quota_bytes", s.quota_bytes.as_ref(), r.quota_bytes.as_ref());
+                d.opt(
+                    "quota_bytes",
+                    s.quota_bytes.as_ref(),
+                    r.quota_bytes.as_ref(),
+                );
                 d.req("enabled", &s.enabled, &r.enabled);
             }
             (ResourceSpec::MailForwarder(s), Resource::MailForwarder(r)) => {

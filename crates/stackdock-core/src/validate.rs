@@ -58,7 +58,10 @@ pub fn dns_name(field: &str, name: &str, rules: NameRules) -> Result<String> {
         return Err(Error::invalid_input(field, "DNS name must not be empty"));
     }
     if trimmed.contains(char::is_whitespace) {
-        return Err(Error::invalid_input(field, "DNS name must not contain spaces"));
+        return Err(Error::invalid_input(
+            field,
+            "DNS name must not contain spaces",
+        ));
     }
     let ascii = if trimmed.is_ascii() {
         trimmed.to_ascii_lowercase()
@@ -69,7 +72,10 @@ pub fn dns_name(field: &str, name: &str, rules: NameRules) -> Result<String> {
     if ascii.len() > MAX_DNS_NAME_LEN {
         return Err(Error::invalid_input(
             field,
-            format!("DNS name is {} bytes, at most {MAX_DNS_NAME_LEN} allowed", ascii.len()),
+            format!(
+                "DNS name is {} bytes, at most {MAX_DNS_NAME_LEN} allowed",
+                ascii.len()
+            ),
         ));
     }
     for (i, label) in ascii.split('.').enumerate() {
@@ -96,9 +102,9 @@ fn check_label(field: &str, label: &str, first: bool, rules: NameRules) -> Resul
         NameRules::Hostname => label,
     };
     if body.is_empty()
-        || !body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || (b == b'_' && rules == NameRules::RecordOwner))
+        || !body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || b == b'-' || (b == b'_' && rules == NameRules::RecordOwner)
+        })
     {
         return Err(Error::invalid_input(
             field,
@@ -128,10 +134,16 @@ pub fn domain(field: &str, name: &str) -> Result<String> {
     let mut labels = canonical.rsplit('.');
     let tld = labels.next().unwrap_or_default();
     if labels.next().is_none() {
-        return Err(Error::invalid_input(field, "domain needs at least two labels"));
+        return Err(Error::invalid_input(
+            field,
+            "domain needs at least two labels",
+        ));
     }
     if tld.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::invalid_input(field, "top-level label must not be numeric"));
+        return Err(Error::invalid_input(
+            field,
+            "top-level label must not be numeric",
+        ));
     }
     Ok(canonical)
 }
@@ -180,7 +192,10 @@ pub fn email_address(field: &str, address: &str) -> Result<String> {
     if full.len() > MAX_EMAIL_LEN {
         return Err(Error::invalid_input(
             field,
-            format!("address is {} bytes, at most {MAX_EMAIL_LEN} allowed", full.len()),
+            format!(
+                "address is {} bytes, at most {MAX_EMAIL_LEN} allowed",
+                full.len()
+            ),
         ));
     }
     Ok(full)
@@ -210,7 +225,10 @@ pub fn local_part(field: &str, local: &str) -> Result<String> {
     {
         return Err(Error::invalid_input(
             field,
-            format!("local part holds a character mail servers reject: {:?}", bad as char),
+            format!(
+                "local part holds a character mail servers reject: {:?}",
+                bad as char
+            ),
         ));
     }
     Ok(local.to_ascii_lowercase())
@@ -256,10 +274,16 @@ pub fn slug(field: &str, value: &str, max_len: usize, allow_underscore: bool) ->
         ));
     }
     if !value.as_bytes()[0].is_ascii_lowercase() {
-        return Err(Error::invalid_input(field, "must start with a lower-case letter"));
+        return Err(Error::invalid_input(
+            field,
+            "must start with a lower-case letter",
+        ));
     }
     if let Some(bad) = value.chars().find(|c| {
-        !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || (allow_underscore && *c == '_'))
+        !(c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || *c == '-'
+            || (allow_underscore && *c == '_'))
     }) {
         return Err(Error::invalid_input(
             field,
@@ -286,10 +310,16 @@ pub fn label(field: &str, key: &str, value: &str) -> Result<()> {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
     };
     if !ok(name, false) {
-        return Err(Error::invalid_input(field, format!("bad label key {key:?}")));
+        return Err(Error::invalid_input(
+            field,
+            format!("bad label key {key:?}"),
+        ));
     }
     if !ok(value, true) {
-        return Err(Error::invalid_input(field, format!("bad value for label {key:?}")));
+        return Err(Error::invalid_input(
+            field,
+            format!("bad value for label {key:?}"),
+        ));
     }
     Ok(())
 }
@@ -333,7 +363,11 @@ mod tests {
         assert!(email_address("a", &format!("{}@example.com", "a".repeat(65))).is_err());
         assert!(email_address("a", "x@example.com\nBcc: y@z.com").is_err());
         // domain alone is fine (247 bytes), the whole address is not (258 > 254)
-        let long_domain = format!("{}@{}.com", "a".repeat(10), vec!["b".repeat(60); 4].join("."));
+        let long_domain = format!(
+            "{}@{}.com",
+            "a".repeat(10),
+            vec!["b".repeat(60); 4].join(".")
+        );
         assert!(domain("d", long_domain.split('@').nth(1).unwrap()).is_ok());
         assert!(email_address("a", &long_domain).is_err());
     }
