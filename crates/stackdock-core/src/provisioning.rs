@@ -163,44 +163,46 @@ pub const MAX_MESSAGE_LEN: usize = 512;
 /// assert_eq!(m, "connect postgres://u:[REDACTED]@h/db failed password=[REDACTED] token: [REDACTED]");
 /// ```
 pub fn sanitize_message(message: &str) -> String {
+    const SECRET_KEYS: &[&str] = &[
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "api-key",
+        "authorization",
+    ];
+    const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "token", "digest"];
     let mut words = Vec::new();
     let mut redact_next = false;
     for word in message.split(|c: char| c.is_whitespace() || c.is_control()) {
         if word.is_empty() {
             continue;
         }
+        let lower = word.to_ascii_lowercase();
         if redact_next {
+            // "Authorization: Bearer <token>": keep the scheme, redact what follows it.
+            if AUTH_SCHEMES.contains(&lower.as_str()) {
+                words.push(word.to_owned());
+                continue;
+            }
             words.push(crate::secret::REDACTED.to_owned());
             redact_next = false;
             continue;
         }
-        let lower = word.to_ascii_lowercase();
-        let secretish = [
-            "password",
-            "passwd",
-            "secret",
-            "token",
-            "apikey",
-            "api_key",
-            "api-key",
-            "authorization",
-            "bearer",
-        ]
-        .iter()
-        .any(|k| lower.trim_end_matches([':', '=']).ends_with(k));
         if let Some((key, _)) = word.split_once('=') {
             let key_lower = key.to_ascii_lowercase();
-            if [
-                "password", "passwd", "secret", "token", "apikey", "api_key", "api-key",
-            ]
-            .iter()
-            .any(|k| key_lower.ends_with(k))
-            {
+            if SECRET_KEYS.iter().any(|k| key_lower.ends_with(k)) {
                 words.push(format!("{key}={}", crate::secret::REDACTED));
                 continue;
             }
         }
-        if secretish && (word.ends_with(':') || lower == "bearer") {
+        let is_key = word.ends_with(':')
+            && SECRET_KEYS
+                .iter()
+                .any(|k| lower.trim_end_matches(':').ends_with(k));
+        if is_key || lower == "bearer" {
             words.push(word.to_owned());
             redact_next = true;
             continue;
