@@ -1,17 +1,49 @@
 //! # StackDock
 //!
 //! Provision, observe and sync hosting resources — servers, web services,
-//! deployments, domains, DNS, databases, mailboxes — across providers through
-//! one interface.
+//! deployments, domains, DNS zones and records, PostgreSQL databases,
+//! mailboxes and forwarders — across providers through one interface.
 //!
-//! This facade re-exports [`stackdock_core`] and, behind features, each
-//! provider crate.
+//! This facade re-exports [`stackdock_core`] (always) and each provider
+//! crate behind a feature of the same name:
+//!
+//! | feature    | crate                 | provider                              |
+//! |------------|-----------------------|---------------------------------------|
+//! | `postgres` | `stackdock-postgres`  | tenant databases on PostgreSQL        |
+//! | `dns`      | `stackdock-dns`       | PowerDNS HTTP API and RFC 1035 zone files |
+//! | `email`    | `stackdock-email`     | Postfix/Dovecot on SQL, Stalwart      |
+//! | `vercel`   | `stackdock-vercel`    | Vercel REST API                       |
+//! | `gridpane` | `stackdock-gridpane`  | GridPane REST API                     |
+//! | `full`     | all of the above      |                                       |
 //!
 //! ```
-//! use stackdock::core::{DockAdapter, InMemoryAdapter};
-//! let adapter = InMemoryAdapter::new("demo");
-//! assert_eq!(adapter.dock_id(), "demo");
+//! use std::sync::Arc;
+//! use stackdock::{DockAdapter, DockRegistry, InMemoryAdapter};
+//!
+//! let mut registry = DockRegistry::new();
+//! registry.insert(Arc::new(InMemoryAdapter::new("demo"))).unwrap();
+//! assert_eq!(registry.require("demo").unwrap().provider().id, "memory");
 //! ```
 
 pub use stackdock_core as core;
 pub use stackdock_core::*;
+
+/// Tenant databases on PostgreSQL (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use stackdock_postgres as postgres;
+
+/// DNS zones and records on PowerDNS and in zone files (feature `dns`).
+#[cfg(feature = "dns")]
+pub use stackdock_dns as dns_provider;
+
+/// Mailboxes and forwarders on Postfix/Dovecot SQL and Stalwart (feature `email`).
+#[cfg(feature = "email")]
+pub use stackdock_email as email;
+
+/// Vercel projects, deployments, domains, DNS and env vars (feature `vercel`).
+#[cfg(feature = "vercel")]
+pub use stackdock_vercel as vercel;
+
+/// GridPane servers, sites, domains, system users and backups (feature `gridpane`).
+#[cfg(feature = "gridpane")]
+pub use stackdock_gridpane as gridpane;
