@@ -1,1 +1,27 @@
-//! Shared HTTP layer (being written).
+#![doc = include_str!("../README.md")]
+
+mod client;
+mod clock;
+mod config;
+mod error;
+mod paginate;
+mod redact;
+mod request;
+mod retry_after;
+
+pub use client::HttpClient;
+pub use clock::{Clock, ManualClock, TokioClock};
+pub use config::{Auth, HttpConfig, RetryConfig};
+pub use error::{status_error, ErrorMapper, StatusErrorMapper};
+pub use paginate::{paginate, PageOf};
+pub use request::{encode_path_segment, RateLimitInfo, Request, Response};
+pub use retry_after::parse_retry_after;
+
+/// Re-exported so provider crates use the same versions as this layer.
+pub use bytes::Bytes;
+/// Re-exported: the header map type of [`Response`] and [`ErrorMapper`].
+pub use reqwest::header::HeaderMap;
+/// Re-exported: HTTP methods for [`Request::new`].
+pub use reqwest::Method;
+/// Re-exported: the base URL type of [`HttpConfig`].
+pub use url::Url;

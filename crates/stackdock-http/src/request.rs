@@ -1,0 +1,304 @@
+//! Request builder and buffered response.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use stackdock_core::{Error, Result};
+
+/// One API call, relative to the client's base URL.
+///
+/// ```
+/// use stackdock_http::{encode_path_segment, Request};
+///
+/// let id = "prj/1";
+/// let req = Request::patch(format!("/v9/projects/{}", encode_path_segment(id)))
+///     .json(&serde_json::json!({"framework": "nextjs"}))
+///     .operation("update web service");
+/// assert!(!req.is_idempotent());
+/// assert_eq!(req.path(), "/v9/projects/prj%2F1");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: Option<Bytes>,
+    pub(crate) body_error: Option<String>,
+    pub(crate) idempotent: bool,
+    pub(crate) operation: Option<Cow<'static, str>>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Request {
+    /// A request with any method. GET, HEAD, PUT, DELETE and OPTIONS are
+    /// idempotent by default; POST and PATCH are not.
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        let idempotent = matches!(
+            method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        );
+        Request {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+            body_error: None,
+            idempotent,
+            operation: None,
+            timeout: None,
+        }
+    }
+
+    /// `GET path`.
+    pub fn get(path: impl Into<String>) -> Self {
+        Request::new(Method::GET, path)
+    }
+
+    /// `POST path` (not idempotent unless marked).
+    pub fn post(path: impl Into<String>) -> Self {
+        Request::new(Method::POST, path)
+    }
+
+    /// `PUT path`.
+    pub fn put(path: impl Into<String>) -> Self {
+        Request::new(Method::PUT, path)
+    }
+
+    /// `PATCH path` (not idempotent unless marked).
+    pub fn patch(path: impl Into<String>) -> Self {
+        Request::new(Method::PATCH, path)
+    }
+
+    /// `DELETE path`.
+    pub fn delete(path: impl Into<String>) -> Self {
+        Request::new(Method::DELETE, path)
+    }
+
+    /// Add a query pair (values are percent-encoded when sent).
+    pub fn query(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((key.into(), value.into()));
+        self
+    }
+
+    /// Serialise `body` as the JSON request body now. A serialisation failure
+    /// is reported by `send` as [`ErrorKind::Internal`](stackdock_core::ErrorKind::Internal).
+    pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => {
+                self.body = Some(Bytes::from(bytes));
+                self.body_error = None;
+            }
+            Err(e) => self.body_error = Some(e.to_string()),
+        }
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+        self.headers
+            .push(("content-type", "application/json".into()));
+        self
+    }
+
+    /// Add a header. Invalid names or values are reported by `send`.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Whether repeating the request is harmless; decides whether time-outs and
+    /// 5xx are retried. Rate limits (429) are always retried.
+    pub fn idempotent(mut self, yes: bool) -> Self {
+        self.idempotent = yes;
+        self
+    }
+
+    /// Name the operation (e.g. `create web service`) for errors and tracing.
+    pub fn operation(mut self, op: impl Into<Cow<'static, str>>) -> Self {
+        self.operation = Some(op.into());
+        self
+    }
+
+    /// Override the client's per-attempt request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The HTTP method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The path relative to the base URL.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether the request will be retried on time-outs and 5xx.
+    pub fn is_idempotent(&self) -> bool {
+        self.idempotent
+    }
+}
+
+/// Percent-encode one path segment (everything except unreserved characters),
+/// so an id like `a/b?c` cannot change the path or query it is put into.
+///
+/// ```
+/// assert_eq!(stackdock_http::encode_path_segment("a b/c?d"), "a%20b%2Fc%3Fd");
+/// assert_eq!(stackdock_http::encode_path_segment("prj_1-A.b~"), "prj_1-A.b~");
+/// ```
+pub fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A successful (or mapped) response with its whole body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// Decode the body as JSON; a malformed or unexpected body is
+    /// [`ErrorKind::InvalidResponse`](stackdock_core::ErrorKind::InvalidResponse).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        decode_json(&self.body)
+    }
+
+    /// The rate-limit headers (`X-RateLimit-Limit`, `-Remaining`, `-Reset`), when any is present.
+    pub fn rate_limit(&self) -> Option<RateLimitInfo> {
+        let number = |name: &str| -> Option<u64> {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let info = RateLimitInfo {
+            limit: number("x-ratelimit-limit"),
+            remaining: number("x-ratelimit-remaining"),
+            reset: number("x-ratelimit-reset").map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+        };
+        (info.limit.is_some() || info.remaining.is_some() || info.reset.is_some()).then_some(info)
+    }
+
+    /// A header as text, if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Rate-limit state a provider reported on a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitInfo {
+    /// Requests allowed per window.
+    pub limit: Option<u64>,
+    /// Requests left in the window.
+    pub remaining: Option<u64>,
+    /// When the window resets (from epoch seconds).
+    pub reset: Option<SystemTime>,
+}
+
+/// Decode JSON without echoing body values into the error: serde messages such
+/// as `invalid type: string "..."` quote the payload, which may hold a secret.
+pub(crate) fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        let detail = e.to_string();
+        // Field names are schema, not data: keep those messages, they are the useful ones.
+        let safe = ["missing field", "unknown field", "duplicate field"]
+            .iter()
+            .any(|p| detail.starts_with(p));
+        let what = match e.classify() {
+            serde_json::error::Category::Data if safe => detail,
+            serde_json::error::Category::Data => "unexpected JSON shape".to_owned(),
+            serde_json::error::Category::Eof => "truncated JSON".to_owned(),
+            _ => "malformed JSON".to_owned(),
+        };
+        Error::invalid_response(format!(
+            "could not decode response body as {}: {what} at line {} column {}",
+            short_type_name::<T>(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stackdock_core::ErrorKind;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Thing {
+        id: u32,
+    }
+
+    #[test]
+    fn json_errors_never_quote_values() {
+        let e = decode_json::<Thing>(br#"{"id":"hunter2"}"#).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidResponse);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = decode_json::<Thing>(br#"{}"#).unwrap_err();
+        assert!(e.to_string().contains("missing field `id`"), "{e}");
+        let e = decode_json::<Thing>(b"{not json").unwrap_err();
+        assert!(e.to_string().contains("malformed JSON"), "{e}");
+    }
+
+    #[test]
+    fn idempotency_defaults() {
+        assert!(Request::get("/").is_idempotent());
+        assert!(Request::put("/").is_idempotent());
+        assert!(Request::delete("/").is_idempotent());
+        assert!(!Request::post("/").is_idempotent());
+        assert!(!Request::patch("/").is_idempotent());
+        assert!(Request::post("/").idempotent(true).is_idempotent());
+    }
+
+    #[test]
+    fn rate_limit_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-remaining", "3".parse().unwrap());
+        headers.insert("x-ratelimit-reset", "1700000000".parse().unwrap());
+        let r = Response {
+            status: 200,
+            headers,
+            body: Bytes::new(),
+        };
+        let info = r.rate_limit().unwrap();
+        assert_eq!(info.remaining, Some(3));
+        assert_eq!(info.limit, None);
+        assert_eq!(
+            info.reset,
+            Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        let r = Response {
+            status: 200,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        };
+        assert_eq!(r.rate_limit(), None);
+    }
+}
