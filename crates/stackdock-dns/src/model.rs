@@ -1,0 +1,733 @@
+//! The backend-independent model: zones made of record sets.
+//!
+//! **Names.** Every name in the model is in StackDock's one canonical form
+//! (see [`stackdock_core::validate`]): lower-case ASCII, IDN as punycode, no
+//! trailing dot, absolute (owner names include the zone). [`Zone::add`] and
+//! [`RecordSet::new`] accept relative names (`www`, `@`) and absolute ones
+//! with or without a trailing dot, and canonicalise them; backends add the
+//! dot where their protocol wants it.
+//!
+//! **Record sets.** All records of one owner name and type share a TTL and
+//! are changed together (as in PowerDNS and RFC 2181 §5); a record set is the
+//! unit of planning.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+use stackdock_core::dns::{RecordData, RecordType};
+use stackdock_core::spec::{absolute_owner, DnsRecordSpec, ResourceSpec, MAX_TTL};
+use stackdock_core::validate;
+use stackdock_core::{Error, Result};
+
+use crate::presentation::SUPPORTED_TYPES;
+
+/// Smallest TTL accepted (core rejects 0: nothing would be cached).
+pub const MIN_TTL: u32 = 1;
+/// Default TTL for records whose spec leaves it unset.
+pub const DEFAULT_TTL: u32 = 3600;
+
+/// Identity of a record set: canonical owner name and type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecordSetKey {
+    /// Canonical absolute owner name (no trailing dot).
+    pub name: String,
+    /// Record type.
+    pub rtype: RecordType,
+}
+
+impl RecordSetKey {
+    /// A key; `name` must already be canonical.
+    pub fn new(name: impl Into<String>, rtype: RecordType) -> Self {
+        RecordSetKey {
+            name: name.into(),
+            rtype,
+        }
+    }
+}
+
+impl fmt::Display for RecordSetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}. {}", self.name, self.rtype)
+    }
+}
+
+/// All records of one owner name and type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSet {
+    /// Canonical absolute owner name.
+    pub name: String,
+    /// Record type.
+    pub rtype: RecordType,
+    /// TTL of every record in the set.
+    pub ttl: u32,
+    /// The records, sorted by presentation form, without duplicates.
+    pub records: Vec<RecordData>,
+    /// Ownership marker: who manages this set (see [`crate::plan`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+impl RecordSet {
+    /// A record set of `records` at `name` (relative to `zone`, or absolute).
+    ///
+    /// Canonicalises the owner and every name inside the data, validates
+    /// the content per type and the TTL, sorts and de-duplicates records.
+    pub fn new(zone: &str, name: &str, ttl: u32, records: Vec<RecordData>) -> Result<Self> {
+        let zone = validate::domain("zone", zone)?;
+        let name = absolute_owner(name, &zone)?;
+        let rtype = records
+            .first()
+            .map(RecordData::record_type)
+            .ok_or_else(|| {
+                Error::invalid_input("records", "a record set needs at least one record")
+            })?;
+        let mut set = RecordSet {
+            name,
+            rtype,
+            ttl,
+            records,
+            owner: None,
+        };
+        set.normalise(&zone)?;
+        Ok(set)
+    }
+
+    /// Set the ownership marker.
+    pub fn owned_by(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// The key of this set.
+    pub fn key(&self) -> RecordSetKey {
+        RecordSetKey::new(self.name.clone(), self.rtype)
+    }
+
+    /// Validate and canonicalise in place (names, content, TTL, order).
+    pub fn normalise(&mut self, zone: &str) -> Result<()> {
+        check_type(self.rtype)?;
+        check_ttl(self.ttl)?;
+        if self.records.is_empty() {
+            return Err(Error::invalid_input(
+                "records",
+                format!("record set {} has no records", self.key()),
+            ));
+        }
+        for data in &mut self.records {
+            if data.record_type() != self.rtype {
+                return Err(Error::invalid_input(
+                    "records",
+                    format!(
+                        "{} record in the {} set at {}",
+                        data.record_type(),
+                        self.rtype,
+                        self.name
+                    ),
+                ));
+            }
+            // Core validation of a one-record spec: names canonical, content per type.
+            let spec = ResourceSpec::from(DnsRecordSpec {
+                zone: zone.to_owned(),
+                name: format!("{}.", self.name),
+                ttl: Some(self.ttl),
+                data: data.clone(),
+                common: Default::default(),
+            })
+            .validate()?;
+            if let ResourceSpec::DnsRecord(valid) = spec {
+                self.name = valid.name;
+                *data = valid.data;
+            }
+        }
+        sort_records(&mut self.records);
+        if matches!(self.rtype, RecordType::CNAME | RecordType::SOA) && self.records.len() > 1 {
+            return Err(Error::invalid_input(
+                "records",
+                format!("{} may hold only one {} record", self.name, self.rtype),
+            ));
+        }
+        if let Some(owner) = &self.owner {
+            check_owner_marker(owner)?;
+        }
+        Ok(())
+    }
+
+    /// Whether two sets hold the same data (TTL and records; owner ignored).
+    pub fn same_data(&self, other: &RecordSet) -> bool {
+        self.ttl == other.ttl && self.records == other.records
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether it holds no record (never true for a validated set).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+impl fmt::Display for RecordSet {
+    /// Zone-file lines, one per record, names absolute.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, r) in self.records.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{}. {} IN {} {}", self.name, self.ttl, self.rtype, r)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sort records by presentation form and drop duplicates.
+pub fn sort_records(records: &mut Vec<RecordData>) {
+    let mut keyed: Vec<(String, RecordData)> =
+        records.drain(..).map(|r| (r.to_string(), r)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.dedup_by(|a, b| a.0 == b.0);
+    records.extend(keyed.into_iter().map(|(_, r)| r));
+}
+
+fn check_type(rtype: RecordType) -> Result<()> {
+    if SUPPORTED_TYPES.contains(&rtype) {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            "type",
+            format!("record type {rtype} is not supported by stackdock-dns"),
+        ))
+    }
+}
+
+/// TTL bounds: 1 to 2^31-1 seconds (RFC 2181 §8).
+pub fn check_ttl(ttl: u32) -> Result<()> {
+    if (MIN_TTL..=MAX_TTL).contains(&ttl) {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            "ttl",
+            format!("must be between {MIN_TTL} and {MAX_TTL}"),
+        ))
+    }
+}
+
+/// Ownership markers are stored in PowerDNS comments and zone-file comments:
+/// keep them to a small safe alphabet.
+pub fn check_owner_marker(owner: &str) -> Result<()> {
+    if owner.is_empty()
+        || owner.len() > 64
+        || !owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        return Err(Error::invalid_input(
+            "owner",
+            "ownership marker must be 1 to 64 characters of letters, digits and -_.:",
+        ));
+    }
+    Ok(())
+}
+
+/// A DNS zone: its name, tenant and record sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Zone {
+    /// Canonical zone name.
+    pub name: String,
+    /// The tenant the zone belongs to (PowerDNS `account`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Record sets by key.
+    pub rrsets: BTreeMap<RecordSetKey, RecordSet>,
+}
+
+impl Zone {
+    /// An empty zone (validates and canonicalises the name).
+    pub fn new(name: &str) -> Result<Self> {
+        Ok(Zone {
+            name: validate::domain("zone", name)?,
+            tenant: None,
+            rrsets: BTreeMap::new(),
+        })
+    }
+
+    /// Set the tenant.
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Add one record (relative or absolute owner); it joins the set of its
+    /// name and type, whose TTL becomes `ttl`.
+    pub fn add(&mut self, name: &str, ttl: u32, data: RecordData) -> Result<&mut Self> {
+        let set = RecordSet::new(&self.name, name, ttl, vec![data])?;
+        match self.rrsets.get_mut(&set.key()) {
+            Some(existing) => {
+                let mut records = existing.records.clone();
+                records.extend(set.records);
+                sort_records(&mut records);
+                if matches!(set.rtype, RecordType::CNAME | RecordType::SOA) && records.len() > 1 {
+                    return Err(Error::invalid_input(
+                        "records",
+                        format!("{} may hold only one {} record", set.name, set.rtype),
+                    ));
+                }
+                existing.ttl = ttl;
+                existing.records = records;
+            }
+            None => {
+                self.rrsets.insert(set.key(), set);
+            }
+        }
+        Ok(self)
+    }
+
+    /// Insert or replace a whole record set.
+    pub fn insert(&mut self, set: RecordSet) -> Option<RecordSet> {
+        self.rrsets.insert(set.key(), set)
+    }
+
+    /// The set at `name` (canonical) and `rtype`.
+    pub fn get(&self, name: &str, rtype: RecordType) -> Option<&RecordSet> {
+        self.rrsets.get(&RecordSetKey::new(name, rtype))
+    }
+
+    /// Total number of records.
+    pub fn record_count(&self) -> usize {
+        self.rrsets.values().map(RecordSet::len).sum()
+    }
+
+    /// The SOA serial, if the zone has an SOA.
+    pub fn serial(&self) -> Option<u32> {
+        self.get(&self.name, RecordType::SOA)
+            .and_then(|s| match s.records.first() {
+                Some(RecordData::SOA { serial, .. }) => Some(*serial),
+                _ => None,
+            })
+    }
+
+    /// Apex name servers.
+    pub fn nameservers(&self) -> Vec<String> {
+        self.get(&self.name, RecordType::NS)
+            .map(|s| {
+                s.records
+                    .iter()
+                    .filter_map(|r| match r {
+                        RecordData::NS { nameserver } => Some(nameserver.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Validate the whole zone and canonicalise it in place.
+    ///
+    /// Checks every set (names inside the zone, content per type, TTL), and
+    /// the zone rules: CNAME exclusivity (a CNAME owner holds no other data,
+    /// RFC 1034 §3.6.2; so no CNAME at the apex), SOA only at the apex.
+    pub fn validate(&mut self) -> Result<()> {
+        self.name = validate::domain("zone", &self.name)?;
+        if let Some(t) = &self.tenant {
+            validate::resource_name("tenant", t, 128)?;
+        }
+        let sets = std::mem::take(&mut self.rrsets);
+        for (_, mut set) in sets {
+            set.normalise(&self.name)?;
+            if let Some(previous) = self.rrsets.insert(set.key(), set) {
+                return Err(Error::invalid_input(
+                    "rrsets",
+                    format!("duplicate record set {}", previous.key()),
+                ));
+            }
+        }
+        self.check_rules()
+    }
+
+    fn check_rules(&self) -> Result<()> {
+        let mut types_at: BTreeMap<&str, Vec<RecordType>> = BTreeMap::new();
+        for key in self.rrsets.keys() {
+            types_at
+                .entry(key.name.as_str())
+                .or_default()
+                .push(key.rtype);
+        }
+        for (name, types) in types_at {
+            if types.contains(&RecordType::CNAME) && types.len() > 1 {
+                return Err(Error::invalid_input(
+                    "rrsets",
+                    format!(
+                        "{name} has a CNAME and other records; a CNAME must be alone at its name"
+                    ),
+                ));
+            }
+            if types.contains(&RecordType::CNAME) && name == self.name {
+                return Err(Error::invalid_input(
+                    "rrsets",
+                    "a CNAME is not allowed at the zone apex",
+                ));
+            }
+            if types.contains(&RecordType::SOA) && name != self.name {
+                return Err(Error::invalid_input(
+                    "rrsets",
+                    format!("SOA at {name}: only the apex has one"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Zone {
+    /// The zone as absolute zone-file lines.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for set in self.rrsets.values() {
+            writeln!(f, "{set}")?;
+        }
+        Ok(())
+    }
+}
+
+/// SOA timers for new zones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SoaTimers {
+    /// Refresh, seconds.
+    pub refresh: u32,
+    /// Retry, seconds.
+    pub retry: u32,
+    /// Expire, seconds.
+    pub expire: u32,
+    /// Negative-caching TTL, seconds.
+    pub minimum: u32,
+}
+
+impl Default for SoaTimers {
+    fn default() -> Self {
+        SoaTimers {
+            refresh: 10800,
+            retry: 3600,
+            expire: 604800,
+            minimum: 3600,
+        }
+    }
+}
+
+/// The records a new zone starts with. `{zone}` in any name stands for the
+/// zone's name.
+///
+/// The default: SOA (primary = first name server, `hostmaster.{zone}`), NS
+/// `ns1.{zone}` and `ns2.{zone}`, apex A, `www` CNAME to the apex, MX 10 to
+/// the apex; name servers inside the zone get A glue records pointing at the
+/// apex address so the zone is complete. The default apex address is the
+/// documentation address `192.0.2.1`: set [`ZoneTemplate::apex_ipv4`] to your
+/// web server. Switch the template off with [`ZoneTemplate::disabled`].
+///
+/// ```
+/// use stackdock_dns::model::ZoneTemplate;
+/// let zone = ZoneTemplate::default().build("example.com", 2024010101).unwrap();
+/// assert_eq!(zone.nameservers(), vec!["ns1.example.com", "ns2.example.com"]);
+/// assert!(zone.get("www.example.com", stackdock_core::dns::RecordType::CNAME).is_some());
+/// assert_eq!(ZoneTemplate::disabled().build("example.com", 1).unwrap().rrsets.len(), 1); // SOA only
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ZoneTemplate {
+    /// Whether to add anything beyond the SOA (and the name servers).
+    pub enabled: bool,
+    /// TTL of the template records.
+    pub ttl: u32,
+    /// Apex name servers (`{zone}` = zone name).
+    pub nameservers: Vec<String>,
+    /// Responsible mailbox in DNS form.
+    pub hostmaster: String,
+    /// SOA timers.
+    pub soa: SoaTimers,
+    /// Apex A record (and glue for in-zone name servers); `None` = none.
+    pub apex_ipv4: Option<Ipv4Addr>,
+    /// Add `www` as a CNAME of the apex.
+    pub www_cname: bool,
+    /// Apex MX: preference and exchange (`{zone}` = zone name); `None` = none.
+    pub mx: Option<(u16, String)>,
+}
+
+impl Default for ZoneTemplate {
+    fn default() -> Self {
+        ZoneTemplate {
+            enabled: true,
+            ttl: DEFAULT_TTL,
+            nameservers: vec!["ns1.{zone}".into(), "ns2.{zone}".into()],
+            hostmaster: "hostmaster.{zone}".into(),
+            soa: SoaTimers::default(),
+            apex_ipv4: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            www_cname: true,
+            mx: Some((10, "{zone}".into())),
+        }
+    }
+}
+
+impl ZoneTemplate {
+    /// A template that adds only the SOA and the name servers given to it
+    /// (none by default).
+    pub fn disabled() -> Self {
+        ZoneTemplate {
+            enabled: false,
+            nameservers: Vec::new(),
+            ..ZoneTemplate::default()
+        }
+    }
+
+    /// Set the name servers.
+    pub fn with_nameservers(mut self, nameservers: Vec<String>) -> Self {
+        self.nameservers = nameservers;
+        self
+    }
+
+    /// Set the apex address.
+    pub fn with_apex_ipv4(mut self, address: Option<Ipv4Addr>) -> Self {
+        self.apex_ipv4 = address;
+        self
+    }
+
+    /// The SOA record this template gives `zone` (canonical) with `serial`.
+    pub fn soa(&self, zone: &str, serial: u32) -> Result<RecordData> {
+        let subst = |s: &str| s.replace("{zone}", zone);
+        let mname = self
+            .nameservers
+            .first()
+            .map(|n| subst(n))
+            .unwrap_or_else(|| format!("ns1.{zone}"));
+        Ok(RecordData::SOA {
+            mname: validate::dns_name("soa.mname", &mname, validate::NameRules::Hostname)?,
+            rname: validate::dns_name(
+                "soa.rname",
+                &subst(&self.hostmaster),
+                validate::NameRules::RecordOwner,
+            )?,
+            serial,
+            refresh: self.soa.refresh,
+            retry: self.soa.retry,
+            expire: self.soa.expire,
+            minimum: self.soa.minimum,
+        })
+    }
+
+    /// The zone this template creates.
+    pub fn build(&self, zone: &str, serial: u32) -> Result<Zone> {
+        let mut out = Zone::new(zone)?;
+        let name = out.name.clone();
+        let subst = |s: &str| s.replace("{zone}", &name);
+        let ttl = self.ttl;
+        out.add("@", ttl, self.soa(&name, serial)?)?;
+        for ns in &self.nameservers {
+            let ns = validate::dns_name("nameservers", &subst(ns), validate::NameRules::Hostname)?;
+            out.add(
+                "@",
+                ttl,
+                RecordData::NS {
+                    nameserver: ns.clone(),
+                },
+            )?;
+            if let (true, Some(address)) = (self.enabled, self.apex_ipv4) {
+                if validate::is_in_zone(&ns, &name) && ns != name {
+                    out.add(&format!("{ns}."), ttl, RecordData::A { address })?;
+                }
+            }
+        }
+        if self.enabled {
+            if let Some(address) = self.apex_ipv4 {
+                out.add("@", ttl, RecordData::A { address })?;
+            }
+            if self.www_cname {
+                out.add(
+                    "www",
+                    ttl,
+                    RecordData::CNAME {
+                        target: name.clone(),
+                    },
+                )?;
+            }
+            if let Some((preference, exchange)) = &self.mx {
+                out.add(
+                    "@",
+                    ttl,
+                    RecordData::MX {
+                        preference: *preference,
+                        exchange: subst(exchange),
+                    },
+                )?;
+            }
+        }
+        out.validate()?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_canonicalised_everywhere() {
+        let mut z = Zone::new("Example.COM.").unwrap();
+        z.add(
+            "WWW",
+            300,
+            RecordData::CNAME {
+                target: "Example.com.".into(),
+            },
+        )
+        .unwrap();
+        z.add(
+            "mail.example.com.",
+            300,
+            RecordData::A {
+                address: "192.0.2.5".parse().unwrap(),
+            },
+        )
+        .unwrap();
+        z.add(
+            "@",
+            300,
+            RecordData::MX {
+                preference: 5,
+                exchange: "MAIL.example.com".into(),
+            },
+        )
+        .unwrap();
+        assert!(z.get("www.example.com", RecordType::CNAME).is_some());
+        assert!(z.get("mail.example.com", RecordType::A).is_some());
+        let mx = z.get("example.com", RecordType::MX).unwrap();
+        assert_eq!(mx.records[0].to_string(), "5 mail.example.com.");
+        assert!(z
+            .add(
+                "www.other.org.",
+                300,
+                RecordData::A {
+                    address: "192.0.2.1".parse().unwrap()
+                }
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn zone_rules() {
+        let a = RecordData::A {
+            address: "192.0.2.1".parse().unwrap(),
+        };
+        let mut z = Zone::new("example.com").unwrap();
+        z.add(
+            "www",
+            300,
+            RecordData::CNAME {
+                target: "example.com".into(),
+            },
+        )
+        .unwrap();
+        z.add("www", 300, a.clone()).unwrap();
+        assert!(z.validate().is_err(), "CNAME and A at one name");
+
+        let mut z = Zone::new("example.com").unwrap();
+        z.add(
+            "@",
+            300,
+            RecordData::CNAME {
+                target: "other.org".into(),
+            },
+        )
+        .unwrap();
+        assert!(z.validate().is_err(), "CNAME at apex");
+
+        let mut z = Zone::new("example.com").unwrap();
+        z.add(
+            "x",
+            300,
+            RecordData::CNAME {
+                target: "a.org".into(),
+            },
+        )
+        .unwrap();
+        assert!(
+            z.add(
+                "x",
+                300,
+                RecordData::CNAME {
+                    target: "b.org".into()
+                }
+            )
+            .is_err(),
+            "two CNAMEs"
+        );
+
+        assert!(RecordSet::new("example.com", "x", 0, vec![a.clone()]).is_err());
+        assert!(RecordSet::new("example.com", "x", MAX_TTL + 1, vec![a.clone()]).is_err());
+        assert!(RecordSet::new("example.com", "x", MAX_TTL, vec![a.clone()]).is_ok());
+        assert!(RecordSet::new("example.com", &"a".repeat(64), 60, vec![a.clone()]).is_err());
+        assert!(RecordSet::new(
+            "example.com",
+            "x",
+            60,
+            vec![RecordData::MX {
+                preference: 1,
+                exchange: "bad host".into()
+            }]
+        )
+        .is_err());
+        assert!(RecordSet::new(
+            "example.com",
+            "x",
+            60,
+            vec![RecordData::CAA {
+                flags: 0,
+                tag: "is sue".into(),
+                value: "x".into()
+            }]
+        )
+        .is_err());
+        assert!(RecordSet::new(
+            "example.com",
+            "x",
+            60,
+            vec![RecordData::ALIAS {
+                target: "x.org".into()
+            }]
+        )
+        .is_err());
+        let idn = RecordSet::new("bücher.de", "straße", 60, vec![a]).unwrap();
+        assert_eq!(idn.name, "xn--strae-oqa.xn--bcher-kva.de");
+    }
+
+    #[test]
+    fn template_is_configurable() {
+        let z = ZoneTemplate::default()
+            .build("example.com", 2024010101)
+            .unwrap();
+        assert_eq!(z.serial(), Some(2024010101));
+        assert!(z.get("ns1.example.com", RecordType::A).is_some(), "glue");
+        assert!(z.get("example.com", RecordType::MX).is_some());
+        let custom = ZoneTemplate {
+            www_cname: false,
+            mx: None,
+            ..ZoneTemplate::default()
+        }
+        .with_nameservers(vec![
+            "ns1.dns.example.net".into(),
+            "ns2.dns.example.net".into(),
+        ])
+        .build("example.org", 1)
+        .unwrap();
+        assert!(custom.get("www.example.org", RecordType::CNAME).is_none());
+        assert!(custom.get("example.org", RecordType::MX).is_none());
+        assert_eq!(
+            custom.nameservers(),
+            vec!["ns1.dns.example.net", "ns2.dns.example.net"]
+        );
+        assert_eq!(
+            custom.rrsets.len(),
+            3,
+            "SOA, NS, apex A: no glue for out-of-zone servers"
+        );
+    }
+}

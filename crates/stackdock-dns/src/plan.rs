@@ -1,0 +1,564 @@
+//! Plan, then apply: the difference between a desired and an actual zone.
+//!
+//! # Ownership rule
+//!
+//! A zone may be shared with other tools (a mail provider's DKIM records, an
+//! ACME client's `_acme-challenge` TXT). With the default
+//! [`Ownership::Marked`] a plan touches only record sets that are **ours**:
+//!
+//! * every set in the desired zone is stored with our ownership marker
+//!   (PowerDNS: an rrset comment whose `account` is the marker; zone files: a
+//!   `; owner=<marker>` comment on the record line);
+//! * an actual set that carries our marker and is not desired is deleted;
+//! * an actual set without our marker is never deleted; if the desired zone
+//!   wants the same name and type, the plan refuses with
+//!   [`Conflict`](stackdock_core::ErrorKind::Conflict) unless
+//!   [`PlanOptions::adopt`] is set (then it is updated and marked ours);
+//! * the apex SOA is always managed by the backend (serial) and never deleted.
+//!
+//! [`Ownership::Exclusive`] manages every set of the zone (octoDNS-style).
+//!
+//! # Safety threshold
+//!
+//! A plan that would update or delete more than
+//! [`PlanOptions::max_change_ratio`] (30 %) of the records of an existing
+//! zone that holds at least [`PlanOptions::min_records_for_threshold`] (10)
+//! records is refused with [`Refused`](stackdock_core::ErrorKind::Refused)
+//! unless [`PlanOptions::force`] is set. Adds never count.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use stackdock_core::dns::RecordType;
+use stackdock_core::{Error, ErrorKind, Result};
+
+use crate::model::{check_owner_marker, RecordSet, RecordSetKey, Zone};
+
+/// The ownership marker used when none is configured.
+pub const DEFAULT_OWNER: &str = "stackdock";
+
+/// Which record sets a plan may touch. See the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ownership {
+    /// Only sets carrying this marker (and the desired ones, which get it).
+    Marked(String),
+    /// Every set in the zone.
+    Exclusive,
+}
+
+impl Default for Ownership {
+    fn default() -> Self {
+        Ownership::Marked(DEFAULT_OWNER.to_owned())
+    }
+}
+
+impl Ownership {
+    /// The marker desired sets are stored with (`None` when exclusive).
+    pub fn marker(&self) -> Option<&str> {
+        match self {
+            Ownership::Marked(m) => Some(m),
+            Ownership::Exclusive => None,
+        }
+    }
+
+    fn owns(&self, set: &RecordSet) -> bool {
+        match self {
+            Ownership::Exclusive => true,
+            Ownership::Marked(m) => set.owner.as_deref() == Some(m.as_str()),
+        }
+    }
+}
+
+/// How to plan.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PlanOptions {
+    /// Which sets may be touched.
+    pub ownership: Ownership,
+    /// Take over sets that exist without our marker when the desired zone names them.
+    pub adopt: bool,
+    /// Apply even when the safety threshold is exceeded.
+    pub force: bool,
+    /// Largest share of an existing zone's records an unforced plan may update or delete.
+    pub max_change_ratio: f64,
+    /// Zones with fewer records than this are not protected by the threshold.
+    pub min_records_for_threshold: usize,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            ownership: Ownership::default(),
+            adopt: false,
+            force: false,
+            max_change_ratio: 0.30,
+            min_records_for_threshold: 10,
+        }
+    }
+}
+
+impl PlanOptions {
+    /// Proceed past the safety threshold.
+    pub fn forced(mut self) -> Self {
+        self.force = true;
+        self
+    }
+
+    /// Use this ownership rule.
+    pub fn with_ownership(mut self, ownership: Ownership) -> Self {
+        self.ownership = ownership;
+        self
+    }
+
+    /// Adopt unmarked sets the desired zone names.
+    pub fn adopting(mut self) -> Self {
+        self.adopt = true;
+        self
+    }
+}
+
+/// One change to one record set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Create a set that does not exist.
+    Add(RecordSet),
+    /// Replace a set's TTL, records or marker.
+    Update {
+        /// The set as it is.
+        before: RecordSet,
+        /// The set as it will be.
+        after: RecordSet,
+    },
+    /// Remove a set.
+    Delete(RecordSet),
+}
+
+impl Change {
+    /// The key of the set changed.
+    pub fn key(&self) -> RecordSetKey {
+        match self {
+            Change::Add(s) | Change::Delete(s) => s.key(),
+            Change::Update { after, .. } => after.key(),
+        }
+    }
+
+    /// The set as it will be (`None` for deletes).
+    pub fn after(&self) -> Option<&RecordSet> {
+        match self {
+            Change::Add(s) => Some(s),
+            Change::Update { after, .. } => Some(after),
+            Change::Delete(_) => None,
+        }
+    }
+}
+
+/// What applying would do to one zone. Print it for a person with `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The zone.
+    pub zone: String,
+    /// The tenant the zone gets when it is created.
+    pub tenant: Option<String>,
+    /// Whether the zone does not exist yet and will be created with the adds.
+    pub create_zone: bool,
+    /// Changes, deletes first, then updates, then adds; each group by key.
+    pub changes: Vec<Change>,
+    /// Records in the zone before the plan.
+    pub existing_records: usize,
+}
+
+impl Plan {
+    /// Whether applying would change nothing.
+    pub fn is_empty(&self) -> bool {
+        !self.create_zone && self.changes.is_empty()
+    }
+
+    /// Count of (adds, updates, deletes).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for ch in &self.changes {
+            match ch {
+                Change::Add(_) => c.0 += 1,
+                Change::Update { .. } => c.1 += 1,
+                Change::Delete(_) => c.2 += 1,
+            }
+        }
+        c
+    }
+
+    /// Records of the existing zone that would be updated or deleted.
+    pub fn records_touched(&self) -> usize {
+        self.changes
+            .iter()
+            .map(|c| match c {
+                Change::Add(_) => 0,
+                Change::Update { before, .. } => before.len(),
+                Change::Delete(s) => s.len(),
+            })
+            .sum()
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (a, u, d) = self.counts();
+        write!(f, "zone {}", self.zone)?;
+        if self.create_zone {
+            f.write_str(" (new)")?;
+        }
+        writeln!(f, ": {a} to add, {u} to update, {d} to delete")?;
+        for change in &self.changes {
+            match change {
+                Change::Delete(s) => {
+                    for line in s.to_string().lines() {
+                        writeln!(f, "- {line}")?;
+                    }
+                }
+                Change::Update { before, after } => {
+                    writeln!(f, "~ {}", after.key())?;
+                    for line in before.to_string().lines() {
+                        writeln!(f, "  - {line}")?;
+                    }
+                    for line in after.to_string().lines() {
+                        writeln!(f, "  + {line}")?;
+                    }
+                    if before.owner != after.owner {
+                        writeln!(
+                            f,
+                            "  owner {} -> {}",
+                            before.owner.as_deref().unwrap_or("(none)"),
+                            after.owner.as_deref().unwrap_or("(none)")
+                        )?;
+                    }
+                }
+                Change::Add(s) => {
+                    for line in s.to_string().lines() {
+                        writeln!(f, "+ {line}")?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The plan that turns `actual` (`None` = the zone does not exist) into `desired`.
+///
+/// `desired` is validated first (nothing remote happens on invalid input).
+/// See the [module docs](self) for ownership and the safety threshold.
+///
+/// ```
+/// use stackdock_core::dns::RecordData;
+/// use stackdock_dns::model::Zone;
+/// use stackdock_dns::plan::{plan, PlanOptions};
+/// let mut desired = Zone::new("example.com").unwrap();
+/// desired.add("www", 300, RecordData::A { address: "192.0.2.10".parse().unwrap() }).unwrap();
+/// let p = plan(&desired, None, &PlanOptions::default()).unwrap();
+/// assert!(p.create_zone);
+/// assert_eq!(p.to_string(), "zone example.com (new): 1 to add, 0 to update, 0 to delete\n+ www.example.com. 300 IN A 192.0.2.10\n");
+/// ```
+pub fn plan(desired: &Zone, actual: Option<&Zone>, options: &PlanOptions) -> Result<Plan> {
+    let mut desired = desired.clone();
+    desired.validate()?;
+    if let Some(marker) = options.ownership.marker() {
+        check_owner_marker(marker)?;
+    }
+    if !(0.0..=1.0).contains(&options.max_change_ratio) {
+        return Err(Error::invalid_input(
+            "max_change_ratio",
+            "must be between 0 and 1",
+        ));
+    }
+    let marker = options.ownership.marker().map(str::to_owned);
+    for set in desired.rrsets.values_mut() {
+        // The SOA belongs to the zone, not to a tool: never marked.
+        set.owner = if set.rtype == RecordType::SOA {
+            None
+        } else {
+            marker.clone()
+        };
+    }
+    let Some(actual) = actual else {
+        return Ok(Plan {
+            zone: desired.name.clone(),
+            tenant: desired.tenant.clone(),
+            create_zone: true,
+            changes: desired.rrsets.into_values().map(Change::Add).collect(),
+            existing_records: 0,
+        });
+    };
+    if actual.name != desired.name {
+        return Err(Error::invalid_input(
+            "zone",
+            "desired and actual zones differ in name",
+        ));
+    }
+    if desired.tenant.is_some() && desired.tenant != actual.tenant {
+        return Err(Error::new(ErrorKind::PermissionDenied)
+            .with_message(format!("zone {} belongs to another tenant", actual.name)));
+    }
+    let mut deletes = Vec::new();
+    let mut updates = Vec::new();
+    let mut adds = Vec::new();
+    let mut unowned = Vec::new();
+    for (key, have) in &actual.rrsets {
+        if desired.rrsets.contains_key(key) {
+            continue;
+        }
+        let is_soa = key.rtype == RecordType::SOA && key.name == actual.name;
+        if !is_soa && options.ownership.owns(have) {
+            deletes.push(Change::Delete(have.clone()));
+        }
+    }
+    for (key, want) in desired.rrsets {
+        match actual.rrsets.get(&key) {
+            None => adds.push(Change::Add(want)),
+            Some(have) => {
+                let is_soa = key.rtype == RecordType::SOA;
+                let same = if is_soa {
+                    same_soa_ignoring_serial(have, &want)
+                } else {
+                    have.same_data(&want) && have.owner == want.owner
+                };
+                if same {
+                    continue;
+                }
+                if !is_soa && !options.ownership.owns(have) && !options.adopt {
+                    unowned.push(key.to_string());
+                    continue;
+                }
+                updates.push(Change::Update {
+                    before: have.clone(),
+                    after: want,
+                });
+            }
+        }
+    }
+    if !unowned.is_empty() {
+        return Err(Error::conflict(format!(
+            "record sets exist that are not managed by {}: {} (set `adopt` to take them over)",
+            marker.as_deref().unwrap_or("us"),
+            unowned.join(", ")
+        )));
+    }
+    let mut changes = deletes;
+    changes.extend(updates);
+    changes.extend(adds);
+    let plan = Plan {
+        zone: actual.name.clone(),
+        tenant: actual.tenant.clone(),
+        create_zone: false,
+        changes,
+        existing_records: actual.record_count(),
+    };
+    check_threshold(&plan, options)?;
+    Ok(plan)
+}
+
+fn same_soa_ignoring_serial(a: &RecordSet, b: &RecordSet) -> bool {
+    use stackdock_core::dns::RecordData::SOA;
+    let strip = |s: &RecordSet| {
+        s.records
+            .iter()
+            .map(|r| match r {
+                SOA {
+                    mname,
+                    rname,
+                    refresh,
+                    retry,
+                    expire,
+                    minimum,
+                    ..
+                } => Some((
+                    mname.clone(),
+                    rname.clone(),
+                    *refresh,
+                    *retry,
+                    *expire,
+                    *minimum,
+                )),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    a.ttl == b.ttl && strip(a) == strip(b)
+}
+
+fn check_threshold(plan: &Plan, options: &PlanOptions) -> Result<()> {
+    if options.force || plan.existing_records < options.min_records_for_threshold {
+        return Ok(());
+    }
+    let touched = plan.records_touched();
+    let ratio = touched as f64 / plan.existing_records as f64;
+    if ratio > options.max_change_ratio {
+        return Err(Error::new(ErrorKind::Refused).with_message(format!(
+            "plan for {} would update or delete {touched} of {} records ({:.0}% > {:.0}%); use force to apply it",
+            plan.zone,
+            plan.existing_records,
+            ratio * 100.0,
+            options.max_change_ratio * 100.0
+        )));
+    }
+    Ok(())
+}
+
+/// Sets in `zone` this ownership rule manages (for listings and reports).
+pub fn owned_keys(zone: &Zone, ownership: &Ownership) -> BTreeSet<RecordSetKey> {
+    zone.rrsets
+        .iter()
+        .filter(|(_, s)| ownership.owns(s))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use stackdock_core::dns::RecordData;
+
+    fn a(last: u8) -> RecordData {
+        RecordData::A {
+            address: std::net::Ipv4Addr::new(192, 0, 2, last),
+        }
+    }
+
+    fn zone_with(n: u8, owner: Option<&str>) -> Zone {
+        let mut z = Zone::new("example.com").unwrap();
+        for i in 0..n {
+            z.add(&format!("h{i}"), 300, a(i)).unwrap();
+        }
+        for s in z.rrsets.values_mut() {
+            s.owner = owner.map(str::to_owned);
+        }
+        z
+    }
+
+    #[test]
+    fn same_state_plans_nothing() {
+        let desired = zone_with(5, None);
+        let actual = zone_with(5, Some(DEFAULT_OWNER));
+        let p = plan(&desired, Some(&actual), &PlanOptions::default()).unwrap();
+        assert!(p.is_empty(), "{p}");
+    }
+
+    #[test]
+    fn unowned_sets_are_left_alone_and_never_taken_silently() {
+        let desired = zone_with(2, None);
+        let mut actual = zone_with(2, Some(DEFAULT_OWNER));
+        actual
+            .add(
+                "dkim",
+                300,
+                RecordData::TXT {
+                    text: "v=DKIM1; p=abc".into(),
+                },
+            )
+            .unwrap();
+        let p = plan(&desired, Some(&actual), &PlanOptions::default()).unwrap();
+        assert!(p.is_empty(), "foreign TXT untouched: {p}");
+
+        // A desired set colliding with a foreign one is a conflict...
+        let mut want = desired.clone();
+        want.add(
+            "dkim",
+            300,
+            RecordData::TXT {
+                text: "mine".into(),
+            },
+        )
+        .unwrap();
+        let err = plan(&want, Some(&actual), &PlanOptions::default()).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Conflict);
+        // ...unless adopting.
+        let p = plan(&want, Some(&actual), &PlanOptions::default().adopting()).unwrap();
+        assert_eq!(p.counts(), (0, 1, 0));
+    }
+
+    #[test]
+    fn deletes_come_first_and_plan_prints() {
+        let mut desired = zone_with(3, None);
+        desired
+            .rrsets
+            .remove(&RecordSetKey::new("h0.example.com", RecordType::A));
+        desired.add("new", 60, a(99)).unwrap();
+        desired.add("h1", 600, a(1)).unwrap();
+        let actual = zone_with(3, Some(DEFAULT_OWNER));
+        let p = plan(&desired, Some(&actual), &PlanOptions::default()).unwrap();
+        assert!(matches!(p.changes[0], Change::Delete(_)));
+        assert!(matches!(p.changes.last(), Some(Change::Add(_))));
+        let text = p.to_string();
+        assert_eq!(
+            text,
+            "zone example.com: 1 to add, 1 to update, 1 to delete\n\
+             - h0.example.com. 300 IN A 192.0.2.0\n\
+             ~ h1.example.com. A\n  - h1.example.com. 300 IN A 192.0.2.1\n  + h1.example.com. 600 IN A 192.0.2.1\n\
+             + new.example.com. 60 IN A 192.0.2.99\n"
+        );
+    }
+
+    #[test]
+    fn threshold_refuses_and_force_proceeds() {
+        let actual = zone_with(10, Some(DEFAULT_OWNER));
+        let mut desired = actual.clone();
+        for i in 0..4 {
+            desired.rrsets.remove(&RecordSetKey::new(
+                format!("h{i}.example.com"),
+                RecordType::A,
+            ));
+        }
+        let err = plan(&desired, Some(&actual), &PlanOptions::default()).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Refused);
+        let p = plan(&desired, Some(&actual), &PlanOptions::default().forced()).unwrap();
+        assert_eq!(p.counts(), (0, 0, 4));
+        // 3 of 10 is exactly 30%: allowed.
+        let mut desired = actual.clone();
+        for i in 0..3 {
+            desired.rrsets.remove(&RecordSetKey::new(
+                format!("h{i}.example.com"),
+                RecordType::A,
+            ));
+        }
+        assert!(plan(&desired, Some(&actual), &PlanOptions::default()).is_ok());
+        // Small zones are not protected.
+        let small = zone_with(9, Some(DEFAULT_OWNER));
+        assert!(plan(
+            &Zone::new("example.com").unwrap(),
+            Some(&small),
+            &PlanOptions::default()
+        )
+        .is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn applying_a_plan_reaches_the_desired_state(
+            have in proptest::collection::btree_map(0u8..30, 0u8..4, 0..20),
+            want in proptest::collection::btree_map(0u8..30, 0u8..4, 0..20),
+        ) {
+            let build = |m: &std::collections::BTreeMap<u8, u8>, owner: Option<&str>| {
+                let mut z = Zone::new("example.com").unwrap();
+                for (h, v) in m {
+                    z.add(&format!("h{h}"), 300 + u32::from(*v), a(*v)).unwrap();
+                }
+                for s in z.rrsets.values_mut() { s.owner = owner.map(str::to_owned); }
+                z
+            };
+            let actual = build(&have, Some(DEFAULT_OWNER));
+            let desired = build(&want, None);
+            let p = plan(&desired, Some(&actual), &PlanOptions::default().forced()).unwrap();
+            let mut result = actual.clone();
+            for c in &p.changes {
+                match c {
+                    Change::Delete(s) => { result.rrsets.remove(&s.key()); }
+                    Change::Add(s) | Change::Update { after: s, .. } => { result.insert(s.clone()); }
+                }
+            }
+            let expected = build(&want, Some(DEFAULT_OWNER));
+            prop_assert_eq!(result, expected);
+            let again = plan(&desired, Some(&build(&want, Some(DEFAULT_OWNER))), &PlanOptions::default()).unwrap();
+            prop_assert!(again.is_empty());
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! RFC 1035 master files: render, parse, write atomically.
+//!
+//! Rendering writes `$ORIGIN` and `$TTL`, owner names relative to the origin
+//! (`@` for the apex), names inside RDATA absolute, TXT quoted and split
+//! into 255-byte strings. StackDock's own metadata rides in comments, which
+//! every other tool ignores: `; stackdock:tenant=<tenant>` in the header and
+//! `; owner=<marker>` after each record of a set that carries an ownership
+//! marker.
+//!
+//! Parsing accepts what people and other tools write: `$ORIGIN`, `$TTL`
+//! (with `1h`-style units), relative and absolute names, `@`, omitted owners
+//! (blank first column), omitted TTL and class, TTL/class in either order,
+//! parentheses across lines, `;` comments and quoted strings with escapes.
+//! `$INCLUDE` and `$GENERATE` are refused.
+
+use std::path::{Path, PathBuf};
+
+use stackdock_core::dns::RecordType;
+use stackdock_core::{Error, Result};
+
+use crate::model::{check_ttl, Zone, DEFAULT_TTL};
+use crate::presentation::{parse_rdata_tokens, resolve_name, Lexed, Lexer, Token};
+
+const TENANT_TAG: &str = "stackdock:tenant=";
+const OWNER_TAG: &str = "owner=";
+
+/// Render `zone` as a master file.
+///
+/// ```
+/// use stackdock_core::dns::RecordData;
+/// use stackdock_dns::{model::Zone, zonefile};
+/// let mut z = Zone::new("example.com").unwrap();
+/// z.add("www", 300, RecordData::A { address: "192.0.2.1".parse().unwrap() }).unwrap();
+/// let text = zonefile::render(&z);
+/// assert!(text.contains("$ORIGIN example.com.\n"));
+/// assert!(text.contains("www\t300\tIN\tA\t192.0.2.1\n"));
+/// assert_eq!(zonefile::parse(&text, "example.com").unwrap(), z);
+/// ```
+pub fn render(zone: &Zone) -> String {
+    let mut out = String::with_capacity(64 + zone.record_count() * 48);
+    out.push_str("; zone file written by stackdock-dns\n");
+    if let Some(tenant) = &zone.tenant {
+        out.push_str(&format!("; {TENANT_TAG}{tenant}\n"));
+    }
+    let default_ttl = zone
+        .get(&zone.name, RecordType::SOA)
+        .map(|s| s.ttl)
+        .unwrap_or(DEFAULT_TTL);
+    out.push_str(&format!("$ORIGIN {}.\n$TTL {default_ttl}\n", zone.name));
+    // SOA first: named-checkzone and RFC 1035 expect it at the top.
+    let soa = zone.get(&zone.name, RecordType::SOA);
+    for set in soa
+        .into_iter()
+        .chain(zone.rrsets.values().filter(|s| Some(*s) != soa))
+    {
+        let owner = relative(&set.name, &zone.name);
+        for data in &set.records {
+            out.push_str(&owner);
+            out.push('\t');
+            out.push_str(&set.ttl.to_string());
+            out.push_str("\tIN\t");
+            out.push_str(set.rtype.as_str());
+            out.push('\t');
+            out.push_str(&data.to_string());
+            if let Some(marker) = &set.owner {
+                out.push_str(" ; ");
+                out.push_str(OWNER_TAG);
+                out.push_str(marker);
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn relative(name: &str, origin: &str) -> String {
+    if name == origin {
+        "@".to_owned()
+    } else if let Some(prefix) = name.strip_suffix(origin).and_then(|p| p.strip_suffix('.')) {
+        prefix.to_owned()
+    } else {
+        format!("{name}.")
+    }
+}
+
+/// One logical entry: the tokens of a line (joined across parentheses).
+struct Entry {
+    owner_omitted: bool,
+    tokens: Vec<Token>,
+    comments: Vec<String>,
+    line: usize,
+}
+
+fn entries(text: &str) -> Result<Vec<Entry>> {
+    let mut lexer = Lexer::new(text);
+    let mut out = Vec::new();
+    let mut line = 1;
+    let mut current = Entry {
+        owner_omitted: lexer.at_blank(),
+        tokens: Vec::new(),
+        comments: Vec::new(),
+        line,
+    };
+    let mut depth = 0usize;
+    let at = |line: usize, e: Error| match e.kind() {
+        stackdock_core::ErrorKind::InvalidInput { reason, .. } => {
+            Error::invalid_input(format!("line {line}"), reason.clone())
+        }
+        _ => e,
+    };
+    loop {
+        let item = lexer.next_item().map_err(|e| at(line, e))?;
+        match item {
+            None => break,
+            Some(Lexed::Token(t)) => current.tokens.push(t),
+            Some(Lexed::Comment(c)) => current.comments.push(c),
+            Some(Lexed::Open) => depth += 1,
+            Some(Lexed::Close) => {
+                depth = depth.checked_sub(1).ok_or_else(|| {
+                    Error::invalid_input(format!("line {line}"), "unbalanced ')'")
+                })?;
+            }
+            Some(Lexed::Newline) => {
+                line += 1;
+                if depth == 0 {
+                    let next = Entry {
+                        owner_omitted: lexer.at_blank(),
+                        tokens: Vec::new(),
+                        comments: Vec::new(),
+                        line,
+                    };
+                    out.push(std::mem::replace(&mut current, next));
+                }
+            }
+        }
+    }
+    if depth != 0 {
+        return Err(Error::invalid_input(format!("line {line}"), "unclosed '('"));
+    }
+    out.push(current);
+    Ok(out)
+}
+
+/// Parse a TTL: seconds, or BIND units (`1h30m`, `2d`, `1w`).
+pub fn parse_ttl(text: &str) -> Option<u32> {
+    if text.is_empty() {
+        return None;
+    }
+    if let Ok(v) = text.parse::<u32>() {
+        return Some(v);
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: u64 = match c.to_ascii_lowercase() {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            'w' => 604800,
+            _ => return None,
+        };
+        let n: u64 = digits.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return None;
+    }
+    u32::try_from(total).ok()
+}
+
+/// Parse a master file whose initial origin is `zone`.
+///
+/// Records outside the zone are an error. Returns the zone validated.
+pub fn parse(text: &str, zone: &str) -> Result<Zone> {
+    let mut out = Zone::new(zone)?;
+    let mut origin = out.name.clone();
+    let mut default_ttl: Option<u32> = None;
+    let mut last_owner: Option<String> = None;
+    let mut last_ttl: Option<u32> = None;
+    let mut owner_markers: Vec<(String, RecordType, String)> = Vec::new();
+    for entry in entries(text)? {
+        let field = format!("line {}", entry.line);
+        if entry.tokens.is_empty() {
+            for c in &entry.comments {
+                if let Some(t) = c.trim().strip_prefix(TENANT_TAG) {
+                    out.tenant = Some(t.trim().to_owned());
+                }
+            }
+            continue;
+        }
+        let mut tokens = entry.tokens.as_slice();
+        let first = &tokens[0];
+        if !first.quoted && first.raw.starts_with('$') {
+            match first.raw.to_ascii_uppercase().as_str() {
+                "$ORIGIN" => {
+                    let name = tokens
+                        .get(1)
+                        .ok_or_else(|| Error::invalid_input(&field, "$ORIGIN needs a name"))?;
+                    origin = resolve_name(&field, &name.raw, &origin)?;
+                }
+                "$TTL" => {
+                    let ttl = tokens
+                        .get(1)
+                        .and_then(|t| parse_ttl(&t.raw))
+                        .ok_or_else(|| Error::invalid_input(&field, "$TTL needs a TTL"))?;
+                    default_ttl = Some(ttl);
+                }
+                other => {
+                    return Err(Error::invalid_input(
+                        field,
+                        format!("directive {other} is not supported"),
+                    ));
+                }
+            }
+            continue;
+        }
+        let owner = if entry.owner_omitted {
+            last_owner
+                .clone()
+                .ok_or_else(|| Error::invalid_input(&field, "first record has no owner name"))?
+        } else {
+            let name = resolve_name(&field, &first.raw, &origin)?;
+            tokens = &tokens[1..];
+            name
+        };
+        let mut ttl = None;
+        let mut rtype = None;
+        while let Some(t) = tokens.first() {
+            tokens = &tokens[1..];
+            if t.quoted {
+                return Err(Error::invalid_input(&field, "expected TTL, class or type"));
+            }
+            if ttl.is_none() && t.raw.starts_with(|c: char| c.is_ascii_digit()) {
+                ttl =
+                    Some(parse_ttl(&t.raw).ok_or_else(|| Error::invalid_input(&field, "bad TTL"))?);
+                continue;
+            }
+            if t.raw.eq_ignore_ascii_case("IN") {
+                continue;
+            }
+            if ["CH", "HS", "CS"]
+                .iter()
+                .any(|c| t.raw.eq_ignore_ascii_case(c))
+            {
+                return Err(Error::invalid_input(&field, "only class IN is supported"));
+            }
+            rtype = Some(t.raw.parse::<RecordType>().map_err(|_| {
+                Error::invalid_input(&field, format!("unknown record type {:?}", t.raw))
+            })?);
+            break;
+        }
+        let rtype = rtype.ok_or_else(|| Error::invalid_input(&field, "missing record type"))?;
+        let data = parse_rdata_tokens(rtype, tokens, &origin).map_err(|e| match e.kind() {
+            stackdock_core::ErrorKind::InvalidInput { reason, .. } => {
+                Error::invalid_input(&field, reason.clone())
+            }
+            _ => e,
+        })?;
+        let soa_minimum = match &data {
+            stackdock_core::dns::RecordData::SOA { minimum, .. } => Some(*minimum),
+            _ => None,
+        };
+        let ttl = ttl
+            .or(default_ttl)
+            .or(last_ttl)
+            .or(soa_minimum)
+            .ok_or_else(|| Error::invalid_input(&field, "no TTL and no $TTL"))?;
+        check_ttl(ttl).map_err(|_| Error::invalid_input(&field, "TTL out of range"))?;
+        out.add(&format!("{owner}."), ttl, data)
+            .map_err(|e| match e.kind() {
+                stackdock_core::ErrorKind::InvalidInput { reason, .. } => {
+                    Error::invalid_input(&field, reason.clone())
+                }
+                _ => e,
+            })?;
+        for c in &entry.comments {
+            if let Some(m) = c.trim().strip_prefix(OWNER_TAG) {
+                owner_markers.push((owner.clone(), rtype, m.trim().to_owned()));
+            }
+        }
+        last_owner = Some(owner);
+        last_ttl = Some(ttl);
+    }
+    for (name, rtype, marker) in owner_markers {
+        if let Some(set) = out
+            .rrsets
+            .get_mut(&crate::model::RecordSetKey::new(name, rtype))
+        {
+            set.owner = Some(marker);
+        }
+    }
+    out.validate()?;
+    Ok(out)
+}
+
+/// The file a zone is stored in under `dir`: `<zone>.zone`.
+pub fn path_for(dir: &Path, zone: &str) -> PathBuf {
+    dir.join(format!("{zone}.zone"))
+}
+
+/// Write `zone` into `dir` atomically: a temporary file in the same
+/// directory, flushed to disk, then renamed over `<zone>.zone`. Readers see
+/// the old file or the new one, never half of one.
+pub fn write_atomic(dir: &Path, zone: &Zone) -> Result<PathBuf> {
+    use std::io::Write;
+    let io = |e: std::io::Error| {
+        Error::provider(None, None, format!("writing zone file: {e}")).with_source(e)
+    };
+    let target = path_for(dir, &zone.name);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", zone.name))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(render(zone).as_bytes()).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    set_readable(tmp.path()).map_err(io)?;
+    tmp.persist(&target).map_err(|e| io(e.error))?;
+    Ok(target)
+}
+
+#[cfg(unix)]
+fn set_readable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // Name servers run as their own user: zone files are world-readable, like BIND's.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn set_readable(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Read and parse `<zone>.zone` from `dir`; `None` when there is no such file.
+pub fn read(dir: &Path, zone: &str) -> Result<Option<Zone>> {
+    match std::fs::read_to_string(path_for(dir, zone)) {
+        Ok(text) => parse(&text, zone).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => {
+            Err(Error::provider(None, None, format!("reading zone file: {e}")).with_source(e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stackdock_core::dns::RecordData;
+
+    #[test]
+    fn parses_handwritten_files() {
+        let text = r#"
+$ORIGIN example.com.
+$TTL 1h
+@   IN  SOA ns1 hostmaster (
+            2024010101 ; serial
+            3h 1h 1w 1h )
+    IN  NS  ns1
+    IN  NS  ns2.example.net.
+ns1 300 IN A 192.0.2.1
+www IN 300 CNAME @
+mail    A   192.0.2.2
+        A   192.0.2.3
+txt TXT "hello \"world\"" "second;part" ; a comment
+_sip._tcp SRV 10 5 5060 sip
+@ CAA 0 issue "letsencrypt.org"
+$ORIGIN sub.example.com.
+deep AAAA 2001:db8::1
+"#;
+        let z = parse(text, "example.com").unwrap();
+        assert_eq!(z.serial(), Some(2024010101));
+        assert_eq!(z.nameservers(), vec!["ns1.example.com", "ns2.example.net"]);
+        let soa = z.get("example.com", RecordType::SOA).unwrap();
+        assert_eq!(soa.ttl, 3600);
+        assert_eq!(z.get("ns1.example.com", RecordType::A).unwrap().ttl, 300);
+        assert_eq!(z.get("mail.example.com", RecordType::A).unwrap().len(), 2);
+        assert_eq!(
+            z.get("txt.example.com", RecordType::TXT).unwrap().records[0],
+            RecordData::TXT {
+                text: "hello \"world\"second;part".into()
+            }
+        );
+        assert!(z.get("_sip._tcp.example.com", RecordType::SRV).is_some());
+        assert!(z.get("deep.sub.example.com", RecordType::AAAA).is_some());
+        // What we render parses back to the same zone.
+        assert_eq!(parse(&render(&z), "example.com").unwrap(), z);
+    }
+
+    #[test]
+    fn rejects_bad_files() {
+        assert!(parse("www A 192.0.2.1", "example.com").is_err(), "no TTL");
+        assert!(parse("$TTL 60\nwww A 192.0.2.300", "example.com").is_err());
+        assert!(parse("$TTL 60\nwww.other.org. A 192.0.2.1", "example.com").is_err());
+        assert!(parse("$TTL 60\n$INCLUDE /etc/passwd", "example.com").is_err());
+        assert!(parse("$TTL 60\nwww A ( 192.0.2.1", "example.com").is_err());
+        assert!(parse("$TTL 60\nwww CH A 192.0.2.1", "example.com").is_err());
+        let err = parse("$TTL 60\n\nwww CNAME a\nwww A 192.0.2.1", "example.com").unwrap_err();
+        assert!(err.to_string().contains("CNAME"), "{err}");
+    }
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(parse_ttl("3600"), Some(3600));
+        assert_eq!(parse_ttl("1h30m"), Some(5400));
+        assert_eq!(parse_ttl("1W"), Some(604800));
+        assert_eq!(parse_ttl("1x"), None);
+        assert_eq!(parse_ttl("5h3"), None);
+    }
+
+    #[test]
+    fn writes_atomically_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut z = crate::model::ZoneTemplate::default()
+            .build("example.com", 2024010101)
+            .unwrap();
+        z.tenant = Some("acme".into());
+        for s in z.rrsets.values_mut() {
+            if s.rtype != RecordType::SOA {
+                s.owner = Some("stackdock".into());
+            }
+        }
+        let path = write_atomic(dir.path(), &z).unwrap();
+        assert_eq!(path, dir.path().join("example.com.zone"));
+        assert_eq!(read(dir.path(), "example.com").unwrap(), Some(z));
+        assert_eq!(read(dir.path(), "missing.example").unwrap(), None);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files left behind");
+    }
+}
