@@ -318,3 +318,38 @@ impl fmt::Debug for HttpConfig {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_ceiling_doubles_then_caps() {
+        let retry = RetryConfig::default();
+        let ms = |n| retry.backoff_ceiling(n).as_millis();
+        assert_eq!([ms(1), ms(2), ms(3), ms(4)], [200, 400, 800, 1600]);
+        assert_eq!(ms(9), 30_000);
+        assert_eq!(ms(u32::MAX), 30_000, "no overflow for huge retry counts");
+    }
+
+    #[test]
+    fn full_jitter_stays_in_bounds_and_spreads() {
+        let retry = RetryConfig::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for n in 1..=12 {
+            let ceiling = retry.backoff_ceiling(n);
+            let samples: Vec<Duration> =
+                (0..500).map(|_| retry.backoff_with(n, &mut rng)).collect();
+            assert!(samples.iter().all(|d| *d <= ceiling), "retry {n}");
+            // Full jitter uses the whole window, not just its top.
+            assert!(samples.iter().any(|d| *d < ceiling / 4), "retry {n}");
+            assert!(samples.iter().any(|d| *d > ceiling * 3 / 4), "retry {n}");
+        }
+        let none = RetryConfig {
+            initial_backoff: Duration::ZERO,
+            ..RetryConfig::default()
+        };
+        assert_eq!(none.backoff(3), Duration::ZERO);
+    }
+}
