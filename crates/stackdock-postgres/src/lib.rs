@@ -1,1 +1,13 @@
-//! StackDock provider crate for postgres (being written).
+#![doc = include_str!("../README.md")]
+
+pub mod adapter;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod scram;
+pub mod sql;
+
+pub use adapter::{PostgresAdapter, ProvisionStep, PROVIDER_ID};
+pub use client::PgClient;
+pub use config::{PostgresConfig, TlsMode};
+pub use error::map_pg_error;

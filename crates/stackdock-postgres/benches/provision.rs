@@ -1,0 +1,2 @@
+//! Provision benchmark (being written).
+fn main() {}

@@ -1,0 +1,140 @@
+//! The admin connection pool and the only two ways SQL leaves this crate.
+//!
+//! Every SQL text sent to the server goes through [`PgClient::query`] or
+//! [`PgClient::batch`], which count it ([`PgClient::sql_sent`]): the tests use
+//! the count to prove that rejected input sends nothing.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use stackdock_core::{Error, Result};
+
+use crate::config::{PostgresConfig, TlsMode};
+use crate::error::{map_pg_error, map_pool_error};
+
+/// A pool of admin connections (tokio-postgres under deadpool).
+///
+/// Connections open lazily: building a client sends nothing.
+#[derive(Clone)]
+pub struct PgClient {
+    pool: Pool,
+    sent: Arc<AtomicUsize>,
+}
+
+impl fmt::Debug for PgClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PgClient")
+            .field("pool_size", &status.size)
+            .field("pool_max", &status.max_size)
+            .field("sql_sent", &self.sql_sent())
+            .finish()
+    }
+}
+
+fn tls_connector(config: &PostgresConfig) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = &config.ca_certificates_pem {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let cert = cert.map_err(|_| Error::config("ca_certificates_pem is not valid PEM"))?;
+            roots
+                .add(cert)
+                .map_err(|_| Error::config("ca_certificates_pem holds an unusable certificate"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(Error::config("ca_certificates_pem holds no certificate"));
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::config(format!("TLS set-up failed: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+}
+
+impl PgClient {
+    /// A pool for `config`. Opens no connection yet.
+    pub fn new(config: &PostgresConfig) -> Result<Self> {
+        let pg = config.to_pg_config();
+        let manager_config = ManagerConfig {
+            // Fast: no test query on checkout, so the statement count is exact
+            // and a checkout costs no round trip.
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match config.tls {
+            TlsMode::Disable => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
+            TlsMode::Prefer | TlsMode::Require => {
+                Manager::from_config(pg, tls_connector(config)?, manager_config)
+            }
+        };
+        let pool = Pool::builder(manager)
+            .max_size(config.max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(config.connect_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .build()
+            .map_err(|e| Error::config(format!("cannot build the connection pool: {e}")))?;
+        Ok(PgClient {
+            pool,
+            sent: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// How many SQL texts this client has sent to the server.
+    pub fn sql_sent(&self) -> usize {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    async fn conn(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| map_pool_error(e, &[]))
+    }
+
+    /// Run one parameterised query (prepared once per connection, then cached).
+    pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let conn = self.conn().await?;
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        let stmt = conn
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| map_pg_error(&e, &[]))?;
+        conn.query(&stmt, params)
+            .await
+            .map_err(|e| map_pg_error(&e, &[]))
+    }
+
+    /// Send `sql` as one simple-protocol message: one round trip. Several
+    /// `;`-separated statements run as one implicit transaction (all or
+    /// nothing); `CREATE/DROP DATABASE` must be sent alone.
+    pub async fn batch(&self, sql: &str) -> Result<()> {
+        let conn = self.conn().await?;
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        tracing::debug!(statement = %first_words(sql), "postgres admin statement");
+        conn.batch_execute(sql)
+            .await
+            .map_err(|e| map_pg_error(&e, &[]))
+    }
+
+    /// Close the pool; later calls fail.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// The statement's verb and object, for logs: never the literals (passwords
+/// are hashed, but the hash is still not for logs).
+fn first_words(sql: &str) -> String {
+    sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
