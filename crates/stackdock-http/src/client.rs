@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use stackdock_core::secret::{is_secret_field, ExposeSecret, SecretString};
 use stackdock_core::{Error, ErrorKind, Result};
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 use url::Url;
 
 use crate::clock::{Clock, TokioClock};
@@ -135,7 +136,7 @@ impl HttpClient {
     /// retries or of `retry_timeout` is returned [`persistent`](Error::persistent).
     pub async fn send(&self, req: Request) -> Result<Response> {
         let op = operation_name(&req);
-        self.send_inner(&req)
+        self.send_inner(&req, &op)
             .await
             .map_err(|e| e.with_operation(op))
     }
@@ -145,7 +146,7 @@ impl HttpClient {
     pub async fn send_json<T: DeserializeOwned>(&self, req: Request) -> Result<T> {
         let op = operation_name(&req);
         let response = self
-            .send_inner(&req)
+            .send_inner(&req, &op)
             .await
             .map_err(|e| e.with_operation(op.clone()))?;
         response.json().map_err(|e| e.with_operation(op))
@@ -156,7 +157,12 @@ impl HttpClient {
         self.send(req).await.map(drop)
     }
 
-    async fn send_inner(&self, req: &Request) -> Result<Response> {
+    async fn send_inner(&self, req: &Request, op: &str) -> Result<Response> {
+        let span = tracing::debug_span!("http_request", operation = %op);
+        self.send_with_retries(req).instrument(span).await
+    }
+
+    async fn send_with_retries(&self, req: &Request) -> Result<Response> {
         let inner = &*self.inner;
         if let Some(e) = &req.body_error {
             return Err(Error::internal(format!(
