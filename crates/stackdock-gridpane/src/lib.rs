@@ -1,1 +1,18 @@
-//! StackDock provider crate for gridpane (being written).
+#![doc = include_str!("../README.md")]
+
+pub mod adapter;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod input;
+pub mod model;
+
+pub use adapter::{GridPaneAdapter, DEFAULT_PHP_VERSION, PROVIDER_ID};
+pub use client::{CustomServerCreated, GridPaneClient, ListPage, ProviderServerCreated};
+pub use config::{GridPaneConfig, DEFAULT_BASE_URL, DEFAULT_THROTTLE_WAIT};
+pub use error::{map_error, GridPaneErrors};
+pub use input::{BackupKind, BackupRequest, NewSystemUser, SystemUserUpdate};
+pub use model::{
+    AvailableBackup, BackupSchedule, BuildProgress, DomainRecord, ServerRecord,
+    SiteBackupSchedules, SiteRecord, SystemUser,
+};
