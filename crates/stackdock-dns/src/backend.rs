@@ -1,0 +1,129 @@
+//! What a DNS backend does, and [`Dns`]: plan/apply on top of any backend.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use stackdock_core::{ProviderInfo, Result};
+
+use crate::model::Zone;
+use crate::plan::{plan, Change, Plan, PlanOptions};
+
+/// A zone as a listing shows it (without records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneSummary {
+    /// Canonical zone name.
+    pub name: String,
+    /// Tenant (PowerDNS `account`).
+    pub tenant: Option<String>,
+    /// SOA serial, when known.
+    pub serial: Option<u32>,
+    /// The backend's raw description, secrets removed.
+    pub provider_data: serde_json::Value,
+}
+
+/// A place where zones live: a PowerDNS server, a directory of zone files.
+///
+/// Backends apply changes; they do not decide them (that is [`crate::plan`]).
+/// Each method is one remote round trip where the backend allows it.
+#[async_trait]
+pub trait DnsBackend: Send + Sync + fmt::Debug + 'static {
+    /// Who the backend is (`powerdns`, `zonefile`).
+    fn provider(&self) -> &ProviderInfo;
+
+    /// A cheap call that proves the backend is reachable and the credentials work.
+    async fn check(&self) -> Result<()>;
+
+    /// Zones, only those of `tenant` when given (never another tenant's).
+    async fn list_zones(&self, tenant: Option<&str>) -> Result<Vec<ZoneSummary>>;
+
+    /// A whole zone with its records; `None` when it does not exist.
+    async fn get_zone(&self, name: &str) -> Result<Option<Zone>>;
+
+    /// Create `zone` with all its record sets in one call;
+    /// [`AlreadyExists`](stackdock_core::ErrorKind::AlreadyExists) if it exists.
+    async fn create_zone(&self, zone: &Zone) -> Result<()>;
+
+    /// Delete a zone; `Ok(false)` when it was already gone.
+    async fn delete_zone(&self, name: &str) -> Result<bool>;
+
+    /// Apply record-set changes to an existing zone in one call, deletes
+    /// first, bumping the SOA serial.
+    async fn apply_changes(&self, zone: &str, changes: &[Change]) -> Result<()>;
+
+    /// How many remote calls this backend has made (for tests and benchmarks).
+    fn remote_calls(&self) -> usize;
+}
+
+/// Plan/apply over one backend.
+///
+/// ```no_run
+/// use stackdock_core::dns::RecordData;
+/// use stackdock_dns::{Dns, Zone, ZoneFileBackend, PlanOptions};
+/// # async fn demo() -> stackdock_core::Result<()> {
+/// let dns = Dns::new(ZoneFileBackend::new("/var/lib/stackdock/zones")?);
+/// let mut desired = Zone::new("example.com")?;
+/// desired.add("@", 3600, RecordData::A { address: "192.0.2.10".parse().unwrap() })?;
+/// let plan = dns.plan(&desired, &PlanOptions::default()).await?;
+/// println!("{plan}");
+/// dns.apply(&plan).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Dns<B> {
+    backend: Arc<B>,
+}
+
+impl<B: DnsBackend> Dns<B> {
+    /// Plan/apply over `backend`.
+    pub fn new(backend: B) -> Self {
+        Dns {
+            backend: Arc::new(backend),
+        }
+    }
+
+    /// Plan/apply over a shared backend.
+    pub fn from_arc(backend: Arc<B>) -> Self {
+        Dns { backend }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<B> {
+        &self.backend
+    }
+
+    /// Read the zone (one call) and plan the changes that make it `desired`.
+    /// Invalid input fails before the read.
+    pub async fn plan(&self, desired: &Zone, options: &PlanOptions) -> Result<Plan> {
+        let mut checked = desired.clone();
+        checked.validate()?;
+        let actual = self.backend.get_zone(&checked.name).await?;
+        plan(&checked, actual.as_ref(), options)
+    }
+
+    /// Apply a plan: nothing when it is empty, otherwise one call (create
+    /// the zone with every record set, or one batch of changes).
+    pub async fn apply(&self, plan: &Plan) -> Result<()> {
+        if plan.is_empty() {
+            return Ok(());
+        }
+        if plan.create_zone {
+            let mut zone = Zone::new(&plan.zone)?;
+            zone.tenant = plan.tenant.clone();
+            for change in &plan.changes {
+                if let Some(set) = change.after() {
+                    zone.insert(set.clone());
+                }
+            }
+            return self.backend.create_zone(&zone).await;
+        }
+        self.backend.apply_changes(&plan.zone, &plan.changes).await
+    }
+
+    /// Plan and apply; returns the plan that was applied.
+    pub async fn converge(&self, desired: &Zone, options: &PlanOptions) -> Result<Plan> {
+        let plan = self.plan(desired, options).await?;
+        self.apply(&plan).await?;
+        Ok(plan)
+    }
+}

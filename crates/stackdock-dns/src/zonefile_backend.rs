@@ -1,0 +1,223 @@
+//! The zone-file backend: one RFC 1035 master file per zone in a directory.
+//!
+//! The embedded default (the quickstart uses it): no server needed, and the
+//! directory can be served by BIND, Knot or NSD, or loaded into PowerDNS.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use stackdock_core::dns::{RecordData, RecordType};
+use stackdock_core::{Error, ProviderInfo, Result};
+
+use crate::backend::{DnsBackend, ZoneSummary};
+use crate::config::ZoneFileConfig;
+use crate::model::Zone;
+use crate::plan::Change;
+use crate::{serial, zonefile};
+
+/// Zones as files `<zone>.zone` in one directory. See the [module docs](self).
+#[derive(Debug)]
+pub struct ZoneFileBackend {
+    info: ProviderInfo,
+    config: ZoneFileConfig,
+    /// Serialises read-modify-write cycles within this process.
+    write_lock: tokio::sync::Mutex<()>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl ZoneFileBackend {
+    /// A backend over `directory` (created if missing) with default settings.
+    pub fn new(directory: impl Into<PathBuf>) -> Result<Self> {
+        Self::with_config(ZoneFileConfig::new(directory))
+    }
+
+    /// A backend from a full configuration.
+    pub fn with_config(config: ZoneFileConfig) -> Result<Self> {
+        std::fs::create_dir_all(&config.directory).map_err(|e| {
+            Error::config(format!(
+                "zone directory {} cannot be created: {e}",
+                config.directory.display()
+            ))
+        })?;
+        Ok(ZoneFileBackend {
+            info: ProviderInfo::new("zonefile", "Zone files"),
+            config,
+            write_lock: tokio::sync::Mutex::new(()),
+            calls: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// The directory holding the zone files.
+    pub fn directory(&self) -> &Path {
+        &self.config.directory
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(PathBuf) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let dir = self.config.directory.clone();
+        tokio::task::spawn_blocking(move || f(dir))
+            .await
+            .map_err(|e| Error::internal(format!("zone file task failed: {e}")))?
+    }
+
+    /// Set the SOA serial to the next `YYYYMMDDnn` after `previous`.
+    fn bump_serial(zone: &mut Zone, previous: u32) {
+        let apex = zone.name.clone();
+        if let Some(set) = zone
+            .rrsets
+            .get_mut(&crate::model::RecordSetKey::new(apex, RecordType::SOA))
+        {
+            for r in &mut set.records {
+                if let RecordData::SOA { serial: s, .. } = r {
+                    *s = serial::next_today(previous);
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl DnsBackend for ZoneFileBackend {
+    fn provider(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.count();
+        let probe = self.config.directory.clone();
+        self.blocking(move |_| {
+            let meta = std::fs::metadata(&probe)
+                .map_err(|e| Error::config(format!("zone directory: {e}")))?;
+            if meta.permissions().readonly() {
+                return Err(Error::new(stackdock_core::ErrorKind::PermissionDenied)
+                    .with_message("zone directory is read-only"));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_zones(&self, tenant: Option<&str>) -> Result<Vec<ZoneSummary>> {
+        self.count();
+        let tenant = tenant.map(str::to_owned);
+        self.blocking(move |dir| {
+            let mut out = Vec::new();
+            let entries = std::fs::read_dir(&dir)
+                .map_err(|e| Error::provider(None, None, format!("listing zone directory: {e}")))?;
+            for entry in entries.flatten() {
+                let file = entry.file_name();
+                let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".zone")) else {
+                    continue;
+                };
+                if name.starts_with('.') {
+                    continue; // temporary files of a write in progress
+                }
+                let Some(zone) = zonefile::read(&dir, name)? else {
+                    continue;
+                };
+                if tenant.is_some() && zone.tenant != tenant {
+                    continue;
+                }
+                out.push(ZoneSummary {
+                    provider_data: serde_json::json!({
+                        "file": zonefile::path_for(&dir, &zone.name),
+                        "records": zone.record_count(),
+                    }),
+                    serial: zone.serial(),
+                    name: zone.name,
+                    tenant: zone.tenant,
+                });
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn get_zone(&self, name: &str) -> Result<Option<Zone>> {
+        self.count();
+        let name = name.to_owned();
+        self.blocking(move |dir| zonefile::read(&dir, &name)).await
+    }
+
+    async fn create_zone(&self, zone: &Zone) -> Result<()> {
+        self.count();
+        let mut zone = zone.clone();
+        zone.validate()?;
+        let template = self.config.soa_template.clone();
+        let _guard = self.write_lock.lock().await;
+        self.blocking(move |dir| {
+            if zonefile::path_for(&dir, &zone.name).exists() {
+                return Err(Error::already_exists(format!("zone {}", zone.name)));
+            }
+            if zone.get(&zone.name, RecordType::SOA).is_none() {
+                // Like PowerDNS: a zone created without an SOA gets one.
+                let soa = template.soa(&zone.name, serial::next_today(0))?;
+                let ttl = template.ttl;
+                let apex = format!("{}.", zone.name);
+                zone.add(&apex, ttl, soa)?;
+            }
+            zonefile::write_atomic(&dir, &zone).map(drop)
+        })
+        .await
+    }
+
+    async fn delete_zone(&self, name: &str) -> Result<bool> {
+        self.count();
+        let name = name.to_owned();
+        let _guard = self.write_lock.lock().await;
+        self.blocking(
+            move |dir| match std::fs::remove_file(zonefile::path_for(&dir, &name)) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(Error::provider(
+                    None,
+                    None,
+                    format!("deleting zone file: {e}"),
+                )),
+            },
+        )
+        .await
+    }
+
+    async fn apply_changes(&self, zone: &str, changes: &[Change]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.count();
+        let name = zone.to_owned();
+        let changes = changes.to_vec();
+        let _guard = self.write_lock.lock().await;
+        self.blocking(move |dir| {
+            let mut zone = zonefile::read(&dir, &name)?
+                .ok_or_else(|| Error::not_found(format!("zone {name}")))?;
+            let previous = zone.serial().unwrap_or(0);
+            for change in &changes {
+                match change {
+                    Change::Delete(set) => {
+                        zone.rrsets.remove(&set.key());
+                    }
+                    Change::Add(set) | Change::Update { after: set, .. } => {
+                        zone.insert(set.clone());
+                    }
+                }
+            }
+            zone.validate()?;
+            Self::bump_serial(&mut zone, previous);
+            zonefile::write_atomic(&dir, &zone).map(drop)
+        })
+        .await
+    }
+
+    fn remote_calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
