@@ -214,6 +214,10 @@ impl HttpClient {
                 err.persistent()
                     .with_context("attempts", attempt.to_string())
             };
+            if retry.max_retries == 0 {
+                // Retries are off: nothing was exhausted, the caller may still retry.
+                return Err(err);
+            }
             if attempt > retry.max_retries {
                 tracing::debug!(method = %req.method, path = %path, attempt, error = %err, "http retries exhausted");
                 return Err(exhausted(err));
@@ -298,6 +302,15 @@ impl HttpClient {
 
     fn url_for(&self, req: &Request) -> Result<Url> {
         let inner = &*self.inner;
+        let path_only = req.path.split(['?', '#']).next().unwrap_or_default();
+        if path_only.split('/').any(is_dot_segment) {
+            // URL parsing would resolve it and silently hit another endpoint
+            // (`DELETE /projects/..` becoming `DELETE /`).
+            return Err(Error::invalid_input(
+                "path",
+                "a path segment is `.` or `..`; ids interpolated into paths must not be",
+            ));
+        }
         let slash = if req.path.starts_with('/') { "" } else { "/" };
         let mut url = Url::parse(&format!("{}{slash}{}", inner.base, req.path))
             .map_err(|e| Error::internal(format!("request path does not form a valid URL: {e}")))?;
@@ -338,6 +351,12 @@ enum Verdict {
     Retry(Error, Option<Duration>),
     /// Return this error now.
     Fail(Error),
+}
+
+/// `.`/`..` including the percent-encoded forms URL parsers also resolve.
+fn is_dot_segment(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase().replace("%2e", ".");
+    lower == "." || lower == ".."
 }
 
 fn operation_name(req: &Request) -> Cow<'static, str> {

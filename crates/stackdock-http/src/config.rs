@@ -274,7 +274,10 @@ impl HttpConfig {
             ));
         }
         if self.max_concurrency == 0 || self.max_concurrency > tokio::sync::Semaphore::MAX_PERMITS {
-            return Err(Error::config("max_concurrency must be at least 1"));
+            return Err(Error::config(format!(
+                "max_concurrency must be between 1 and {}",
+                tokio::sync::Semaphore::MAX_PERMITS
+            )));
         }
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::config("timeouts must be greater than zero"));

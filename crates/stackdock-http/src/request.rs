@@ -1,6 +1,7 @@
 //! Request builder and buffered response.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -8,6 +9,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use stackdock_core::secret::{is_secret_field, REDACTED};
 use stackdock_core::{Error, Result};
 
 /// One API call, relative to the client's base URL.
@@ -22,7 +24,7 @@ use stackdock_core::{Error, Result};
 /// assert!(!req.is_idempotent());
 /// assert_eq!(req.path(), "/v9/projects/prj%2F1");
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request {
     pub(crate) method: Method,
     pub(crate) path: String,
@@ -164,8 +166,11 @@ pub fn encode_path_segment(segment: &str) -> String {
     out
 }
 
-/// A successful (or mapped) response with its whole body.
-#[derive(Debug, Clone)]
+/// A successful response with its whole body.
+///
+/// `Debug` prints the status, header names and body length only: bodies can hold
+/// generated credentials.
+#[derive(Clone)]
 pub struct Response {
     /// HTTP status.
     pub status: u16,
@@ -178,7 +183,18 @@ pub struct Response {
 impl Response {
     /// Decode the body as JSON; a malformed or unexpected body is
     /// [`ErrorKind::InvalidResponse`](stackdock_core::ErrorKind::InvalidResponse).
+    ///
+    /// An empty body (e.g. `204 No Content`) decodes as JSON `null`, so `()` and
+    /// `Option<T>` accept it.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::from_slice(b"null").map_err(|_| {
+                Error::invalid_response(format!(
+                    "empty response body where {} was expected",
+                    short_type_name::<T>()
+                ))
+            });
+        }
         decode_json(&self.body)
     }
 
@@ -201,6 +217,48 @@ impl Response {
     /// A header as text, if present and valid UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl fmt::Debug for Request {
+    /// Query values of secret-looking keys, header values and the body are left
+    /// out: requests carry passwords when creating users or mailboxes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let query: Vec<(&str, &str)> = self
+            .query
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if is_secret_field(k) {
+                        REDACTED
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        let headers: Vec<&str> = self.headers.iter().map(|(n, _)| *n).collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &query)
+            .field("headers", &headers)
+            .field("body_bytes", &self.body.as_ref().map(Bytes::len))
+            .field("idempotent", &self.idempotent)
+            .field("operation", &self.operation)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<&str> = self.headers.keys().map(|k| k.as_str()).collect();
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &headers)
+            .field("body_bytes", &self.body.len())
+            .finish()
     }
 }
 
@@ -265,6 +323,40 @@ mod tests {
         assert!(e.to_string().contains("missing field `id`"), "{e}");
         let e = decode_json::<Thing>(b"{not json").unwrap_err();
         assert!(e.to_string().contains("malformed JSON"), "{e}");
+    }
+
+    #[test]
+    fn debug_leaves_out_bodies_and_secret_values() {
+        let req = Request::post("/mailboxes")
+            .query("password", "pw-in-query")
+            .query("domain", "example.com")
+            .header("x-signature", "sig-value")
+            .json(&serde_json::json!({"password": "pw-in-body"}));
+        let printed = format!("{req:?}");
+        for secret in ["pw-in-query", "sig-value", "pw-in-body"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("example.com"), "{printed}");
+        let response = Response {
+            status: 201,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(br#"{"temp_pass":"generated"}"#),
+        };
+        assert!(!format!("{response:?}").contains("generated"));
+    }
+
+    #[test]
+    fn empty_bodies_decode_as_null() {
+        let empty = Response {
+            status: 204,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        };
+        empty.json::<()>().unwrap();
+        assert_eq!(empty.json::<Option<Thing>>().unwrap().map(|t| t.id), None);
+        let err = empty.json::<Thing>().unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::InvalidResponse);
+        assert!(err.to_string().contains("empty response body"), "{err}");
     }
 
     #[test]

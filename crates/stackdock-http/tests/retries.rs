@@ -349,3 +349,91 @@ async fn connection_refused_is_unavailable_without_url_in_source() {
     assert!(!source.contains("qs-secret"), "{source}");
     assert!(!format!("{err:?}").contains("qs-secret"));
 }
+
+#[tokio::test]
+async fn get_5xx_that_never_recovers_is_persistent() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(502).set_body_string("bad gateway"))
+        .mount(&server)
+        .await;
+    let mut config = config(&server);
+    config.retry.max_retries = 2;
+    let (client, clock) = client_with(config, stackdock_http::StatusErrorMapper);
+
+    let err = client.send(Request::get("/x")).await.unwrap_err();
+
+    assert_eq!(request_count(&server).await, 3);
+    assert_eq!(clock.sleeps().len(), 2);
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::Provider {
+            status: Some(502),
+            ..
+        }
+    ));
+    assert_eq!(err.status(), ErrorStatus::Persistent);
+    assert!(
+        err.context().contains(&("attempts", "3".to_owned())),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_retries_off_errors_stay_temporary() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3"))
+        .mount(&server)
+        .await;
+    let config = config(&server).with_retry(RetryConfig::none());
+    let (client, clock) = client_with(config, stackdock_http::StatusErrorMapper);
+
+    let err = client.send(Request::get("/x")).await.unwrap_err();
+
+    assert_eq!(request_count(&server).await, 1);
+    assert!(clock.sleeps().is_empty());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+    assert_eq!(
+        err.status(),
+        ErrorStatus::Temporary,
+        "the caller may still retry"
+    );
+}
+
+#[tokio::test]
+async fn per_request_timeout_overrides_the_client_timeout() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(500)))
+        .mount(&server)
+        .await;
+    let (client, _) = client_with(
+        config(&server).with_retry(RetryConfig::none()),
+        stackdock_http::StatusErrorMapper,
+    );
+
+    let err = client
+        .send(Request::get("/x").timeout(Duration::from_millis(100)))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind(), &ErrorKind::Timeout);
+}
+
+#[tokio::test]
+async fn dot_segments_are_rejected_before_any_request() {
+    let server = MockServer::start().await;
+    let (client, _) = client(&server);
+    for id in ["..", ".", "%2e%2E", ".%2e"] {
+        let err = client
+            .send(Request::delete(format!("/v9/projects/{id}")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+            "{id}: {err:?}"
+        );
+    }
+    assert_eq!(request_count(&server).await, 0);
+}
