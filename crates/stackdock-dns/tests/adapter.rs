@@ -1,0 +1,294 @@
+//! The DockAdapter on both backends: the shared conformance suite, plus
+//! record-level behaviour checked over DNS on a real PowerDNS.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{ask, PdnsServer, API_KEY};
+use hickory_proto::rr::RecordType as Qt;
+use stackdock_core::dns::RecordData;
+use stackdock_core::spec::{Common, DnsRecordSpec, DnsZoneSpec};
+use stackdock_core::{
+    DockAdapter, DockAdapterExt, ErrorKind, ListOptions, ResourceKind, ResourceSpec,
+};
+use stackdock_dns::{
+    AdapterOptions, DnsAdapter, DnsBackend, PowerDnsAdapter, PowerDnsClient, PowerDnsConfig,
+    ZoneFileAdapter, ZoneFileBackend,
+};
+use stackdock_testkit::{Fixture, Harness};
+
+const ZONE: &str = "conformance.example";
+
+fn zone_spec(name: &str, tenant: Option<&str>) -> DnsZoneSpec {
+    DnsZoneSpec {
+        name: name.into(),
+        nameservers: Vec::new(),
+        common: Common {
+            tenant: tenant.map(str::to_owned),
+            ..Default::default()
+        },
+    }
+}
+
+fn record_spec(name: &str, ttl: Option<u32>, data: RecordData) -> DnsRecordSpec {
+    DnsRecordSpec {
+        zone: ZONE.into(),
+        name: name.into(),
+        ttl,
+        data,
+        common: Common::default(),
+    }
+}
+
+fn a(s: &str) -> RecordData {
+    RecordData::A {
+        address: s.parse().unwrap(),
+    }
+}
+
+fn fixtures() -> Vec<Fixture> {
+    vec![
+        Fixture::new(zone_spec("zone-under-test.example", None))
+            .update(DnsZoneSpec {
+                nameservers: vec!["ns1.example.net".into(), "ns2.example.net".into()],
+                ..zone_spec("zone-under-test.example", None)
+            })
+            .invalid(zone_spec("-bad-.example", None))
+            .invalid(zone_spec("localhost", None))
+            .invalid(DnsZoneSpec {
+                nameservers: vec!["not a host".into()],
+                ..zone_spec("fine.example", None)
+            }),
+        // A record's id is its content, so the update changes the TTL (same record).
+        Fixture::new(record_spec("www2", Some(300), a("192.0.2.50")))
+            .update(record_spec("www2", Some(600), a("192.0.2.50")))
+            .list_options(ListOptions::in_parent(ZONE))
+            .invalid(record_spec("www2", Some(0), a("192.0.2.50")))
+            .invalid(record_spec("www.other.org.", None, a("192.0.2.50")))
+            .invalid(record_spec(
+                "x",
+                None,
+                RecordData::MX {
+                    preference: 1,
+                    exchange: "bad host".into(),
+                },
+            ))
+            .invalid(record_spec(
+                "x",
+                None,
+                RecordData::ALIAS {
+                    target: "a.example".into(),
+                },
+            ))
+            .invalid(DnsRecordSpec {
+                zone: "nope".into(),
+                ..record_spec("x", None, a("192.0.2.1"))
+            }),
+    ]
+}
+
+async fn run_conformance<B: DnsBackend>(adapter: Arc<DnsAdapter<B>>, secret: Option<&str>) {
+    adapter
+        .create(&ResourceSpec::from(zone_spec(ZONE, None)))
+        .await
+        .unwrap();
+    let backend = adapter.backend().clone();
+    let mut harness = Harness::new(adapter.clone())
+        .fixtures(fixtures())
+        .remote_calls(move || backend.remote_calls());
+    if let Some(s) = secret {
+        harness = harness.secret(s);
+    }
+    harness.run().await;
+    adapter
+        .delete(&stackdock_core::ResourceId::new(
+            ResourceKind::DnsZone,
+            ZONE,
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_zonefile() {
+    let dir = tempfile::tempdir().unwrap();
+    let adapter: Arc<ZoneFileAdapter> = Arc::new(DnsAdapter::new(
+        ZoneFileBackend::new(dir.path()).unwrap(),
+        AdapterOptions::default(),
+    ));
+    run_conformance(adapter, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_powerdns() {
+    let server = PdnsServer::start();
+    let client = PowerDnsClient::new(PowerDnsConfig::new(server.url(), API_KEY)).unwrap();
+    let adapter: Arc<PowerDnsAdapter> =
+        Arc::new(DnsAdapter::new(client, AdapterOptions::default()));
+    run_conformance(adapter, Some(API_KEY)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_through_the_adapter_are_served() {
+    let server = PdnsServer::start();
+    let port = server.dns_port;
+    let client = PowerDnsClient::new(PowerDnsConfig::new(server.url(), API_KEY)).unwrap();
+    let adapter = PowerDnsAdapter::new(client, AdapterOptions::default().with_dock_id("dns-main"));
+
+    let zone = adapter
+        .create(&ResourceSpec::from(zone_spec(ZONE, Some("acme"))))
+        .await
+        .unwrap();
+    assert_eq!(zone.meta().tenant.as_deref(), Some("acme"));
+    assert_eq!(zone.meta().reference.dock_id, "dns-main");
+    // Template records are served.
+    assert_eq!(
+        ask(port, &format!("www.{ZONE}."), Qt::CNAME).texts(),
+        vec![format!("{ZONE}.")]
+    );
+    assert_eq!(
+        ask(port, &format!("{ZONE}."), Qt::A).texts(),
+        vec!["192.0.2.1"]
+    );
+    let serial0 = ask(port, &format!("{ZONE}."), Qt::SOA)
+        .soa_serial()
+        .unwrap();
+
+    // Two records of one set; ids are deterministic.
+    let r1 = adapter
+        .create(&ResourceSpec::from(record_spec(
+            "app",
+            Some(120),
+            a("192.0.2.7"),
+        )))
+        .await
+        .unwrap();
+    let r2 = adapter
+        .create(&ResourceSpec::from(record_spec(
+            "app",
+            None,
+            a("192.0.2.8"),
+        )))
+        .await
+        .unwrap();
+    assert_eq!(
+        r1.id().id,
+        "conformance.example/app.conformance.example/A/192.0.2.7"
+    );
+    assert_eq!(
+        ask(port, &format!("app.{ZONE}."), Qt::A).texts(),
+        vec!["192.0.2.7", "192.0.2.8"]
+    );
+
+    // Update one record's content: its set is REPLACEd, the other record stays.
+    let updated = adapter
+        .update(
+            &r1.id(),
+            &ResourceSpec::from(record_spec("app", Some(120), a("192.0.2.9"))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.id().id,
+        "conformance.example/app.conformance.example/A/192.0.2.9"
+    );
+    assert_eq!(
+        ask(port, &format!("app.{ZONE}."), Qt::A).texts(),
+        vec!["192.0.2.8", "192.0.2.9"]
+    );
+    assert!(!adapter.observe(&r1.id(), None).await.unwrap().exists());
+
+    // A CNAME next to the A set is refused before any call.
+    let err = adapter
+        .create(&ResourceSpec::from(record_spec(
+            "app",
+            None,
+            RecordData::CNAME {
+                target: ZONE.into(),
+            },
+        )))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+        "{err}"
+    );
+
+    // Another tenant cannot add records to this zone, nor see it.
+    let other = DnsRecordSpec {
+        common: Common {
+            tenant: Some("globex".into()),
+            ..Default::default()
+        },
+        ..record_spec("evil", None, a("192.0.2.66"))
+    };
+    let err = adapter
+        .create(&ResourceSpec::from(other))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::PermissionDenied);
+    adapter
+        .create(&ResourceSpec::from(zone_spec(
+            "globex.example",
+            Some("globex"),
+        )))
+        .await
+        .unwrap();
+    let acme = adapter
+        .list_all(ResourceKind::DnsZone, &ListOptions::for_tenant("acme"))
+        .await
+        .unwrap();
+    assert_eq!(
+        acme.iter().map(|r| r.name()).collect::<Vec<_>>(),
+        vec![ZONE]
+    );
+    let globex_records = adapter
+        .list_all(ResourceKind::DnsRecord, &ListOptions::for_tenant("globex"))
+        .await
+        .unwrap();
+    assert!(globex_records
+        .iter()
+        .all(|r| r.as_dns_record().unwrap().zone == "globex.example"));
+    // The same zone name for another tenant is not adopted.
+    let err = adapter
+        .create(&ResourceSpec::from(zone_spec(ZONE, Some("globex"))))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::AlreadyExists);
+
+    // Deleting both records removes the set; the serial moved forward each time.
+    adapter.delete(&updated.id()).await.unwrap();
+    adapter.delete(&r2.id()).await.unwrap();
+    assert_eq!(
+        ask(port, &format!("app.{ZONE}."), Qt::A).rcode,
+        hickory_proto::op::ResponseCode::NXDomain
+    );
+    let serial1 = ask(port, &format!("{ZONE}."), Qt::SOA)
+        .soa_serial()
+        .unwrap();
+    assert_eq!(
+        stackdock_dns::serial::compare(serial0, serial1),
+        Some(std::cmp::Ordering::Less)
+    );
+    // Paginated listing sees every record exactly once.
+    let page = adapter
+        .list(
+            ResourceKind::DnsRecord,
+            &ListOptions {
+                page_size: Some(2),
+                ..ListOptions::in_parent(ZONE)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert!(page.next_cursor.is_some());
+    let all = adapter
+        .list_all(ResourceKind::DnsRecord, &ListOptions::in_parent(ZONE))
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = all.iter().map(|r| r.id().id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len());
+}
