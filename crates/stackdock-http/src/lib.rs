@@ -21,6 +21,8 @@ pub use retry_after::parse_retry_after;
 pub use bytes::Bytes;
 /// Re-exported: the header map type of [`Response`] and [`ErrorMapper`].
 pub use reqwest::header::HeaderMap;
+/// Re-exported: header values, e.g. to build a [`HeaderMap`] in mapper tests.
+pub use reqwest::header::HeaderValue;
 /// Re-exported: HTTP methods for [`Request::new`].
 pub use reqwest::Method;
 /// Re-exported: the base URL type of [`HttpConfig`].
