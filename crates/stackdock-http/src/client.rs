@@ -177,17 +177,17 @@ impl HttpClient {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let started = tokio::time::Instant::now();
-            let result = {
+            let (result, elapsed_ms) = {
                 // Only in-flight attempts hold a slot; waiting retries do not.
                 let _permit = inner
                     .semaphore
                     .acquire()
                     .await
                     .map_err(|_| Error::internal("concurrency limiter closed"))?;
-                self.attempt(req, &url, headers.clone()).await
+                let started = tokio::time::Instant::now();
+                let result = self.attempt(req, &url, headers.clone()).await;
+                (result, started.elapsed().as_millis() as u64)
             };
-            let elapsed_ms = started.elapsed().as_millis() as u64;
 
             let (err, wait) = match result {
                 Err(e) => {
@@ -263,7 +263,8 @@ impl HttpClient {
             err = Error::rate_limited(header_wait()).with_message(message);
         }
         match err.kind() {
-            ErrorKind::RateLimited { retry_after } => {
+            // A mapper can mark a rate limit permanent (e.g. a daily quota): then it is final.
+            ErrorKind::RateLimited { retry_after } if err.is_temporary() => {
                 let wait = header_wait().or(*retry_after);
                 Err(Verdict::Retry(err, wait))
             }

@@ -324,3 +324,33 @@ async fn same_origin_redirects_are_followed_cross_origin_are_not() {
         "the API key never leaves the origin"
     );
 }
+
+/// A mapper for a provider whose 429 body can say "daily quota": not worth retrying today.
+struct QuotaMapper;
+
+impl ErrorMapper for QuotaMapper {
+    fn map_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
+        if body == b"daily quota exceeded" {
+            return Error::rate_limited(Some(Duration::from_secs(86_400)))
+                .with_status(stackdock_core::ErrorStatus::Permanent);
+        }
+        status_error(status, headers, body)
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_marked_permanent_by_the_mapper_is_final() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).set_body_string("daily quota exceeded"))
+        .mount(&server)
+        .await;
+    let (client, clock) = client_with(config(&server), QuotaMapper);
+
+    let err = client.send(Request::get("/x")).await.unwrap_err();
+
+    assert_eq!(request_count(&server).await, 1);
+    assert!(clock.sleeps().is_empty());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(86_400)));
+    assert_eq!(err.status(), stackdock_core::ErrorStatus::Permanent);
+}
