@@ -1267,7 +1267,7 @@ fn new_site(s: &WebServiceSpec) -> Result<NewSite> {
         )),
     };
     let site = NewSite {
-        url: s.name.clone(),
+        url: stackdock_core::validate::domain("name", &s.name)?,
         server_id,
         php_version: s
             .runtime
