@@ -20,7 +20,7 @@ use crate::config::{Auth, HttpConfig};
 use crate::error::{transport_error, ErrorMapper};
 use crate::redact::redacted_path;
 use crate::request::{Request, Response};
-use crate::retry_after::parse_retry_after;
+use crate::retry_after::{parse_retry_after, retry_after_only};
 
 /// An HTTP client for one provider account. Cheap to clone (an `Arc` inside);
 /// clones share the connection pool and the concurrency limit.
@@ -268,7 +268,10 @@ impl HttpClient {
                 let wait = header_wait().or(*retry_after);
                 Err(Verdict::Retry(err, wait))
             }
-            _ if req.idempotent && err.is_temporary() => Err(Verdict::Retry(err, header_wait())),
+            _ if req.idempotent && err.is_temporary() => {
+                let wait = retry_after_only(&response.headers, inner.clock.now());
+                Err(Verdict::Retry(err, wait))
+            }
             _ => Err(Verdict::Fail(err)),
         }
     }

@@ -26,14 +26,8 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 /// assert_eq!(parse_retry_after(&headers, now), Some(Duration::from_secs(5)));
 /// ```
 pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    if let Some(value) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) {
-        let value = value.trim();
-        if let Some(seconds) = parse_seconds(value) {
-            return Some(seconds);
-        }
-        if let Ok(date) = httpdate::parse_http_date(value) {
-            return Some(date.duration_since(now).unwrap_or(Duration::ZERO));
-        }
+    if let Some(wait) = retry_after_only(headers, now) {
+        return Some(wait);
     }
     let reset = headers
         .get("x-ratelimit-reset")
@@ -44,6 +38,18 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
     }
     let reset = UNIX_EPOCH + Duration::from_secs(reset);
     Some(reset.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `Retry-After` alone, without the `X-RateLimit-Reset` fallback: for 5xx, where
+/// the reset header (sent on every response by some providers) only describes the
+/// rate-limit window and says nothing about when the server recovers.
+pub(crate) fn retry_after_only(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Some(seconds) = parse_seconds(value) {
+        return Some(seconds);
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 fn parse_seconds(value: &str) -> Option<Duration> {

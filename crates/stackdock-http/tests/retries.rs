@@ -437,3 +437,37 @@ async fn dot_segments_are_rejected_before_any_request() {
     }
     assert_eq!(request_count(&server).await, 0);
 }
+
+#[tokio::test]
+async fn server_errors_honour_retry_after_but_not_the_rate_limit_window() {
+    let server = MockServer::start().await;
+    let far_reset = (T0 + 3_600).to_string();
+    mount_once(
+        &server,
+        "GET",
+        "/a",
+        ResponseTemplate::new(503).insert_header("Retry-After", "3"),
+    )
+    .await;
+    mount_ok(&server, "GET", "/a").await;
+    // Providers send X-RateLimit-Reset on every response; on a 503 it says nothing about recovery.
+    mount_once(
+        &server,
+        "GET",
+        "/b",
+        ResponseTemplate::new(503).insert_header("X-RateLimit-Reset", far_reset.as_str()),
+    )
+    .await;
+    mount_ok(&server, "GET", "/b").await;
+    let (client, clock) = client(&server);
+
+    client.send_empty(Request::get("/a")).await.unwrap();
+    client.send_empty(Request::get("/b")).await.unwrap();
+
+    let sleeps = clock.sleeps();
+    assert_eq!(sleeps[0], Duration::from_secs(3));
+    assert!(
+        sleeps[1] <= Duration::from_millis(200),
+        "backoff, not an hour: {sleeps:?}"
+    );
+}
