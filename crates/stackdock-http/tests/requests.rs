@@ -224,7 +224,7 @@ async fn provider_mapper_decides_the_kind_and_never_sees_the_token() {
     assert!(!format!("{err} {err:?}").contains(TOKEN), "{err:?}");
 }
 
-/// Counts requests the server is handling. A request counts as finished halfway
+/// Counts requests the server is handling. A request counts as finished a third of the way
 /// through its response delay: a request that respects the limit cannot arrive
 /// before the previous response is complete, while a client ignoring the limit
 /// sends all of them at once.
@@ -234,7 +234,7 @@ struct InFlight {
     max: Arc<AtomicUsize>,
 }
 
-const DELAY: Duration = Duration::from_millis(300);
+const DELAY: Duration = Duration::from_millis(900);
 
 impl Respond for InFlight {
     fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
@@ -242,7 +242,7 @@ impl Respond for InFlight {
         self.max.fetch_max(now, Ordering::SeqCst);
         let current = self.current.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(DELAY / 2);
+            std::thread::sleep(DELAY / 3);
             current.fetch_sub(1, Ordering::SeqCst);
         });
         ResponseTemplate::new(200)

@@ -182,11 +182,11 @@ async fn post_marked_idempotent_is_retried_on_503() {
 async fn post_that_times_out_is_not_retried() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(10)))
         .mount(&server)
         .await;
     let mut config = config(&server);
-    config.request_timeout = Duration::from_millis(200);
+    config.request_timeout = Duration::from_secs(1);
     let (client, clock) = client_with(config, stackdock_http::StatusErrorMapper);
 
     let err = client
@@ -210,12 +210,12 @@ async fn get_that_times_out_is_retried() {
         &server,
         "GET",
         "/slow",
-        ResponseTemplate::new(200).set_delay(Duration::from_secs(2)),
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(10)),
     )
     .await;
     mount_ok(&server, "GET", "/slow").await;
     let mut config = config(&server);
-    config.request_timeout = Duration::from_millis(200);
+    config.request_timeout = Duration::from_secs(1);
     let (client, clock) = client_with(config, stackdock_http::StatusErrorMapper);
 
     let body: Value = client.send_json(Request::get("/slow")).await.unwrap();
