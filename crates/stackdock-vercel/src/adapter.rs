@@ -1,0 +1,623 @@
+//! [`VercelAdapter`]: the [`DockAdapter`] for Vercel.
+//!
+//! | kind | Vercel object | id |
+//! |---|---|---|
+//! | `WebService` | project | project id (`prj_…`) |
+//! | `Deployment` | deployment | deployment id (`dpl_…`) |
+//! | `Domain` | project domain (`service_id` set) or account domain | `<project id>/<domain>` or `<domain>` |
+//! | `DnsRecord` | Vercel DNS record | `<zone>/<record id>` |
+//!
+//! Provider options read from `WebServiceSpec::common.options`:
+//! `install_command`, `dev_command`, `root_directory` (strings) and
+//! `git_provider` (`github`, `gitlab`, `bitbucket`).
+//!
+//! Vercel has no labels or tenants on these objects: a spec that sets them is
+//! rejected (use one dock per team instead), and so is a listing that filters
+//! by them.
+
+use std::fmt;
+
+use serde_json::Value;
+use stackdock_core::async_trait;
+use stackdock_core::spec::{
+    DeploymentSpec, DnsRecordSpec, DomainSpec, ResourceSpec, WebServiceSpec,
+};
+use stackdock_core::{
+    Capabilities, DockAdapter, Error, ListOptions, Observation, Operation, Operations, Page,
+    ProviderInfo, Resource, ResourceId, ResourceKind, Result,
+};
+use stackdock_http::Request;
+
+use crate::client::VercelClient;
+use crate::config::{VercelConfig, MAX_PAGE_SIZE};
+use crate::mapping;
+use crate::types::{
+    DeploymentQuery, DeploymentSource, DeploymentTarget, GitProvider, NewDeployment, NewProject,
+    NewProjectDomain, ProjectUpdate,
+};
+
+/// The Vercel adapter (provider id `vercel`). Typed calls beyond the
+/// universal resources (env vars, account domains, cancel, wait) are on
+/// [`VercelAdapter::client`].
+#[derive(Clone)]
+pub struct VercelAdapter {
+    client: VercelClient,
+    info: ProviderInfo,
+}
+
+impl fmt::Debug for VercelAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VercelAdapter")
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+/// The `<a>/<b>` halves of a compound id.
+fn split_id(id: &str) -> Option<(&str, &str)> {
+    id.split_once('/')
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+}
+
+fn option_str<'a>(spec: &'a WebServiceSpec, key: &str) -> Result<Option<&'a str>> {
+    match spec.common.options.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Error::invalid_input(
+            format!("options.{key}"),
+            "must be a string",
+        )),
+    }
+}
+
+const WEB_OPTIONS: &[&str] = &[
+    "install_command",
+    "dev_command",
+    "root_directory",
+    "git_provider",
+];
+
+impl VercelAdapter {
+    /// An adapter for `config`.
+    pub fn new(config: VercelConfig) -> Result<Self> {
+        Ok(Self::from_client(VercelClient::new(config)?))
+    }
+
+    /// An adapter over an existing client.
+    pub fn from_client(client: VercelClient) -> Self {
+        VercelAdapter {
+            client,
+            info: ProviderInfo::new(mapping::PROVIDER_ID, "Vercel"),
+        }
+    }
+
+    /// The typed client, for env vars, account domains, cancel and wait.
+    pub fn client(&self) -> &VercelClient {
+        &self.client
+    }
+
+    fn no_tenancy(spec: &ResourceSpec) -> Result<()> {
+        let common = spec.common();
+        if common.tenant.is_some() {
+            return Err(Error::invalid_input(
+                "tenant",
+                "Vercel has no tenants on resources; use one dock (team) per tenant",
+            ));
+        }
+        if !common.labels.is_empty() {
+            return Err(Error::invalid_input(
+                "labels",
+                "Vercel resources carry no labels",
+            ));
+        }
+        if !matches!(spec, ResourceSpec::WebService(_)) && !common.options.is_empty() {
+            return Err(Error::invalid_input(
+                "options",
+                "no provider options for this kind",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validate a spec: the universal rules, then Vercel's.
+    fn validated(spec: &ResourceSpec) -> Result<ResourceSpec> {
+        let spec = spec.validate()?;
+        Self::no_tenancy(&spec)?;
+        Ok(spec)
+    }
+
+    fn new_project(s: &WebServiceSpec) -> Result<NewProject> {
+        if s.server_id.is_some() {
+            return Err(Error::invalid_input(
+                "server_id",
+                "Vercel projects run on no server",
+            ));
+        }
+        if let Some(bad) = s
+            .common
+            .options
+            .keys()
+            .find(|k| !WEB_OPTIONS.contains(&k.as_str()))
+        {
+            return Err(Error::invalid_input(
+                format!("options.{bad}"),
+                format!("unknown option; known: {}", WEB_OPTIONS.join(", ")),
+            ));
+        }
+        let git_provider = match option_str(s, "git_provider")? {
+            None => GitProvider::GitHub,
+            Some(p) => GitProvider::parse(p).ok_or_else(|| {
+                Error::invalid_input("options.git_provider", "github, gitlab or bitbucket")
+            })?,
+        };
+        Ok(NewProject {
+            name: s.name.clone(),
+            framework: s.framework.clone(),
+            repository: s.repository.clone(),
+            git_provider,
+            build_command: s.build_command.clone(),
+            dev_command: option_str(s, "dev_command")?.map(str::to_owned),
+            install_command: option_str(s, "install_command")?.map(str::to_owned),
+            output_directory: s.output_directory.clone(),
+            root_directory: option_str(s, "root_directory")?.map(str::to_owned),
+            node_version: s.runtime.clone(),
+            region: s.region.clone(),
+            environment_variables: Vec::new(),
+        })
+    }
+
+    fn new_deployment(s: &DeploymentSpec) -> Result<NewDeployment> {
+        let target = match s.environment.as_deref() {
+            None | Some("preview") => DeploymentTarget::Preview,
+            Some("production") => DeploymentTarget::Production,
+            Some(_) => return Err(Error::invalid_input("environment", "production or preview")),
+        };
+        let source = match &s.redeploy_of {
+            Some(id) => {
+                if s.git_ref.is_some() || s.commit_sha.is_some() {
+                    return Err(Error::invalid_input(
+                        "redeploy_of",
+                        "a redeploy takes no git_ref or commit_sha",
+                    ));
+                }
+                DeploymentSource::Redeploy {
+                    deployment_id: id.clone(),
+                }
+            }
+            None => DeploymentSource::Git {
+                git_ref: s.git_ref.clone(),
+                sha: s.commit_sha.clone(),
+            },
+        };
+        Ok(NewDeployment {
+            project: s.service.clone(),
+            target,
+            source,
+        })
+    }
+
+    fn check_domain_spec(s: &DomainSpec) -> Result<()> {
+        if s.ssl == Some(false) {
+            return Err(Error::invalid_input(
+                "ssl",
+                "Vercel always serves domains over TLS",
+            ));
+        }
+        if s.service_id.is_none() && s.redirect.is_some() {
+            return Err(Error::invalid_input(
+                "redirect",
+                "only domains attached to a project can redirect",
+            ));
+        }
+        if let Some(p) = &s.service_id {
+            crate::checks::project_ref("service_id", p)?;
+        }
+        Ok(())
+    }
+
+    fn check_list(kind: ResourceKind, o: &ListOptions) -> Result<()> {
+        if o.tenant.is_some() || !o.labels.is_empty() {
+            return Err(Error::invalid_input(
+                "tenant",
+                "Vercel resources carry no tenant or labels to filter by",
+            ));
+        }
+        if kind == ResourceKind::WebService && o.parent.is_some() {
+            return Err(Error::invalid_input(
+                "parent",
+                "Vercel projects have no parent",
+            ));
+        }
+        if kind == ResourceKind::DnsRecord && o.parent.is_none() {
+            return Err(Error::invalid_input(
+                "parent",
+                "list DNS records of a zone: set parent",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn list_page(&self, kind: ResourceKind, o: &ListOptions) -> Result<Page<Resource>> {
+        Self::check_list(kind, o)?;
+        let limit = o
+            .page_size
+            .unwrap_or(self.client.page_size())
+            .clamp(1, MAX_PAGE_SIZE);
+        let dock = self.client.dock_id();
+        let cursor = o.cursor.as_deref();
+        let (items, next_cursor): (Vec<Resource>, Option<String>) = match kind {
+            ResourceKind::WebService => {
+                let (raw, next) = self
+                    .client
+                    .raw_page(
+                        Request::get("/v10/projects"),
+                        "projects",
+                        "from",
+                        cursor,
+                        limit,
+                        "list web services",
+                    )
+                    .await?;
+                let items = raw
+                    .into_iter()
+                    .map(|r| mapping::project(dock, r).map(Resource::from))
+                    .collect::<Result<_>>()?;
+                (items, next)
+            }
+            ResourceKind::Deployment => {
+                let q = DeploymentQuery {
+                    project_id: o.parent.clone(),
+                    ..Default::default()
+                };
+                let req = VercelClient::deployments_request(&q)?;
+                let (raw, next) = self
+                    .client
+                    .raw_page(
+                        req,
+                        "deployments",
+                        "until",
+                        cursor,
+                        limit,
+                        "list deployments",
+                    )
+                    .await?;
+                let items = raw
+                    .into_iter()
+                    .map(|r| mapping::deployment(dock, r, o.parent.as_deref()).map(Resource::from))
+                    .collect::<Result<_>>()?;
+                (items, next)
+            }
+            ResourceKind::Domain => match &o.parent {
+                Some(project) => {
+                    crate::checks::project_ref("parent", project)?;
+                    let req = Request::get(format!(
+                        "/v9/projects/{}/domains",
+                        stackdock_http::encode_path_segment(project)
+                    ));
+                    let (raw, next) = self
+                        .client
+                        .raw_page(req, "domains", "until", cursor, limit, "list domains")
+                        .await?;
+                    let items = raw
+                        .into_iter()
+                        .map(|r| mapping::project_domain(dock, r, project).map(Resource::from))
+                        .collect::<Result<_>>()?;
+                    (items, next)
+                }
+                None => {
+                    let (raw, next) = self
+                        .client
+                        .raw_page(
+                            Request::get("/v5/domains"),
+                            "domains",
+                            "until",
+                            cursor,
+                            limit,
+                            "list domains",
+                        )
+                        .await?;
+                    let items = raw
+                        .into_iter()
+                        .map(|r| mapping::account_domain(dock, r).map(Resource::from))
+                        .collect::<Result<_>>()?;
+                    (items, next)
+                }
+            },
+            ResourceKind::DnsRecord => {
+                let zone =
+                    stackdock_core::validate::domain("parent", o.parent.as_deref().unwrap_or(""))?;
+                let (raw, next) = self
+                    .client
+                    .raw_page(
+                        VercelClient::records_request(&zone),
+                        "records",
+                        "until",
+                        cursor,
+                        limit,
+                        "list dns records",
+                    )
+                    .await?;
+                let mut items = Vec::with_capacity(raw.len());
+                for r in raw {
+                    if let Some(rec) = mapping::record(dock, &zone, r)? {
+                        items.push(Resource::from(rec));
+                    }
+                }
+                (items, next)
+            }
+            other => return Err(self.unsupported(Operation::List, other)),
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn find(&self, id: &ResourceId) -> Result<Option<Resource>> {
+        Ok(match id.kind {
+            ResourceKind::WebService => {
+                if crate::checks::project_ref("id", &id.id).is_err() {
+                    return Ok(None);
+                }
+                self.client.get_project(&id.id).await?.map(Resource::from)
+            }
+            ResourceKind::Deployment => {
+                if crate::checks::deployment_ref("id", &id.id).is_err() {
+                    return Ok(None);
+                }
+                self.client
+                    .get_deployment(&id.id)
+                    .await?
+                    .map(Resource::from)
+            }
+            ResourceKind::Domain => match split_id(&id.id) {
+                Some((project, domain)) => {
+                    if crate::checks::project_ref("id", project).is_err()
+                        || stackdock_core::validate::domain("id", domain).is_err()
+                    {
+                        return Ok(None);
+                    }
+                    self.client
+                        .get_project_domain(project, domain)
+                        .await?
+                        .map(Resource::from)
+                }
+                None => {
+                    if stackdock_core::validate::domain("id", &id.id).is_err() {
+                        return Ok(None);
+                    }
+                    self.client.get_domain(&id.id).await?.map(Resource::from)
+                }
+            },
+            ResourceKind::DnsRecord => match id.id.rsplit_once('/') {
+                Some((zone, record)) if stackdock_core::validate::domain("id", zone).is_ok() => {
+                    self.client
+                        .get_dns_record(zone, record)
+                        .await?
+                        .map(Resource::from)
+                }
+                _ => None,
+            },
+            other => return Err(self.unsupported(Operation::Observe, other)),
+        })
+    }
+}
+
+fn kind_mismatch() -> Error {
+    Error::invalid_input("kind", "spec kind does not match id")
+}
+
+#[async_trait]
+impl DockAdapter for VercelAdapter {
+    fn provider(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    fn dock_id(&self) -> &str {
+        self.client.dock_id()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            web_service: Operations::ALL,
+            deployment: Operations::NO_UPDATE,
+            domain: Operations::ALL,
+            dns_record: Operations::ALL,
+            ..Default::default()
+        }
+    }
+
+    async fn check_credentials(&self) -> Result<()> {
+        self.client.check_credentials().await
+    }
+
+    async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
+        self.list_page(kind, options)
+            .await
+            .map_err(|e| e.with_operation(Operation::List.on(kind)))
+    }
+
+    async fn observe(
+        &self,
+        id: &ResourceId,
+        desired: Option<&ResourceSpec>,
+    ) -> Result<Observation> {
+        let op = Operation::Observe.on(id.kind);
+        if desired.is_some_and(|s| s.kind() != id.kind) {
+            return Err(kind_mismatch().with_operation(op));
+        }
+        Ok(
+            match self.find(id).await.map_err(|e| e.with_operation(op))? {
+                Some(resource) => Observation::of(resource, desired),
+                None => Observation::absent(),
+            },
+        )
+    }
+
+    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+        let kind = spec.kind();
+        let op = Operation::Create.on(kind);
+        let result = async {
+            if !self.capabilities().supports(kind, Operation::Create) {
+                return Err(self.unsupported(Operation::Create, kind));
+            }
+            let spec = Self::validated(spec)?;
+            match &spec {
+                ResourceSpec::WebService(s) => {
+                    let p = Self::new_project(s)?;
+                    self.client.create_project(&p).await.map(Resource::from)
+                }
+                ResourceSpec::Deployment(s) => {
+                    let d = Self::new_deployment(s)?;
+                    self.client.create_deployment(&d).await.map(Resource::from)
+                }
+                ResourceSpec::Domain(s) => {
+                    Self::check_domain_spec(s)?;
+                    match &s.service_id {
+                        Some(project) => self
+                            .client
+                            .add_project_domain(
+                                project,
+                                &NewProjectDomain {
+                                    name: s.name.clone(),
+                                    redirect: s.redirect.clone(),
+                                    ..Default::default()
+                                },
+                            )
+                            .await
+                            .map(Resource::from),
+                        None => self.client.add_domain(&s.name).await.map(Resource::from),
+                    }
+                }
+                ResourceSpec::DnsRecord(DnsRecordSpec {
+                    zone,
+                    name,
+                    ttl,
+                    data,
+                    ..
+                }) => self
+                    .client
+                    .create_dns_record(zone, name, *ttl, data, None)
+                    .await
+                    .map(Resource::from),
+                _ => Err(self.unsupported(Operation::Create, kind)),
+            }
+        }
+        .await;
+        result.map_err(|e| e.with_operation(op))
+    }
+
+    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
+        let op = Operation::Update.on(id.kind);
+        let result = async {
+            if !self.capabilities().supports(id.kind, Operation::Update) {
+                return Err(self.unsupported(Operation::Update, id.kind));
+            }
+            if spec.kind() != id.kind {
+                return Err(kind_mismatch());
+            }
+            let spec = Self::validated(spec)?;
+            match &spec {
+                ResourceSpec::WebService(s) => {
+                    let wanted = Self::new_project(s)?;
+                    let current = self
+                        .client
+                        .get_project(&id.id)
+                        .await?
+                        .ok_or_else(|| Error::not_found(id.to_string()))?;
+                    if wanted.repository.is_some() && wanted.repository != current.repository {
+                        return Err(Error::invalid_input(
+                            "repository",
+                            "connect another repository in Vercel's git settings; update cannot change it",
+                        ));
+                    }
+                    let update = ProjectUpdate {
+                        name: (current.meta.name != wanted.name).then(|| wanted.name.clone()),
+                        framework: wanted.framework,
+                        build_command: wanted.build_command,
+                        dev_command: wanted.dev_command,
+                        install_command: wanted.install_command,
+                        output_directory: wanted.output_directory,
+                        root_directory: wanted.root_directory,
+                        node_version: wanted.node_version,
+                        region: wanted.region,
+                    };
+                    self.client.update_project(&id.id, &update).await.map(Resource::from)
+                }
+                ResourceSpec::Domain(s) => {
+                    Self::check_domain_spec(s)?;
+                    let Some((project, domain)) = split_id(&id.id) else {
+                        // Account domains have nothing the spec can change.
+                        let current = self
+                            .client
+                            .get_domain(&id.id)
+                            .await?
+                            .ok_or_else(|| Error::not_found(id.to_string()))?;
+                        if s.name != current.meta.name || s.service_id.is_some() {
+                            return Err(Error::invalid_input(
+                                "service_id",
+                                "attach a domain to a project by creating it with service_id",
+                            ));
+                        }
+                        return Ok(Resource::from(current));
+                    };
+                    if s.name != domain {
+                        return Err(Error::invalid_input("name", "cannot be changed by an update"));
+                    }
+                    if s.service_id.as_deref().is_some_and(|p| p != project) {
+                        return Err(Error::invalid_input(
+                            "service_id",
+                            "moving a domain to another project: delete it and create it there",
+                        ));
+                    }
+                    self.client
+                        .update_project_domain(
+                            project,
+                            &NewProjectDomain {
+                                name: s.name.clone(),
+                                redirect: s.redirect.clone(),
+                                ..Default::default()
+                            },
+                        )
+                        .await
+                        .map(Resource::from)
+                }
+                ResourceSpec::DnsRecord(s) => {
+                    let Some((zone, record)) = id.id.rsplit_once('/') else {
+                        return Err(Error::not_found(id.to_string()));
+                    };
+                    if zone != s.zone {
+                        return Err(Error::invalid_input("zone", "a record cannot move to another zone"));
+                    }
+                    self.client
+                        .update_dns_record(zone, record, &s.name, s.ttl, &s.data)
+                        .await
+                        .map(Resource::from)
+                }
+                _ => Err(self.unsupported(Operation::Update, id.kind)),
+            }
+        }
+        .await;
+        result.map_err(|e| e.with_operation(op))
+    }
+
+    async fn delete(&self, id: &ResourceId) -> Result<()> {
+        let op = Operation::Delete.on(id.kind);
+        let result = async {
+            match id.kind {
+                ResourceKind::WebService => self.client.delete_project(&id.id).await,
+                ResourceKind::Deployment => self.client.delete_deployment(&id.id).await,
+                ResourceKind::Domain => match split_id(&id.id) {
+                    Some((project, domain)) => {
+                        self.client.remove_project_domain(project, domain).await
+                    }
+                    None => self.client.remove_domain(&id.id).await,
+                },
+                ResourceKind::DnsRecord => match id.id.rsplit_once('/') {
+                    Some((zone, record)) => self.client.delete_dns_record(zone, record).await,
+                    None => Err(Error::invalid_input("id", "expected <zone>/<record id>")),
+                },
+                other => Err(self.unsupported(Operation::Delete, other)),
+            }
+        }
+        .await;
+        result.map_err(|e| e.with_operation(op))
+    }
+}

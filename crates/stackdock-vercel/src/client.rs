@@ -1,0 +1,1290 @@
+//! [`VercelClient`]: typed calls to Vercel's REST API over the shared HTTP layer.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::stream::BoxStream;
+use futures::TryStreamExt;
+use serde_json::{json, Value};
+use stackdock_core::dns::RecordData;
+use stackdock_core::resource::{Deployment, DnsRecord, Domain, WebService};
+use stackdock_core::secret::ExposeSecret;
+use stackdock_core::{validate, Error, ErrorKind, Result};
+use stackdock_http::{encode_path_segment as seg, paginate, HttpClient, PageOf, Request};
+
+use crate::checks;
+use crate::config::VercelConfig;
+use crate::error::VercelErrorMapper;
+use crate::mapping::{self, DEFAULT_TTL};
+use crate::models::{
+    split_page, AddDomainBody, ApiLink, ApiProject, CreateDeploymentBody, CreateProjectBody,
+    EnvBody, GitRepositoryBody, ProjectDomainBody, UpdateProjectBody,
+};
+use crate::types::{
+    DeploymentQuery, DeploymentSource, DeploymentTarget, EnvVar, NewDeployment, NewEnvVar,
+    NewProject, NewProjectDomain, ProjectUpdate, ReadyState, WaitOptions,
+};
+
+/// A client of one Vercel account or team. Cheap to clone.
+///
+/// Every call goes through `stackdock-http` (retries, 429 handling,
+/// concurrency limit) and carries the team scope.
+///
+/// ```no_run
+/// use stackdock_vercel::{VercelClient, VercelConfig};
+/// # async fn f() -> stackdock_core::Result<()> {
+/// let client = VercelClient::new(VercelConfig::from_env()?)?;
+/// for project in client.list_projects().await? {
+///     println!("{} {:?}", project.meta.name, project.framework);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct VercelClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: HttpClient,
+    dock_id: String,
+    page_size: u32,
+    team: Option<crate::config::TeamScope>,
+}
+
+impl fmt::Debug for VercelClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VercelClient")
+            .field("dock_id", &self.inner.dock_id)
+            .field("team", &self.inner.team)
+            .field("page_size", &self.inner.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `Ok(None)` for a `NotFound`.
+fn found<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `Ok(())` for a `NotFound`: deleting what is gone succeeds.
+fn gone(r: Result<()>) -> Result<()> {
+    found(r).map(drop)
+}
+
+fn malformed(op: &'static str, what: &str) -> Error {
+    Error::invalid_response(format!("Vercel answered without {what}")).with_operation(op)
+}
+
+impl VercelClient {
+    /// A client for `config`.
+    pub fn new(config: VercelConfig) -> Result<Self> {
+        let http = HttpClient::new(config.http_config()?, VercelErrorMapper)?;
+        Ok(VercelClient {
+            inner: Arc::new(Inner {
+                http,
+                dock_id: config.dock_id.clone(),
+                page_size: config.page_size,
+                team: config.team.clone(),
+            }),
+        })
+    }
+
+    /// The dock id put into resource references.
+    pub fn dock_id(&self) -> &str {
+        &self.inner.dock_id
+    }
+
+    pub(crate) fn page_size(&self) -> u32 {
+        self.inner.page_size
+    }
+
+    async fn value(&self, req: Request) -> Result<Value> {
+        self.inner.http.send_json::<Value>(req).await
+    }
+
+    /// A listing as a stream of raw items: `cursor_param` carries
+    /// `pagination.next` into the next request until it is null.
+    pub(crate) fn raw_pages(
+        &self,
+        base: Request,
+        key: &'static str,
+        cursor_param: &'static str,
+        op: &'static str,
+    ) -> BoxStream<'static, Result<Value>> {
+        let http = self.inner.http.clone();
+        let limit = self.inner.page_size.to_string();
+        paginate(move |cursor: Option<String>| {
+            let http = http.clone();
+            let mut req = base.clone().query("limit", limit.clone()).operation(op);
+            if let Some(c) = cursor {
+                req = req.query(cursor_param, c);
+            }
+            async move {
+                let body: Value = http.send_json(req).await?;
+                let (items, next) = split_page(body, key).ok_or_else(|| malformed(op, key))?;
+                Ok(PageOf::new(items, next.map(|c| c.to_query())))
+            }
+        })
+    }
+
+    /// One page of a listing: raw items and the next cursor.
+    pub(crate) async fn raw_page(
+        &self,
+        base: Request,
+        key: &'static str,
+        cursor_param: &'static str,
+        cursor: Option<&str>,
+        limit: u32,
+        op: &'static str,
+    ) -> Result<(Vec<Value>, Option<String>)> {
+        let mut req = base.query("limit", limit.to_string()).operation(op);
+        if let Some(c) = cursor {
+            req = req.query(cursor_param, c);
+        }
+        let body = self.value(req).await?;
+        let (items, next) = split_page(body, key).ok_or_else(|| malformed(op, key))?;
+        Ok((items, next.map(|c| c.to_query())))
+    }
+
+    /// Check the token with a cheap call (`GET /v2/user`).
+    pub async fn check_credentials(&self) -> Result<()> {
+        self.inner
+            .http
+            .send_empty(Request::get("/v2/user").operation("check credentials"))
+            .await
+    }
+
+    // ---- projects -------------------------------------------------------
+
+    pub(crate) async fn project_raw(&self, id_or_name: &str) -> Result<Option<Value>> {
+        checks::project_ref("project", id_or_name)?;
+        found(
+            self.value(
+                Request::get(format!("/v9/projects/{}", seg(id_or_name)))
+                    .operation("get web service"),
+            )
+            .await,
+        )
+    }
+
+    /// A project by id or name; `None` when it does not exist.
+    pub async fn get_project(&self, id_or_name: &str) -> Result<Option<WebService>> {
+        self.project_raw(id_or_name)
+            .await?
+            .map(|raw| mapping::project(self.dock_id(), raw))
+            .transpose()
+    }
+
+    /// Every project, following the `from` continuation token.
+    pub async fn list_projects(&self) -> Result<Vec<WebService>> {
+        let dock = self.dock_id().to_owned();
+        self.raw_pages(
+            Request::get("/v10/projects"),
+            "projects",
+            "from",
+            "list web services",
+        )
+        .and_then(|raw| futures::future::ready(mapping::project(&dock, raw)))
+        .try_collect()
+        .await
+    }
+
+    fn check_new_project(p: &NewProject) -> Result<()> {
+        checks::project_name("name", &p.name)?;
+        if let Some(f) = &p.framework {
+            checks::framework(f)?;
+        }
+        if let Some(r) = &p.repository {
+            let ok = r.split('/').count() >= 2
+                && r.split('/').all(|part| {
+                    !part.is_empty()
+                        && part
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                });
+            if !ok {
+                return Err(Error::invalid_input("repository", "expected owner/name"));
+            }
+        }
+        for (field, v) in [
+            ("build_command", &p.build_command),
+            ("dev_command", &p.dev_command),
+            ("install_command", &p.install_command),
+            ("output_directory", &p.output_directory),
+            ("root_directory", &p.root_directory),
+        ] {
+            if let Some(v) = v {
+                checks::setting(field, v)?;
+            }
+        }
+        if let Some(v) = &p.node_version {
+            checks::node_version(v)?;
+        }
+        if let Some(r) = &p.region {
+            checks::region(r)?;
+        }
+        for var in &p.environment_variables {
+            checks::env_var(var)?;
+        }
+        Ok(())
+    }
+
+    /// Fields of an existing project that differ from what `p` asks for.
+    fn incompatible(p: &NewProject, existing: &ApiProject) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let differs = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref().is_some_and(|w| Some(w) != have.as_ref())
+        };
+        if differs(&p.framework, &existing.framework) {
+            out.push("framework");
+        }
+        if differs(&p.node_version, &existing.node_version) {
+            out.push("runtime");
+        }
+        if differs(&p.region, &existing.serverless_function_region) {
+            out.push("region");
+        }
+        if differs(&p.build_command, &existing.build_command) {
+            out.push("build_command");
+        }
+        if differs(&p.output_directory, &existing.output_directory) {
+            out.push("output_directory");
+        }
+        let repo = existing.link.as_ref().and_then(ApiLink::repository);
+        if differs(&p.repository, &repo) {
+            out.push("repository");
+        }
+        out
+    }
+
+    async fn adopt_project(&self, p: &NewProject, raw: Value) -> Result<WebService> {
+        let existing: ApiProject = ApiProject::deserialize_from(&raw)?;
+        let bad = Self::incompatible(p, &existing);
+        if !bad.is_empty() {
+            return Err(Error::conflict(format!(
+                "project {} exists with a different {}",
+                p.name,
+                bad.join(", ")
+            )));
+        }
+        // Finish what an interrupted create may have left out: env vars that are missing.
+        if !p.environment_variables.is_empty() {
+            let have = self.list_env(&existing.id).await?;
+            let missing: Vec<NewEnvVar> = p
+                .environment_variables
+                .iter()
+                .filter(|v| !have.iter().any(|h| h.key == v.key))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                self.create_env(&existing.id, &missing, false).await?;
+            }
+        }
+        mapping::project(self.dock_id(), raw)
+    }
+
+    /// Create a project, or adopt the project of the same name when it is
+    /// compatible (`Conflict` when it is not). Validation happens before any call.
+    ///
+    /// A `node_version` is set right after the create; if that fails the new
+    /// project is deleted again, so nothing half-made is left.
+    pub async fn create_project(&self, p: &NewProject) -> Result<WebService> {
+        const OP: &str = "create web service";
+        Self::check_new_project(p).map_err(|e| e.with_operation(OP))?;
+        if let Some(raw) = self.project_raw(&p.name).await? {
+            return self
+                .adopt_project(p, raw)
+                .await
+                .map_err(|e| e.with_operation(OP));
+        }
+        let env: Vec<EnvBody<'_>> = p.environment_variables.iter().map(env_body).collect();
+        let body = CreateProjectBody {
+            name: &p.name,
+            framework: p.framework.as_deref(),
+            git_repository: p.repository.as_deref().map(|repo| GitRepositoryBody {
+                repo,
+                kind: p.git_provider.as_str(),
+            }),
+            build_command: p.build_command.as_deref(),
+            dev_command: p.dev_command.as_deref(),
+            install_command: p.install_command.as_deref(),
+            output_directory: p.output_directory.as_deref(),
+            root_directory: p.root_directory.as_deref(),
+            serverless_function_region: p.region.as_deref(),
+            environment_variables: env,
+        };
+        let created = self
+            .value(Request::post("/v11/projects").json(&body).operation(OP))
+            .await;
+        let raw = match created {
+            Ok(raw) => raw,
+            // Someone (or a lost earlier attempt of ours) created it meanwhile.
+            Err(e) if e.kind() == &ErrorKind::Conflict => match self.project_raw(&p.name).await? {
+                Some(raw) => {
+                    return self
+                        .adopt_project(p, raw)
+                        .await
+                        .map_err(|e| e.with_operation(OP))
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        let project = mapping::project(self.dock_id(), raw)?;
+        if let Some(version) = &p.node_version {
+            let update = ProjectUpdate {
+                node_version: Some(version.clone()),
+                ..Default::default()
+            };
+            if let Err(e) = self
+                .update_project(&project.meta.reference.provider_resource_id, &update)
+                .await
+            {
+                let _ = self
+                    .delete_project(&project.meta.reference.provider_resource_id)
+                    .await;
+                return Err(e.with_operation(OP));
+            }
+            let mut project = project;
+            project.runtime = Some(version.clone());
+            return Ok(project);
+        }
+        Ok(project)
+    }
+
+    /// Change a project's settings.
+    pub async fn update_project(&self, id_or_name: &str, u: &ProjectUpdate) -> Result<WebService> {
+        const OP: &str = "update web service";
+        let check = || -> Result<()> {
+            checks::project_ref("id", id_or_name)?;
+            if let Some(n) = &u.name {
+                checks::project_name("name", n)?;
+            }
+            if let Some(f) = &u.framework {
+                checks::framework(f)?;
+            }
+            for (field, v) in [
+                ("build_command", &u.build_command),
+                ("dev_command", &u.dev_command),
+                ("install_command", &u.install_command),
+                ("output_directory", &u.output_directory),
+                ("root_directory", &u.root_directory),
+            ] {
+                if let Some(v) = v {
+                    checks::setting(field, v)?;
+                }
+            }
+            if let Some(v) = &u.node_version {
+                checks::node_version(v)?;
+            }
+            if let Some(r) = &u.region {
+                checks::region(r)?;
+            }
+            Ok(())
+        };
+        check().map_err(|e| e.with_operation(OP))?;
+        let body = UpdateProjectBody {
+            name: u.name.as_deref(),
+            framework: u.framework.as_deref(),
+            build_command: u.build_command.as_deref(),
+            dev_command: u.dev_command.as_deref(),
+            install_command: u.install_command.as_deref(),
+            output_directory: u.output_directory.as_deref(),
+            root_directory: u.root_directory.as_deref(),
+            node_version: u.node_version.as_deref(),
+            serverless_function_region: u.region.as_deref(),
+        };
+        if body.is_empty() {
+            return self.get_project(id_or_name).await?.ok_or_else(|| {
+                Error::not_found(format!("project {id_or_name}")).with_operation(OP)
+            });
+        }
+        let raw = self
+            .value(
+                Request::patch(format!("/v9/projects/{}", seg(id_or_name)))
+                    .json(&body)
+                    .operation(OP),
+            )
+            .await?;
+        mapping::project(self.dock_id(), raw)
+    }
+
+    /// Delete a project (and with it its deployments, domains and env vars).
+    /// Succeeds when it is already gone.
+    pub async fn delete_project(&self, id_or_name: &str) -> Result<()> {
+        checks::project_ref("id", id_or_name)?;
+        gone(
+            self.inner
+                .http
+                .send_empty(
+                    Request::delete(format!("/v9/projects/{}", seg(id_or_name)))
+                        .operation("delete web service"),
+                )
+                .await,
+        )
+    }
+
+    // ---- deployments ----------------------------------------------------
+
+    /// Start a deployment from the project's connected repository, or a
+    /// redeploy of an existing deployment. Every call makes a new deployment.
+    pub async fn create_deployment(&self, d: &NewDeployment) -> Result<Deployment> {
+        const OP: &str = "create deployment";
+        let check = || -> Result<()> {
+            checks::project_ref("service", &d.project)?;
+            match &d.source {
+                DeploymentSource::Git { git_ref, sha } => {
+                    if let Some(r) = git_ref {
+                        checks::git_ref("git_ref", r)?;
+                    }
+                    if let Some(sha) = sha {
+                        if !(7..=64).contains(&sha.len())
+                            || !sha.bytes().all(|b| b.is_ascii_hexdigit())
+                        {
+                            return Err(Error::invalid_input(
+                                "commit_sha",
+                                "expected a hex commit id",
+                            ));
+                        }
+                    }
+                }
+                DeploymentSource::Redeploy { deployment_id } => {
+                    checks::deployment_ref("redeploy_of", deployment_id)?
+                }
+            }
+            Ok(())
+        };
+        check().map_err(|e| e.with_operation(OP))?;
+        let raw = self
+            .project_raw(&d.project)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("project {}", d.project)).with_operation(OP))?;
+        let project = ApiProject::deserialize_from(&raw)?;
+        let target = match d.target {
+            DeploymentTarget::Production => Some("production"),
+            DeploymentTarget::Preview => None,
+        };
+        let (git_source, deployment_id) = match &d.source {
+            DeploymentSource::Git { git_ref, sha } => {
+                let link = project.link.as_ref().ok_or_else(|| {
+                    Error::invalid_input(
+                        "service",
+                        format!("project {} has no connected git repository", project.name),
+                    )
+                    .with_operation(OP)
+                })?;
+                let git_ref = git_ref
+                    .clone()
+                    .or_else(|| link.production_branch.clone())
+                    .unwrap_or_else(|| "main".into());
+                (
+                    Some(
+                        git_source(link, &git_ref, sha.as_deref())
+                            .map_err(|e| e.with_operation(OP))?,
+                    ),
+                    None,
+                )
+            }
+            DeploymentSource::Redeploy { deployment_id } => (None, Some(deployment_id.as_str())),
+        };
+        let body = CreateDeploymentBody {
+            name: &project.name,
+            project: &project.id,
+            target,
+            git_source,
+            deployment_id,
+        };
+        let raw = self
+            .value(Request::post("/v13/deployments").json(&body).operation(OP))
+            .await?;
+        mapping::deployment(self.dock_id(), raw, Some(&project.id))
+    }
+
+    pub(crate) async fn deployment_raw(&self, id: &str) -> Result<Option<Value>> {
+        checks::deployment_ref("id", id)?;
+        found(
+            self.value(
+                Request::get(format!("/v13/deployments/{}", seg(id))).operation("get deployment"),
+            )
+            .await,
+        )
+    }
+
+    /// A deployment by id or URL; `None` when it does not exist.
+    pub async fn get_deployment(&self, id: &str) -> Result<Option<Deployment>> {
+        self.deployment_raw(id)
+            .await?
+            .map(|raw| mapping::deployment(self.dock_id(), raw, None))
+            .transpose()
+    }
+
+    pub(crate) fn deployments_request(q: &DeploymentQuery) -> Result<Request> {
+        let mut req = Request::get("/v7/deployments");
+        if let Some(p) = &q.project_id {
+            checks::project_ref("project_id", p)?;
+            req = req.query("projectId", p.clone());
+        }
+        if !q.states.is_empty() {
+            let states: Vec<&str> = q.states.iter().map(ReadyState::as_str).collect();
+            req = req.query("state", states.join(","));
+        }
+        if let Some(t) = q.target {
+            req = req.query("target", t.as_str());
+        }
+        Ok(req)
+    }
+
+    /// Every deployment matching `q`, following the `until` cursor.
+    pub async fn list_deployments(&self, q: &DeploymentQuery) -> Result<Vec<Deployment>> {
+        let req = Self::deployments_request(q).map_err(|e| e.with_operation("list deployments"))?;
+        let dock = self.dock_id().to_owned();
+        self.raw_pages(req, "deployments", "until", "list deployments")
+            .and_then(|raw| futures::future::ready(mapping::deployment(&dock, raw, None)))
+            .try_collect()
+            .await
+    }
+
+    /// Cancel a queued or building deployment.
+    pub async fn cancel_deployment(&self, id: &str) -> Result<Deployment> {
+        checks::deployment_ref("id", id).map_err(|e| e.with_operation("cancel deployment"))?;
+        let raw = self
+            .value(
+                Request::patch(format!("/v12/deployments/{}/cancel", seg(id)))
+                    .operation("cancel deployment"),
+            )
+            .await?;
+        mapping::deployment(self.dock_id(), raw, None)
+    }
+
+    /// Delete a deployment; succeeds when it is already gone.
+    pub async fn delete_deployment(&self, id: &str) -> Result<()> {
+        checks::deployment_ref("id", id).map_err(|e| e.with_operation("delete deployment"))?;
+        gone(
+            self.inner
+                .http
+                .send_empty(
+                    Request::delete(format!("/v13/deployments/{}", seg(id)))
+                        .operation("delete deployment"),
+                )
+                .await,
+        )
+    }
+
+    /// Poll a deployment until it is `READY`, with backoff, for at most
+    /// `options.timeout`.
+    ///
+    /// Returns the ready deployment. A build that ends `ERROR`, `CANCELED` or
+    /// `BLOCKED` is a `Provider` error carrying Vercel's error code; running out
+    /// of time is `Timeout`; a deployment that disappears is `NotFound`.
+    /// Dropping the future stops the polling (nothing runs in the background).
+    pub async fn wait_until_ready(&self, id: &str, options: &WaitOptions) -> Result<Deployment> {
+        const OP: &str = "wait for deployment";
+        let deadline = tokio::time::Instant::now() + options.timeout;
+        let mut interval = options.initial_interval;
+        loop {
+            let raw = self
+                .deployment_raw(id)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("deployment {id}")).with_operation(OP))?;
+            let state = mapping::ready_state(&raw);
+            if state.is_terminal() {
+                let code = raw
+                    .get("errorCode")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let message = raw
+                    .get("errorMessage")
+                    .and_then(Value::as_str)
+                    .map(stackdock_core::provisioning::sanitize_message);
+                let deployment = mapping::deployment(self.dock_id(), raw, None)?;
+                return match state {
+                    ReadyState::Ready => Ok(deployment),
+                    other => Err(Error::provider(
+                        None,
+                        code.or_else(|| Some(other.as_str().to_ascii_lowercase())),
+                        message.unwrap_or_else(|| format!("deployment ended {}", other.as_str())),
+                    )
+                    .with_operation(OP)
+                    .with_context("deployment", id.to_owned())),
+                };
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Error::new(ErrorKind::Timeout)
+                    .with_message(format!("deployment {id} still {}", state.as_str()))
+                    .with_operation(OP));
+            }
+            tokio::time::sleep(interval.min(deadline - now)).await;
+            interval = (interval * 2).min(options.max_interval.max(options.initial_interval));
+        }
+    }
+
+    // ---- project domains ------------------------------------------------
+
+    fn check_domain(field: &str, name: &str) -> Result<String> {
+        validate::domain(field, name)
+    }
+
+    /// A domain attached to a project; `None` when it is not attached.
+    pub async fn get_project_domain(&self, project: &str, domain: &str) -> Result<Option<Domain>> {
+        checks::project_ref("service_id", project)?;
+        let domain = Self::check_domain("name", domain)?;
+        let raw = found(
+            self.value(
+                Request::get(format!(
+                    "/v9/projects/{}/domains/{}",
+                    seg(project),
+                    seg(&domain)
+                ))
+                .operation("get domain"),
+            )
+            .await,
+        )?;
+        raw.map(|raw| mapping::project_domain(self.dock_id(), raw, project))
+            .transpose()
+    }
+
+    /// Every domain of a project.
+    pub async fn list_project_domains(&self, project: &str) -> Result<Vec<Domain>> {
+        checks::project_ref("service_id", project)?;
+        let dock = self.dock_id().to_owned();
+        let project_id = project.to_owned();
+        self.raw_pages(
+            Request::get(format!("/v9/projects/{}/domains", seg(project))),
+            "domains",
+            "until",
+            "list domains",
+        )
+        .and_then(move |raw| {
+            futures::future::ready(mapping::project_domain(&dock, raw, &project_id))
+        })
+        .try_collect()
+        .await
+    }
+
+    /// Attach a domain to a project, or adopt it when it is already attached
+    /// with the same settings (`Conflict` when the settings differ,
+    /// `AlreadyExists` when another project holds it).
+    ///
+    /// An unverified domain comes back with `verified: Some(false)` and the
+    /// records Vercel asks for in `verification`; create them, then call
+    /// [`VercelClient::verify_project_domain`].
+    pub async fn add_project_domain(&self, project: &str, d: &NewProjectDomain) -> Result<Domain> {
+        const OP: &str = "create domain";
+        let check = || -> Result<(String, Option<String>)> {
+            checks::project_ref("service_id", project)?;
+            let name = Self::check_domain("name", &d.name)?;
+            let redirect = d
+                .redirect
+                .as_deref()
+                .map(|r| Self::check_domain("redirect", r))
+                .transpose()?;
+            if let Some(code) = d.redirect_status_code {
+                if ![301, 302, 307, 308].contains(&code) || redirect.is_none() {
+                    return Err(Error::invalid_input(
+                        "redirect_status_code",
+                        "301, 302, 307 or 308, together with a redirect",
+                    ));
+                }
+            }
+            if let Some(b) = &d.git_branch {
+                checks::git_ref("git_branch", b)?;
+            }
+            Ok((name, redirect))
+        };
+        let (name, redirect) = check().map_err(|e| e.with_operation(OP))?;
+        let adopt = |existing: Domain| -> Result<Domain> {
+            if existing.redirect != redirect {
+                return Err(Error::conflict(format!(
+                    "domain {name} is attached with a different redirect"
+                ))
+                .with_operation(OP));
+            }
+            Ok(existing)
+        };
+        if let Some(existing) = self.get_project_domain(project, &name).await? {
+            return adopt(existing);
+        }
+        let body = ProjectDomainBody {
+            name: Some(&name),
+            redirect: redirect.as_deref(),
+            redirect_status_code: d.redirect_status_code,
+            git_branch: d.git_branch.as_deref(),
+        };
+        let result = self
+            .value(
+                Request::post(format!("/v10/projects/{}/domains", seg(project)))
+                    .json(&body)
+                    .operation(OP),
+            )
+            .await;
+        match result {
+            Ok(raw) => mapping::project_domain(self.dock_id(), raw, project),
+            Err(e) if matches!(e.kind(), ErrorKind::Conflict) => {
+                match self.get_project_domain(project, &name).await? {
+                    Some(existing) => adopt(existing),
+                    None => Err(Error::already_exists(format!(
+                        "domain {name} is in use by another project or account"
+                    ))
+                    .with_operation(OP)
+                    .with_source(e)),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Change a project domain's redirect or git branch.
+    pub async fn update_project_domain(
+        &self,
+        project: &str,
+        d: &NewProjectDomain,
+    ) -> Result<Domain> {
+        const OP: &str = "update domain";
+        checks::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
+        let name = Self::check_domain("name", &d.name).map_err(|e| e.with_operation(OP))?;
+        let redirect = d
+            .redirect
+            .as_deref()
+            .map(|r| Self::check_domain("redirect", r))
+            .transpose()
+            .map_err(|e| e.with_operation(OP))?;
+        if let Some(b) = &d.git_branch {
+            checks::git_ref("git_branch", b).map_err(|e| e.with_operation(OP))?;
+        }
+        let body = ProjectDomainBody {
+            name: None,
+            redirect: redirect.as_deref(),
+            redirect_status_code: redirect.as_ref().and(d.redirect_status_code),
+            git_branch: d.git_branch.as_deref(),
+        };
+        let raw = self
+            .value(
+                Request::patch(format!(
+                    "/v9/projects/{}/domains/{}",
+                    seg(project),
+                    seg(&name)
+                ))
+                .json(&body)
+                .operation(OP),
+            )
+            .await?;
+        mapping::project_domain(self.dock_id(), raw, project)
+    }
+
+    /// Ask Vercel to check the verification records of a project domain.
+    pub async fn verify_project_domain(&self, project: &str, domain: &str) -> Result<Domain> {
+        const OP: &str = "verify domain";
+        checks::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
+        let name = Self::check_domain("name", domain).map_err(|e| e.with_operation(OP))?;
+        let raw = self
+            .value(
+                Request::post(format!(
+                    "/v9/projects/{}/domains/{}/verify",
+                    seg(project),
+                    seg(&name)
+                ))
+                .operation(OP),
+            )
+            .await?;
+        mapping::project_domain(self.dock_id(), raw, project)
+    }
+
+    /// Detach a domain from a project; succeeds when it is not attached.
+    pub async fn remove_project_domain(&self, project: &str, domain: &str) -> Result<()> {
+        const OP: &str = "delete domain";
+        checks::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
+        let name = Self::check_domain("name", domain).map_err(|e| e.with_operation(OP))?;
+        gone(
+            self.inner
+                .http
+                .send_empty(
+                    Request::delete(format!(
+                        "/v9/projects/{}/domains/{}",
+                        seg(project),
+                        seg(&name)
+                    ))
+                    .operation(OP),
+                )
+                .await,
+        )
+    }
+
+    // ---- account domains ------------------------------------------------
+
+    /// Every domain of the account or team.
+    pub async fn list_domains(&self) -> Result<Vec<Domain>> {
+        let dock = self.dock_id().to_owned();
+        self.raw_pages(
+            Request::get("/v5/domains"),
+            "domains",
+            "until",
+            "list account domains",
+        )
+        .and_then(|raw| futures::future::ready(mapping::account_domain(&dock, raw)))
+        .try_collect()
+        .await
+    }
+
+    /// An account domain by name; `None` when the account does not hold it.
+    pub async fn get_domain(&self, name: &str) -> Result<Option<Domain>> {
+        let name = Self::check_domain("name", name)?;
+        let raw = found(
+            self.value(
+                Request::get(format!("/v5/domains/{}", seg(&name))).operation("get account domain"),
+            )
+            .await,
+        )?;
+        raw.map(|mut raw| {
+            let inner = raw
+                .get_mut("domain")
+                .map(Value::take)
+                .ok_or_else(|| malformed("get account domain", "domain"))?;
+            mapping::account_domain(self.dock_id(), inner)
+        })
+        .transpose()
+    }
+
+    /// Add a domain to the account (idempotent: an existing one is returned).
+    pub async fn add_domain(&self, name: &str) -> Result<Domain> {
+        const OP: &str = "add account domain";
+        let name = Self::check_domain("name", name).map_err(|e| e.with_operation(OP))?;
+        if let Some(existing) = self.get_domain(&name).await? {
+            return Ok(existing);
+        }
+        let mut raw = self
+            .value(
+                Request::post("/v7/domains")
+                    .json(&AddDomainBody {
+                        name: &name,
+                        method: "add",
+                    })
+                    .operation(OP),
+            )
+            .await?;
+        let inner = raw
+            .get_mut("domain")
+            .map(Value::take)
+            .ok_or_else(|| malformed(OP, "domain"))?;
+        mapping::account_domain(self.dock_id(), inner)
+    }
+
+    /// Remove a domain from the account; succeeds when it is not there.
+    pub async fn remove_domain(&self, name: &str) -> Result<()> {
+        const OP: &str = "remove account domain";
+        let name = Self::check_domain("name", name).map_err(|e| e.with_operation(OP))?;
+        gone(
+            self.inner
+                .http
+                .send_empty(Request::delete(format!("/v6/domains/{}", seg(&name))).operation(OP))
+                .await,
+        )
+    }
+
+    // ---- DNS records ----------------------------------------------------
+
+    pub(crate) fn records_request(zone: &str) -> Request {
+        Request::get(format!("/v5/domains/{}/records", seg(zone)))
+    }
+
+    /// Every DNS record of a zone served by Vercel DNS (types StackDock cannot
+    /// represent are left out).
+    pub async fn list_dns_records(&self, zone: &str) -> Result<Vec<DnsRecord>> {
+        let zone = Self::check_domain("zone", zone)?;
+        let dock = self.dock_id().to_owned();
+        let records: Vec<Option<DnsRecord>> = self
+            .raw_pages(
+                Self::records_request(&zone),
+                "records",
+                "until",
+                "list dns records",
+            )
+            .and_then(|raw| futures::future::ready(mapping::record(&dock, &zone, raw)))
+            .try_collect()
+            .await?;
+        Ok(records.into_iter().flatten().collect())
+    }
+
+    /// One record of a zone; `None` when it does not exist.
+    pub async fn get_dns_record(&self, zone: &str, record_id: &str) -> Result<Option<DnsRecord>> {
+        let wanted = mapping::record_id(zone, record_id);
+        Ok(self
+            .list_dns_records(zone)
+            .await?
+            .into_iter()
+            .find(|r| r.meta.reference.provider_resource_id == wanted))
+    }
+
+    fn check_record(
+        zone: &str,
+        owner: &str,
+        ttl: Option<u32>,
+        data: &RecordData,
+    ) -> Result<(String, String, u32)> {
+        let spec = stackdock_core::spec::ResourceSpec::from(stackdock_core::spec::DnsRecordSpec {
+            zone: zone.to_owned(),
+            name: owner.to_owned(),
+            ttl,
+            data: data.clone(),
+            common: Default::default(),
+        })
+        .validate()?;
+        let stackdock_core::spec::ResourceSpec::DnsRecord(s) = spec else {
+            return Err(Error::internal("validated spec changed kind"));
+        };
+        let ttl = s.ttl.unwrap_or(DEFAULT_TTL);
+        if ttl < DEFAULT_TTL {
+            return Err(Error::invalid_input(
+                "ttl",
+                "Vercel's minimum TTL is 60 seconds",
+            ));
+        }
+        // Reject types Vercel does not serve before any call.
+        mapping::record_body("", &s.data, ttl, None)?;
+        Ok((s.zone, s.name, ttl))
+    }
+
+    /// Create a DNS record; an identical record (same owner, type and data)
+    /// is adopted when its TTL matches, `Conflict` when it does not.
+    /// `owner` is absolute (`www.example.com`) or relative (`www`, `@`).
+    pub async fn create_dns_record(
+        &self,
+        zone: &str,
+        owner: &str,
+        ttl: Option<u32>,
+        data: &RecordData,
+        comment: Option<&str>,
+    ) -> Result<DnsRecord> {
+        const OP: &str = "create dns record";
+        let (zone, owner, ttl_value) =
+            Self::check_record(zone, owner, ttl, data).map_err(|e| e.with_operation(OP))?;
+        let data = canonical_data(data)?;
+        let existing = self.list_dns_records(&zone).await?;
+        if let Some(same) = existing
+            .into_iter()
+            .find(|r| r.meta.name == owner && r.data == data)
+        {
+            if ttl.is_some_and(|t| t != same.ttl) {
+                return Err(Error::conflict(format!(
+                    "{owner} {} exists with TTL {}",
+                    data.record_type(),
+                    same.ttl
+                ))
+                .with_operation(OP));
+            }
+            return Ok(same);
+        }
+        let name = mapping::relative_name(&owner, &zone);
+        let body = mapping::record_body(name, &data, ttl_value, comment)?;
+        let raw = self
+            .value(
+                Request::post(format!("/v2/domains/{}/records", seg(&zone)))
+                    .json(&body)
+                    .operation(OP),
+            )
+            .await?;
+        let uid = raw
+            .get("uid")
+            .or_else(|| raw.get("id"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed(OP, "uid"))?
+            .to_owned();
+        Ok(local_record(
+            self.dock_id(),
+            &zone,
+            &uid,
+            &owner,
+            ttl_value,
+            data,
+            raw,
+        ))
+    }
+
+    /// Change a record's owner, TTL or data (not its type: Vercel cannot).
+    pub async fn update_dns_record(
+        &self,
+        zone: &str,
+        record_id: &str,
+        owner: &str,
+        ttl: Option<u32>,
+        data: &RecordData,
+    ) -> Result<DnsRecord> {
+        const OP: &str = "update dns record";
+        let (zone, owner, ttl) =
+            Self::check_record(zone, owner, ttl, data).map_err(|e| e.with_operation(OP))?;
+        checks::deployment_ref("id", record_id).map_err(|e| e.with_operation(OP))?;
+        let data = canonical_data(data)?;
+        let current = self
+            .get_dns_record(&zone, record_id)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(format!("dns record {record_id}")).with_operation(OP)
+            })?;
+        if current.data.record_type() != data.record_type() {
+            return Err(Error::invalid_input(
+                "data",
+                "Vercel cannot change a record's type; delete it and create a new one",
+            )
+            .with_operation(OP));
+        }
+        let name = mapping::relative_name(&owner, &zone);
+        let body = mapping::record_body(name, &data, ttl, None)?;
+        let raw = self
+            .value(
+                Request::patch(format!("/v1/domains/records/{}", seg(record_id)))
+                    .json(&body)
+                    .operation(OP),
+            )
+            .await?;
+        Ok(local_record(
+            self.dock_id(),
+            &zone,
+            record_id,
+            &owner,
+            ttl,
+            data,
+            raw,
+        ))
+    }
+
+    /// Delete a record; succeeds when it is already gone.
+    pub async fn delete_dns_record(&self, zone: &str, record_id: &str) -> Result<()> {
+        const OP: &str = "delete dns record";
+        let zone = Self::check_domain("zone", zone).map_err(|e| e.with_operation(OP))?;
+        checks::deployment_ref("id", record_id).map_err(|e| e.with_operation(OP))?;
+        gone(
+            self.inner
+                .http
+                .send_empty(
+                    Request::delete(format!(
+                        "/v2/domains/{}/records/{}",
+                        seg(&zone),
+                        seg(record_id)
+                    ))
+                    .operation(OP),
+                )
+                .await,
+        )
+    }
+
+    // ---- environment variables ------------------------------------------
+
+    /// Every env var of a project. Values come back as Vercel returns them
+    /// (plain text for `plain`, otherwise ciphertext or nothing), as secrets.
+    pub async fn list_env(&self, project: &str) -> Result<Vec<EnvVar>> {
+        const OP: &str = "list env vars";
+        checks::project_ref("project", project).map_err(|e| e.with_operation(OP))?;
+        let raw = self
+            .value(Request::get(format!("/v10/projects/{}/env", seg(project))).operation(OP))
+            .await?;
+        let (items, _) = split_page(raw, "envs").ok_or_else(|| malformed(OP, "envs"))?;
+        items.into_iter().map(mapping::env_var).collect()
+    }
+
+    /// Create env vars in one call; with `upsert` an existing variable of the
+    /// same key and target is overwritten, without it that is `AlreadyExists`.
+    ///
+    /// Vercel may create some and refuse others: the refusals are returned as
+    /// the error; repeating the call with `upsert` finishes the job.
+    pub async fn create_env(
+        &self,
+        project: &str,
+        vars: &[NewEnvVar],
+        upsert: bool,
+    ) -> Result<Vec<EnvVar>> {
+        const OP: &str = "create env vars";
+        checks::project_ref("project", project).map_err(|e| e.with_operation(OP))?;
+        if vars.is_empty() {
+            return Ok(Vec::new());
+        }
+        for v in vars {
+            checks::env_var(v).map_err(|e| e.with_operation(OP))?;
+        }
+        let body: Vec<EnvBody<'_>> = vars.iter().map(env_body).collect();
+        let mut req = Request::post(format!("/v10/projects/{}/env", seg(project)))
+            .json(&body)
+            .operation(OP);
+        if upsert {
+            // Overwriting makes the request safe to repeat.
+            req = req.query("upsert", "true").idempotent(true);
+        }
+        let mut raw = self.value(req).await?;
+        if let Some(first) = raw
+            .get("failed")
+            .and_then(Value::as_array)
+            .and_then(|f| f.first())
+        {
+            let err = first.get("error").cloned().unwrap_or(Value::Null);
+            let body = serde_json::to_vec(&json!({ "error": err })).unwrap_or_default();
+            let status = match err.get("code").and_then(Value::as_str) {
+                Some("ENV_ALREADY_EXISTS") => 403,
+                _ => 400,
+            };
+            return Err(crate::error::map_error(
+                status,
+                &stackdock_http::HeaderMap::new(),
+                &body,
+                std::time::SystemTime::now(),
+            )
+            .with_operation(OP));
+        }
+        let created = match raw.get_mut("created").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            Some(one @ Value::Object(_)) => vec![one],
+            _ => return Err(malformed(OP, "created")),
+        };
+        created.into_iter().map(mapping::env_var).collect()
+    }
+
+    /// Delete an env var; succeeds when it is already gone.
+    pub async fn delete_env(&self, project: &str, env_id: &str) -> Result<()> {
+        const OP: &str = "delete env var";
+        checks::project_ref("project", project).map_err(|e| e.with_operation(OP))?;
+        checks::deployment_ref("id", env_id).map_err(|e| e.with_operation(OP))?;
+        gone(
+            self.inner
+                .http
+                .send_empty(
+                    Request::delete(format!("/v9/projects/{}/env/{}", seg(project), seg(env_id)))
+                        .operation(OP),
+                )
+                .await,
+        )
+    }
+}
+
+fn env_body(v: &NewEnvVar) -> EnvBody<'_> {
+    EnvBody {
+        key: &v.key,
+        value: v.value.expose_secret(),
+        kind: v.kind.as_str(),
+        target: v.targets.iter().map(|t| t.as_str()).collect(),
+        git_branch: v.git_branch.as_deref(),
+        comment: v.comment.as_deref(),
+    }
+}
+
+/// Record data with names in canonical form (as the spec validation leaves them).
+fn canonical_data(data: &RecordData) -> Result<RecordData> {
+    let spec = stackdock_core::spec::ResourceSpec::from(stackdock_core::spec::DnsRecordSpec {
+        zone: "stackdock.invalid".into(),
+        name: "@".into(),
+        ttl: None,
+        data: data.clone(),
+        common: Default::default(),
+    })
+    .validate()?;
+    match spec {
+        stackdock_core::spec::ResourceSpec::DnsRecord(s) => Ok(s.data),
+        _ => Err(Error::internal("validated spec changed kind")),
+    }
+}
+
+/// The record just written, built from what was sent (Vercel answers create
+/// with only `{uid}`).
+fn local_record(
+    dock_id: &str,
+    zone: &str,
+    id: &str,
+    owner: &str,
+    ttl: u32,
+    data: RecordData,
+    raw: Value,
+) -> DnsRecord {
+    let mut meta = stackdock_core::ResourceMeta::new(
+        mapping::PROVIDER_ID,
+        dock_id,
+        stackdock_core::ResourceKind::DnsRecord,
+        mapping::record_id(zone, id),
+        owner,
+    )
+    .with_status(stackdock_core::ResourceStatus::Active)
+    .with_provider_data(raw);
+    meta.updated_at = Some(chrono::Utc::now());
+    DnsRecord {
+        zone: zone.to_owned(),
+        ttl,
+        data,
+        meta,
+    }
+}
+
+/// The `gitSource` of a deployment from the project's link.
+fn git_source(link: &ApiLink, git_ref: &str, sha: Option<&str>) -> Result<Value> {
+    let mut source = match link.kind.as_deref() {
+        Some("github") | Some("github-limited") | None => {
+            if let Some(repo_id) = link.repo_id {
+                json!({"type": "github", "repoId": repo_id, "ref": git_ref})
+            } else {
+                let (Some(org), Some(repo)) = (&link.org, &link.repo) else {
+                    return Err(Error::invalid_input(
+                        "service",
+                        "the project's GitHub link has no repository",
+                    ));
+                };
+                json!({"type": "github", "org": org, "repo": repo, "ref": git_ref})
+            }
+        }
+        Some("gitlab") => {
+            let id = link.project_id.clone().ok_or_else(|| {
+                Error::invalid_input("service", "the project's GitLab link has no project id")
+            })?;
+            json!({"type": "gitlab", "projectId": id, "ref": git_ref})
+        }
+        Some("bitbucket") => {
+            let repo_uuid = link.uuid.clone().ok_or_else(|| {
+                Error::invalid_input(
+                    "service",
+                    "the project's Bitbucket link has no repository uuid",
+                )
+            })?;
+            let mut v = json!({"type": "bitbucket", "repoUuid": repo_uuid, "ref": git_ref});
+            if let Some(ws) = &link.workspace_uuid {
+                v["workspaceUuid"] = json!(ws);
+            }
+            v
+        }
+        Some(other) => {
+            return Err(Error::invalid_input(
+                "service",
+                format!("deploying from a {other} repository is not supported"),
+            ))
+        }
+    };
+    if let Some(sha) = sha {
+        source["sha"] = json!(sha);
+    }
+    Ok(source)
+}
+
+impl ApiProject {
+    pub(crate) fn deserialize_from(raw: &Value) -> Result<ApiProject> {
+        <ApiProject as serde::Deserialize>::deserialize(raw).map_err(|e| {
+            Error::invalid_response(format!("unexpected project object from Vercel: {e}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_sources_by_provider() {
+        let link: ApiLink = serde_json::from_value(json!({"type":"github","org":"acme","repo":"web","repoId":42,"productionBranch":"main"})).unwrap();
+        assert_eq!(
+            git_source(&link, "main", Some("abc1234")).unwrap(),
+            json!({"type":"github","repoId":42,"ref":"main","sha":"abc1234"})
+        );
+        let link: ApiLink =
+            serde_json::from_value(json!({"type":"gitlab","projectId":"77"})).unwrap();
+        assert_eq!(
+            git_source(&link, "dev", None).unwrap(),
+            json!({"type":"gitlab","projectId":"77","ref":"dev"})
+        );
+    }
+}

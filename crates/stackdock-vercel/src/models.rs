@@ -1,0 +1,409 @@
+//! Vercel's wire shapes: what its responses hold and what request bodies send.
+//!
+//! Responses are read as `serde_json::Value` first (it becomes the resource's
+//! `provider_data`, minus secrets) and then viewed through these structs,
+//! which only name the fields StackDock maps. Request bodies are exactly what
+//! goes on the wire (their snapshots are in `tests/snapshots/`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `pagination.next`: a millisecond timestamp, or (projects list) a
+/// continuation token string.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Cursor {
+    Number(i64),
+    Text(String),
+}
+
+impl Cursor {
+    /// The value to send back as `until` / `from`.
+    pub(crate) fn to_query(&self) -> String {
+        match self {
+            Cursor::Number(n) => n.to_string(),
+            Cursor::Text(s) => s.clone(),
+        }
+    }
+}
+
+/// Split a list response `{ <key>: [...], pagination: {next, ...} }` into its
+/// items and the cursor of the next page. `None` when the body is not a list
+/// of that shape.
+pub(crate) fn split_page(body: Value, key: &str) -> Option<(Vec<Value>, Option<Cursor>)> {
+    let Value::Object(mut map) = body else {
+        return None;
+    };
+    let items = match map.remove(key) {
+        Some(Value::Array(items)) => items,
+        _ => return None,
+    };
+    let next = match map.get("pagination").and_then(|p| p.get("next")) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Cursor::deserialize(v).ok()?),
+    };
+    Some((items, next))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApiLink {
+    #[serde(default, rename = "type")]
+    pub(crate) kind: Option<String>,
+    // GitHub
+    #[serde(default)]
+    pub(crate) org: Option<String>,
+    #[serde(default)]
+    pub(crate) repo: Option<String>,
+    #[serde(default)]
+    pub(crate) repo_id: Option<u64>,
+    // GitLab
+    #[serde(default)]
+    pub(crate) project_namespace: Option<String>,
+    #[serde(default)]
+    pub(crate) project_name: Option<String>,
+    #[serde(default)]
+    pub(crate) project_id: Option<Value>,
+    // Bitbucket
+    #[serde(default)]
+    pub(crate) owner: Option<String>,
+    #[serde(default)]
+    pub(crate) slug: Option<String>,
+    #[serde(default)]
+    pub(crate) workspace_uuid: Option<String>,
+    #[serde(default)]
+    pub(crate) uuid: Option<String>,
+    #[serde(default)]
+    pub(crate) production_branch: Option<String>,
+}
+
+impl ApiLink {
+    /// `owner/name` of the connected repository.
+    pub(crate) fn repository(&self) -> Option<String> {
+        match self.kind.as_deref() {
+            Some("gitlab") => Some(format!(
+                "{}/{}",
+                self.project_namespace.as_deref()?,
+                self.project_name.as_deref()?
+            )),
+            Some("bitbucket") => Some(format!(
+                "{}/{}",
+                self.owner.as_deref()?,
+                self.slug.as_deref()?
+            )),
+            _ => Some(format!(
+                "{}/{}",
+                self.org.as_deref()?,
+                self.repo.as_deref()?
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApiProject {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) framework: Option<String>,
+    #[serde(default)]
+    pub(crate) node_version: Option<String>,
+    #[serde(default)]
+    pub(crate) build_command: Option<String>,
+    #[serde(default)]
+    pub(crate) output_directory: Option<String>,
+    #[serde(default)]
+    pub(crate) serverless_function_region: Option<String>,
+    #[serde(default)]
+    pub(crate) created_at: Option<i64>,
+    #[serde(default)]
+    pub(crate) updated_at: Option<i64>,
+    #[serde(default)]
+    pub(crate) link: Option<ApiLink>,
+    #[serde(default)]
+    pub(crate) targets: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApiDeployment {
+    /// `id` on get/create and in `latestDeployments`.
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+    /// `uid` on list items.
+    #[serde(default)]
+    pub(crate) uid: Option<String>,
+    #[serde(default)]
+    pub(crate) url: Option<String>,
+    #[serde(default)]
+    pub(crate) ready_state: Option<String>,
+    /// List items carry `state` as well (same values).
+    #[serde(default)]
+    pub(crate) state: Option<String>,
+    #[serde(default)]
+    pub(crate) target: Option<String>,
+    #[serde(default)]
+    pub(crate) project_id: Option<String>,
+    #[serde(default)]
+    pub(crate) created_at: Option<i64>,
+    #[serde(default)]
+    pub(crate) created: Option<i64>,
+    #[serde(default)]
+    pub(crate) ready: Option<i64>,
+    #[serde(default)]
+    pub(crate) meta: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    pub(crate) git_source: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ApiVerification {
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) domain: String,
+    pub(crate) value: String,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApiProjectDomain {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) project_id: Option<String>,
+    #[serde(default)]
+    pub(crate) redirect: Option<String>,
+    #[serde(default)]
+    pub(crate) verified: Option<bool>,
+    #[serde(default)]
+    pub(crate) verification: Option<Vec<ApiVerification>>,
+    #[serde(default)]
+    pub(crate) created_at: Option<i64>,
+    #[serde(default)]
+    pub(crate) updated_at: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApiAccountDomain {
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) verified: Option<bool>,
+    #[serde(default)]
+    pub(crate) nameservers: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) custom_nameservers: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) created_at: Option<i64>,
+    #[serde(default)]
+    pub(crate) expires_at: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApiRecord {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) name: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    #[serde(default)]
+    pub(crate) value: String,
+    #[serde(default)]
+    pub(crate) mx_priority: Option<u16>,
+    #[serde(default)]
+    pub(crate) priority: Option<u16>,
+    #[serde(default)]
+    pub(crate) ttl: Option<u32>,
+    #[serde(default)]
+    pub(crate) created_at: Option<i64>,
+    #[serde(default)]
+    pub(crate) updated_at: Option<i64>,
+}
+
+/// `target` of an env var: one string or an array.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApiEnv {
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+    pub(crate) key: String,
+    #[serde(default)]
+    pub(crate) value: Option<String>,
+    #[serde(default, rename = "type")]
+    pub(crate) kind: Option<String>,
+    #[serde(default)]
+    pub(crate) target: Option<OneOrMany>,
+    #[serde(default)]
+    pub(crate) git_branch: Option<String>,
+    #[serde(default)]
+    pub(crate) comment: Option<String>,
+    #[serde(default)]
+    pub(crate) created_at: Option<i64>,
+    #[serde(default)]
+    pub(crate) updated_at: Option<i64>,
+}
+
+// ---- request bodies -------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+pub(crate) struct GitRepositoryBody<'a> {
+    pub(crate) repo: &'a str,
+    #[serde(rename = "type")]
+    pub(crate) kind: &'a str,
+}
+
+/// One env var on the wire. `value` is exposed here only, while serialising.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EnvBody<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) value: &'a str,
+    #[serde(rename = "type")]
+    pub(crate) kind: &'a str,
+    pub(crate) target: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) git_branch: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) comment: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CreateProjectBody<'a> {
+    pub(crate) name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) framework: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) git_repository: Option<GitRepositoryBody<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) build_command: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dev_command: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) install_command: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) output_directory: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) root_directory: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) serverless_function_region: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) environment_variables: Vec<EnvBody<'a>>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UpdateProjectBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) framework: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) build_command: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dev_command: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) install_command: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) output_directory: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) root_directory: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) node_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) serverless_function_region: Option<&'a str>,
+}
+
+impl UpdateProjectBody<'_> {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.framework.is_none()
+            && self.build_command.is_none()
+            && self.dev_command.is_none()
+            && self.install_command.is_none()
+            && self.output_directory.is_none()
+            && self.root_directory.is_none()
+            && self.node_version.is_none()
+            && self.serverless_function_region.is_none()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CreateDeploymentBody<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) project: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) target: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) git_source: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) deployment_id: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ProjectDomainBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<&'a str>,
+    /// `null` clears a redirect on update.
+    pub(crate) redirect: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) redirect_status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) git_branch: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AddDomainBody<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) method: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct SrvBody<'a> {
+    pub(crate) priority: u16,
+    pub(crate) weight: u16,
+    pub(crate) port: u16,
+    pub(crate) target: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct HttpsBody<'a> {
+    pub(crate) priority: u16,
+    pub(crate) target: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub(crate) params: &'a str,
+}
+
+/// Create and update bodies of a DNS record (update sends the same fields).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RecordBody<'a> {
+    pub(crate) name: &'a str,
+    #[serde(rename = "type")]
+    pub(crate) kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) mx_priority: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) srv: Option<SrvBody<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) https: Option<HttpsBody<'a>>,
+    pub(crate) ttl: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) comment: Option<&'a str>,
+}

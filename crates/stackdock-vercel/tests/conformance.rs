@@ -1,0 +1,178 @@
+//! The shared conformance suite against a stateful fake of Vercel's API.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{FakeVercel, TOKEN};
+use stackdock_core::dns::RecordData;
+use stackdock_core::spec::{Common, DeploymentSpec, DnsRecordSpec, DomainSpec, WebServiceSpec};
+use stackdock_core::{ListOptions, ResourceId, ResourceKind};
+use stackdock_testkit::{Fixture, Harness};
+
+#[tokio::test]
+async fn conformance_suite_passes_against_fake_vercel() {
+    let fake = FakeVercel::new();
+    let server = fake.start().await;
+    let project = fake.seed_project("conformance-base");
+    fake.seed_zone("conformance.example");
+    let adapter = Arc::new(FakeVercel::adapter(&server));
+    let zone = "conformance.example";
+    let tenant = Common {
+        tenant: Some("acme".into()),
+        ..Default::default()
+    };
+
+    let web = Fixture::new(WebServiceSpec {
+        name: "conformance-web".into(),
+        framework: Some("nextjs".into()),
+        repository: Some("acme/conformance-web".into()),
+        ..Default::default()
+    })
+    .update(WebServiceSpec {
+        name: "conformance-web".into(),
+        framework: Some("astro".into()),
+        runtime: Some("20.x".into()),
+        ..Default::default()
+    })
+    .invalid(WebServiceSpec {
+        name: "Conformance Web".into(),
+        ..Default::default()
+    })
+    .invalid(WebServiceSpec {
+        name: "shop\r\nX: y".into(),
+        ..Default::default()
+    })
+    .invalid(WebServiceSpec {
+        name: "ok".into(),
+        repository: Some("not a repo".into()),
+        ..Default::default()
+    })
+    .invalid(WebServiceSpec {
+        name: "ok".into(),
+        common: tenant.clone(),
+        ..Default::default()
+    });
+
+    let deployment = Fixture::new(DeploymentSpec {
+        service: project.clone(),
+        environment: Some("production".into()),
+        git_ref: Some("main".into()),
+        ..Default::default()
+    })
+    .not_idempotent()
+    .list_options(ListOptions::in_parent(project.clone()))
+    .invalid(DeploymentSpec {
+        service: project.clone(),
+        environment: Some("staging-eu".into()),
+        ..Default::default()
+    })
+    .invalid(DeploymentSpec {
+        service: project.clone(),
+        git_ref: Some("main..evil".into()),
+        ..Default::default()
+    })
+    .invalid(DeploymentSpec {
+        service: project.clone(),
+        commit_sha: Some("not-hex".into()),
+        ..Default::default()
+    });
+
+    let domain = Fixture::new(DomainSpec {
+        name: "shop.conformance.example".into(),
+        service_id: Some(project.clone()),
+        ..Default::default()
+    })
+    .update(DomainSpec {
+        name: "shop.conformance.example".into(),
+        service_id: Some(project.clone()),
+        redirect: Some("www.conformance.example".into()),
+        ..Default::default()
+    })
+    .list_options(ListOptions::in_parent(project.clone()))
+    .missing_id(ResourceId::new(
+        ResourceKind::Domain,
+        format!("{project}/missing.conformance.example"),
+    ))
+    .invalid(DomainSpec {
+        name: "shop..conformance.example".into(),
+        service_id: Some(project.clone()),
+        ..Default::default()
+    })
+    .invalid(DomainSpec {
+        name: "x'; --".into(),
+        service_id: Some(project.clone()),
+        ..Default::default()
+    })
+    .invalid(DomainSpec {
+        name: "tls.conformance.example".into(),
+        service_id: Some(project.clone()),
+        ssl: Some(false),
+        ..Default::default()
+    });
+
+    let record = Fixture::new(DnsRecordSpec {
+        zone: zone.into(),
+        name: "www".into(),
+        ttl: Some(300),
+        data: RecordData::A {
+            address: [192, 0, 2, 1].into(),
+        },
+        common: Common::default(),
+    })
+    .update(DnsRecordSpec {
+        zone: zone.into(),
+        name: "www".into(),
+        ttl: Some(600),
+        data: RecordData::A {
+            address: [192, 0, 2, 2].into(),
+        },
+        common: Common::default(),
+    })
+    .list_options(ListOptions::in_parent(zone))
+    .missing_id(ResourceId::new(
+        ResourceKind::DnsRecord,
+        format!("{zone}/rec_missing"),
+    ))
+    .invalid(DnsRecordSpec {
+        zone: zone.into(),
+        name: "www".into(),
+        ttl: Some(30),
+        data: RecordData::A {
+            address: [192, 0, 2, 1].into(),
+        },
+        common: Common::default(),
+    })
+    .invalid(DnsRecordSpec {
+        zone: zone.into(),
+        name: "ptr".into(),
+        ttl: None,
+        data: RecordData::PTR {
+            target: "host.conformance.example".into(),
+        },
+        common: Common::default(),
+    })
+    .invalid(DnsRecordSpec {
+        zone: zone.into(),
+        name: "www.other.org.".into(),
+        ttl: None,
+        data: RecordData::A {
+            address: [192, 0, 2, 1].into(),
+        },
+        common: Common::default(),
+    });
+
+    let report = Harness::new(adapter)
+        .fixture(web)
+        .fixture(deployment)
+        .fixture(domain)
+        .fixture(record)
+        .remote_calls(fake.counter())
+        .secret(TOKEN)
+        .run()
+        .await;
+    assert!(report.failed.is_empty());
+    assert!(report.passed.len() >= 15, "{report}");
+    // Everything the suite created was cleaned up again.
+    assert_eq!(fake.project_count(), 1);
+}
