@@ -81,7 +81,9 @@ async fn run() {
         best[3] = best[3].min(parallel(&layer_once).await);
     }
     let per = |d: Duration| d.as_secs_f64() * 1e6 / REQUESTS as f64;
-    println!("{REQUESTS} GET + JSON decode against a local wiremock server, best of {ROUNDS} rounds");
+    println!(
+        "{REQUESTS} GET + JSON decode against a local wiremock server, best of {ROUNDS} rounds"
+    );
     println!(
         "sequential: raw reqwest {:.1} µs/req, stackdock-http {:.1} µs/req, ratio {:.2}",
         per(best[0]),
