@@ -179,7 +179,11 @@ impl GridPaneAdapter {
             os: r.os.clone(),
             progress_percent: percent,
             install_command: None,
-            meta: meta.with_provider_data(r.provider_data),
+            // Already stripped of core and GridPane secret fields by the record.
+            meta: ResourceMeta {
+                provider_data: r.provider_data,
+                ..meta
+            },
         }
     }
 
@@ -208,7 +212,11 @@ impl GridPaneAdapter {
             repository: None,
             region: None,
             environment: Some(environment),
-            meta: meta.with_provider_data(r.provider_data),
+            // Already stripped of core and GridPane secret fields by the record.
+            meta: ResourceMeta {
+                provider_data: r.provider_data,
+                ..meta
+            },
         }
     }
 
@@ -230,7 +238,11 @@ impl GridPaneAdapter {
             },
             nameservers: Vec::new(),
             expires_at: None,
-            meta: meta.with_provider_data(r.provider_data),
+            // Already stripped of core and GridPane secret fields by the record.
+            meta: ResourceMeta {
+                provider_data: r.provider_data,
+                ..meta
+            },
         }
     }
 

@@ -150,8 +150,8 @@ impl GridPaneClient {
             .query("page", page.to_string())
             .query("per_page", per_page.to_string())
             .operation(op);
-        let body: Value = self.http.send_json(req).await?;
-        let items = list_items(&body, nested).map_err(|e| e.with_operation(op))?;
+        let mut body: Value = self.http.send_json(req).await?;
+        let items = list_items(&mut body, nested).map_err(|e| e.with_operation(op))?;
         let next_page = next_page(&body, page, items.len());
         Ok(ListPage { items, next_page })
     }

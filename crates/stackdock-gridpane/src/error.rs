@@ -8,10 +8,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use stackdock_core::{Error, ErrorKind};
 use stackdock_http::ErrorMapper;
+use stackdock_http::HeaderMap;
 
 /// Text GridPane puts in a throttled answer.
 pub const THROTTLE_MARKER: &str = "Beep, Beep";

@@ -11,34 +11,54 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
-use stackdock_core::secret::{strip_secret_fields, SecretString, REDACTED};
+use stackdock_core::secret::{SecretString, REDACTED, SECRET_FIELD_NAMES};
 use stackdock_core::{Error, ProvisioningState, ResourceStatus, Result};
 
 /// GridPane field names that hold secrets and are not covered by
-/// [`stackdock_core::secret::SECRET_FIELD_NAMES`].
+/// [`stackdock_core::secret::SECRET_FIELD_NAMES`] (compared the same way:
+/// case-insensitively, ignoring `_` and `-`).
 pub const GRIDPANE_SECRET_FIELDS: &[&str] = &[
-    "callback_token",
-    "application_token",
+    "callbacktoken",
+    "applicationtoken",
     "command",
     "instructions",
-    "ssh_private_key",
-    "private_key",
-    "db_password",
+    "sshprivatekey",
+    "dbpassword",
 ];
 
-/// Remove secret fields (core list plus [`GRIDPANE_SECRET_FIELDS`]) from a payload, recursively.
-pub fn strip_gridpane_secrets(value: &mut Value) {
-    strip_secret_fields(value);
-    strip_named(value);
+/// Whether a field name holds a secret: the core list plus [`GRIDPANE_SECRET_FIELDS`].
+pub fn is_gridpane_secret_field(name: &str) -> bool {
+    SECRET_FIELD_NAMES
+        .iter()
+        .chain(GRIDPANE_SECRET_FIELDS)
+        .any(|secret| normalized_eq(name, secret))
 }
 
-fn strip_named(value: &mut Value) {
+/// `name` equals `normalized` ignoring case, `_` and `-`, without allocating
+/// (this runs for every key of every listed item).
+fn normalized_eq(name: &str, normalized: &str) -> bool {
+    let mut name = name
+        .bytes()
+        .filter(|b| *b != b'_' && *b != b'-')
+        .map(|b| b.to_ascii_lowercase());
+    let mut want = normalized.bytes();
+    loop {
+        match (name.next(), want.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Remove secret fields ([`is_gridpane_secret_field`]) from a payload, recursively.
+pub fn strip_gridpane_secrets(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            map.retain(|k, _| !GRIDPANE_SECRET_FIELDS.contains(&k.to_ascii_lowercase().as_str()));
-            map.values_mut().for_each(strip_named);
+            map.retain(|k, _| !is_gridpane_secret_field(k));
+            map.values_mut().for_each(strip_gridpane_secrets);
         }
-        Value::Array(items) => items.iter_mut().for_each(strip_named),
+        Value::Array(items) => items.iter_mut().for_each(strip_gridpane_secrets),
         _ => {}
     }
 }
@@ -131,20 +151,31 @@ pub fn single_item(body: &Value, key: &str) -> Result<Value> {
 }
 
 /// The items of a list answer: `data` (array), `data.<nested>` or `<nested>`.
-pub fn list_items(body: &Value, nested: &str) -> Result<Vec<Value>> {
-    let candidates = [
-        body.get("data"),
-        body.get("data").and_then(|d| d.get(nested)),
-        body.get(nested),
-    ];
-    for candidate in candidates.into_iter().flatten() {
-        if let Value::Array(items) = candidate {
-            return Ok(items.clone());
-        }
+/// The items are moved out of `body`.
+pub fn list_items(body: &mut Value, nested: &str) -> Result<Vec<Value>> {
+    if body.get("data").is_some_and(Value::is_array) {
+        return Ok(take_array(&mut body["data"]));
+    }
+    if body
+        .get("data")
+        .and_then(|d| d.get(nested))
+        .is_some_and(Value::is_array)
+    {
+        return Ok(take_array(&mut body["data"][nested]));
+    }
+    if body.get(nested).is_some_and(Value::is_array) {
+        return Ok(take_array(&mut body[nested]));
     }
     Err(Error::invalid_response(format!(
         "no list of {nested} in GridPane's answer"
     )))
+}
+
+fn take_array(v: &mut Value) -> Vec<Value> {
+    match v.take() {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    }
 }
 
 /// Laravel paginator: the page after `page`, or `None` at the end.
@@ -782,6 +813,29 @@ mod tests {
         .unwrap();
         assert_eq!(domain.dns_management, "cloudflare_full");
         assert!(!domain.provider_data.to_string().contains("t0k"));
+    }
+
+    #[test]
+    fn secret_field_names_match_core_rules() {
+        for name in [
+            "password",
+            "Temp_Pass",
+            "server-key",
+            "callback_token",
+            "application_token",
+            "API_KEY",
+        ] {
+            assert!(is_gridpane_secret_field(name), "{name}");
+            if stackdock_core::secret::is_secret_field(name) {
+                continue;
+            }
+            assert!(GRIDPANE_SECRET_FIELDS
+                .iter()
+                .any(|f| normalized_eq(name, f)));
+        }
+        for name in ["username", "tokenizer", "pass", "commands_run", "id"] {
+            assert!(!is_gridpane_secret_field(name), "{name}");
+        }
     }
 
     #[test]
