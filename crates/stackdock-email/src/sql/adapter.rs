@@ -1,0 +1,350 @@
+//! [`PostfixDovecotAdapter`]: the [`DockAdapter`] over a [`MailStore`].
+
+use std::fmt;
+
+use async_trait::async_trait;
+use stackdock_core::spec::ResourceSpec;
+use stackdock_core::{
+    Capabilities, DockAdapter, Error, ListOptions, Observation, Operation, Operations, Page,
+    ProviderInfo, Resource, ResourceId, ResourceKind, Result,
+};
+
+use super::client::{ListFilter, MailStore, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::config::SqlConfig;
+use super::schema::CURRENT_VERSION;
+use crate::convert::{forwarder_resource, key_of, mailbox_resource};
+use crate::hash::validate_password;
+use crate::model::*;
+
+/// Provider id of this adapter.
+pub const PROVIDER_ID: &str = "postfix-dovecot";
+
+/// Mailboxes and forwarders of a Postfix/Dovecot server whose virtual users
+/// live in PostgreSQL. Resource ids are the canonical address (mailboxes) and
+/// the source address or `@domain` (forwarders), so a create whose outcome was
+/// lost can be observed again by the same id.
+///
+/// Tenancy: with [`SqlConfig::tenant`] set the adapter only ever sees and
+/// changes that tenant's rows; without it, it is an operator adapter and a
+/// spec's `tenant` decides ownership (and narrows updates to that tenant).
+///
+/// ```no_run
+/// use stackdock_core::{DockAdapter, spec::{MailboxSpec, ResourceSpec}};
+/// use stackdock_email::sql::{PostfixDovecotAdapter, SqlConfig};
+/// # async fn demo() -> stackdock_core::Result<()> {
+/// let adapter = PostfixDovecotAdapter::connect("mail-main", SqlConfig::new("postgres://mailadmin@127.0.0.1/mail")).await?;
+/// let mailbox = adapter.create(&ResourceSpec::from(MailboxSpec {
+///     address: "alice@example.com".into(),
+///     password: Some("Correct-Horse-1".to_owned().into()),
+///     ..Default::default()
+/// })).await?;
+/// adapter.delete(&mailbox.id()).await?;
+/// # Ok(()) }
+/// ```
+pub struct PostfixDovecotAdapter {
+    info: ProviderInfo,
+    dock_id: String,
+    store: MailStore,
+    scope: Scope,
+}
+
+impl fmt::Debug for PostfixDovecotAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostfixDovecotAdapter")
+            .field("dock_id", &self.dock_id)
+            .field("scope", &self.scope)
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+impl PostfixDovecotAdapter {
+    /// Connect and apply pending schema migrations.
+    pub async fn connect(dock_id: impl Into<String>, config: SqlConfig) -> Result<Self> {
+        let store = MailStore::connect(&config).await?;
+        store.migrate().await?;
+        Self::with_store(dock_id, store, config.scope()?)
+    }
+
+    /// Wrap an existing store (no migration).
+    pub fn with_store(dock_id: impl Into<String>, store: MailStore, scope: Scope) -> Result<Self> {
+        Ok(PostfixDovecotAdapter {
+            info: ProviderInfo::new(PROVIDER_ID, "Postfix + Dovecot (PostgreSQL)"),
+            dock_id: dock_id.into(),
+            store,
+            scope,
+        })
+    }
+
+    /// The store, for operations beyond the universal ones (add/remove destinations ...).
+    pub fn store(&self) -> &MailStore {
+        &self.store
+    }
+
+    /// The scope this adapter acts in.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// The scope for one spec: an operator adapter narrows to the spec's tenant.
+    fn scope_for(&self, tenant: Option<&str>) -> Result<Scope> {
+        match (&self.scope, tenant) {
+            (Scope::All, Some(t)) => Ok(Scope::Tenant(t.to_owned())),
+            (scope, t) => {
+                scope.owner_for(t)?;
+                Ok(scope.clone())
+            }
+        }
+    }
+
+    fn provider_data(&self, domain: &str) -> serde_json::Value {
+        serde_json::json!({ "schema": self.store.schema(), "domain": domain })
+    }
+
+    fn mailbox(&self, r: &MailboxRecord) -> Resource {
+        mailbox_resource(
+            &self.info.id,
+            &self.dock_id,
+            r,
+            self.provider_data(&r.domain),
+        )
+    }
+
+    fn forwarder(&self, r: &ForwarderRecord) -> Resource {
+        forwarder_resource(
+            &self.info.id,
+            &self.dock_id,
+            r,
+            self.provider_data(&r.domain),
+        )
+    }
+
+    fn check_kind(&self, op: Operation, kind: ResourceKind) -> Result<()> {
+        match kind {
+            ResourceKind::Mailbox | ResourceKind::MailForwarder => Ok(()),
+            other => Err(self.unsupported(op, other)),
+        }
+    }
+}
+
+#[async_trait]
+impl DockAdapter for PostfixDovecotAdapter {
+    fn provider(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    fn dock_id(&self) -> &str {
+        &self.dock_id
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            mailbox: Operations::ALL,
+            mail_forwarder: Operations::ALL,
+            ..Default::default()
+        }
+    }
+
+    async fn check_credentials(&self) -> Result<()> {
+        let version = self.store.schema_version().await?;
+        if version != CURRENT_VERSION {
+            return Err(Error::config(format!(
+                "mail schema {} is at version {version}, expected {CURRENT_VERSION}",
+                self.store.schema()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
+        self.check_kind(Operation::List, kind)?;
+        let op = Operation::List.on(kind);
+        let domain = match &options.parent {
+            Some(p) => Some(
+                stackdock_core::validate::domain("parent", p)
+                    .map_err(|e| e.with_operation(op.clone()))?,
+            ),
+            None => None,
+        };
+        for (k, v) in &options.labels {
+            stackdock_core::validate::label("labels", k, v)
+                .map_err(|e| e.with_operation(op.clone()))?;
+        }
+        if let (Some(t), Some(want)) = (self.scope.as_tenant(), options.tenant.as_deref()) {
+            if t != want {
+                return Ok(Page::last(Vec::new()));
+            }
+        }
+        let page_size = options
+            .page_size
+            .unwrap_or(DEFAULT_PAGE_SIZE)
+            .clamp(1, MAX_PAGE_SIZE);
+        let filter = ListFilter {
+            domain,
+            tenant: options.tenant.clone(),
+            labels: options.labels.clone(),
+            after: options.cursor.clone(),
+            limit: Some(page_size + 1),
+        };
+        let mut items: Vec<Resource> = match kind {
+            ResourceKind::Mailbox => self
+                .store
+                .list_mailboxes(&self.scope, &filter)
+                .await?
+                .iter()
+                .map(|r| self.mailbox(r))
+                .collect(),
+            _ => self
+                .store
+                .list_forwarders(&self.scope, &filter)
+                .await?
+                .iter()
+                .map(|r| self.forwarder(r))
+                .collect(),
+        };
+        let next_cursor = if items.len() > page_size as usize {
+            items.truncate(page_size as usize);
+            items.last().map(|r| r.id().id)
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn observe(
+        &self,
+        id: &ResourceId,
+        desired: Option<&ResourceSpec>,
+    ) -> Result<Observation> {
+        self.check_kind(Operation::Observe, id.kind)?;
+        let op = Operation::Observe.on(id.kind);
+        if let Some(spec) = desired {
+            if spec.kind() != id.kind {
+                return Err(
+                    Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
+                );
+            }
+        }
+        let Some(key) = key_of(id.kind, &id.id) else {
+            return Ok(Observation::absent());
+        };
+        let found = match id.kind {
+            ResourceKind::Mailbox => self
+                .store
+                .get_mailbox(&self.scope, &key)
+                .await?
+                .map(|r| self.mailbox(&r)),
+            _ => self
+                .store
+                .get_forwarder(&self.scope, &key)
+                .await?
+                .map(|r| self.forwarder(&r)),
+        };
+        Ok(match found {
+            Some(resource) => Observation::of(resource, desired),
+            None => Observation::absent(),
+        })
+    }
+
+    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+        let kind = spec.kind();
+        self.check_kind(Operation::Create, kind)?;
+        let op = Operation::Create.on(kind);
+        match spec {
+            ResourceSpec::Mailbox(s) => {
+                let new = NewMailbox::from_spec(s).map_err(|e| e.with_operation(op.clone()))?;
+                validate_password(&new.password, self.store.hasher().scheme())
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                self.scope
+                    .owner_for(new.tenant.as_deref())
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                let record = self.store.create_mailbox(&self.scope, &new).await?;
+                Ok(self.mailbox(&record))
+            }
+            ResourceSpec::MailForwarder(s) => {
+                let new = NewForwarder::from_spec(s).map_err(|e| e.with_operation(op.clone()))?;
+                self.scope
+                    .owner_for(new.tenant.as_deref())
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                let record = self.store.create_forwarder(&self.scope, &new).await?;
+                Ok(self.forwarder(&record))
+            }
+            _ => Err(self.unsupported(Operation::Create, kind)),
+        }
+    }
+
+    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
+        self.check_kind(Operation::Update, id.kind)?;
+        let op = Operation::Update.on(id.kind);
+        if spec.kind() != id.kind {
+            return Err(
+                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
+            );
+        }
+        let key = key_of(id.kind, &id.id).ok_or_else(|| {
+            Error::invalid_input("id", "not a valid address").with_operation(op.clone())
+        })?;
+        match spec {
+            ResourceSpec::Mailbox(s) => {
+                let s = validated_mailbox(s).map_err(|e| e.with_operation(op.clone()))?;
+                if s.address != key {
+                    return Err(
+                        Error::invalid_input("address", "cannot be changed by an update")
+                            .with_operation(op),
+                    );
+                }
+                if let Some(pw) = &s.password {
+                    validate_password(pw, self.store.hasher().scheme())
+                        .map_err(|e| e.with_operation(op.clone()))?;
+                }
+                let scope = self
+                    .scope_for(s.common.tenant.as_deref())
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                let change = MailboxChange {
+                    password: s.password.clone(),
+                    quota_bytes: s.quota_bytes.map(Some),
+                    enabled: Some(s.enabled),
+                    labels: Some(s.common.labels.clone()),
+                };
+                let record = self.store.update_mailbox(&scope, &key, &change).await?;
+                Ok(self.mailbox(&record))
+            }
+            ResourceSpec::MailForwarder(s) => {
+                let s = validated_forwarder(s).map_err(|e| e.with_operation(op.clone()))?;
+                if s.source != key {
+                    return Err(
+                        Error::invalid_input("source", "cannot be changed by an update")
+                            .with_operation(op),
+                    );
+                }
+                let scope = self
+                    .scope_for(s.common.tenant.as_deref())
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                let record = self
+                    .store
+                    .set_forwarder(
+                        &scope,
+                        &key,
+                        &s.destinations,
+                        s.enabled,
+                        Some(&s.common.labels),
+                    )
+                    .await?;
+                Ok(self.forwarder(&record))
+            }
+            _ => Err(self.unsupported(Operation::Update, id.kind)),
+        }
+    }
+
+    async fn delete(&self, id: &ResourceId) -> Result<()> {
+        self.check_kind(Operation::Delete, id.kind)?;
+        let Some(key) = key_of(id.kind, &id.id) else {
+            return Ok(());
+        };
+        match id.kind {
+            ResourceKind::Mailbox => self.store.delete_mailbox(&self.scope, &key).await?,
+            _ => self.store.delete_forwarder(&self.scope, &key).await?,
+        };
+        Ok(())
+    }
+}

@@ -1,0 +1,257 @@
+//! Configuration of the Postfix/Dovecot SQL backend.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use stackdock_core::secret::{redact_url, ExposeSecret, SecretString};
+use stackdock_core::validate;
+use stackdock_core::{Error, Result};
+
+use crate::hash::{PasswordHasher, PasswordScheme, DEFAULT_BCRYPT_COST};
+use crate::model::Scope;
+
+/// Default PostgreSQL schema holding the mail tables.
+pub const DEFAULT_SCHEMA: &str = "mail";
+
+/// How to reach the mail database and how to write to it.
+///
+/// `Debug` redacts the password in `url`.
+///
+/// ```
+/// use stackdock_email::sql::SqlConfig;
+/// use stackdock_email::PasswordScheme;
+/// let config = SqlConfig::new("postgres://mailadmin:hunter2@127.0.0.1/mail")
+///     .with_schema("mail")
+///     .with_password_scheme(PasswordScheme::Argon2id);
+/// config.validate().unwrap();
+/// assert!(!format!("{config:?}").contains("hunter2"));
+/// ```
+#[derive(Clone, Deserialize)]
+#[non_exhaustive]
+pub struct SqlConfig {
+    /// `postgres://user:password@host:port/dbname` of a role that may create
+    /// the schema (first run) and write to it.
+    pub url: SecretString,
+    /// PostgreSQL schema for the tables (lower-case letters, digits, `_`).
+    #[serde(default = "default_schema")]
+    pub schema: String,
+    /// Restrict this store to one tenant; `None` = operator access to all tenants.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Password scheme for new and changed passwords.
+    #[serde(default)]
+    pub password_scheme: PasswordScheme,
+    /// bcrypt cost for `BLF-CRYPT` (4..=31).
+    #[serde(default = "default_bcrypt_cost")]
+    pub bcrypt_cost: u32,
+    /// Connections in the pool.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// How long to wait for a connection.
+    #[serde(default = "default_connect_timeout", with = "secs")]
+    pub connect_timeout: Duration,
+}
+
+fn default_schema() -> String {
+    DEFAULT_SCHEMA.into()
+}
+fn default_bcrypt_cost() -> u32 {
+    DEFAULT_BCRYPT_COST
+}
+fn default_max_connections() -> usize {
+    8
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?))
+    }
+}
+
+impl fmt::Debug for SqlConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlConfig")
+            .field("url", &redact_url(self.url.expose_secret()))
+            .field("schema", &self.schema)
+            .field("tenant", &self.tenant)
+            .field("password_scheme", &self.password_scheme)
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+impl SqlConfig {
+    /// A config for `url` with defaults (schema `mail`, BLF-CRYPT, operator scope).
+    pub fn new(url: impl Into<String>) -> Self {
+        SqlConfig {
+            url: SecretString::from(url.into()),
+            schema: default_schema(),
+            tenant: None,
+            password_scheme: PasswordScheme::default(),
+            bcrypt_cost: DEFAULT_BCRYPT_COST,
+            max_connections: default_max_connections(),
+            connect_timeout: default_connect_timeout(),
+        }
+    }
+
+    /// From the environment: `STACKDOCK_MAIL_PG_URL` (required),
+    /// `STACKDOCK_MAIL_SCHEMA`, `STACKDOCK_MAIL_TENANT`, `STACKDOCK_MAIL_PASSWORD_SCHEME`.
+    pub fn from_env() -> Result<Self> {
+        let url = std::env::var("STACKDOCK_MAIL_PG_URL")
+            .map_err(|_| Error::config("STACKDOCK_MAIL_PG_URL is not set"))?;
+        let mut config = SqlConfig::new(url);
+        if let Ok(schema) = std::env::var("STACKDOCK_MAIL_SCHEMA") {
+            config.schema = schema;
+        }
+        config.tenant = std::env::var("STACKDOCK_MAIL_TENANT").ok();
+        if let Ok(scheme) = std::env::var("STACKDOCK_MAIL_PASSWORD_SCHEME") {
+            config.password_scheme = scheme.parse().map_err(|_| {
+                Error::config("STACKDOCK_MAIL_PASSWORD_SCHEME is not a supported scheme")
+            })?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Use this PostgreSQL schema.
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// Scope the store to one tenant.
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Hash passwords with `scheme`.
+    pub fn with_password_scheme(mut self, scheme: PasswordScheme) -> Self {
+        self.password_scheme = scheme;
+        self
+    }
+
+    /// bcrypt cost for BLF-CRYPT.
+    pub fn with_bcrypt_cost(mut self, cost: u32) -> Self {
+        self.bcrypt_cost = cost;
+        self
+    }
+
+    /// Pool size.
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Check every field; errors are [`ErrorKind::ConfigInvalid`](stackdock_core::ErrorKind::ConfigInvalid).
+    pub fn validate(&self) -> Result<()> {
+        self.pg_config()?;
+        check_schema_name(&self.schema).map_err(|_| {
+            Error::config(
+                "schema must be 1-63 lower-case letters, digits or '_', starting with a letter",
+            )
+        })?;
+        self.scope()?;
+        self.hasher()?;
+        if self.max_connections == 0 {
+            return Err(Error::config("max_connections must be at least 1"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn scope(&self) -> Result<Scope> {
+        match &self.tenant {
+            None => Ok(Scope::All),
+            Some(t) => {
+                Scope::tenant(t.clone()).map_err(|_| Error::config("tenant is not a valid name"))
+            }
+        }
+    }
+
+    pub(crate) fn hasher(&self) -> Result<PasswordHasher> {
+        PasswordHasher::new(self.password_scheme).with_bcrypt_cost(self.bcrypt_cost)
+    }
+
+    pub(crate) fn pg_config(&self) -> Result<tokio_postgres::Config> {
+        // The parse error may quote the URL; never pass it on.
+        let mut config: tokio_postgres::Config = self
+            .url
+            .expose_secret()
+            .parse()
+            .map_err(|_| Error::config("url is not a valid PostgreSQL connection string"))?;
+        config.connect_timeout(self.connect_timeout);
+        config.application_name("stackdock-email");
+        Ok(config)
+    }
+}
+
+/// A schema name the crate accepts: a lower-case slug (`_` allowed), at most
+/// 63 bytes, not starting with `pg_`.
+pub fn check_schema_name(schema: &str) -> Result<()> {
+    validate::slug("schema", schema, 63, true)?;
+    if schema.starts_with("pg_") {
+        return Err(Error::invalid_input("schema", "pg_ is reserved"));
+    }
+    Ok(())
+}
+
+/// `"name"`: a quoted SQL identifier.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        assert!(SqlConfig::new("postgres://u@127.0.0.1/db")
+            .validate()
+            .is_ok());
+        assert!(SqlConfig::new("postgres://u@127.0.0.1/db")
+            .with_schema("Mail")
+            .validate()
+            .is_err());
+        assert!(SqlConfig::new("postgres://u@127.0.0.1/db")
+            .with_schema("x\"; drop")
+            .validate()
+            .is_err());
+        assert!(SqlConfig::new("postgres://u@127.0.0.1/db")
+            .with_schema("pg_mail")
+            .validate()
+            .is_err());
+        assert!(SqlConfig::new("postgres://u@127.0.0.1/db")
+            .with_bcrypt_cost(3)
+            .validate()
+            .is_err());
+        assert!(SqlConfig::new("postgres://u@127.0.0.1/db")
+            .with_tenant("")
+            .validate()
+            .is_err());
+        let bad = SqlConfig::new("postgres://u:sekrit@[::1/db")
+            .validate()
+            .unwrap_err();
+        assert!(!bad.to_string().contains("sekrit"));
+    }
+
+    #[test]
+    fn deserialises_with_defaults() {
+        let c: SqlConfig =
+            serde_json::from_str(r#"{"url": "postgres://u:pw@h/db", "tenant": "t1"}"#).unwrap();
+        assert_eq!(c.schema, "mail");
+        assert_eq!(c.tenant.as_deref(), Some("t1"));
+        assert_eq!(c.password_scheme, PasswordScheme::BlfCrypt);
+        assert!(!format!("{c:?}").contains("pw@"));
+    }
+}
