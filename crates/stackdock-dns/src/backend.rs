@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use stackdock_core::{ProviderInfo, Result};
 
 use crate::model::Zone;
-use crate::plan::{plan, Change, Plan, PlanOptions};
+use crate::plan::{plan_validated, Change, Plan, PlanOptions};
 
 /// A zone as a listing shows it (without records).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,7 @@ impl<B: DnsBackend> Dns<B> {
         let mut checked = desired.clone();
         checked.validate()?;
         let actual = self.backend.get_zone(&checked.name).await?;
-        plan(&checked, actual.as_ref(), options)
+        plan_validated(checked, actual.as_ref(), options)
     }
 
     /// Apply a plan: nothing when it is empty, otherwise one call (create

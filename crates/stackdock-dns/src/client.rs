@@ -141,8 +141,32 @@ pub fn rrset_to_api(set: &RecordSet, changetype: Option<&str>) -> ApiRrset {
     }
 }
 
+/// The body of a PATCH of record sets.
+#[derive(Debug, Serialize)]
+pub struct PatchBody {
+    /// The rrsets, in the order PowerDNS applies them.
+    pub rrsets: Vec<ApiRrset>,
+}
+
+/// The body of a zone-creating POST.
+#[derive(Debug, Serialize)]
+pub struct CreateZoneBody<'a> {
+    /// Absolute zone name.
+    pub name: String,
+    /// Zone kind (`Native` ...).
+    pub kind: &'a str,
+    /// How PowerDNS bumps the serial on API changes.
+    pub soa_edit_api: &'a str,
+    /// Tenant (empty = none).
+    pub account: String,
+    /// Always empty: apex NS records travel in `rrsets`.
+    pub nameservers: [&'a str; 0],
+    /// Every record set of the zone.
+    pub rrsets: Vec<ApiRrset>,
+}
+
 /// The PATCH body of a plan's changes: deletes first, then replaces.
-pub fn patch_body(changes: &[Change]) -> serde_json::Value {
+pub fn patch_body(changes: &[Change]) -> PatchBody {
     let mut rrsets = Vec::with_capacity(changes.len());
     for c in changes.iter().filter(|c| matches!(c, Change::Delete(_))) {
         let key = c.key();
@@ -177,7 +201,7 @@ pub fn patch_body(changes: &[Change]) -> serde_json::Value {
             }
         }
     }
-    serde_json::json!({ "rrsets": rrsets })
+    PatchBody { rrsets }
 }
 
 /// The POST body that creates `zone` with all its record sets.

@@ -185,6 +185,9 @@ impl fmt::Display for RecordSet {
 
 /// Sort records by presentation form and drop duplicates.
 pub fn sort_records(records: &mut Vec<RecordData>) {
+    if records.len() < 2 {
+        return;
+    }
     let mut keyed: Vec<(String, RecordData)> =
         records.drain(..).map(|r| (r.to_string(), r)).collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0));

@@ -261,6 +261,15 @@ impl fmt::Display for Plan {
 pub fn plan(desired: &Zone, actual: Option<&Zone>, options: &PlanOptions) -> Result<Plan> {
     let mut desired = desired.clone();
     desired.validate()?;
+    plan_validated(desired, actual, options)
+}
+
+/// [`plan`] for a desired zone that [`Zone::validate`] already accepted.
+pub(crate) fn plan_validated(
+    mut desired: Zone,
+    actual: Option<&Zone>,
+    options: &PlanOptions,
+) -> Result<Plan> {
     if let Some(marker) = options.ownership.marker() {
         check_owner_marker(marker)?;
     }

@@ -84,6 +84,8 @@ impl PdnsServer {
                     "--query-cache-ttl=0".into(),
                     "--zone-cache-refresh-interval=0".into(),
                     "--security-poll-suffix=".into(),
+                    // Zones of 50,000 records are ~10 MB of JSON (the default limit is 2 MB).
+                    "--webserver-max-bodysize=64".into(),
                     "--loglevel=4".into(),
                 ])
                 .stdin(Stdio::null())

@@ -1,0 +1,367 @@
+//! Converge benchmark against a real, throwaway PowerDNS (sqlite3 backend).
+//!
+//! `cargo bench -p stackdock-dns --bench converge` (sizes from
+//! `STACKDOCK_BENCH_SIZES`, default `1000,10000,50000`).
+//!
+//! For each size, in the same run and against the same server:
+//! * create: `Dns::converge` of an N-record zone from nothing (GET 404 +
+//!   plan + one POST) vs the raw API (serialise + one POST);
+//! * no change: `Dns::converge` again (GET + parse + plan, no write) vs the
+//!   raw API (one GET of the zone, JSON parsed);
+//! * 10 % changed: `Dns::converge` (GET + plan + one PATCH) vs the raw API
+//!   (one PATCH of the same rrsets).
+//!
+//! Each phase runs `STACKDOCK_BENCH_ROUNDS` times (default 3; at most 2
+//! above 20,000 records), the two sides alternating which goes first; the best
+//! time of each is reported. Peak memory is the process's VmHWM, reset before each phase through
+//! `/proc/self/clear_refs`.
+#![allow(clippy::print_stdout, missing_docs, unreachable_pub)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use stackdock_core::dns::RecordData;
+use stackdock_dns::client::rrset_to_api;
+use stackdock_dns::model::{Zone, ZoneTemplate};
+use stackdock_dns::plan::{PlanOptions, DEFAULT_OWNER};
+use stackdock_dns::{serial, Dns, PowerDnsClient, PowerDnsConfig};
+
+fn desired_zone(name: &str, n: usize, variant: usize) -> Zone {
+    let mut z = ZoneTemplate::disabled()
+        .with_nameservers(vec!["ns1.example.net".into(), "ns2.example.net".into()])
+        .build(name, serial::next_today(0))
+        .unwrap();
+    // n records: mostly A, every 10th a TXT; `variant` changes every 10th A (10 %).
+    for i in 0..n {
+        if i % 10 == 9 {
+            z.add(
+                &format!("t{i}"),
+                300,
+                RecordData::TXT {
+                    text: format!("v=bench; id={i}; {}", "x".repeat(40)),
+                },
+            )
+            .unwrap();
+        } else {
+            let bump = if i % 10 == 0 { variant } else { 0 };
+            let octet = ((i + bump) % 250) as u8 + 1;
+            z.add(
+                &format!("h{i}"),
+                300,
+                RecordData::A {
+                    address: std::net::Ipv4Addr::new(
+                        10,
+                        (i / 65536 % 256) as u8,
+                        (i / 256 % 256) as u8,
+                        octet,
+                    ),
+                },
+            )
+            .unwrap();
+        }
+    }
+    z
+}
+
+/// Reset the peak-RSS counter (Linux: writing 5 to clear_refs resets VmHWM).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+struct Raw {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Raw {
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-API-Key", common::API_KEY)
+            .header("Accept", "application/json")
+    }
+
+    async fn create(&self, zone: &Zone) {
+        let rrsets: Vec<_> = zone
+            .rrsets
+            .values()
+            .map(|s| rrset_to_api(s, None))
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({
+            "name": format!("{}.", zone.name), "kind": "Native", "soa_edit_api": "DEFAULT",
+            "nameservers": [], "rrsets": rrsets,
+        }))
+        .unwrap();
+        let resp = self
+            .req(
+                reqwest::Method::POST,
+                "/servers/localhost/zones?rrsets=false",
+            )
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            201,
+            "{}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+
+    async fn get(&self, zone: &str) -> serde_json::Value {
+        let resp = self
+            .req(
+                reqwest::Method::GET,
+                &format!("/servers/localhost/zones/{zone}."),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
+    }
+
+    async fn patch(&self, zone: &str, sets: &[stackdock_dns::RecordSet]) {
+        let rrsets: Vec<_> = sets
+            .iter()
+            .map(|s| rrset_to_api(s, Some("REPLACE")))
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "rrsets": rrsets })).unwrap();
+        let resp = self
+            .req(
+                reqwest::Method::PATCH,
+                &format!("/servers/localhost/zones/{zone}."),
+            )
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            204,
+            "{}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+}
+
+struct Row {
+    phase: &'static str,
+    n: usize,
+    ours: Duration,
+    raw: Duration,
+    peak_ours: f64,
+    peak_raw: f64,
+}
+
+async fn timed<F: std::future::Future<Output = T>, T>(f: F) -> (Duration, f64, T) {
+    reset_peak();
+    let start = Instant::now();
+    let out = f.await;
+    (start.elapsed(), peak_mib(), out)
+}
+
+fn owned(mut z: Zone) -> Zone {
+    for s in z.rrsets.values_mut() {
+        if s.rtype != stackdock_core::dns::RecordType::SOA {
+            s.owner = Some(DEFAULT_OWNER.into()); // same bytes on the wire as ours
+        }
+    }
+    z
+}
+
+/// Keep the faster of two measurements (with its peak memory).
+fn best(slot: &mut Option<(Duration, f64)>, t: Duration, peak: f64) {
+    if slot.is_none_or(|(d, _)| t < d) {
+        *slot = Some((t, peak));
+    }
+}
+
+/// One size: `rounds` full rounds (create, no change, 10 % changed, delete),
+/// the two sides alternating which goes first; the best time of each phase is kept.
+async fn bench_size(
+    dns: &Dns<PowerDnsClient>,
+    raw: &Raw,
+    n: usize,
+    rounds: usize,
+    rows: &mut Vec<Row>,
+) {
+    use stackdock_dns::DnsBackend;
+    let ours_name = format!("ours-{n}.bench.example");
+    let raw_name = format!("raw-{n}.bench.example");
+    let desired = desired_zone(&ours_name, n, 0);
+    let changed = desired_zone(&ours_name, n, 7);
+    let raw_zone = owned(desired_zone(&raw_name, n, 0));
+    let raw_changed = owned(desired_zone(&raw_name, n, 7));
+    let raw_sets: Vec<_> = raw_changed
+        .rrsets
+        .values()
+        .filter(|s| raw_zone.rrsets.get(&s.key()) != Some(*s))
+        .cloned()
+        .collect();
+    let opts = PlanOptions::default();
+    // Client-side work alone (no server): validation + plan, and the POST body.
+    let t = Instant::now();
+    let offline = stackdock_dns::plan(&desired, None, &opts).unwrap();
+    let plan_ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut zone = Zone::new(&offline.zone).unwrap();
+    for c in &offline.changes {
+        zone.insert(c.after().unwrap().clone());
+    }
+    let config = PowerDnsConfig::new("http://127.0.0.1:1", "unused");
+    let t = Instant::now();
+    let body = serde_json::to_vec(&stackdock_dns::client::create_body(&zone, &config)).unwrap();
+    let body_ms = t.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "{n:>6} records: client side validate+plan {plan_ms:.1} ms, POST body {body_ms:.1} ms ({:.1} MiB)",
+        body.len() as f64 / 1048576.0
+    );
+    drop(body);
+    let mut slots: [[Option<(Duration, f64)>; 2]; 3] = Default::default();
+    for round in 0..rounds {
+        let ours_first = round % 2 == 0;
+        for side in 0..2 {
+            let ours = (side == 0) == ours_first;
+            if ours {
+                let (t, p, plan) = timed(dns.converge(&desired, &opts)).await;
+                assert!(plan.unwrap().create_zone);
+                best(&mut slots[0][0], t, p);
+            } else {
+                let (t, p, ()) = timed(raw.create(&raw_zone)).await;
+                best(&mut slots[0][1], t, p);
+            }
+        }
+        for side in 0..2 {
+            let ours = (side == 0) == ours_first;
+            if ours {
+                let (t, p, plan) = timed(dns.converge(&desired, &opts)).await;
+                assert!(plan.unwrap().is_empty());
+                best(&mut slots[1][0], t, p);
+            } else {
+                let (t, p, v) = timed(raw.get(&raw_name)).await;
+                assert!(v["rrsets"].as_array().map_or(0, Vec::len) > n / 2);
+                best(&mut slots[1][1], t, p);
+            }
+        }
+        for side in 0..2 {
+            let ours = (side == 0) == ours_first;
+            if ours {
+                let (t, p, plan) = timed(dns.converge(&changed, &opts)).await;
+                assert_eq!(plan.unwrap().counts(), (0, raw_sets.len(), 0));
+                best(&mut slots[2][0], t, p);
+            } else {
+                let (t, p, ()) = timed(raw.patch(&raw_name, &raw_sets)).await;
+                best(&mut slots[2][1], t, p);
+            }
+        }
+        dns.backend().delete_zone(&ours_name).await.unwrap();
+        dns.backend().delete_zone(&raw_name).await.unwrap();
+    }
+    for (i, phase) in ["create", "no change", "10% changed"]
+        .into_iter()
+        .enumerate()
+    {
+        let (ours, peak_ours) = slots[i][0].unwrap();
+        let (raw_t, peak_raw) = slots[i][1].unwrap();
+        rows.push(Row {
+            phase,
+            n,
+            ours,
+            raw: raw_t,
+            peak_ours,
+            peak_raw,
+        });
+    }
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return; // built by `cargo test --benches` / clippy: nothing to time
+    }
+    let sizes: Vec<usize> = std::env::var("STACKDOCK_BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,10000,50000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let rounds: usize = std::env::var("STACKDOCK_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let server = common::PdnsServer::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dns = Dns::new(
+            PowerDnsClient::new(PowerDnsConfig::new(server.url(), common::API_KEY)).unwrap(),
+        );
+        let raw = Raw {
+            http: reqwest::Client::new(),
+            base: format!("{}/api/v1", server.url()),
+        };
+        // Warm up connections and the server.
+        bench_size(&dns, &raw, 100, 1, &mut Vec::new()).await;
+        let mut rows = Vec::new();
+        for n in sizes {
+            let rounds = if n > 20_000 { rounds.min(2) } else { rounds };
+            bench_size(&dns, &raw, n, rounds, &mut rows).await;
+        }
+        println!(
+            "\nstackdock-dns converge vs raw PowerDNS API (pdns_server 4.7, sqlite3, loopback)\n\
+             {:<12} {:>7} {:>12} {:>12} {:>7} {:>9} {:>14} {:>14}",
+            "phase",
+            "records",
+            "stackdock",
+            "raw API",
+            "ratio",
+            "target",
+            "peak MiB ours",
+            "peak MiB raw"
+        );
+        for r in &rows {
+            let ratio = r.ours.as_secs_f64() / r.raw.as_secs_f64();
+            let target = match r.phase {
+                "create" => "<=1.5x",
+                "no change" => "<=3x",
+                _ => "-",
+            };
+            println!(
+                "{:<12} {:>7} {:>10.1}ms {:>10.1}ms {:>6.2}x {:>9} {:>14.1} {:>14.1}",
+                r.phase,
+                r.n,
+                r.ours.as_secs_f64() * 1e3,
+                r.raw.as_secs_f64() * 1e3,
+                ratio,
+                target,
+                r.peak_ours,
+                r.peak_raw
+            );
+        }
+        // Linear growth: time per record for each phase across sizes.
+        println!("\nper-record cost (µs/record, stackdock):");
+        for phase in ["create", "no change", "10% changed"] {
+            let line: Vec<String> = rows
+                .iter()
+                .filter(|r| r.phase == phase)
+                .map(|r| format!("{}: {:.1}", r.n, r.ours.as_secs_f64() * 1e6 / r.n as f64))
+                .collect();
+            println!("  {phase:<12} {}", line.join("  "));
+        }
+    });
+}
