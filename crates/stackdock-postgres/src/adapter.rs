@@ -797,11 +797,13 @@ impl DockAdapter for PostgresAdapter {
         let role_exists = match role_state {
             None => false,
             Some(Some(m)) if m.database == plan.name && m.tenant == plan.tenant => true,
-            Some(Some(_)) => return Err(Error::conflict(format!(
+            Some(Some(_)) => {
+                return Err(Error::conflict(format!(
                 "role {} already owns another StackDock database; each database gets its own owner",
                 plan.role
             ))
-            .with_operation(op)),
+                .with_operation(op))
+            }
             Some(None) => {
                 return Err(Error::already_exists(format!(
                     "role {} exists and is not managed by StackDock",

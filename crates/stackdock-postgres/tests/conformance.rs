@@ -1,0 +1,71 @@
+//! The shared conformance suite against a real PostgreSQL server.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::TestEnv;
+use stackdock_core::secret::{ExposeSecret, SecretString};
+use stackdock_core::spec::{Common, DatabaseSpec};
+use stackdock_core::{DockAdapter, ListOptions, ResourceId, ResourceKind};
+use stackdock_testkit::{Fixture, Harness};
+
+#[tokio::test]
+async fn conformance() {
+    let env = TestEnv::new().await;
+    let name = env.name("conf");
+    let tenant = env.name("tenant");
+    let password = "Conformance-Password-7";
+    let spec = |limit: i32| DatabaseSpec {
+        name: name.clone(),
+        password: Some(SecretString::from(password.to_owned())),
+        connection_limit: Some(limit),
+        common: Common {
+            tenant: Some(tenant.clone()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut fixture = Fixture::new(spec(5))
+        .update(spec(10))
+        .list_options(ListOptions::for_tenant(tenant.clone()))
+        .missing_id(ResourceId::new(ResourceKind::Database, env.name("missing")));
+    for bad in stackdock_testkit::hostile_names().into_iter().chain([
+        "postgres".into(),
+        "template1".into(),
+        "pg_x".into(),
+        "Upper".into(),
+    ]) {
+        fixture = fixture.invalid(DatabaseSpec {
+            name: bad,
+            ..Default::default()
+        });
+    }
+    fixture = fixture.invalid(DatabaseSpec {
+        name: env.name("ok"),
+        owner: Some("x\"; DROP DATABASE postgres; --".into()),
+        ..Default::default()
+    });
+
+    // The admin password must never show in the adapter's Debug output. A
+    // trust server ignores passwords, so give one when the URL has none.
+    let mut config = stackdock_postgres::PostgresConfig::from_url(&common::admin_url()).unwrap();
+    if config.password.is_none() && !env.tcp_auth_checks_passwords().await {
+        config = config.with_password("admin-Secret-123");
+    }
+    let admin_password = config
+        .password
+        .as_ref()
+        .map(|p| p.expose_secret().to_owned());
+    let adapter = Arc::new(TestEnv::adapter_with(config));
+    let counter = adapter.clone();
+    let mut harness = Harness::new(adapter.clone() as Arc<dyn DockAdapter>)
+        .fixture(fixture)
+        .remote_calls(move || counter.sql_sent())
+        .secret(password);
+    if let Some(pw) = admin_password {
+        harness = harness.secret(pw);
+    }
+    harness.run().await;
+    env.assert_clean().await;
+}
