@@ -738,7 +738,8 @@ impl VercelClient {
         }
     }
 
-    /// Change a project domain's redirect or git branch.
+    /// Set a project domain's redirect and git branch to exactly what `d`
+    /// says (`None` clears them).
     pub async fn update_project_domain(
         &self,
         project: &str,
