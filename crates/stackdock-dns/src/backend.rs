@@ -24,7 +24,7 @@ pub struct ZoneSummary {
 
 /// A place where zones live: a PowerDNS server, a directory of zone files.
 ///
-/// Backends apply changes; they do not decide them (that is [`crate::plan`]).
+/// Backends apply changes; they do not decide them (that is [`crate::plan`](mod@crate::plan)).
 /// Each method is one remote round trip where the backend allows it.
 #[async_trait]
 pub trait DnsBackend: Send + Sync + fmt::Debug + 'static {

@@ -2,7 +2,7 @@
 //!
 //! Requests go through `stackdock-http` (retries of idempotent requests,
 //! time-outs, redacted tracing) with `X-API-Key` auth and
-//! [`PowerDnsErrorMapper`](crate::error::PowerDnsErrorMapper).
+//! [`PowerDnsErrorMapper`].
 //!
 //! * Zone ids are encoded as PowerDNS does: the absolute name, every byte
 //!   outside `[A-Za-z0-9.-]` as `=XX` ([`zone_id`]).

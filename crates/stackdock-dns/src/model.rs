@@ -64,7 +64,7 @@ pub struct RecordSet {
     pub ttl: u32,
     /// The records, sorted by presentation form, without duplicates.
     pub records: Vec<RecordData>,
-    /// Ownership marker: who manages this set (see [`crate::plan`]).
+    /// Ownership marker: who manages this set (see [`crate::plan`](mod@crate::plan)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
 }
