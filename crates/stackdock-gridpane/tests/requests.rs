@@ -410,3 +410,96 @@ async fn invalid_specs_send_nothing() {
     assert!(err.to_string().contains("options.colour"), "{err}");
     assert_eq!(fake.calls(), before);
 }
+
+#[tokio::test]
+async fn server_delete_is_idempotent() {
+    let (fake, _server, adapter) = common::start_adapter().await;
+    let id = ResourceId::new(ResourceKind::Server, "41522");
+    adapter.delete(&id).await.unwrap();
+    adapter.delete(&id).await.unwrap();
+    snapshot_requests!("delete_server", fake.take_mutations());
+    assert!(!adapter.observe(&id, None).await.unwrap().exists());
+}
+
+#[tokio::test]
+async fn adoption_conflicts_when_incompatible() {
+    let (fake, _server, adapter) = common::start_adapter().await;
+    // The fixture site blog.example.net lives on server 29330.
+    let elsewhere = WebServiceSpec {
+        name: "blog.example.net".into(),
+        server_id: Some("29328".into()),
+        common: options(json!({"username": "blog"})),
+        ..Default::default()
+    };
+    let err = adapter.create(&elsewhere.into()).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Conflict, "{err}");
+    assert!(err.to_string().contains("server_id"), "{err}");
+    // Same server, same settings as reported: adopted.
+    let same = WebServiceSpec {
+        name: "blog.example.net".into(),
+        server_id: Some("29330".into()),
+        runtime: Some("8.0".into()),
+        common: options(
+            json!({"username": "bloguser", "pm": "ondemand", "nginx_caching": "redis", "waf": "7G"}),
+        ),
+        ..Default::default()
+    };
+    let adopted = adapter.create(&same.into()).await.unwrap();
+    assert_eq!(adopted.id().id, "474559");
+    // A server label in use with another address.
+    let taken = ServerSpec {
+        name: "prod-web-1".into(),
+        region: Some("Ashburn - VA".into()),
+        ipv4: Some("203.0.113.99".into()),
+        ..Default::default()
+    };
+    let err = adapter.create(&taken.into()).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Conflict, "{err}");
+    // A domain attached to another site.
+    let other_site = DomainSpec {
+        name: "www-shop.example.org".into(),
+        service_id: Some("474559".into()),
+        ..Default::default()
+    };
+    let err = adapter.create(&other_site.into()).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Conflict, "{err}");
+    assert!(fake.take_mutations().is_empty(), "conflicts change nothing");
+}
+
+#[tokio::test]
+async fn a_domain_create_interrupted_after_the_add_is_finished_by_repeating_it() {
+    let (fake, _server, adapter) = common::start_adapter().await;
+    fake.fail_setting("ssl");
+    let spec = DomainSpec {
+        name: "secure.blog.example.net".into(),
+        service_id: Some("474559".into()),
+        ssl: Some(true),
+        ..Default::default()
+    };
+    let err = adapter.create(&spec.clone().into()).await.unwrap_err();
+    assert!(
+        err.context()
+            .iter()
+            .any(|(k, v)| *k == "failed" && v == "ssl"),
+        "{err}"
+    );
+    fake.lock().fail_settings.clear();
+    let domain = adapter
+        .create(&spec.clone().into())
+        .await
+        .unwrap()
+        .into_domain()
+        .unwrap();
+    assert_eq!(domain.ssl, Some(true));
+    let posts = fake
+        .take_mutations()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "the domain was added once");
+    let seen = adapter
+        .observe(&domain.meta.reference.id(), Some(&spec.into()))
+        .await
+        .unwrap();
+    assert!(seen.up_to_date);
+}
