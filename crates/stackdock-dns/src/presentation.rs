@@ -390,6 +390,75 @@ pub const SUPPORTED_TYPES: [RecordType; 10] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn host() -> impl Strategy<Value = String> {
+        proptest::collection::vec("[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", 1..4)
+            .prop_map(|l| format!("{}.example", l.join(".")))
+    }
+
+    fn any_data() -> impl Strategy<Value = RecordData> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(|b| RecordData::A {
+                address: Ipv4Addr::from(b)
+            }),
+            any::<[u8; 16]>().prop_map(|b| RecordData::AAAA {
+                address: Ipv6Addr::from(b)
+            }),
+            host().prop_map(|target| RecordData::CNAME { target }),
+            host().prop_map(|target| RecordData::PTR { target }),
+            host().prop_map(|nameserver| RecordData::NS { nameserver }),
+            (any::<u16>(), host()).prop_map(|(preference, exchange)| RecordData::MX {
+                preference,
+                exchange
+            }),
+            "\\PC{0,700}".prop_map(|text| RecordData::TXT { text }),
+            (
+                host(),
+                host(),
+                any::<u32>(),
+                any::<u32>(),
+                any::<u32>(),
+                any::<u32>(),
+                any::<u32>()
+            )
+                .prop_map(|(mname, rname, serial, refresh, retry, expire, minimum)| {
+                    RecordData::SOA {
+                        mname,
+                        rname,
+                        serial,
+                        refresh,
+                        retry,
+                        expire,
+                        minimum,
+                    }
+                }),
+            (any::<u16>(), any::<u16>(), any::<u16>(), host()).prop_map(
+                |(priority, weight, port, target)| RecordData::SRV {
+                    priority,
+                    weight,
+                    port,
+                    target
+                }
+            ),
+            (any::<u8>(), "[a-z0-9]{1,15}", "\\PC{0,100}")
+                .prop_map(|(flags, tag, value)| RecordData::CAA { flags, tag, value }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn display_then_parse_is_identity(data in any_data()) {
+            let text = data.to_string();
+            let back = parse_rdata(data.record_type(), &text, "").unwrap();
+            prop_assert_eq!(back, data);
+        }
+
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,200}", t in 0usize..10) {
+            let _ = parse_rdata(SUPPORTED_TYPES[t], &text, "example.com");
+        }
+    }
 
     #[test]
     fn every_type_round_trips_through_display() {
