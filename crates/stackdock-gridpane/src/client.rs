@@ -136,6 +136,35 @@ impl GridPaneClient {
         Ok(user)
     }
 
+    /// The integrations of the account (`GET /user/integrations`): cloud
+    /// providers, DNS, SMTP and backup storage. Their ids are what
+    /// `integration_id`, `dns_integration_id` and `smtp` options take.
+    /// Credentials in the answer are removed.
+    pub async fn user_integrations(&self) -> Result<Vec<Integration>> {
+        let body = self
+            .get_json("/user/integrations".into(), "list integrations")
+            .await?;
+        let items = body
+            .get("integrations")
+            .or_else(|| body.get("data"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok(items
+            .into_iter()
+            .filter_map(Integration::from_json)
+            .collect())
+    }
+
+    /// Plans and their regions at a cloud provider (`GET /server/{provider}/plans`),
+    /// as GridPane returns them (credentials removed).
+    pub async fn server_plans(&self, provider: CloudProvider) -> Result<Value> {
+        let path = format!("/server/{}/plans", encode_path_segment(provider.as_str()));
+        let mut body = self.get_json(path, "list server plans").await?;
+        strip_gridpane_secrets(&mut body);
+        Ok(body)
+    }
+
     /// One page of a Laravel-paginated list.
     async fn page_raw(
         &self,

@@ -264,6 +264,14 @@ mod tests {
         assert!(err.is_temporary());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_body_maps_without_panicking(status in 400u16..600, body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let err = map_error(status, &HeaderMap::new(), &body);
+            proptest::prop_assert!(err.to_string().chars().count() < 800);
+        }
+    }
+
     #[test]
     fn long_messages_are_cut() {
         let long = "x".repeat(1000);

@@ -13,6 +13,6 @@ pub use config::{GridPaneConfig, DEFAULT_BASE_URL, DEFAULT_THROTTLE_WAIT};
 pub use error::{map_error, GridPaneErrors};
 pub use input::{BackupKind, BackupRequest, NewSystemUser, SystemUserUpdate};
 pub use model::{
-    AvailableBackup, BackupSchedule, BuildProgress, DomainRecord, ServerRecord,
+    AvailableBackup, BackupSchedule, BuildProgress, DomainRecord, Integration, ServerRecord,
     SiteBackupSchedules, SiteRecord, SystemUser,
 };

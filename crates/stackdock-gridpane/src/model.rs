@@ -608,6 +608,33 @@ impl fmt::Debug for SystemUser {
     }
 }
 
+/// An integration of the account (cloud provider, DNS, SMTP, backup storage).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Integration {
+    /// Integration id.
+    pub id: u64,
+    /// Service, e.g. `cloudflare`, `digitalocean`, `aws-s3`.
+    pub service: Option<String>,
+    /// Name given in GridPane.
+    pub name: Option<String>,
+    /// Raw entry without credentials.
+    pub provider_data: Value,
+}
+
+impl Integration {
+    /// Read one entry of `GET /user/integrations`; `None` without an id.
+    pub fn from_json(raw: Value) -> Option<Self> {
+        let id = u64_of(&raw, "id")?;
+        Some(Integration {
+            id,
+            service: str_of(&raw, "integrated_service").or_else(|| str_of(&raw, "service")),
+            name: str_of(&raw, "integration_name").or_else(|| str_of(&raw, "name")),
+            provider_data: scrubbed(raw),
+        })
+    }
+}
+
 /// One backup schedule of a site.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -836,6 +863,29 @@ mod tests {
         for name in ["username", "tokenizer", "pass", "commands_run", "id"] {
             assert!(!is_gridpane_secret_field(name), "{name}");
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic_and_pagination_always_advances(page in 1u32..1000, n in 0usize..5, last in proptest::option::of(0u64..2000), next in proptest::bool::ANY) {
+            let body = json!({"data": vec![json!({"id": 1}); n], "meta": {"current_page": page, "last_page": last}, "links": {"next": if next { json!("x") } else { Value::Null }}});
+            if let Some(p) = next_page(&body, page, n) {
+                proptest::prop_assert_eq!(p, page + 1);
+                proptest::prop_assert!(n > 0);
+            }
+            let _ = single_item(&body, "site");
+        }
+    }
+
+    #[test]
+    fn integrations_drop_credentials() {
+        let i = Integration::from_json(json!({"id": 7, "integrated_service": "cloudflare", "integration_name": "Main", "token": "t", "secret": "s"})).unwrap();
+        assert_eq!(i.service.as_deref(), Some("cloudflare"));
+        assert_eq!(
+            i.provider_data,
+            json!({"id": 7, "integrated_service": "cloudflare", "integration_name": "Main"})
+        );
+        assert!(Integration::from_json(json!({"name": "no id"})).is_none());
     }
 
     #[test]

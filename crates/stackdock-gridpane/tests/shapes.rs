@@ -159,3 +159,16 @@ async fn custom_server_answer_yields_the_install_command() {
         .contains("FIXTURE-INSTALL-TOKEN"));
     assert!(!format!("{created:?}").contains("FIXTURE-INSTALL-TOKEN"));
 }
+
+#[tokio::test]
+async fn integrations_list_without_credentials() {
+    let (_fake, _server, client) = common::start_client().await;
+    let integrations = client.user_integrations().await.unwrap();
+    assert_eq!(
+        integrations.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![12, 2524, 7627]
+    );
+    assert_eq!(integrations[1].service.as_deref(), Some("cloudflare"));
+    let raw = format!("{integrations:?}");
+    assert!(!raw.contains("fixture-do-token") && !raw.contains("fixture-s3-secret"));
+}

@@ -301,6 +301,7 @@ fn route(
     let num = |i: usize| segs.get(i).and_then(|v| v.parse::<u64>().ok());
     match (method, segs) {
         ("GET", ["user"]) => ok(fixture("user.json")),
+        ("GET", ["user", "integrations"]) => ok(fixture("user-integrations.json")),
 
         // ---- servers
         ("GET", ["server"]) => {
