@@ -1,0 +1,266 @@
+//! Real SCRAM-SHA-256 logins. The shared test server trusts loopback logins,
+//! so this test starts its own throwaway cluster (temporary data directory,
+//! free loopback port, `scram-sha-256` in its own pg_hba.conf) and stops it on
+//! drop. The machine's PostgreSQL configuration is never touched.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use stackdock_core::secret::{ExposeSecret, SecretString};
+use stackdock_core::spec::DatabaseSpec;
+use stackdock_core::{DockAdapter, ErrorKind, Resource, ResourceSpec};
+use stackdock_postgres::{PostgresAdapter, PostgresConfig};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+const ADMIN_PASSWORD: &str = "Throwaway-Admin-Pw-1";
+
+/// The newest PostgreSQL server binaries on this machine.
+fn bindir() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    dirs.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    dirs.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Run a server binary, as `postgres` when we are root (initdb refuses root).
+fn run(bin: &Path, args: &[&str]) {
+    let status = if is_root() {
+        let mut line = shell_quote(&bin.to_string_lossy());
+        for a in args {
+            line.push(' ');
+            line.push_str(&shell_quote(a));
+        }
+        Command::new("su")
+            .args(["postgres", "-s", "/bin/sh", "-c", &line])
+            .stdout(Stdio::null())
+            .status()
+    } else {
+        Command::new(bin).args(args).stdout(Stdio::null()).status()
+    }
+    .expect("run a PostgreSQL server binary");
+    assert!(status.success(), "{} {args:?} failed", bin.display());
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+struct Cluster {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(bin: PathBuf) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("stackdock-pg-scram")
+            .tempdir()
+            .unwrap();
+        let data = dir.path().join("data");
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, ADMIN_PASSWORD).unwrap();
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        run(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                &format!("--pwfile={}", pwfile.display()),
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        run(
+            &bin.join("pg_ctl"),
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-l",
+                &dir.path().join("log").to_string_lossy(),
+                "-w",
+                "-o",
+                &format!(
+                    "-h 127.0.0.1 -p {port} -k {} -c fsync=off -c password_encryption=scram-sha-256",
+                    dir.path().display()
+                ),
+                "start",
+            ],
+        );
+        Cluster {
+            bin,
+            data,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, password: &str) -> String {
+        format!(
+            "postgres://postgres:{password}@127.0.0.1:{}/postgres",
+            self.port
+        )
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        run(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                &self.data.to_string_lossy(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+}
+
+async fn login(
+    port: u16,
+    user: &str,
+    db: &str,
+    password: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host("127.0.0.1")
+        .port(port)
+        .user(user)
+        .dbname(db)
+        .password(password);
+    let (client, conn) = cfg.connect(NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+#[tokio::test]
+async fn scram_logins_succeed_with_the_password_and_fail_without() {
+    let Some(bin) = bindir() else {
+        eprintln!("SKIPPED: no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)");
+        return;
+    };
+    let cluster = Cluster::start(bin);
+
+    // The admin itself logs in with SCRAM; a wrong admin password is Unauthenticated.
+    let wrong = PostgresAdapter::from_url("scram", &cluster.url("not-it")).unwrap();
+    let err = wrong.check_credentials().await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Unauthenticated, "{err}");
+    assert!(!format!("{err} {err:?}").contains("not-it"));
+    let config = PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD)).unwrap();
+    let adapter = PostgresAdapter::new("scram", config).unwrap();
+    adapter.check_credentials().await.unwrap();
+    assert!(!format!("{adapter:?}").contains(ADMIN_PASSWORD));
+
+    let spec = |name: &str| {
+        ResourceSpec::from(DatabaseSpec {
+            name: name.into(),
+            ..Default::default()
+        })
+    };
+    let Resource::Database(a) = adapter.create(&spec("tenant_a")).await.unwrap() else {
+        panic!()
+    };
+    let Resource::Database(b) = adapter.create(&spec("tenant_b")).await.unwrap() else {
+        panic!()
+    };
+    let ca = a.connection.unwrap();
+    let pw_a = ca.password.clone().unwrap();
+
+    // Right password: in. Wrong password: 28P01. Other tenant's database: 42501.
+    let client = login(cluster.port, "tenant_a", "tenant_a", pw_a.expose_secret())
+        .await
+        .expect("SCRAM login");
+    let err = login(cluster.port, "tenant_a", "tenant_a", "wrong-password")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::INVALID_PASSWORD), "{err}");
+    let err = login(cluster.port, "tenant_a", "tenant_b", pw_a.expose_secret())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
+
+    // Rotation: the old password stops working, the new one works.
+    let rotated = adapter
+        .rotate_password(
+            &a.meta.reference.id(),
+            Some(SecretString::from("Brand-New-Pw-2".to_owned())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated.password.unwrap().expose_secret(), "Brand-New-Pw-2");
+    assert!(
+        login(cluster.port, "tenant_a", "tenant_a", pw_a.expose_secret())
+            .await
+            .is_err()
+    );
+    login(cluster.port, "tenant_a", "tenant_a", "Brand-New-Pw-2")
+        .await
+        .expect("rotated password");
+    // A non-ASCII password (SASLprep) logs in too.
+    adapter
+        .rotate_password(
+            &a.meta.reference.id(),
+            Some(SecretString::from("Pässwört\u{00A0}№1".to_owned())),
+        )
+        .await
+        .unwrap();
+    login(cluster.port, "tenant_a", "tenant_a", "Pässwört\u{00A0}№1")
+        .await
+        .expect("SASLprep'd password");
+
+    drop(client);
+    adapter.delete(&a.meta.reference.id()).await.unwrap();
+    adapter.delete(&b.meta.reference.id()).await.unwrap();
+    let left: i64 = login(cluster.port, "postgres", "postgres", ADMIN_PASSWORD)
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE 'tenant%') + \
+             (SELECT count(*) FROM pg_roles WHERE rolname LIKE 'tenant%')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
