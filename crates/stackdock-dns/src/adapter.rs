@@ -583,6 +583,25 @@ impl<B: DnsBackend> DnsAdapter<B> {
     }
 }
 
+/// One audit entry per mutation: what was asked, on which dock, the outcome.
+/// Specs and ids of DNS resources hold no secrets.
+fn audit(
+    dock: &str,
+    op: Operation,
+    kind: ResourceKind,
+    target: &str,
+    outcome: std::result::Result<(), &Error>,
+) {
+    match outcome {
+        Ok(()) => {
+            tracing::info!(dock, operation = %op, kind = kind.as_str(), target, "dns change done")
+        }
+        Err(e) => {
+            tracing::warn!(dock, operation = %op, kind = kind.as_str(), target, error = %e, "dns change failed")
+        }
+    }
+}
+
 #[async_trait]
 impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
     fn provider(&self) -> &ProviderInfo {
@@ -628,6 +647,13 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
             ResourceKind::DnsRecord => self.create_record(spec).await,
             other => return Err(self.unsupported(Operation::Create, other)),
         };
+        audit(
+            &self.dock_id,
+            Operation::Create,
+            kind,
+            spec.name(),
+            result.as_ref().map(drop),
+        );
         result.map_err(|e| e.with_operation(Operation::Create.on(kind)))
     }
 
@@ -643,6 +669,13 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
             ResourceKind::DnsRecord => self.update_record(id, spec).await,
             other => return Err(self.unsupported(Operation::Update, other)),
         };
+        audit(
+            &self.dock_id,
+            Operation::Update,
+            id.kind,
+            &id.id,
+            result.as_ref().map(drop),
+        );
         result.map_err(|e| e.with_operation(op))
     }
 
@@ -655,6 +688,13 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
             ResourceKind::DnsRecord => self.delete_record(id).await,
             other => return Err(self.unsupported(Operation::Delete, other)),
         };
+        audit(
+            &self.dock_id,
+            Operation::Delete,
+            id.kind,
+            &id.id,
+            result.as_ref().map(drop),
+        );
         result.map_err(|e| e.with_operation(Operation::Delete.on(id.kind)))
     }
 }

@@ -107,6 +107,24 @@ impl<B: DnsBackend> Dns<B> {
         if plan.is_empty() {
             return Ok(());
         }
+        let (adds, updates, deletes) = plan.counts();
+        // Audit trail: what was asked and the outcome (names and counts only, never credentials).
+        tracing::info!(
+            provider = %self.backend.provider().id,
+            zone = %plan.zone,
+            create_zone = plan.create_zone,
+            adds, updates, deletes,
+            "applying DNS plan"
+        );
+        let result = self.apply_inner(plan).await;
+        match &result {
+            Ok(()) => tracing::info!(zone = %plan.zone, "DNS plan applied"),
+            Err(e) => tracing::warn!(zone = %plan.zone, error = %e, "DNS plan failed"),
+        }
+        result
+    }
+
+    async fn apply_inner(&self, plan: &Plan) -> Result<()> {
         if plan.create_zone {
             let mut zone = Zone::new(&plan.zone)?;
             zone.tenant = plan.tenant.clone();

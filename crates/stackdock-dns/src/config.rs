@@ -126,6 +126,36 @@ impl PowerDnsConfig {
         }
         stackdock_core::validate::slug("server_id", &self.server_id, 63, false)
             .map_err(|e| Error::config(e.to_string()))?;
+        // PowerDNS silently turns an unknown kind into Native: refuse it here instead.
+        const KINDS: [&str; 7] = [
+            "native",
+            "master",
+            "slave",
+            "primary",
+            "secondary",
+            "producer",
+            "consumer",
+        ];
+        if !KINDS.contains(&self.zone_kind.to_ascii_lowercase().as_str()) {
+            return Err(Error::config(format!(
+                "unknown PowerDNS zone kind {:?}",
+                self.zone_kind
+            )));
+        }
+        const SOA_EDITS: [&str; 6] = [
+            "",
+            "DEFAULT",
+            "INCREASE",
+            "EPOCH",
+            "SOA-EDIT",
+            "SOA-EDIT-INCREASE",
+        ];
+        if !SOA_EDITS.contains(&self.soa_edit_api.to_ascii_uppercase().as_str()) {
+            return Err(Error::config(format!(
+                "unknown SOA-EDIT-API {:?}",
+                self.soa_edit_api
+            )));
+        }
         Ok(())
     }
 }
@@ -201,5 +231,11 @@ mod tests {
         assert!(c.validate().is_ok());
         assert!(PowerDnsConfig::new("ftp://x", "k").validate().is_err());
         assert!(PowerDnsConfig::new("http://x", "").validate().is_err());
+        let mut typo = PowerDnsConfig::new("http://x", "k");
+        typo.zone_kind = "Nativ".into();
+        assert!(typo.validate().is_err());
+        let mut soa = PowerDnsConfig::new("http://x", "k");
+        soa.soa_edit_api = "sometimes".into();
+        assert!(soa.validate().is_err());
     }
 }
