@@ -495,8 +495,9 @@ impl GridPaneAdapter {
 
     async fn update_site(&self, id: u64, spec: &WebServiceSpec) -> Result<Resource> {
         let opts = site_options(spec)?;
+        let url = stackdock_core::validate::domain("name", &spec.name)?;
         let record = self.client.get_site(id).await?;
-        if !record.url.eq_ignore_ascii_case(&spec.name) {
+        if !record.url.eq_ignore_ascii_case(&url) {
             return Err(Error::invalid_input(
                 "name",
                 "a site's primary domain cannot be changed by an update",
