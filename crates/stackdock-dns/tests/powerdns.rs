@@ -71,6 +71,14 @@ fn site_zone(name: &str, www: &str) -> Zone {
         },
     )
     .unwrap();
+    z.add(
+        "odd",
+        300,
+        RecordData::TXT {
+            text: "héllo \\ \"q\" ; (x) €".into(),
+        },
+    )
+    .unwrap();
     z
 }
 
@@ -112,6 +120,16 @@ async fn dns_answers_follow_plan_and_apply() {
         vec![format!("v=test \"quoted\" {}", "x".repeat(400))],
         "TXT longer than 255 bytes is split into strings and joined back"
     );
+    assert_eq!(
+        ask(port, "odd.example.com.", Qt::TXT).txt(),
+        vec!["héllo \\ \"q\" ; (x) €"]
+    );
+    // PowerDNS re-renders content; reading it back must give the same model (no phantom diff).
+    assert!(dns
+        .plan(&desired, &PlanOptions::default())
+        .await
+        .unwrap()
+        .is_empty());
     let serial1 = ask(port, "example.com.", Qt::SOA).soa_serial().unwrap();
 
     // Change one record, delete one, add one.
