@@ -1,4 +1,6 @@
-//! Mailboxes and forwarders for Postfix/Dovecot (PostgreSQL) and Stalwart.
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules
 //!
 //! * [`hash`]: password hashing in the `{SCHEME}` formats Dovecot verifies.
 //! * [`model`]: the mail model and its validation, shared by every backend.

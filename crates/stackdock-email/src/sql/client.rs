@@ -5,11 +5,12 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use stackdock_core::secret::SecretString;
 use stackdock_core::{Error, Result};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row, Transaction};
+use tokio_postgres::{NoTls, Row};
 
 use super::config::{quote_ident, SqlConfig};
 use super::error::{from_pg, from_pool};
@@ -395,11 +396,21 @@ impl MailStore {
         domain: &str,
         owner: &Option<String>,
     ) -> Result<i32> {
-        tx.execute(&self.sql.ensure_domain, &[&domain, owner])
-            .await
-            .map_err(from_pg)?;
+        tx.execute(
+            &tx.prepare_cached(&self.sql.ensure_domain)
+                .await
+                .map_err(from_pg)?,
+            &[&domain, owner],
+        )
+        .await
+        .map_err(from_pg)?;
         let row = tx
-            .query_one(&self.sql.lock_domain, &[&domain])
+            .query_one(
+                &tx.prepare_cached(&self.sql.lock_domain)
+                    .await
+                    .map_err(from_pg)?,
+                &[&domain],
+            )
             .await
             .map_err(from_pg)?;
         let tenant: Option<String> = row.get(1);
@@ -447,7 +458,12 @@ impl MailStore {
             let domain_id = self.domain_for(&tx, &domain, &owner).await?;
             let no_scope: Option<String> = None;
             if let Some(row) = tx
-                .query_opt(&self.sql.lock_user, &[&address, &no_scope])
+                .query_opt(
+                    &tx.prepare_cached(&self.sql.lock_user)
+                        .await
+                        .map_err(from_pg)?,
+                    &[&address, &no_scope],
+                )
                 .await
                 .map_err(from_pg)?
             {
@@ -487,7 +503,9 @@ impl MailStore {
                 return Ok(());
             }
             tx.execute(
-                &self.sql.insert_user,
+                &tx.prepare_cached(&self.sql.insert_user)
+                    .await
+                    .map_err(from_pg)?,
                 &[
                     &domain_id,
                     &address,
@@ -555,8 +573,13 @@ impl MailStore {
             &exact,
             &limit_of(filter),
         ];
+        // Cached per connection: lookups are the hot path (observe loops, listings).
+        let stmt = conn
+            .prepare_cached(&self.sql.select_users)
+            .await
+            .map_err(|e| from_pg(e).with_operation(op))?;
         let rows = conn
-            .query(&self.sql.select_users, &params)
+            .query(&stmt, &params)
             .await
             .map_err(|e| from_pg(e).with_operation(op))?;
         Ok(rows.iter().map(mailbox_from).collect())
@@ -596,7 +619,9 @@ impl MailStore {
             let tx = conn.transaction().await.map_err(from_pg)?;
             let n = tx
                 .execute(
-                    &self.sql.update_user,
+                    &tx.prepare_cached(&self.sql.update_user)
+                        .await
+                        .map_err(from_pg)?,
                     &[
                         &address,
                         &scope.as_tenant(),
@@ -672,12 +697,22 @@ impl MailStore {
         let result = async {
             let tx = conn.transaction().await.map_err(from_pg)?;
             let n = tx
-                .execute(&self.sql.delete_user, &[&address, &scope.as_tenant()])
+                .execute(
+                    &tx.prepare_cached(&self.sql.delete_user)
+                        .await
+                        .map_err(from_pg)?,
+                    &[&address, &scope.as_tenant()],
+                )
                 .await
                 .map_err(from_pg)?;
-            tx.execute(&self.sql.gc_domain, &[&domain_of(&address)])
-                .await
-                .map_err(from_pg)?;
+            tx.execute(
+                &tx.prepare_cached(&self.sql.gc_domain)
+                    .await
+                    .map_err(from_pg)?,
+                &[&domain_of(&address)],
+            )
+            .await
+            .map_err(from_pg)?;
             tx.commit().await.map_err(from_pg)?;
             Ok(n > 0)
         }
@@ -717,7 +752,12 @@ impl MailStore {
             let domain_id = self.domain_for(&tx, &domain, &owner).await?;
             let no_scope: Option<String> = None;
             let rows = tx
-                .query(&self.sql.lock_aliases, &[&source, &no_scope])
+                .query(
+                    &tx.prepare_cached(&self.sql.lock_aliases)
+                        .await
+                        .map_err(from_pg)?,
+                    &[&source, &no_scope],
+                )
                 .await
                 .map_err(from_pg)?;
             if !rows.is_empty() {
@@ -744,7 +784,9 @@ impl MailStore {
                 return tx.commit().await.map_err(from_pg);
             }
             tx.execute(
-                &self.sql.insert_aliases,
+                &tx.prepare_cached(&self.sql.insert_aliases)
+                    .await
+                    .map_err(from_pg)?,
                 &[
                     &domain_id,
                     &source,
@@ -813,8 +855,13 @@ impl MailStore {
             &exact,
             &limit_of(filter),
         ];
+        // Cached per connection: lookups are the hot path (observe loops, listings).
+        let stmt = conn
+            .prepare_cached(&self.sql.select_aliases)
+            .await
+            .map_err(|e| from_pg(e).with_operation(op))?;
         let rows = conn
-            .query(&self.sql.select_aliases, &params)
+            .query(&stmt, &params)
             .await
             .map_err(|e| from_pg(e).with_operation(op))?;
         Ok(rows.iter().map(forwarder_from).collect())
@@ -867,7 +914,12 @@ impl MailStore {
             let tx = conn.transaction().await.map_err(from_pg)?;
             let tenant = scope.as_tenant();
             let rows = tx
-                .query(&self.sql.lock_aliases, &[&source, &tenant])
+                .query(
+                    &tx.prepare_cached(&self.sql.lock_aliases)
+                        .await
+                        .map_err(from_pg)?,
+                    &[&source, &tenant],
+                )
                 .await
                 .map_err(from_pg)?;
             let Some(first) = rows.first() else {
@@ -911,20 +963,29 @@ impl MailStore {
             let gone: Vec<&String> = have.iter().filter(|d| !target.contains(d)).collect();
             let new: Vec<&String> = target.iter().filter(|d| !have.contains(d)).collect();
             if !gone.is_empty() {
-                tx.execute(&self.sql.delete_alias_dests, &[&source, &tenant, &gone])
-                    .await
-                    .map_err(from_pg)?;
+                tx.execute(
+                    &tx.prepare_cached(&self.sql.delete_alias_dests)
+                        .await
+                        .map_err(from_pg)?,
+                    &[&source, &tenant, &gone],
+                )
+                .await
+                .map_err(from_pg)?;
             }
             if !new.is_empty() {
                 tx.execute(
-                    &self.sql.insert_aliases,
+                    &tx.prepare_cached(&self.sql.insert_aliases)
+                        .await
+                        .map_err(from_pg)?,
                     &[&domain_id, &source, &new, &enabled, &owner, &labels],
                 )
                 .await
                 .map_err(from_pg)?;
             }
             tx.execute(
-                &self.sql.update_aliases,
+                &tx.prepare_cached(&self.sql.update_aliases)
+                    .await
+                    .map_err(from_pg)?,
                 &[&source, &tenant, &Some(enabled), &Some(labels)],
             )
             .await
@@ -998,12 +1059,22 @@ impl MailStore {
         let result = async {
             let tx = conn.transaction().await.map_err(from_pg)?;
             let n = tx
-                .execute(&self.sql.delete_aliases, &[&source, &scope.as_tenant()])
+                .execute(
+                    &tx.prepare_cached(&self.sql.delete_aliases)
+                        .await
+                        .map_err(from_pg)?,
+                    &[&source, &scope.as_tenant()],
+                )
                 .await
                 .map_err(from_pg)?;
-            tx.execute(&self.sql.gc_domain, &[&domain_of(&source)])
-                .await
-                .map_err(from_pg)?;
+            tx.execute(
+                &tx.prepare_cached(&self.sql.gc_domain)
+                    .await
+                    .map_err(from_pg)?,
+                &[&domain_of(&source)],
+            )
+            .await
+            .map_err(from_pg)?;
             tx.commit().await.map_err(from_pg)?;
             Ok(n > 0)
         }
