@@ -120,7 +120,6 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 "name": zone.name,
                 "account": zone.tenant,
                 "serial": zone.serial(),
-                "records": zone.record_count(),
             }));
         Resource::DnsZone(DnsZone {
             meta,
@@ -153,9 +152,10 @@ impl<B: DnsBackend> DnsAdapter<B> {
         })
     }
 
-    async fn require_zone(&self, name: &str) -> Result<Zone> {
+    /// The zone with the record sets at `names` only (apex for zone-level views).
+    async fn require_zone(&self, name: &str, names: &[&str]) -> Result<Zone> {
         self.backend
-            .get_zone(name)
+            .get_zone_at(name, names)
             .await?
             .ok_or_else(|| Error::not_found(format!("zone {name}")))
     }
@@ -230,19 +230,19 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 set.owner = Some(self.options.owner.clone());
             }
         }
-        if let Some(existing) = self.backend.get_zone(&s.name).await? {
+        if let Some(existing) = self.backend.get_zone_at(&s.name, &[&s.name]).await? {
             return self.adopt_zone(&existing, spec);
         }
         match self.backend.create_zone(&zone).await {
             Ok(()) => {}
             // Lost a race with another creator: judge what is there now.
             Err(e) if e.kind() == &ErrorKind::AlreadyExists || e.kind() == &ErrorKind::Conflict => {
-                let existing = self.require_zone(&s.name).await?;
+                let existing = self.require_zone(&s.name, &[&s.name]).await?;
                 return self.adopt_zone(&existing, spec);
             }
             Err(e) => return Err(e),
         }
-        Ok(self.zone_resource(&self.require_zone(&s.name).await?))
+        Ok(self.zone_resource(&self.require_zone(&s.name, &[&s.name]).await?))
     }
 
     fn adopt_zone(&self, existing: &Zone, spec: &ResourceSpec) -> Result<Resource> {
@@ -270,7 +270,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
         if s.name != id.id {
             return Err(Error::invalid_input("name", "a zone cannot be renamed"));
         }
-        let zone = self.require_zone(&s.name).await?;
+        let zone = self.require_zone(&s.name, &[&s.name]).await?;
         if s.common.tenant.is_some() && s.common.tenant != zone.tenant {
             return Err(Error::invalid_input(
                 "tenant",
@@ -303,12 +303,12 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 self.apply_checked(&zone, vec![change]).await?;
             }
         }
-        Ok(self.zone_resource(&self.require_zone(&s.name).await?))
+        Ok(self.zone_resource(&self.require_zone(&s.name, &[&s.name]).await?))
     }
 
     async fn create_record(&self, spec: &ResourceSpec) -> Result<Resource> {
         let (s, new) = self.valid_record_spec(spec)?;
-        let zone = self.require_zone(&s.zone).await?;
+        let zone = self.require_zone(&s.zone, &[&new.name]).await?;
         if s.common.tenant.is_some() && s.common.tenant != zone.tenant {
             return Err(Error::new(ErrorKind::PermissionDenied)
                 .with_message(format!("zone {} belongs to another tenant", zone.name)));
@@ -362,7 +362,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 "a record cannot move to another zone",
             ));
         }
-        let zone = self.require_zone(&s.zone).await?;
+        let zone = self.require_zone(&s.zone, &[&old.owner, &new.name]).await?;
         let old_key = RecordSetKey::new(old.owner.clone(), old.data.record_type());
         let old_set = zone
             .rrsets
@@ -425,7 +425,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
         let Some(old) = parse_record_id(&id.id) else {
             return Ok(()); // no such record can exist
         };
-        let Some(zone) = self.backend.get_zone(&old.zone).await? else {
+        let Some(zone) = self.backend.get_zone_at(&old.zone, &[&old.owner]).await? else {
             return Ok(());
         };
         let key = RecordSetKey::new(old.owner.clone(), old.data.record_type());
@@ -552,7 +552,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 let Ok(name) = stackdock_core::validate::domain("id", &id.id) else {
                     return Ok(Observation::absent());
                 };
-                Ok(match self.backend.get_zone(&name).await? {
+                Ok(match self.backend.get_zone_at(&name, &[&name]).await? {
                     Some(zone) => Observation::of(self.zone_resource(&zone), desired),
                     None => Observation::absent(),
                 })
@@ -561,7 +561,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 let Some(rid) = parse_record_id(&id.id) else {
                     return Ok(Observation::absent());
                 };
-                let Some(zone) = self.backend.get_zone(&rid.zone).await? else {
+                let Some(zone) = self.backend.get_zone_at(&rid.zone, &[&rid.owner]).await? else {
                     return Ok(Observation::absent());
                 };
                 let key = RecordSetKey::new(rid.owner, rid.data.record_type());

@@ -40,6 +40,16 @@ pub trait DnsBackend: Send + Sync + fmt::Debug + 'static {
     /// A whole zone with its records; `None` when it does not exist.
     async fn get_zone(&self, name: &str) -> Result<Option<Zone>>;
 
+    /// The zone with only the record sets owned by one of `names` (canonical);
+    /// `None` when the zone does not exist. Backends that can filter on the
+    /// server (PowerDNS `rrset_name`) send less over the wire.
+    async fn get_zone_at(&self, name: &str, names: &[&str]) -> Result<Option<Zone>> {
+        Ok(self.get_zone(name).await?.map(|mut zone| {
+            zone.rrsets.retain(|k, _| names.contains(&k.name.as_str()));
+            zone
+        }))
+    }
+
     /// Create `zone` with all its record sets in one call;
     /// [`AlreadyExists`](stackdock_core::ErrorKind::AlreadyExists) if it exists.
     async fn create_zone(&self, zone: &Zone) -> Result<()>;

@@ -393,6 +393,22 @@ impl DnsBackend for PowerDnsClient {
         }
     }
 
+    async fn get_zone_at(&self, name: &str, names: &[&str]) -> Result<Option<Zone>> {
+        let mut req = Request::get(self.zone_path(name)).operation("get zone");
+        if let [only] = names {
+            req = req.query("rrset_name", format!("{only}."));
+        }
+        match self.send(req).await {
+            Ok(resp) => {
+                let mut zone = zone_from_api(resp.json()?)?;
+                zone.rrsets.retain(|k, _| names.contains(&k.name.as_str()));
+                Ok(Some(zone))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn create_zone(&self, zone: &Zone) -> Result<()> {
         let req = Request::post(self.zones_path())
             .query("rrsets", "false")

@@ -380,6 +380,20 @@ async fn tenancy_and_error_mapping() {
         vec![a("192.0.2.1")]
     );
 
+    // Reading only the sets at one name (server-side rrset_name filter).
+    let at = backend
+        .get_zone_at("one.example", &["www.one.example"])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(at.rrsets.len(), 1);
+    assert_eq!(at.tenant.as_deref(), Some("tenant-a"));
+    assert!(backend
+        .get_zone_at("missing.example", &["x.missing.example"])
+        .await
+        .unwrap()
+        .is_none());
+
     // 409: exists.
     let err = backend.create_zone(&z1).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::AlreadyExists, "{err}");
