@@ -170,6 +170,15 @@ impl<B: DnsBackend> DnsAdapter<B> {
         }
     }
 
+    /// A record spec naming a tenant may only touch that tenant's zones.
+    fn check_tenant(&self, spec: &DnsRecordSpec, zone: &Zone) -> Result<()> {
+        if spec.common.tenant.is_some() && spec.common.tenant != zone.tenant {
+            return Err(Error::new(ErrorKind::PermissionDenied)
+                .with_message(format!("zone {} belongs to another tenant", zone.name)));
+        }
+        Ok(())
+    }
+
     fn valid_zone_spec(spec: &ResourceSpec) -> Result<DnsZoneSpec> {
         match spec.validate()? {
             ResourceSpec::DnsZone(s) => Ok(s),
@@ -309,10 +318,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
     async fn create_record(&self, spec: &ResourceSpec) -> Result<Resource> {
         let (s, new) = self.valid_record_spec(spec)?;
         let zone = self.require_zone(&s.zone, &[&new.name]).await?;
-        if s.common.tenant.is_some() && s.common.tenant != zone.tenant {
-            return Err(Error::new(ErrorKind::PermissionDenied)
-                .with_message(format!("zone {} belongs to another tenant", zone.name)));
-        }
+        self.check_tenant(&s, &zone)?;
         let data = &new.records[0].clone();
         let change = match zone.rrsets.get(&new.key()) {
             Some(existing) if existing.records.contains(data) => {
@@ -363,6 +369,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
             ));
         }
         let zone = self.require_zone(&s.zone, &[&old.owner, &new.name]).await?;
+        self.check_tenant(&s, &zone)?;
         let old_key = RecordSetKey::new(old.owner.clone(), old.data.record_type());
         let old_set = zone
             .rrsets

@@ -228,6 +228,18 @@ async fn records_through_the_adapter_are_served() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::PermissionDenied);
+    let hijack = DnsRecordSpec {
+        common: Common {
+            tenant: Some("globex".into()),
+            ..Default::default()
+        },
+        ..record_spec("app", None, a("192.0.2.66"))
+    };
+    let err = adapter
+        .update(&r2.id(), &ResourceSpec::from(hijack))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::PermissionDenied);
     adapter
         .create(&ResourceSpec::from(zone_spec(
             "globex.example",
