@@ -262,6 +262,12 @@ impl PostgresAdapter {
         self.client.sql_sent()
     }
 
+    /// The admin connection pool.
+    #[doc(hidden)]
+    pub fn client(&self) -> &PgClient {
+        &self.client
+    }
+
     /// Make the next provisioning fail at `step`, before running it.
     /// For rollback tests; the fault fires once.
     #[doc(hidden)]

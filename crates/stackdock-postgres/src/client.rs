@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use rustls::pki_types::pem::PemObject;
@@ -26,6 +26,8 @@ use crate::error::{map_pg_error, map_pool_error};
 pub struct PgClient {
     pool: Pool,
     sent: Arc<AtomicUsize>,
+    /// When `Some`, every SQL text sent is kept (for snapshot tests).
+    log: Arc<Mutex<Option<Vec<String>>>>,
 }
 
 impl fmt::Debug for PgClient {
@@ -90,12 +92,37 @@ impl PgClient {
         Ok(PgClient {
             pool,
             sent: Arc::new(AtomicUsize::new(0)),
+            log: Arc::new(Mutex::new(None)),
         })
     }
 
     /// How many SQL texts this client has sent to the server.
     pub fn sql_sent(&self) -> usize {
         self.sent.load(Ordering::SeqCst)
+    }
+
+    /// Start (or stop) keeping every SQL text sent; for snapshot tests.
+    #[doc(hidden)]
+    pub fn record_sql(&self, on: bool) {
+        *self.log.lock().unwrap_or_else(|e| e.into_inner()) = on.then(Vec::new);
+    }
+
+    /// The SQL texts kept since recording started (recording goes on).
+    #[doc(hidden)]
+    pub fn take_sql_log(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn count(&self, sql: &str) {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        if let Some(log) = self.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            log.push(sql.to_owned());
+        }
     }
 
     async fn conn(&self) -> Result<deadpool_postgres::Object> {
@@ -105,7 +132,7 @@ impl PgClient {
     /// Run one parameterised query (prepared once per connection, then cached).
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         let conn = self.conn().await?;
-        self.sent.fetch_add(1, Ordering::SeqCst);
+        self.count(sql);
         let stmt = conn
             .prepare_cached(sql)
             .await
@@ -120,7 +147,7 @@ impl PgClient {
     /// nothing); `CREATE/DROP DATABASE` must be sent alone.
     pub async fn batch(&self, sql: &str) -> Result<()> {
         let conn = self.conn().await?;
-        self.sent.fetch_add(1, Ordering::SeqCst);
+        self.count(sql);
         tracing::debug!(statement = %first_words(sql), "postgres admin statement");
         conn.batch_execute(sql)
             .await

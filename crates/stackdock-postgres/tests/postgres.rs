@@ -931,3 +931,74 @@ async fn check_credentials_and_unsupported_kinds() {
     );
     env.assert_clean().await;
 }
+
+/// Replace what varies between runs (prefix, SCRAM verifiers, timestamps) so
+/// the exact SQL can be pinned by a snapshot.
+fn normalize_sql(sql: &str, prefix: &str) -> String {
+    let mut out = sql.replace(prefix, "sdt_PREFIX_");
+    for (start_pat, end_char, placeholder) in [
+        ("SCRAM-SHA-256$", '\'', "SCRAM-SHA-256$<verifier>"),
+        ("\"created_at\":\"", '"', "\"created_at\":\"<time>"),
+    ] {
+        let mut done = String::new();
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(start_pat) {
+            done.push_str(&rest[..i]);
+            done.push_str(placeholder);
+            let after = &rest[i + start_pat.len()..];
+            let end = after.find(end_char).unwrap_or(after.len());
+            rest = &after[end..];
+        }
+        done.push_str(rest);
+        out = done;
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_sql_sent_is_pinned_by_a_snapshot() {
+    let env = TestEnv::new().await;
+    let adapter = env.new_adapter();
+    let name = env.name("snap");
+    let password = "Snapshot-Password-1";
+    let mut s = tenant_spec(&name, "acme");
+    s.password = Some(SecretString::from(password.to_owned()));
+    s.connection_limit = Some(5);
+    s.common.labels.insert("plan".into(), "pro".into());
+    adapter.client().record_sql(true);
+    adapter
+        .create(&ResourceSpec::from(s.clone()))
+        .await
+        .unwrap();
+    let create = adapter.client().take_sql_log();
+    let mut changed = s.clone();
+    changed.connection_limit = Some(6);
+    changed.password = Some(SecretString::from("Snapshot-Password-2".to_owned()));
+    adapter
+        .update(&id(&name), &ResourceSpec::from(changed))
+        .await
+        .unwrap();
+    let update = adapter.client().take_sql_log();
+    adapter.delete(&id(&name)).await.unwrap();
+    let delete = adapter.client().take_sql_log();
+    for sql in create.iter().chain(&update).chain(&delete) {
+        assert!(
+            !sql.contains("Snapshot-Password"),
+            "plaintext password in SQL: {sql}"
+        );
+    }
+    let norm = |v: &[String]| {
+        v.iter()
+            .map(|s| normalize_sql(s, &env.prefix))
+            .collect::<Vec<_>>()
+    };
+    insta::assert_json_snapshot!(
+        "provision_update_delete_sql",
+        serde_json::json!({
+            "create": norm(&create),
+            "update": norm(&update),
+            "delete": norm(&delete),
+        })
+    );
+    env.assert_clean().await;
+}
