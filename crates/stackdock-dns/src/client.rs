@@ -117,6 +117,62 @@ struct ApiZone {
     rrsets: Vec<ApiRrset>,
 }
 
+/// An IPv6 address in RFC 5952 form with hexadecimal groups only.
+///
+/// PowerDNS rejects the dotted-quad tail that `Ipv6Addr`'s `Display` uses
+/// for IPv4-mapped addresses (`::ffff:192.0.2.1` is "Invalid IPv6 address").
+///
+/// ```
+/// use stackdock_dns::client::ipv6_hex;
+/// assert_eq!(ipv6_hex(&"::ffff:192.0.2.1".parse().unwrap()), "::ffff:c000:201");
+/// assert_eq!(ipv6_hex(&"2001:db8:0:0:1:0:0:1".parse().unwrap()), "2001:db8::1:0:0:1");
+/// assert_eq!(ipv6_hex(&"::".parse().unwrap()), "::");
+/// assert_eq!(ipv6_hex(&"1::".parse().unwrap()), "1::");
+/// assert_eq!(ipv6_hex(&"1:0:2:3:4:5:6:7".parse().unwrap()), "1:0:2:3:4:5:6:7");
+/// ```
+pub fn ipv6_hex(address: &std::net::Ipv6Addr) -> String {
+    let groups = address.segments();
+    // Longest run of at least two zero groups (first one on ties), per RFC 5952.
+    let (mut best_start, mut best_len) = (0usize, 0usize);
+    let mut i = 0;
+    while i < 8 {
+        if groups[i] == 0 {
+            let start = i;
+            while i < 8 && groups[i] == 0 {
+                i += 1;
+            }
+            if i - start > best_len {
+                best_start = start;
+                best_len = i - start;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    let hex = |g: &[u16]| {
+        g.iter()
+            .map(|x| format!("{x:x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    if best_len < 2 {
+        return hex(&groups);
+    }
+    format!(
+        "{}::{}",
+        hex(&groups[..best_start]),
+        hex(&groups[best_start + best_len..])
+    )
+}
+
+/// Record content as PowerDNS accepts it: presentation form, AAAA in hex groups.
+fn content(data: &RecordData) -> String {
+    match data {
+        RecordData::AAAA { address } => ipv6_hex(address),
+        other => other.to_string(),
+    }
+}
+
 /// The API form of a record set, for a POST (`changetype` None) or a PATCH REPLACE.
 pub fn rrset_to_api(set: &RecordSet, changetype: Option<&str>) -> ApiRrset {
     ApiRrset {
@@ -128,7 +184,7 @@ pub fn rrset_to_api(set: &RecordSet, changetype: Option<&str>) -> ApiRrset {
             .records
             .iter()
             .map(|r| ApiRecord {
-                content: r.to_string(),
+                content: content(r),
                 disabled: false,
             })
             .collect(),
