@@ -342,7 +342,7 @@ pub fn parse_rdata_tokens(rtype: RecordType, tokens: &[Token], origin: &str) -> 
         }
         RecordType::CAA => {
             exact(3)?;
-            let tag = tokens[1].raw.to_ascii_lowercase();
+            let tag = tokens[1].raw.clone();
             RecordData::CAA {
                 flags: number("content.flags", tokens.first())?,
                 tag,

@@ -38,7 +38,7 @@ fn record(zone: &'static str) -> impl Strategy<Value = RecordData> {
         "[a-z0-9]{1,10}".prop_map(|l| RecordData::PTR {
             target: format!("{l}.example.net")
         }),
-        ("[a-z0-9]{1,10}", "[ -~]{0,40}").prop_map(|(tag, v)| RecordData::CAA {
+        ("[a-zA-Z0-9]{1,10}", "[ -~]{0,40}").prop_map(|(tag, v)| RecordData::CAA {
             flags: 0,
             tag,
             value: v
