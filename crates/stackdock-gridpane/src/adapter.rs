@@ -302,21 +302,20 @@ impl GridPaneAdapter {
             let resource = Resource::Server(found);
             let mut differs = known_drift(&ResourceSpec::Server(spec.clone()), &resource);
             let (webserver, database) = match &plan {
-                ServerPlan::Custom(c) => (c.webserver, c.database),
-                ServerPlan::Provider(p) => (p.webserver, p.database),
+                ServerPlan::Custom(c) => (c.webserver.as_str(), c.database.as_str()),
+                ServerPlan::Provider(p) => (p.webserver.as_str(), p.database.as_str()),
             };
-            if existing
-                .webserver
-                .as_deref()
-                .is_some_and(|w| w != webserver.as_str())
+            // Defaults are not a wish: only compare what the spec asks for.
+            let asked = |key: &str| spec.common.options.contains_key(key);
+            if asked("webserver")
+                && existing
+                    .webserver
+                    .as_deref()
+                    .is_some_and(|w| w != webserver)
             {
                 differs.push("options.webserver".into());
             }
-            if existing
-                .database
-                .as_deref()
-                .is_some_and(|d| d != database.as_str())
-            {
+            if asked("database") && existing.database.as_deref().is_some_and(|d| d != database) {
                 differs.push("options.database".into());
             }
             if !differs.is_empty() {
@@ -446,19 +445,27 @@ impl GridPaneAdapter {
                 &ResourceSpec::WebService(spec.clone()),
                 &Resource::WebService(self.site_from(existing.clone())),
             );
-            if existing
-                .pm
-                .as_deref()
-                .is_some_and(|pm| pm != site.pm.as_str())
+            // Defaults are not a wish: only compare what the spec asks for.
+            let asked = |key: &str| spec.common.options.contains_key(key);
+            if asked("pm")
+                && existing
+                    .pm
+                    .as_deref()
+                    .is_some_and(|pm| pm != site.pm.as_str())
             {
                 differs.push("options.pm".into());
             }
-            if existing.caching() != site.nginx_caching.as_str() {
+            if asked("nginx_caching") && existing.caching() != site.nginx_caching.as_str() {
                 differs.push("options.nginx_caching".into());
             }
             if let (Some(want), Some(have)) = (site.waf, existing.waf.as_deref()) {
                 if !want.as_str().eq_ignore_ascii_case(have) {
                     differs.push("options.waf".into());
+                }
+            }
+            if let (Some(want), Some(have)) = (opts_system_user(&site), existing.system_user_id) {
+                if want != have {
+                    differs.push("options.system_user_id".into());
                 }
             }
             if !differs.is_empty() {
@@ -1296,6 +1303,13 @@ fn new_site(s: &WebServiceSpec) -> Result<NewSite> {
     };
     site.validate()?;
     Ok(site)
+}
+
+fn opts_system_user(site: &NewSite) -> Option<u64> {
+    match site.owner {
+        SiteOwner::SystemUserId(id) => Some(id),
+        SiteOwner::Username(_) => None,
+    }
 }
 
 struct DomainPlan {

@@ -446,6 +446,47 @@ async fn adoption_conflicts_when_incompatible() {
     };
     let adopted = adapter.create(&same.into()).await.unwrap();
     assert_eq!(adopted.id().id, "474559");
+    // Unset options are GridPane's business: the minimal spec adopts too.
+    let minimal = WebServiceSpec {
+        name: "blog.example.net".into(),
+        server_id: Some("29330".into()),
+        common: options(json!({"username": "bloguser"})),
+        ..Default::default()
+    };
+    assert_eq!(
+        adapter.create(&minimal.into()).await.unwrap().id().id,
+        "474559"
+    );
+    let other_pm = WebServiceSpec {
+        name: "blog.example.net".into(),
+        server_id: Some("29330".into()),
+        common: options(json!({"username": "bloguser", "pm": "static"})),
+        ..Default::default()
+    };
+    let err = adapter.create(&other_pm.into()).await.unwrap_err();
+    assert!(err.to_string().contains("options.pm"), "{err}");
+    // An existing server (nginx + mariadb) is adopted when the spec does not ask otherwise.
+    let existing = ServerSpec {
+        name: "prod-web-1".into(),
+        region: Some("Ashburn - VA".into()),
+        ipv4: Some("192.0.2.34".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        adapter
+            .create(&existing.clone().into())
+            .await
+            .unwrap()
+            .id()
+            .id,
+        "29328"
+    );
+    let other_db = ServerSpec {
+        common: options(json!({"database": "percona"})),
+        ..existing
+    };
+    let err = adapter.create(&other_db.into()).await.unwrap_err();
+    assert!(err.to_string().contains("options.database"), "{err}");
     // A server label in use with another address.
     let taken = ServerSpec {
         name: "prod-web-1".into(),
