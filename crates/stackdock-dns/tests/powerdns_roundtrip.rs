@@ -46,15 +46,22 @@ fn record(zone: &'static str) -> impl Strategy<Value = RecordData> {
     ]
 }
 
+/// Plain, underscore (`_dmarc`) and wildcard owners.
+fn owner() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z0-9]{1,8}",
+        "_[a-z0-9]{1,8}(\\._tcp)?",
+        "\\*(\\.[a-z]{1,5})?",
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_zones_read_back_identically() {
     let server = PdnsServer::start();
     let dns = Dns::new(PowerDnsClient::new(PowerDnsConfig::new(server.url(), API_KEY)).unwrap());
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = proptest::collection::vec(
-        ("[a-z0-9]{1,8}", 1u32..100_000, record("gen.example")),
-        1..60,
-    );
+    let strategy =
+        proptest::collection::vec((owner(), 1u32..100_000, record("gen.example")), 1..60);
     for case in 0..32 {
         let records = strategy.new_tree(&mut runner).unwrap().current();
         let mut desired = Zone::new("gen.example").unwrap();
