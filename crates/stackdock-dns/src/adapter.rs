@@ -649,6 +649,9 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
 
     async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
         let kind = spec.kind();
+        self.options
+            .validate()
+            .map_err(|e| e.with_operation(Operation::Create.on(kind)))?;
         let result = match kind {
             ResourceKind::DnsZone => self.create_zone(spec).await,
             ResourceKind::DnsRecord => self.create_record(spec).await,
@@ -666,6 +669,9 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
 
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
         let op = Operation::Update.on(id.kind);
+        self.options
+            .validate()
+            .map_err(|e| e.with_operation(op.clone()))?;
         if spec.kind() != id.kind {
             return Err(
                 Error::invalid_input("kind", "spec kind does not match id").with_operation(op)

@@ -210,6 +210,16 @@ impl AdapterOptions {
         self
     }
 
+    /// Check the options (the ownership marker ends up in comments and files).
+    pub fn validate(&self) -> Result<()> {
+        crate::model::check_owner_marker(&self.owner).map_err(|e| Error::config(e.to_string()))?;
+        crate::model::check_ttl(self.default_ttl).map_err(|e| Error::config(e.to_string()))?;
+        if self.page_size == 0 {
+            return Err(Error::config("page_size must be at least 1"));
+        }
+        Ok(())
+    }
+
     /// Use this template for new zones.
     pub fn with_template(mut self, template: ZoneTemplate) -> Self {
         self.template = template;
@@ -237,5 +247,15 @@ mod tests {
         let mut soa = PowerDnsConfig::new("http://x", "k");
         soa.soa_edit_api = "sometimes".into();
         assert!(soa.validate().is_err());
+    }
+
+    #[test]
+    fn adapter_options_are_checked() {
+        assert!(AdapterOptions::default().validate().is_ok());
+        let bad = AdapterOptions {
+            owner: "two words".into(),
+            ..AdapterOptions::default()
+        };
+        assert!(bad.validate().is_err());
     }
 }
