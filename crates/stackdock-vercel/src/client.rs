@@ -48,6 +48,7 @@ struct Inner {
     http: HttpClient,
     dock_id: String,
     page_size: u32,
+    max_concurrency: usize,
     team: Option<crate::config::TeamScope>,
 }
 
@@ -88,6 +89,7 @@ impl VercelClient {
                 http,
                 dock_id: config.dock_id.clone(),
                 page_size: config.page_size,
+                max_concurrency: config.max_concurrency,
                 team: config.team.clone(),
             }),
         })
@@ -100,6 +102,14 @@ impl VercelClient {
 
     pub(crate) fn page_size(&self) -> u32 {
         self.inner.page_size
+    }
+
+    pub(crate) fn max_concurrency(&self) -> usize {
+        self.inner.max_concurrency
+    }
+
+    pub(crate) async fn send_raw(&self, req: Request) -> Result<stackdock_http::Bytes> {
+        self.inner.http.send(req).await.map(|r| r.body)
     }
 
     async fn value(&self, req: Request) -> Result<Value> {

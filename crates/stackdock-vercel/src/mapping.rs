@@ -118,21 +118,26 @@ fn with_raw(mut service: WebService, mut raw: Value) -> WebService {
     service
 }
 
-/// The `latestDeployments` a project object carries, as deployments.
-pub(crate) fn latest_deployments(dock_id: &str, project_raw: &Value) -> Result<Vec<Deployment>> {
-    let Some(project_id) = project_raw.get("id").and_then(Value::as_str) else {
+/// Move the `latestDeployments` out of a project object and map them
+/// (the inventory keeps them once, as deployments, not twice).
+pub(crate) fn take_latest_deployments(
+    dock_id: &str,
+    project_raw: &mut Value,
+) -> Result<Vec<Deployment>> {
+    let project_id = project_raw
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let Some(Value::Array(items)) = project_raw
+        .as_object_mut()
+        .and_then(|o| o.remove("latestDeployments"))
+    else {
         return Ok(Vec::new());
     };
-    project_raw
-        .get("latestDeployments")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .map(|d| deployment(dock_id, d.clone(), Some(project_id)))
-                .collect()
-        })
-        .unwrap_or_else(|| Ok(Vec::new()))
+    items
+        .into_iter()
+        .map(|d| deployment(dock_id, d, project_id.as_deref()))
+        .collect()
 }
 
 fn meta_str<'a>(d: &'a ApiDeployment, keys: &[&str]) -> Option<&'a str> {

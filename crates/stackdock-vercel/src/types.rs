@@ -485,7 +485,8 @@ impl Default for InventoryOptions {
 /// Everything [`VercelClient::inventory`](crate::VercelClient::inventory) found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inventory {
-    /// Every project.
+    /// Every project (their `provider_data` leaves out `latestDeployments`,
+    /// which are in [`Inventory::deployments`]).
     pub projects: Vec<WebService>,
     /// The latest deployments Vercel reports with each project.
     pub deployments: Vec<Deployment>,

@@ -176,3 +176,61 @@ async fn conformance_suite_passes_against_fake_vercel() {
     // Everything the suite created was cleaned up again.
     assert_eq!(fake.project_count(), 1);
 }
+
+#[tokio::test]
+async fn inventory_collects_projects_deployments_and_domains() {
+    use stackdock_vercel::{InventoryOptions, NewProjectDomain};
+    let fake = FakeVercel::new();
+    let server = fake.start().await;
+    let ids: Vec<String> = (0..7)
+        .map(|i| fake.seed_project(&format!("inv-{i}")))
+        .collect();
+    let adapter = FakeVercel::adapter(&server); // page size 2: 4 project pages
+    for (i, id) in ids.iter().enumerate() {
+        for d in 0..(i % 4) {
+            adapter
+                .client()
+                .add_project_domain(
+                    id,
+                    &NewProjectDomain {
+                        name: format!("d{d}.inv-{i}.example"),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let inv = adapter
+        .client()
+        .inventory(&InventoryOptions {
+            concurrency: 3,
+            domains: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(inv.projects.len(), 7);
+    assert_eq!(
+        inv.deployments.len(),
+        0,
+        "seeded projects have no deployments"
+    );
+    assert_eq!(inv.domains.len(), 1 + 2 + 3 + 1 + 2);
+    // 4 project pages; domain listings of up to 3 domains take 2 pages of 2.
+    assert!(
+        inv.sequential_round_trips >= 5,
+        "{}",
+        inv.sequential_round_trips
+    );
+    assert_eq!(
+        inv.requests,
+        4 + 7 + 1,
+        "one project needs a second domains page"
+    );
+    let domains_of_3: Vec<_> = inv
+        .domains
+        .iter()
+        .filter(|d| d.service_id.as_deref() == Some(ids[3].as_str()))
+        .collect();
+    assert_eq!(domains_of_3.len(), 3);
+}
