@@ -19,7 +19,7 @@ use stackdock_core::{
     ResourceStatus, Result,
 };
 
-use crate::client::PgClient;
+use crate::client::{PgClient, Session};
 use crate::config::PostgresConfig;
 use crate::scram;
 use crate::sql::{identifier, quote_ident, quote_literal};
@@ -434,12 +434,12 @@ impl PostgresAdapter {
         })
     }
 
-    async fn fetch_db(&self, name: &str) -> Result<Option<DbRow>> {
+    async fn fetch_db(&self, s: &Session<'_>, name: &str) -> Result<Option<DbRow>> {
         let sql = format!(
             "SELECT {DB_COLUMNS} FROM pg_catalog.pg_database d \
              WHERE d.datname = $1 AND NOT d.datistemplate"
         );
-        let rows = self.client.query(&sql, &[&name]).await?;
+        let rows = s.query(&sql, &[&name]).await?;
         rows.first().map(DbRow::from_row).transpose()
     }
 
@@ -447,6 +447,7 @@ impl PostgresAdapter {
     /// and whether role `role` exists at all and what its marker says.
     async fn fetch_roles(
         &self,
+        s: &Session<'_>,
         name: &str,
         role: &str,
     ) -> Result<(Vec<String>, Option<Option<Marker>>)> {
@@ -455,10 +456,7 @@ impl PostgresAdapter {
              WHERE r.rolname = $2 \
                 OR (pg_catalog.starts_with(pg_catalog.shobj_description(r.oid, 'pg_authid'), $3) \
                     AND pg_catalog.shobj_description(r.oid, 'pg_authid') LIKE '%\"database\":' || pg_catalog.to_json($1::text)::text || '%')";
-        let rows = self
-            .client
-            .query(sql, &[&name, &role, &MARKER_PREFIX])
-            .await?;
+        let rows = s.query(sql, &[&name, &role, &MARKER_PREFIX]).await?;
         let mut ours = Vec::new();
         let mut named = None;
         for row in rows {
@@ -482,11 +480,11 @@ impl PostgresAdapter {
         Ok((ours, named))
     }
 
-    async fn step(&self, step: ProvisionStep, sql: &str) -> Result<()> {
+    async fn step(&self, s: &Session<'_>, step: ProvisionStep, sql: &str) -> Result<()> {
         if let Some(e) = self.take_fault(step, FaultTiming::Before) {
             return Err(e);
         }
-        self.client.batch(sql).await?;
+        s.batch(sql).await?;
         if let Some(e) = self.take_fault(step, FaultTiming::After) {
             return Err(e);
         }
@@ -507,6 +505,7 @@ impl PostgresAdapter {
     /// Run the provisioning steps; on failure undo what this call made.
     async fn provision(
         &self,
+        s: &Session<'_>,
         plan: &Plan,
         role_exists: bool,
         db_exists: bool,
@@ -530,7 +529,7 @@ impl PostgresAdapter {
                 )
             };
             // Mark before running: an `After` fault means the step *did* run.
-            let r = self.step(ProvisionStep::CreateRole, &role_sql).await;
+            let r = self.step(s, ProvisionStep::CreateRole, &role_sql).await;
             if !role_exists && !matches!(&r, Err(e) if !is_after_fault(e)) {
                 made_role = true;
             }
@@ -540,13 +539,14 @@ impl PostgresAdapter {
                     "CREATE DATABASE {db} WITH OWNER {role} TEMPLATE template0 CONNECTION LIMIT {}",
                     plan.connection_limit
                 );
-                let r = self.step(ProvisionStep::CreateDatabase, &sql).await;
+                let r = self.step(s, ProvisionStep::CreateDatabase, &sql).await;
                 if !matches!(&r, Err(e) if !is_after_fault(e)) {
                     made_db = true;
                 }
                 r?;
             }
             self.step(
+                s,
                 ProvisionStep::SecureDatabase,
                 &self.secure_sql(plan, created_at)?,
             )
@@ -556,12 +556,22 @@ impl PostgresAdapter {
         let Err(original) = result else {
             return Ok(());
         };
+        // A name taken between our check and the step: by someone outside
+        // StackDock (we hold the lock for this name). Worth a retry to adopt or report.
+        let mut original = if matches!(original.kind(), ErrorKind::AlreadyExists) {
+            Error::conflict(format!(
+                "{} was created concurrently by someone else: {}",
+                plan.name,
+                original.message().unwrap_or_default()
+            ))
+            .with_status(stackdock_core::ErrorStatus::Temporary)
+        } else {
+            original
+        };
         // Undo in reverse order; keep the original error, note undo failures.
-        let mut original = original;
         if made_db {
             if let Err(e) = self
-                .client
-                .batch(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .undo(s, &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
                 .await
             {
                 tracing::warn!(database = %plan.name, error = %e, "rollback: dropping the database failed");
@@ -569,11 +579,7 @@ impl PostgresAdapter {
             }
         }
         if made_role {
-            if let Err(e) = self
-                .client
-                .batch(&format!("DROP ROLE IF EXISTS {role}"))
-                .await
-            {
+            if let Err(e) = self.undo(s, &format!("DROP ROLE IF EXISTS {role}")).await {
                 tracing::warn!(role = %plan.role, error = %e, "rollback: dropping the role failed");
                 original = original.with_context("rollback_error", e.to_string());
             }
@@ -721,8 +727,13 @@ impl DockAdapter for PostgresAdapter {
                 );
             }
         }
+        let session = self
+            .client
+            .session()
+            .await
+            .map_err(|e| e.with_operation(op.clone()))?;
         let row = self
-            .fetch_db(&id.id)
+            .fetch_db(&session, &id.id)
             .await
             .map_err(|e| e.with_operation(op))?;
         Ok(match row {
@@ -735,8 +746,80 @@ impl DockAdapter for PostgresAdapter {
         check_kind(self, Operation::Create, spec.kind())?;
         let op = Operation::Create.on(spec.kind());
         let plan = self.plan(spec).map_err(|e| e.with_operation(op.clone()))?;
+        let mut session = self
+            .client
+            .session()
+            .await
+            .map_err(|e| e.with_operation(op.clone()))?;
+        session
+            .lock(&plan.name)
+            .await
+            .map_err(|e| e.with_operation(op.clone()))?;
+        let name = plan.name.clone();
+        let result = self.create_locked(&session, spec, plan, op.clone()).await;
+        // If unlocking fails the session closes its connection, which unlocks.
+        let _ = session.unlock(&name).await;
+        result.map_err(|e| e.with_operation(op))
+    }
+
+    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
+        check_kind(self, Operation::Update, id.kind)?;
+        let op = Operation::Update.on(id.kind);
+        if spec.kind() != id.kind {
+            return Err(
+                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
+            );
+        }
+        identifier("id", &id.id).map_err(|e| e.with_operation(op.clone()))?;
+        let plan = self.plan(spec).map_err(|e| e.with_operation(op.clone()))?;
+        if plan.name != id.id {
+            return Err(
+                Error::invalid_input("name", "cannot be changed by an update").with_operation(op),
+            );
+        }
+        let mut session = self
+            .client
+            .session()
+            .await
+            .map_err(|e| e.with_operation(op.clone()))?;
+        session
+            .lock(&id.id)
+            .await
+            .map_err(|e| e.with_operation(op.clone()))?;
+        let result = self.update_locked(&session, id, plan, op.clone()).await;
+        let _ = session.unlock(&id.id).await;
+        result.map_err(|e| e.with_operation(op))
+    }
+
+    async fn delete(&self, id: &ResourceId) -> Result<()> {
+        check_kind(self, Operation::Delete, id.kind)?;
+        let op = Operation::Delete.on(id.kind);
+        identifier("id", &id.id).map_err(|e| e.with_operation(op.clone()))?;
+        let mut session = self
+            .client
+            .session()
+            .await
+            .map_err(|e| e.with_operation(op.clone()))?;
+        session
+            .lock(&id.id)
+            .await
+            .map_err(|e| e.with_operation(op.clone()))?;
+        let result = self.delete_locked(&session, id, op.clone()).await;
+        let _ = session.unlock(&id.id).await;
+        result.map_err(|e| e.with_operation(op))
+    }
+}
+
+impl PostgresAdapter {
+    async fn create_locked(
+        &self,
+        s: &Session<'_>,
+        spec: &ResourceSpec,
+        plan: Plan,
+        op: String,
+    ) -> Result<Resource> {
         let existing = self
-            .fetch_db(&plan.name)
+            .fetch_db(s, &plan.name)
             .await
             .map_err(|e| e.with_operation(op.clone()))?;
         if let Some(row) = &existing {
@@ -769,7 +852,7 @@ impl DockAdapter for PostgresAdapter {
                     }
                     // Adopt. Hand the password back only if it is the one stored.
                     let password = match &plan.password {
-                        Some(p) => match self.password_matches(&plan.role, p).await {
+                        Some(p) => match self.password_matches(s, &plan.role, p).await {
                             Ok(true) => Some(p.clone()),
                             Ok(false) => {
                                 return Err(Error::conflict(format!(
@@ -797,7 +880,7 @@ impl DockAdapter for PostgresAdapter {
             }
         }
         let (_, role_state) = self
-            .fetch_roles(&plan.name, &plan.role)
+            .fetch_roles(s, &plan.name, &plan.role)
             .await
             .map_err(|e| e.with_operation(op.clone()))?;
         let role_exists = match role_state {
@@ -823,7 +906,7 @@ impl DockAdapter for PostgresAdapter {
         }
         let password = plan.password.clone().unwrap_or_else(generate_password);
         let verifier = scram::hash_password(password.expose_secret());
-        self.provision(&plan, role_exists, existing.is_some(), &verifier)
+        self.provision(s, &plan, role_exists, existing.is_some(), &verifier)
             .await
             .map_err(|e| e.with_operation(op.clone()))?;
         let row = DbRow {
@@ -836,29 +919,21 @@ impl DockAdapter for PostgresAdapter {
             oid: 0,
         };
         // Read back what the server made (oid, size, creation time in the marker).
-        match self.fetch_db(&plan.name).await {
+        match self.fetch_db(s, &plan.name).await {
             Ok(Some(actual)) => Ok(self.resource_from(&actual, Some(password))),
             _ => Ok(self.resource_from(&row, Some(password))),
         }
     }
 
-    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        check_kind(self, Operation::Update, id.kind)?;
-        let op = Operation::Update.on(id.kind);
-        if spec.kind() != id.kind {
-            return Err(
-                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
-            );
-        }
-        identifier("id", &id.id).map_err(|e| e.with_operation(op.clone()))?;
-        let plan = self.plan(spec).map_err(|e| e.with_operation(op.clone()))?;
-        if plan.name != id.id {
-            return Err(
-                Error::invalid_input("name", "cannot be changed by an update").with_operation(op),
-            );
-        }
+    async fn update_locked(
+        &self,
+        s: &Session<'_>,
+        id: &ResourceId,
+        plan: Plan,
+        op: String,
+    ) -> Result<Resource> {
         let row = self
-            .fetch_db(&id.id)
+            .fetch_db(s, &id.id)
             .await
             .map_err(|e| e.with_operation(op.clone()))?
             .ok_or_else(|| Error::not_found(id.to_string()).with_operation(op.clone()))?;
@@ -907,25 +982,21 @@ impl DockAdapter for PostgresAdapter {
         }
         if !statements.is_empty() {
             // One implicit transaction: all of it or none.
-            self.client
-                .batch(&statements.join("; "))
+            s.batch(&statements.join("; "))
                 .await
                 .map_err(|e| e.with_operation(op.clone()))?;
         }
         let row = self
-            .fetch_db(&id.id)
+            .fetch_db(s, &id.id)
             .await
             .map_err(|e| e.with_operation(op.clone()))?
             .ok_or_else(|| Error::not_found(id.to_string()).with_operation(op))?;
         Ok(self.resource_from(&row, plan.password))
     }
 
-    async fn delete(&self, id: &ResourceId) -> Result<()> {
-        check_kind(self, Operation::Delete, id.kind)?;
-        let op = Operation::Delete.on(id.kind);
-        identifier("id", &id.id).map_err(|e| e.with_operation(op.clone()))?;
+    async fn delete_locked(&self, s: &Session<'_>, id: &ResourceId, op: String) -> Result<()> {
         let row = self
-            .fetch_db(&id.id)
+            .fetch_db(s, &id.id)
             .await
             .map_err(|e| e.with_operation(op.clone()))?;
         let owner = match &row {
@@ -938,38 +1009,51 @@ impl DockAdapter for PostgresAdapter {
         if row.is_some() {
             // FORCE terminates the tenant's sessions first (PostgreSQL 13+).
             let db = quote_ident(&id.id).map_err(|e| e.with_operation(op.clone()))?;
-            self.client
-                .batch(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            s.batch(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
                 .await
                 .map_err(|e| e.with_operation(op.clone()))?;
         }
         // Roles made for this database, found by their marker (also after an
         // earlier delete stopped between dropping the database and the role).
         let (roles, _) = self
-            .fetch_roles(&id.id, &owner)
+            .fetch_roles(s, &id.id, &owner)
             .await
             .map_err(|e| e.with_operation(op.clone()))?;
         for role in roles {
             let r = quote_ident(&role).map_err(|e| e.with_operation(op.clone()))?;
             // REASSIGN/DROP OWNED clear what the role owns or was granted in
             // this (maintenance) database and in shared catalogs.
-            self.client
-                .batch(&format!(
-                    "REASSIGN OWNED BY {r} TO CURRENT_USER; DROP OWNED BY {r}; DROP ROLE {r}"
-                ))
-                .await
-                .map_err(|e| e.with_operation(op.clone()))?;
+            s.batch(&format!(
+                "REASSIGN OWNED BY {r} TO CURRENT_USER; DROP OWNED BY {r}; DROP ROLE {r}"
+            ))
+            .await
+            .map_err(|e| e.with_operation(op.clone()))?;
         }
         Ok(())
     }
 }
 
 impl PostgresAdapter {
+    /// Run a compensating statement on the session, or on a fresh connection
+    /// when the session's connection is what broke.
+    async fn undo(&self, s: &Session<'_>, sql: &str) -> Result<()> {
+        match s.batch(sql).await {
+            Err(e) if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) => {
+                self.client.batch(sql).await
+            }
+            other => other,
+        }
+    }
+
     /// Whether `password` matches the role's stored SCRAM verifier. Needs to
     /// read `pg_authid` (superuser); `Err` when that is not possible.
-    async fn password_matches(&self, role: &str, password: &SecretString) -> Result<bool> {
-        let rows = self
-            .client
+    async fn password_matches(
+        &self,
+        s: &Session<'_>,
+        role: &str,
+        password: &SecretString,
+    ) -> Result<bool> {
+        let rows = s
             .query(
                 "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1",
                 &[&role],

@@ -85,7 +85,7 @@ impl PgClient {
         let pool = Pool::builder(manager)
             .max_size(config.max_connections.max(1))
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(config.connect_timeout))
+            .wait_timeout(Some(config.pool_wait_timeout))
             .create_timeout(Some(config.connect_timeout))
             .build()
             .map_err(|e| Error::config(format!("cannot build the connection pool: {e}")))?;
@@ -125,14 +125,67 @@ impl PgClient {
         }
     }
 
-    async fn conn(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| map_pool_error(e, &[]))
+    /// Check out one connection for several statements (and, with
+    /// [`Session::lock`], for exclusive work on one name).
+    pub async fn session(&self) -> Result<Session<'_>> {
+        let conn = self.pool.get().await.map_err(|e| map_pool_error(e, &[]))?;
+        Ok(Session {
+            client: self,
+            conn: Some(conn),
+            locked: false,
+        })
     }
 
     /// Run one parameterised query (prepared once per connection, then cached).
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        let conn = self.conn().await?;
-        self.count(sql);
+        self.session().await?.query(sql, params).await
+    }
+
+    /// Send `sql` as one simple-protocol message (see [`Session::batch`]).
+    pub async fn batch(&self, sql: &str) -> Result<()> {
+        self.session().await?.batch(sql).await
+    }
+
+    /// Close the pool; later calls fail.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// Advisory-lock namespace of StackDock (first key of `pg_advisory_lock(int4, int4)`).
+pub const LOCK_NAMESPACE: i32 = 0x5D0C_0001;
+
+/// One checked-out admin connection.
+///
+/// While it holds an advisory lock and is dropped without
+/// [`unlock`](Session::unlock) (an error path, or the caller's future was
+/// cancelled), the connection is taken out of the pool and closed, so the
+/// server releases the lock instead of a pooled connection keeping it forever.
+pub struct Session<'a> {
+    client: &'a PgClient,
+    conn: Option<deadpool_postgres::Object>,
+    locked: bool,
+}
+
+impl fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("locked", &self.locked)
+            .finish()
+    }
+}
+
+impl Session<'_> {
+    fn conn(&self) -> Result<&deadpool_postgres::Object> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| Error::internal("session used after its connection was released"))
+    }
+
+    /// Run one parameterised query (prepared once per connection, then cached).
+    pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let conn = self.conn()?;
+        self.client.count(sql);
         let stmt = conn
             .prepare_cached(sql)
             .await
@@ -146,17 +199,48 @@ impl PgClient {
     /// `;`-separated statements run as one implicit transaction (all or
     /// nothing); `CREATE/DROP DATABASE` must be sent alone.
     pub async fn batch(&self, sql: &str) -> Result<()> {
-        let conn = self.conn().await?;
-        self.count(sql);
+        let conn = self.conn()?;
+        self.client.count(sql);
         tracing::debug!(statement = %first_words(sql), "postgres admin statement");
         conn.batch_execute(sql)
             .await
             .map_err(|e| map_pg_error(&e, &[]))
     }
 
-    /// Close the pool; later calls fail.
-    pub fn close(&self) {
-        self.pool.close();
+    /// Wait for the session-level advisory lock on `name`: concurrent
+    /// provisionings and deletions of one database take turns.
+    pub async fn lock(&mut self, name: &str) -> Result<()> {
+        self.query(
+            "SELECT pg_catalog.pg_advisory_lock($1, pg_catalog.hashtext($2))",
+            &[&LOCK_NAMESPACE, &name],
+        )
+        .await?;
+        self.locked = true;
+        Ok(())
+    }
+
+    /// Release the lock taken by [`lock`](Session::lock).
+    pub async fn unlock(&mut self, name: &str) -> Result<()> {
+        if self.locked {
+            self.query(
+                "SELECT pg_catalog.pg_advisory_unlock($1, pg_catalog.hashtext($2))",
+                &[&LOCK_NAMESPACE, &name],
+            )
+            .await?;
+            self.locked = false;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if self.locked {
+            if let Some(conn) = self.conn.take() {
+                // Closing the connection is what releases a session lock.
+                drop(deadpool_postgres::Object::take(conn));
+            }
+        }
     }
 }
 

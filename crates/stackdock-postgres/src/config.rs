@@ -68,8 +68,11 @@ pub struct PostgresConfig {
     pub ca_certificates_pem: Option<String>,
     /// Most admin connections open at once. Default 8.
     pub max_connections: usize,
-    /// Time to connect (and to wait for a pooled connection). Default 10 s.
+    /// Time to open a connection. Default 10 s.
     pub connect_timeout: Duration,
+    /// Time to wait for a free pooled connection (each create, update or
+    /// delete holds one for its duration). Default 60 s.
+    pub pool_wait_timeout: Duration,
     /// Host name given to tenants in their connection details; default [`host`](Self::host).
     pub public_host: Option<String>,
     /// Port given to tenants; default [`port`](Self::port).
@@ -90,6 +93,7 @@ impl fmt::Debug for PostgresConfig {
             .field("ca_certificates_pem", &self.ca_certificates_pem.is_some())
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
+            .field("pool_wait_timeout", &self.pool_wait_timeout)
             .field("public_host", &self.public_host)
             .field("public_port", &self.public_port)
             .field("application_name", &self.application_name)
@@ -110,6 +114,7 @@ impl PostgresConfig {
             ca_certificates_pem: None,
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
+            pool_wait_timeout: Duration::from_secs(60),
             public_host: None,
             public_port: None,
             application_name: "stackdock".into(),

@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use common::TestEnv;
 use futures::future::join_all;
@@ -501,8 +502,8 @@ async fn update_changes_limit_labels_and_password() {
         .unwrap());
     assert_eq!(
         env.adapter.sql_sent() - sent,
-        3,
-        "read, one atomic batch, read back"
+        5,
+        "lock, read, one atomic batch, read back, unlock"
     );
     assert_eq!(updated.connection_limit, Some(9));
     assert_eq!(
@@ -1000,5 +1001,67 @@ async fn the_sql_sent_is_pinned_by_a_snapshot() {
             "delete": norm(&delete),
         })
     );
+    env.assert_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_of_one_name_take_turns_and_agree() {
+    // Provisioning holds an advisory lock per database name: the first
+    // create provisions, the others wait and then adopt the same database.
+    let env = TestEnv::new().await;
+    let name = env.name("same");
+    let mut s = tenant_spec(&name, "t");
+    s.password = Some(SecretString::from("Shared-Password-5".to_owned()));
+    let spec = ResourceSpec::from(s);
+    let results = join_all((0..6).map(|_| {
+        let adapter = env.adapter.clone();
+        let spec = spec.clone();
+        async move { adapter.create(&spec).await }
+    }))
+    .await;
+    for r in &results {
+        let r = db(r
+            .as_ref()
+            .expect("every concurrent create succeeds")
+            .clone());
+        assert_eq!(r.meta.reference.provider_resource_id, name);
+        assert_eq!(
+            r.connection.unwrap().password.unwrap().expose_secret(),
+            "Shared-Password-5"
+        );
+    }
+    assert!(
+        scram::verify_password(&env.stored_verifier(&name).await, "Shared-Password-5").unwrap()
+    );
+    // Concurrent deletes: all succeed, nothing left.
+    let deletes = join_all((0..4).map(|_| {
+        let adapter = env.adapter.clone();
+        let id = id(&name);
+        async move { adapter.delete(&id).await }
+    }))
+    .await;
+    for d in deletes {
+        d.unwrap();
+    }
+    env.assert_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_create_does_not_wedge_the_name() {
+    // Drop creates part-way (the caller's timeout fires): the lock must not
+    // stay with a pooled connection, and a later create must finish the job.
+    let env = TestEnv::new().await;
+    let adapter = env.new_adapter();
+    let name = env.name("cancel");
+    let spec = ResourceSpec::from(tenant_spec(&name, "t"));
+    for micros in [500u64, 2_000, 10_000, 40_000] {
+        let _ = tokio::time::timeout(Duration::from_micros(micros), adapter.create(&spec)).await;
+    }
+    let done = tokio::time::timeout(Duration::from_secs(60), adapter.create(&spec))
+        .await
+        .expect("the name is not wedged by a cancelled create")
+        .unwrap();
+    assert_eq!(done.meta().status, ResourceStatus::Active);
+    adapter.delete(&id(&name)).await.unwrap();
     env.assert_clean().await;
 }
