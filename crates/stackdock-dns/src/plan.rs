@@ -119,7 +119,8 @@ impl PlanOptions {
 }
 
 /// One change to one record set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum Change {
     /// Create a set that does not exist.
     Add(RecordSet),
@@ -153,8 +154,9 @@ impl Change {
     }
 }
 
-/// What applying would do to one zone. Print it for a person with `Display`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What applying would do to one zone. Print it for a person with `Display`;
+/// serialise it (JSON) for a machine.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Plan {
     /// The zone.
     pub zone: String,
@@ -505,6 +507,17 @@ mod tests {
              ~ h1.example.com. A\n  - h1.example.com. 300 IN A 192.0.2.1\n  + h1.example.com. 600 IN A 192.0.2.1\n\
              + new.example.com. 60 IN A 192.0.2.99\n"
         );
+    }
+
+    #[test]
+    fn plans_serialise_for_machines() {
+        let desired = zone_with(1, None);
+        let p = plan(&desired, None, &PlanOptions::default()).unwrap();
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["create_zone"], true);
+        assert_eq!(json["changes"][0]["action"], "add");
+        assert_eq!(json["changes"][0]["name"], "h0.example.com");
+        assert_eq!(json["changes"][0]["owner"], DEFAULT_OWNER);
     }
 
     #[test]
