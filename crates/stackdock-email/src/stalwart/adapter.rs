@@ -1,0 +1,791 @@
+//! [`StalwartAdapter`]: mailboxes and forwarders on Stalwart 0.16+.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use stackdock_core::spec::ResourceSpec;
+use stackdock_core::{
+    Capabilities, DockAdapter, Error, ListOptions, Observation, Operation, Operations, Page,
+    ProviderInfo, Resource, ResourceId, ResourceKind, Result,
+};
+
+use super::client::{id_of, StalwartClient};
+use super::config::StalwartConfig;
+use crate::convert::{forwarder_resource, key_of, mailbox_resource};
+use crate::hash::{validate_password, PasswordHash, PasswordHasher};
+use crate::model::*;
+
+/// Provider id of this adapter.
+pub const PROVIDER_ID: &str = "stalwart";
+
+/// What StackDock writes into an account's `description` to mark it as its own.
+pub const OWNER_MARK: &str = "stackdock";
+
+/// Mailboxes (Stalwart `User` accounts) and forwarders (account aliases, or a
+/// domain's `catchAllAddress` for `@domain`) on Stalwart 0.16+ through its
+/// JMAP management API.
+///
+/// * Passwords are hashed here and sent as a `$…` crypt string, never in plain text.
+/// * Accounts created by StackDock carry `description = "stackdock"` (or
+///   `"stackdock tenant=<t>"`): creating over an account without that mark is
+///   `AlreadyExists`, and a tenant-scoped adapter sees only its tenant's accounts.
+/// * A forwarder has exactly one destination, an existing account (Stalwart
+///   aliases deliver to the account that holds them).
+/// * Not supported (rejected as `InvalidInput` before any request): disabled
+///   mailboxes, labels, disabled catch-alls, several destinations.
+/// * Domains are created when first needed and not removed.
+pub struct StalwartAdapter {
+    info: ProviderInfo,
+    dock_id: String,
+    client: StalwartClient,
+    hasher: PasswordHasher,
+    scope: Scope,
+}
+
+impl fmt::Debug for StalwartAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StalwartAdapter")
+            .field("dock_id", &self.dock_id)
+            .field("scope", &self.scope)
+            .field("client", &self.client)
+            .field("password_scheme", &self.hasher.scheme())
+            .finish()
+    }
+}
+
+fn owner_of(account: &Value) -> Option<Option<String>> {
+    let d = account.get("description")?.as_str()?;
+    if d == OWNER_MARK {
+        return Some(None);
+    }
+    d.strip_prefix("stackdock tenant=")
+        .map(|t| Some(t.to_owned()))
+}
+
+fn mark_for(tenant: Option<&str>) -> String {
+    match tenant {
+        Some(t) => format!("{OWNER_MARK} tenant={t}"),
+        None => OWNER_MARK.to_owned(),
+    }
+}
+
+fn quota_of(account: &Value) -> Option<u64> {
+    account
+        .pointer("/quotas/maxDiskQuota")
+        .and_then(Value::as_u64)
+        .filter(|q| *q > 0)
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn split(address: &str) -> (&str, &str) {
+    address.rsplit_once('@').unwrap_or((address, ""))
+}
+
+/// Where a forwarder lives.
+enum Found {
+    CatchAll {
+        domain_id: String,
+        destination: String,
+    },
+    Alias {
+        account: Value,
+        key: String,
+        enabled: bool,
+    },
+}
+
+impl StalwartAdapter {
+    /// An adapter for `config` (no request is made until first use).
+    pub fn new(dock_id: impl Into<String>, config: StalwartConfig) -> Result<Self> {
+        Ok(StalwartAdapter {
+            info: ProviderInfo::new(PROVIDER_ID, "Stalwart"),
+            dock_id: dock_id.into(),
+            client: StalwartClient::new(&config)?,
+            hasher: config.hasher()?,
+            scope: config.scope()?,
+        })
+    }
+
+    /// The JMAP client.
+    pub fn client(&self) -> &StalwartClient {
+        &self.client
+    }
+
+    fn visible(&self, account: &Value) -> bool {
+        match &self.scope {
+            Scope::All => true,
+            Scope::Tenant(t) => owner_of(account) == Some(Some(t.clone())),
+        }
+    }
+
+    fn mailbox_record(&self, account: &Value, domain: &str) -> MailboxRecord {
+        MailboxRecord {
+            address: format!("{}@{domain}", str_of(account, "name")),
+            domain: domain.to_owned(),
+            quota_bytes: quota_of(account),
+            enabled: true,
+            tenant: owner_of(account).flatten(),
+            labels: Default::default(),
+            created_at: None,
+            updated_at: None,
+        }
+    }
+
+    fn mailbox(&self, account: &Value, domain: &str) -> Resource {
+        let data = json!({"id": account.get("id"), "domainId": account.get("domainId"), "@type": account.get("@type")});
+        mailbox_resource(
+            &self.info.id,
+            &self.dock_id,
+            &self.mailbox_record(account, domain),
+            data,
+        )
+    }
+
+    fn forwarder(&self, record: &ForwarderRecord, data: Value) -> Resource {
+        forwarder_resource(&self.info.id, &self.dock_id, record, data)
+    }
+
+    async fn hash(&self, password: &stackdock_core::secret::SecretString) -> Result<PasswordHash> {
+        let hasher = self.hasher;
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|_| Error::internal("password hashing task failed"))?
+    }
+
+    /// The visible account for a canonical address.
+    async fn account(&self, address: &str) -> Result<Option<(Value, String)>> {
+        let (local, domain) = split(address);
+        let Some(d) = self.client.find_domain(domain).await? else {
+            return Ok(None);
+        };
+        let domain_id = id_of(&d).unwrap_or_default();
+        Ok(self
+            .client
+            .find_account(local, &domain_id)
+            .await?
+            .filter(|a| self.visible(a) && str_of(a, "@type") == "User")
+            .map(|a| (a, domain_id)))
+    }
+
+    async fn find_forwarder(&self, source: &str) -> Result<Option<Found>> {
+        let (local, domain) = split(source);
+        let Some(d) = self.client.find_domain(domain).await? else {
+            return Ok(None);
+        };
+        let domain_id = id_of(&d).unwrap_or_default();
+        if local.is_empty() {
+            return Ok(d
+                .get("catchAllAddress")
+                .and_then(Value::as_str)
+                .filter(|a| !a.is_empty())
+                .map(|a| Found::CatchAll {
+                    domain_id,
+                    destination: a.to_owned(),
+                }));
+        }
+        for account in self.client.all_accounts(None).await? {
+            let Some(aliases) = account.get("aliases").and_then(Value::as_object) else {
+                continue;
+            };
+            let hit = aliases
+                .iter()
+                .find(|(_, a)| str_of(a, "name") == local && str_of(a, "domainId") == domain_id);
+            if let Some((key, alias)) = hit {
+                let enabled = alias
+                    .get("enabled")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                let key = key.clone();
+                return Ok(Some(Found::Alias {
+                    account,
+                    key,
+                    enabled,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The forwarder record, if visible.
+    async fn forwarder_record(
+        &self,
+        source: &str,
+        found: &Found,
+    ) -> Result<Option<(ForwarderRecord, Value)>> {
+        let (destination, enabled, tenant, data) = match found {
+            Found::CatchAll {
+                domain_id,
+                destination,
+            } => {
+                let owner = match self.account(destination).await? {
+                    Some((a, _)) => owner_of(&a).flatten(),
+                    None if self.scope == Scope::All => None,
+                    None => return Ok(None),
+                };
+                (
+                    destination.clone(),
+                    true,
+                    owner,
+                    json!({"domainId": domain_id, "catchAll": true}),
+                )
+            }
+            Found::Alias {
+                account,
+                key,
+                enabled,
+            } => {
+                if !self.visible(account) {
+                    return Ok(None);
+                }
+                let names = self
+                    .client
+                    .domain_names(&[str_of(account, "domainId").to_owned()])
+                    .await?;
+                let domain = names
+                    .get(str_of(account, "domainId"))
+                    .cloned()
+                    .unwrap_or_default();
+                let data = json!({"accountId": account.get("id"), "aliasKey": key});
+                (
+                    format!("{}@{domain}", str_of(account, "name")),
+                    *enabled,
+                    owner_of(account).flatten(),
+                    data,
+                )
+            }
+        };
+        let record = ForwarderRecord {
+            source: source.to_owned(),
+            domain: domain_of(source).to_owned(),
+            destinations: vec![destination],
+            enabled,
+            tenant,
+            labels: Default::default(),
+            created_at: None,
+        };
+        Ok(Some((record, data)))
+    }
+
+    fn check_mailbox_spec(
+        &self,
+        spec: &stackdock_core::spec::MailboxSpec,
+    ) -> Result<stackdock_core::spec::MailboxSpec> {
+        let s = validated_mailbox(spec)?;
+        if !s.enabled {
+            return Err(Error::invalid_input(
+                "enabled",
+                "the stalwart adapter cannot disable accounts",
+            ));
+        }
+        if !s.common.labels.is_empty() {
+            return Err(Error::invalid_input(
+                "labels",
+                "not supported by the stalwart adapter",
+            ));
+        }
+        if let Some(pw) = &s.password {
+            validate_password(pw, self.hasher.scheme())?;
+        }
+        self.scope.owner_for(s.common.tenant.as_deref())?;
+        Ok(s)
+    }
+
+    fn check_forwarder_spec(
+        &self,
+        spec: &stackdock_core::spec::MailForwarderSpec,
+    ) -> Result<NewForwarder> {
+        let f = NewForwarder::from_spec(spec)?;
+        if f.destinations.len() != 1 {
+            return Err(Error::invalid_input(
+                "destinations",
+                "a Stalwart alias delivers to exactly one account",
+            ));
+        }
+        if !f.labels.is_empty() {
+            return Err(Error::invalid_input(
+                "labels",
+                "not supported by the stalwart adapter",
+            ));
+        }
+        if f.source.starts_with('@') && !f.enabled {
+            return Err(Error::invalid_input(
+                "enabled",
+                "a Stalwart catch-all cannot be disabled; delete it",
+            ));
+        }
+        self.scope.owner_for(f.tenant.as_deref())?;
+        Ok(f)
+    }
+
+    /// The destination account, which must exist, be visible and belong to `owner`.
+    async fn destination(&self, address: &str, owner: &Option<String>) -> Result<Value> {
+        let bad = || {
+            Error::invalid_input(
+                "destinations",
+                "must be an existing Stalwart account of the same tenant",
+            )
+        };
+        let (account, _) = self.account(address).await?.ok_or_else(bad)?;
+        if (self.scope != Scope::All || owner.is_some()) && owner_of(&account).flatten() != *owner {
+            return Err(bad());
+        }
+        Ok(account)
+    }
+
+    async fn add_alias(&self, account: &Value, source: &str, enabled: bool) -> Result<()> {
+        let (local, domain) = split(source);
+        let domain_id = self.client.ensure_domain(domain).await?;
+        let next = account
+            .get("aliases")
+            .and_then(Value::as_object)
+            .map(|a| {
+                a.keys()
+                    .filter_map(|k| k.parse::<u64>().ok())
+                    .max()
+                    .map_or(0, |m| m + 1)
+            })
+            .unwrap_or(0);
+        let id = id_of(account).ok_or_else(|| Error::invalid_response("account without id"))?;
+        let patch = json!({ format!("aliases/{next}"): {"name": local, "domainId": domain_id, "enabled": enabled} });
+        self.client.update_account(&id, patch).await
+    }
+
+    async fn remove_alias(&self, account: &Value, key: &str) -> Result<()> {
+        let id = id_of(account).ok_or_else(|| Error::invalid_response("account without id"))?;
+        self.client
+            .update_account(&id, json!({ format!("aliases/{key}"): null }))
+            .await
+    }
+
+    async fn create_forwarder(&self, f: NewForwarder) -> Result<Resource> {
+        let owner = self.scope.owner_for(f.tenant.as_deref())?;
+        let destination = &f.destinations[0];
+        if let Some(found) = self.find_forwarder(&f.source).await? {
+            let Some((record, data)) = self.forwarder_record(&f.source, &found).await? else {
+                return Err(Error::already_exists(format!(
+                    "forwarder {} belongs to another tenant",
+                    f.source
+                )));
+            };
+            if record.tenant != owner {
+                return Err(Error::already_exists(format!(
+                    "forwarder {} belongs to another tenant",
+                    f.source
+                )));
+            }
+            if record.destinations != f.destinations || record.enabled != f.enabled {
+                return Err(Error::conflict(format!(
+                    "forwarder {} exists with different destinations or enabled flag",
+                    f.source
+                )));
+            }
+            return Ok(self.forwarder(&record, data));
+        }
+        let account = self.destination(destination, &owner).await?;
+        if f.source.starts_with('@') {
+            let domain_id = self.client.ensure_domain(domain_of(&f.source)).await?;
+            self.client
+                .update_domain(&domain_id, json!({"catchAllAddress": destination}))
+                .await?;
+        } else {
+            self.add_alias(&account, &f.source, f.enabled).await?;
+        }
+        let found = self
+            .find_forwarder(&f.source)
+            .await?
+            .ok_or_else(|| Error::invalid_response("forwarder not found right after create"))?;
+        let (record, data) = self
+            .forwarder_record(&f.source, &found)
+            .await?
+            .ok_or_else(|| Error::invalid_response("forwarder not visible right after create"))?;
+        Ok(self.forwarder(&record, data))
+    }
+}
+
+#[async_trait]
+impl DockAdapter for StalwartAdapter {
+    fn provider(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    fn dock_id(&self) -> &str {
+        &self.dock_id
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            mailbox: Operations::ALL,
+            mail_forwarder: Operations::ALL,
+            ..Default::default()
+        }
+    }
+
+    async fn check_credentials(&self) -> Result<()> {
+        self.client
+            .call(
+                "check credentials",
+                vec![("x:Domain/query", json!({"filter": {}, "limit": 1}))],
+                true,
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
+        let op = Operation::List.on(kind);
+        if !matches!(kind, ResourceKind::Mailbox | ResourceKind::MailForwarder) {
+            return Err(self.unsupported(Operation::List, kind));
+        }
+        let parent = match &options.parent {
+            Some(p) => Some(
+                stackdock_core::validate::domain("parent", p)
+                    .map_err(|e| e.with_operation(op.clone()))?,
+            ),
+            None => None,
+        };
+        if !options.labels.is_empty() {
+            // Nothing here carries labels, so nothing matches.
+            return Ok(Page::last(Vec::new()));
+        }
+        let tenant_ok = |t: &Option<String>| options.tenant.is_none() || *t == options.tenant;
+        let accounts = self.client.all_accounts(None).await?;
+        let mut ids: Vec<String> = accounts
+            .iter()
+            .map(|a| str_of(a, "domainId").to_owned())
+            .collect();
+        for a in &accounts {
+            if let Some(aliases) = a.get("aliases").and_then(Value::as_object) {
+                ids.extend(aliases.values().map(|al| str_of(al, "domainId").to_owned()));
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        let names = self.client.domain_names(&ids).await?;
+        let mut items = Vec::new();
+        if kind == ResourceKind::Mailbox {
+            for a in accounts
+                .iter()
+                .filter(|a| self.visible(a) && str_of(a, "@type") == "User")
+            {
+                let domain = names
+                    .get(str_of(a, "domainId"))
+                    .cloned()
+                    .unwrap_or_default();
+                let r = self.mailbox(a, &domain);
+                if parent.as_deref().is_none_or(|p| p == domain) && tenant_ok(&r.meta().tenant) {
+                    items.push(r);
+                }
+            }
+        } else {
+            for a in accounts.iter().filter(|a| self.visible(a)) {
+                let Some(aliases) = a.get("aliases").and_then(Value::as_object) else {
+                    continue;
+                };
+                let home = names
+                    .get(str_of(a, "domainId"))
+                    .cloned()
+                    .unwrap_or_default();
+                for (key, al) in aliases {
+                    let domain = names
+                        .get(str_of(al, "domainId"))
+                        .cloned()
+                        .unwrap_or_default();
+                    let record = ForwarderRecord {
+                        source: format!("{}@{domain}", str_of(al, "name")),
+                        domain: domain.clone(),
+                        destinations: vec![format!("{}@{home}", str_of(a, "name"))],
+                        enabled: al.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+                        tenant: owner_of(a).flatten(),
+                        labels: Default::default(),
+                        created_at: None,
+                    };
+                    if parent.as_deref().is_none_or(|p| p == domain) && tenant_ok(&record.tenant) {
+                        items.push(self.forwarder(
+                            &record,
+                            json!({"accountId": a.get("id"), "aliasKey": key}),
+                        ));
+                    }
+                }
+            }
+            for d in self.client.all_domains().await? {
+                let Some(dest) = d
+                    .get("catchAllAddress")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                else {
+                    continue;
+                };
+                let source = format!("@{}", str_of(&d, "name"));
+                let found = Found::CatchAll {
+                    domain_id: id_of(&d).unwrap_or_default(),
+                    destination: dest.to_owned(),
+                };
+                if let Some((record, data)) = self.forwarder_record(&source, &found).await? {
+                    if parent.as_deref().is_none_or(|p| p == record.domain)
+                        && tenant_ok(&record.tenant)
+                    {
+                        items.push(self.forwarder(&record, data));
+                    }
+                }
+            }
+        }
+        items.sort_by(|a, b| a.name().cmp(b.name()));
+        Ok(Page::last(items))
+    }
+
+    async fn observe(
+        &self,
+        id: &ResourceId,
+        desired: Option<&ResourceSpec>,
+    ) -> Result<Observation> {
+        let op = Operation::Observe.on(id.kind);
+        if !matches!(id.kind, ResourceKind::Mailbox | ResourceKind::MailForwarder) {
+            return Err(self.unsupported(Operation::Observe, id.kind));
+        }
+        if desired.is_some_and(|s| s.kind() != id.kind) {
+            return Err(
+                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
+            );
+        }
+        let Some(key) = key_of(id.kind, &id.id) else {
+            return Ok(Observation::absent());
+        };
+        let resource = if id.kind == ResourceKind::Mailbox {
+            self.account(&key)
+                .await?
+                .map(|(a, _)| self.mailbox(&a, domain_of(&key)))
+        } else {
+            match self.find_forwarder(&key).await? {
+                Some(found) => self
+                    .forwarder_record(&key, &found)
+                    .await?
+                    .map(|(r, d)| self.forwarder(&r, d)),
+                None => None,
+            }
+        };
+        Ok(match resource {
+            Some(r) => Observation::of(r, desired),
+            None => Observation::absent(),
+        })
+    }
+
+    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+        let kind = spec.kind();
+        let op = Operation::Create.on(kind);
+        match spec {
+            ResourceSpec::Mailbox(s) => {
+                let s = self
+                    .check_mailbox_spec(s)
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                let password = s.password.clone().ok_or_else(|| {
+                    Error::invalid_input("password", "a new mailbox needs a password")
+                        .with_operation(op.clone())
+                })?;
+                let owner = self
+                    .scope
+                    .owner_for(s.common.tenant.as_deref())
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                let hash = self
+                    .hash(&password)
+                    .await
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                let (local, domain) = split(&s.address);
+                let domain_id = self.client.ensure_domain(domain).await?;
+                if let Some(existing) = self.client.find_account(local, &domain_id).await? {
+                    if owner_of(&existing) != Some(owner.clone()) {
+                        return Err(Error::already_exists(format!(
+                            "account {} is not ours",
+                            s.address
+                        ))
+                        .with_operation(op));
+                    }
+                    if s.quota_bytes.is_some() && quota_of(&existing) != s.quota_bytes {
+                        return Err(Error::conflict(format!(
+                            "account {} exists with a different quota",
+                            s.address
+                        ))
+                        .with_operation(op));
+                    }
+                    // Stalwart masks secrets on get, so the password cannot be compared; it is kept.
+                    return Ok(self.mailbox(&existing, domain));
+                }
+                let mut account = json!({
+                    "@type": "User",
+                    "name": local,
+                    "domainId": domain_id,
+                    "description": mark_for(owner.as_deref()),
+                    "credentials": {"0": {"@type": "Password", "secret": hash.crypt()}},
+                    "roles": {"@type": "User"},
+                    "permissions": {"@type": "Inherit"},
+                    "encryptionAtRest": {"@type": "Disabled"},
+                });
+                if let Some(q) = s.quota_bytes {
+                    account["quotas"] = json!({"maxDiskQuota": q});
+                }
+                let id = self.client.create_account(account.clone()).await?;
+                account["id"] = json!(id);
+                Ok(self.mailbox(&account, domain))
+            }
+            ResourceSpec::MailForwarder(s) => {
+                let f = self
+                    .check_forwarder_spec(s)
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                self.create_forwarder(f)
+                    .await
+                    .map_err(|e| e.with_operation(op))
+            }
+            _ => Err(self.unsupported(Operation::Create, kind)),
+        }
+    }
+
+    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
+        let op = Operation::Update.on(id.kind);
+        if !matches!(id.kind, ResourceKind::Mailbox | ResourceKind::MailForwarder) {
+            return Err(self.unsupported(Operation::Update, id.kind));
+        }
+        if spec.kind() != id.kind {
+            return Err(
+                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
+            );
+        }
+        let key = key_of(id.kind, &id.id).ok_or_else(|| {
+            Error::invalid_input("id", "not a valid address").with_operation(op.clone())
+        })?;
+        match spec {
+            ResourceSpec::Mailbox(s) => {
+                let s = self
+                    .check_mailbox_spec(s)
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                if s.address != key {
+                    return Err(
+                        Error::invalid_input("address", "cannot be changed by an update")
+                            .with_operation(op),
+                    );
+                }
+                let hash = match &s.password {
+                    Some(pw) => Some(
+                        self.hash(pw)
+                            .await
+                            .map_err(|e| e.with_operation(op.clone()))?,
+                    ),
+                    None => None,
+                };
+                let (mut account, _) = self.account(&key).await?.ok_or_else(|| {
+                    Error::not_found(format!("mailbox {key}")).with_operation(op.clone())
+                })?;
+                let mut patch = serde_json::Map::new();
+                if let Some(h) = &hash {
+                    patch.insert("credentials/0/secret".into(), json!(h.crypt()));
+                }
+                if let Some(q) = s.quota_bytes {
+                    patch.insert("quotas".into(), json!({"maxDiskQuota": q}));
+                    account["quotas"] = json!({"maxDiskQuota": q});
+                }
+                if !patch.is_empty() {
+                    let account_id = id_of(&account).unwrap_or_default();
+                    self.client
+                        .update_account(&account_id, Value::Object(patch))
+                        .await?;
+                }
+                Ok(self.mailbox(&account, domain_of(&key)))
+            }
+            ResourceSpec::MailForwarder(s) => {
+                let f = self
+                    .check_forwarder_spec(s)
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                if f.source != key {
+                    return Err(
+                        Error::invalid_input("source", "cannot be changed by an update")
+                            .with_operation(op),
+                    );
+                }
+                let found = self.find_forwarder(&key).await?;
+                let Some(found) = found else {
+                    return Err(Error::not_found(format!("forwarder {key}")).with_operation(op));
+                };
+                let Some((record, _)) = self.forwarder_record(&key, &found).await? else {
+                    return Err(Error::not_found(format!("forwarder {key}")).with_operation(op));
+                };
+                let owner = record.tenant.clone();
+                let new_dest = self
+                    .destination(&f.destinations[0], &owner)
+                    .await
+                    .map_err(|e| e.with_operation(op.clone()))?;
+                match &found {
+                    Found::CatchAll { domain_id, .. } => {
+                        self.client
+                            .update_domain(domain_id, json!({"catchAllAddress": f.destinations[0]}))
+                            .await?;
+                    }
+                    Found::Alias {
+                        account,
+                        key: alias_key,
+                        ..
+                    } => {
+                        if id_of(account) == id_of(&new_dest) {
+                            let (local, _) = split(&key);
+                            let domain_id = self.client.ensure_domain(domain_of(&key)).await?;
+                            let patch = json!({ format!("aliases/{alias_key}"): {"name": local, "domainId": domain_id, "enabled": f.enabled} });
+                            self.client
+                                .update_account(&id_of(account).unwrap_or_default(), patch)
+                                .await?;
+                        } else {
+                            // Stalwart keeps an alias unique: free it first, restore it if the move fails.
+                            self.remove_alias(account, alias_key).await?;
+                            if let Err(e) = self.add_alias(&new_dest, &key, f.enabled).await {
+                                let _ = self.add_alias(account, &key, record.enabled).await;
+                                return Err(e.with_operation(op));
+                            }
+                        }
+                    }
+                }
+                let found = self
+                    .find_forwarder(&key)
+                    .await?
+                    .ok_or_else(|| Error::invalid_response("forwarder vanished after update"))?;
+                let (record, data) = self
+                    .forwarder_record(&key, &found)
+                    .await?
+                    .ok_or_else(|| Error::invalid_response("forwarder not visible after update"))?;
+                Ok(self.forwarder(&record, data))
+            }
+            _ => Err(self.unsupported(Operation::Update, id.kind)),
+        }
+    }
+
+    async fn delete(&self, id: &ResourceId) -> Result<()> {
+        if !matches!(id.kind, ResourceKind::Mailbox | ResourceKind::MailForwarder) {
+            return Err(self.unsupported(Operation::Delete, id.kind));
+        }
+        let Some(key) = key_of(id.kind, &id.id) else {
+            return Ok(());
+        };
+        if id.kind == ResourceKind::Mailbox {
+            if let Some((account, _)) = self.account(&key).await? {
+                self.client
+                    .destroy_account(&id_of(&account).unwrap_or_default())
+                    .await?;
+            }
+            return Ok(());
+        }
+        let Some(found) = self.find_forwarder(&key).await? else {
+            return Ok(());
+        };
+        if self.forwarder_record(&key, &found).await?.is_none() {
+            return Ok(()); // another tenant's: not ours to delete
+        }
+        match &found {
+            Found::CatchAll { domain_id, .. } => {
+                self.client
+                    .update_domain(domain_id, json!({"catchAllAddress": null}))
+                    .await
+            }
+            Found::Alias { account, key, .. } => self.remove_alias(account, key).await,
+        }
+    }
+}
