@@ -35,6 +35,38 @@ impl TlsMode {
     }
 }
 
+/// Find `sslmode=<value>` in a URL query or a `key=value` string, map it with
+/// [`TlsMode::from_sslmode`], and rewrite it to a value tokio-postgres parses.
+fn split_sslmode(input: &str) -> Result<(String, Option<TlsMode>)> {
+    const KEY: &str = "sslmode=";
+    let mut out = String::with_capacity(input.len());
+    let mut mode = None;
+    let mut rest = input;
+    while let Some(i) = rest.find(KEY) {
+        let boundary = i == 0 || matches!(rest.as_bytes()[i - 1], b'?' | b'&' | b' ' | b'\t');
+        let after = &rest[i + KEY.len()..];
+        if !boundary {
+            out.push_str(&rest[..i + KEY.len()]);
+            rest = after;
+            continue;
+        }
+        let end = after
+            .find(|c: char| c == '&' || c.is_whitespace())
+            .unwrap_or(after.len());
+        let m = TlsMode::from_sslmode(&after[..end])?;
+        out.push_str(&rest[..i + KEY.len()]);
+        out.push_str(match m {
+            TlsMode::Disable => "disable",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+        });
+        mode = Some(m);
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    Ok((out, mode))
+}
+
 /// How the adapter reaches the server as an administrator (a superuser, or a
 /// role with `CREATEROLE` and `CREATEDB` that may `SET ROLE` to the roles it
 /// creates), and what it tells tenants.
@@ -126,6 +158,9 @@ impl PostgresConfig {
     ///
     /// Parse errors never echo the input (it may hold the password).
     pub fn from_url(url: &str) -> Result<Self> {
+        // tokio-postgres knows only disable/prefer/require: read libpq's other
+        // modes ourselves and hand it the nearest one it understands.
+        let (url, sslmode) = split_sslmode(url)?;
         let parsed: tokio_postgres::Config = url.parse().map_err(|_| {
             Error::config("not a valid PostgreSQL connection URL or key=value string")
         })?;
@@ -155,22 +190,8 @@ impl PostgresConfig {
         if let Some(app) = parsed.get_application_name() {
             cfg.application_name = app.to_owned();
         }
-        cfg.tls = match parsed.get_ssl_mode() {
-            tokio_postgres::config::SslMode::Disable => TlsMode::Disable,
-            tokio_postgres::config::SslMode::Require => TlsMode::Require,
-            _ => {
-                // tokio-postgres defaults to `prefer` when the URL says nothing;
-                // honour an explicit `sslmode=prefer` only.
-                if url.contains("sslmode=prefer") {
-                    TlsMode::Prefer
-                } else {
-                    TlsMode::Disable
-                }
-            }
-        };
-        if url.contains("sslmode=verify") {
-            cfg.tls = TlsMode::Require;
-        }
+        // Without an explicit sslmode: plain (tokio-postgres would say prefer).
+        cfg.tls = sslmode.unwrap_or(TlsMode::Disable);
         Ok(cfg)
     }
 
@@ -310,6 +331,18 @@ mod tests {
         let c = PostgresConfig::from_url("host=/run/postgresql user=root sslmode=prefer").unwrap();
         assert_eq!(c.host, "/run/postgresql");
         assert_eq!(c.tls, TlsMode::Prefer);
+        let c =
+            PostgresConfig::from_url("postgres://u@h/db?sslmode=verify-full&application_name=x")
+                .unwrap();
+        assert_eq!(c.tls, TlsMode::Require);
+        assert_eq!(c.application_name, "x");
+        let c = PostgresConfig::from_url("host=h user=u sslmode=verify-ca dbname=d").unwrap();
+        assert_eq!((c.tls.clone(), c.dbname.as_str()), (TlsMode::Require, "d"));
+        let c = PostgresConfig::from_url("postgres://u@h/db?sslmode=allow").unwrap();
+        assert_eq!(c.tls, TlsMode::Disable);
+        let c = PostgresConfig::from_url("postgres://u@h/db").unwrap();
+        assert_eq!(c.tls, TlsMode::Disable);
+        assert!(PostgresConfig::from_url("postgres://u@h/db?sslmode=bogus").is_err());
         let err = PostgresConfig::from_url("postgres://u:topsecret@h:notaport/x").unwrap_err();
         assert!(!err.to_string().contains("topsecret"));
         assert!(!format!("{err:?}").contains("topsecret"));

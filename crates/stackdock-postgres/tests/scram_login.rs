@@ -1,7 +1,8 @@
-//! Real SCRAM-SHA-256 logins. The shared test server trusts loopback logins,
-//! so this test starts its own throwaway cluster (temporary data directory,
-//! free loopback port, `scram-sha-256` in its own pg_hba.conf) and stops it on
-//! drop. The machine's PostgreSQL configuration is never touched.
+//! Real SCRAM-SHA-256 logins and TLS. The shared test server trusts loopback
+//! logins and has no TLS, so this test starts its own throwaway cluster
+//! (temporary data directory, free loopback port, `scram-sha-256` in its own
+//! pg_hba.conf, TLS with a certificate from a throwaway CA made by `openssl`)
+//! and stops it on drop. The machine's PostgreSQL configuration is never touched.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::process::{Command, Stdio};
 use stackdock_core::secret::{ExposeSecret, SecretString};
 use stackdock_core::spec::DatabaseSpec;
 use stackdock_core::{DockAdapter, ErrorKind, Resource, ResourceSpec};
-use stackdock_postgres::{PostgresAdapter, PostgresConfig};
+use stackdock_postgres::{PostgresAdapter, PostgresConfig, TlsMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
@@ -68,7 +69,85 @@ struct Cluster {
     bin: PathBuf,
     data: PathBuf,
     port: u16,
+    /// PEM of the CA that signed the server certificate.
+    ca_pem: String,
     _dir: tempfile::TempDir,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs (apt-get install openssl)");
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+/// A throwaway CA and a server certificate for 127.0.0.1 signed by it.
+fn make_certificates(dir: &Path) -> String {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=stackdock test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(dir, &csr);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    std::fs::read_to_string(dir.join("ca.crt")).unwrap()
 }
 
 impl Cluster {
@@ -80,6 +159,13 @@ impl Cluster {
         let data = dir.path().join("data");
         let pwfile = dir.path().join("pw");
         std::fs::write(&pwfile, ADMIN_PASSWORD).unwrap();
+        let ca_pem = make_certificates(dir.path());
+        // PostgreSQL refuses a key file others can read.
+        std::fs::set_permissions(
+            dir.path().join("server.key"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         if is_root() {
             let status = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -118,8 +204,9 @@ impl Cluster {
                 "-w",
                 "-o",
                 &format!(
-                    "-h 127.0.0.1 -p {port} -k {} -c fsync=off -c password_encryption=scram-sha-256",
-                    dir.path().display()
+                    "-h 127.0.0.1 -p {port} -k {d} -c fsync=off -c password_encryption=scram-sha-256 \
+                     -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key",
+                    d = dir.path().display()
                 ),
                 "start",
             ],
@@ -128,6 +215,7 @@ impl Cluster {
             bin,
             data,
             port,
+            ca_pem,
             _dir: dir,
         }
     }
@@ -174,7 +262,7 @@ async fn login(
 }
 
 #[tokio::test]
-async fn scram_logins_succeed_with_the_password_and_fail_without() {
+async fn tls_and_scram_logins_succeed_with_the_password_and_fail_without() {
     let Some(bin) = bindir() else {
         eprintln!("SKIPPED: no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)");
         return;
@@ -186,9 +274,36 @@ async fn scram_logins_succeed_with_the_password_and_fail_without() {
     let err = wrong.check_credentials().await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Unauthenticated, "{err}");
     assert!(!format!("{err} {err:?}").contains("not-it"));
-    let config = PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD)).unwrap();
+    // TLS (rustls): verified against the throwaway CA; refused without it.
+    let untrusted = PostgresAdapter::new(
+        "tls",
+        PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD))
+            .unwrap()
+            .with_tls(TlsMode::Require),
+    )
+    .unwrap();
+    let err = untrusted.check_credentials().await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::Unavailable,
+        "unknown CA must fail: {err}"
+    );
+    let config = PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD))
+        .unwrap()
+        .with_tls(TlsMode::Require)
+        .with_ca_certificates_pem(cluster.ca_pem.clone());
     let adapter = PostgresAdapter::new("scram", config).unwrap();
     adapter.check_credentials().await.unwrap();
+    let ssl: bool = adapter
+        .client()
+        .query(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()[0]
+        .get(0);
+    assert!(ssl, "the admin connection is encrypted");
     assert!(!format!("{adapter:?}").contains(ADMIN_PASSWORD));
 
     let spec = |name: &str| {
