@@ -326,6 +326,21 @@ fn zone_from_api(api: ApiZone) -> Result<Zone> {
     Ok(zone)
 }
 
+/// Whether a PowerDNS version string (`4.7.3`, `4.9.0-alpha1`) is 4.7 or later.
+/// Unparsable versions (custom builds) are given the benefit of the doubt.
+fn version_supported(version: &str) -> bool {
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty());
+    match (
+        parts.next().and_then(|p| p.parse::<u32>().ok()),
+        parts.next().and_then(|p| p.parse::<u32>().ok()),
+    ) {
+        (Some(major), Some(minor)) => (major, minor) >= (4, 7),
+        _ => true,
+    }
+}
+
 /// A PowerDNS server. See the [module docs](self).
 #[derive(Clone)]
 pub struct PowerDnsClient {
@@ -395,12 +410,25 @@ impl DnsBackend for PowerDnsClient {
     }
 
     async fn check(&self) -> Result<()> {
-        self.send(
-            Request::get(format!("/servers/{}", self.config.server_id))
-                .operation("check credentials"),
-        )
-        .await
-        .map(drop)
+        #[derive(Deserialize)]
+        struct Server {
+            #[serde(default)]
+            version: String,
+        }
+        let server: Server = self
+            .send(
+                Request::get(format!("/servers/{}", self.config.server_id))
+                    .operation("check credentials"),
+            )
+            .await?
+            .json()?;
+        if !version_supported(&server.version) {
+            return Err(Error::config(format!(
+                "PowerDNS {} is too old: stackdock-dns needs 4.7 or later",
+                server.version
+            )));
+        }
+        Ok(())
     }
 
     async fn list_zones(&self, tenant: Option<&str>) -> Result<Vec<ZoneSummary>> {
@@ -496,5 +524,20 @@ impl DnsBackend for PowerDnsClient {
 
     fn remote_calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(version_supported("4.7.3"));
+        assert!(version_supported("4.9.0-alpha1"));
+        assert!(version_supported("5.0.0"));
+        assert!(!version_supported("4.6.4"));
+        assert!(!version_supported("4.1.0"));
+        assert!(version_supported("git-master"));
     }
 }
