@@ -9,7 +9,7 @@ use stackdock_core::dns::RecordData;
 use stackdock_core::resource::{
     Deployment, DnsRecord, Domain, ResourceMeta, VerificationRecord, WebService,
 };
-use stackdock_core::secret::{strip_secret_fields, SecretString};
+use stackdock_core::secret::{is_secret_field, SecretString, SECRET_FIELD_NAMES};
 use stackdock_core::{Error, ResourceKind, ResourceStatus, Result};
 
 use crate::models::{
@@ -37,21 +37,40 @@ fn view<'a, T: Deserialize<'a>>(what: &str, value: &'a Value) -> Result<T> {
         .map_err(|e| Error::invalid_response(format!("unexpected {what} object from Vercel: {e}")))
 }
 
-/// Remove env values wherever they appear (projects embed `env[]`).
-pub(crate) fn strip_env_values(value: &mut Value) {
+/// Whether a JSON key names a secret, by core's rule
+/// ([`is_secret_field`]) but without allocating for plain ASCII keys (this
+/// runs on every key of every payload).
+fn is_secret_key(key: &str) -> bool {
+    if !key.is_ascii() {
+        return is_secret_field(key);
+    }
+    let normalised = || {
+        key.bytes()
+            .filter(|b| *b != b'_' && *b != b'-')
+            .map(|b| b.to_ascii_lowercase())
+    };
+    SECRET_FIELD_NAMES
+        .iter()
+        .any(|name| name.bytes().eq(normalised()))
+}
+
+/// Remove secrets from a payload before it is kept: env var values (and
+/// whether they were decrypted) wherever an env var object appears — projects
+/// embed `env[]` — and every field core's rule calls secret. One pass.
+pub(crate) fn scrub(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            let is_env = map.contains_key("key") && map.contains_key("target");
-            if is_env {
+            if map.contains_key("key") && map.contains_key("target") {
                 for f in ENV_SECRET_FIELDS {
                     map.remove(*f);
                 }
             }
+            map.retain(|k, _| !is_secret_key(k));
             for v in map.values_mut() {
-                strip_env_values(v);
+                scrub(v);
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(strip_env_values),
+        Value::Array(items) => items.iter_mut().for_each(scrub),
         _ => {}
     }
 }
@@ -64,8 +83,7 @@ fn meta(
     status: ResourceStatus,
     mut raw: Value,
 ) -> ResourceMeta {
-    strip_env_values(&mut raw);
-    strip_secret_fields(&mut raw);
+    scrub(&mut raw);
     let mut meta = ResourceMeta::new(PROVIDER_ID, dock_id, kind, id, name).with_status(status);
     meta.provider_data = raw;
     meta
@@ -112,8 +130,7 @@ pub(crate) fn project(dock_id: &str, raw: Value) -> Result<WebService> {
 }
 
 fn with_raw(mut service: WebService, mut raw: Value) -> WebService {
-    strip_env_values(&mut raw);
-    strip_secret_fields(&mut raw);
+    scrub(&mut raw);
     service.meta.provider_data = raw;
     service
 }
@@ -206,8 +223,7 @@ pub(crate) fn deployment(
     meta.created_at = time_ms(d.created_at.or(d.created));
     meta.updated_at = time_ms(d.ready.or(d.created_at).or(d.created));
     let mut raw = raw;
-    strip_env_values(&mut raw);
-    strip_secret_fields(&mut raw);
+    scrub(&mut raw);
     meta.provider_data = raw;
     Ok(Deployment {
         service_id,
@@ -536,7 +552,7 @@ pub(crate) fn env_var(mut raw: Value) -> Result<EnvVar> {
             map.remove(*f);
         }
     }
-    strip_secret_fields(&mut raw);
+    scrub(&mut raw);
     Ok(EnvVar {
         id: e.id.unwrap_or_default(),
         key: e.key,
@@ -601,16 +617,36 @@ mod tests {
     }
 
     #[test]
-    fn unknown_state_and_env_stripping() {
+    fn unknown_state_and_env_scrubbing() {
         assert_eq!(
             ReadyState::parse("WAT").universal().0,
             ResourceStatus::Unknown
         );
         let mut v =
             json!({"env":[{"key":"A","target":["production"],"value":"s3cr3t","decrypted":true}]});
-        strip_env_values(&mut v);
+        scrub(&mut v);
         assert!(!v.to_string().contains("s3cr3t"));
         assert!(!v.to_string().contains("decrypted"));
+    }
+
+    #[test]
+    fn secret_keys_follow_cores_rule() {
+        for key in [
+            "password",
+            "API-Key",
+            "api_key",
+            "Token",
+            "privateKey",
+            "name",
+            "passwords",
+            "tokenId",
+            "K\u{212A}",
+        ] {
+            assert_eq!(is_secret_key(key), is_secret_field(key), "{key}");
+        }
+        let mut v = json!({"name": "x", "api_key": "k", "nested": [{"Password": "p", "ok": 1}]});
+        scrub(&mut v);
+        assert_eq!(v, json!({"name": "x", "nested": [{"ok": 1}]}));
     }
 
     #[test]
