@@ -154,6 +154,34 @@ async fn conformance_suite_passes() {
         "{:?}",
         fake.state().violations
     );
+
+    // A tenant-scoped dock passes the same suite on its own server.
+    let fake = FakeStalwart::start().await;
+    let scoped = Arc::new(
+        StalwartAdapter::new("stalwart-acme", config(&fake.uri()).with_tenant("acme")).unwrap(),
+    );
+    for who in ["team", "other"] {
+        scoped
+            .create(&ResourceSpec::from(mailbox(
+                &format!("{who}@conformance.example.com"),
+                Some("Team-Password-1"),
+                None,
+            )))
+            .await
+            .unwrap();
+    }
+    let counter = fake.clone();
+    Harness::new(scoped.clone())
+        .fixtures(fixtures())
+        .remote_calls(move || counter.calls())
+        .secret(ADMIN_PASSWORD)
+        .run()
+        .await;
+    assert!(scoped
+        .list_all(ResourceKind::MailForwarder, &ListOptions::default())
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
