@@ -12,7 +12,6 @@ use tokio_postgres::Row;
 
 use stackdock_core::resource::{ConnectionDetails, Database};
 use stackdock_core::secret::{ExposeSecret, SecretString};
-use stackdock_core::spec::DatabaseSpec;
 use stackdock_core::{
     Capabilities, DockAdapter, Error, ErrorKind, ListOptions, Observation, Operation, Operations,
     Page, ProviderInfo, Resource, ResourceId, ResourceKind, ResourceMeta, ResourceSpec,
@@ -28,7 +27,7 @@ use crate::sql::{identifier, quote_ident, quote_literal};
 pub const PROVIDER_ID: &str = "postgres";
 /// Length of generated passwords (alphanumeric, about 190 bits).
 pub const GENERATED_PASSWORD_LEN: usize = 32;
-/// Default and largest page of [`DockAdapter::list`].
+/// Default page size of [`DockAdapter::list`].
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// Largest page of [`DockAdapter::list`].
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -281,6 +280,7 @@ impl PostgresAdapter {
         self.inject(step, FaultTiming::After);
     }
 
+    /// Make the next provisioning fail at `step`, at `timing`.
     #[doc(hidden)]
     pub fn inject(&self, step: ProvisionStep, timing: FaultTiming) {
         *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some((step, timing));
@@ -303,37 +303,48 @@ impl PostgresAdapter {
         password: Option<SecretString>,
     ) -> Result<ConnectionDetails> {
         let op = Operation::Update.on(ResourceKind::Database);
-        let current = self.get_ours(id, &op).await?;
-        let Resource::Database(db) = current else {
-            return Err(Error::internal("observed a non-database").with_operation(op));
-        };
-        let spec = DatabaseSpec {
-            name: db.meta.name.clone(),
-            owner: db.owner.clone(),
-            password: Some(password.unwrap_or_else(generate_password)),
-            connection_limit: Some(db.connection_limit.unwrap_or(-1)),
-            common: stackdock_core::spec::Common {
-                tenant: db.meta.tenant.clone(),
-                labels: db.meta.labels.clone(),
-                options: Default::default(),
-            },
-        };
-        let updated = self.update(id, &ResourceSpec::from(spec)).await?;
-        match updated {
-            Resource::Database(Database {
-                connection: Some(c),
-                ..
-            }) => Ok(c),
-            _ => Err(Error::internal("update returned no connection details").with_operation(op)),
+        check_kind(self, Operation::Update, id.kind)?;
+        identifier("id", &id.id).map_err(|e| e.with_operation(op.clone()))?;
+        let password = password.unwrap_or_else(generate_password);
+        if password.expose_secret().is_empty() {
+            return Err(Error::invalid_input("password", "must not be empty").with_operation(op));
         }
-    }
-
-    async fn get_ours(&self, id: &ResourceId, op: &str) -> Result<Resource> {
-        match self.observe(id, None).await?.resource {
-            Some(r) if r.meta().provider_data["managed"] == serde_json::json!(true) => Ok(r),
-            Some(_) => Err(refuse_foreign(&id.id).with_operation(op.to_owned())),
-            None => Err(Error::not_found(id.to_string()).with_operation(op.to_owned())),
+        let verifier = scram::hash_password(password.expose_secret());
+        let mut session = self
+            .client
+            .session()
+            .await
+            .map_err(|e| e.with_operation(op.clone()))?;
+        session
+            .lock(&id.id)
+            .await
+            .map_err(|e| e.with_operation(op.clone()))?;
+        let result = async {
+            let row = self
+                .fetch_db(&session, &id.id)
+                .await?
+                .ok_or_else(|| Error::not_found(id.to_string()))?;
+            match row.ownership() {
+                Ownership::Ours(_) => {}
+                Ownership::HalfMade(_) => {
+                    return Err(Error::conflict(
+                        "the database is not fully provisioned; create it again to finish",
+                    ))
+                }
+                Ownership::Foreign => return Err(refuse_foreign(&id.id)),
+            }
+            session
+                .batch(&format!(
+                    "ALTER ROLE {} WITH PASSWORD {}",
+                    quote_ident(&row.owner)?,
+                    quote_literal(&verifier)?
+                ))
+                .await?;
+            Ok(self.connection(&row.name, &row.owner, Some(password)))
         }
+        .await;
+        let _ = session.unlock(&id.id).await;
+        result.map_err(|e| e.with_operation(op))
     }
 
     /// Validate a spec into a plan. No SQL.
