@@ -920,12 +920,13 @@ impl VercelClient {
         Ok(records.into_iter().flatten().collect())
     }
 
-    /// One record of a zone; `None` when it does not exist.
+    /// One record of a zone (Vercel has no single-record read, so this lists
+    /// the zone); `None` when it or its zone does not exist.
     pub async fn get_dns_record(&self, zone: &str, record_id: &str) -> Result<Option<DnsRecord>> {
         let wanted = mapping::record_id(zone, record_id);
-        Ok(self
-            .list_dns_records(zone)
-            .await?
+        // A zone Vercel does not serve holds no records.
+        Ok(found(self.list_dns_records(zone).await)?
+            .unwrap_or_default()
             .into_iter()
             .find(|r| r.meta.reference.provider_resource_id == wanted))
     }

@@ -159,3 +159,13 @@ async fn failed_node_version_rolls_the_new_project_back() {
         .unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::InvalidInput { field, .. } if field == "nodeVersion"));
 }
+
+#[tokio::test]
+async fn observing_a_record_of_an_unknown_zone_is_absent() {
+    let fake = FakeVercel::new();
+    let server = fake.start().await;
+    let adapter = FakeVercel::adapter(&server);
+    let id = stackdock_core::ResourceId::new(ResourceKind::DnsRecord, "nowhere.example/rec_1");
+    let observed = adapter.observe(&id, None).await.unwrap();
+    assert!(!observed.exists());
+}
