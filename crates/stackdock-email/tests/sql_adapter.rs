@@ -223,6 +223,23 @@ async fn create_authenticate_forward_delete_through_the_adapter() {
         .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::InvalidInput { .. }));
 
+    // IDN domains are stored (and authenticate) in punycode.
+    let idn = adapter
+        .create(&ResourceSpec::from(mailbox(
+            "Info@Bücher.example",
+            Some("Idn-Password-1"),
+            None,
+        )))
+        .await
+        .unwrap();
+    assert_eq!(idn.id().id, "info@xn--bcher-kva.example");
+    assert!(
+        dovecot
+            .auth_async("info@xn--bcher-kva.example", "Idn-Password-1")
+            .await
+    );
+    adapter.delete(&idn.id()).await.unwrap();
+
     adapter.delete(&fwd.id()).await.unwrap();
     adapter.delete(&created.id()).await.unwrap();
     assert!(

@@ -193,6 +193,19 @@ impl Sql {
     }
 }
 
+/// One audit line per mutation attempt that reached the database: what, on
+/// which key, for which tenant, and the outcome. Never a password or hash.
+fn audit<T>(op: &str, key: &str, scope: &Scope, result: &Result<T>) {
+    match result {
+        Ok(_) => {
+            tracing::info!(target: "stackdock_email::audit", operation = op, key, tenant = ?scope.as_tenant(), outcome = "ok")
+        }
+        Err(e) => {
+            tracing::warn!(target: "stackdock_email::audit", operation = op, key, tenant = ?scope.as_tenant(), outcome = e.kind().as_str())
+        }
+    }
+}
+
 fn labels_json(labels: &BTreeMap<String, String>) -> serde_json::Value {
     serde_json::to_value(labels).unwrap_or_else(|_| serde_json::json!({}))
 }
@@ -522,6 +535,7 @@ impl MailStore {
         }
         .await;
         drop(conn);
+        audit(op, &address, scope, &result);
         result.map_err(|e| {
             e.with_operation(op)
                 .with_context("address", address.clone())
@@ -640,6 +654,7 @@ impl MailStore {
         }
         .await;
         drop(conn);
+        audit(op, &address, scope, &result);
         result.map_err(|e| e.with_operation(op))?;
         self.get_mailbox(scope, &address)
             .await?
@@ -717,6 +732,7 @@ impl MailStore {
             Ok(n > 0)
         }
         .await;
+        audit(op, &address, scope, &result);
         result.map_err(|e: Error| e.with_operation(op))
     }
 
@@ -802,6 +818,7 @@ impl MailStore {
         }
         .await;
         drop(conn);
+        audit(op, &source, scope, &result);
         result.map_err(|e| e.with_operation(op).with_context("source", source.clone()))?;
         self.get_forwarder(&Scope::All, &source)
             .await?
@@ -994,6 +1011,7 @@ impl MailStore {
         }
         .await;
         drop(conn);
+        audit(op, &source, scope, &result);
         result.map_err(|e| e.with_operation(op).with_context("source", source.clone()))?;
         self.get_forwarder(scope, &source)
             .await?
@@ -1079,6 +1097,7 @@ impl MailStore {
             Ok(n > 0)
         }
         .await;
+        audit(op, &source, scope, &result);
         result.map_err(|e: Error| e.with_operation(op))
     }
 
@@ -1111,8 +1130,9 @@ impl MailStore {
         let n = conn
             .execute(&self.sql.delete_domain, &[&domain, &scope.as_tenant()])
             .await
-            .map_err(|e| from_pg(e).with_operation(op))?;
-        Ok(n > 0)
+            .map_err(|e| from_pg(e).with_operation(op));
+        audit(op, &domain, scope, &n);
+        Ok(n? > 0)
     }
 }
 

@@ -359,6 +359,18 @@ mod tests {
         assert!(render(&bad).is_err());
     }
 
+    proptest::proptest! {
+        /// Whatever the key, the expanded literal stays one SQL string: the
+        /// quotes pair up and the text between them is the key.
+        #[test]
+        fn expansion_keeps_keys_inside_one_literal(key in "\\PC{0,40}") {
+            let sql = expand_postfix_query("SELECT 1 WHERE k = '%s'", &key).unwrap();
+            let inner = sql.strip_prefix("SELECT 1 WHERE k = '").and_then(|r| r.strip_suffix('\'')).unwrap();
+            proptest::prop_assert_eq!(inner.replace("''", "'"), key.clone());
+            proptest::prop_assert!(!inner.replace("''", "").contains('\''));
+        }
+    }
+
     #[test]
     fn postfix_expansion() {
         let q = "SELECT x FROM t WHERE a = '%s' AND l = '%u' AND d = '%d' AND p LIKE '100%%'";
