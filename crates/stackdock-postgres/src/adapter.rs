@@ -193,6 +193,8 @@ pub struct PostgresAdapter {
     config: PostgresConfig,
     client: PgClient,
     fault: Mutex<Option<(ProvisionStep, FaultTiming)>>,
+    /// Whether the admin is a superuser, asked once.
+    superuser: tokio::sync::OnceCell<bool>,
 }
 
 impl fmt::Debug for PostgresAdapter {
@@ -238,6 +240,7 @@ impl PostgresAdapter {
             config,
             client,
             fault: Mutex::new(None),
+            superuser: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -533,10 +536,18 @@ impl PostgresAdapter {
                 format!("ALTER ROLE {role} WITH PASSWORD {verifier_lit}")
             } else {
                 let marker = quote_literal(&self.marker(plan, "role", Some(created_at)).to_json())?;
+                // A CREATEROLE admin that is not a superuser must be able to
+                // SET ROLE to the owner to name it in CREATE DATABASE ... OWNER,
+                // and to act as owner when securing and dropping the database.
+                let membership = if self.is_superuser(s).await? {
+                    String::new()
+                } else {
+                    format!("; GRANT {role} TO CURRENT_USER")
+                };
                 format!(
                     "CREATE ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE \
                      NOREPLICATION NOBYPASSRLS INHERIT PASSWORD {verifier_lit}; \
-                     COMMENT ON ROLE {role} IS {marker}"
+                     COMMENT ON ROLE {role} IS {marker}{membership}"
                 )
             };
             // Mark before running: an `After` fault means the step *did* run.
@@ -1045,6 +1056,24 @@ impl PostgresAdapter {
 }
 
 impl PostgresAdapter {
+    async fn is_superuser(&self, s: &Session<'_>) -> Result<bool> {
+        self.superuser
+            .get_or_try_init(|| async {
+                let rows = s
+                    .query(
+                        "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+                        &[],
+                    )
+                    .await?;
+                Ok(rows
+                    .first()
+                    .and_then(|r| r.try_get::<_, bool>(0).ok())
+                    .unwrap_or(false))
+            })
+            .await
+            .copied()
+    }
+
     /// Run a compensating statement on the session, or on a fresh connection
     /// when the session's connection is what broke.
     async fn undo(&self, s: &Session<'_>, sql: &str) -> Result<()> {
