@@ -1090,11 +1090,28 @@ impl VercelClient {
     pub async fn list_env(&self, project: &str) -> Result<Vec<EnvVar>> {
         const OP: &str = "list env vars";
         checks::project_ref("project", project).map_err(|e| e.with_operation(OP))?;
-        let raw = self
-            .value(Request::get(format!("/v10/projects/{}/env", seg(project))).operation(OP))
-            .await?;
-        let (items, _) = split_page(raw, "envs").ok_or_else(|| malformed(OP, "envs"))?;
-        items.into_iter().map(mapping::env_var).collect()
+        // Usually one answer; follow `pagination.next` when Vercel adds it.
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut req = Request::get(format!("/v10/projects/{}/env", seg(project))).operation(OP);
+            if let Some(c) = &cursor {
+                req = req.query("until", c.clone());
+            }
+            let raw = self.value(req).await?;
+            let (items, next) = split_page(raw, "envs").ok_or_else(|| malformed(OP, "envs"))?;
+            for item in items {
+                out.push(mapping::env_var(item)?);
+            }
+            match next.map(|c| c.to_query()) {
+                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
+                Some(_) => {
+                    return Err(Error::invalid_response("pagination cursor did not advance")
+                        .with_operation(OP))
+                }
+                None => return Ok(out),
+            }
+        }
     }
 
     /// Create env vars in one call; with `upsert` an existing variable of the

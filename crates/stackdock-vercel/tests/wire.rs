@@ -760,3 +760,21 @@ async fn domain_held_by_another_project_is_already_exists() {
         .unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::AlreadyExists);
 }
+
+#[tokio::test]
+async fn env_listing_follows_pagination_when_present() {
+    let (server, client) = setup().await;
+    three_pages(
+        &server,
+        &format!("/v10/projects/{PROJECT}/env"),
+        "envs_list",
+        "envs",
+        "id",
+        "until",
+        [json!(1_700_000_000_400i64), json!(1_700_000_000_300i64)],
+    )
+    .await;
+    let envs = client.list_env(PROJECT).await.unwrap();
+    assert_eq!(envs.len(), 6);
+    assert!(envs.iter().all(|e| e.provider_data.get("value").is_none()));
+}
