@@ -307,7 +307,6 @@ pub(crate) fn account_domain(dock_id: &str, raw: Value) -> Result<Domain> {
         .filter(|n| !n.is_empty())
         .or(d.nameservers)
         .unwrap_or_default();
-    let _ = &d.id;
     let mut meta = meta(dock_id, ResourceKind::Domain, &d.name, &d.name, status, raw);
     meta.created_at = time_ms(d.created_at);
     Ok(Domain {

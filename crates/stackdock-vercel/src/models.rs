@@ -188,8 +188,6 @@ pub(crate) struct ApiProjectDomain {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ApiAccountDomain {
-    #[serde(default)]
-    pub(crate) id: Option<String>,
     pub(crate) name: String,
     #[serde(default)]
     pub(crate) verified: Option<bool>,
