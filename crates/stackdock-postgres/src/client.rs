@@ -25,6 +25,7 @@ use crate::error::{map_pg_error, map_pool_error};
 #[derive(Clone)]
 pub struct PgClient {
     pool: Pool,
+    lock_timeout: std::time::Duration,
     sent: Arc<AtomicUsize>,
     /// When `Some`, every SQL text sent is kept (for snapshot tests).
     log: Arc<Mutex<Option<Vec<String>>>>,
@@ -91,6 +92,7 @@ impl PgClient {
             .map_err(|e| Error::config(format!("cannot build the connection pool: {e}")))?;
         Ok(PgClient {
             pool,
+            lock_timeout: config.lock_timeout,
             sent: Arc::new(AtomicUsize::new(0)),
             log: Arc::new(Mutex::new(None)),
         })
@@ -209,14 +211,32 @@ impl Session<'_> {
 
     /// Wait for the session-level advisory lock on `name`: concurrent
     /// provisionings and deletions of one database take turns.
+    ///
+    /// Gives up with [`ErrorKind::Timeout`](stackdock_core::ErrorKind::Timeout)
+    /// after `PostgresConfig::lock_timeout`.
     pub async fn lock(&mut self, name: &str) -> Result<()> {
-        self.query(
-            "SELECT pg_catalog.pg_advisory_lock($1, pg_catalog.hashtext($2))",
-            &[&LOCK_NAMESPACE, &name],
-        )
-        .await?;
+        // Counted as locked from the moment the request is sent: if we stop
+        // waiting (timeout, cancelled future, error) the server may still
+        // grant it, so this connection must be closed, never pooled.
         self.locked = true;
-        Ok(())
+        let wait = tokio::time::timeout(
+            self.client.lock_timeout,
+            self.query(
+                "SELECT pg_catalog.pg_advisory_lock($1, pg_catalog.hashtext($2))",
+                &[&LOCK_NAMESPACE, &name],
+            ),
+        )
+        .await;
+        match wait {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(
+                Error::new(stackdock_core::ErrorKind::Timeout).with_message(format!(
+                    "another operation on {name} held its lock for more than {:?}",
+                    self.client.lock_timeout
+                )),
+            ),
+        }
     }
 
     /// Release the lock taken by [`lock`](Session::lock).

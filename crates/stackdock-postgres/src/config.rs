@@ -105,6 +105,9 @@ pub struct PostgresConfig {
     /// Time to wait for a free pooled connection (each create, update or
     /// delete holds one for its duration). Default 60 s.
     pub pool_wait_timeout: Duration,
+    /// Time to wait for another create, update or delete of the same
+    /// database name to finish. Default 60 s.
+    pub lock_timeout: Duration,
     /// Host name given to tenants in their connection details; default [`host`](Self::host).
     pub public_host: Option<String>,
     /// Port given to tenants; default [`port`](Self::port).
@@ -126,6 +129,7 @@ impl fmt::Debug for PostgresConfig {
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .field("pool_wait_timeout", &self.pool_wait_timeout)
+            .field("lock_timeout", &self.lock_timeout)
             .field("public_host", &self.public_host)
             .field("public_port", &self.public_port)
             .field("application_name", &self.application_name)
@@ -147,6 +151,7 @@ impl PostgresConfig {
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
             pool_wait_timeout: Duration::from_secs(60),
+            lock_timeout: Duration::from_secs(60),
             public_host: None,
             public_port: None,
             application_name: "stackdock".into(),

@@ -1132,3 +1132,39 @@ async fn a_non_superuser_admin_with_createrole_and_createdb_can_do_everything() 
         .unwrap();
     env.assert_clean().await;
 }
+
+#[tokio::test]
+async fn waiting_for_a_held_name_lock_times_out_cleanly() {
+    // Someone holds the name's lock (as a running create would): a create
+    // gives up after lock_timeout with Timeout, changes nothing, and the
+    // name works again once the holder lets go.
+    let env = TestEnv::new().await;
+    let name = env.name("held");
+    let holder = common::raw_admin().await;
+    holder
+        .query(
+            "SELECT pg_advisory_lock($1, hashtext($2))",
+            &[&stackdock_postgres::client::LOCK_NAMESPACE, &name],
+        )
+        .await
+        .unwrap();
+    let mut cfg = stackdock_postgres::PostgresConfig::from_url(&common::admin_url()).unwrap();
+    cfg.lock_timeout = Duration::from_millis(300);
+    let adapter = TestEnv::adapter_with(cfg);
+    let err = adapter
+        .create(&ResourceSpec::from(spec(&name)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Timeout, "{err}");
+    assert!(env.leftovers_of(&name).await.is_empty());
+    drop(holder); // its session ends: the lock is released
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        adapter.create(&ResourceSpec::from(spec(&name))),
+    )
+    .await
+    .expect("not wedged")
+    .unwrap();
+    adapter.delete(&id(&name)).await.unwrap();
+    env.assert_clean().await;
+}
