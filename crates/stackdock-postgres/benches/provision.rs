@@ -72,21 +72,23 @@ fn psql_create_script(name: &str) -> String {
     let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32);
     let verifier = quote_literal(&scram::hash_password(&password)).unwrap();
     let q = quote_ident(name).unwrap();
-    let role_marker = quote_literal(&format!(
-        r#"{{"managed_by":"stackdock","v":1,"object":"role","database":"{name}","role":"{name}"}}"#
-    ))
-    .unwrap();
-    let db_marker = quote_literal(&format!(
-        r#"{{"managed_by":"stackdock","v":1,"object":"database","database":"{name}","role":"{name}"}}"#
-    ))
-    .unwrap();
+    let marker = |object: &str, state: &str| {
+        quote_literal(&format!(
+            r#"{{"managed_by":"stackdock","v":1,"object":"{object}","state":"{state}","database":"{name}","role":"{name}"}}"#
+        ))
+        .unwrap()
+    };
     format!(
-        "CREATE ROLE {q} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD {verifier};\n\
-         COMMENT ON ROLE {q} IS {role_marker};\n\
+        "CREATE ROLE {q} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT -1 PASSWORD {verifier};\n\
+         COMMENT ON ROLE {q} IS {};\n\
          CREATE DATABASE {q} WITH OWNER {q} TEMPLATE template0 CONNECTION LIMIT -1;\n\
          REVOKE ALL PRIVILEGES ON DATABASE {q} FROM PUBLIC;\n\
          GRANT ALL PRIVILEGES ON DATABASE {q} TO {q};\n\
-         COMMENT ON DATABASE {q} IS {db_marker};\n"
+         COMMENT ON ROLE {q} IS {};\n\
+         COMMENT ON DATABASE {q} IS {};\n",
+        marker("role", "provisioning"),
+        marker("role", "ready"),
+        marker("database", "ready"),
     )
 }
 

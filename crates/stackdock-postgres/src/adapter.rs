@@ -32,6 +32,11 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// Largest page of [`DockAdapter::list`].
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
+/// Marker state once every provisioning step has run.
+const STATE_READY: &str = "ready";
+/// Marker state while provisioning runs.
+const STATE_PROVISIONING: &str = "provisioning";
+
 /// Start of every comment StackDock puts on its databases and roles.
 const MARKER_PREFIX: &str = "{\"managed_by\":\"stackdock\",";
 
@@ -94,6 +99,9 @@ struct Marker {
     v: u32,
     /// `database` or `role`.
     object: String,
+    /// `provisioning` until the last step, then `ready`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state: Option<String>,
     database: String,
     role: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,7 +136,6 @@ struct DbRow {
     name: String,
     owner: String,
     connection_limit: i32,
-    comment: Option<String>,
     owner_comment: Option<String>,
     size_bytes: Option<i64>,
     oid: u32,
@@ -138,7 +145,6 @@ struct DbRow {
 /// The size needs CONNECT on the database (or `pg_read_all_stats`), so a
 /// non-superuser admin gets `NULL` rather than an error.
 const DB_COLUMNS: &str = "d.datname, pg_catalog.pg_get_userbyid(d.datdba), d.datconnlimit, \
-     pg_catalog.shobj_description(d.oid, 'pg_database'), \
      pg_catalog.shobj_description(d.datdba, 'pg_authid'), \
      CASE WHEN pg_catalog.has_database_privilege(d.oid, 'CONNECT') \
                OR pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') \
@@ -154,21 +160,26 @@ impl DbRow {
             name: row.try_get(0).map_err(bad)?,
             owner: row.try_get(1).map_err(bad)?,
             connection_limit: row.try_get(2).map_err(bad)?,
-            comment: row.try_get(3).map_err(bad)?,
-            owner_comment: row.try_get(4).map_err(bad)?,
-            size_bytes: row.try_get(5).map_err(bad)?,
-            oid: row.try_get(6).map_err(bad)?,
+            owner_comment: row.try_get(3).map_err(bad)?,
+            size_bytes: row.try_get(4).map_err(bad)?,
+            oid: row.try_get(5).map_err(bad)?,
         })
     }
 
-    /// Who the database belongs to.
+    /// Who the database belongs to, by the **role's** marker: a tenant owns
+    /// its database and could rewrite the database's comment, but cannot
+    /// comment on roles (that needs CREATEROLE), nor rename the database or
+    /// give it away (that needs CREATEDB).
     fn ownership(&self) -> Ownership {
-        if let Some(m) = Marker::parse(self.comment.as_deref()) {
-            return Ownership::Ours(m);
-        }
         match Marker::parse(self.owner_comment.as_deref()) {
-            // Created by an interrupted provisioning: our role, no database marker yet.
-            Some(m) if m.database == self.name && m.role == self.owner => Ownership::HalfMade(m),
+            Some(m) if m.database == self.name && m.role == self.owner => {
+                if m.state.as_deref() == Some(STATE_READY) {
+                    Ownership::Ours(m)
+                } else {
+                    // Created by an interrupted provisioning.
+                    Ownership::HalfMade(m)
+                }
+            }
             _ => Ownership::Foreign,
         }
     }
@@ -377,11 +388,18 @@ impl PostgresAdapter {
         })
     }
 
-    fn marker(&self, plan: &Plan, object: &str, created_at: Option<DateTime<Utc>>) -> Marker {
+    fn marker(
+        &self,
+        plan: &Plan,
+        object: &str,
+        state: &str,
+        created_at: Option<DateTime<Utc>>,
+    ) -> Marker {
         Marker {
             managed_by: "stackdock".into(),
             v: 1,
             object: object.into(),
+            state: Some(state.into()),
             database: plan.name.clone(),
             role: plan.role.clone(),
             tenant: plan.tenant.clone(),
@@ -505,14 +523,30 @@ impl PostgresAdapter {
         Ok(())
     }
 
+    /// `COMMENT ON ROLE` (authoritative) and `COMMENT ON DATABASE` (a copy
+    /// for people browsing `\l+`) for `marker`, as one `;`-joined text.
+    fn marker_sql(&self, marker: &Marker) -> Result<String> {
+        let role = quote_ident(&marker.role)?;
+        let db = quote_ident(&marker.database)?;
+        let mut on_role = marker.clone();
+        on_role.object = "role".into();
+        let mut on_db = marker.clone();
+        on_db.object = "database".into();
+        Ok(format!(
+            "COMMENT ON ROLE {role} IS {}; COMMENT ON DATABASE {db} IS {}",
+            quote_literal(&on_role.to_json())?,
+            quote_literal(&on_db.to_json())?
+        ))
+    }
+
     fn secure_sql(&self, plan: &Plan, created_at: DateTime<Utc>) -> Result<String> {
         let db = quote_ident(&plan.name)?;
         let role = quote_ident(&plan.role)?;
-        let marker = quote_literal(&self.marker(plan, "database", Some(created_at)).to_json())?;
+        let marks = self.marker_sql(&self.marker(plan, "role", STATE_READY, Some(created_at)))?;
         Ok(format!(
             "REVOKE ALL PRIVILEGES ON DATABASE {db} FROM PUBLIC; \
              GRANT ALL PRIVILEGES ON DATABASE {db} TO {role}; \
-             COMMENT ON DATABASE {db} IS {marker}"
+             {marks}"
         ))
     }
 
@@ -535,7 +569,11 @@ impl PostgresAdapter {
             let role_sql = if role_exists {
                 format!("ALTER ROLE {role} WITH PASSWORD {verifier_lit}")
             } else {
-                let marker = quote_literal(&self.marker(plan, "role", Some(created_at)).to_json())?;
+                let marker = quote_literal(
+                    &self
+                        .marker(plan, "role", STATE_PROVISIONING, Some(created_at))
+                        .to_json(),
+                )?;
                 // A CREATEROLE admin that is not a superuser must be able to
                 // SET ROLE to the owner to name it in CREATE DATABASE ... OWNER,
                 // and to act as owner when securing and dropping the database.
@@ -544,10 +582,13 @@ impl PostgresAdapter {
                 } else {
                     format!("; GRANT {role} TO CURRENT_USER")
                 };
+                // The role's limit backs the database's: a tenant owns its
+                // database and could raise that one, but not its role's.
                 format!(
                     "CREATE ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE \
-                     NOREPLICATION NOBYPASSRLS INHERIT PASSWORD {verifier_lit}; \
-                     COMMENT ON ROLE {role} IS {marker}{membership}"
+                     NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT {} PASSWORD {verifier_lit}; \
+                     COMMENT ON ROLE {role} IS {marker}{membership}",
+                    plan.connection_limit
                 )
             };
             // Mark before running: an `After` fault means the step *did* run.
@@ -693,13 +734,17 @@ impl DockAdapter for PostgresAdapter {
                     .map_err(|e| Error::internal(e.to_string()))?,
             )
         };
-        // The marker is cast to jsonb only once it is known to be ours (CASE
-        // fixes the evaluation order), so foreign comments never break a listing.
+        // The owner role's marker decides (see `DbRow::ownership`); it is cast
+        // to jsonb only once it is known to be ours (CASE fixes the evaluation
+        // order), so foreign comments never break a listing.
         let sql = format!(
             "SELECT {DB_COLUMNS} FROM pg_catalog.pg_database d, \
-             LATERAL (SELECT CASE WHEN pg_catalog.starts_with(pg_catalog.shobj_description(d.oid, 'pg_database'), $5) \
-                      THEN pg_catalog.shobj_description(d.oid, 'pg_database')::jsonb END AS marker) m \
+             LATERAL (SELECT CASE WHEN pg_catalog.starts_with(pg_catalog.shobj_description(d.datdba, 'pg_authid'), $5) \
+                      THEN pg_catalog.shobj_description(d.datdba, 'pg_authid')::jsonb END AS marker) m \
              WHERE NOT d.datistemplate AND d.datname <> 'postgres' AND m.marker IS NOT NULL \
+               AND m.marker ->> 'database' = d.datname::text \
+               AND m.marker ->> 'role' = pg_catalog.pg_get_userbyid(d.datdba)::text \
+               AND m.marker ->> 'state' = 'ready' \
                AND ($1::text IS NULL OR d.datname::text COLLATE \"C\" > $1::text) \
                AND ($2::text IS NULL OR m.marker ->> 'tenant' = $2::text) \
                AND ($3::text IS NULL OR m.marker -> 'labels' @> $3::text::jsonb) \
@@ -935,8 +980,10 @@ impl PostgresAdapter {
             name: plan.name.clone(),
             owner: plan.role.clone(),
             connection_limit: plan.connection_limit,
-            comment: Some(self.marker(&plan, "database", Some(Utc::now())).to_json()),
-            owner_comment: None,
+            owner_comment: Some(
+                self.marker(&plan, "role", STATE_READY, Some(Utc::now()))
+                    .to_json(),
+            ),
             size_bytes: None,
             oid: 0,
         };
@@ -986,9 +1033,10 @@ impl PostgresAdapter {
         let role = quote_ident(&plan.role).map_err(|e| e.with_operation(op.clone()))?;
         let mut statements = Vec::new();
         if row.connection_limit != plan.connection_limit {
+            // Both limits, as at creation.
             statements.push(format!(
-                "ALTER DATABASE {db} WITH CONNECTION LIMIT {}",
-                plan.connection_limit
+                "ALTER DATABASE {db} WITH CONNECTION LIMIT {n}; ALTER ROLE {role} WITH CONNECTION LIMIT {n}",
+                n = plan.connection_limit
             ));
         }
         if let Some(p) = &plan.password {
@@ -999,8 +1047,7 @@ impl PostgresAdapter {
         if marker.labels != plan.labels {
             let mut m = marker.clone();
             m.labels = plan.labels.clone();
-            let lit = quote_literal(&m.to_json()).map_err(|e| e.with_operation(op.clone()))?;
-            statements.push(format!("COMMENT ON DATABASE {db} IS {lit}"));
+            statements.push(self.marker_sql(&m)?);
         }
         if !statements.is_empty() {
             // One implicit transaction: all of it or none.

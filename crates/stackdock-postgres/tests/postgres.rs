@@ -1168,3 +1168,82 @@ async fn waiting_for_a_held_name_lock_times_out_cleanly() {
     adapter.delete(&id(&name)).await.unwrap();
     env.assert_clean().await;
 }
+
+#[tokio::test]
+async fn a_tenant_cannot_forge_or_break_the_ownership_marker() {
+    // The tenant owns its database, so it may rewrite the database's comment.
+    // Ownership and tenancy are read from the role's comment, which it cannot touch.
+    let env = TestEnv::new().await;
+    let (mine, theirs) = (env.name("mine"), env.name("theirs"));
+    let mut mine_spec = tenant_spec(&mine, "t_mine");
+    mine_spec.connection_limit = Some(1);
+    let r = db(env
+        .adapter
+        .create(&ResourceSpec::from(mine_spec.clone()))
+        .await
+        .unwrap());
+    let conn = r.connection.clone().unwrap();
+    env.adapter
+        .create(&ResourceSpec::from(tenant_spec(&theirs, "t_theirs")))
+        .await
+        .unwrap();
+    let tenant = connect_as(&conn, &mine).await.unwrap();
+    // The tenant may raise its database's connection limit, but its role's
+    // limit still holds, and observe shows the drift.
+    tenant
+        .batch_execute(&format!("ALTER DATABASE \"{mine}\" CONNECTION LIMIT 100"))
+        .await
+        .expect("an owner may change its database's limit");
+    let err = connect_as(&conn, &mine)
+        .await
+        .expect_err("the role limit still holds");
+    assert_eq!(err.code(), Some(&SqlState::TOO_MANY_CONNECTIONS), "{err}");
+    let obs = env
+        .adapter
+        .observe(&id(&mine), Some(&ResourceSpec::from(mine_spec.clone())))
+        .await
+        .unwrap();
+    assert!(!obs.up_to_date, "a tampered limit shows as drift");
+    let forged = format!(
+        r#"{{"managed_by":"stackdock","v":1,"object":"database","state":"ready","database":"{mine}","role":"{mine}","tenant":"t_theirs"}}"#
+    );
+    tenant
+        .batch_execute(&format!("COMMENT ON DATABASE \"{mine}\" IS '{forged}'"))
+        .await
+        .expect("an owner may comment on its database");
+    let err = tenant
+        .batch_execute(&format!("COMMENT ON ROLE \"{mine}\" IS '{forged}'"))
+        .await
+        .expect_err("a tenant cannot comment on its role");
+    assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
+    let theirs_list = env
+        .adapter
+        .list_all(ResourceKind::Database, &ListOptions::for_tenant("t_theirs"))
+        .await
+        .unwrap();
+    let names: Vec<_> = theirs_list.iter().map(|r| r.name().to_owned()).collect();
+    assert_eq!(names, vec![theirs.clone()], "the forged claim is ignored");
+    // A broken marker-looking comment does not break listing either.
+    tenant
+        .batch_execute(&format!(
+            "COMMENT ON DATABASE \"{mine}\" IS '{{\"managed_by\":\"stackdock\", broken'"
+        ))
+        .await
+        .unwrap();
+    let mine_list = env
+        .adapter
+        .list_all(ResourceKind::Database, &ListOptions::for_tenant("t_mine"))
+        .await
+        .unwrap();
+    assert_eq!(mine_list.len(), 1);
+    assert_eq!(mine_list[0].meta().tenant.as_deref(), Some("t_mine"));
+    // Nor can the tenant rename or give away its database (no CREATEDB).
+    assert!(tenant
+        .batch_execute(&format!("ALTER DATABASE \"{mine}\" OWNER TO \"{theirs}\""))
+        .await
+        .is_err());
+    drop(tenant);
+    env.adapter.delete(&id(&mine)).await.unwrap();
+    env.adapter.delete(&id(&theirs)).await.unwrap();
+    env.assert_clean().await;
+}
