@@ -200,3 +200,53 @@ async fn adapter_writes_valid_zone_files() {
     assert!(text.contains("$ORIGIN quick.example.\n"));
     assert!(text.contains("; owner=stackdock"));
 }
+
+#[tokio::test]
+async fn zone_file_tenancy() {
+    use stackdock_core::spec::Common;
+    use stackdock_core::{DockAdapterExt, ListOptions, ResourceKind};
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = DnsAdapter::new(
+        ZoneFileBackend::new(dir.path()).unwrap(),
+        AdapterOptions::default(),
+    );
+    for (zone, tenant) in [
+        ("a.example", "acme"),
+        ("b.example", "globex"),
+        ("c.example", "acme"),
+    ] {
+        adapter
+            .create(&ResourceSpec::from(DnsZoneSpec {
+                name: zone.into(),
+                common: Common {
+                    tenant: Some(tenant.into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+    }
+    let acme = adapter
+        .list_all(ResourceKind::DnsZone, &ListOptions::for_tenant("acme"))
+        .await
+        .unwrap();
+    assert_eq!(
+        acme.iter().map(|r| r.name()).collect::<Vec<_>>(),
+        vec!["a.example", "c.example"]
+    );
+    assert!(acme
+        .iter()
+        .all(|r| r.meta().tenant.as_deref() == Some("acme")));
+    let records = adapter
+        .list_all(ResourceKind::DnsRecord, &ListOptions::for_tenant("globex"))
+        .await
+        .unwrap();
+    assert!(!records.is_empty());
+    assert!(records
+        .iter()
+        .all(|r| r.as_dns_record().unwrap().zone == "b.example"));
+    // The tenant survives a rewrite of the file.
+    let text = std::fs::read_to_string(zonefile::path_for(dir.path(), "b.example")).unwrap();
+    assert!(text.contains("; stackdock:tenant=globex"));
+}
