@@ -239,6 +239,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 set.owner = Some(self.options.owner.clone());
             }
         }
+        self.backend.check_zone(&zone)?;
         if let Some(existing) = self.backend.get_zone_at(&s.name, &[&s.name]).await? {
             return self.adopt_zone(&existing, spec);
         }

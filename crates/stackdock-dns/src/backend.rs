@@ -31,6 +31,13 @@ pub trait DnsBackend: Send + Sync + fmt::Debug + 'static {
     /// Who the backend is (`powerdns`, `zonefile`).
     fn provider(&self) -> &ProviderInfo;
 
+    /// Backend-specific limits on a zone, checked before any remote call
+    /// (e.g. PowerDNS's 40-byte `account`). Default: none.
+    fn check_zone(&self, zone: &Zone) -> Result<()> {
+        let _ = zone;
+        Ok(())
+    }
+
     /// A cheap call that proves the backend is reachable and the credentials work.
     async fn check(&self) -> Result<()>;
 
@@ -107,6 +114,7 @@ impl<B: DnsBackend> Dns<B> {
     pub async fn plan(&self, desired: &Zone, options: &PlanOptions) -> Result<Plan> {
         let mut checked = desired.clone();
         checked.validate()?;
+        self.backend.check_zone(&checked)?;
         let actual = self.backend.get_zone(&checked.name).await?;
         plan_validated(checked, actual.as_ref(), options)
     }

@@ -326,6 +326,18 @@ fn zone_from_api(api: ApiZone) -> Result<Zone> {
     Ok(zone)
 }
 
+/// PowerDNS keeps `account` in a `VARCHAR(40)` column (the SQL backends'
+/// schema); a longer tenant would be cut or rejected by the database.
+fn check_account(tenant: Option<&str>) -> Result<()> {
+    match tenant {
+        Some(t) if t.len() > 40 => Err(Error::invalid_input(
+            "tenant",
+            "PowerDNS stores the tenant as the zone account: at most 40 bytes",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Whether a PowerDNS version string (`4.7.3`, `4.9.0-alpha1`) is 4.7 or later.
 /// Unparsable versions (custom builds) are given the benefit of the doubt.
 fn version_supported(version: &str) -> bool {
@@ -493,7 +505,12 @@ impl DnsBackend for PowerDnsClient {
         }
     }
 
+    fn check_zone(&self, zone: &Zone) -> Result<()> {
+        check_account(zone.tenant.as_deref())
+    }
+
     async fn create_zone(&self, zone: &Zone) -> Result<()> {
+        check_account(zone.tenant.as_deref())?;
         let req = Request::post(self.zones_path())
             .query("rrsets", "false")
             .json(&create_body(zone, &self.config))
@@ -530,6 +547,13 @@ impl DnsBackend for PowerDnsClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_tenants_are_refused_before_the_call() {
+        assert!(check_account(Some(&"t".repeat(40))).is_ok());
+        assert!(check_account(Some(&"t".repeat(41))).is_err());
+        assert!(check_account(None).is_ok());
+    }
 
     #[test]
     fn versions() {

@@ -142,6 +142,15 @@ async fn records_through_the_adapter_are_served() {
         .unwrap();
     assert_eq!(zone.meta().tenant.as_deref(), Some("acme"));
     assert_eq!(zone.meta().reference.dock_id, "dns-main");
+    // PowerDNS keeps the tenant in a 40-byte column: refused before any call.
+    let calls = adapter.backend().remote_calls();
+    let long = zone_spec("long.example", Some(&"t".repeat(41)));
+    let err = adapter.create(&ResourceSpec::from(long)).await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+        "{err}"
+    );
+    assert_eq!(adapter.backend().remote_calls(), calls);
     // Template records are served.
     assert_eq!(
         ask(port, &format!("www.{ZONE}."), Qt::CNAME).texts(),
