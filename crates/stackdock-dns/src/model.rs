@@ -219,17 +219,17 @@ pub fn check_ttl(ttl: u32) -> Result<()> {
 }
 
 /// Ownership markers are stored in PowerDNS comments and zone-file comments:
-/// keep them to a small safe alphabet.
+/// keep them to a small safe alphabet, and to 40 bytes (PowerDNS comment `account` column).
 pub fn check_owner_marker(owner: &str) -> Result<()> {
     if owner.is_empty()
-        || owner.len() > 64
+        || owner.len() > 40
         || !owner
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
     {
         return Err(Error::invalid_input(
             "owner",
-            "ownership marker must be 1 to 64 characters of letters, digits and -_.:",
+            "ownership marker must be 1 to 40 characters of letters, digits and -_.:",
         ));
     }
     Ok(())
