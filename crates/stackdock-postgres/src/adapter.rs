@@ -53,8 +53,8 @@ pub enum ProvisionStep {
     CreateDatabase,
     /// In one transaction: revoke every privilege on the database from
     /// `PUBLIC` (CONNECT and TEMPORARY are PUBLIC's defaults), grant all of
-    /// them to the owner, and write the marker comment that makes the
-    /// database StackDock's.
+    /// them to the owner, and set the role's marker to `ready` (copied onto
+    /// the database's comment), which makes the database StackDock's.
     SecureDatabase,
 }
 
@@ -90,7 +90,8 @@ pub enum FaultTiming {
 #[doc(hidden)]
 pub const INJECTED_FAULT_CODE: &str = "stackdock_injected_fault";
 
-/// The JSON marker in `COMMENT ON DATABASE` / `COMMENT ON ROLE`.
+/// The JSON marker in `COMMENT ON ROLE` (authoritative: tenants cannot
+/// change it) and, as a copy for people, `COMMENT ON DATABASE`.
 ///
 /// Field order matters: serialisation starts with [`MARKER_PREFIX`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
