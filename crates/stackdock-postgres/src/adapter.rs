@@ -663,6 +663,27 @@ fn refuse_foreign(name: &str) -> Error {
     ))
 }
 
+/// Filters and cursor are checked like specs, before any SQL (they travel
+/// as bind parameters, but NUL or a malformed cursor would only fail later).
+fn check_list_options(options: &ListOptions) -> Result<()> {
+    if let Some(cursor) = &options.cursor {
+        identifier("cursor", cursor)?;
+    }
+    if let Some(tenant) = &options.tenant {
+        stackdock_core::validate::resource_name("tenant", tenant, 128)?;
+    }
+    for (k, v) in &options.labels {
+        stackdock_core::validate::label("labels", k, v)?;
+    }
+    if options.parent.is_some() {
+        return Err(Error::invalid_input(
+            "parent",
+            "databases have no parent on this provider",
+        ));
+    }
+    Ok(())
+}
+
 fn check_kind(adapter: &PostgresAdapter, op: Operation, kind: ResourceKind) -> Result<()> {
     if kind != ResourceKind::Database {
         return Err(adapter.unsupported(op, kind));
@@ -723,6 +744,7 @@ impl DockAdapter for PostgresAdapter {
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
         check_kind(self, Operation::List, kind)?;
         let op = Operation::List.on(kind);
+        check_list_options(options).map_err(|e| e.with_operation(op.clone()))?;
         let page_size = options
             .page_size
             .unwrap_or(DEFAULT_PAGE_SIZE)

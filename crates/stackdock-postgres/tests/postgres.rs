@@ -669,6 +669,40 @@ async fn hostile_inputs_are_rejected_without_sending_sql() {
         }
         assert_eq!(adapter.sql_sent(), before, "SQL was sent for {bad:?}");
     }
+    // Listing filters and cursors are checked the same way.
+    for bad in ["x\"; DROP DATABASE postgres; --", "a\0", "Shop", ""] {
+        let before = adapter.sql_sent();
+        let opts = ListOptions {
+            cursor: Some(bad.into()),
+            ..Default::default()
+        };
+        let err = adapter
+            .list(ResourceKind::Database, &opts)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+            "cursor {bad:?}: {err}"
+        );
+        assert_eq!(adapter.sql_sent(), before);
+    }
+    for opts in [
+        ListOptions::for_tenant("t\0"),
+        ListOptions::in_parent("anything"),
+        ListOptions {
+            labels: [("k'; --".to_owned(), "v".to_owned())].into(),
+            ..Default::default()
+        },
+    ] {
+        let err = adapter
+            .list(ResourceKind::Database, &opts)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+            "{opts:?}: {err}"
+        );
+    }
     // An empty password is refused too.
     let mut s = spec(&good);
     s.password = Some(SecretString::from(String::new()));
