@@ -1281,3 +1281,34 @@ async fn a_tenant_cannot_forge_or_break_the_ownership_marker() {
     env.adapter.delete(&id(&theirs)).await.unwrap();
     env.assert_clean().await;
 }
+
+#[tokio::test]
+async fn random_strings_round_trip_through_server_side_quoting() {
+    // Generated text (any Unicode but NUL, quotes and backslashes included)
+    // must come back from the server unchanged, as literal and as identifier.
+    use proptest::strategy::{Strategy, ValueTree};
+    let env = TestEnv::new().await;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let literals = "[^\u{0}]{0,40}|[-'\"\\\\;$ a-z]{0,40}";
+    let idents = "[^\u{0}]{1,15}|[-'\"\\\\;$ a-z]{1,15}";
+    for _ in 0..150 {
+        let s = literals.new_tree(&mut runner).unwrap().current();
+        let lit = stackdock_postgres::sql::quote_literal(&s).unwrap();
+        let back: String = env
+            .admin
+            .query_one(&format!("SELECT {lit}::text"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{lit}: {e}"))
+            .get(0);
+        assert_eq!(back, s);
+        let s = idents.new_tree(&mut runner).unwrap().current();
+        let ident = stackdock_postgres::sql::quote_ident(&s).unwrap();
+        let row = env
+            .admin
+            .query_one(&format!("SELECT 1 AS {ident}"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{ident}: {e}"));
+        assert_eq!(row.columns()[0].name(), s);
+    }
+    env.assert_clean().await;
+}
