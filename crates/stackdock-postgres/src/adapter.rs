@@ -235,6 +235,8 @@ fn injected(step: ProvisionStep, timing: FaultTiming) -> Error {
 struct Plan {
     name: String,
     role: String,
+    /// Whether the spec named the owner (else it was derived from the name).
+    owner_given: bool,
     password: Option<SecretString>,
     connection_limit: i32,
     tenant: Option<String>,
@@ -380,6 +382,7 @@ impl PostgresAdapter {
             quote_literal(t)?;
         }
         Ok(Plan {
+            owner_given: s.owner.is_some(),
             name: s.name,
             role,
             password: s.password,
@@ -929,6 +932,14 @@ impl PostgresAdapter {
                         ))
                         .with_operation(op));
                     }
+                    if row.owner != plan.role {
+                        // Also when the spec left the owner to be derived.
+                        return Err(Error::conflict(format!(
+                            "database {} exists owned by {}, not {}",
+                            plan.name, row.owner, plan.role
+                        ))
+                        .with_operation(op));
+                    }
                     let resource = self.resource_from(row, None);
                     let (diff, _) = spec.diff(&resource);
                     if !diff.is_empty() {
@@ -1044,6 +1055,11 @@ impl PostgresAdapter {
             return Err(
                 Error::conflict("the tenant of a database cannot be changed").with_operation(op),
             );
+        }
+        let mut plan = plan;
+        if !plan.owner_given {
+            // An update without an owner keeps the one there is.
+            plan.role = row.owner.clone();
         }
         if row.owner != plan.role {
             return Err(Error::conflict(format!(

@@ -457,6 +457,23 @@ async fn create_is_idempotent_and_detects_conflicts() {
     let r = db(env.adapter.create(&ResourceSpec::from(s2)).await.unwrap());
     assert_eq!(r.owner.as_deref(), Some(owner.as_str()));
     assert_eq!(r.connection.unwrap().user, owner);
+    // Without an owner in the spec the derived one (the name) is expected.
+    let err = env
+        .adapter
+        .create(&ResourceSpec::from(spec(&owned)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Conflict, "{err}");
+    // An update without an owner keeps the one there is.
+    let mut limit_only = spec(&owned);
+    limit_only.connection_limit = Some(2);
+    let updated = db(env
+        .adapter
+        .update(&id(&owned), &ResourceSpec::from(limit_only))
+        .await
+        .unwrap());
+    assert_eq!(updated.owner.as_deref(), Some(owner.as_str()));
+    assert_eq!(updated.connection_limit, Some(2));
     // The same owner cannot be shared by a second database.
     let mut s3 = spec(&env.name("owned_too"));
     s3.owner = Some(owner.clone());
