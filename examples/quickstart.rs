@@ -4,8 +4,10 @@
 //! cargo run --example quickstart
 //! ```
 //!
-//! Everything runs against the in-memory adapter (a complete adapter that
-//! behaves like a real provider). Each provisioning state transition is
+//! DNS goes to the embedded zone-file backend of `stackdock-dns`: real RFC 1035
+//! zone files under `target/quickstart/zones/` (they pass `named-checkzone`).
+//! Everything else runs against the in-memory adapter (a complete adapter
+//! that behaves like a real provider). Each provisioning state transition is
 //! printed as it happens — *before* the provider is called — which is where
 //! a real control plane would persist it. Then the tenant is observed for
 //! drift and torn down again.
@@ -17,6 +19,7 @@ use stackdock::dns::RecordData;
 use stackdock::provisioning::{deprovision, provision, ProvisioningRecord};
 use stackdock::spec::*;
 use stackdock::*;
+use stackdock_dns::{AdapterOptions, ZoneFileAdapter, ZoneFileBackend};
 
 fn tenant_common() -> Common {
     Common {
@@ -57,29 +60,23 @@ fn demo_tenant() -> Vec<ResourceSpec> {
             ..Default::default()
         }
         .into(),
+        // The zone template already gives SOA, NS, apex A, www and MX.
         record(
-            "@",
-            RecordData::A {
-                address: [192, 0, 2, 10].into(),
-            },
-        ),
-        record(
-            "www",
+            "shop",
             RecordData::CNAME {
-                target: "acme.example".into(),
-            },
-        ),
-        record(
-            "@",
-            RecordData::MX {
-                preference: 10,
-                exchange: "mail.acme.example".into(),
+                target: "cname.vercel-dns.com".into(),
             },
         ),
         record(
             "@",
             RecordData::TXT {
                 text: "v=spf1 mx -all".into(),
+            },
+        ),
+        record(
+            "_dmarc",
+            RecordData::TXT {
+                text: "v=DMARC1; p=quarantine".into(),
             },
         ),
         MailboxSpec {
@@ -113,18 +110,27 @@ fn print_transition(label: &str, record: &ProvisioningRecord) {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    let zone_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/quickstart/zones");
     let mut registry = DockRegistry::new();
     registry.insert(Arc::new(InMemoryAdapter::new("local")))?;
-    let dock = registry.require("local")?;
-    dock.check_credentials().await?;
-    println!(
-        "dock {:?} ({}), provisioning tenant \"acme\":",
-        dock.dock_id(),
-        dock.provider().display_name
-    );
+    registry.insert(Arc::new(ZoneFileAdapter::new(
+        ZoneFileBackend::new(&zone_dir)?,
+        AdapterOptions::default().with_dock_id("zones"),
+    )))?;
+    for (id, dock) in registry.iter() {
+        dock.check_credentials().await?;
+        println!("dock {id:?}: {}", dock.provider().display_name);
+    }
+    // DNS to the zone files, everything else to the in-memory dock.
+    let dock_for = |kind: ResourceKind| match kind {
+        ResourceKind::DnsZone | ResourceKind::DnsRecord => registry.require("zones"),
+        _ => registry.require("local"),
+    };
+    println!("\nprovisioning tenant \"acme\":");
 
     let mut managed = Vec::new();
     for spec in demo_tenant() {
+        let dock = dock_for(spec.kind())?;
         let label = match &spec {
             ResourceSpec::DnsRecord(r) => format!("dns record {} {}", r.name, r.data.record_type()),
             other => format!("{} {}", other.kind(), other.name()),
@@ -143,14 +149,14 @@ async fn main() -> Result<()> {
             .resource_id
             .as_ref()
             .expect("provisioned resources have ids");
-        let observation = dock.observe(id, Some(spec)).await?;
+        let observation = dock_for(spec.kind())?.observe(id, Some(spec)).await?;
         println!(
             "  {label:<40} exists={} up_to_date={}",
             observation.exists(),
             observation.up_to_date
         );
     }
-    let zones = dock
+    let zones = dock_for(ResourceKind::DnsRecord)?
         .list_all(
             ResourceKind::DnsRecord,
             &ListOptions::in_parent("acme.example"),
@@ -166,21 +172,28 @@ async fn main() -> Result<()> {
             r.data
         );
     }
+    let zone_file = zone_dir.join("acme.example.zone");
+    if let Ok(text) = std::fs::read_to_string(&zone_file) {
+        println!("\n{}:\n{text}", zone_file.display());
+    }
     if let Some(db) = managed
         .iter()
         .find(|(_, s, _)| s.kind() == ResourceKind::Database)
     {
-        let resource = dock.get(db.2.resource_id.as_ref().expect("id")).await?;
+        let resource = dock_for(ResourceKind::Database)?
+            .get(db.2.resource_id.as_ref().expect("id"))
+            .await?;
         if let Some(conn) = resource.as_database().and_then(|d| d.connection.as_ref()) {
             println!("\ndatabase connection (password redacted): {conn}");
         }
     }
 
     println!("\ntearing down (children first):");
-    for (label, _, record) in managed.iter_mut().rev() {
+    for (label, spec, record) in managed.iter_mut().rev() {
+        let dock = dock_for(spec.kind())?;
         deprovision(dock.as_ref(), record, &mut |r| print_transition(label, r)).await?;
     }
-    let left = dock
+    let left = dock_for(ResourceKind::DnsZone)?
         .list_all(ResourceKind::DnsZone, &ListOptions::for_tenant("acme"))
         .await?;
     println!("\ndone: {} zones left for tenant acme", left.len());
