@@ -270,7 +270,15 @@ impl fmt::Display for RecordData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RecordData::A { address } => write!(f, "{address}"),
-            RecordData::AAAA { address } => write!(f, "{address}"),
+            // Rust prints IPv4-mapped addresses dotted (`::ffff:1.2.3.4`);
+            // PowerDNS and others canonicalise to hex groups and reject it.
+            RecordData::AAAA { address } => match address.to_ipv4_mapped() {
+                Some(_) => {
+                    let s = address.segments();
+                    write!(f, "::ffff:{:x}:{:x}", s[6], s[7])
+                }
+                None => write!(f, "{address}"),
+            },
             RecordData::CNAME { target }
             | RecordData::PTR { target }
             | RecordData::ALIAS { target } => f.write_str(&abs(target)),
@@ -350,5 +358,13 @@ mod tests {
         };
         assert_eq!(caa.to_string(), "0 issue \"letsencrypt.org\"");
         assert_eq!("aaaa".parse::<RecordType>().unwrap(), RecordType::AAAA);
+        let mapped = RecordData::AAAA {
+            address: "::ffff:1.2.3.4".parse().unwrap(),
+        };
+        assert_eq!(mapped.to_string(), "::ffff:102:304");
+        let plain = RecordData::AAAA {
+            address: "2001:db8::1".parse().unwrap(),
+        };
+        assert_eq!(plain.to_string(), "2001:db8::1");
     }
 }

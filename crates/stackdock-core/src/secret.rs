@@ -94,12 +94,15 @@ pub const SECRET_FIELD_NAMES: &[&str] = &[
 
 /// Whether a JSON field name names a secret (see [`SECRET_FIELD_NAMES`]).
 pub fn is_secret_field(name: &str) -> bool {
-    let normalised: String = name
-        .chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect();
-    SECRET_FIELD_NAMES.contains(&normalised.as_str())
+    // Called for every key of every payload: compare without allocating.
+    let folded = name
+        .bytes()
+        .filter(|b| *b != b'_' && *b != b'-')
+        .map(|b| b.to_ascii_lowercase());
+    SECRET_FIELD_NAMES.iter().any(|candidate| {
+        let mut it = folded.clone();
+        candidate.bytes().all(|c| it.next() == Some(c)) && it.next().is_none()
+    })
 }
 
 /// Remove secret fields (by [`is_secret_field`]) from a provider payload, recursively.
@@ -160,5 +163,8 @@ mod tests {
         assert!(is_secret_field("temp_pass"));
         assert!(is_secret_field("API-Key"));
         assert!(!is_secret_field("username"));
+        assert!(!is_secret_field("passwords_reset_at"));
+        assert!(!is_secret_field(""));
+        assert!(is_secret_field("X_API_KEY".trim_start_matches("X_")));
     }
 }
