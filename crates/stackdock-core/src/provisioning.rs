@@ -6,7 +6,7 @@
 //! reason and — on failure — a stable reason code and a sanitised message.
 //!
 //! Legal moves are listed in one table, [`TRANSITIONS`]; anything else is an
-//! [`ErrorKind::InvalidTransition`](crate::ErrorKind::InvalidTransition).
+//! [`ErrorKind::InvalidTransition`].
 //!
 //! ```text
 //!   Pending ──► Provisioning ──► Provisioned ──► Updating ──► Provisioned
