@@ -71,5 +71,10 @@ if [ "${STACKDOCK_SKIP_SERVICES:-0}" != "1" ]; then
   done
 fi
 
-log "cargo test --workspace --all-features $*"
-cargo test --workspace --all-features "$@"
+# With no arguments: every crate. With `-p <crate>` (or other cargo args):
+# just what was asked (`--workspace` would override `-p`).
+if [ $# -eq 0 ]; then
+  set -- --workspace
+fi
+log "cargo test --all-features $*"
+cargo test --all-features "$@"
