@@ -576,26 +576,15 @@ impl MailStore {
         filter: &ListFilter,
         exact: Option<&str>,
     ) -> Result<Vec<MailboxRecord>> {
-        let op = "list mailboxes";
-        let conn = self.conn().await.map_err(|e| e.with_operation(op))?;
-        let params: [&(dyn ToSql + Sync); 7] = [
-            &scope.as_tenant(),
-            &filter.domain,
-            &filter.tenant,
-            &labels_json(&filter.labels),
-            &filter.after,
-            &exact,
-            &limit_of(filter),
-        ];
-        // Cached per connection: lookups are the hot path (observe loops, listings).
-        let stmt = conn
-            .prepare_cached(&self.sql.select_users)
-            .await
-            .map_err(|e| from_pg(e).with_operation(op))?;
-        let rows = conn
-            .query(&stmt, &params)
-            .await
-            .map_err(|e| from_pg(e).with_operation(op))?;
+        let rows = self
+            .select_rows(
+                "list mailboxes",
+                &self.sql.select_users,
+                scope,
+                filter,
+                exact,
+            )
+            .await?;
         Ok(rows.iter().map(mailbox_from).collect())
     }
 
@@ -861,7 +850,28 @@ impl MailStore {
         filter: &ListFilter,
         exact: Option<&str>,
     ) -> Result<Vec<ForwarderRecord>> {
-        let op = "list mail forwarders";
+        let rows = self
+            .select_rows(
+                "list mail forwarders",
+                &self.sql.select_aliases,
+                scope,
+                filter,
+                exact,
+            )
+            .await?;
+        Ok(rows.iter().map(forwarder_from).collect())
+    }
+
+    /// Runs one of the listing queries, which all take the same seven parameters
+    /// (scope tenant, domain, tenant filter, labels, cursor, exact key, limit).
+    async fn select_rows(
+        &self,
+        op: &'static str,
+        sql: &str,
+        scope: &Scope,
+        filter: &ListFilter,
+        exact: Option<&str>,
+    ) -> Result<Vec<tokio_postgres::Row>> {
         let conn = self.conn().await.map_err(|e| e.with_operation(op))?;
         let params: [&(dyn ToSql + Sync); 7] = [
             &scope.as_tenant(),
@@ -874,14 +884,12 @@ impl MailStore {
         ];
         // Cached per connection: lookups are the hot path (observe loops, listings).
         let stmt = conn
-            .prepare_cached(&self.sql.select_aliases)
+            .prepare_cached(sql)
             .await
             .map_err(|e| from_pg(e).with_operation(op))?;
-        let rows = conn
-            .query(&stmt, &params)
+        conn.query(&stmt, &params)
             .await
-            .map_err(|e| from_pg(e).with_operation(op))?;
-        Ok(rows.iter().map(forwarder_from).collect())
+            .map_err(|e| from_pg(e).with_operation(op))
     }
 
     /// Change a forwarder in one transaction: replace its destinations
