@@ -94,15 +94,28 @@ pub const SECRET_FIELD_NAMES: &[&str] = &[
 
 /// Whether a JSON field name names a secret (see [`SECRET_FIELD_NAMES`]).
 pub fn is_secret_field(name: &str) -> bool {
+    is_secret_field_with(name, &[])
+}
+
+/// Like [`is_secret_field`], also matching a provider's own secret field
+/// names (`extra`, written lower-case without `_` or `-`, e.g. `"callbacktoken"`).
+///
+/// ```
+/// use stackdock_core::secret::is_secret_field_with;
+/// assert!(is_secret_field_with("callback_token", &["callbacktoken"]));
+/// assert!(is_secret_field_with("password", &[]));
+/// assert!(!is_secret_field_with("username", &["callbacktoken"]));
+/// ```
+pub fn is_secret_field_with(name: &str, extra: &[&str]) -> bool {
     // Called for every key of every payload: compare without allocating.
     let folded = name
         .bytes()
         .filter(|b| *b != b'_' && *b != b'-')
         .map(|b| b.to_ascii_lowercase());
-    SECRET_FIELD_NAMES.iter().any(|candidate| {
-        let mut it = folded.clone();
-        candidate.bytes().all(|c| it.next() == Some(c)) && it.next().is_none()
-    })
+    SECRET_FIELD_NAMES
+        .iter()
+        .chain(extra)
+        .any(|candidate| candidate.bytes().eq(folded.clone()))
 }
 
 /// Remove secret fields (by [`is_secret_field`]) from a provider payload, recursively.
@@ -119,16 +132,22 @@ pub fn is_secret_field(name: &str) -> bool {
 /// assert_eq!(v, json!({"username": "deploy", "nested": [{}]}));
 /// ```
 pub fn strip_secret_fields(value: &mut serde_json::Value) {
+    strip_secret_fields_with(value, &[]);
+}
+
+/// Like [`strip_secret_fields`], also removing a provider's own secret field
+/// names (see [`is_secret_field_with`]).
+pub fn strip_secret_fields_with(value: &mut serde_json::Value, extra: &[&str]) {
     match value {
         serde_json::Value::Object(map) => {
-            map.retain(|k, _| !is_secret_field(k));
+            map.retain(|k, _| !is_secret_field_with(k, extra));
             for v in map.values_mut() {
-                strip_secret_fields(v);
+                strip_secret_fields_with(v, extra);
             }
         }
         serde_json::Value::Array(items) => {
             for v in items {
-                strip_secret_fields(v);
+                strip_secret_fields_with(v, extra);
             }
         }
         _ => {}
@@ -163,6 +182,12 @@ mod tests {
         assert!(is_secret_field("temp_pass"));
         assert!(is_secret_field("API-Key"));
         assert!(!is_secret_field("username"));
+        for key in ["password", "API-Key", "api_key", "Token", "privateKey"] {
+            assert!(is_secret_field(key), "{key}");
+        }
+        for key in ["name", "passwords", "tokenId", "K\u{212A}"] {
+            assert!(!is_secret_field(key), "{key}");
+        }
         assert!(!is_secret_field("passwords_reset_at"));
         assert!(!is_secret_field(""));
         assert!(is_secret_field("X_API_KEY".trim_start_matches("X_")));

@@ -11,7 +11,9 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
-use stackdock_core::secret::{SecretString, REDACTED, SECRET_FIELD_NAMES};
+use stackdock_core::secret::{
+    is_secret_field_with, strip_secret_fields_with, SecretString, REDACTED,
+};
 use stackdock_core::{Error, ProvisioningState, ResourceStatus, Result};
 
 /// GridPane field names that hold secrets and are not covered by
@@ -28,39 +30,12 @@ pub const GRIDPANE_SECRET_FIELDS: &[&str] = &[
 
 /// Whether a field name holds a secret: the core list plus [`GRIDPANE_SECRET_FIELDS`].
 pub fn is_gridpane_secret_field(name: &str) -> bool {
-    SECRET_FIELD_NAMES
-        .iter()
-        .chain(GRIDPANE_SECRET_FIELDS)
-        .any(|secret| normalized_eq(name, secret))
-}
-
-/// `name` equals `normalized` ignoring case, `_` and `-`, without allocating
-/// (this runs for every key of every listed item).
-fn normalized_eq(name: &str, normalized: &str) -> bool {
-    let mut name = name
-        .bytes()
-        .filter(|b| *b != b'_' && *b != b'-')
-        .map(|b| b.to_ascii_lowercase());
-    let mut want = normalized.bytes();
-    loop {
-        match (name.next(), want.next()) {
-            (None, None) => return true,
-            (Some(a), Some(b)) if a == b => {}
-            _ => return false,
-        }
-    }
+    is_secret_field_with(name, GRIDPANE_SECRET_FIELDS)
 }
 
 /// Remove secret fields ([`is_gridpane_secret_field`]) from a payload, recursively.
 pub fn strip_gridpane_secrets(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            map.retain(|k, _| !is_gridpane_secret_field(k));
-            map.values_mut().for_each(strip_gridpane_secrets);
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_gridpane_secrets),
-        _ => {}
-    }
+    strip_secret_fields_with(value, GRIDPANE_SECRET_FIELDS);
 }
 
 /// A GridPane id: a number, or a string of digits.
@@ -856,9 +831,7 @@ mod tests {
             if stackdock_core::secret::is_secret_field(name) {
                 continue;
             }
-            assert!(GRIDPANE_SECRET_FIELDS
-                .iter()
-                .any(|f| normalized_eq(name, f)));
+            assert!(is_secret_field_with(name, GRIDPANE_SECRET_FIELDS));
         }
         for name in ["username", "tokenizer", "pass", "commands_run", "id"] {
             assert!(!is_gridpane_secret_field(name), "{name}");

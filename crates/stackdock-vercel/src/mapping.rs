@@ -9,7 +9,7 @@ use stackdock_core::dns::RecordData;
 use stackdock_core::resource::{
     Deployment, DnsRecord, Domain, ResourceMeta, VerificationRecord, WebService,
 };
-use stackdock_core::secret::{is_secret_field, SecretString, SECRET_FIELD_NAMES};
+use stackdock_core::secret::{is_secret_field, SecretString};
 use stackdock_core::{Error, ResourceKind, ResourceStatus, Result};
 
 use crate::models::{
@@ -37,23 +37,6 @@ fn view<'a, T: Deserialize<'a>>(what: &str, value: &'a Value) -> Result<T> {
         .map_err(|e| Error::invalid_response(format!("unexpected {what} object from Vercel: {e}")))
 }
 
-/// Whether a JSON key names a secret, by core's rule
-/// ([`is_secret_field`]) but without allocating for plain ASCII keys (this
-/// runs on every key of every payload).
-fn is_secret_key(key: &str) -> bool {
-    if !key.is_ascii() {
-        return is_secret_field(key);
-    }
-    let normalised = || {
-        key.bytes()
-            .filter(|b| *b != b'_' && *b != b'-')
-            .map(|b| b.to_ascii_lowercase())
-    };
-    SECRET_FIELD_NAMES
-        .iter()
-        .any(|name| name.bytes().eq(normalised()))
-}
-
 /// Remove secrets from a payload before it is kept: env var values (and
 /// whether they were decrypted) wherever an env var object appears — projects
 /// embed `env[]` — and every field core's rule calls secret. One pass.
@@ -65,7 +48,7 @@ pub(crate) fn scrub(value: &mut Value) {
                     map.remove(*f);
                 }
             }
-            map.retain(|k, _| !is_secret_key(k));
+            map.retain(|k, _| !is_secret_field(k));
             for v in map.values_mut() {
                 scrub(v);
             }
@@ -629,20 +612,7 @@ mod tests {
     }
 
     #[test]
-    fn secret_keys_follow_cores_rule() {
-        for key in [
-            "password",
-            "API-Key",
-            "api_key",
-            "Token",
-            "privateKey",
-            "name",
-            "passwords",
-            "tokenId",
-            "K\u{212A}",
-        ] {
-            assert_eq!(is_secret_key(key), is_secret_field(key), "{key}");
-        }
+    fn scrub_removes_secret_keys_at_any_depth() {
         let mut v = json!({"name": "x", "api_key": "k", "nested": [{"Password": "p", "ok": 1}]});
         scrub(&mut v);
         assert_eq!(v, json!({"name": "x", "nested": [{"ok": 1}]}));
