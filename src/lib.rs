@@ -47,3 +47,8 @@ pub use stackdock_vercel as vercel;
 /// GridPane servers, sites, domains, system users and backups (feature `gridpane`).
 #[cfg(feature = "gridpane")]
 pub use stackdock_gridpane as gridpane;
+
+/// The README's examples, compiled and run as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
