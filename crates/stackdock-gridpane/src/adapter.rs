@@ -1160,12 +1160,7 @@ fn server_plan(s: &ServerSpec) -> Result<ServerPlan> {
                 })?
                 .parse::<Ipv4Addr>()
                 .map_err(|_| Error::invalid_input("ipv4", "not an IPv4 address"))?;
-            if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_broadcast() {
-                return Err(Error::invalid_input(
-                    "ipv4",
-                    "not the address of a reachable server",
-                ));
-            }
+            check_server_ipv4("ipv4", ip)?;
             let server = NewCustomServer {
                 name: s.name.clone(),
                 ip,

@@ -284,6 +284,59 @@ pub fn check_password(password: &SecretString) -> Result<()> {
     Ok(())
 }
 
+/// An address GridPane can reach a bring-your-own server at over the internet.
+///
+/// GridPane connects to the machine from its own network, so only a globally
+/// routable unicast address can work. Refused, with the reason: unspecified
+/// (`0.0.0.0/8`), loopback, link-local (`169.254.0.0/16`, which includes the
+/// cloud metadata endpoint `169.254.169.254`), private (RFC 1918), shared
+/// carrier-grade NAT (`100.64.0.0/10`), benchmarking (`198.18.0.0/15`),
+/// multicast, reserved (`240.0.0.0/4`) and broadcast. The documentation ranges
+/// (`192.0.2.0/24`, `198.51.100.0/24`, `203.0.113.0/24`) are accepted so that
+/// examples and tests can use them; they never reach a real machine.
+///
+/// ```
+/// use stackdock_gridpane::input::check_server_ipv4;
+/// assert!(check_server_ipv4("ip", "169.254.169.254".parse().unwrap()).is_err());
+/// assert!(check_server_ipv4("ip", "203.0.113.44".parse().unwrap()).is_ok());
+/// ```
+pub fn check_server_ipv4(field: &str, ip: Ipv4Addr) -> Result<()> {
+    match non_routable_reason(ip) {
+        Some(reason) => Err(Error::invalid_input(
+            field,
+            format!("{ip} is {reason}: GridPane must reach the server over the internet"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Why GridPane could not reach `ip`, when it could not.
+fn non_routable_reason(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, ..] = ip.octets();
+    let reason = if ip.is_broadcast() {
+        "the broadcast address"
+    } else if a == 0 {
+        "an unspecified (\"this network\") address"
+    } else if ip.is_loopback() {
+        "a loopback address"
+    } else if ip.is_link_local() {
+        "a link-local address (cloud metadata lives there)"
+    } else if ip.is_private() {
+        "a private address"
+    } else if a == 100 && (64..128).contains(&b) {
+        "a shared carrier-grade NAT address"
+    } else if a == 198 && (18..20).contains(&b) {
+        "a benchmarking address"
+    } else if ip.is_multicast() {
+        "a multicast address"
+    } else if a >= 240 {
+        "a reserved address"
+    } else {
+        return None;
+    };
+    Some(reason)
+}
+
 fn id_text(id: u64) -> Value {
     Value::from(id)
 }
@@ -307,6 +360,7 @@ impl NewCustomServer {
     /// Check the fields.
     pub fn validate(&self) -> Result<()> {
         check_server_label(&self.name)?;
+        check_server_ipv4("ip", self.ip)?;
         validate::resource_name("region", &self.datacenter, 64)
     }
 
@@ -869,6 +923,43 @@ mod tests {
             ssh_public_key: None,
         };
         assert!(!format!("{up:?}").contains("Correct-Horse"));
+    }
+
+    #[test]
+    fn custom_servers_need_an_internet_reachable_address() {
+        let server = |ip: &str| NewCustomServer {
+            name: "web-1".into(),
+            ip: ip.parse().unwrap(),
+            datacenter: "fra1".into(),
+            webserver: Webserver::Nginx,
+            database: DatabaseEngine::MariaDb,
+        };
+        for bad in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "127.0.0.1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "255.255.255.255",
+            "10.0.0.5",
+            "172.16.4.4",
+            "192.168.1.1",
+            "100.64.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+        ] {
+            let err = server(bad).validate().unwrap_err();
+            assert!(
+                matches!(err.kind(), stackdock_core::ErrorKind::InvalidInput { field, .. } if field == "ip"),
+                "{bad}: {err}"
+            );
+        }
+        for good in ["203.0.113.44", "8.8.8.8", "100.128.0.1", "172.32.0.1"] {
+            server(good)
+                .validate()
+                .unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
     }
 
     #[test]

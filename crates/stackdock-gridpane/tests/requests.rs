@@ -544,3 +544,22 @@ async fn a_domain_create_interrupted_after_the_add_is_finished_by_repeating_it()
         .unwrap();
     assert!(seen.up_to_date);
 }
+
+#[tokio::test]
+async fn a_metadata_or_private_address_is_refused_before_any_request() {
+    let (fake, _server, adapter) = common::start_adapter().await;
+    for ip in ["169.254.169.254", "10.1.2.3", "127.0.0.1"] {
+        let spec = ServerSpec {
+            name: "byo-web-5".into(),
+            region: Some("Falkenstein".into()),
+            ipv4: Some(ip.into()),
+            ..Default::default()
+        };
+        let err = adapter.create(&spec.into()).await.unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidInput { field, .. } if field == "ipv4"),
+            "{ip}: {err}"
+        );
+    }
+    assert_eq!(fake.calls(), 0, "nothing was sent");
+}
