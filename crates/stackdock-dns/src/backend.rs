@@ -9,6 +9,16 @@ use stackdock_core::{ProviderInfo, Result};
 use crate::model::Zone;
 use crate::plan::{plan_validated, Change, Plan, PlanOptions};
 
+/// The canonical form of a zone name handed to a backend entry point.
+///
+/// Every public backend method calls this before any I/O, so a name such as
+/// `../outside/victim`, `/etc/passwd`, `a/b` or `%2e%2e` is an
+/// [`InvalidInput`](stackdock_core::ErrorKind::InvalidInput) error and never
+/// reaches a path or a URL.
+pub fn zone_name(name: &str) -> Result<String> {
+    stackdock_core::validate::domain("zone", name)
+}
+
 /// A zone as a listing shows it (without records).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneSummary {

@@ -300,8 +300,12 @@ pub fn parse(text: &str, zone: &str) -> Result<Zone> {
 }
 
 /// The file a zone is stored in under `dir`: `<zone>.zone`.
-pub fn path_for(dir: &Path, zone: &str) -> PathBuf {
-    dir.join(format!("{zone}.zone"))
+///
+/// The name is validated first (a zone name holds no `/` and no empty
+/// label), so the path never leaves `dir`.
+pub fn path_for(dir: &Path, zone: &str) -> Result<PathBuf> {
+    let zone = crate::backend::zone_name(zone)?;
+    Ok(dir.join(format!("{zone}.zone")))
 }
 
 /// Write `zone` into `dir` atomically: a temporary file in the same
@@ -312,7 +316,7 @@ pub fn write_atomic(dir: &Path, zone: &Zone) -> Result<PathBuf> {
     let io = |e: std::io::Error| {
         Error::provider(None, None, format!("writing zone file: {e}")).with_source(e)
     };
-    let target = path_for(dir, &zone.name);
+    let target = path_for(dir, &zone.name)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.", zone.name))
         .suffix(".tmp")
@@ -339,7 +343,7 @@ fn set_readable(_path: &Path) -> std::io::Result<()> {
 
 /// Read and parse `<zone>.zone` from `dir`; `None` when there is no such file.
 pub fn read(dir: &Path, zone: &str) -> Result<Option<Zone>> {
-    match std::fs::read_to_string(path_for(dir, zone)) {
+    match std::fs::read_to_string(path_for(dir, zone)?) {
         Ok(text) => parse(&text, zone).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => {

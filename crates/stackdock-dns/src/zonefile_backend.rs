@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use stackdock_core::dns::{RecordData, RecordType};
 use stackdock_core::{Error, ProviderInfo, Result};
 
-use crate::backend::{DnsBackend, ZoneSummary};
+use crate::backend::{zone_name, DnsBackend, ZoneSummary};
 use crate::config::ZoneFileConfig;
 use crate::model::Zone;
 use crate::plan::Change;
@@ -128,7 +128,7 @@ impl DnsBackend for ZoneFileBackend {
                 }
                 out.push(ZoneSummary {
                     provider_data: serde_json::json!({
-                        "file": zonefile::path_for(&dir, &zone.name),
+                        "file": zonefile::path_for(&dir, &zone.name)?,
                         "records": zone.record_count(),
                     }),
                     serial: zone.serial(),
@@ -143,19 +143,19 @@ impl DnsBackend for ZoneFileBackend {
     }
 
     async fn get_zone(&self, name: &str) -> Result<Option<Zone>> {
+        let name = zone_name(name)?;
         self.count();
-        let name = name.to_owned();
         self.blocking(move |dir| zonefile::read(&dir, &name)).await
     }
 
     async fn create_zone(&self, zone: &Zone) -> Result<()> {
-        self.count();
         let mut zone = zone.clone();
         zone.validate()?;
+        self.count();
         let template = self.config.soa_template.clone();
         let _guard = self.write_lock.lock().await;
         self.blocking(move |dir| {
-            if zonefile::path_for(&dir, &zone.name).exists() {
+            if zonefile::path_for(&dir, &zone.name)?.exists() {
                 return Err(Error::already_exists(format!("zone {}", zone.name)));
             }
             if zone.get(&zone.name, RecordType::SOA).is_none() {
@@ -171,11 +171,11 @@ impl DnsBackend for ZoneFileBackend {
     }
 
     async fn delete_zone(&self, name: &str) -> Result<bool> {
+        let name = zone_name(name)?;
         self.count();
-        let name = name.to_owned();
         let _guard = self.write_lock.lock().await;
         self.blocking(
-            move |dir| match std::fs::remove_file(zonefile::path_for(&dir, &name)) {
+            move |dir| match std::fs::remove_file(zonefile::path_for(&dir, &name)?) {
                 Ok(()) => Ok(true),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
                 Err(e) => Err(Error::provider(
@@ -189,11 +189,11 @@ impl DnsBackend for ZoneFileBackend {
     }
 
     async fn apply_changes(&self, zone: &str, changes: &[Change]) -> Result<()> {
+        let name = zone_name(zone)?;
         if changes.is_empty() {
             return Ok(());
         }
         self.count();
-        let name = zone.to_owned();
         let changes = changes.to_vec();
         let _guard = self.write_lock.lock().await;
         self.blocking(move |dir| {

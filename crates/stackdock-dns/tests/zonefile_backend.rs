@@ -13,7 +13,7 @@ use stackdock_dns::{
 };
 
 fn checkzone(zone: &str, dir: &std::path::Path) {
-    let path = zonefile::path_for(dir, zone);
+    let path = zonefile::path_for(dir, zone).unwrap();
     let out = Command::new("named-checkzone")
         .arg(zone)
         .arg(&path)
@@ -57,7 +57,7 @@ async fn plan_apply_on_zone_files() {
         .unwrap();
 
     // Someone edits the file by hand and adds a record (no marker): ours to leave alone.
-    let path = zonefile::path_for(dir.path(), "files.example");
+    let path = zonefile::path_for(dir.path(), "files.example").unwrap();
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("handmade 600 IN TXT \"by a person\"\n");
     std::fs::write(&path, text).unwrap();
@@ -196,7 +196,8 @@ async fn adapter_writes_valid_zone_files() {
             .unwrap();
     }
     checkzone("quick.example", dir.path());
-    let text = std::fs::read_to_string(zonefile::path_for(dir.path(), "quick.example")).unwrap();
+    let text =
+        std::fs::read_to_string(zonefile::path_for(dir.path(), "quick.example").unwrap()).unwrap();
     assert!(text.contains("$ORIGIN quick.example.\n"));
     assert!(text.contains("; owner=stackdock"));
 }
@@ -247,6 +248,7 @@ async fn zone_file_tenancy() {
         .iter()
         .all(|r| r.as_dns_record().unwrap().zone == "b.example"));
     // The tenant survives a rewrite of the file.
-    let text = std::fs::read_to_string(zonefile::path_for(dir.path(), "b.example")).unwrap();
+    let text =
+        std::fs::read_to_string(zonefile::path_for(dir.path(), "b.example").unwrap()).unwrap();
     assert!(text.contains("; stackdock:tenant=globex"));
 }
