@@ -1246,7 +1246,7 @@ fn local_record(
 fn git_source(link: &ApiLink, git_ref: &str, sha: Option<&str>) -> Result<Value> {
     let mut source = match link.kind.as_deref() {
         Some("github") | Some("github-limited") | None => {
-            if let Some(repo_id) = link.repo_id {
+            if let Some(repo_id) = &link.repo_id {
                 json!({"type": "github", "repoId": repo_id, "ref": git_ref})
             } else {
                 let (Some(org), Some(repo)) = (&link.org, &link.repo) else {

@@ -8,21 +8,26 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// `pagination.next`: a millisecond timestamp, or (projects list) a
-/// continuation token string.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A field Vercel sends as a number in some shapes and as a string in
+/// others (`pagination.next`, a link's `repoId`), kept as it came so it goes
+/// back on the wire unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
-pub(crate) enum Cursor {
+pub(crate) enum NumberOrText {
     Number(i64),
     Text(String),
 }
 
-impl Cursor {
+/// `pagination.next`: a millisecond timestamp, or (projects list) a
+/// continuation token string.
+pub(crate) type Cursor = NumberOrText;
+
+impl NumberOrText {
     /// The value to send back as `until` / `from`.
     pub(crate) fn to_query(&self) -> String {
         match self {
-            Cursor::Number(n) => n.to_string(),
-            Cursor::Text(s) => s.clone(),
+            NumberOrText::Number(n) => n.to_string(),
+            NumberOrText::Text(s) => s.clone(),
         }
     }
 }
@@ -50,13 +55,15 @@ pub(crate) fn split_page(body: Value, key: &str) -> Option<(Vec<Value>, Option<C
 pub(crate) struct ApiLink {
     #[serde(default, rename = "type")]
     pub(crate) kind: Option<String>,
-    // GitHub
+    // GitHub, `vercel`, `cursor-origin` (which names its owner `owner`)
     #[serde(default)]
     pub(crate) org: Option<String>,
     #[serde(default)]
     pub(crate) repo: Option<String>,
+    /// A number for GitHub links, a string for `vercel`, `v0` and
+    /// `cursor-origin` links (@vercel/sdk `GetProjectLink7.repoId: string`).
     #[serde(default)]
-    pub(crate) repo_id: Option<u64>,
+    pub(crate) repo_id: Option<NumberOrText>,
     // GitLab
     #[serde(default)]
     pub(crate) project_namespace: Option<String>,
@@ -90,6 +97,11 @@ impl ApiLink {
                 "{}/{}",
                 self.owner.as_deref()?,
                 self.slug.as_deref()?
+            )),
+            Some("cursor-origin") => Some(format!(
+                "{}/{}",
+                self.owner.as_deref()?,
+                self.repo.as_deref()?
             )),
             _ => Some(format!(
                 "{}/{}",

@@ -778,3 +778,65 @@ async fn env_listing_follows_pagination_when_present() {
     assert_eq!(envs.len(), 6);
     assert!(envs.iter().all(|e| e.provider_data.get("value").is_none()));
 }
+
+/// Links as @vercel/sdk models them: `repoId` is a number for GitHub and a
+/// string for `vercel`, `v0` and `cursor-origin` links.
+fn links_with_string_repo_ids() -> Vec<Value> {
+    vec![
+        json!({"type": "vercel", "org": "acme", "repo": "web", "repoId": "repo_9a8b7c6d",
+               "deployHooks": [], "gitCredentialId": "", "productionBranch": "main"}),
+        json!({"type": "v0", "org": "acme", "repo": "web", "repoId": "v0_repo_41",
+               "deployHooks": [], "gitCredentialId": "", "productionBranch": "main"}),
+        json!({"type": "cursor-origin", "owner": "acme", "repo": "web", "repoId": "crepo_17",
+               "ownerId": "ns_acme", "deployHooks": [], "gitCredentialId": "",
+               "productionBranch": "main"}),
+    ]
+}
+
+#[tokio::test]
+async fn string_repo_ids_read_in_get_list_and_inventory() {
+    use stackdock_vercel::InventoryOptions;
+    let (server, client) = setup().await;
+    let projects: Vec<Value> = links_with_string_repo_ids()
+        .into_iter()
+        .enumerate()
+        .map(|(i, link)| {
+            let mut p = fixture("project");
+            p["id"] = json!(format!("prj_link{i}"));
+            p["link"] = link;
+            p
+        })
+        .collect();
+    for p in &projects {
+        Mock::given(method("GET"))
+            .and(path(format!("/v9/projects/{}", p["id"].as_str().unwrap())))
+            .respond_with(json_response(200, p.clone()))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/v10/projects"))
+        .respond_with(json_response(
+            200,
+            json!({"projects": projects, "pagination": {"count": 3, "next": null, "prev": null}}),
+        ))
+        .mount(&server)
+        .await;
+    for p in &projects {
+        let got = client
+            .get_project(p["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .expect("exists");
+        assert_eq!(got.repository.as_deref(), Some("acme/web"), "{}", p["link"]);
+    }
+    assert_eq!(client.list_projects().await.unwrap().len(), 3);
+    let inv = client
+        .inventory(&InventoryOptions {
+            concurrency: 2,
+            domains: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(inv.projects.len(), 3);
+}
