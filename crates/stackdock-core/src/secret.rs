@@ -28,7 +28,13 @@ pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 /// What StackDock prints in place of a secret.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Replace the password of a URL's user-info (`scheme://user:password@host`) by [`REDACTED`].
+/// Replace the password of a URL's user-info (`scheme://user:password@host`),
+/// and the value of any `password=` query parameter, by [`REDACTED`].
+///
+/// The user-info runs to the **last** `@`: a password may hold `/`, `?`, `#`
+/// or `@` unencoded (parsers such as tokio-postgres accept them), and cutting
+/// at the first of those would print the rest of it. An `@` later in the
+/// query can make this redact more than the password, never less.
 ///
 /// Strings that are not URLs, or carry no password, are returned unchanged.
 pub fn redact_url(url: &str) -> String {
@@ -36,22 +42,35 @@ pub fn redact_url(url: &str) -> String {
         return url.to_owned();
     };
     let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
+    let (userinfo, after) = match rest.rfind('@') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => ("", rest),
     };
-    let userinfo = &authority[..at];
-    let Some(colon) = userinfo.find(':') else {
-        return url.to_owned();
+    let mut out = format!("{}://", &url[..scheme_end]);
+    match userinfo.find(':') {
+        Some(colon) => {
+            out.push_str(&userinfo[..colon + 1]);
+            out.push_str(REDACTED);
+        }
+        None => out.push_str(userinfo),
+    }
+    out.push_str(&redact_password_params(after));
+    out
+}
+
+/// `password=<value>` query parameters with the value replaced by [`REDACTED`].
+fn redact_password_params(tail: &str) -> String {
+    let Some(q) = tail.find('?') else {
+        return tail.to_owned();
     };
-    format!(
-        "{}://{}:{}{}",
-        &url[..scheme_end],
-        &userinfo[..colon],
-        REDACTED,
-        &rest[at..]
-    )
+    let params: Vec<String> = tail[q + 1..]
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}={REDACTED}"),
+            _ => p.to_owned(),
+        })
+        .collect();
+    format!("{}?{}", &tail[..q], params.join("&"))
 }
 
 /// Remove every occurrence of the given secrets from `message`.
@@ -167,6 +186,30 @@ mod tests {
             "postgres://u:[REDACTED]@h:1/db?x=1"
         );
         assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    /// Issue 16 item 6: the user-info used to end at the first `/`, `?` or
+    /// `#`, so a password holding one printed in full.
+    #[test]
+    fn redacts_passwords_holding_url_delimiters() {
+        for (url, shown) in [
+            ("postgres://u:pa/ss@h/db", "postgres://u:[REDACTED]@h/db"),
+            (
+                "postgres://u:p?a#s@h:5/db?x=1",
+                "postgres://u:[REDACTED]@h:5/db?x=1",
+            ),
+            ("postgres://u:a@b/c@h/db", "postgres://u:[REDACTED]@h/db"),
+            (
+                "postgres://u:p&sslmode=x@h/db",
+                "postgres://u:[REDACTED]@h/db",
+            ),
+            (
+                "postgres://h/db?user=u&password=hunter2&x=1",
+                "postgres://h/db?user=u&password=[REDACTED]&x=1",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
     }
 
     #[test]
