@@ -88,8 +88,9 @@ impl fmt::Debug for MailStore {
 
 /// The statements, with the schema name quoted in.
 struct Sql {
-    ensure_domain: String,
+    insert_domain: String,
     lock_domain: String,
+    lock_domain_exclusive: String,
     gc_domain: String,
     lock_user: String,
     insert_user: String,
@@ -113,12 +114,16 @@ impl Sql {
         let users = format!("{s}.virtual_users");
         let aliases = format!("{s}.virtual_aliases");
         Sql {
-            ensure_domain: format!(
-                "INSERT INTO {domains} (name, tenant) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
+            insert_domain: format!(
+                "INSERT INTO {domains} (name, tenant) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO NOTHING RETURNING id, tenant"
             ),
             lock_domain: format!("SELECT id, tenant FROM {domains} WHERE name = $1 FOR SHARE"),
+            lock_domain_exclusive: format!("SELECT id FROM {domains} WHERE name = $1 FOR UPDATE"),
+            // Run as its own statement after `lock_domain_exclusive`: its
+            // snapshot then sees every entry committed while we waited.
             gc_domain: format!(
-                "DELETE FROM {domains} d WHERE d.name = $1 \
+                "DELETE FROM {domains} d WHERE d.id = $1 \
                  AND NOT EXISTS (SELECT 1 FROM {users} u WHERE u.domain_id = d.id) \
                  AND NOT EXISTS (SELECT 1 FROM {aliases} a WHERE a.domain_id = d.id)"
             ),
@@ -128,7 +133,7 @@ impl Sql {
             ),
             insert_user: format!(
                 "INSERT INTO {users} (domain_id, email, password, quota, enabled, tenant, labels) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (email) DO NOTHING"
             ),
             update_user: format!(
                 "UPDATE {users} SET password = coalesce($3, password), quota = coalesce($4, quota), \
@@ -259,6 +264,61 @@ fn forwarder_from(row: &Row) -> ForwarderRecord {
         ),
         created_at: row.get(6),
     }
+}
+
+/// Whether an existing mailbox row (`lock_user`) is the one `new` asks for:
+/// `Ok` adopts it, otherwise `AlreadyExists` (another tenant's) or `Conflict`.
+async fn same_mailbox(
+    row: &Row,
+    address: &str,
+    owner: &Option<String>,
+    quota: i64,
+    new: &NewMailbox,
+) -> Result<()> {
+    let tenant: Option<String> = row.get(3);
+    if &tenant != owner {
+        return Err(Error::already_exists(format!(
+            "mailbox {address} belongs to another tenant"
+        )));
+    }
+    let mut differs = Vec::new();
+    if row.get::<_, i64>(1) != quota {
+        differs.push("quota_bytes");
+    }
+    if row.get::<_, bool>(2) != new.enabled {
+        differs.push("enabled");
+    }
+    if !password_matches(row.get(0), &new.password).await? {
+        differs.push("password");
+    }
+    if differs.is_empty() {
+        return Ok(());
+    }
+    Err(Error::conflict(format!(
+        "mailbox {address} exists with different {}",
+        differs.join(", ")
+    )))
+}
+
+/// Whether `password` verifies against a stored `{SCHEME}hash` (off the async threads).
+async fn password_matches(stored: String, password: &SecretString) -> Result<bool> {
+    let Ok(hash) = PasswordHash::parse_dovecot(&stored) else {
+        return Ok(false);
+    };
+    let password = password.clone();
+    tokio::task::spawn_blocking(move || hash.verify(&password))
+        .await
+        .map_err(|_| Error::internal("password check task failed"))?
+}
+
+/// How often a create retries when concurrent transactions keep adding and
+/// removing the same domain or entry between two of its statements.
+const RACE_ATTEMPTS: usize = 5;
+
+/// Retries exhausted: the caller may try again.
+fn raced(what: String) -> Error {
+    Error::conflict(format!("{what} kept changing concurrently"))
+        .with_status(stackdock_core::ErrorStatus::Temporary)
 }
 
 fn canonical_address(address: &str) -> Result<String> {
@@ -402,37 +462,45 @@ impl MailStore {
         Ok(row.get(0))
     }
 
-    /// Make sure `domain` exists and belongs to `owner`; returns its id.
+    /// Make sure `domain` exists and belongs to `owner`, and hold it (`FOR
+    /// SHARE`) until the transaction ends so that no delete can remove it
+    /// under the entry being added; returns its id.
     async fn domain_for(
         &self,
         tx: &Transaction<'_>,
         domain: &str,
         owner: &Option<String>,
     ) -> Result<i32> {
-        tx.execute(
-            &tx.prepare_cached(&self.sql.ensure_domain)
-                .await
-                .map_err(from_pg)?,
-            &[&domain, owner],
-        )
-        .await
-        .map_err(from_pg)?;
-        let row = tx
-            .query_one(
-                &tx.prepare_cached(&self.sql.lock_domain)
-                    .await
-                    .map_err(from_pg)?,
-                &[&domain],
-            )
+        let lock = tx
+            .prepare_cached(&self.sql.lock_domain)
             .await
             .map_err(from_pg)?;
-        let tenant: Option<String> = row.get(1);
-        if &tenant != owner {
-            return Err(Error::already_exists(format!(
-                "mail domain {domain} belongs to another tenant"
-            )));
+        let insert = tx
+            .prepare_cached(&self.sql.insert_domain)
+            .await
+            .map_err(from_pg)?;
+        for _ in 0..RACE_ATTEMPTS {
+            if let Some(row) = tx.query_opt(&lock, &[&domain]).await.map_err(from_pg)? {
+                let tenant: Option<String> = row.get(1);
+                if &tenant != owner {
+                    return Err(Error::already_exists(format!(
+                        "mail domain {domain} belongs to another tenant"
+                    )));
+                }
+                return Ok(row.get(0));
+            }
+            // Our uncommitted row is invisible to others, so we hold it too.
+            if let Some(row) = tx
+                .query_opt(&insert, &[&domain, owner])
+                .await
+                .map_err(from_pg)?
+            {
+                return Ok(row.get(0));
+            }
+            // Another transaction inserted it after our lookup (or deleted it
+            // after our insert attempt): look again.
         }
-        Ok(row.get(0))
+        Err(raced(format!("mail domain {domain}")))
     }
 
     async fn hash(&self, password: &SecretString) -> Result<PasswordHash> {
@@ -469,57 +537,25 @@ impl MailStore {
         let result = async {
             let tx = conn.transaction().await.map_err(from_pg)?;
             let domain_id = self.domain_for(&tx, &domain, &owner).await?;
-            let no_scope: Option<String> = None;
-            if let Some(row) = tx
-                .query_opt(
-                    &tx.prepare_cached(&self.sql.lock_user)
-                        .await
-                        .map_err(from_pg)?,
-                    &[&address, &no_scope],
-                )
+            let lock = tx
+                .prepare_cached(&self.sql.lock_user)
                 .await
-                .map_err(from_pg)?
-            {
-                let tenant: Option<String> = row.get(3);
-                if tenant != owner {
-                    return Err(Error::already_exists(format!(
-                        "mailbox {address} belongs to another tenant"
-                    )));
-                }
-                let mut differs = Vec::new();
-                if row.get::<_, i64>(1) != quota {
-                    differs.push("quota_bytes");
-                }
-                if row.get::<_, bool>(2) != new.enabled {
-                    differs.push("enabled");
-                }
-                let stored: String = row.get(0);
-                let verified = match PasswordHash::parse_dovecot(&stored) {
-                    Ok(h) => {
-                        let pw = new.password.clone();
-                        tokio::task::spawn_blocking(move || h.verify(&pw))
-                            .await
-                            .map_err(|_| Error::internal("password check task failed"))??
-                    }
-                    Err(_) => false,
-                };
-                if !verified {
-                    differs.push("password");
-                }
-                if !differs.is_empty() {
-                    return Err(Error::conflict(format!(
-                        "mailbox {address} exists with different {}",
-                        differs.join(", ")
-                    )));
-                }
-                tx.commit().await.map_err(from_pg)?;
-                return Ok(());
-            }
-            tx.execute(
-                &tx.prepare_cached(&self.sql.insert_user)
+                .map_err(from_pg)?;
+            let insert = tx
+                .prepare_cached(&self.sql.insert_user)
+                .await
+                .map_err(from_pg)?;
+            let no_scope: Option<String> = None;
+            for _ in 0..RACE_ATTEMPTS {
+                if let Some(row) = tx
+                    .query_opt(&lock, &[&address, &no_scope])
                     .await
-                    .map_err(from_pg)?,
-                &[
+                    .map_err(from_pg)?
+                {
+                    same_mailbox(&row, &address, &owner, quota, new).await?;
+                    return tx.commit().await.map_err(from_pg);
+                }
+                let params: [&(dyn ToSql + Sync); 7] = [
                     &domain_id,
                     &address,
                     &hash.dovecot(),
@@ -527,11 +563,13 @@ impl MailStore {
                     &new.enabled,
                     &owner,
                     &labels_json(&new.labels),
-                ],
-            )
-            .await
-            .map_err(from_pg)?;
-            tx.commit().await.map_err(from_pg)
+                ];
+                if tx.execute(&insert, &params).await.map_err(from_pg)? == 1 {
+                    return tx.commit().await.map_err(from_pg);
+                }
+                // A concurrent create committed it first: compare with theirs.
+            }
+            Err(raced(format!("mailbox {address}")))
         }
         .await;
         drop(conn);
@@ -697,31 +735,52 @@ impl MailStore {
     pub async fn delete_mailbox(&self, scope: &Scope, address: &str) -> Result<bool> {
         let op = "delete mailbox";
         let address = canonical_address(address).map_err(|e| e.with_operation(op))?;
+        self.delete_entry(op, scope, &address, &self.sql.delete_user)
+            .await
+    }
+
+    /// Delete one mailbox or forwarder (`delete_sql` takes key and scope
+    /// tenant), then its domain if that was the last entry.
+    async fn delete_entry(
+        &self,
+        op: &'static str,
+        scope: &Scope,
+        key: &str,
+        delete_sql: &str,
+    ) -> Result<bool> {
         let mut conn = self.conn().await.map_err(|e| e.with_operation(op))?;
         let result = async {
             let tx = conn.transaction().await.map_err(from_pg)?;
-            let n = tx
-                .execute(
-                    &tx.prepare_cached(&self.sql.delete_user)
-                        .await
-                        .map_err(from_pg)?,
-                    &[&address, &scope.as_tenant()],
-                )
+            // Domain first, exclusively, as every path locks it first: waits
+            // for creates in flight and keeps two deletes from each seeing
+            // the other's entry and leaving the domain behind.
+            let lock = tx
+                .prepare_cached(&self.sql.lock_domain_exclusive)
                 .await
                 .map_err(from_pg)?;
-            tx.execute(
-                &tx.prepare_cached(&self.sql.gc_domain)
-                    .await
-                    .map_err(from_pg)?,
-                &[&domain_of(&address)],
-            )
-            .await
-            .map_err(from_pg)?;
+            let Some(domain) = tx
+                .query_opt(&lock, &[&domain_of(key)])
+                .await
+                .map_err(from_pg)?
+            else {
+                return Ok(false); // no domain, no entries
+            };
+            let domain_id: i32 = domain.get(0);
+            let delete = tx.prepare_cached(delete_sql).await.map_err(from_pg)?;
+            let n = tx
+                .execute(&delete, &[&key, &scope.as_tenant()])
+                .await
+                .map_err(from_pg)?;
+            let gc = tx
+                .prepare_cached(&self.sql.gc_domain)
+                .await
+                .map_err(from_pg)?;
+            tx.execute(&gc, &[&domain_id]).await.map_err(from_pg)?;
             tx.commit().await.map_err(from_pg)?;
             Ok(n > 0)
         }
         .await;
-        audit(op, &address, scope, &result);
+        audit(op, key, scope, &result);
         result.map_err(|e: Error| e.with_operation(op))
     }
 
@@ -938,6 +997,19 @@ impl MailStore {
         let result = async {
             let tx = conn.transaction().await.map_err(from_pg)?;
             let tenant = scope.as_tenant();
+            // Domain before aliases, the lock order of every path (see `delete_entry`).
+            let lock = tx
+                .prepare_cached(&self.sql.lock_domain)
+                .await
+                .map_err(from_pg)?;
+            if tx
+                .query_opt(&lock, &[&domain_of(&source)])
+                .await
+                .map_err(from_pg)?
+                .is_none()
+            {
+                return Err(Error::not_found(format!("forwarder {source}")));
+            }
             let rows = tx
                 .query(
                     &tx.prepare_cached(&self.sql.lock_aliases)
@@ -1081,32 +1153,8 @@ impl MailStore {
     pub async fn delete_forwarder(&self, scope: &Scope, source: &str) -> Result<bool> {
         let op = "delete mail forwarder";
         let source = forwarder_source(source).map_err(|e| e.with_operation(op))?;
-        let mut conn = self.conn().await.map_err(|e| e.with_operation(op))?;
-        let result = async {
-            let tx = conn.transaction().await.map_err(from_pg)?;
-            let n = tx
-                .execute(
-                    &tx.prepare_cached(&self.sql.delete_aliases)
-                        .await
-                        .map_err(from_pg)?,
-                    &[&source, &scope.as_tenant()],
-                )
-                .await
-                .map_err(from_pg)?;
-            tx.execute(
-                &tx.prepare_cached(&self.sql.gc_domain)
-                    .await
-                    .map_err(from_pg)?,
-                &[&domain_of(&source)],
-            )
+        self.delete_entry(op, scope, &source, &self.sql.delete_aliases)
             .await
-            .map_err(from_pg)?;
-            tx.commit().await.map_err(from_pg)?;
-            Ok(n > 0)
-        }
-        .await;
-        audit(op, &source, scope, &result);
-        result.map_err(|e: Error| e.with_operation(op))
     }
 
     // ---- domains ------------------------------------------------------------
