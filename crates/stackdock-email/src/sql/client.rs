@@ -14,6 +14,7 @@ use tokio_postgres::{NoTls, Row};
 
 use super::config::{quote_ident, SqlConfig};
 use super::error::{from_pg, from_pool};
+use super::redacted::HashParam;
 use super::schema::{CURRENT_VERSION, MIGRATIONS};
 use crate::hash::{validate_password, PasswordHash, PasswordHasher};
 use crate::model::*;
@@ -558,7 +559,7 @@ impl MailStore {
                 let params: [&(dyn ToSql + Sync); 7] = [
                     &domain_id,
                     &address,
-                    &hash.dovecot(),
+                    &HashParam(hash.dovecot()),
                     &quota,
                     &new.enabled,
                     &owner,
@@ -646,12 +647,12 @@ impl MailStore {
             }
         }
         let hash = match &change.password {
-            Some(pw) => Some(
+            Some(pw) => Some(HashParam(
                 self.hash(pw)
                     .await
                     .map_err(|e| e.with_operation(op))?
                     .dovecot(),
-            ),
+            )),
             None => None,
         };
         let labels = change.labels.as_ref().map(labels_json);

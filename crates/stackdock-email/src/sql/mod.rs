@@ -11,6 +11,7 @@ pub mod adapter;
 pub mod client;
 pub mod config;
 pub mod error;
+mod redacted;
 pub mod schema;
 pub mod templates;
 
