@@ -11,28 +11,16 @@
 #     starts a private throwaway cluster (trust auth, loopback only) under
 #     target/stackdock-pg, and exports STACKDOCK_TEST_PG_URL for the tests.
 #   - scripts/services/*.sh: each installs the Debian packages one provider's
-#     real-server tests need (PowerDNS, Dovecot ...). Those tests start their
-#     own throwaway servers on free loopback ports.
+#     real-server tests need (PowerDNS, Dovecot ...) and proves they work with
+#     a functional probe; a failed probe stops here with a message naming the
+#     missing piece. Those tests start their own throwaway servers on free
+#     loopback ports and never rely on the machine's own configuration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-log() { printf '==> %s\n' "$*" >&2; }
-
-# Installs Debian packages that are missing; `apt-get update` only when needed.
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  log "installing ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-export -f apt_install log
+# shellcheck source=lib.sh
+. "$root/scripts/lib.sh"
 
 ensure_postgres() {
   if [ -n "${STACKDOCK_TEST_PG_URL:-}" ]; then
@@ -67,7 +55,7 @@ if [ "${STACKDOCK_SKIP_SERVICES:-0}" != "1" ]; then
   for service in scripts/services/*.sh; do
     [ -e "$service" ] || continue
     log "service: $service"
-    bash "$service"
+    bash "$service" || die "$service: its install step or probe failed (see above)"
   done
 fi
 

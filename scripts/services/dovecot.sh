@@ -1,50 +1,97 @@
 #!/usr/bin/env bash
-# Services for stackdock-email tests: Dovecot (core + pgsql) and Postfix's pgsql map
-# support. Tests start their own throwaway Dovecot; no daemon may stay running here.
+# Services for stackdock-email tests: Dovecot (core + pgsql) and Postfix's pgsql
+# map support, then probes proving each works on this machine:
+#   - `doveadm pw -s BLF-CRYPT` hashes and verifies a password;
+#   - a throwaway Dovecot starts on a private config, authenticates, stops;
+#   - `postmap -q` answers from a generated `pgsql:` map with a known row.
+# Tests start their own throwaway Dovecot and give `postmap` a private config
+# directory (`-c`), so no system daemon runs and /etc/postfix/main.cf is never
+# needed (Debian's "No configuration" install does not create one).
 # Idempotent, non-interactive, runs as root without a TTY.
 set -euo pipefail
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
+# postfix (pulled in by postfix-pgsql) would otherwise ask how to configure itself.
+if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q "install ok installed"; then
+    echo "postfix postfix/main_mailer_type select No configuration" | sudo_cmd debconf-set-selections
+    echo "postfix postfix/mailname string localhost" | sudo_cmd debconf-set-selections
+fi
+apt_install dovecot-core dovecot-pgsql postfix-pgsql postgresql-client
 
-packages=(dovecot-core dovecot-pgsql postfix-pgsql)
-missing=()
-for pkg in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$pkg")
-    fi
+# A machine where they were installed before policy-rc.d may still run them.
+stop_system_service dovecot
+stop_system_service postfix
+
+for tool in dovecot doveadm postmap psql; do
+    command -v "$tool" >/dev/null || die "dovecot.sh: '$tool' is not installed"
 done
 
-if ((${#missing[@]} > 0)); then
-    # postfix (pulled in by postfix-pgsql) would otherwise ask how to configure itself.
-    echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
-    echo "postfix postfix/mailname string localhost" | $sudo debconf-set-selections
-    $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+make_probe_dir
+dir=$PROBE_DIR
 
-# Debian starts both daemons on install; the system Dovecot would hold ports 143/993/110/995
-# and the system Postfix port 25. Tests need neither: stop them and keep them from booting.
-stop_service() {
-    local name=$1
-    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-        $sudo systemctl stop "$name" >/dev/null 2>&1 || true
-        $sudo systemctl disable "$name" >/dev/null 2>&1 || true
-    else
-        $sudo service "$name" stop >/dev/null 2>&1 || true
-        $sudo update-rc.d "$name" disable >/dev/null 2>&1 || true
-    fi
+# 1. doveadm hashes with bcrypt and verifies what it made, on a private
+#    (empty) config: /etc/dovecot/dovecot.conf is not needed.
+: >"$dir/empty.conf"
+hash=$(doveadm -c "$dir/empty.conf" pw -s BLF-CRYPT -p probe-Password-1) ||
+    die "dovecot.sh: 'doveadm pw -s BLF-CRYPT' failed (dovecot-core lacks bcrypt?)"
+doveadm -c "$dir/empty.conf" pw -t "$hash" -p probe-Password-1 >/dev/null ||
+    die "dovecot.sh: doveadm cannot verify its own BLF-CRYPT hash"
+
+# 2. A throwaway Dovecot (auth only, static passdb) starts, answers, stops.
+mkdir -p "$dir/run" "$dir/state"
+cat >"$dir/dovecot.conf" <<EOF
+base_dir = $dir/run
+state_dir = $dir/state
+log_path = $dir/dovecot.log
+instance_name = $(basename "$dir")
+protocols =
+listen = 127.0.0.1
+ssl = no
+auth_mechanisms = plain
+default_internal_user = dovecot
+default_login_user = dovenull
+passdb {
+  driver = static
+  args = password=probe-Password-1
 }
-stop_service dovecot
-stop_service postfix
-# Without an init system a stray master may remain; stop exactly the system instances by pid file.
-if [ -f /run/dovecot/master.pid ] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null; then
-    $sudo doveadm stop >/dev/null 2>&1 || $sudo kill "$(cat /run/dovecot/master.pid)" || true
-fi
-if $sudo postfix status >/dev/null 2>&1; then
-    $sudo postfix stop >/dev/null 2>&1 || true
-fi
+userdb {
+  driver = static
+  args = uid=65534 gid=65534 home=$dir/home
+}
+EOF
+dovecot -F -c "$dir/dovecot.conf" </dev/null >/dev/null 2>&1 &
+dovecot_pid=$!
+on_exit "kill $dovecot_pid 2>/dev/null; wait $dovecot_pid 2>/dev/null"
+for _ in $(seq 1 100); do
+    [ -S "$dir/run/auth-client" ] && break
+    kill -0 "$dovecot_pid" 2>/dev/null || break
+    sleep 0.1
+done
+[ -S "$dir/run/auth-client" ] ||
+    die "dovecot.sh: a throwaway dovecot did not start: $(cat "$dir/dovecot.log" 2>/dev/null)"
+doveadm -c "$dir/dovecot.conf" auth test probe probe-Password-1 2>&1 | grep -q "auth succeeded" ||
+    die "dovecot.sh: the throwaway dovecot did not authenticate: $(cat "$dir/dovecot.log")"
+kill "$dovecot_pid"
+wait "$dovecot_pid" 2>/dev/null || true
 
-command -v dovecot >/dev/null && command -v doveadm >/dev/null && command -v postmap >/dev/null
-doveadm pw -l | grep -qw BLF-CRYPT
-echo "dovecot.sh: dovecot $(dovecot --version | cut -d' ' -f1), postfix-pgsql ready; no system daemons running"
+# 3. postmap answers from a pgsql: map through a private, empty main.cf.
+url=$(test_pg_url)
+[[ "$url" =~ ^postgres(ql)?://([^@/]+)@([^:/]+):([0-9]+)/([^?]+) ]] ||
+    die "dovecot.sh: cannot read user/host/port/db from the test PostgreSQL URL"
+pg_user=${BASH_REMATCH[2]%%:*} pg_host=${BASH_REMATCH[3]} pg_port=${BASH_REMATCH[4]} pg_db=${BASH_REMATCH[5]}
+psql -X -At "$url" -c 'select 1' 2>/dev/null | grep -qx 1 ||
+    die "dovecot.sh: PostgreSQL at $pg_host:$pg_port does not answer 'select 1'"
+: >"$dir/main.cf"
+cat >"$dir/probe-map.cf" <<EOF
+hosts = $pg_host:$pg_port
+user = $pg_user
+dbname = $pg_db
+query = SELECT 'probe-row-ok' WHERE '%s' = 'probe@example.com'
+EOF
+found=$(postmap -c "$dir" -q probe@example.com "pgsql:$dir/probe-map.cf" 2>"$dir/postmap.err") ||
+    die "dovecot.sh: 'postmap -q' on a pgsql: map failed (postfix-pgsql): $(cat "$dir/postmap.err")"
+[ "$found" = probe-row-ok ] ||
+    die "dovecot.sh: 'postmap -q' returned '$found' instead of the probe row"
+
+echo "dovecot.sh: dovecot $(dovecot --version | cut -d' ' -f1) (bcrypt, auth) and postmap pgsql: probed; no system daemon running"

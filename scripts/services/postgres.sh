@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
 # Services for stackdock-postgres tests beyond the PostgreSQL server that
-# scripts/test.sh already provides: `openssl`, which tests/scram_login.rs uses
-# to make a throwaway CA and server certificate for its private TLS +
-# scram-sha-256 cluster. Installs nothing else and starts no daemon.
-# Idempotent, non-interactive, runs as root without a TTY.
+# scripts/test.sh already provides, then probes proving each works:
+#   - the test server answers `select 1`;
+#   - the server binaries exist (tests/scram_login.rs starts a private
+#     scram-sha-256 + TLS cluster with them);
+#   - `openssl` makes a throwaway CA certificate (the same test's TLS).
+# Starts no daemon. Idempotent, non-interactive, runs as root without a TTY.
 set -euo pipefail
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
+apt_install openssl postgresql postgresql-client
 
-packages=(openssl)
-missing=()
-for pkg in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$pkg")
-    fi
-done
+url=$(test_pg_url)
+psql -X -At "$url" -c 'select 1' 2>/dev/null | grep -qx 1 ||
+    die "postgres.sh: the test PostgreSQL ($url) does not answer 'select 1'"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
+    die "postgres.sh: no PostgreSQL server binaries under /usr/lib/postgresql (package postgresql)"
 
-if ((${#missing[@]} > 0)); then
-    echo "postgres.sh: installing ${missing[*]}"
-    $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+make_probe_dir
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=stackdock-probe" \
+    -keyout "$PROBE_DIR/ca.key" -out "$PROBE_DIR/ca.crt" >/dev/null 2>&1 ||
+    die "postgres.sh: openssl cannot make a throwaway certificate"
+
+echo "postgres.sh: PostgreSQL answers, server binaries and openssl probed"
