@@ -33,13 +33,27 @@ async fn lookup(map: &ConfigFile, key: &str) -> Vec<String> {
 }
 
 /// `postmap -q key pgsql:file`: Postfix's own lookup (comma-joined results).
+///
+/// Postfix reads `main.cf` before any lookup, and a machine that never had
+/// Postfix configured has none. `-c` points it at a private, empty `main.cf`
+/// beside the map, so the system's configuration is neither needed nor touched.
+/// Exit status 1 means "not found" only when Postfix said nothing: with a
+/// message on stderr it is a failure of the tool, never an empty answer.
 fn postmap(path: &std::path::Path, key: &str) -> Vec<String> {
+    let config_dir = path.parent().expect("map file in a directory");
+    let main_cf = config_dir.join("main.cf");
+    if !main_cf.exists() {
+        std::fs::write(&main_cf, "").unwrap();
+    }
     let out = Command::new("postmap")
+        .arg("-c")
+        .arg(config_dir)
         .arg("-q")
         .arg(key)
         .arg(format!("pgsql:{}", path.display()))
         .output()
-        .expect("postmap is installed (postfix-pgsql)");
+        .expect("postmap is installed (postfix-pgsql; scripts/services/dovecot.sh)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
     match out.status.code() {
         Some(0) => {
             let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -50,11 +64,8 @@ fn postmap(path: &std::path::Path, key: &str) -> Vec<String> {
             v.sort();
             v
         }
-        Some(1) => Vec::new(),
-        other => panic!(
-            "postmap failed ({other:?}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
+        Some(1) if stderr.trim().is_empty() => Vec::new(),
+        other => panic!("postmap failed ({other:?}): {stderr}"),
     }
 }
 
