@@ -127,7 +127,12 @@ fn named_checkzone_accepts_what_we_write() {
     }
     // And it rejects a broken zone: the check is real.
     std::fs::write(dir.path().join("bad.zone"), "$TTL 60\n@ IN A 192.0.2.1\n").unwrap();
-    assert!(!named_checkzone(ZONE, &dir.path().join("bad.zone"))
-        .status
-        .success());
+    // Rejected for the reason we planted, not because the tool failed to run.
+    let bad = named_checkzone(ZONE, &dir.path().join("bad.zone"));
+    let said = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        !bad.status.success() && said.contains("has 0 SOA records"),
+        "named-checkzone did not reject the zone for its missing SOA: {said} {}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
