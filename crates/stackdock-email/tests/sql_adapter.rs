@@ -109,7 +109,12 @@ async fn conformance_suite_passes() {
         .secret("Changed-Horse-2")
         .run()
         .await;
-    assert!(report.failed.is_empty());
+    // `run` panics on any failure. Mailboxes and forwarders each went through
+    // the whole lifecycle; the second create adopted the first.
+    assert_eq!(report.count("lifecycle"), 2, "{report}");
+    assert_eq!(report.touched_by("lifecycle"), 2, "{report}");
+    assert_eq!(report.touched_by("create_twice"), 2, "{report}");
+    assert_eq!(report.count("validation_first"), 2, "{report}");
     assert!(
         schema.snapshot().await.is_empty(),
         "the suite left rows behind"

@@ -36,13 +36,16 @@
 //!     .fixtures(memory_fixtures())
 //!     .remote_calls(move || counter.remote_calls())
 //!     .run()
-//!     .await;
-//! assert!(report.failed.is_empty());
+//!     .await; // panics with the report if any check failed
+//! // Seven kinds, each through the whole lifecycle, one resource each.
+//! assert_eq!(report.count("lifecycle"), 7);
+//! assert_eq!(report.touched_by("lifecycle"), 7);
 //! # });
 //! ```
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use stackdock_core::dns::RecordData;
@@ -126,6 +129,8 @@ pub struct Harness {
     fixtures: Vec<Fixture>,
     remote_calls: Option<Counter>,
     secrets: Vec<String>,
+    /// Ids of the resources the running check created (see [`Report::touched`]).
+    created: Mutex<BTreeSet<String>>,
 }
 
 impl fmt::Debug for Harness {
@@ -147,6 +152,43 @@ pub struct Report {
     pub skipped: Vec<String>,
     /// Checks that failed, with what went wrong.
     pub failed: Vec<String>,
+    /// For each check that ran (passed or failed), how many distinct
+    /// resources it created at the adapter: proof that a check did work,
+    /// not just that it returned.
+    pub touched: BTreeMap<String, usize>,
+}
+
+impl Report {
+    /// How many times the check named `check` (the last part of a check's
+    /// name, e.g. `"lifecycle"`) passed, across all fixtures.
+    pub fn count(&self, check: &str) -> usize {
+        self.passed
+            .iter()
+            .filter(|name| check_of(name) == check)
+            .count()
+    }
+
+    /// How many distinct resources the check named `check` created, summed
+    /// across all fixtures.
+    pub fn touched_by(&self, check: &str) -> usize {
+        self.touched
+            .iter()
+            .filter(|(name, _)| check_of(name) == check)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Whether the check named `check` failed for any fixture.
+    pub fn failed_check(&self, check: &str) -> bool {
+        self.failed
+            .iter()
+            .any(|f| check_of(f.split(':').next().unwrap_or(f)) == check)
+    }
+}
+
+/// `provider/kind/check` → `check`.
+fn check_of(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
 }
 
 impl fmt::Display for Report {
@@ -187,6 +229,7 @@ impl Harness {
             fixtures: Vec::new(),
             remote_calls: None,
             secrets: Vec::new(),
+            created: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -238,7 +281,7 @@ impl Harness {
 
             if let Some(counter) = &self.remote_calls {
                 let result = self.check_invalid(fixture, counter).await;
-                record(&mut report, name("validation_first"), result);
+                self.record(&mut report, name("validation_first"), result);
             } else {
                 report.skipped.push(format!(
                     "{} (no remote-call counter)",
@@ -248,15 +291,15 @@ impl Harness {
 
             if ops.observe {
                 let result = self.check_missing(fixture).await;
-                record(&mut report, name("observe_missing"), result);
+                self.record(&mut report, name("observe_missing"), result);
             }
 
             if ops.create && ops.observe && ops.delete {
                 let result = self.check_lifecycle(fixture).await;
-                record(&mut report, name("lifecycle"), result);
+                self.record(&mut report, name("lifecycle"), result);
                 if fixture.idempotent_create {
                     let result = self.check_create_twice(fixture).await;
-                    record(&mut report, name("create_twice"), result);
+                    self.record(&mut report, name("create_twice"), result);
                 } else {
                     report.skipped.push(format!(
                         "{} (not idempotent by design)",
@@ -264,7 +307,7 @@ impl Harness {
                     ));
                 }
                 let result = self.check_delete_twice(fixture).await;
-                record(&mut report, name("delete_twice"), result);
+                self.record(&mut report, name("delete_twice"), result);
             } else {
                 report.skipped.push(format!(
                     "{} (needs create, observe and delete)",
@@ -273,13 +316,13 @@ impl Harness {
             }
         }
         let result = self.check_unsupported().await;
-        record(
+        self.record(
             &mut report,
             format!("{provider}/unsupported_is_explicit"),
             result,
         );
         let result = self.check_debug();
-        record(
+        self.record(
             &mut report,
             format!("{provider}/debug_has_no_secrets"),
             result,
@@ -287,11 +330,31 @@ impl Harness {
         report
     }
 
+    /// Files a check's result, with the resources it created.
+    fn record(&self, report: &mut Report, name: String, result: Check) {
+        let touched = std::mem::take(&mut *self.created.lock().expect("not poisoned")).len();
+        report.touched.insert(name.clone(), touched);
+        match result {
+            Ok(()) => report.passed.push(name),
+            Err(why) => report.failed.push(format!("{name}: {why}")),
+        }
+    }
+
+    /// `create` through the adapter, remembering what it returned.
+    async fn create(&self, spec: &ResourceSpec) -> stackdock_core::Result<Resource> {
+        let created = self.adapter.create(spec).await?;
+        self.created
+            .lock()
+            .expect("not poisoned")
+            .insert(created.id().to_string());
+        Ok(created)
+    }
+
     async fn check_invalid(&self, fixture: &Fixture, counter: &Counter) -> Check {
         ensure!(!fixture.invalid.is_empty(), "fixture has no invalid specs");
         for spec in &fixture.invalid {
             let before = counter();
-            let result = self.adapter.create(spec).await;
+            let result = self.create(spec).await;
             let after = counter();
             match result {
                 Err(e) if matches!(e.kind(), ErrorKind::InvalidInput { .. }) => {}
@@ -336,7 +399,7 @@ impl Harness {
         let adapter = &self.adapter;
         let kind = fixture.kind();
         let ops = adapter.capabilities().for_kind(kind);
-        let created = adapter
+        let created = self
             .create(&fixture.create)
             .await
             .map_err(|e| format!("create failed: {e}"))?;
@@ -423,11 +486,10 @@ impl Harness {
 
     async fn check_create_twice(&self, fixture: &Fixture) -> Check {
         let first = self
-            .adapter
             .create(&fixture.create)
             .await
             .map_err(|e| format!("first create failed: {e}"))?;
-        let second = self.adapter.create(&fixture.create).await;
+        let second = self.create(&fixture.create).await;
         let cleanup = self.adapter.delete(&first.id()).await;
         let second = second.map_err(|e| format!("second create of the same spec failed: {e}"))?;
         cleanup.map_err(|e| format!("cleanup failed: {e}"))?;
@@ -442,7 +504,6 @@ impl Harness {
 
     async fn check_delete_twice(&self, fixture: &Fixture) -> Check {
         let created = self
-            .adapter
             .create(&fixture.create)
             .await
             .map_err(|e| format!("create failed: {e}"))?;
@@ -478,7 +539,7 @@ impl Harness {
                         .await
                         .map(|_| ()),
                     Operation::Observe => self.adapter.observe(&id, None).await.map(|_| ()),
-                    Operation::Create => self.adapter.create(&spec).await.map(|_| ()),
+                    Operation::Create => self.create(&spec).await.map(|_| ()),
                     Operation::Update => self.adapter.update(&id, &spec).await.map(|_| ()),
                     Operation::Delete => self.adapter.delete(&id).await,
                 };
@@ -513,13 +574,6 @@ impl Harness {
             );
         }
         Ok(())
-    }
-}
-
-fn record(report: &mut Report, name: String, result: Check) {
-    match result {
-        Ok(()) => report.passed.push(name),
-        Err(why) => report.failed.push(format!("{name}: {why}")),
     }
 }
 

@@ -84,21 +84,101 @@ async fn in_memory_adapter_passes_everything() {
         .secret("Correct-Horse-1")
         .run()
         .await;
-    // 9 kinds x (validation, observe_missing, lifecycle, delete_twice) + create_twice for 8 + 2 global
-    assert!(report.passed.len() >= 40, "{report}");
-    assert!(report.failed.is_empty());
+    // `run` has already panicked on any failure; what matters here is that
+    // every check ran for every kind and did real work.
+    for check in [
+        "validation_first",
+        "observe_missing",
+        "lifecycle",
+        "delete_twice",
+    ] {
+        assert_eq!(report.count(check), 9, "{check}: {report}");
+    }
+    // Deployments are not idempotent by design: 8 kinds, and each second
+    // create adopted the first (one resource per kind, not two).
+    assert_eq!(report.count("create_twice"), 8, "{report}");
+    assert_eq!(report.touched_by("create_twice"), 8);
+    assert_eq!(report.touched_by("lifecycle"), 9);
+    assert_eq!(report.touched_by("delete_twice"), 9);
+    // Rejected specs created nothing.
+    assert_eq!(report.touched_by("validation_first"), 0);
+    assert_eq!(report.count("unsupported_is_explicit"), 1);
+    assert_eq!(report.count("debug_has_no_secrets"), 1);
+    assert_eq!(report.passed.len(), 9 * 4 + 8 + 2, "{report}");
     // only the two parents are left
     assert_eq!(adapter.len(), 2);
 }
 
-/// An adapter that breaks the contract in every way the suite checks.
-#[derive(Debug)]
+/// One way to break the contract; each maps to exactly one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flaw {
+    /// Keeps the contract.
+    None,
+    /// Talks to the provider before validating.
+    CallsBeforeValidating,
+    /// Observing a missing id is an error instead of absent.
+    ObserveMissingFails,
+    /// `update` reports success and changes nothing.
+    UpdateIsANoOp,
+    /// A second create of the same spec makes a second resource.
+    CreateDuplicates,
+    /// Deleting what is gone fails.
+    DeleteNotIdempotent,
+    /// Creates a kind its capabilities leave out, silently.
+    UnsupportedSucceeds,
+    /// Prints its token in `Debug`.
+    TokenInDebug,
+}
+
+/// A database-only adapter over the in-memory one, broken by one [`Flaw`].
 struct Broken {
     info: ProviderInfo,
-    // Only read by the derived Debug, which is the leak under test.
-    #[allow(dead_code)]
+    flaw: Flaw,
     token: &'static str,
     inner: InMemoryAdapter,
+    calls: std::sync::atomic::AtomicUsize,
+    /// Names created so far (the duplicating flaw renames repeats).
+    names: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = if self.flaw == Flaw::TokenInDebug {
+            self.token
+        } else {
+            "[redacted]"
+        };
+        f.debug_struct("Broken").field("token", &token).finish()
+    }
+}
+
+impl Broken {
+    fn new(flaw: Flaw) -> Self {
+        Broken {
+            // Resources come from the inner adapter, so the double reports
+            // its identity.
+            info: ProviderInfo::new("memory", "Broken"),
+            flaw,
+            token: "tok_very_secret",
+            inner: InMemoryAdapter::new("inner"),
+            calls: Default::default(),
+            names: Default::default(),
+        }
+    }
+
+    fn call(&self) {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn unsupported(&self, spec_kind: ResourceKind, op: Operation) -> Result<()> {
+        if spec_kind == ResourceKind::Database
+            || (self.flaw == Flaw::UnsupportedSucceeds && op == Operation::Create)
+        {
+            Ok(())
+        } else {
+            Err(Error::unsupported(op.on(spec_kind), "broken"))
+        }
+    }
 }
 
 #[async_trait]
@@ -107,10 +187,9 @@ impl DockAdapter for Broken {
         &self.info
     }
     fn dock_id(&self) -> &str {
-        "broken"
+        self.inner.dock_id()
     }
     fn capabilities(&self) -> Capabilities {
-        // claims nothing for servers, but will answer anyway
         Capabilities {
             database: Operations::ALL,
             ..Default::default()
@@ -119,46 +198,83 @@ impl DockAdapter for Broken {
     async fn check_credentials(&self) -> Result<()> {
         Ok(())
     }
+    async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
+        self.unsupported(kind, Operation::List)?;
+        self.inner.list(kind, options).await
+    }
     async fn observe(
         &self,
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
+        self.unsupported(id.kind, Operation::Observe)?;
+        self.call();
         let o = self.inner.observe(id, desired).await?;
-        if o.exists() {
-            Ok(o)
-        } else {
-            Err(Error::not_found("missing")) // should be Ok(absent)
+        if !o.exists() && self.flaw == Flaw::ObserveMissingFails {
+            return Err(Error::not_found("missing"));
         }
+        Ok(o)
     }
     async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
-        // no validation, and a silent no-op for unsupported kinds
-        if spec.kind() != ResourceKind::Database {
-            return Err(Error::internal("nope"));
+        self.unsupported(spec.kind(), Operation::Create)?;
+        if self.flaw == Flaw::CallsBeforeValidating {
+            self.call();
         }
-        self.inner.create(spec).await
+        let spec = spec.validate()?;
+        self.call();
+        if self.flaw == Flaw::CreateDuplicates {
+            if let ResourceSpec::Database(mut db) = spec.clone() {
+                // Every create of a name seen before makes a new resource.
+                let repeat = {
+                    let mut names = self.names.lock().unwrap();
+                    let repeat = !names.insert(db.name.clone());
+                    db.name = format!("{}_{}", db.name, names.len());
+                    names.insert(db.name.clone());
+                    repeat
+                };
+                if repeat {
+                    return self.inner.create(&db.into()).await;
+                }
+            }
+        }
+        self.inner.create(&spec).await
+    }
+    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
+        self.unsupported(id.kind, Operation::Update)?;
+        self.call();
+        if self.flaw == Flaw::UpdateIsANoOp {
+            return self
+                .inner
+                .observe(id, None)
+                .await?
+                .resource
+                .ok_or_else(|| Error::not_found("gone"));
+        }
+        self.inner.update(id, spec).await
     }
     async fn delete(&self, id: &ResourceId) -> Result<()> {
-        // not idempotent
-        let o = self.inner.observe(id, None).await?;
-        if !o.exists() {
+        self.unsupported(id.kind, Operation::Delete)?;
+        self.call();
+        if self.flaw == Flaw::DeleteNotIdempotent && !self.inner.observe(id, None).await?.exists() {
             return Err(Error::not_found("gone"));
         }
         self.inner.delete(id).await
     }
 }
 
-#[tokio::test]
-async fn the_suite_catches_broken_adapters() {
-    let adapter = Arc::new(Broken {
-        info: ProviderInfo::new("broken", "Broken"),
-        token: "tok_very_secret",
-        inner: InMemoryAdapter::new("inner"),
-    });
-    let report = Harness::new(adapter)
+async fn report_for(flaw: Flaw) -> stackdock_testkit::Report {
+    let adapter = Arc::new(Broken::new(flaw));
+    let counter = adapter.clone();
+    Harness::new(adapter)
         .fixture(
             Fixture::new(DatabaseSpec {
                 name: "db1".into(),
+                connection_limit: Some(5),
+                ..Default::default()
+            })
+            .update(DatabaseSpec {
+                name: "db1".into(),
+                connection_limit: Some(10),
                 ..Default::default()
             })
             .invalid(DatabaseSpec {
@@ -166,17 +282,44 @@ async fn the_suite_catches_broken_adapters() {
                 ..Default::default()
             }),
         )
-        .remote_calls(|| 0)
+        .remote_calls(move || counter.calls.load(std::sync::atomic::Ordering::SeqCst))
         .secret("tok_very_secret")
         .run_collect()
-        .await;
-    let failed = report.failed.join("\n");
-    for check in [
-        "observe_missing",
-        "delete_twice",
-        "unsupported_is_explicit",
-        "debug_has_no_secrets",
-    ] {
-        assert!(failed.contains(check), "{check} not caught:\n{report}");
+        .await
+}
+
+#[tokio::test]
+async fn each_check_catches_the_flaw_it_is_for_and_only_that() {
+    // Without a flaw the double passes all seven: the failures below are
+    // the flaws', not the double's.
+    let clean = report_for(Flaw::None).await;
+    assert!(clean.failed.is_empty(), "{clean}");
+    assert_eq!(clean.passed.len(), 7, "{clean}");
+    // Each flaw is caught by the check written for it; observing a missing
+    // id also ends every lifecycle, so that flaw fails both.
+    let cases: [(Flaw, &[&str]); 7] = [
+        (Flaw::CallsBeforeValidating, &["validation_first"]),
+        (Flaw::ObserveMissingFails, &["observe_missing", "lifecycle"]),
+        (Flaw::UpdateIsANoOp, &["lifecycle"]),
+        (Flaw::CreateDuplicates, &["create_twice"]),
+        (Flaw::DeleteNotIdempotent, &["delete_twice"]),
+        (Flaw::UnsupportedSucceeds, &["unsupported_is_explicit"]),
+        (Flaw::TokenInDebug, &["debug_has_no_secrets"]),
+    ];
+    for (flaw, checks) in cases {
+        let report = report_for(flaw).await;
+        for check in checks {
+            assert!(
+                report.failed_check(check),
+                "{flaw:?} not caught by {check}:\n{report}"
+            );
+        }
+        assert_eq!(
+            report.failed.len(),
+            checks.len(),
+            "{flaw:?} should fail only {checks:?}:\n{report}"
+        );
+        // The checks the flaw does not touch still ran and passed.
+        assert_eq!(report.passed.len(), 7 - checks.len(), "{flaw:?}:\n{report}");
     }
 }
