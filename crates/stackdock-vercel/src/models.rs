@@ -372,7 +372,8 @@ pub(crate) struct ProjectDomainBody<'a> {
     pub(crate) redirect: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) redirect_status_code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `null` clears the branch on update (@vercel/sdk
+    /// `UpdateProjectDomainRequestBody.gitBranch: string | null`).
     pub(crate) git_branch: Option<&'a str>,
 }
 

@@ -170,6 +170,31 @@ async fn domain_bodies() {
         )
         .await
         .unwrap();
+    // `None` clears the branch: the PATCH carries an explicit `null`.
+    let cleared = client
+        .update_project_domain(
+            &project,
+            &NewProjectDomain {
+                name: "www.acme.example".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(cleared.meta.provider_data["gitBranch"], Value::Null);
+    let patches: Vec<Value> = bodies(&server)
+        .await
+        .into_iter()
+        .filter(|(r, _)| r.starts_with("PATCH "))
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(patches[0]["gitBranch"], "staging");
+    assert_eq!(
+        patches[1].get("gitBranch"),
+        Some(&Value::Null),
+        "{}",
+        patches[1]
+    );
     let verified = client
         .verify_project_domain(&project, "www.acme.example")
         .await

@@ -426,6 +426,7 @@ impl FakeVercel {
                 d["name"] = json!(name);
                 d["projectId"] = json!(pid);
                 d["redirect"] = body.get("redirect").cloned().unwrap_or(Value::Null);
+                d["gitBranch"] = body.get("gitBranch").cloned().unwrap_or(Value::Null);
                 d["createdAt"] = json!(now);
                 d["updatedAt"] = json!(now);
                 s.domains.entry(pid).or_default().push(d.clone());
@@ -456,6 +457,8 @@ impl FakeVercel {
                             .get("redirectStatusCode")
                             .cloned()
                             .unwrap_or(Value::Null);
+                        list[j]["gitBranch"] =
+                            body.get("gitBranch").cloned().unwrap_or(Value::Null);
                         list[j]["updatedAt"] = json!(now);
                         ok(list[j].clone())
                     }
