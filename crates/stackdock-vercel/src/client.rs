@@ -1242,21 +1242,18 @@ fn local_record(
     }
 }
 
-/// The `gitSource` of a deployment from the project's link.
+/// The `gitSource` of a deployment from the project's link. Its `type` is
+/// the link's own: @vercel/sdk's create-deployment `gitSource` has separate
+/// `github`, `github-limited` and `cursor-origin` variants.
 fn git_source(link: &ApiLink, git_ref: &str, sha: Option<&str>) -> Result<Value> {
     let mut source = match link.kind.as_deref() {
-        Some("github") | Some("github-limited") | None => {
-            if let Some(repo_id) = &link.repo_id {
-                json!({"type": "github", "repoId": repo_id, "ref": git_ref})
-            } else {
-                let (Some(org), Some(repo)) = (&link.org, &link.repo) else {
-                    return Err(Error::invalid_input(
-                        "service",
-                        "the project's GitHub link has no repository",
-                    ));
-                };
-                json!({"type": "github", "org": org, "repo": repo, "ref": git_ref})
-            }
+        None => github_source("github", link, git_ref)?,
+        Some(kind @ ("github" | "github-limited")) => github_source(kind, link, git_ref)?,
+        Some("cursor-origin") => {
+            let repo_id = link.repo_id.as_ref().ok_or_else(|| {
+                Error::invalid_input("service", "the project's Cursor link has no repository id")
+            })?;
+            json!({"type": "cursor-origin", "repoId": repo_id, "ref": git_ref})
         }
         Some("gitlab") => {
             let id = link.project_id.clone().ok_or_else(|| {
@@ -1290,6 +1287,21 @@ fn git_source(link: &ApiLink, git_ref: &str, sha: Option<&str>) -> Result<Value>
     Ok(source)
 }
 
+/// A GitHub `gitSource` (`kind` is `github` or `github-limited`): by
+/// repository id when the link has one, else by `org`/`repo`.
+fn github_source(kind: &str, link: &ApiLink, git_ref: &str) -> Result<Value> {
+    if let Some(repo_id) = &link.repo_id {
+        return Ok(json!({"type": kind, "repoId": repo_id, "ref": git_ref}));
+    }
+    let (Some(org), Some(repo)) = (&link.org, &link.repo) else {
+        return Err(Error::invalid_input(
+            "service",
+            "the project's GitHub link has no repository",
+        ));
+    };
+    Ok(json!({"type": kind, "org": org, "repo": repo, "ref": git_ref}))
+}
+
 impl ApiProject {
     pub(crate) fn deserialize_from(raw: &Value) -> Result<ApiProject> {
         <ApiProject as serde::Deserialize>::deserialize(raw).map_err(|e| {
@@ -1308,6 +1320,22 @@ mod tests {
         assert_eq!(
             git_source(&link, "main", Some("abc1234")).unwrap(),
             json!({"type":"github","repoId":42,"ref":"main","sha":"abc1234"})
+        );
+        let link: ApiLink = serde_json::from_value(
+            json!({"type":"github-limited","org":"acme","repo":"web","productionBranch":"main"}),
+        )
+        .unwrap();
+        assert_eq!(
+            git_source(&link, "main", None).unwrap(),
+            json!({"type":"github-limited","org":"acme","repo":"web","ref":"main"})
+        );
+        let link: ApiLink = serde_json::from_value(
+            json!({"type":"cursor-origin","owner":"acme","repo":"web","repoId":"crepo_17"}),
+        )
+        .unwrap();
+        assert_eq!(
+            git_source(&link, "main", None).unwrap(),
+            json!({"type":"cursor-origin","repoId":"crepo_17","ref":"main"})
         );
         let link: ApiLink =
             serde_json::from_value(json!({"type":"gitlab","projectId":"77"})).unwrap();
