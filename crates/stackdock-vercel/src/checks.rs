@@ -3,7 +3,7 @@
 use stackdock_core::validate;
 use stackdock_core::{Error, Result};
 
-use crate::types::{EnvTarget, EnvType, NewEnvVar};
+use crate::types::{EnvTarget, EnvType, NewEnvVar, ReadyState};
 
 /// Project names: 1..=100 bytes of lower-case letters, digits, `.`, `_`, `-`,
 /// without `---` (Vercel's rule).
@@ -45,23 +45,133 @@ pub(crate) fn deployment_ref(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Framework presets are slugs (`nextjs`, `sveltekit-1`, `create-react-app`).
+/// The framework presets Vercel accepts on create and update: the
+/// `CreateProjectFramework` / `UpdateProjectFramework` enums of @vercel/sdk
+/// 1.28 (commit 426eb4b). Vercel answers any other value with a 400.
+const FRAMEWORKS: &[&str] = &[
+    "actix-web",
+    "angular",
+    "ash",
+    "astro",
+    "axum",
+    "blitzjs",
+    "brunch",
+    "bun",
+    "container",
+    "create-react-app",
+    "django",
+    "docusaurus",
+    "docusaurus-2",
+    "dojo",
+    "eleventy",
+    "elysia",
+    "ember",
+    "eve",
+    "express",
+    "fastapi",
+    "fasthtml",
+    "fastify",
+    "flask",
+    "gatsby",
+    "go",
+    "gridsome",
+    "h3",
+    "hexo",
+    "hono",
+    "hugo",
+    "hydrogen",
+    "ionic-angular",
+    "ionic-react",
+    "jekyll",
+    "koa",
+    "mastra",
+    "middleman",
+    "nestjs",
+    "nextjs",
+    "nitro",
+    "node",
+    "nuxtjs",
+    "parcel",
+    "polymer",
+    "preact",
+    "python",
+    "react-router",
+    "redwoodjs",
+    "remix",
+    "ruby",
+    "rust",
+    "saber",
+    "sanity",
+    "sanity-v2",
+    "sapper",
+    "scully",
+    "services",
+    "solidstart",
+    "solidstart-1",
+    "stencil",
+    "storybook",
+    "svelte",
+    "sveltekit",
+    "sveltekit-1",
+    "tanstack-start",
+    "tanstack-start-lovable",
+    "umijs",
+    "vite",
+    "vitepress",
+    "vue",
+    "vuepress",
+    "xmcp",
+    "zola",
+];
+
+/// The Node.js versions a project can be set to: @vercel/sdk 1.28
+/// `UpdateProjectNodeVersion` (responses may still show `8.10.x`).
+const NODE_VERSIONS: &[&str] = &[
+    "24.x", "22.x", "20.x", "18.x", "16.x", "14.x", "12.x", "10.x",
+];
+
+/// A framework preset Vercel knows (checked here so a typo fails before
+/// the project is created, not after).
 pub(crate) fn framework(value: &str) -> Result<()> {
-    validate::slug("framework", value, 64, false)
+    if FRAMEWORKS.contains(&value) {
+        return Ok(());
+    }
+    Err(Error::invalid_input(
+        "framework",
+        "not a Vercel framework preset (e.g. nextjs, astro, vite, sveltekit)",
+    ))
 }
 
-/// `22.x`-style Node.js versions.
+/// A Node.js version Vercel accepts (`24.x` ... `10.x`).
 pub(crate) fn node_version(value: &str) -> Result<()> {
-    let ok = value
-        .strip_suffix(".x")
-        .is_some_and(|major| !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid_input(
-            "runtime",
-            "expected a Node.js version like 22.x",
-        ))
+    if NODE_VERSIONS.contains(&value) {
+        return Ok(());
+    }
+    Err(Error::invalid_input(
+        "runtime",
+        format!("Vercel accepts Node.js {}", NODE_VERSIONS.join(", ")),
+    ))
+}
+
+/// A `state` filter of the deployments listing: the values its `state`
+/// query parameter documents (`DELETED` and unknown states are not filters).
+pub(crate) fn state_filter(state: &ReadyState) -> Result<()> {
+    match state {
+        ReadyState::Queued
+        | ReadyState::Building
+        | ReadyState::Initializing
+        | ReadyState::Ready
+        | ReadyState::Error
+        | ReadyState::Canceled
+        | ReadyState::Blocked => Ok(()),
+        other => Err(Error::invalid_input(
+            "states",
+            format!(
+                "{} is not a state Vercel filters deployments by \
+                 (QUEUED, BUILDING, INITIALIZING, READY, ERROR, CANCELED, BLOCKED)",
+                other.as_str()
+            ),
+        )),
     }
 }
 
@@ -165,6 +275,19 @@ mod tests {
         assert!(project_name("name", "My-App").is_err());
         assert!(project_name("name", "a---b").is_err());
         assert!(project_name("name", &"a".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn enums_of_the_api() {
+        assert!(framework("nextjs").is_ok());
+        assert!(framework("sveltekit-1").is_ok());
+        assert!(framework("next-js").is_err());
+        assert!(node_version("22.x").is_ok());
+        assert!(node_version("23.x").is_err());
+        assert!(node_version("8.10.x").is_err());
+        assert!(state_filter(&ReadyState::Ready).is_ok());
+        assert!(state_filter(&ReadyState::Deleted).is_err());
+        assert!(state_filter(&ReadyState::parse("PAUSED")).is_err());
     }
 
     #[test]

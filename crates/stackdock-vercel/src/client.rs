@@ -538,6 +538,9 @@ impl VercelClient {
             checks::project_ref("project_id", p)?;
             req = req.query("projectId", p.clone());
         }
+        for state in &q.states {
+            checks::state_filter(state)?;
+        }
         if !q.states.is_empty() {
             let states: Vec<&str> = q.states.iter().map(ReadyState::as_str).collect();
             req = req.query("state", states.join(","));

@@ -149,10 +149,11 @@ async fn failed_node_version_rolls_the_new_project_back() {
         .expect(1)
         .mount(&server)
         .await;
+    // A version from the API's enum that Vercel still refuses afterwards.
     let e = client
         .create_project(&NewProject {
             name: "acme-web".into(),
-            node_version: Some("99.x".into()),
+            node_version: Some("24.x".into()),
             ..Default::default()
         })
         .await
@@ -168,4 +169,47 @@ async fn observing_a_record_of_an_unknown_zone_is_absent() {
     let id = stackdock_core::ResourceId::new(ResourceKind::DnsRecord, "nowhere.example/rec_1");
     let observed = adapter.observe(&id, None).await.unwrap();
     assert!(!observed.exists());
+}
+
+#[tokio::test]
+async fn values_outside_the_api_enums_fail_before_any_call() {
+    use stackdock_vercel::{DeploymentQuery, ProjectUpdate, ReadyState};
+    let fake = FakeVercel::new();
+    let server = fake.start().await;
+    let client = FakeVercel::adapter(&server).client().clone();
+    let project = |framework: &str, node: &str| NewProject {
+        name: "acme-enum".into(),
+        framework: Some(framework.into()),
+        node_version: Some(node.into()),
+        ..Default::default()
+    };
+    for (p, field) in [
+        (project("next-js", "22.x"), "framework"),
+        (project("nextjs", "23.x"), "runtime"),
+        (project("nextjs", "8.10.x"), "runtime"),
+    ] {
+        let e = client.create_project(&p).await.unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::InvalidInput { field: f, .. } if f == field),
+            "{e}"
+        );
+    }
+    let bad_update = ProjectUpdate {
+        framework: Some("gatsbyjs".into()),
+        ..Default::default()
+    };
+    assert!(client
+        .update_project("acme-enum", &bad_update)
+        .await
+        .is_err());
+    for state in [ReadyState::Deleted, ReadyState::parse("PAUSED")] {
+        let q = DeploymentQuery {
+            states: vec![ReadyState::Ready, state],
+            ..Default::default()
+        };
+        let e = client.list_deployments(&q).await.unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::InvalidInput { .. }), "{e}");
+    }
+    assert_eq!(fake.calls(), 0, "nothing reached Vercel");
+    assert_eq!(fake.project_count(), 0);
 }
