@@ -1,5 +1,5 @@
 //! The connection pool (deadpool) over connections opened with any
-//! [`SslMode`](crate::SslMode).
+//! [`SslMode`].
 //!
 //! Connections open lazily: building a pool sends nothing. Checkout does no
 //! test query (`RecyclingMethod::Fast`), so it costs no round trip.

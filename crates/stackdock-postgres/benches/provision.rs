@@ -70,7 +70,7 @@ fn psql(script: &str) {
 /// The statements the crate runs to provision `name` (marker comments included).
 fn psql_create_script(name: &str) -> String {
     let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32);
-    let verifier = quote_literal(&scram::hash_password(&password)).unwrap();
+    let verifier = quote_literal(&scram::hash_password(&password).unwrap()).unwrap();
     let q = quote_ident(name).unwrap();
     let marker = |object: &str, state: &str| {
         quote_literal(&format!(

@@ -84,6 +84,9 @@ pub enum FaultTiming {
     Before,
     /// After the step ran and succeeded (as if the reply was lost).
     After,
+    /// After the step ran and succeeded, never return: the caller's future
+    /// has to be dropped, as when its reply is lost and it gives up.
+    HangAfter,
 }
 
 /// The SQLSTATE-like code of injected faults.
@@ -323,10 +326,8 @@ impl PostgresAdapter {
         check_kind(self, Operation::Update, id.kind)?;
         identifier("id", &id.id).map_err(|e| e.with_operation(op.clone()))?;
         let password = password.unwrap_or_else(generate_password);
-        if password.expose_secret().is_empty() {
-            return Err(Error::invalid_input("password", "must not be empty").with_operation(op));
-        }
-        let verifier = scram::hash_password(password.expose_secret());
+        let verifier = scram::hash_password(password.expose_secret())
+            .map_err(|e| e.with_operation(op.clone()))?;
         let mut session = self
             .client
             .session()
@@ -374,9 +375,9 @@ impl PostgresAdapter {
         let role = s.owner.clone().unwrap_or_else(|| s.name.clone());
         identifier("owner", &role)?;
         if let Some(p) = &s.password {
-            if p.expose_secret().is_empty() {
-                return Err(Error::invalid_input("password", "must not be empty"));
-            }
+            // Before any SQL: PostgreSQL would clear a password that is empty
+            // after SASLprep, and no client can send one holding NUL.
+            scram::check_password("password", p.expose_secret())?;
         }
         if let Some(t) = &s.common.tenant {
             quote_literal(t)?;
@@ -523,6 +524,9 @@ impl PostgresAdapter {
         s.batch(sql).await?;
         if let Some(e) = self.take_fault(step, FaultTiming::After) {
             return Err(e);
+        }
+        if self.take_fault(step, FaultTiming::HangAfter).is_some() {
+            std::future::pending::<()>().await;
         }
         Ok(())
     }
@@ -951,22 +955,10 @@ impl PostgresAdapter {
                         ))
                         .with_operation(op));
                     }
-                    // Adopt. Hand the password back only if it is the one stored.
-                    let password = match &plan.password {
-                        Some(p) => match self.password_matches(s, &plan.role, p).await {
-                            Ok(true) => Some(p.clone()),
-                            Ok(false) => {
-                                return Err(Error::conflict(format!(
-                                    "database {} exists and its owner has a different password; update it to rotate",
-                                    plan.name
-                                ))
-                                .with_operation(op))
-                            }
-                            // pg_authid unreadable (not a superuser): adopt without a password.
-                            Err(_) => None,
-                        },
-                        None => None,
-                    };
+                    let password = self
+                        .adopt_password(s, &plan)
+                        .await
+                        .map_err(|e| e.with_operation(op))?;
                     return Ok(self.resource_from(row, password));
                 }
                 Ownership::HalfMade(m) => {
@@ -1006,7 +998,8 @@ impl PostgresAdapter {
             return Err(Error::internal("half-made database without its role").with_operation(op));
         }
         let password = plan.password.clone().unwrap_or_else(generate_password);
-        let verifier = scram::hash_password(password.expose_secret());
+        let verifier = scram::hash_password(password.expose_secret())
+            .map_err(|e| e.with_operation(op.clone()))?;
         self.provision(s, &plan, role_exists, existing.is_some(), &verifier)
             .await
             .map_err(|e| e.with_operation(op.clone()))?;
@@ -1079,7 +1072,8 @@ impl PostgresAdapter {
             ));
         }
         if let Some(p) = &plan.password {
-            let verifier = quote_literal(&scram::hash_password(p.expose_secret()))
+            let verifier = scram::hash_password(p.expose_secret())
+                .and_then(|v| quote_literal(&v))
                 .map_err(|e| e.with_operation(op.clone()))?;
             statements.push(format!("ALTER ROLE {role} WITH PASSWORD {verifier}"));
         }
@@ -1189,6 +1183,40 @@ impl PostgresAdapter {
         match stored {
             Some(v) => scram::verify_password(&v, password.expose_secret()),
             None => Ok(false),
+        }
+    }
+
+    /// The password to hand back when a create adopts a database of ours.
+    ///
+    /// With [`PostgresConfig::rotate_password_on_adopt`]: set the spec's
+    /// password (or a new one) and return it; the recovery when an earlier
+    /// create's reply, and the password it generated, were lost. Otherwise
+    /// the spec's password, only if it is the one stored (`None` when that
+    /// cannot be read: the admin is not a superuser); no spec password, `None`.
+    async fn adopt_password(&self, s: &Session<'_>, plan: &Plan) -> Result<Option<SecretString>> {
+        if self.config.rotate_password_on_adopt {
+            let password = plan.password.clone().unwrap_or_else(generate_password);
+            let verifier = scram::hash_password(password.expose_secret())?;
+            s.batch(&format!(
+                "ALTER ROLE {} WITH PASSWORD {}",
+                quote_ident(&plan.role)?,
+                quote_literal(&verifier)?
+            ))
+            .await?;
+            return Ok(Some(password));
+        }
+        let Some(p) = &plan.password else {
+            return Ok(None);
+        };
+        match self.password_matches(s, &plan.role, p).await {
+            Ok(true) => Ok(Some(p.clone())),
+            Ok(false) => Err(Error::conflict(format!(
+                "database {} exists and its owner has a different password; update it to rotate, \
+                 or set rotate_password_on_adopt",
+                plan.name
+            ))),
+            // pg_authid unreadable (not a superuser): adopt without a password.
+            Err(_) => Ok(None),
         }
     }
 }

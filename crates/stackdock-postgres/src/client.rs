@@ -8,15 +8,13 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
+use deadpool_postgres::Pool;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use stackdock_core::{Error, Result};
 
-use crate::config::{PostgresConfig, TlsMode};
+use crate::config::PostgresConfig;
 use crate::error::{map_pg_error, map_pool_error};
 
 /// A pool of admin connections (tokio-postgres under deadpool).
@@ -42,54 +40,15 @@ impl fmt::Debug for PgClient {
     }
 }
 
-fn tls_connector(config: &PostgresConfig) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(pem) = &config.ca_certificates_pem {
-        let mut added = 0;
-        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            let cert = cert.map_err(|_| Error::config("ca_certificates_pem is not valid PEM"))?;
-            roots
-                .add(cert)
-                .map_err(|_| Error::config("ca_certificates_pem holds an unusable certificate"))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(Error::config("ca_certificates_pem holds no certificate"));
-        }
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::config(format!("TLS set-up failed: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
-}
-
 impl PgClient {
     /// A pool for `config`. Opens no connection yet.
     pub fn new(config: &PostgresConfig) -> Result<Self> {
-        let pg = config.to_pg_config();
-        let manager_config = ManagerConfig {
-            // Fast: no test query on checkout, so the statement count is exact
-            // and a checkout costs no round trip.
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = match config.tls {
-            TlsMode::Disable => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
-            TlsMode::Prefer | TlsMode::Require => {
-                Manager::from_config(pg, tls_connector(config)?, manager_config)
-            }
-        };
-        let pool = Pool::builder(manager)
-            .max_size(config.max_connections.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(config.pool_wait_timeout))
-            .create_timeout(Some(config.connect_timeout))
-            .build()
-            .map_err(|e| Error::config(format!("cannot build the connection pool: {e}")))?;
+        let options = stackdock_pg::PoolOptions::default()
+            .with_max_connections(config.max_connections.max(1))
+            .with_connect_timeout(config.connect_timeout)
+            .with_wait_timeout(config.pool_wait_timeout);
+        let pool =
+            stackdock_pg::build_pool(config.to_pg_config(), &config.tls_settings(), &options)?;
         Ok(PgClient {
             pool,
             lock_timeout: config.lock_timeout,

@@ -6,66 +6,11 @@ use std::time::Duration;
 use stackdock_core::secret::{ExposeSecret, SecretString, REDACTED};
 use stackdock_core::{Error, Result};
 
-/// Whether and how the admin connection uses TLS (rustls, ring provider).
-///
-/// Certificates are always verified: libpq's `require`/`verify-ca` (encrypt
-/// without checking who answers) are read as [`TlsMode::Require`], which
-/// verifies the chain and host name like `verify-full`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum TlsMode {
-    /// Plain TCP or a Unix socket (`sslmode=disable`, `allow`).
-    #[default]
-    Disable,
-    /// Try TLS, fall back to plain when the server does not offer it (`sslmode=prefer`).
-    Prefer,
-    /// TLS with a verified certificate, or fail (`sslmode=require`, `verify-ca`, `verify-full`).
-    Require,
-}
+pub use stackdock_pg::SslMode;
 
-impl TlsMode {
-    /// Parse a libpq `sslmode` value.
-    pub fn from_sslmode(mode: &str) -> Result<Self> {
-        match mode {
-            "disable" | "allow" => Ok(TlsMode::Disable),
-            "prefer" => Ok(TlsMode::Prefer),
-            "require" | "verify-ca" | "verify-full" => Ok(TlsMode::Require),
-            other => Err(Error::config(format!("unknown sslmode {other:?}"))),
-        }
-    }
-}
-
-/// Find `sslmode=<value>` in a URL query or a `key=value` string, map it with
-/// [`TlsMode::from_sslmode`], and rewrite it to a value tokio-postgres parses.
-fn split_sslmode(input: &str) -> Result<(String, Option<TlsMode>)> {
-    const KEY: &str = "sslmode=";
-    let mut out = String::with_capacity(input.len());
-    let mut mode = None;
-    let mut rest = input;
-    while let Some(i) = rest.find(KEY) {
-        let boundary = i == 0 || matches!(rest.as_bytes()[i - 1], b'?' | b'&' | b' ' | b'\t');
-        let after = &rest[i + KEY.len()..];
-        if !boundary {
-            out.push_str(&rest[..i + KEY.len()]);
-            rest = after;
-            continue;
-        }
-        let end = after
-            .find(|c: char| c == '&' || c.is_whitespace())
-            .unwrap_or(after.len());
-        let m = TlsMode::from_sslmode(&after[..end])?;
-        out.push_str(&rest[..i + KEY.len()]);
-        out.push_str(match m {
-            TlsMode::Disable => "disable",
-            TlsMode::Prefer => "prefer",
-            TlsMode::Require => "require",
-        });
-        mode = Some(m);
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    Ok((out, mode))
-}
+/// The name this crate gave [`SslMode`] before it moved to `stackdock-pg`
+/// (the same type: every libpq `sslmode`).
+pub type TlsMode = SslMode;
 
 /// How the adapter reaches the server as an administrator (a superuser, or a
 /// role with `CREATEROLE` and `CREATEDB` that may `SET ROLE` to the roles it
@@ -94,9 +39,11 @@ pub struct PostgresConfig {
     /// Maintenance database the admin connects to (never a tenant database:
     /// `DROP DATABASE` cannot run from inside its target). Default `postgres`.
     pub dbname: String,
-    /// TLS.
-    pub tls: TlsMode,
-    /// Extra PEM-encoded CA certificates to trust besides the web PKI roots.
+    /// TLS, as libpq's `sslmode` (default `prefer`); see [`stackdock_pg::tls`]
+    /// for what each mode checks.
+    pub tls: SslMode,
+    /// Extra PEM-encoded CA certificates to trust besides the web PKI roots
+    /// (libpq's `sslrootcert`); with them `prefer`/`require` check the chain.
     pub ca_certificates_pem: Option<String>,
     /// Most admin connections open at once. Default 8.
     pub max_connections: usize,
@@ -114,6 +61,13 @@ pub struct PostgresConfig {
     pub public_port: Option<u16>,
     /// `application_name` of the admin sessions. Default `stackdock`.
     pub application_name: String,
+    /// When a create finds the database already made by an earlier call
+    /// whose reply was lost, set the owner's password again (the spec's, or a
+    /// newly generated one) and return it, instead of adopting without a
+    /// password. The recovery for callers that let the adapter generate
+    /// passwords; callers that supply the password in the spec get it back
+    /// without this. Default `false`.
+    pub rotate_password_on_adopt: bool,
 }
 
 impl fmt::Debug for PostgresConfig {
@@ -133,6 +87,7 @@ impl fmt::Debug for PostgresConfig {
             .field("public_host", &self.public_host)
             .field("public_port", &self.public_port)
             .field("application_name", &self.application_name)
+            .field("rotate_password_on_adopt", &self.rotate_password_on_adopt)
             .finish()
     }
 }
@@ -146,7 +101,7 @@ impl PostgresConfig {
             user: user.into(),
             password: None,
             dbname: "postgres".into(),
-            tls: TlsMode::Disable,
+            tls: SslMode::default(),
             ca_certificates_pem: None,
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
@@ -155,20 +110,18 @@ impl PostgresConfig {
             public_host: None,
             public_port: None,
             application_name: "stackdock".into(),
+            rotate_password_on_adopt: false,
         }
     }
 
     /// Parse a `postgres://user:password@host:port/dbname?sslmode=...` URL, or a
-    /// libpq `key=value` string (`host=... user=...`).
+    /// libpq `key=value` string (`host=... user=...`), with any libpq
+    /// `sslmode` (default `prefer`), through [`stackdock_pg::conninfo`].
     ///
     /// Parse errors never echo the input (it may hold the password).
     pub fn from_url(url: &str) -> Result<Self> {
-        // tokio-postgres knows only disable/prefer/require: read libpq's other
-        // modes ourselves and hand it the nearest one it understands.
-        let (url, sslmode) = split_sslmode(url)?;
-        let parsed: tokio_postgres::Config = url.parse().map_err(|_| {
-            Error::config("not a valid PostgreSQL connection URL or key=value string")
-        })?;
+        let info = stackdock_pg::conninfo::parse(url)?;
+        let parsed = info.config;
         let host = match parsed.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
             #[cfg(unix)]
@@ -195,14 +148,13 @@ impl PostgresConfig {
         if let Some(app) = parsed.get_application_name() {
             cfg.application_name = app.to_owned();
         }
-        // Without an explicit sslmode: plain (tokio-postgres would say prefer).
-        cfg.tls = sslmode.unwrap_or(TlsMode::Disable);
+        cfg.tls = info.ssl_mode.unwrap_or_default();
         Ok(cfg)
     }
 
     /// Settings from the standard libpq variables: `PGHOST` (default
     /// `localhost`), `PGPORT` (5432), `PGUSER` (else `USER`), `PGPASSWORD`,
-    /// `PGDATABASE` (default `postgres`), `PGSSLMODE` (default `disable`),
+    /// `PGDATABASE` (default `postgres`), `PGSSLMODE` (default `prefer`),
     /// `PGCONNECT_TIMEOUT` (seconds), `PGAPPNAME`. `PGPASSFILE` and service
     /// files are not read.
     pub fn from_env() -> Result<Self> {
@@ -227,7 +179,7 @@ impl PostgresConfig {
             cfg.dbname = db;
         }
         if let Some(mode) = get("PGSSLMODE") {
-            cfg.tls = TlsMode::from_sslmode(&mode)?;
+            cfg.tls = SslMode::from_sslmode(&mode)?;
         }
         if let Some(t) = get("PGCONNECT_TIMEOUT") {
             let secs: u64 = t
@@ -254,7 +206,7 @@ impl PostgresConfig {
     }
 
     /// Set the TLS mode.
-    pub fn with_tls(mut self, tls: TlsMode) -> Self {
+    pub fn with_tls(mut self, tls: SslMode) -> Self {
         self.tls = tls;
         self
     }
@@ -277,6 +229,13 @@ impl PostgresConfig {
         self
     }
 
+    /// Rotate the owner's password when a create adopts a database an
+    /// earlier, interrupted create made (see [`rotate_password_on_adopt`](Self::rotate_password_on_adopt)).
+    pub fn with_rotate_password_on_adopt(mut self, on: bool) -> Self {
+        self.rotate_password_on_adopt = on;
+        self
+    }
+
     /// Host and port handed to tenants (e.g. a load balancer in front of the server).
     pub fn with_public_endpoint(mut self, host: impl Into<String>, port: u16) -> Self {
         self.public_host = Some(host.into());
@@ -292,16 +251,18 @@ impl PostgresConfig {
             .user(&self.user)
             .dbname(&self.dbname)
             .application_name(&self.application_name)
-            .connect_timeout(self.connect_timeout)
-            .ssl_mode(match self.tls {
-                TlsMode::Disable => tokio_postgres::config::SslMode::Disable,
-                TlsMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-                TlsMode::Require => tokio_postgres::config::SslMode::Require,
-            });
+            .connect_timeout(self.connect_timeout);
         if let Some(pw) = &self.password {
             c.password(pw.expose_secret());
         }
         c
+    }
+
+    /// The TLS mode and trusted CAs of the admin connection.
+    pub(crate) fn tls_settings(&self) -> stackdock_pg::TlsSettings {
+        let mut tls = stackdock_pg::TlsSettings::new(self.tls);
+        tls.ca_certificates_pem = self.ca_certificates_pem.clone();
+        tls
     }
 
     /// Host given to tenants.
@@ -328,29 +289,49 @@ mod tests {
             ("127.0.0.1", 5432, "postgres")
         );
         assert!(c.password.is_none());
-        assert_eq!(c.tls, TlsMode::Disable);
+        assert_eq!(c.tls, SslMode::Prefer, "libpq's default");
         let c = PostgresConfig::from_url("postgresql://a:p%40ss@h/maint?sslmode=require").unwrap();
         assert_eq!(c.password.as_ref().unwrap().expose_secret(), "p@ss");
         assert_eq!(c.dbname, "maint");
-        assert_eq!(c.tls, TlsMode::Require);
+        assert_eq!(c.tls, SslMode::Require);
         let c = PostgresConfig::from_url("host=/run/postgresql user=root sslmode=prefer").unwrap();
         assert_eq!(c.host, "/run/postgresql");
-        assert_eq!(c.tls, TlsMode::Prefer);
+        assert_eq!(c.tls, SslMode::Prefer);
         let c =
             PostgresConfig::from_url("postgres://u@h/db?sslmode=verify-full&application_name=x")
                 .unwrap();
-        assert_eq!(c.tls, TlsMode::Require);
+        assert_eq!(c.tls, SslMode::VerifyFull);
         assert_eq!(c.application_name, "x");
         let c = PostgresConfig::from_url("host=h user=u sslmode=verify-ca dbname=d").unwrap();
-        assert_eq!((c.tls.clone(), c.dbname.as_str()), (TlsMode::Require, "d"));
+        assert_eq!((c.tls, c.dbname.as_str()), (SslMode::VerifyCa, "d"));
         let c = PostgresConfig::from_url("postgres://u@h/db?sslmode=allow").unwrap();
-        assert_eq!(c.tls, TlsMode::Disable);
-        let c = PostgresConfig::from_url("postgres://u@h/db").unwrap();
-        assert_eq!(c.tls, TlsMode::Disable);
+        assert_eq!(c.tls, SslMode::Allow);
+        let c = PostgresConfig::from_url("postgres://u@h/db?sslmode=disable").unwrap();
+        assert_eq!(c.tls, SslMode::Disable);
         assert!(PostgresConfig::from_url("postgres://u@h/db?sslmode=bogus").is_err());
         let err = PostgresConfig::from_url("postgres://u:topsecret@h:notaport/x").unwrap_err();
         assert!(!err.to_string().contains("topsecret"));
         assert!(!format!("{err:?}").contains("topsecret"));
+    }
+
+    /// Issue 16 item 6: `sslmode=` inside the password was read as the mode
+    /// (echoed in the error) or rewritten.
+    #[test]
+    fn a_password_holding_sslmode_is_kept_and_never_echoed() {
+        let c = PostgresConfig::from_url("postgres://u:pw&sslmode=require@h/db").unwrap();
+        assert_eq!(c.password.unwrap().expose_secret(), "pw&sslmode=require");
+        assert_eq!(c.tls, SslMode::Prefer);
+        let err =
+            PostgresConfig::from_url("postgres://u:pw&sslmode=Secret9@h/db?sslmode=x").unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("Secret9"), "{err:?}");
+        let err = PostgresConfig::from_url("postgres://u:a&sslmode=Secret9@h/db").map(|c| c.tls);
+        assert_eq!(err.unwrap(), SslMode::Prefer);
+        let c = PostgresConfig::from_url(
+            "host=h user=u password='x sslmode=disable' sslmode=verify-full",
+        )
+        .unwrap();
+        assert_eq!(c.password.unwrap().expose_secret(), "x sslmode=disable");
+        assert_eq!(c.tls, SslMode::VerifyFull);
     }
 
     #[test]
@@ -369,7 +350,7 @@ mod tests {
             (c.host.as_str(), c.port, c.user.as_str()),
             ("db", 6432, "admin")
         );
-        assert_eq!(c.tls, TlsMode::Require);
+        assert_eq!(c.tls, SslMode::VerifyFull);
         assert_eq!(c.connect_timeout, Duration::from_secs(3));
         assert_eq!(c.dbname, "postgres");
         let dbg = format!("{c:?}");

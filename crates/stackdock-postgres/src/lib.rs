@@ -9,5 +9,5 @@ pub mod sql;
 
 pub use adapter::{PostgresAdapter, ProvisionStep, PROVIDER_ID};
 pub use client::PgClient;
-pub use config::{PostgresConfig, TlsMode};
+pub use config::{PostgresConfig, SslMode, TlsMode};
 pub use error::map_pg_error;

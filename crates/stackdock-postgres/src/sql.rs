@@ -8,9 +8,9 @@
 //!    `^[a-z][a-z0-9_]{0,62}$` (at most 63 bytes, PostgreSQL's `NAMEDATALEN - 1`,
 //!    so the server never silently truncates two long names into one) and must
 //!    not be a reserved or system name ([`is_reserved`]).
-//! 2. **Quoting** ([`quote_ident`], [`quote_literal`]): every identifier and
-//!    literal is quoted anyway, so a validator bug still cannot become an
-//!    injection.
+//! 2. **Quoting** ([`quote_ident`], [`quote_literal`], the workspace's one
+//!    quoting from [`stackdock_pg::quote`]): every identifier and literal is
+//!    quoted anyway, so a validator bug still cannot become an injection.
 //!
 //! ```
 //! use stackdock_postgres::sql::{identifier, quote_ident, quote_literal};
@@ -18,10 +18,11 @@
 //! assert!(identifier("name", "x\"; DROP DATABASE postgres; --").is_err());
 //! assert_eq!(quote_ident("we\"ird").unwrap(), "\"we\"\"ird\"");
 //! assert_eq!(quote_literal("it's").unwrap(), "'it''s'");
-//! assert_eq!(quote_literal(r"a\b").unwrap(), r"E'a\\b'");
+//! assert_eq!(quote_literal(r"a\b").unwrap(), r" E'a\\b'");
 //! ```
 
 use stackdock_core::{Error, Result};
+pub use stackdock_pg::quote::{quote_ident, quote_literal};
 
 /// Longest identifier PostgreSQL keeps (`NAMEDATALEN - 1`), in bytes.
 pub const MAX_IDENTIFIER_BYTES: usize = 63;
@@ -47,6 +48,7 @@ pub const RESERVED_NAMES: &[&str] = &[
     "sameuser",
     "samerole",
     "replication",
+    "information_schema",
 ];
 
 /// Whether `name` is reserved (see [`RESERVED_NAMES`]) or starts with `pg_`.
@@ -91,96 +93,16 @@ pub fn identifier(field: &str, name: &str) -> Result<()> {
     if is_reserved(name) {
         return Err(Error::invalid_input(
             field,
-            "is a reserved or system name (postgres, template0/1, pg_*, public, ...)",
+            "is a reserved or system name (postgres, template0/1, pg_*, public, information_schema, ...)",
         ));
     }
     Ok(())
-}
-
-fn reject_nul(what: &str, value: &str) -> Result<()> {
-    if value.contains('\0') {
-        return Err(Error::invalid_input(
-            what,
-            "PostgreSQL text cannot hold a NUL byte",
-        ));
-    }
-    Ok(())
-}
-
-/// Quote an identifier: wrap in `"` and double every embedded `"`.
-///
-/// Always quotes (unlike the server's `quote_ident`, which quotes only when
-/// needed): for the lower-case names [`identifier`] accepts both forms are the
-/// same name. NUL cannot appear in PostgreSQL text and is rejected.
-pub fn quote_ident(name: &str) -> Result<String> {
-    reject_nul("identifier", name)?;
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('"');
-    for c in name.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    Ok(out)
-}
-
-/// Quote a string literal the way the server's `quote_literal` does: wrap in
-/// `'`, double every `'`; when the value holds a backslash, double those too
-/// and use the `E'...'` form, which reads the same whatever
-/// `standard_conforming_strings` is set to.
-pub fn quote_literal(value: &str) -> Result<String> {
-    reject_nul("literal", value)?;
-    let has_backslash = value.contains('\\');
-    let mut out = String::with_capacity(value.len() + 3);
-    if has_backslash {
-        out.push('E');
-    }
-    out.push('\'');
-    for c in value.chars() {
-        match c {
-            '\'' => out.push_str("''"),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn quote_ident_cases() {
-        assert_eq!(quote_ident("abc").unwrap(), "\"abc\"");
-        assert_eq!(quote_ident("").unwrap(), "\"\"");
-        assert_eq!(quote_ident("a\"b").unwrap(), "\"a\"\"b\"");
-        assert_eq!(quote_ident("\"").unwrap(), "\"\"\"\"");
-        assert_eq!(
-            quote_ident("x\"; DROP DATABASE postgres; --").unwrap(),
-            "\"x\"\"; DROP DATABASE postgres; --\""
-        );
-        assert_eq!(quote_ident("Ünïcode").unwrap(), "\"Ünïcode\"");
-        assert!(quote_ident("a\0b").is_err());
-    }
-
-    #[test]
-    fn quote_literal_cases() {
-        assert_eq!(quote_literal("abc").unwrap(), "'abc'");
-        assert_eq!(quote_literal("").unwrap(), "''");
-        assert_eq!(quote_literal("O'Brien").unwrap(), "'O''Brien'");
-        assert_eq!(quote_literal("a\\'b").unwrap(), "E'a\\\\''b'");
-        assert_eq!(
-            quote_literal("'; DROP ROLE x; --").unwrap(),
-            "'''; DROP ROLE x; --'"
-        );
-        assert_eq!(quote_literal("{\"k\":\"v\"}").unwrap(), "'{\"k\":\"v\"}'");
-        assert!(quote_literal("\0").is_err());
-    }
 
     #[test]
     fn identifiers() {
@@ -214,67 +136,14 @@ mod tests {
             "current_user",
             "session_user",
             "none",
+            "information_schema",
             "аdmin", // Cyrillic а
         ] {
             assert!(identifier("n", bad).is_err(), "{bad:?}");
         }
     }
 
-    /// Undo `quote_ident`: what the SQL lexer does with a quoted identifier.
-    fn unquote_ident(q: &str) -> Option<String> {
-        let inner = q.strip_prefix('"')?.strip_suffix('"')?;
-        let mut out = String::new();
-        let mut chars = inner.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '"' {
-                // inside, a quote only ever appears doubled
-                if chars.next() != Some('"') {
-                    return None;
-                }
-            }
-            out.push(c);
-        }
-        Some(out)
-    }
-
-    /// Undo `quote_literal` the way the SQL lexer reads `'...'` and `E'...'`.
-    fn unquote_literal(q: &str) -> Option<String> {
-        let (escaped, rest) = match q.strip_prefix('E') {
-            Some(r) => (true, r),
-            None => (false, q),
-        };
-        let inner = rest.strip_prefix('\'')?.strip_suffix('\'')?;
-        let mut out = String::new();
-        let mut chars = inner.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\'' => {
-                    if chars.next() != Some('\'') {
-                        return None;
-                    }
-                    out.push('\'');
-                }
-                '\\' if escaped => {
-                    if chars.next() != Some('\\') {
-                        return None;
-                    }
-                    out.push('\\');
-                }
-                c => out.push(c),
-            }
-        }
-        Some(out)
-    }
-
     proptest! {
-        #[test]
-        fn quoting_round_trips(s in "[^\u{0}]{0,40}") {
-            let qi = quote_ident(&s).unwrap();
-            prop_assert_eq!(unquote_ident(&qi), Some(s.clone()));
-            let ql = quote_literal(&s).unwrap();
-            prop_assert_eq!(unquote_literal(&ql), Some(s.clone()));
-        }
-
         #[test]
         fn accepted_identifiers_are_plain(s in "\\PC{0,70}") {
             if identifier("n", &s).is_ok() {

@@ -645,6 +645,9 @@ fn hostile_inputs() -> Vec<String> {
             "session_user",
             "current_role",
             "all",
+            // A schema in every database: as owner, its "$user" search_path
+            // entry would point there and the tenant could not create a table.
+            "information_schema",
         ]
         .into_iter()
         .map(String::from),
@@ -733,6 +736,48 @@ async fn hostile_inputs_are_rejected_without_sending_sql() {
     ));
     assert_eq!(adapter.sql_sent(), 0, "nothing at all reached the server");
     assert!(env.db_exists("postgres").await);
+    env.assert_clean().await;
+}
+
+/// Issue 12 item 8: PostgreSQL clears a password that is empty after
+/// SASLprep (and none can hold NUL); create, update and rotation refuse such
+/// passwords before any SQL instead of handing back one that never logs in.
+#[tokio::test]
+async fn passwords_empty_after_saslprep_or_holding_nul_are_refused_before_any_sql() {
+    let env = TestEnv::new().await;
+    let name = env.name("pw");
+    let created = env
+        .adapter
+        .create(&ResourceSpec::from(spec(&name)))
+        .await
+        .unwrap();
+    let adapter = env.new_adapter();
+    for bad in ["\u{00AD}", "\u{FEFF}\u{00AD}", "\0", "pw\0tail", ""] {
+        let password = || Some(SecretString::from(bad.to_owned()));
+        let mut s = spec(&env.name("pw_new"));
+        s.password = password();
+        let create = adapter.create(&ResourceSpec::from(s)).await.map(|_| ());
+        let mut s = spec(&name);
+        s.password = password();
+        let update = adapter
+            .update(&id(&name), &ResourceSpec::from(s))
+            .await
+            .map(|_| ());
+        let rotate = adapter
+            .rotate_password(&id(&name), password())
+            .await
+            .map(|_| ());
+        for (what, result) in [("create", create), ("update", update), ("rotate", rotate)] {
+            let err = result.expect_err(&format!("{what} accepted {bad:?}"));
+            assert!(
+                matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+                "{what} {bad:?}: {err}"
+            );
+        }
+    }
+    assert_eq!(adapter.sql_sent(), 0, "nothing reached the server");
+    assert!(!env.db_exists(&env.name("pw_new")).await);
+    env.adapter.delete(&created.id()).await.unwrap();
     env.assert_clean().await;
 }
 

@@ -11,7 +11,8 @@ use std::process::{Command, Stdio};
 use stackdock_core::secret::{ExposeSecret, SecretString};
 use stackdock_core::spec::DatabaseSpec;
 use stackdock_core::{DockAdapter, ErrorKind, Resource, ResourceSpec};
-use stackdock_postgres::{PostgresAdapter, PostgresConfig, TlsMode};
+use stackdock_postgres::adapter::FaultTiming;
+use stackdock_postgres::{PostgresAdapter, PostgresConfig, ProvisionStep, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
@@ -280,7 +281,7 @@ async fn tls_and_scram_logins_succeed_with_the_password_and_fail_without() {
         "tls",
         PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD))
             .unwrap()
-            .with_tls(TlsMode::Require),
+            .with_tls(SslMode::VerifyFull),
     )
     .unwrap();
     let err = untrusted.check_credentials().await.unwrap_err();
@@ -291,7 +292,7 @@ async fn tls_and_scram_logins_succeed_with_the_password_and_fail_without() {
     );
     let config = PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD))
         .unwrap()
-        .with_tls(TlsMode::Require)
+        .with_tls(SslMode::VerifyFull)
         .with_ca_certificates_pem(cluster.ca_pem.clone());
     let adapter = PostgresAdapter::new("scram", config).unwrap();
     adapter.check_credentials().await.unwrap();
@@ -379,4 +380,181 @@ async fn tls_and_scram_logins_succeed_with_the_password_and_fail_without() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
+}
+
+/// Whether the adapter's own admin connection is encrypted (`Err` when it cannot connect).
+async fn admin_ssl(cluster: &Cluster, host: &str, mode: SslMode, ca: bool) -> Result<bool, String> {
+    let mut config = PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD))
+        .unwrap()
+        .with_tls(mode);
+    config.host = host.into();
+    if ca {
+        config = config.with_ca_certificates_pem(cluster.ca_pem.clone());
+    }
+    let adapter = PostgresAdapter::new("modes", config).unwrap();
+    let rows = adapter
+        .client()
+        .query(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(rows[0].get(0))
+}
+
+/// Issue 12 item 10: every libpq sslmode, as libpq reads it. The server's
+/// certificate is for IP 127.0.0.1 only, so `localhost` is the wrong name.
+#[tokio::test]
+async fn every_sslmode_encrypts_and_verifies_as_libpq_does() {
+    let bin = bindir().expect("PostgreSQL server binaries under /usr/lib/postgresql");
+    let cluster = Cluster::start(bin);
+    let ip = "127.0.0.1";
+    assert_eq!(
+        admin_ssl(&cluster, ip, SslMode::Disable, false).await,
+        Ok(false)
+    );
+    assert_eq!(
+        admin_ssl(&cluster, ip, SslMode::Allow, false).await,
+        Ok(false)
+    );
+    assert_eq!(
+        admin_ssl(&cluster, ip, SslMode::Prefer, false).await,
+        Ok(true)
+    );
+    // require: encrypted without a CA to check against; with one, the chain is checked.
+    assert_eq!(
+        admin_ssl(&cluster, ip, SslMode::Require, false).await,
+        Ok(true)
+    );
+    assert_eq!(
+        admin_ssl(&cluster, ip, SslMode::Require, true).await,
+        Ok(true)
+    );
+    // verify-ca: the chain must be trusted, the name may differ.
+    assert!(admin_ssl(&cluster, ip, SslMode::VerifyCa, false)
+        .await
+        .is_err());
+    assert_eq!(
+        admin_ssl(&cluster, "localhost", SslMode::VerifyCa, true).await,
+        Ok(true)
+    );
+    // verify-full: trusted chain and the right name.
+    assert!(admin_ssl(&cluster, ip, SslMode::VerifyFull, false)
+        .await
+        .is_err());
+    assert!(admin_ssl(&cluster, "localhost", SslMode::VerifyFull, true)
+        .await
+        .is_err());
+    assert_eq!(
+        admin_ssl(&cluster, ip, SslMode::VerifyFull, true).await,
+        Ok(true)
+    );
+}
+
+/// Start a create that runs every step and then never answers; drop it once
+/// the database is marked ready: a create whose reply was lost.
+async fn create_and_lose_the_reply(adapter: &PostgresAdapter, spec: &ResourceSpec) {
+    adapter.inject(ProvisionStep::SecureDatabase, FaultTiming::HangAfter);
+    let ResourceSpec::Database(db) = spec else {
+        panic!()
+    };
+    let create = adapter.create(spec);
+    tokio::pin!(create);
+    let lost = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            tokio::select! {
+                r = &mut create => panic!("the create was to hang, it returned {r:?}"),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+            }
+            let observed = adapter
+                .observe(
+                    &stackdock_core::ResourceId::new(
+                        stackdock_core::ResourceKind::Database,
+                        &db.name,
+                    ),
+                    None,
+                )
+                .await
+                .unwrap();
+            if observed
+                .resource
+                .is_some_and(|r| r.status() == stackdock_core::ResourceStatus::Active)
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    lost.expect("the create's SQL ran");
+}
+
+/// Issue 16 item 13: the reply of a create is lost after its SQL ran; the
+/// create is repeated with the password the caller generated (and vaulted)
+/// before the first call, and that password logs in.
+#[tokio::test]
+async fn a_create_whose_reply_is_lost_is_recovered_with_the_callers_password() {
+    let bin = bindir().expect("PostgreSQL server binaries under /usr/lib/postgresql");
+    let cluster = Cluster::start(bin);
+    let adapter = PostgresAdapter::from_url("lost", &cluster.url(ADMIN_PASSWORD)).unwrap();
+    let spec = ResourceSpec::from(DatabaseSpec {
+        name: "tenant_lost".into(),
+        password: Some(SecretString::from("Vaulted-Before-1".to_owned())),
+        ..Default::default()
+    });
+    create_and_lose_the_reply(&adapter, &spec).await;
+    let Resource::Database(db) = adapter.create(&spec).await.unwrap() else {
+        panic!()
+    };
+    let password = db
+        .connection
+        .unwrap()
+        .password
+        .expect("the caller's password is handed back");
+    assert_eq!(password.expose_secret(), "Vaulted-Before-1");
+    login(
+        cluster.port,
+        "tenant_lost",
+        "tenant_lost",
+        "Vaulted-Before-1",
+    )
+    .await
+    .expect("the caller's password logs in");
+    adapter.delete(&db.meta.reference.id()).await.unwrap();
+}
+
+/// Issue 16 item 13, documented recovery: the adapter generated the password
+/// and the reply carrying it was lost; with `rotate_password_on_adopt` the
+/// repeated create sets a new one and hands it back.
+#[tokio::test]
+async fn a_lost_generated_password_is_replaced_when_rotate_password_on_adopt_is_set() {
+    let bin = bindir().expect("PostgreSQL server binaries under /usr/lib/postgresql");
+    let cluster = Cluster::start(bin);
+    let config = PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD)).unwrap();
+    let spec = ResourceSpec::from(DatabaseSpec {
+        name: "tenant_gen".into(),
+        ..Default::default()
+    });
+    let plain = PostgresAdapter::new("lost", config.clone()).unwrap();
+    create_and_lose_the_reply(&plain, &spec).await;
+    // Without the option the password stays lost, as documented.
+    let Resource::Database(adopted) = plain.create(&spec).await.unwrap() else {
+        panic!()
+    };
+    assert!(adopted.connection.unwrap().password.is_none());
+    let rotating =
+        PostgresAdapter::new("lost", config.with_rotate_password_on_adopt(true)).unwrap();
+    let Resource::Database(db) = rotating.create(&spec).await.unwrap() else {
+        panic!()
+    };
+    let password = db.connection.unwrap().password.expect("a new password");
+    login(
+        cluster.port,
+        "tenant_gen",
+        "tenant_gen",
+        password.expose_secret(),
+    )
+    .await
+    .expect("the new password logs in");
+    rotating.delete(&db.meta.reference.id()).await.unwrap();
 }
