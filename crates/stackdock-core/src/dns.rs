@@ -10,6 +10,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::validate::{self, NameRules};
+use crate::Error;
+
 /// A DNS record type that StackDock knows how to carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -227,6 +230,104 @@ impl RecordData {
     }
 }
 
+/// Longest CAA property tag (RFC 8659 §4.1: at least 1, SHOULD be at most 15).
+pub const MAX_CAA_TAG_LEN: usize = 15;
+/// Longest CAA value: one character-string in presentation form; BIND and
+/// PowerDNS refuse longer values, so one would make the whole zone unusable.
+pub const MAX_CAA_VALUE_LEN: usize = 255;
+/// Longest TXT text StackDock accepts (split into 255-byte strings on the wire).
+pub const MAX_TXT_LEN: usize = 4000;
+
+impl RecordData {
+    /// Validate the content per type and canonicalise every name inside it
+    /// (the one record validator; [`crate::ResourceSpec::validate`] calls it).
+    ///
+    /// Names inside the data are host names ([`validate::host_name`]: no IP
+    /// literals). The root `.` is allowed only where RFCs give it a meaning:
+    /// a null MX (`0 .`, RFC 7505), an SRV target (RFC 2782) and an HTTPS
+    /// target; it is held as an empty string.
+    ///
+    /// ```
+    /// use stackdock_core::dns::RecordData;
+    /// let mut mx = RecordData::MX { preference: 0, exchange: ".".into() };
+    /// mx.canonicalise().unwrap();
+    /// assert_eq!(mx.to_string(), "0 .");
+    /// let mut ip = RecordData::MX { preference: 10, exchange: "1.2.3.4".into() };
+    /// assert!(ip.canonicalise().is_err());
+    /// ```
+    pub fn canonicalise(&mut self) -> crate::Result<()> {
+        let host = |field: &str, v: &mut String| -> crate::Result<()> {
+            *v = validate::host_name(field, v)?;
+            Ok(())
+        };
+        let host_or_root = |field: &str, v: &mut String| -> crate::Result<()> {
+            if validate::is_root(v) {
+                v.clear();
+                return Ok(());
+            }
+            host(field, v)
+        };
+        match self {
+            RecordData::CNAME { target }
+            | RecordData::PTR { target }
+            | RecordData::ALIAS { target } => host("data.target", target),
+            RecordData::NS { nameserver } => host("data.nameserver", nameserver),
+            RecordData::MX {
+                preference,
+                exchange,
+            } => {
+                if validate::is_root(exchange) && *preference != 0 {
+                    return Err(Error::invalid_input(
+                        "data.exchange",
+                        "a null MX (exchange \".\") must have preference 0 (RFC 7505)",
+                    ));
+                }
+                host_or_root("data.exchange", exchange)
+            }
+            RecordData::SRV { target, .. } => host_or_root("data.target", target),
+            RecordData::SOA { mname, rname, .. } => {
+                host("data.mname", mname)?;
+                *rname = validate::dns_name("data.rname", rname, NameRules::RecordOwner)?;
+                Ok(())
+            }
+            RecordData::TXT { text } => check_len("data.text", text, MAX_TXT_LEN),
+            RecordData::CAA { tag, value, .. } => check_caa(tag, value),
+            RecordData::HTTPS { target, params, .. } => {
+                if params.chars().any(char::is_control) {
+                    return Err(Error::invalid_input("data.params", "control characters"));
+                }
+                host_or_root("data.target", target)
+            }
+            RecordData::A { .. } | RecordData::AAAA { .. } => Ok(()),
+        }
+    }
+}
+
+fn check_len(field: &str, value: &str, max: usize) -> crate::Result<()> {
+    if value.len() > max {
+        return Err(Error::invalid_input(
+            field,
+            format!("is {} bytes, at most {max} allowed", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn check_caa(tag: &str, value: &str) -> crate::Result<()> {
+    if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Error::invalid_input(
+            "data.tag",
+            "CAA tag must be letters and digits",
+        ));
+    }
+    check_len("data.tag", tag, MAX_CAA_TAG_LEN)?;
+    check_len("data.value", value, MAX_CAA_VALUE_LEN)?;
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid_input("data.value", "control characters"));
+    }
+    Ok(())
+}
+
 /// Absolute form of a canonical name, for presentation format.
 fn abs(name: &str) -> String {
     if name.is_empty() {
@@ -340,6 +441,66 @@ mod tests {
             "\"say \\\"hi\\\"\\\\\""
         );
         assert_eq!(quote_character_strings("tab\there"), "\"tab\\009here\"");
+    }
+
+    fn canonical(mut data: RecordData) -> crate::Result<RecordData> {
+        data.canonicalise().map(|()| data)
+    }
+
+    #[test]
+    fn caa_is_limited_to_one_character_string() {
+        let caa = |tag: &str, value: String| RecordData::CAA {
+            flags: 0,
+            tag: tag.into(),
+            value,
+        };
+        assert!(canonical(caa("issue", "v".repeat(255))).is_ok());
+        assert!(canonical(caa("issue", "v".repeat(256))).is_err());
+        assert!(
+            canonical(caa("issue", "é".repeat(128))).is_err(),
+            "256 bytes"
+        );
+        assert!(canonical(caa(&"t".repeat(15), "x".into())).is_ok());
+        assert!(canonical(caa(&"t".repeat(16), "x".into())).is_err());
+        assert!(canonical(caa(&"t".repeat(300), "x".into())).is_err());
+        assert!(canonical(caa("", "x".into())).is_err());
+        let txt = |n| RecordData::TXT {
+            text: "t".repeat(n),
+        };
+        assert!(canonical(txt(MAX_TXT_LEN)).is_ok());
+        assert!(canonical(txt(MAX_TXT_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn host_names_in_data_are_names_and_root_only_where_defined() {
+        let mx = |preference, exchange: &str| RecordData::MX {
+            preference,
+            exchange: exchange.into(),
+        };
+        let srv = |target: &str| RecordData::SRV {
+            priority: 0,
+            weight: 0,
+            port: 0,
+            target: target.into(),
+        };
+        assert!(canonical(mx(10, "1.2.3.4")).is_err());
+        assert_eq!(canonical(mx(0, ".")).unwrap().to_string(), "0 .");
+        assert_eq!(canonical(mx(0, "")).unwrap(), mx(0, ""));
+        assert!(canonical(mx(10, ".")).is_err(), "null MX has preference 0");
+        assert_eq!(canonical(srv(".")).unwrap(), srv(""));
+        assert!(canonical(srv("1.2.3.4")).is_err());
+        assert_eq!(
+            canonical(srv("SIP.Example.com.")).unwrap(),
+            srv("sip.example.com")
+        );
+        for bad in ["1.2.3.4", ".", ""] {
+            let cname = RecordData::CNAME { target: bad.into() };
+            assert!(canonical(cname).is_err(), "CNAME {bad:?}");
+            let ns = RecordData::NS {
+                nameserver: bad.into(),
+            };
+            assert!(canonical(ns).is_err(), "NS {bad:?}");
+        }
     }
 
     #[test]

@@ -375,7 +375,7 @@ fn check_common(common: &Common) -> Result<()> {
 /// ```
 pub fn absolute_owner(name: &str, zone: &str) -> Result<String> {
     let zone = validate::dns_name("zone", zone, NameRules::Hostname)?;
-    let name = name.trim();
+    // No trimming: " " is a bad name, not a way to say "the apex".
     if name.is_empty() || name == "@" {
         return Ok(zone);
     }
@@ -392,60 +392,6 @@ pub fn absolute_owner(name: &str, zone: &str) -> Result<String> {
     }
     let joined = format!("{canonical}.{zone}");
     validate::dns_name("name", &joined, NameRules::RecordOwner)
-}
-
-fn check_record_data(data: &RecordData) -> Result<()> {
-    let host = |field: &str, v: &str| validate::dns_name(field, v, NameRules::Hostname).map(|_| ());
-    match data {
-        RecordData::CNAME { target }
-        | RecordData::PTR { target }
-        | RecordData::ALIAS { target } => host("data.target", target),
-        RecordData::NS { nameserver } => host("data.nameserver", nameserver),
-        RecordData::MX { exchange, .. } => host("data.exchange", exchange),
-        RecordData::SRV { target, .. } => {
-            if target.is_empty() {
-                Ok(())
-            } else {
-                host("data.target", target)
-            }
-        }
-        RecordData::SOA { mname, rname, .. } => {
-            host("data.mname", mname)?;
-            validate::dns_name("data.rname", rname, NameRules::RecordOwner).map(|_| ())
-        }
-        RecordData::TXT { text } => {
-            if text.len() > 4000 {
-                Err(Error::invalid_input(
-                    "data.text",
-                    "TXT data longer than 4000 bytes",
-                ))
-            } else {
-                Ok(())
-            }
-        }
-        RecordData::CAA { tag, value, .. } => {
-            if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(Error::invalid_input(
-                    "data.tag",
-                    "CAA tag must be alphanumeric",
-                ));
-            }
-            if value.chars().any(char::is_control) {
-                return Err(Error::invalid_input("data.value", "control characters"));
-            }
-            Ok(())
-        }
-        RecordData::HTTPS { target, params, .. } => {
-            if !target.is_empty() {
-                host("data.target", target)?;
-            }
-            if params.chars().any(char::is_control) {
-                return Err(Error::invalid_input("data.params", "control characters"));
-            }
-            Ok(())
-        }
-        RecordData::A { .. } | RecordData::AAAA { .. } => Ok(()),
-    }
 }
 
 /// Largest TTL DNS allows (RFC 2181: 2^31 - 1).
@@ -594,8 +540,7 @@ impl ResourceSpec {
                         ));
                     }
                 }
-                check_record_data(&s.data)?;
-                canonicalise_record_names(&mut s.data)?;
+                s.data.canonicalise()?;
             }
             ResourceSpec::Mailbox(s) => {
                 s.address = validate::email_address("address", &s.address)?;
@@ -712,28 +657,5 @@ impl ResourceSpec {
             d.req("tenant", &Some(tenant.clone()), &actual.meta().tenant);
         }
         (d.drift, d.late)
-    }
-}
-
-fn canonicalise_record_names(data: &mut RecordData) -> Result<()> {
-    let canon = |field: &str, v: &mut String| -> Result<()> {
-        if !v.is_empty() {
-            *v = validate::dns_name(field, v, NameRules::RecordOwner)?;
-        }
-        Ok(())
-    };
-    match data {
-        RecordData::CNAME { target }
-        | RecordData::PTR { target }
-        | RecordData::ALIAS { target }
-        | RecordData::SRV { target, .. }
-        | RecordData::HTTPS { target, .. } => canon("data.target", target),
-        RecordData::NS { nameserver } => canon("data.nameserver", nameserver),
-        RecordData::MX { exchange, .. } => canon("data.exchange", exchange),
-        RecordData::SOA { mname, rname, .. } => {
-            canon("data.mname", mname)?;
-            canon("data.rname", rname)
-        }
-        _ => Ok(()),
     }
 }

@@ -42,6 +42,47 @@ fn reject_control(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether `c` is a Unicode default-ignorable code point (zero-width space,
+/// joiners, soft hyphen, variation selectors, bidi controls ...).
+///
+/// IDNA mapping deletes these silently (`exa\u{200B}mple.com` would become
+/// `example.com`): a name that looks like one thing and is stored as another.
+/// StackDock rejects them instead.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
+}
+
+/// An `xn--` label must be valid punycode of a valid internationalised label
+/// that encodes back to itself (`xn--zz` is not).
+fn check_a_label(field: &str, label: &str) -> Result<()> {
+    let bad = || Error::invalid_input(field, format!("label {label:?} is not valid punycode"));
+    let (unicode, checked) = idna::domain_to_unicode(label);
+    checked.map_err(|_| bad())?;
+    if unicode.is_ascii() || idna::domain_to_ascii(&unicode).ok().as_deref() != Some(label) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
 /// Validate and canonicalise a DNS name.
 ///
 /// ```
@@ -63,6 +104,15 @@ pub fn dns_name(field: &str, name: &str, rules: NameRules) -> Result<String> {
             "DNS name must not contain spaces",
         ));
     }
+    if let Some(c) = trimmed.chars().find(|c| is_default_ignorable(*c)) {
+        return Err(Error::invalid_input(
+            field,
+            format!(
+                "DNS name contains the invisible character U+{:04X}",
+                c as u32
+            ),
+        ));
+    }
     let ascii = if trimmed.is_ascii() {
         trimmed.to_ascii_lowercase()
     } else {
@@ -80,8 +130,37 @@ pub fn dns_name(field: &str, name: &str, rules: NameRules) -> Result<String> {
     }
     for (i, label) in ascii.split('.').enumerate() {
         check_label(field, label, i == 0, rules)?;
+        if label.starts_with("xn--") {
+            check_a_label(field, label)?;
+        }
     }
     Ok(ascii)
+}
+
+/// A host name inside record data (MX exchange, CNAME/NS/SRV/PTR target):
+/// a [`NameRules::Hostname`] name whose last label is not numeric, so an IP
+/// literal such as `1.2.3.4` is refused (those records need a name).
+///
+/// ```
+/// use stackdock_core::validate::host_name;
+/// assert_eq!(host_name("exchange", "Mail.Example.com.").unwrap(), "mail.example.com");
+/// assert!(host_name("exchange", "1.2.3.4").is_err());
+/// ```
+pub fn host_name(field: &str, name: &str) -> Result<String> {
+    let canonical = dns_name(field, name, NameRules::Hostname)?;
+    let last = canonical.rsplit('.').next().unwrap_or_default();
+    if last.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::invalid_input(
+            field,
+            format!("{canonical} is an IP address, not a host name"),
+        ));
+    }
+    Ok(canonical)
+}
+
+/// The root name as record data gives it: `.` or empty (held as empty).
+pub fn is_root(name: &str) -> bool {
+    name.is_empty() || name == "."
 }
 
 fn check_label(field: &str, label: &str, first: bool, rules: NameRules) -> Result<()> {
@@ -348,6 +427,44 @@ mod tests {
         assert!(dns_name("f", "exa mple.com", r).is_err());
         assert!(dns_name("f", "evil.com\0", r).is_err());
         assert!(dns_name("f", "x';drop table--.com", r).is_err());
+    }
+
+    #[test]
+    fn names_that_would_change_or_lie_are_refused() {
+        let r = NameRules::Hostname;
+        assert!(
+            dns_name("f", "exa\u{200b}mple.com", r).is_err(),
+            "zero-width space"
+        );
+        assert!(
+            dns_name("f", "exa\u{00ad}mple.com", r).is_err(),
+            "soft hyphen"
+        );
+        assert!(
+            dns_name("f", "b\u{fe0f}cher.de", r).is_err(),
+            "variation selector"
+        );
+        assert!(
+            dns_name("f", "xn--zz.com", r).is_err(),
+            "incomplete punycode"
+        );
+        assert!(
+            dns_name("f", "XN--ZZ.com", r).is_err(),
+            "upper-case A-label"
+        );
+        assert!(
+            dns_name("f", "xn--abc-.com", r).is_err(),
+            "punycode of plain ASCII"
+        );
+        assert_eq!(
+            dns_name("f", "xn--bcher-kva.de", r).unwrap(),
+            "xn--bcher-kva.de",
+            "valid A-label"
+        );
+        assert!(host_name("f", "1.2.3.4").is_err());
+        assert!(host_name("f", "1.2.3.4.").is_err());
+        assert!(host_name("f", "10.0.0.1.example.com").is_ok());
+        assert!(host_name("f", "localhost").is_ok());
     }
 
     #[test]

@@ -179,7 +179,19 @@ impl<B: DnsBackend> DnsAdapter<B> {
         Ok(())
     }
 
+    /// Neither backend stores labels: refuse them rather than drop them silently.
+    fn refuse_labels(spec: &ResourceSpec) -> Result<()> {
+        if spec.common().labels.is_empty() {
+            return Ok(());
+        }
+        Err(Error::invalid_input(
+            "labels",
+            "DNS zones and records cannot carry labels (neither PowerDNS nor zone files store them)",
+        ))
+    }
+
     fn valid_zone_spec(spec: &ResourceSpec) -> Result<DnsZoneSpec> {
+        Self::refuse_labels(spec)?;
         match spec.validate()? {
             ResourceSpec::DnsZone(s) => Ok(s),
             other => Err(Error::invalid_input(
@@ -191,6 +203,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
 
     /// Validated record spec and the one-record set it describes.
     fn valid_record_spec(&self, spec: &ResourceSpec) -> Result<(DnsRecordSpec, RecordSet)> {
+        Self::refuse_labels(spec)?;
         let s = match spec.validate()? {
             ResourceSpec::DnsRecord(s) => s,
             other => {

@@ -299,9 +299,14 @@ pub fn parse_rdata_tokens(rtype: RecordType, tokens: &[Token], origin: &str) -> 
         }
         RecordType::MX => {
             exact(2)?;
+            // "." is a null MX (RFC 7505), held as an empty exchange.
+            let exchange = match tokens.get(1) {
+                Some(t) if t.raw == "." => String::new(),
+                other => name_at("content.exchange", other, origin)?,
+            };
             RecordData::MX {
                 preference: number("content.preference", tokens.first())?,
-                exchange: name_at("content.exchange", tokens.get(1), origin)?,
+                exchange,
             }
         }
         RecordType::TXT => {
@@ -528,6 +533,13 @@ mod tests {
                 weight: 0,
                 port: 0,
                 target: String::new()
+            }
+        );
+        assert_eq!(
+            parse_rdata(RecordType::MX, "0 .", "example.com").unwrap(),
+            RecordData::MX {
+                preference: 0,
+                exchange: String::new()
             }
         );
         assert!(parse_rdata(RecordType::A, "300.1.1.1", "").is_err());

@@ -47,6 +47,12 @@ fn a(s: &str) -> RecordData {
     }
 }
 
+fn labelled() -> Common {
+    let mut common = Common::default();
+    common.labels.insert("team".into(), "web".into());
+    common
+}
+
 fn fixtures() -> Vec<Fixture> {
     vec![
         Fixture::new(zone_spec("zone-under-test.example", None))
@@ -59,7 +65,18 @@ fn fixtures() -> Vec<Fixture> {
             .invalid(DnsZoneSpec {
                 nameservers: vec!["not a host".into()],
                 ..zone_spec("fine.example", None)
-            }),
+            })
+            .invalid(DnsZoneSpec {
+                nameservers: vec!["192.0.2.53".into()],
+                ..zone_spec("fine.example", None)
+            })
+            // Labels would be silently dropped: neither backend stores them.
+            .invalid(DnsZoneSpec {
+                common: labelled(),
+                ..zone_spec("fine.example", None)
+            })
+            .invalid(zone_spec("exa\u{200b}mple.example", None))
+            .invalid(zone_spec("xn--zz.example", None)),
         // A record's id is its content, so the update changes the TTL (same record).
         Fixture::new(record_spec("www2", Some(300), a("192.0.2.50")))
             .update(record_spec("www2", Some(600), a("192.0.2.50")))
@@ -84,7 +101,30 @@ fn fixtures() -> Vec<Fixture> {
             .invalid(DnsRecordSpec {
                 zone: "nope".into(),
                 ..record_spec("x", None, a("192.0.2.1"))
-            }),
+            })
+            // " " is not a spelling of the apex.
+            .invalid(record_spec(" ", None, a("192.0.2.1")))
+            .invalid(DnsRecordSpec {
+                common: labelled(),
+                ..record_spec("x", None, a("192.0.2.1"))
+            })
+            .invalid(record_spec(
+                "x",
+                None,
+                RecordData::MX {
+                    preference: 10,
+                    exchange: "1.2.3.4".into(),
+                },
+            ))
+            .invalid(record_spec(
+                "x",
+                None,
+                RecordData::CAA {
+                    flags: 0,
+                    tag: "issue".into(),
+                    value: "v".repeat(256),
+                },
+            )),
     ]
 }
 
