@@ -299,13 +299,91 @@ pub fn parse(text: &str, zone: &str) -> Result<Zone> {
     Ok(out)
 }
 
-/// The file a zone is stored in under `dir`: `<zone>.zone`.
+/// Longest file name common file systems allow (ext4, XFS, btrfs, APFS: 255 bytes).
+const MAX_FILE_NAME: usize = 255;
+const ZONE_SUFFIX: &str = ".zone";
+/// Marks a shortened file name; `~` never occurs in a canonical zone name.
+const HASHED_MARK: char = '~';
+
+/// The file a zone is stored in under `dir`: `<zone>.zone`, or for names
+/// too long for that (251–253 bytes) `<first 233 bytes>~<64-bit hash>.zone`,
+/// which always fits in 255 bytes. A shortened file is only used when its
+/// `$ORIGIN` names the zone (see [`read`]), so a hash collision is an
+/// error, never another zone's data.
 ///
 /// The name is validated first (a zone name holds no `/` and no empty
 /// label), so the path never leaves `dir`.
 pub fn path_for(dir: &Path, zone: &str) -> Result<PathBuf> {
     let zone = crate::backend::zone_name(zone)?;
-    Ok(dir.join(format!("{zone}.zone")))
+    Ok(dir.join(file_name(&zone)))
+}
+
+fn file_name(zone: &str) -> String {
+    if zone.len() + ZONE_SUFFIX.len() <= MAX_FILE_NAME {
+        return format!("{zone}{ZONE_SUFFIX}");
+    }
+    let keep = MAX_FILE_NAME - ZONE_SUFFIX.len() - 1 - 16;
+    // Canonical names are ASCII: any byte index is a char boundary.
+    format!(
+        "{}{HASHED_MARK}{:016x}{ZONE_SUFFIX}",
+        &zone[..keep],
+        fnv1a(zone.as_bytes())
+    )
+}
+
+/// FNV-1a, 64 bits: stable across Rust releases (unlike `DefaultHasher`).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The zone a file in the zone directory holds, from its name, or from
+/// its `$ORIGIN` line for shortened names; `None` for other files.
+pub fn zone_of_file(dir: &Path, file: &str) -> Result<Option<String>> {
+    let Some(stem) = file.strip_suffix(ZONE_SUFFIX) else {
+        return Ok(None);
+    };
+    if stem.starts_with('.') {
+        return Ok(None); // temporary files of a write in progress
+    }
+    if !stem.contains(HASHED_MARK) {
+        return Ok(crate::backend::zone_name(stem).ok());
+    }
+    let text = std::fs::read_to_string(dir.join(file)).map_err(read_error)?;
+    Ok(first_origin(&text)
+        .and_then(|origin| crate::backend::zone_name(&origin).ok())
+        .filter(|zone| file_name(zone) == file))
+}
+
+/// The name of the first `$ORIGIN` directive, if any.
+fn first_origin(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some(d), Some(name)) if d.eq_ignore_ascii_case("$ORIGIN") => Some(name.to_owned()),
+            _ => None,
+        }
+    })
+}
+
+/// A shortened file must say which zone it holds (hash collisions).
+fn check_origin(zone: &str, text: &str) -> Result<()> {
+    if !file_name(zone).contains(HASHED_MARK) {
+        return Ok(());
+    }
+    let origin = first_origin(text).and_then(|o| crate::backend::zone_name(&o).ok());
+    if origin.as_deref() != Some(zone) {
+        return Err(Error::conflict(format!(
+            "zone file {} holds another zone",
+            file_name(zone)
+        )));
+    }
+    Ok(())
+}
+
+fn read_error(e: std::io::Error) -> Error {
+    Error::provider(None, None, format!("reading zone file: {e}")).with_source(e)
 }
 
 /// Write `zone` into `dir` atomically: a temporary file in the same
@@ -317,8 +395,9 @@ pub fn write_atomic(dir: &Path, zone: &Zone) -> Result<PathBuf> {
         Error::provider(None, None, format!("writing zone file: {e}")).with_source(e)
     };
     let target = path_for(dir, &zone.name)?;
+    // A short fixed prefix: `.<zone>.` would not fit for the longest names.
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", zone.name))
+        .prefix(".stackdock-")
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(io)?;
@@ -343,11 +422,33 @@ fn set_readable(_path: &Path) -> std::io::Result<()> {
 
 /// Read and parse `<zone>.zone` from `dir`; `None` when there is no such file.
 pub fn read(dir: &Path, zone: &str) -> Result<Option<Zone>> {
-    match std::fs::read_to_string(path_for(dir, zone)?) {
-        Ok(text) => parse(&text, zone).map(Some),
+    let zone = crate::backend::zone_name(zone)?;
+    match std::fs::read_to_string(path_for(dir, &zone)?) {
+        Ok(text) => {
+            check_origin(&zone, &text)?;
+            parse(&text, &zone).map(Some)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(read_error(e)),
+    }
+}
+
+/// Delete the file of `zone` from `dir`; `Ok(false)` when there is none.
+pub fn remove(dir: &Path, zone: &str) -> Result<bool> {
+    let zone = crate::backend::zone_name(zone)?;
+    let path = path_for(dir, &zone)?;
+    if file_name(&zone).contains(HASHED_MARK) {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => check_origin(&zone, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(read_error(e)),
+        }
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => {
-            Err(Error::provider(None, None, format!("reading zone file: {e}")).with_source(e))
+            Err(Error::provider(None, None, format!("deleting zone file: {e}")).with_source(e))
         }
     }
 }

@@ -114,13 +114,13 @@ impl DnsBackend for ZoneFileBackend {
                 .map_err(|e| Error::provider(None, None, format!("listing zone directory: {e}")))?;
             for entry in entries.flatten() {
                 let file = entry.file_name();
-                let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".zone")) else {
+                let Some(file) = file.to_str() else {
                     continue;
                 };
-                if name.starts_with('.') {
-                    continue; // temporary files of a write in progress
-                }
-                let Some(zone) = zonefile::read(&dir, name)? else {
+                let Some(name) = zonefile::zone_of_file(&dir, file)? else {
+                    continue;
+                };
+                let Some(zone) = zonefile::read(&dir, &name)? else {
                     continue;
                 };
                 if tenant.is_some() && zone.tenant != tenant {
@@ -174,18 +174,8 @@ impl DnsBackend for ZoneFileBackend {
         let name = zone_name(name)?;
         self.count();
         let _guard = self.write_lock.lock().await;
-        self.blocking(
-            move |dir| match std::fs::remove_file(zonefile::path_for(&dir, &name)?) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(Error::provider(
-                    None,
-                    None,
-                    format!("deleting zone file: {e}"),
-                )),
-            },
-        )
-        .await
+        self.blocking(move |dir| zonefile::remove(&dir, &name))
+            .await
     }
 
     async fn apply_changes(&self, zone: &str, changes: &[Change]) -> Result<()> {
