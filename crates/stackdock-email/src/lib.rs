@@ -14,6 +14,6 @@ pub mod sql;
 pub mod stalwart;
 
 pub use hash::{PasswordHash, PasswordHasher, PasswordScheme};
-pub use model::Scope;
+pub use model::{Scope, Tenant};
 pub use sql::{MailStore, PostfixDovecotAdapter, SqlConfig};
 pub use stalwart::{StalwartAdapter, StalwartConfig};

@@ -20,6 +20,34 @@ pub const MAX_QUOTA_BYTES: u64 = 1 << 50;
 /// Most destinations one forwarder may have.
 pub const MAX_DESTINATIONS: usize = 1000;
 
+/// A tenant name, validated ([`validate::resource_name`], at most 128 bytes:
+/// no control characters, no escapes). The only way to build a
+/// [`Scope::Tenant`], so no unvalidated tenant reaches a query or a row.
+///
+/// ```compile_fail
+/// // A raw string cannot become a scope without validation.
+/// let scope = stackdock_email::Scope::Tenant(stackdock_email::Tenant("a\nb".into()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tenant(String);
+
+impl Tenant {
+    /// Validate a tenant name.
+    pub fn new(name: impl Into<String>) -> Result<Tenant> {
+        let name = name.into();
+        validate::resource_name("tenant", &name, MAX_TENANT_BYTES)?;
+        Ok(Tenant(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Longest tenant name: the size of the schema's `tenant` columns.
+pub const MAX_TENANT_BYTES: usize = 128;
+
 /// Who an operation acts for. Nothing outside the scope is ever returned or changed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum Scope {
@@ -27,32 +55,31 @@ pub enum Scope {
     #[default]
     All,
     /// Only this tenant's domains, mailboxes and forwarders.
-    Tenant(String),
+    Tenant(Tenant),
 }
 
 impl Scope {
     /// A tenant scope, validated.
     pub fn tenant(tenant: impl Into<String>) -> Result<Scope> {
-        let tenant = tenant.into();
-        validate::resource_name("tenant", &tenant, 128)?;
-        Ok(Scope::Tenant(tenant))
+        Tenant::new(tenant).map(Scope::Tenant)
     }
 
     /// The tenant, when scoped.
     pub fn as_tenant(&self) -> Option<&str> {
         match self {
             Scope::All => None,
-            Scope::Tenant(t) => Some(t),
+            Scope::Tenant(t) => Some(t.as_str()),
         }
     }
 
-    /// The tenant a new row gets: the scope's, or (operator scope) the requested one.
-    /// A scoped caller asking for another tenant is refused.
+    /// The tenant a new row gets: the scope's, or (operator scope) the
+    /// requested one, validated. A scoped caller asking for another tenant is refused.
     pub fn owner_for(&self, requested: Option<&str>) -> Result<Option<String>> {
         match (self, requested) {
-            (Scope::All, requested) => Ok(requested.map(str::to_owned)),
-            (Scope::Tenant(t), None) => Ok(Some(t.clone())),
-            (Scope::Tenant(t), Some(r)) if r == t => Ok(Some(t.clone())),
+            (Scope::All, None) => Ok(None),
+            (Scope::All, Some(r)) => Tenant::new(r).map(|t| Some(t.0)),
+            (Scope::Tenant(t), None) => Ok(Some(t.0.clone())),
+            (Scope::Tenant(t), Some(r)) if r == t.as_str() => Ok(Some(t.0.clone())),
             (Scope::Tenant(_), Some(_)) => Err(Error::invalid_input(
                 "tenant",
                 "differs from the tenant this store is scoped to",
@@ -283,6 +310,19 @@ mod tests {
         assert_eq!(t.owner_for(None).unwrap(), Some("acme".into()));
         assert!(t.owner_for(Some("other")).is_err());
         assert!(Scope::tenant("bad\nname").is_err());
+    }
+
+    #[test]
+    fn operator_scope_validates_the_requested_tenant() {
+        for bad in [
+            "",
+            "a\nb",
+            "\u{1b}[31mred",
+            &"t".repeat(MAX_TENANT_BYTES + 1),
+        ] {
+            let err = Scope::All.owner_for(Some(bad)).unwrap_err();
+            assert_eq!(err.kind().as_str(), "invalid_input", "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -293,3 +293,63 @@ async fn tenants_never_see_or_change_each_other() {
     assert_eq!(only_a[0].address, "ann@a.example.com");
     schema.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_tenants_are_refused_before_any_sql() {
+    let schema = TestSchema::new();
+    let operator = schema.store(PasswordScheme::BlfCrypt).await;
+    let calls = operator.remote_calls();
+    let too_long = "t".repeat(129);
+    for bad in [
+        "",
+        "a\nb",
+        "\u{1b}[31mred\u{1b}[0m",
+        " padded",
+        too_long.as_str(),
+    ] {
+        // The operator scope takes the tenant from the request: validated there too.
+        let mailbox = NewMailbox {
+            tenant: Some(bad.to_owned()),
+            ..new_mailbox("m@hostile.example.com", "Hostile-Password-1")
+        };
+        let err = operator
+            .create_mailbox(&Scope::All, &mailbox)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+            "{bad:?}: {err}"
+        );
+        let forwarder = stackdock_email::model::NewForwarder {
+            source: "f@hostile.example.com".into(),
+            destinations: vec!["x@elsewhere.example.org".into()],
+            enabled: true,
+            tenant: Some(bad.to_owned()),
+            labels: Default::default(),
+        };
+        let err = operator
+            .create_forwarder(&Scope::All, &forwarder)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+            "{bad:?}: {err}"
+        );
+        let filter = stackdock_email::sql::ListFilter {
+            tenant: Some(bad.to_owned()),
+            ..Default::default()
+        };
+        let err = operator
+            .list_mailboxes(&Scope::All, &filter)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+            "{bad:?}: {err}"
+        );
+        assert!(Scope::tenant(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(operator.remote_calls(), calls, "refused before any SQL");
+    assert!(schema.snapshot().await.is_empty(), "nothing stored");
+    schema.cleanup().await;
+}

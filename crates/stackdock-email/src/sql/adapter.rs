@@ -89,7 +89,7 @@ impl PostfixDovecotAdapter {
     /// The scope for one spec: an operator adapter narrows to the spec's tenant.
     fn scope_for(&self, tenant: Option<&str>) -> Result<Scope> {
         match (&self.scope, tenant) {
-            (Scope::All, Some(t)) => Ok(Scope::Tenant(t.to_owned())),
+            (Scope::All, Some(t)) => Scope::tenant(t),
             (scope, t) => {
                 scope.owner_for(t)?;
                 Ok(scope.clone())

@@ -932,6 +932,9 @@ impl MailStore {
         filter: &ListFilter,
         exact: Option<&str>,
     ) -> Result<Vec<tokio_postgres::Row>> {
+        if let Some(tenant) = &filter.tenant {
+            Tenant::new(tenant.as_str()).map_err(|e| e.with_operation(op))?;
+        }
         let conn = self.conn().await.map_err(|e| e.with_operation(op))?;
         let params: [&(dyn ToSql + Sync); 7] = [
             &scope.as_tenant(),

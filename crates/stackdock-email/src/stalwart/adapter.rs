@@ -118,7 +118,7 @@ impl StalwartAdapter {
     fn visible(&self, account: &Value) -> bool {
         match &self.scope {
             Scope::All => true,
-            Scope::Tenant(t) => owner_of(account) == Some(Some(t.clone())),
+            Scope::Tenant(t) => owner_of(account) == Some(Some(t.as_str().to_owned())),
         }
     }
 

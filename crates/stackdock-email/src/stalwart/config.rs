@@ -128,7 +128,7 @@ impl StalwartConfig {
                 stackdock_core::validate::label("tenant", "tenant", t).map_err(|_| {
                     Error::config("tenant must be 1-63 bytes of letters, digits, '.', '_' or '-'")
                 })?;
-                Ok(Scope::Tenant(t.clone()))
+                Scope::tenant(t.clone())
             }
         }
     }
