@@ -18,7 +18,7 @@ use crate::error::VercelErrorMapper;
 use crate::mapping::{self, DEFAULT_TTL};
 use crate::models::{
     split_page, AddDomainBody, ApiLink, ApiProject, CreateDeploymentBody, CreateProjectBody,
-    EnvBody, GitRepositoryBody, ProjectDomainBody, UpdateProjectBody,
+    EnvBody, GitRepositoryBody, ProjectDomainBody, ResourceConfigBody, UpdateProjectBody,
 };
 use crate::types::{
     DeploymentQuery, DeploymentSource, DeploymentTarget, EnvVar, NewDeployment, NewEnvVar,
@@ -255,7 +255,10 @@ impl VercelClient {
         if differs(&p.node_version, &existing.node_version) {
             out.push("runtime");
         }
-        if differs(&p.region, &existing.serverless_function_region) {
+        if p.region
+            .as_deref()
+            .is_some_and(|r| Some(r) != existing.region())
+        {
             out.push("region");
         }
         if differs(&p.build_command, &existing.build_command) {
@@ -324,7 +327,7 @@ impl VercelClient {
             install_command: p.install_command.as_deref(),
             output_directory: p.output_directory.as_deref(),
             root_directory: p.root_directory.as_deref(),
-            serverless_function_region: p.region.as_deref(),
+            resource_config: ResourceConfigBody::region(p.region.as_deref()),
             environment_variables: env,
         };
         let created = self
@@ -406,7 +409,7 @@ impl VercelClient {
             output_directory: u.output_directory.as_deref(),
             root_directory: u.root_directory.as_deref(),
             node_version: u.node_version.as_deref(),
-            serverless_function_region: u.region.as_deref(),
+            resource_config: ResourceConfigBody::region(u.region.as_deref()),
         };
         if body.is_empty() {
             return self.get_project(id_or_name).await?.ok_or_else(|| {

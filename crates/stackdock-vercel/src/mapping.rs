@@ -98,6 +98,7 @@ pub(crate) fn project(dock_id: &str, raw: Value) -> Result<WebService> {
     );
     meta.created_at = time_ms(p.created_at);
     meta.updated_at = time_ms(p.updated_at);
+    let region = p.region().map(str::to_owned);
     let service = WebService {
         url: urls.first().cloned(),
         urls,
@@ -105,7 +106,7 @@ pub(crate) fn project(dock_id: &str, raw: Value) -> Result<WebService> {
         framework: p.framework,
         runtime: p.node_version,
         repository: p.link.as_ref().and_then(|l| l.repository()),
-        region: p.serverless_function_region,
+        region,
         environment: None,
         meta,
     };

@@ -125,8 +125,11 @@ pub(crate) struct ApiProject {
     pub(crate) build_command: Option<String>,
     #[serde(default)]
     pub(crate) output_directory: Option<String>,
+    /// Legacy: current schemas hold the region in `resourceConfig`.
     #[serde(default)]
     pub(crate) serverless_function_region: Option<String>,
+    #[serde(default)]
+    pub(crate) resource_config: Option<ApiResourceConfig>,
     #[serde(default)]
     pub(crate) created_at: Option<i64>,
     #[serde(default)]
@@ -135,6 +138,27 @@ pub(crate) struct ApiProject {
     pub(crate) link: Option<ApiLink>,
     #[serde(default)]
     pub(crate) targets: Option<Value>,
+}
+
+/// `resourceConfig` of a project (@vercel/sdk 1.28 `GetProjectResourceConfig`,
+/// where `functionDefaultRegions` is required).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApiResourceConfig {
+    #[serde(default)]
+    pub(crate) function_default_regions: Vec<String>,
+}
+
+impl ApiProject {
+    /// The functions' region: the first of `resourceConfig.functionDefaultRegions`,
+    /// else the legacy `serverlessFunctionRegion` (older payloads).
+    pub(crate) fn region(&self) -> Option<&str> {
+        self.resource_config
+            .as_ref()
+            .and_then(|c| c.function_default_regions.first())
+            .or(self.serverless_function_region.as_ref())
+            .map(String::as_str)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -289,6 +313,22 @@ pub(crate) struct EnvBody<'a> {
     pub(crate) comment: Option<&'a str>,
 }
 
+/// `resourceConfig` in create and update bodies: only the region is set.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ResourceConfigBody<'a> {
+    pub(crate) function_default_regions: [&'a str; 1],
+}
+
+impl<'a> ResourceConfigBody<'a> {
+    /// The body setting the functions' region, when one is asked for.
+    pub(crate) fn region(region: Option<&'a str>) -> Option<Self> {
+        region.map(|r| ResourceConfigBody {
+            function_default_regions: [r],
+        })
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CreateProjectBody<'a> {
@@ -308,7 +348,7 @@ pub(crate) struct CreateProjectBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) root_directory: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) serverless_function_region: Option<&'a str>,
+    pub(crate) resource_config: Option<ResourceConfigBody<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) environment_variables: Vec<EnvBody<'a>>,
 }
@@ -333,7 +373,7 @@ pub(crate) struct UpdateProjectBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) node_version: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) serverless_function_region: Option<&'a str>,
+    pub(crate) resource_config: Option<ResourceConfigBody<'a>>,
 }
 
 impl UpdateProjectBody<'_> {
@@ -346,7 +386,7 @@ impl UpdateProjectBody<'_> {
             && self.output_directory.is_none()
             && self.root_directory.is_none()
             && self.node_version.is_none()
-            && self.serverless_function_region.is_none()
+            && self.resource_config.is_none()
     }
 }
 

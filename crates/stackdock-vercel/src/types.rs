@@ -242,7 +242,8 @@ pub struct NewProject {
     pub root_directory: Option<String>,
     /// Node.js version, e.g. `22.x` (set right after create; rolled back on failure).
     pub node_version: Option<String>,
-    /// Region of serverless functions, e.g. `fra1`.
+    /// Default region of the project's functions, e.g. `fra1` (sent as
+    /// `resourceConfig.functionDefaultRegions`).
     pub region: Option<String>,
     /// Environment variables to create with the project.
     pub environment_variables: Vec<NewEnvVar>,
@@ -267,7 +268,8 @@ pub struct ProjectUpdate {
     pub root_directory: Option<String>,
     /// Node.js version.
     pub node_version: Option<String>,
-    /// Serverless function region.
+    /// Default region of the project's functions (sent as
+    /// `resourceConfig.functionDefaultRegions`).
     pub region: Option<String>,
 }
 

@@ -92,6 +92,12 @@ async fn project_bodies() {
     let all = bodies(&server).await;
     let create = body_of(&all, "POST /v11/projects");
     assert!(create.to_string().contains(SECRET_VALUE));
+    // The region goes in the current field, not the legacy one.
+    assert_eq!(
+        create["resourceConfig"],
+        serde_json::json!({"functionDefaultRegions": ["fra1"]})
+    );
+    assert!(create.get("serverlessFunctionRegion").is_none());
     insta::assert_json_snapshot!("create_project", create, {
         ".environmentVariables[].value" => "[redacted]",
     });

@@ -840,3 +840,27 @@ async fn string_repo_ids_read_in_get_list_and_inventory() {
         .unwrap();
     assert_eq!(inv.projects.len(), 3);
 }
+
+#[tokio::test]
+async fn region_is_read_from_resource_config_and_legacy_payloads() {
+    let (server, client) = setup().await;
+    // Current shape: the region lives in resourceConfig only.
+    let current = fixture("project");
+    assert!(current.get("serverlessFunctionRegion").is_none());
+    // Older payloads carry only the legacy field.
+    let mut legacy = fixture("project");
+    legacy["id"] = json!("prj_legacy");
+    legacy.as_object_mut().unwrap().remove("resourceConfig");
+    legacy["serverlessFunctionRegion"] = json!("fra1");
+    for p in [current, legacy] {
+        Mock::given(method("GET"))
+            .and(path(format!("/v9/projects/{}", p["id"].as_str().unwrap())))
+            .respond_with(json_response(200, p))
+            .mount(&server)
+            .await;
+    }
+    let p = client.get_project(PROJECT).await.unwrap().unwrap();
+    assert_eq!(p.region.as_deref(), Some("iad1"));
+    let p = client.get_project("prj_legacy").await.unwrap().unwrap();
+    assert_eq!(p.region.as_deref(), Some("fra1"));
+}

@@ -256,10 +256,10 @@ impl FakeVercel {
                     ("installCommand", "installCommand"),
                     ("devCommand", "devCommand"),
                     ("rootDirectory", "rootDirectory"),
-                    ("serverlessFunctionRegion", "serverlessFunctionRegion"),
                 ] {
                     p[field] = body.get(key).cloned().unwrap_or(Value::Null);
                 }
+                set_regions(&mut p, &body);
                 match body["gitRepository"]["repo"]
                     .as_str()
                     .and_then(|r| r.split_once('/'))
@@ -295,12 +295,12 @@ impl FakeVercel {
                         "devCommand",
                         "rootDirectory",
                         "nodeVersion",
-                        "serverlessFunctionRegion",
                     ] {
                         if let Some(v) = body.get(key) {
                             proj[key] = v.clone();
                         }
                     }
+                    set_regions(proj, &body);
                     proj["updatedAt"] = json!(now);
                     ok(proj.clone())
                 }
@@ -642,6 +642,14 @@ fn env_object(e: &Value, id: &str, now: i64) -> Value {
         obj["gitBranch"] = b.clone();
     }
     obj
+}
+
+/// Apply a create/update body's `resourceConfig.functionDefaultRegions`
+/// to a stored project (other resourceConfig fields stay as they are).
+fn set_regions(project: &mut Value, body: &Value) {
+    if let Some(regions) = body.pointer("/resourceConfig/functionDefaultRegions") {
+        project["resourceConfig"]["functionDefaultRegions"] = regions.clone();
+    }
 }
 
 /// Store a create/update body the way Vercel lists the record.
