@@ -207,6 +207,8 @@ struct Inner {
     message: Option<String>,
     context: Vec<(&'static str, String)>,
     source: Option<BoxError>,
+    /// A provider's wait hint on an error that is not a rate limit (e.g. a 503's `Retry-After`).
+    retry_after: Option<Duration>,
 }
 
 impl Error {
@@ -225,6 +227,7 @@ impl Error {
                 message: None,
                 context: Vec::new(),
                 source: None,
+                retry_after: None,
             }),
         }
     }
@@ -304,12 +307,25 @@ impl Error {
         self.inner.status == ErrorStatus::Temporary
     }
 
-    /// How long the provider asked us to wait, for rate limits.
+    /// How long the provider asked us to wait: a rate limit's wait, or a hint
+    /// set with [`Error::with_retry_after`] (e.g. a 503's `Retry-After`).
     pub fn retry_after(&self) -> Option<Duration> {
         match &self.inner.kind {
-            ErrorKind::RateLimited { retry_after } => *retry_after,
-            _ => None,
+            ErrorKind::RateLimited {
+                retry_after: Some(wait),
+            } => Some(*wait),
+            _ => self.inner.retry_after,
         }
+    }
+
+    /// Keep the provider's wait hint (e.g. `Retry-After` on a 503 that was not
+    /// retried because the wait exceeded the retry budget).
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        match &mut self.inner.kind {
+            ErrorKind::RateLimited { retry_after } => *retry_after = Some(wait),
+            _ => self.inner.retry_after = Some(wait),
+        }
+        self
     }
 
     /// The operation that failed, e.g. `create database`.
@@ -421,6 +437,9 @@ impl fmt::Debug for Error {
         }
         if !self.inner.context.is_empty() {
             d.field("context", &self.inner.context);
+        }
+        if let Some(wait) = &self.inner.retry_after {
+            d.field("retry_after", wait);
         }
         if let Some(s) = &self.inner.source {
             d.field("source", s);

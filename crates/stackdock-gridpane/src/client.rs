@@ -79,15 +79,6 @@ fn seg(id: u64) -> String {
     encode_path_segment(&id.to_string())
 }
 
-/// Turn a 2xx answer that says `"success": false` into an error.
-fn check_success(body: Value) -> Result<Value> {
-    if reports_failure(&body) {
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        return Err(map_error(422, &Default::default(), &bytes));
-    }
-    Ok(body)
-}
-
 impl GridPaneClient {
     /// A client for the account in `config`; an invalid config is `ConfigInvalid`.
     pub fn new(config: GridPaneConfig) -> Result<Self> {
@@ -126,7 +117,12 @@ impl GridPaneClient {
             return Ok(Value::Null);
         }
         let body: Value = response.json()?;
-        check_success(body)
+        if reports_failure(&body) {
+            // A 2xx that says `"success": false` may echo the request (token,
+            // passwords): map the scrubbed body, as the layer does for non-2xx.
+            return Err(map_error(422, &response.headers, &response.scrubbed_body()));
+        }
+        Ok(body)
     }
 
     /// The account behind the token (`GET /user`): the cheap credential check.

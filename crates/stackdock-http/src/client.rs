@@ -2,25 +2,27 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION};
 use serde::de::DeserializeOwned;
-use stackdock_core::secret::{is_secret_field, ExposeSecret, SecretString};
+use stackdock_core::secret::ExposeSecret;
 use stackdock_core::{Error, ErrorKind, Result};
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 use url::Url;
 
+use crate::breaker::Breakers;
 use crate::clock::{Clock, TokioClock};
 use crate::config::{Auth, HttpConfig};
 use crate::error::{transport_error, ErrorMapper};
 use crate::redact::redacted_path;
-use crate::request::{Request, Response};
+use crate::request::{rate_limit_at, RateLimitInfo, Request, Response};
 use crate::retry_after::{parse_retry_after, retry_after_only};
+use crate::scrub::{is_secret_header, Secrets};
 
 /// An HTTP client for one provider account. Cheap to clone (an `Arc` inside);
 /// clones share the connection pool and the concurrency limit.
@@ -55,6 +57,12 @@ struct Inner {
     mapper: Arc<dyn ErrorMapper>,
     semaphore: Arc<Semaphore>,
     clock: Arc<dyn Clock>,
+    /// Credential, secret default headers and query values, in all their encodings.
+    secrets: Arc<Secrets>,
+    /// Shared by clones, like the pool: one breaker state per host.
+    breakers: Arc<Breakers>,
+    /// The last rate-limit state a provider reported.
+    rate_limit: Arc<Mutex<Option<RateLimitInfo>>>,
 }
 
 impl HttpClient {
@@ -98,6 +106,7 @@ impl HttpClient {
         }
 
         let semaphore = Arc::new(Semaphore::new(config.max_concurrency));
+        let config_secrets = config.secrets();
         Ok(HttpClient {
             inner: Arc::new(Inner {
                 http,
@@ -108,6 +117,9 @@ impl HttpClient {
                 mapper: Arc::new(mapper),
                 semaphore,
                 clock: Arc::new(TokioClock::new()),
+                secrets: Arc::new(config_secrets),
+                breakers: Arc::default(),
+                rate_limit: Arc::default(),
             }),
         })
     }
@@ -163,74 +175,165 @@ impl HttpClient {
     }
 
     async fn send_with_retries(&self, req: &Request) -> Result<Response> {
-        let inner = &*self.inner;
         if let Some(e) = &req.body_error {
             return Err(Error::internal(format!(
                 "request body could not be serialised: {e}"
             )));
         }
         let url = self.url_for(req)?;
-        let headers = self.headers_for(req)?;
-        let path = redacted_path(&url);
-        let retry = &inner.config.retry;
-        let start = inner.clock.elapsed();
+        let call = Call {
+            req,
+            headers: self.headers_for(req)?,
+            path: redacted_path(&url),
+            host: url.origin().ascii_serialization(),
+            secrets: self.secrets_for(req),
+            start: self.inner.clock.elapsed(),
+            url,
+        };
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let (result, elapsed_ms) = {
-                // Only in-flight attempts hold a slot; waiting retries do not.
-                let _permit = inner
-                    .semaphore
-                    .acquire()
-                    .await
-                    .map_err(|_| Error::internal("concurrency limiter closed"))?;
-                let started = tokio::time::Instant::now();
-                let result = self.attempt(req, &url, headers.clone()).await;
-                (result, started.elapsed().as_millis() as u64)
+            let (err, provider_wait) = match self.one_attempt(&call, attempt).await? {
+                Step::Done(response) => return Ok(response),
+                Step::Retry(err, wait) => (err, wait),
             };
-
-            let (err, wait) = match result {
-                Err(e) => {
-                    let err = transport_error(e);
-                    tracing::debug!(method = %req.method, path = %path, attempt, elapsed_ms, error = %err, "http transport error");
-                    if !req.idempotent {
-                        // The server may have acted on it: repeating could duplicate a create.
-                        return Err(err.with_context("attempts", attempt.to_string()));
-                    }
-                    (err, None)
-                }
-                Ok(response) => {
-                    let status = response.status;
-                    tracing::debug!(method = %req.method, path = %path, status, attempt, elapsed_ms, "http response");
-                    match self.classify(req, response) {
-                        Ok(response) => return Ok(response),
-                        Err(Verdict::Fail(err)) => return Err(err),
-                        Err(Verdict::Retry(err, wait)) => (err, wait),
-                    }
-                }
-            };
-
-            let exhausted = |err: Error| {
-                err.persistent()
-                    .with_context("attempts", attempt.to_string())
-            };
-            if retry.max_retries == 0 {
-                // Retries are off: nothing was exhausted, the caller may still retry.
-                return Err(err);
-            }
-            if attempt > retry.max_retries {
-                tracing::debug!(method = %req.method, path = %path, attempt, error = %err, "http retries exhausted");
-                return Err(exhausted(err));
-            }
-            let wait = wait.unwrap_or_else(|| retry.backoff(attempt));
-            let spent = inner.clock.elapsed().saturating_sub(start);
-            if spent.saturating_add(wait) > retry.retry_timeout {
-                tracing::debug!(method = %req.method, path = %path, attempt, wait_ms = wait.as_millis() as u64, "http retry_timeout reached");
-                return Err(exhausted(err));
-            }
-            tracing::debug!(method = %req.method, path = %path, attempt, wait_ms = wait.as_millis() as u64, reason = err.kind().as_str(), "http retrying");
-            inner.clock.sleep(wait).await;
+            let wait = self.retry_wait(&call, attempt, err, provider_wait)?;
+            self.inner.clock.sleep(wait).await;
         }
+    }
+
+    /// One attempt within the circuit breaker and the `retry_timeout` deadline.
+    async fn one_attempt(&self, call: &Call<'_>, attempt: u32) -> Result<Step> {
+        let inner = &*self.inner;
+        let breaker = &inner.config.circuit_breaker;
+        let with_attempts = |e: Error| e.with_context("attempts", attempt.to_string());
+        inner
+            .breakers
+            .admit(breaker, &call.host, inner.clock.elapsed())
+            .map_err(with_attempts)?;
+        let spent = inner.clock.elapsed().saturating_sub(call.start);
+        let remaining = inner.config.retry.retry_timeout.saturating_sub(spent);
+        let started = tokio::time::Instant::now();
+        // The deadline covers waiting for a slot and the whole attempt: `retry_timeout` is a hard cap.
+        let result = tokio::time::timeout(remaining, self.attempt_in_slot(call)).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let (method, path) = (&call.req.method, &call.path);
+        let result = match result {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::debug!(%method, %path, attempt, elapsed_ms, "http retry_timeout reached during the attempt");
+                self.record_health(call, true);
+                return Err(with_attempts(self.deadline_error()));
+            }
+        };
+        match result {
+            Err(failure) => {
+                self.record_health(call, failure.is_transport());
+                let err = failure.into_error();
+                tracing::debug!(%method, %path, attempt, elapsed_ms, error = %err, "http transport error");
+                if !call.req.idempotent || !err.is_temporary() {
+                    // The server may have acted on it: repeating could duplicate a create.
+                    return Err(with_attempts(err));
+                }
+                Ok(Step::Retry(err, None))
+            }
+            Ok(response) => {
+                let status = response.status;
+                self.record_health(call, is_failure_status(status));
+                self.remember_rate_limit(&response.headers);
+                tracing::debug!(%method, %path, status, attempt, elapsed_ms, "http response");
+                match self.classify(call.req, response) {
+                    Ok(response) => Ok(Step::Done(response)),
+                    Err(Verdict::Fail(err)) => Err(err),
+                    Err(Verdict::Retry(err, wait)) => Ok(Step::Retry(err, wait)),
+                }
+            }
+        }
+    }
+
+    /// The wait before the next retry, or the error to return when there is none.
+    fn retry_wait(
+        &self,
+        call: &Call<'_>,
+        attempt: u32,
+        err: Error,
+        provider_wait: Option<Duration>,
+    ) -> Result<Duration> {
+        let inner = &*self.inner;
+        let retry = &inner.config.retry;
+        let (method, path) = (&call.req.method, &call.path);
+        // Whatever happens, the caller keeps the provider's own wait hint.
+        let give_up = |err: Error| match provider_wait {
+            Some(wait) => err.with_retry_after(wait),
+            None => err,
+        };
+        let exhausted = |err: Error| {
+            give_up(err)
+                .persistent()
+                .with_context("attempts", attempt.to_string())
+        };
+        if retry.max_retries == 0 {
+            // Retries are off: nothing was exhausted, the caller may still retry.
+            return Err(give_up(err));
+        }
+        if attempt > retry.max_retries {
+            tracing::debug!(%method, %path, attempt, error = %err, "http retries exhausted");
+            return Err(exhausted(err));
+        }
+        let wait = provider_wait.unwrap_or_else(|| retry.backoff(attempt));
+        let spent = inner.clock.elapsed().saturating_sub(call.start);
+        if spent.saturating_add(wait) > retry.retry_timeout {
+            tracing::debug!(%method, %path, attempt, wait_ms = wait.as_millis() as u64, "http retry_timeout reached");
+            return Err(exhausted(err));
+        }
+        tracing::debug!(%method, %path, attempt, wait_ms = wait.as_millis() as u64, reason = err.kind().as_str(), "http retrying");
+        Ok(wait)
+    }
+
+    fn deadline_error(&self) -> Error {
+        let retry = &self.inner.config.retry;
+        let err = Error::new(ErrorKind::Timeout).with_message(format!(
+            "retry_timeout of {} ms reached",
+            retry.retry_timeout.as_millis()
+        ));
+        if retry.max_retries == 0 {
+            err
+        } else {
+            err.persistent()
+        }
+    }
+
+    fn record_health(&self, call: &Call<'_>, failed: bool) {
+        let inner = &*self.inner;
+        inner.breakers.record(
+            &inner.config.circuit_breaker,
+            &call.host,
+            failed,
+            inner.clock.elapsed(),
+        );
+    }
+
+    fn remember_rate_limit(&self, headers: &HeaderMap) {
+        if let Some(info) = rate_limit_at(headers, self.inner.clock.now()) {
+            *self
+                .inner
+                .rate_limit
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(info);
+        }
+    }
+
+    /// The rate-limit state the provider reported on the last answer that
+    /// carried rate-limit headers (`X-RateLimit-Limit/-Remaining/-Reset`, or the
+    /// IETF `RateLimit-Limit/-Remaining/-Reset`), shared by all clones of this
+    /// client; `None` until such an answer arrived. A dock can report it to
+    /// callers that schedule work around the provider's budget.
+    pub fn rate_limit(&self) -> Option<RateLimitInfo> {
+        *self
+            .inner
+            .rate_limit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Decide what a response means: success, a retry (with the wait the provider asked for), or a final error.
@@ -255,7 +358,7 @@ impl HttpClient {
         if (200..300).contains(&status) {
             return Ok(response);
         }
-        let body = scrub_bytes(&response.body, inner.config.auth.secret());
+        let body = response.scrubbed_body();
         let mut err = inner.mapper.map_error(status, &response.headers, &body);
         if status == 429 && !matches!(err.kind(), ErrorKind::RateLimited { .. }) {
             // 429 means "not processed, slow down" whatever the body says.
@@ -272,35 +375,56 @@ impl HttpClient {
                 let wait = retry_after_only(&response.headers, inner.clock.now());
                 Err(Verdict::Retry(err, wait))
             }
-            _ => Err(Verdict::Fail(err)),
+            _ => {
+                let hint = retry_after_only(&response.headers, inner.clock.now());
+                Err(Verdict::Fail(match hint {
+                    Some(wait) if err.is_temporary() => err.with_retry_after(wait),
+                    _ => err,
+                }))
+            }
         }
     }
 
-    async fn attempt(
+    /// Wait for a concurrency slot, then send. Only in-flight attempts hold a
+    /// slot; waiting retries do not.
+    async fn attempt_in_slot(
         &self,
-        req: &Request,
-        url: &Url,
-        headers: HeaderMap,
-    ) -> std::result::Result<Response, reqwest::Error> {
+        call: &Call<'_>,
+    ) -> std::result::Result<Response, AttemptError> {
+        let _permit = self
+            .inner
+            .semaphore
+            .acquire()
+            .await
+            .map_err(|_| AttemptError::Internal("concurrency limiter closed"))?;
+        self.attempt(call).await
+    }
+
+    async fn attempt(&self, call: &Call<'_>) -> std::result::Result<Response, AttemptError> {
+        let req = call.req;
         let mut builder = self
             .inner
             .http
-            .request(req.method.clone(), url.clone())
-            .headers(headers);
+            .request(req.method.clone(), call.url.clone())
+            .headers(call.headers.clone());
         if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }
         if let Some(timeout) = req.timeout {
             builder = builder.timeout(timeout);
         }
-        let response = builder.send().await?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| AttemptError::Transport(e, Phase::Sending))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.bytes().await?;
+        let body = read_capped(response, self.inner.config.max_response_bytes).await?;
         Ok(Response {
             status,
             headers,
             body,
+            secrets: call.secrets.clone(),
         })
     }
 
@@ -332,12 +456,24 @@ impl HttpClient {
                 .map_err(|_| Error::internal(format!("header name {name:?} is invalid")))?;
             let mut value = HeaderValue::from_str(value)
                 .map_err(|_| Error::internal(format!("header {name} has an invalid value")))?;
-            if is_secret_field(name) {
+            if is_secret_header(name) {
                 value.set_sensitive(true);
             }
             headers.insert(header_name, value);
         }
         Ok(headers)
+    }
+}
+
+impl HttpClient {
+    /// The client's secrets plus the request's own, when it has any.
+    fn secrets_for(&self, req: &Request) -> Arc<Secrets> {
+        if req.secrets.is_empty() {
+            return self.inner.secrets.clone();
+        }
+        let mut secrets = (*self.inner.secrets).clone();
+        secrets.extend(&req.secrets);
+        Arc::new(secrets)
     }
 }
 
@@ -348,6 +484,92 @@ impl fmt::Debug for HttpClient {
             .field("clock", &self.inner.clock)
             .finish_non_exhaustive()
     }
+}
+
+/// One `send`, prepared once and shared by its attempts.
+struct Call<'a> {
+    req: &'a Request,
+    url: Url,
+    headers: HeaderMap,
+    /// Path and query with secret values redacted: what tracing prints.
+    path: String,
+    /// The origin the circuit breaker keys on.
+    host: String,
+    secrets: Arc<Secrets>,
+    /// [`Clock::elapsed`] at the first attempt.
+    start: Duration,
+}
+
+/// What one attempt leads to.
+enum Step {
+    Done(Response),
+    /// Retry after the provider's wait (or backoff when `None`), if retries remain.
+    Retry(Error, Option<Duration>),
+}
+
+/// When a transport failure happened: before any answer, or while reading the body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Sending,
+    ReadingBody,
+}
+
+/// Why an attempt produced no response.
+enum AttemptError {
+    Transport(reqwest::Error, Phase),
+    TooLarge { limit: u64 },
+    Internal(&'static str),
+}
+
+impl AttemptError {
+    /// Whether it says something about the host's health (for the circuit breaker).
+    fn is_transport(&self) -> bool {
+        matches!(self, AttemptError::Transport(..))
+    }
+
+    fn into_error(self) -> Error {
+        match self {
+            AttemptError::Transport(e, phase) => transport_error(e, phase == Phase::ReadingBody),
+            AttemptError::TooLarge { limit } => Error::invalid_response(format!(
+                "response body exceeds the {limit}-byte limit (HttpConfig::max_response_bytes)"
+            ))
+            .with_context("max_response_bytes", limit.to_string()),
+            AttemptError::Internal(what) => Error::internal(what),
+        }
+    }
+}
+
+/// Read the body chunk by chunk, never holding more than `limit` bytes.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> std::result::Result<Bytes, AttemptError> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(AttemptError::TooLarge { limit });
+    }
+    // Trust Content-Length only as a capacity hint, bounded: it can lie.
+    let hint = response
+        .content_length()
+        .unwrap_or(0)
+        .min(limit)
+        .min(1 << 20);
+    let mut body = bytes::BytesMut::with_capacity(hint as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| AttemptError::Transport(e, Phase::ReadingBody))?
+    {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(AttemptError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Failures that say the host is unwell: 5xx except 501 (not implemented is an answer).
+fn is_failure_status(status: u16) -> bool {
+    (500..600).contains(&status) && status != 501
 }
 
 enum Verdict {
@@ -411,45 +633,4 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
             attempt.stop()
         }
     })
-}
-
-/// Replace the credential in a provider's error body (some echo the request back).
-fn scrub_bytes<'a>(body: &'a Bytes, secret: Option<&SecretString>) -> Cow<'a, [u8]> {
-    let Some(secret) = secret
-        .map(|s| s.expose_secret().as_bytes())
-        .filter(|s| !s.is_empty())
-    else {
-        return Cow::Borrowed(body);
-    };
-    if !body.windows(secret.len()).any(|w| w == secret) {
-        return Cow::Borrowed(body);
-    }
-    let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    while i < body.len() {
-        if body[i..].starts_with(secret) {
-            out.extend_from_slice(stackdock_core::secret::REDACTED.as_bytes());
-            i += secret.len();
-        } else {
-            out.push(body[i]);
-            i += 1;
-        }
-    }
-    Cow::Owned(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrubs_the_credential_from_bodies() {
-        let secret = SecretString::from("tok3n");
-        let body = Bytes::from_static(b"bad token tok3n, tok3n!");
-        assert_eq!(
-            &*scrub_bytes(&body, Some(&secret)),
-            b"bad token [REDACTED], [REDACTED]!"
-        );
-        assert!(matches!(scrub_bytes(&body, None), Cow::Borrowed(_)));
-    }
 }

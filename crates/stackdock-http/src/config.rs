@@ -3,11 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use stackdock_core::secret::{is_secret_field, SecretString, REDACTED};
+use stackdock_core::secret::{is_secret_field, ExposeSecret, SecretString, REDACTED};
 use stackdock_core::{Error, Result};
 use url::Url;
 
 use crate::redact::redacted_url;
+use crate::scrub::{is_secret_header, Secrets};
 
 /// How requests authenticate. Credentials always travel in headers, never in the
 /// URL, so that they cannot leak through error messages that quote the URL.
@@ -56,13 +57,15 @@ impl Auth {
         }
     }
 
-    /// The secret this auth carries, if any (used to scrub provider messages).
-    pub(crate) fn secret(&self) -> Option<&SecretString> {
+    /// Register the credential, in every encoding it travels in, to be scrubbed from answers.
+    pub(crate) fn register(&self, secrets: &mut Secrets) {
         match self {
-            Auth::None => None,
-            Auth::Bearer(token) => Some(token),
-            Auth::Header { value, .. } => Some(value),
-            Auth::Basic { password, .. } => Some(password),
+            Auth::None => {}
+            Auth::Bearer(token) => secrets.add(token.expose_secret()),
+            Auth::Header { value, .. } => secrets.add(value.expose_secret()),
+            Auth::Basic { username, password } => {
+                secrets.add_basic(username, password.expose_secret())
+            }
         }
     }
 }
@@ -151,6 +154,47 @@ impl RetryConfig {
     }
 }
 
+/// When to stop calling a host that keeps failing (a circuit breaker per host).
+///
+/// After `failure_threshold` consecutive failed attempts to one host
+/// (connection failures, time-outs, 5xx except 501), requests to it fail at
+/// once with a temporary [`ErrorKind::Unavailable`](stackdock_core::ErrorKind::Unavailable)
+/// whose [`retry_after`](stackdock_core::Error::retry_after) says when the
+/// breaker lets a request through again. After `cool_down` one probe request
+/// goes out (half-open): success closes the breaker, failure opens it for
+/// another `cool_down`. Any other answer (2xx, 4xx, 429) proves the host is up
+/// and resets the count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failed attempts that open the breaker (default 10, more than
+    /// one request's default retries); `0` disables the breaker.
+    pub failure_threshold: u32,
+    /// How long the breaker stays open before a probe (default 30 s).
+    pub cool_down: Duration,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            failure_threshold: 10,
+            cool_down: Duration::from_secs(30),
+        }
+    }
+}
+
+impl CircuitBreakerConfig {
+    /// A breaker that never opens.
+    pub fn disabled() -> Self {
+        CircuitBreakerConfig {
+            failure_threshold: 0,
+            ..CircuitBreakerConfig::default()
+        }
+    }
+}
+
+/// Default cap of one response body: 32 MiB, far above any real API page.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Everything an [`HttpClient`](crate::HttpClient) needs to talk to one provider.
 ///
 /// `Debug` never prints a credential: auth values, secret query values and
@@ -184,8 +228,18 @@ pub struct HttpConfig {
     pub max_concurrency: usize,
     /// Query pairs appended to every request (e.g. Vercel `teamId`).
     pub default_query: Vec<(String, String)>,
-    /// Headers added to every request.
+    /// Headers added to every request. Values of secret-looking names
+    /// (`Authorization`, `X-Api-Key`, anything naming a key, token, secret,
+    /// password, signature, session or cookie) are scrubbed from answers.
     pub default_headers: Vec<(String, String)>,
+    /// Largest response body accepted (default [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    /// Bodies are streamed and the read stops at the cap, with
+    /// [`ErrorKind::InvalidResponse`](stackdock_core::ErrorKind::InvalidResponse)
+    /// and a `max_response_bytes` context entry; a larger `Content-Length` is
+    /// refused before reading anything.
+    pub max_response_bytes: u64,
+    /// Per-host circuit breaker.
+    pub circuit_breaker: CircuitBreakerConfig,
 }
 
 impl HttpConfig {
@@ -201,6 +255,8 @@ impl HttpConfig {
             max_concurrency: 16,
             default_query: Vec::new(),
             default_headers: Vec::new(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            circuit_breaker: CircuitBreakerConfig::default(),
         }
     }
 
@@ -262,6 +318,40 @@ impl HttpConfig {
         self
     }
 
+    /// Set the largest response body accepted.
+    pub fn with_max_response_bytes(mut self, max_response_bytes: u64) -> Self {
+        self.max_response_bytes = max_response_bytes;
+        self
+    }
+
+    /// Set the circuit breaker policy.
+    pub fn with_circuit_breaker(mut self, circuit_breaker: CircuitBreakerConfig) -> Self {
+        self.circuit_breaker = circuit_breaker;
+        self
+    }
+
+    /// Every secret the configuration carries (credential, secret default
+    /// headers and query values), to be scrubbed from answers.
+    pub(crate) fn secrets(&self) -> Secrets {
+        let mut secrets = Secrets::default();
+        self.auth.register(&mut secrets);
+        for (name, value) in &self.default_headers {
+            if is_secret_header(name) {
+                secrets.add(value);
+            }
+        }
+        let base_query = self
+            .base_url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()));
+        for (key, value) in base_query.chain(self.default_query.iter().cloned()) {
+            if is_secret_field(&key) {
+                secrets.add(&value);
+            }
+        }
+        secrets
+    }
+
     /// Check the configuration before any request is made.
     pub fn validate(&self) -> Result<()> {
         if !matches!(self.base_url.scheme(), "http" | "https") {
@@ -281,6 +371,11 @@ impl HttpConfig {
         }
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::config("timeouts must be greater than zero"));
+        }
+        if self.max_response_bytes == 0 {
+            return Err(Error::config(
+                "max_response_bytes must be greater than zero",
+            ));
         }
         Ok(())
     }
@@ -318,6 +413,8 @@ impl fmt::Debug for HttpConfig {
             .field("max_concurrency", &self.max_concurrency)
             .field("default_query", &query)
             .field("default_headers", &headers)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("circuit_breaker", &self.circuit_breaker)
             .finish()
     }
 }

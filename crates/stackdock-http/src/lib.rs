@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod breaker;
 mod client;
 mod clock;
 mod config;
@@ -8,10 +9,11 @@ mod paginate;
 mod redact;
 mod request;
 mod retry_after;
+mod scrub;
 
 pub use client::HttpClient;
 pub use clock::{Clock, ManualClock, TokioClock};
-pub use config::{Auth, HttpConfig, RetryConfig};
+pub use config::{Auth, CircuitBreakerConfig, HttpConfig, RetryConfig, DEFAULT_MAX_RESPONSE_BYTES};
 pub use error::{status_error, ErrorMapper, StatusErrorMapper};
 pub use paginate::{paginate, PageOf};
 pub use request::{encode_path_segment, RateLimitInfo, Request, Response};

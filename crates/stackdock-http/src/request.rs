@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -9,10 +10,21 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use stackdock_core::secret::{is_secret_field, REDACTED};
+use stackdock_core::secret::{is_secret_field, ExposeSecret, SecretString, REDACTED};
 use stackdock_core::{Error, Result};
 
+use crate::scrub::{is_secret_header, Secrets};
+
 /// One API call, relative to the client's base URL.
+///
+/// **Secrets the request carries are registered with it**, so that no answer
+/// can echo them into an error, a log line or a `Debug`: values of query keys
+/// and JSON body fields with secret names (by
+/// [`is_secret_field`](stackdock_core::secret::is_secret_field): `password`,
+/// `token`, `api_key`, …), values of secret-looking headers (`Authorization`,
+/// `X-Api-Key`, `X-Auth-Token`, …), and anything passed to
+/// [`Request::secret`] (e.g. an environment variable's value, which travels
+/// under the harmless name `value`).
 ///
 /// ```
 /// use stackdock_http::{encode_path_segment, Request};
@@ -35,6 +47,7 @@ pub struct Request {
     pub(crate) idempotent: bool,
     pub(crate) operation: Option<Cow<'static, str>>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) secrets: Secrets,
 }
 
 impl Request {
@@ -55,6 +68,7 @@ impl Request {
             idempotent,
             operation: None,
             timeout: None,
+            secrets: Secrets::default(),
         }
     }
 
@@ -84,16 +98,30 @@ impl Request {
     }
 
     /// Add a query pair (values are percent-encoded when sent).
+    ///
+    /// The value of a secret-named key (`api_key`, `token`, …) is registered as a
+    /// secret of the request.
     pub fn query(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.query.push((key.into(), value.into()));
+        let (key, value) = (key.into(), value.into());
+        if is_secret_field(&key) {
+            self.secrets.add(&value);
+        }
+        self.query.push((key, value));
         self
     }
 
     /// Serialise `body` as the JSON request body now. A serialisation failure
     /// is reported by `send` as [`ErrorKind::Internal`](stackdock_core::ErrorKind::Internal).
+    ///
+    /// Values of secret-named fields (`password`, `password_confirmation`,
+    /// `token`, … at any depth) are registered as secrets of the request.
     pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
         match serde_json::to_vec(body) {
             Ok(bytes) => {
+                // Parsed back rather than serialised via `Value`: the wire keeps the field order.
+                if let Ok(value) = serde_json::from_slice(&bytes) {
+                    register_secret_fields(&mut self.secrets, &value, false);
+                }
                 self.body = Some(Bytes::from(bytes));
                 self.body_error = None;
             }
@@ -107,8 +135,35 @@ impl Request {
     }
 
     /// Add a header. Invalid names or values are reported by `send`.
+    ///
+    /// The value of a secret-looking header (`Authorization`, `X-Api-Key`,
+    /// anything naming a key, token, secret, password, signature, session or
+    /// cookie) is registered as a secret of the request.
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
+        let value = value.into();
+        if is_secret_header(name) {
+            self.secrets.add(&value);
+        }
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Register a secret this request carries under a name that does not look
+    /// secret (an environment variable's `value`, a password hash), so that no
+    /// answer echoes it into an error, a log line or a `Debug`.
+    ///
+    /// ```
+    /// use stackdock_core::secret::SecretString;
+    /// use stackdock_http::Request;
+    ///
+    /// let value = SecretString::from("postgres://app:pw@db/app");
+    /// let req = Request::post("/v10/projects/p1/env")
+    ///     .json(&serde_json::json!({"key": "DATABASE_URL", "value": "postgres://app:pw@db/app"}))
+    ///     .secret(&value);
+    /// assert!(!format!("{req:?}").contains("pw@db"));
+    /// ```
+    pub fn secret(mut self, secret: &SecretString) -> Self {
+        self.secrets.add(secret.expose_secret());
         self
     }
 
@@ -147,6 +202,25 @@ impl Request {
     }
 }
 
+/// Register the values under secret-named keys of a JSON body, at any depth.
+fn register_secret_fields(secrets: &mut Secrets, value: &serde_json::Value, secret: bool) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                register_secret_fields(secrets, v, secret || is_secret_field(key));
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                register_secret_fields(secrets, v, secret);
+            }
+        }
+        Value::String(s) if secret => secrets.add(s),
+        _ => {}
+    }
+}
+
 /// Percent-encode one path segment (everything except unreserved characters),
 /// so an id like `a/b?c` cannot change the path or query it is put into.
 ///
@@ -178,9 +252,30 @@ pub struct Response {
     pub headers: HeaderMap,
     /// The body.
     pub body: Bytes,
+    /// The secrets of the request that got this answer.
+    pub(crate) secrets: Arc<Secrets>,
 }
 
 impl Response {
+    /// A response as if received for a request carrying no secret (for tests
+    /// of code that consumes responses).
+    pub fn new(status: u16, headers: HeaderMap, body: Bytes) -> Self {
+        Response {
+            status,
+            headers,
+            body,
+            secrets: Arc::default(),
+        }
+    }
+
+    /// The body scrubbed of every secret of the request (in every encoding)
+    /// and of control characters: what to hand to an [`ErrorMapper`](crate::ErrorMapper)
+    /// when a 2xx answer turns out to report a failure (`{"success": false, …}`).
+    /// The layer does the same for non-2xx answers itself.
+    pub fn scrubbed_body(&self) -> Vec<u8> {
+        self.secrets.scrub_body(&self.body)
+    }
+
     /// Decode the body as JSON; a malformed or unexpected body is
     /// [`ErrorKind::InvalidResponse`](stackdock_core::ErrorKind::InvalidResponse).
     ///
@@ -198,20 +293,10 @@ impl Response {
         decode_json(&self.body)
     }
 
-    /// The rate-limit headers (`X-RateLimit-Limit`, `-Remaining`, `-Reset`), when any is present.
+    /// The rate-limit headers (`X-RateLimit-Limit/-Remaining/-Reset`, or the
+    /// IETF `RateLimit-Limit/-Remaining/-Reset`), when any is present.
     pub fn rate_limit(&self) -> Option<RateLimitInfo> {
-        let number = |name: &str| -> Option<u64> {
-            self.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok())
-        };
-        let info = RateLimitInfo {
-            limit: number("x-ratelimit-limit"),
-            remaining: number("x-ratelimit-remaining"),
-            reset: number("x-ratelimit-reset").map(|s| UNIX_EPOCH + Duration::from_secs(s)),
-        };
-        (info.limit.is_some() || info.remaining.is_some() || info.reset.is_some()).then_some(info)
+        rate_limit_at(&self.headers, SystemTime::now())
     }
 
     /// A header as text, if present and valid UTF-8.
@@ -269,8 +354,34 @@ pub struct RateLimitInfo {
     pub limit: Option<u64>,
     /// Requests left in the window.
     pub remaining: Option<u64>,
-    /// When the window resets (from epoch seconds).
+    /// When the window resets (from epoch seconds, or delay-seconds below 10⁹).
     pub reset: Option<SystemTime>,
+}
+
+/// The rate-limit state in `headers`, with reset times relative to `now`.
+///
+/// A reset below 10⁹ cannot be an epoch and is read as delay-seconds (the IETF
+/// `RateLimit-Reset` always is; some providers send `X-RateLimit-Reset` so too).
+pub(crate) fn rate_limit_at(headers: &HeaderMap, now: SystemTime) -> Option<RateLimitInfo> {
+    let number = |name: &str| -> Option<u64> {
+        let value = headers
+            .get(format!("x-{name}"))
+            .or_else(|| headers.get(name))?;
+        value.to_str().ok()?.trim().parse().ok()
+    };
+    let reset = number("ratelimit-reset").map(|s| {
+        if s < 1_000_000_000 {
+            now + Duration::from_secs(s)
+        } else {
+            UNIX_EPOCH + Duration::from_secs(s)
+        }
+    });
+    let info = RateLimitInfo {
+        limit: number("ratelimit-limit"),
+        remaining: number("ratelimit-remaining"),
+        reset,
+    };
+    (info.limit.is_some() || info.remaining.is_some() || info.reset.is_some()).then_some(info)
 }
 
 /// Decode JSON without echoing body values into the error: serde messages such
@@ -337,21 +448,17 @@ mod tests {
             assert!(!printed.contains(secret), "{printed}");
         }
         assert!(printed.contains("example.com"), "{printed}");
-        let response = Response {
-            status: 201,
-            headers: HeaderMap::new(),
-            body: Bytes::from_static(br#"{"temp_pass":"generated"}"#),
-        };
+        let response = Response::new(
+            201,
+            HeaderMap::new(),
+            Bytes::from_static(br#"{"temp_pass":"generated"}"#),
+        );
         assert!(!format!("{response:?}").contains("generated"));
     }
 
     #[test]
     fn empty_bodies_decode_as_null() {
-        let empty = Response {
-            status: 204,
-            headers: HeaderMap::new(),
-            body: Bytes::new(),
-        };
+        let empty = Response::new(204, HeaderMap::new(), Bytes::new());
         empty.json::<()>().unwrap();
         assert_eq!(empty.json::<Option<Thing>>().unwrap().map(|t| t.id), None);
         let err = empty.json::<Thing>().unwrap_err();
@@ -374,11 +481,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-ratelimit-remaining", "3".parse().unwrap());
         headers.insert("x-ratelimit-reset", "1700000000".parse().unwrap());
-        let r = Response {
-            status: 200,
-            headers,
-            body: Bytes::new(),
-        };
+        let r = Response::new(200, headers, Bytes::new());
         let info = r.rate_limit().unwrap();
         assert_eq!(info.remaining, Some(3));
         assert_eq!(info.limit, None);
@@ -386,11 +489,7 @@ mod tests {
             info.reset,
             Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
         );
-        let r = Response {
-            status: 200,
-            headers: HeaderMap::new(),
-            body: Bytes::new(),
-        };
+        let r = Response::new(200, HeaderMap::new(), Bytes::new());
         assert_eq!(r.rate_limit(), None);
     }
 }

@@ -43,6 +43,11 @@
 //! # });
 //! ```
 
+/// The leak check of the conformance suite: sentinel secrets, TRACE log
+/// capture, and the assertion that no secret comes back out of an adapter
+/// (errors, `Debug`, serialised resources, logs) in any encoding.
+pub mod leak;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
