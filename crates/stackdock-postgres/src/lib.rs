@@ -1,9 +1,12 @@
 #![doc = include_str!("../README.md")]
 
 pub mod adapter;
+mod catalog;
 pub mod client;
 pub mod config;
 pub mod error;
+mod executor;
+mod plan;
 pub mod scram;
 pub mod sql;
 
