@@ -452,6 +452,43 @@ async fn every_sslmode_encrypts_and_verifies_as_libpq_does() {
     );
 }
 
+/// `allow` tries plain first and, when the server refuses plain connections
+/// (`hostssl` only in pg_hba.conf), connects again encrypted, as libpq does.
+#[tokio::test]
+async fn allow_falls_back_to_tls_when_the_server_refuses_plain() {
+    let bin = bindir().expect("PostgreSQL server binaries under /usr/lib/postgresql");
+    let cluster = Cluster::start(bin);
+    std::fs::write(
+        cluster.data.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .unwrap();
+    run(
+        &cluster.bin.join("pg_ctl"),
+        &["-D", &cluster.data.to_string_lossy(), "reload"],
+    );
+    // The reload is asynchronous: wait until plain connections are refused.
+    let mut refused = None;
+    for _ in 0..100 {
+        match admin_ssl(&cluster, "127.0.0.1", SslMode::Disable, false).await {
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    let refused = refused.expect("the server refuses plain connections after the reload");
+    assert!(
+        refused.contains("no encryption") || refused.contains("pg_hba"),
+        "{refused}"
+    );
+    assert_eq!(
+        admin_ssl(&cluster, "127.0.0.1", SslMode::Allow, false).await,
+        Ok(true)
+    );
+}
+
 /// Start a create that runs every step and then never answers; drop it once
 /// the database is marked ready: a create whose reply was lost.
 async fn create_and_lose_the_reply(adapter: &PostgresAdapter, spec: &ResourceSpec) {
