@@ -49,16 +49,15 @@ fn fixtures() -> Vec<Fixture> {
         Some("Correct-Horse-1"),
         Some(1 << 30),
     ))
-    .update(mailbox(
-        "alice@conformance.example.com",
-        Some("Changed-Horse-2"),
-        Some(2 << 30),
-    ))
-    .invalid(mailbox("alice@conformance.example.com", None, None))
-    .invalid(MailboxSpec {
+    .update(MailboxSpec {
         enabled: false,
-        ..mailbox("alice@conformance.example.com", Some("Pw-1"), None)
+        ..mailbox(
+            "alice@conformance.example.com",
+            Some("Changed-Horse-2"),
+            Some(2 << 30),
+        )
     })
+    .invalid(mailbox("alice@conformance.example.com", None, None))
     .missing_id(ResourceId::new(
         ResourceKind::Mailbox,
         "missing@conformance.example.com",
@@ -445,4 +444,130 @@ async fn api_url_on_another_origin_is_refused() {
         1,
         "nothing sent to the other origin"
     );
+}
+
+#[tokio::test]
+async fn mailboxes_are_disabled_through_their_permissions() {
+    let fake = FakeStalwart::start().await;
+    let dock = StalwartAdapter::new("s", config(&fake.uri())).unwrap();
+    let off = MailboxSpec {
+        enabled: false,
+        ..mailbox("off@perm.example.com", Some("Off-Password-1"), None)
+    };
+    let created = dock.create(&ResourceSpec::from(off.clone())).await.unwrap();
+    let account_id = created.meta().provider_data["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored = fake.state().accounts[&account_id]["permissions"].clone();
+    assert_eq!(stored["@type"], "Merge");
+    assert_eq!(
+        stored["disabledPermissions"],
+        json!({"authenticate": true, "emailReceive": true}),
+        "login and delivery are what Stalwart checks"
+    );
+    let seen = dock
+        .observe(&created.id(), Some(&ResourceSpec::from(off.clone())))
+        .await
+        .unwrap();
+    assert!(seen.up_to_date, "{:?}", seen.diff);
+    dock.create(&ResourceSpec::from(off.clone())).await.unwrap(); // adopts
+    let on = MailboxSpec {
+        enabled: true,
+        ..off.clone()
+    };
+    let err = dock
+        .create(&ResourceSpec::from(on.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Conflict, "{err}");
+
+    dock.update(&created.id(), &ResourceSpec::from(on.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.state().accounts[&account_id]["permissions"],
+        json!({"@type": "Inherit"})
+    );
+    let seen = dock
+        .observe(&created.id(), Some(&ResourceSpec::from(on)))
+        .await
+        .unwrap();
+    assert!(seen.up_to_date, "{:?}", seen.diff);
+    assert!(fake.state().violations.is_empty());
+}
+
+#[tokio::test]
+async fn a_forwarder_move_that_cannot_be_undone_says_the_forwarder_is_gone() {
+    let fake = FakeStalwart::start().await;
+    let dock = StalwartAdapter::new("s", config(&fake.uri())).unwrap();
+    for who in ["ann", "bob"] {
+        let spec = mailbox(
+            &format!("{who}@move.example.com"),
+            Some("Move-Password-1"),
+            None,
+        );
+        dock.create(&ResourceSpec::from(spec)).await.unwrap();
+    }
+    let sales = forwarder("sales@move.example.com", &["ann@move.example.com"]);
+    let created = dock.create(&ResourceSpec::from(sales)).await.unwrap();
+    let to_bob = forwarder("sales@move.example.com", &["bob@move.example.com"]);
+
+    // Freed from ann, refused on bob, put back on ann: the caller sees the move error.
+    fake.state().account_update_outcomes = [true, false].into();
+    let err = dock
+        .update(&created.id(), &ResourceSpec::from(to_bob.clone()))
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains("no longer exists"), "{err}");
+    assert!(dock.observe(&created.id(), None).await.unwrap().exists());
+
+    // Putting it back fails too: the error must say the forwarder is gone.
+    fake.state().account_update_outcomes = [true, false, false].into();
+    let err = dock
+        .update(&created.id(), &ResourceSpec::from(to_bob))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no longer exists"), "{err}");
+    assert!(
+        err.context().iter().any(|(k, _)| *k == "restore_error"),
+        "{err}"
+    );
+    assert!(
+        !err.is_temporary(),
+        "retrying the update cannot bring it back"
+    );
+    assert!(!dock.observe(&created.id(), None).await.unwrap().exists());
+}
+
+#[tokio::test]
+async fn objects_without_an_id_are_refused_not_sent_as_empty_ids() {
+    let fake = FakeStalwart::start().await;
+    let dock = StalwartAdapter::new("s", config(&fake.uri())).unwrap();
+    let made = dock
+        .create(&ResourceSpec::from(mailbox(
+            "made@noid.example.com",
+            Some("Noid-Password-1"),
+            None,
+        )))
+        .await
+        .unwrap();
+    // The server answers with an account that lacks its id.
+    let account_id = made.meta().provider_data["id"].as_str().unwrap().to_owned();
+    fake.state()
+        .accounts
+        .get_mut(&account_id)
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove("id");
+    let err = dock.delete(&made.id()).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidResponse, "{err}");
+    let state = fake.state();
+    assert!(state.accounts.contains_key(&account_id));
+    let sent_empty_id = state
+        .bodies
+        .iter()
+        .any(|b| b.to_string().contains(r#""destroy":[""]"#));
+    assert!(!sent_empty_id, "an empty id was sent");
 }

@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use stackdock_core::spec::ResourceSpec;
 use stackdock_core::{
-    Capabilities, DockAdapter, Error, ListOptions, Observation, Operation, Operations, Page,
-    ProviderInfo, Resource, ResourceId, ResourceKind, Result,
+    Capabilities, DockAdapter, Error, ErrorStatus, ListOptions, Observation, Operation, Operations,
+    Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
 };
 
-use super::client::{id_of, StalwartClient};
+use super::client::{required_id, StalwartClient};
 use super::config::StalwartConfig;
 use crate::convert::{forwarder_resource, key_of, mailbox_resource};
 use crate::hash::{validate_password, PasswordHash, PasswordHasher};
@@ -32,8 +32,12 @@ pub const OWNER_MARK: &str = "stackdock";
 ///   `AlreadyExists`, and a tenant-scoped adapter sees only its tenant's accounts.
 /// * A forwarder has exactly one destination, an existing account (Stalwart
 ///   aliases deliver to the account that holds them).
-/// * Not supported (rejected as `InvalidInput` before any request): disabled
-///   mailboxes, labels, disabled catch-alls, several destinations.
+/// * A disabled mailbox is an account whose own permissions take away
+///   `authenticate` and `emailReceive` (Stalwart has no enabled flag on
+///   accounts; these are the permissions its login and delivery check).
+///   Enabling it again sets the permissions back to `Inherit`.
+/// * Not supported (rejected as `InvalidInput` before any request): labels,
+///   disabled catch-alls, several destinations.
 /// * Domains are created when first needed and not removed.
 pub struct StalwartAdapter {
     info: ProviderInfo,
@@ -70,6 +74,26 @@ fn mark_for(tenant: Option<&str>) -> String {
     }
 }
 
+/// The account's own permissions for a mailbox that is `enabled` or not.
+fn permissions_for(enabled: bool) -> Value {
+    if enabled {
+        return json!({"@type": "Inherit"});
+    }
+    json!({
+        "@type": "Merge",
+        "enabledPermissions": {},
+        "disabledPermissions": {"authenticate": true, "emailReceive": true},
+    })
+}
+
+/// Whether the account may log in (see [`permissions_for`]).
+fn enabled_of(account: &Value) -> bool {
+    let disabled = account
+        .pointer("/permissions/disabledPermissions/authenticate")
+        .and_then(Value::as_bool);
+    disabled != Some(true)
+}
+
 fn quota_of(account: &Value) -> Option<u64> {
     account
         .pointer("/quotas/maxDiskQuota")
@@ -83,6 +107,13 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 
 fn split(address: &str) -> (&str, &str) {
     address.rsplit_once('@').unwrap_or((address, ""))
+}
+
+/// An alias as it is before a move: its account, key and enabled flag.
+struct AliasAt<'a> {
+    account: &'a Value,
+    key: &'a str,
+    enabled: bool,
 }
 
 /// Where a forwarder lives.
@@ -127,7 +158,7 @@ impl StalwartAdapter {
             address: format!("{}@{domain}", str_of(account, "name")),
             domain: domain.to_owned(),
             quota_bytes: quota_of(account),
-            enabled: true,
+            enabled: enabled_of(account),
             tenant: owner_of(account).flatten(),
             labels: Default::default(),
             created_at: None,
@@ -163,7 +194,7 @@ impl StalwartAdapter {
         let Some(d) = self.client.find_domain(domain).await? else {
             return Ok(None);
         };
-        let domain_id = id_of(&d).unwrap_or_default();
+        let domain_id = required_id(&d, "domain")?;
         Ok(self
             .client
             .find_account(local, &domain_id)
@@ -177,7 +208,7 @@ impl StalwartAdapter {
         let Some(d) = self.client.find_domain(domain).await? else {
             return Ok(None);
         };
-        let domain_id = id_of(&d).unwrap_or_default();
+        let domain_id = required_id(&d, "domain")?;
         if local.is_empty() {
             return Ok(d
                 .get("catchAllAddress")
@@ -276,12 +307,6 @@ impl StalwartAdapter {
         spec: &stackdock_core::spec::MailboxSpec,
     ) -> Result<stackdock_core::spec::MailboxSpec> {
         let s = validated_mailbox(spec)?;
-        if !s.enabled {
-            return Err(Error::invalid_input(
-                "enabled",
-                "the stalwart adapter cannot disable accounts",
-            ));
-        }
         if !s.common.labels.is_empty() {
             return Err(Error::invalid_input(
                 "labels",
@@ -350,16 +375,44 @@ impl StalwartAdapter {
                     .map_or(0, |m| m + 1)
             })
             .unwrap_or(0);
-        let id = id_of(account).ok_or_else(|| Error::invalid_response("account without id"))?;
+        let id = required_id(account, "account")?;
         let patch = json!({ format!("aliases/{next}"): {"name": local, "domainId": domain_id, "enabled": enabled} });
         self.client.update_account(&id, patch).await
     }
 
     async fn remove_alias(&self, account: &Value, key: &str) -> Result<()> {
-        let id = id_of(account).ok_or_else(|| Error::invalid_response("account without id"))?;
+        let id = required_id(account, "account")?;
         self.client
             .update_account(&id, json!({ format!("aliases/{key}"): null }))
             .await
+    }
+
+    /// Move alias `source` to account `to`. Stalwart keeps an alias unique,
+    /// so it is freed first and put back if the move fails; when putting it
+    /// back fails too, the error says the forwarder is gone (never silently).
+    async fn move_alias(
+        &self,
+        from: AliasAt<'_>,
+        to: &Value,
+        source: &str,
+        enabled: bool,
+    ) -> Result<()> {
+        self.remove_alias(from.account, from.key).await?;
+        let Err(moved) = self.add_alias(to, source, enabled).await else {
+            return Ok(());
+        };
+        let Err(restore) = self.add_alias(from.account, source, from.enabled).await else {
+            return Err(moved);
+        };
+        let move_error = moved.to_string();
+        Err(moved
+            .with_message(format!(
+                "forwarder {source} was freed for the move and could not be put back: \
+                 it no longer exists; create it again"
+            ))
+            .with_context("move_error", move_error)
+            .with_context("restore_error", restore.to_string())
+            .with_status(ErrorStatus::Permanent))
     }
 
     async fn create_forwarder(&self, f: NewForwarder) -> Result<Resource> {
@@ -522,7 +575,7 @@ impl DockAdapter for StalwartAdapter {
                 };
                 let source = format!("@{}", str_of(&d, "name"));
                 let found = Found::CatchAll {
-                    domain_id: id_of(&d).unwrap_or_default(),
+                    domain_id: required_id(&d, "domain")?,
                     destination: dest.to_owned(),
                 };
                 if let Some((record, data)) = self.forwarder_record(&source, &found).await? {
@@ -611,6 +664,13 @@ impl DockAdapter for StalwartAdapter {
                         ))
                         .with_operation(op));
                     }
+                    if enabled_of(&existing) != s.enabled {
+                        return Err(Error::conflict(format!(
+                            "account {} exists with a different enabled flag",
+                            s.address
+                        ))
+                        .with_operation(op));
+                    }
                     // Stalwart masks secrets on get, so the password cannot be compared; it is kept.
                     return Ok(self.mailbox(&existing, domain));
                 }
@@ -621,7 +681,7 @@ impl DockAdapter for StalwartAdapter {
                     "description": mark_for(owner.as_deref()),
                     "credentials": {"0": {"@type": "Password", "secret": hash.crypt()}},
                     "roles": {"@type": "User"},
-                    "permissions": {"@type": "Inherit"},
+                    "permissions": permissions_for(s.enabled),
                     "encryptionAtRest": {"@type": "Disabled"},
                 });
                 if let Some(q) = s.quota_bytes {
@@ -686,8 +746,12 @@ impl DockAdapter for StalwartAdapter {
                     patch.insert("quotas".into(), json!({"maxDiskQuota": q}));
                     account["quotas"] = json!({"maxDiskQuota": q});
                 }
+                if enabled_of(&account) != s.enabled {
+                    patch.insert("permissions".into(), permissions_for(s.enabled));
+                    account["permissions"] = permissions_for(s.enabled);
+                }
                 if !patch.is_empty() {
-                    let account_id = id_of(&account).unwrap_or_default();
+                    let account_id = required_id(&account, "account")?;
                     self.client
                         .update_account(&account_id, Value::Object(patch))
                         .await?;
@@ -727,20 +791,22 @@ impl DockAdapter for StalwartAdapter {
                         key: alias_key,
                         ..
                     } => {
-                        if id_of(account) == id_of(&new_dest) {
+                        if required_id(account, "account")? == required_id(&new_dest, "account")? {
                             let (local, _) = split(&key);
                             let domain_id = self.client.ensure_domain(domain_of(&key)).await?;
                             let patch = json!({ format!("aliases/{alias_key}"): {"name": local, "domainId": domain_id, "enabled": f.enabled} });
                             self.client
-                                .update_account(&id_of(account).unwrap_or_default(), patch)
+                                .update_account(&required_id(account, "account")?, patch)
                                 .await?;
                         } else {
-                            // Stalwart keeps an alias unique: free it first, restore it if the move fails.
-                            self.remove_alias(account, alias_key).await?;
-                            if let Err(e) = self.add_alias(&new_dest, &key, f.enabled).await {
-                                let _ = self.add_alias(account, &key, record.enabled).await;
-                                return Err(e.with_operation(op));
-                            }
+                            let from = AliasAt {
+                                account,
+                                key: alias_key,
+                                enabled: record.enabled,
+                            };
+                            self.move_alias(from, &new_dest, &key, f.enabled)
+                                .await
+                                .map_err(|e| e.with_operation(op.clone()))?;
                         }
                     }
                 }
@@ -768,7 +834,7 @@ impl DockAdapter for StalwartAdapter {
         if id.kind == ResourceKind::Mailbox {
             if let Some((account, _)) = self.account(&key).await? {
                 self.client
-                    .destroy_account(&id_of(&account).unwrap_or_default())
+                    .destroy_account(&required_id(&account, "account")?)
                     .await?;
             }
             return Ok(());

@@ -365,3 +365,11 @@ impl StalwartClient {
 pub(crate) fn id_of(object: &Value) -> Option<String> {
     object.get("id").and_then(Value::as_str).map(str::to_owned)
 }
+
+/// The non-empty `id` of a JMAP object the server returned: an object
+/// without one is the server's error, never turned into a request for `""`.
+pub(crate) fn required_id(object: &Value, what: &str) -> Result<String> {
+    id_of(object)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| Error::invalid_response(format!("{what} without an id")))
+}

@@ -5,7 +5,7 @@
 //! shaped like the real server's answers.
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
@@ -28,6 +28,9 @@ pub struct State {
     pub calls: usize,
     /// Problems the fake noticed in requests (plaintext passwords ...).
     pub violations: Vec<String>,
+    /// Scripted outcomes of the next account updates: `false` refuses one
+    /// with `serverFail`, `true` applies it; once empty, updates apply.
+    pub account_update_outcomes: VecDeque<bool>,
 }
 
 #[derive(Clone)]
@@ -429,6 +432,10 @@ impl State {
                 not_updated.insert(id, json!({"type": "notFound"}));
                 continue;
             };
+            if self.account_update_outcomes.pop_front() == Some(false) {
+                not_updated.insert(id, json!({"type": "serverFail", "description": "injected"}));
+                continue;
+            }
             let mut next = current.clone();
             let mut secret = None;
             for (ptr, v) in patch.as_object().cloned().unwrap_or_default() {
