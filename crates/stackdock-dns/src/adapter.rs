@@ -13,6 +13,12 @@
 //! * **Ownership**: sets the adapter creates carry its marker
 //!   ([`AdapterOptions::owner`]); sets marked by another tool are not
 //!   changed (`Conflict`), unmarked sets (e.g. a server-made SOA/NS) may be.
+//!   A zone is ours when its apex SOA carries our marker (every zone the
+//!   adapter creates). Creating a zone that exists is adoption only when it
+//!   is ours, or empty without SOA (what a create killed part-way leaves:
+//!   it is then completed); a zone another tool made is `AlreadyExists`
+//!   unless [`AdapterOptions::adopt_zones`]. Deleting a zone that is not
+//!   ours is `PermissionDenied`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -248,33 +254,93 @@ impl<B: DnsBackend> DnsAdapter<B> {
         let mut zone = template.build(&s.name, serial::next_today(0))?;
         zone.tenant = s.common.tenant.clone();
         for set in zone.rrsets.values_mut() {
-            if set.rtype != stackdock_core::dns::RecordType::SOA {
-                set.owner = Some(self.options.owner.clone());
-            }
+            // The SOA too: its marker is what makes the zone ours.
+            set.owner = Some(self.options.owner.clone());
         }
         self.backend.check_zone(&zone)?;
         if let Some(existing) = self.backend.get_zone_at(&s.name, &[&s.name]).await? {
-            return self.adopt_zone(&existing, spec);
+            return self.take_existing_zone(existing, zone, spec).await;
         }
         match self.backend.create_zone(&zone).await {
             Ok(()) => {}
             // Lost a race with another creator: judge what is there now.
             Err(e) if e.kind() == &ErrorKind::AlreadyExists || e.kind() == &ErrorKind::Conflict => {
                 let existing = self.require_zone(&s.name, &[&s.name]).await?;
-                return self.adopt_zone(&existing, spec);
+                return self.take_existing_zone(existing, zone, spec).await;
             }
             Err(e) => return Err(e),
         }
         Ok(self.zone_resource(&self.require_zone(&s.name, &[&s.name]).await?))
     }
 
-    fn adopt_zone(&self, existing: &Zone, spec: &ResourceSpec) -> Result<Resource> {
+    /// Whether `zone` carries our marker on its apex SOA.
+    fn is_ours(&self, zone: &Zone) -> bool {
+        zone.owner() == Some(self.options.owner.as_str())
+    }
+
+    /// Create found `existing` (apex sets only): adopt it when it is ours,
+    /// complete it when a killed create left it empty, take it over only
+    /// when [`AdapterOptions::adopt_zones`] says so.
+    async fn take_existing_zone(
+        &self,
+        existing: Zone,
+        wanted: Zone,
+        spec: &ResourceSpec,
+    ) -> Result<Resource> {
         if existing.tenant.as_deref() != spec.tenant() {
             return Err(Error::already_exists(format!(
                 "zone {} exists and is not ours",
                 existing.name
             )));
         }
+        if self.is_ours(&existing) {
+            return self.adopt_zone(&existing, spec);
+        }
+        if existing.owner().is_none() && existing.rrsets.is_empty() {
+            let whole = self.backend.get_zone(&existing.name).await?;
+            if whole.is_some_and(|z| z.rrsets.is_empty()) {
+                return self.complete_empty_zone(wanted).await;
+            }
+        }
+        if !self.options.adopt_zones {
+            return Err(Error::already_exists(format!(
+                "zone {} exists and is not managed by {} (set adopt_zones to take it over)",
+                existing.name, self.options.owner
+            )));
+        }
+        let resource = self.adopt_zone(&existing, spec)?;
+        self.mark_ours(&existing).await?;
+        Ok(resource)
+    }
+
+    /// A create killed part-way left the zone empty (no SOA): add everything.
+    async fn complete_empty_zone(&self, wanted: Zone) -> Result<Resource> {
+        let changes = wanted.rrsets.values().cloned().map(Change::Add).collect();
+        let empty = Zone {
+            rrsets: Default::default(),
+            ..wanted.clone()
+        };
+        self.apply_checked(&empty, changes).await?;
+        Ok(self.zone_resource(&self.require_zone(&wanted.name, &[&wanted.name]).await?))
+    }
+
+    /// Put our marker on a foreign zone's SOA (served data unchanged).
+    async fn mark_ours(&self, zone: &Zone) -> Result<()> {
+        let Some(before) = zone.get(&zone.name, stackdock_core::dns::RecordType::SOA) else {
+            return Err(Error::conflict(format!(
+                "zone {} has no SOA to mark",
+                zone.name
+            )));
+        };
+        let after = before.clone().owned_by(self.options.owner.clone());
+        let change = Change::Update {
+            before: before.clone(),
+            after,
+        };
+        self.backend.apply_changes(&zone.name, &[change]).await
+    }
+
+    fn adopt_zone(&self, existing: &Zone, spec: &ResourceSpec) -> Result<Resource> {
         let resource = self.zone_resource(existing);
         let (diff, _) = spec.diff(&resource);
         if !diff.is_empty() {
@@ -440,6 +506,25 @@ impl<B: DnsBackend> DnsAdapter<B> {
         };
         self.apply_checked(&zone, changes).await?;
         Ok(self.record_resource(&zone, &target, &data))
+    }
+
+    /// Delete a zone only if it is ours; already gone is success.
+    async fn delete_zone(&self, id: &str) -> Result<()> {
+        let Ok(name) = stackdock_core::validate::domain("id", id) else {
+            return Ok(()); // no such zone can exist
+        };
+        let Some(zone) = self.backend.get_zone_at(&name, &[&name]).await? else {
+            return Ok(());
+        };
+        if !self.is_ours(&zone) {
+            return Err(
+                Error::new(ErrorKind::PermissionDenied).with_message(format!(
+                    "zone {name} is not managed by {}: delete it with the tool that made it",
+                    self.options.owner
+                )),
+            );
+        }
+        self.backend.delete_zone(&name).await.map(drop)
     }
 
     async fn delete_record(&self, id: &ResourceId) -> Result<()> {
@@ -708,10 +793,7 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
 
     async fn delete(&self, id: &ResourceId) -> Result<()> {
         let result = match id.kind {
-            ResourceKind::DnsZone => match stackdock_core::validate::domain("id", &id.id) {
-                Ok(name) => self.backend.delete_zone(&name).await.map(drop),
-                Err(_) => Ok(()),
-            },
+            ResourceKind::DnsZone => self.delete_zone(&id.id).await,
             ResourceKind::DnsRecord => self.delete_record(id).await,
             other => return Err(self.unsupported(Operation::Delete, other)),
         };

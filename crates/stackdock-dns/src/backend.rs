@@ -4,10 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use stackdock_core::{ProviderInfo, Result};
+use stackdock_core::{Error, ErrorKind, ProviderInfo, Result};
 
 use crate::model::Zone;
-use crate::plan::{plan_validated, Change, Plan, PlanOptions};
+use crate::plan::{plan_validated, Change, Ownership, Plan, PlanOptions};
 
 /// The canonical form of a zone name handed to a backend entry point.
 ///
@@ -153,17 +153,54 @@ impl<B: DnsBackend> Dns<B> {
     }
 
     async fn apply_inner(&self, plan: &Plan) -> Result<()> {
-        if plan.create_zone {
-            let mut zone = Zone::new(&plan.zone)?;
-            zone.tenant = plan.tenant.clone();
-            for change in &plan.changes {
-                if let Some(set) = change.after() {
-                    zone.insert(set.clone());
-                }
-            }
-            return self.backend.create_zone(&zone).await;
+        if !plan.create_zone {
+            return self.backend.apply_changes(&plan.zone, &plan.changes).await;
         }
-        self.backend.apply_changes(&plan.zone, &plan.changes).await
+        let mut zone = Zone::new(&plan.zone)?;
+        zone.tenant = plan.tenant.clone();
+        for change in &plan.changes {
+            if let Some(set) = change.after() {
+                zone.insert(set.clone());
+            }
+        }
+        match self.backend.create_zone(&zone).await {
+            Err(e) if e.kind() == &ErrorKind::AlreadyExists => {
+                self.resume_create(plan, zone, e).await
+            }
+            other => other,
+        }
+    }
+
+    /// A create that finds its zone already there. An earlier attempt of the
+    /// same plan may have been killed part-way (PowerDNS creates the zone row
+    /// before its records: an empty zone without SOA is left), and the
+    /// temporary error invited a retry. When the zone is ours (its SOA
+    /// carries the plan's marker) or empty and unmarked, with the plan's
+    /// tenant, converge it to the plan; otherwise `AlreadyExists` stands.
+    async fn resume_create(&self, plan: &Plan, desired: Zone, exists: Error) -> Result<()> {
+        let marker = plan
+            .changes
+            .iter()
+            .find_map(|c| c.after().and_then(|s| s.owner.clone()));
+        let Some(actual) = self.backend.get_zone(&plan.zone).await? else {
+            return Err(exists);
+        };
+        let empty = actual.record_count() == 0;
+        let ours = marker.is_some() && actual.owner() == marker.as_deref();
+        if actual.tenant != plan.tenant || !(empty || ours) {
+            return Err(exists);
+        }
+        tracing::info!(zone = %plan.zone, empty, "zone exists from an earlier attempt: converging it");
+        let ownership = marker.map_or(Ownership::Exclusive, Ownership::Marked);
+        // The plan was approved as a create: the threshold does not apply.
+        let options = PlanOptions::default().with_ownership(ownership).forced();
+        let resumed = plan_validated(desired, Some(&actual), &options)?;
+        if resumed.is_empty() {
+            return Ok(());
+        }
+        self.backend
+            .apply_changes(&plan.zone, &resumed.changes)
+            .await
     }
 
     /// Plan and apply; returns the plan that was applied.

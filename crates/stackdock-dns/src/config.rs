@@ -179,6 +179,11 @@ pub struct AdapterOptions {
     /// Page size of listings when the caller gives none (also the cap).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// Let creating a zone that exists without our marker (made by another
+    /// tool) take it over: its SOA gets our marker. Off by default: such a
+    /// create is `AlreadyExists`, and deleting such a zone is refused.
+    #[serde(default)]
+    pub adopt_zones: bool,
 }
 
 fn default_owner() -> String {
@@ -199,6 +204,7 @@ impl Default for AdapterOptions {
             owner: default_owner(),
             default_ttl: default_ttl(),
             page_size: default_page_size(),
+            adopt_zones: false,
         }
     }
 }
@@ -218,6 +224,12 @@ impl AdapterOptions {
             return Err(Error::config("page_size must be at least 1"));
         }
         Ok(())
+    }
+
+    /// Take over existing zones another tool made (see [`AdapterOptions::adopt_zones`]).
+    pub fn adopting_zones(mut self) -> Self {
+        self.adopt_zones = true;
+        self
     }
 
     /// Use this template for new zones.

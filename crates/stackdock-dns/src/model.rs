@@ -312,6 +312,14 @@ impl Zone {
             })
     }
 
+    /// The zone's ownership marker: the marker of its apex SOA set (see
+    /// [zone ownership](crate::plan#zone-ownership)); `None` for a zone
+    /// another tool made, or one with no SOA.
+    pub fn owner(&self) -> Option<&str> {
+        self.get(&self.name, RecordType::SOA)
+            .and_then(|s| s.owner.as_deref())
+    }
+
     /// Apex name servers.
     pub fn nameservers(&self) -> Vec<String> {
         self.get(&self.name, RecordType::NS)

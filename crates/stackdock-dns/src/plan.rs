@@ -14,7 +14,16 @@
 //!   wants the same name and type, the plan refuses with
 //!   [`Conflict`](stackdock_core::ErrorKind::Conflict) unless
 //!   [`PlanOptions::adopt`] is set (then it is updated and marked ours);
-//! * the apex SOA is always managed by the backend (serial) and never deleted.
+//! * the apex SOA is never deleted and its serial is the backend's.
+//!
+//! # Zone ownership
+//!
+//! A **zone** is ours when its apex SOA set carries our marker (PowerDNS: the
+//! SOA rrset comment; zone files: `; owner=<marker>` on the SOA line), which
+//! every zone we create gets. The SOA is planned like any other set: on a
+//! zone another tool made (unmarked SOA) a desired SOA that differs is a
+//! `Conflict` unless [`PlanOptions::adopt`], which also marks the zone ours.
+//! [`Zone::owner`] reads the zone's marker.
 //!
 //! [`Ownership::Exclusive`] manages every set of the zone (octoDNS-style).
 //!
@@ -24,7 +33,12 @@
 //! [`PlanOptions::max_change_ratio`] (30 %) of the records of an existing
 //! zone that holds at least [`PlanOptions::min_records_for_threshold`] (10)
 //! records is refused with [`Refused`](stackdock_core::ErrorKind::Refused)
-//! unless [`PlanOptions::force`] is set. Adds never count.
+//! unless [`PlanOptions::force`] is set. Adds never count, and neither do
+//! ownership-only updates (adding our marker to a set whose served data
+//! stays the same), so adopting a zone another tool made is not "changing
+//! everything".
+//!
+//! Error messages name at most [`MAX_NAMES_IN_ERRORS`] record sets, then a count.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -36,6 +50,24 @@ use crate::model::{check_owner_marker, RecordSet, RecordSetKey, Zone};
 
 /// The ownership marker used when none is configured.
 pub const DEFAULT_OWNER: &str = "stackdock";
+
+/// How many record-set names an error message lists before "and N more".
+pub const MAX_NAMES_IN_ERRORS: usize = 20;
+
+/// `a, b, c` for at most [`MAX_NAMES_IN_ERRORS`] names, then `and N more`:
+/// a zone of 50,000 sets must not make a 246 KB error message.
+pub fn name_list(names: &[String]) -> String {
+    let shown = names.len().min(MAX_NAMES_IN_ERRORS);
+    let mut out = names[..shown].join(", ");
+    if names.len() > shown {
+        out.push_str(&format!(
+            " and {} more ({} in all)",
+            names.len() - shown,
+            names.len()
+        ));
+    }
+    out
+}
 
 /// Which record sets a plan may touch. See the [module docs](self).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,12 +221,14 @@ impl Plan {
         c
     }
 
-    /// Records of the existing zone that would be updated or deleted.
+    /// Records of the existing zone whose served data would be updated or
+    /// deleted (ownership-only updates change nothing served: not counted).
     pub fn records_touched(&self) -> usize {
         self.changes
             .iter()
             .map(|c| match c {
                 Change::Add(_) => 0,
+                Change::Update { before, after } if same_served_data(before, after) => 0,
                 Change::Update { before, .. } => before.len(),
                 Change::Delete(s) => s.len(),
             })
@@ -283,12 +317,8 @@ pub(crate) fn plan_validated(
     }
     let marker = options.ownership.marker().map(str::to_owned);
     for set in desired.rrsets.values_mut() {
-        // The SOA belongs to the zone, not to a tool: never marked.
-        set.owner = if set.rtype == RecordType::SOA {
-            None
-        } else {
-            marker.clone()
-        };
+        // Every set, the SOA included: a marked SOA is what makes the zone ours.
+        set.owner = marker.clone();
     }
     let Some(actual) = actual else {
         return Ok(Plan {
@@ -326,16 +356,10 @@ pub(crate) fn plan_validated(
         match actual.rrsets.get(&key) {
             None => adds.push(Change::Add(want)),
             Some(have) => {
-                let is_soa = key.rtype == RecordType::SOA;
-                let same = if is_soa {
-                    same_soa_ignoring_serial(have, &want)
-                } else {
-                    have.same_data(&want) && have.owner == want.owner
-                };
-                if same {
+                if same_served_data(have, &want) && have.owner == want.owner {
                     continue;
                 }
-                if !is_soa && !options.ownership.owns(have) && !options.adopt {
+                if !options.ownership.owns(have) && !options.adopt {
                     unowned.push(key.to_string());
                     continue;
                 }
@@ -350,7 +374,7 @@ pub(crate) fn plan_validated(
         return Err(Error::conflict(format!(
             "record sets exist that are not managed by {}: {} (set `adopt` to take them over)",
             marker.as_deref().unwrap_or("us"),
-            unowned.join(", ")
+            name_list(&unowned)
         )));
     }
     let mut changes = deletes;
@@ -365,6 +389,16 @@ pub(crate) fn plan_validated(
     };
     check_threshold(&plan, options)?;
     Ok(plan)
+}
+
+/// Whether two sets serve the same data (owner ignored; an SOA's serial
+/// too, since the backend owns it).
+fn same_served_data(a: &RecordSet, b: &RecordSet) -> bool {
+    if a.rtype == RecordType::SOA {
+        same_soa_ignoring_serial(a, b)
+    } else {
+        a.same_data(b)
+    }
 }
 
 fn same_soa_ignoring_serial(a: &RecordSet, b: &RecordSet) -> bool {

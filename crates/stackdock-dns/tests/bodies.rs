@@ -27,10 +27,9 @@ fn actual() -> Zone {
         },
     )
     .unwrap();
+    // Our zone: every set marked, the SOA too (that makes the zone ours).
     for s in z.rrsets.values_mut() {
-        if s.rtype != stackdock_core::dns::RecordType::SOA {
-            s.owner = Some(DEFAULT_OWNER.into());
-        }
+        s.owner = Some(DEFAULT_OWNER.into());
     }
     z
 }
