@@ -210,7 +210,7 @@ impl VercelAdapter {
             ));
         }
         if let Some(p) = &s.service_id {
-            crate::checks::project_ref("service_id", p)?;
+            crate::input::project_ref("service_id", p)?;
         }
         Ok(())
     }
@@ -289,7 +289,7 @@ impl VercelAdapter {
             }
             ResourceKind::Domain => match &o.parent {
                 Some(project) => {
-                    crate::checks::project_ref("parent", project)?;
+                    crate::input::project_ref("parent", project)?;
                     let req = Request::get(format!(
                         "/v9/projects/{}/domains",
                         stackdock_http::encode_path_segment(project)
@@ -353,13 +353,13 @@ impl VercelAdapter {
     async fn find(&self, id: &ResourceId) -> Result<Option<Resource>> {
         Ok(match id.kind {
             ResourceKind::WebService => {
-                if crate::checks::project_ref("id", &id.id).is_err() {
+                if crate::input::project_ref("id", &id.id).is_err() {
                     return Ok(None);
                 }
                 self.client.get_project(&id.id).await?.map(Resource::from)
             }
             ResourceKind::Deployment => {
-                if crate::checks::deployment_ref("id", &id.id).is_err() {
+                if crate::input::deployment_ref("id", &id.id).is_err() {
                     return Ok(None);
                 }
                 self.client
@@ -369,7 +369,7 @@ impl VercelAdapter {
             }
             ResourceKind::Domain => match split_id(&id.id) {
                 Some((project, domain)) => {
-                    if crate::checks::project_ref("id", project).is_err()
+                    if crate::input::project_ref("id", project).is_err()
                         || stackdock_core::validate::domain("id", domain).is_err()
                     {
                         return Ok(None);

@@ -12,11 +12,11 @@ use stackdock_core::secret::ExposeSecret;
 use stackdock_core::{validate, Error, ErrorKind, Result};
 use stackdock_http::{encode_path_segment as seg, paginate, HttpClient, PageOf, Request};
 
-use crate::checks;
 use crate::config::VercelConfig;
 use crate::error::VercelErrorMapper;
+use crate::input;
 use crate::mapping::{self, DEFAULT_TTL};
-use crate::models::{
+use crate::model::{
     split_page, AddDomainBody, ApiLink, ApiProject, CreateDeploymentBody, CreateProjectBody,
     EnvBody, GitRepositoryBody, ProjectDomainBody, ResourceConfigBody, UpdateProjectBody,
 };
@@ -171,7 +171,7 @@ impl VercelClient {
     // ---- projects -------------------------------------------------------
 
     pub(crate) async fn project_raw(&self, id_or_name: &str) -> Result<Option<Value>> {
-        checks::project_ref("project", id_or_name)?;
+        input::project_ref("project", id_or_name)?;
         found(
             self.value(
                 Request::get(format!("/v9/projects/{}", seg(id_or_name)))
@@ -204,9 +204,9 @@ impl VercelClient {
     }
 
     fn check_new_project(p: &NewProject) -> Result<()> {
-        checks::project_name("name", &p.name)?;
+        input::project_name("name", &p.name)?;
         if let Some(f) = &p.framework {
-            checks::framework(f)?;
+            input::framework(f)?;
         }
         if let Some(r) = &p.repository {
             let ok = r.split('/').count() >= 2
@@ -228,17 +228,17 @@ impl VercelClient {
             ("root_directory", &p.root_directory),
         ] {
             if let Some(v) = v {
-                checks::setting(field, v)?;
+                input::setting(field, v)?;
             }
         }
         if let Some(v) = &p.node_version {
-            checks::node_version(v)?;
+            input::node_version(v)?;
         }
         if let Some(r) = &p.region {
-            checks::region(r)?;
+            input::region(r)?;
         }
         for var in &p.environment_variables {
-            checks::env_var(var)?;
+            input::env_var(var)?;
         }
         Ok(())
     }
@@ -373,12 +373,12 @@ impl VercelClient {
     pub async fn update_project(&self, id_or_name: &str, u: &ProjectUpdate) -> Result<WebService> {
         const OP: &str = "update web service";
         let check = || -> Result<()> {
-            checks::project_ref("id", id_or_name)?;
+            input::project_ref("id", id_or_name)?;
             if let Some(n) = &u.name {
-                checks::project_name("name", n)?;
+                input::project_name("name", n)?;
             }
             if let Some(f) = &u.framework {
-                checks::framework(f)?;
+                input::framework(f)?;
             }
             for (field, v) in [
                 ("build_command", &u.build_command),
@@ -388,14 +388,14 @@ impl VercelClient {
                 ("root_directory", &u.root_directory),
             ] {
                 if let Some(v) = v {
-                    checks::setting(field, v)?;
+                    input::setting(field, v)?;
                 }
             }
             if let Some(v) = &u.node_version {
-                checks::node_version(v)?;
+                input::node_version(v)?;
             }
             if let Some(r) = &u.region {
-                checks::region(r)?;
+                input::region(r)?;
             }
             Ok(())
         };
@@ -429,7 +429,7 @@ impl VercelClient {
     /// Delete a project (and with it its deployments, domains and env vars).
     /// Succeeds when it is already gone.
     pub async fn delete_project(&self, id_or_name: &str) -> Result<()> {
-        checks::project_ref("id", id_or_name)?;
+        input::project_ref("id", id_or_name)?;
         gone(
             self.inner
                 .http
@@ -448,11 +448,11 @@ impl VercelClient {
     pub async fn create_deployment(&self, d: &NewDeployment) -> Result<Deployment> {
         const OP: &str = "create deployment";
         let check = || -> Result<()> {
-            checks::project_ref("service", &d.project)?;
+            input::project_ref("service", &d.project)?;
             match &d.source {
                 DeploymentSource::Git { git_ref, sha } => {
                     if let Some(r) = git_ref {
-                        checks::git_ref("git_ref", r)?;
+                        input::git_ref("git_ref", r)?;
                     }
                     if let Some(sha) = sha {
                         if !(7..=64).contains(&sha.len())
@@ -466,7 +466,7 @@ impl VercelClient {
                     }
                 }
                 DeploymentSource::Redeploy { deployment_id } => {
-                    checks::deployment_ref("redeploy_of", deployment_id)?
+                    input::deployment_ref("redeploy_of", deployment_id)?
                 }
             }
             Ok(())
@@ -518,7 +518,7 @@ impl VercelClient {
     }
 
     pub(crate) async fn deployment_raw(&self, id: &str) -> Result<Option<Value>> {
-        checks::deployment_ref("id", id)?;
+        input::deployment_ref("id", id)?;
         found(
             self.value(
                 Request::get(format!("/v13/deployments/{}", seg(id))).operation("get deployment"),
@@ -538,11 +538,11 @@ impl VercelClient {
     pub(crate) fn deployments_request(q: &DeploymentQuery) -> Result<Request> {
         let mut req = Request::get("/v7/deployments");
         if let Some(p) = &q.project_id {
-            checks::project_ref("project_id", p)?;
+            input::project_ref("project_id", p)?;
             req = req.query("projectId", p.clone());
         }
         for state in &q.states {
-            checks::state_filter(state)?;
+            input::state_filter(state)?;
         }
         if !q.states.is_empty() {
             let states: Vec<&str> = q.states.iter().map(ReadyState::as_str).collect();
@@ -566,7 +566,7 @@ impl VercelClient {
 
     /// Cancel a queued or building deployment.
     pub async fn cancel_deployment(&self, id: &str) -> Result<Deployment> {
-        checks::deployment_ref("id", id).map_err(|e| e.with_operation("cancel deployment"))?;
+        input::deployment_ref("id", id).map_err(|e| e.with_operation("cancel deployment"))?;
         let raw = self
             .value(
                 Request::patch(format!("/v12/deployments/{}/cancel", seg(id)))
@@ -578,7 +578,7 @@ impl VercelClient {
 
     /// Delete a deployment; succeeds when it is already gone.
     pub async fn delete_deployment(&self, id: &str) -> Result<()> {
-        checks::deployment_ref("id", id).map_err(|e| e.with_operation("delete deployment"))?;
+        input::deployment_ref("id", id).map_err(|e| e.with_operation("delete deployment"))?;
         gone(
             self.inner
                 .http
@@ -647,7 +647,7 @@ impl VercelClient {
 
     /// A domain attached to a project; `None` when it is not attached.
     pub async fn get_project_domain(&self, project: &str, domain: &str) -> Result<Option<Domain>> {
-        checks::project_ref("service_id", project)?;
+        input::project_ref("service_id", project)?;
         let domain = Self::check_domain("name", domain)?;
         let raw = found(
             self.value(
@@ -666,7 +666,7 @@ impl VercelClient {
 
     /// Every domain of a project.
     pub async fn list_project_domains(&self, project: &str) -> Result<Vec<Domain>> {
-        checks::project_ref("service_id", project)?;
+        input::project_ref("service_id", project)?;
         let dock = self.dock_id().to_owned();
         let project_id = project.to_owned();
         self.raw_pages(
@@ -692,7 +692,7 @@ impl VercelClient {
     pub async fn add_project_domain(&self, project: &str, d: &NewProjectDomain) -> Result<Domain> {
         const OP: &str = "create domain";
         let check = || -> Result<(String, Option<String>)> {
-            checks::project_ref("service_id", project)?;
+            input::project_ref("service_id", project)?;
             let name = Self::check_domain("name", &d.name)?;
             let redirect = d
                 .redirect
@@ -708,7 +708,7 @@ impl VercelClient {
                 }
             }
             if let Some(b) = &d.git_branch {
-                checks::git_ref("git_branch", b)?;
+                input::git_ref("git_branch", b)?;
             }
             Ok((name, redirect))
         };
@@ -762,7 +762,7 @@ impl VercelClient {
         d: &NewProjectDomain,
     ) -> Result<Domain> {
         const OP: &str = "update domain";
-        checks::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
+        input::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
         let name = Self::check_domain("name", &d.name).map_err(|e| e.with_operation(OP))?;
         let redirect = d
             .redirect
@@ -771,7 +771,7 @@ impl VercelClient {
             .transpose()
             .map_err(|e| e.with_operation(OP))?;
         if let Some(b) = &d.git_branch {
-            checks::git_ref("git_branch", b).map_err(|e| e.with_operation(OP))?;
+            input::git_ref("git_branch", b).map_err(|e| e.with_operation(OP))?;
         }
         let body = ProjectDomainBody {
             name: None,
@@ -796,7 +796,7 @@ impl VercelClient {
     /// Ask Vercel to check the verification records of a project domain.
     pub async fn verify_project_domain(&self, project: &str, domain: &str) -> Result<Domain> {
         const OP: &str = "verify domain";
-        checks::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
+        input::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
         let name = Self::check_domain("name", domain).map_err(|e| e.with_operation(OP))?;
         let raw = self
             .value(
@@ -814,7 +814,7 @@ impl VercelClient {
     /// Detach a domain from a project; succeeds when it is not attached.
     pub async fn remove_project_domain(&self, project: &str, domain: &str) -> Result<()> {
         const OP: &str = "delete domain";
-        checks::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
+        input::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
         let name = Self::check_domain("name", domain).map_err(|e| e.with_operation(OP))?;
         gone(
             self.inner
@@ -1034,7 +1034,7 @@ impl VercelClient {
         const OP: &str = "update dns record";
         let (zone, owner, ttl) =
             Self::check_record(zone, owner, ttl, data).map_err(|e| e.with_operation(OP))?;
-        checks::deployment_ref("id", record_id).map_err(|e| e.with_operation(OP))?;
+        input::deployment_ref("id", record_id).map_err(|e| e.with_operation(OP))?;
         let data = canonical_data(data)?;
         let current = self
             .get_dns_record(&zone, record_id)
@@ -1073,7 +1073,7 @@ impl VercelClient {
     pub async fn delete_dns_record(&self, zone: &str, record_id: &str) -> Result<()> {
         const OP: &str = "delete dns record";
         let zone = Self::check_domain("zone", zone).map_err(|e| e.with_operation(OP))?;
-        checks::deployment_ref("id", record_id).map_err(|e| e.with_operation(OP))?;
+        input::deployment_ref("id", record_id).map_err(|e| e.with_operation(OP))?;
         gone(
             self.inner
                 .http
@@ -1095,7 +1095,7 @@ impl VercelClient {
     /// (plain text for `plain`, otherwise ciphertext or nothing), as secrets.
     pub async fn list_env(&self, project: &str) -> Result<Vec<EnvVar>> {
         const OP: &str = "list env vars";
-        checks::project_ref("project", project).map_err(|e| e.with_operation(OP))?;
+        input::project_ref("project", project).map_err(|e| e.with_operation(OP))?;
         // Usually one answer; follow `pagination.next` when Vercel adds it.
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
@@ -1132,12 +1132,12 @@ impl VercelClient {
         upsert: bool,
     ) -> Result<Vec<EnvVar>> {
         const OP: &str = "create env vars";
-        checks::project_ref("project", project).map_err(|e| e.with_operation(OP))?;
+        input::project_ref("project", project).map_err(|e| e.with_operation(OP))?;
         if vars.is_empty() {
             return Ok(Vec::new());
         }
         for v in vars {
-            checks::env_var(v).map_err(|e| e.with_operation(OP))?;
+            input::env_var(v).map_err(|e| e.with_operation(OP))?;
         }
         let body: Vec<EnvBody<'_>> = vars.iter().map(env_body).collect();
         let mut req = Request::post(format!("/v10/projects/{}/env", seg(project)))
@@ -1178,8 +1178,8 @@ impl VercelClient {
     /// Delete an env var; succeeds when it is already gone.
     pub async fn delete_env(&self, project: &str, env_id: &str) -> Result<()> {
         const OP: &str = "delete env var";
-        checks::project_ref("project", project).map_err(|e| e.with_operation(OP))?;
-        checks::deployment_ref("id", env_id).map_err(|e| e.with_operation(OP))?;
+        input::project_ref("project", project).map_err(|e| e.with_operation(OP))?;
+        input::deployment_ref("id", env_id).map_err(|e| e.with_operation(OP))?;
         gone(
             self.inner
                 .http

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 
 use crate::client::VercelClient;
 use crate::mapping;
-use crate::models::{split_page, Cursor};
+use crate::model::{split_page, Cursor};
 use crate::types::{Inventory, InventoryOptions};
 
 /// Just the cursor of a list page; everything else is skipped unparsed.

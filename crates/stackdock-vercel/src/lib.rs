@@ -1,13 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 pub mod adapter;
-mod checks;
 pub mod client;
 pub mod config;
 pub mod error;
+mod input;
 mod inventory;
 mod mapping;
-mod models;
+mod model;
 pub mod types;
 
 pub use adapter::VercelAdapter;

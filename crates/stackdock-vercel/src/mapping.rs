@@ -12,7 +12,7 @@ use stackdock_core::resource::{
 use stackdock_core::secret::{is_secret_field, SecretString};
 use stackdock_core::{Error, ResourceKind, ResourceStatus, Result};
 
-use crate::models::{
+use crate::model::{
     ApiAccountDomain, ApiDeployment, ApiEnv, ApiProject, ApiProjectDomain, ApiRecord, HttpsBody,
     OneOrMany, RecordBody, SrvBody,
 };
