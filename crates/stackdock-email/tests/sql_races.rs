@@ -217,3 +217,53 @@ async fn concurrent_creates_of_one_mailbox_all_adopt_it() {
     assert_eq!(err.kind(), &ErrorKind::Conflict, "{err}");
     schema.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_of_one_forwarder_never_merge_destinations() {
+    let schema = TestSchema::new();
+    let store = store(&schema).await;
+    for round in 0..10 {
+        let source = format!("f{round}@merge.example.com");
+        let mut creates = JoinSet::new();
+        for i in 0..20 {
+            let new = NewForwarder {
+                source: source.clone(),
+                destinations: vec![format!("d{}@elsewhere.example.org", i % 2)],
+                enabled: true,
+                tenant: None,
+                labels: Default::default(),
+            };
+            let store = store.clone();
+            creates.spawn(async move {
+                (
+                    new.destinations.clone(),
+                    store.create_forwarder(&Scope::All, &new).await,
+                )
+            });
+        }
+        let stored = loop {
+            let Some(done) = creates.join_next().await else {
+                break None;
+            };
+            let (asked, created) = done.unwrap();
+            match created {
+                Ok(record) => assert_eq!(
+                    record.destinations, asked,
+                    "round {round}: got another create's forwarder"
+                ),
+                Err(e) => assert_eq!(e.kind(), &ErrorKind::Conflict, "round {round}: {e}"),
+            }
+            if creates.is_empty() {
+                break store.get_forwarder(&Scope::All, &source).await.unwrap();
+            }
+        };
+        let stored = stored.expect("one create won");
+        assert_eq!(
+            stored.destinations.len(),
+            1,
+            "round {round}: merged {:?}",
+            stored.destinations
+        );
+    }
+    schema.cleanup().await;
+}

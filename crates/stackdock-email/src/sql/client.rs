@@ -98,6 +98,7 @@ struct Sql {
     update_user: String,
     delete_user: String,
     select_users: String,
+    lock_source: String,
     lock_aliases: String,
     insert_aliases: String,
     delete_alias_dests: String,
@@ -155,6 +156,7 @@ impl Sql {
                    AND ($6::varchar IS NULL OR u.email = $6) \
                  ORDER BY u.email COLLATE \"C\" LIMIT $7"
             ),
+            lock_source: "SELECT pg_advisory_xact_lock(hashtext($1))".to_owned(),
             lock_aliases: format!(
                 "SELECT destination, enabled, tenant, domain_id, labels FROM {aliases} \
                  WHERE source = $1 AND ($2::varchar IS NULL OR tenant = $2) \
@@ -815,6 +817,14 @@ impl MailStore {
         let result = async {
             let tx = conn.transaction().await.map_err(from_pg)?;
             let domain_id = self.domain_for(&tx, &domain, &owner).await?;
+            // Creates of one source take turns: each then sees the forwarder
+            // the previous one committed instead of adding its destinations to it.
+            let turn = tx
+                .prepare_cached(&self.sql.lock_source)
+                .await
+                .map_err(from_pg)?;
+            let key = format!("stackdock-email:{}:{source}", self.schema);
+            tx.execute(&turn, &[&key]).await.map_err(from_pg)?;
             let no_scope: Option<String> = None;
             let rows = tx
                 .query(
