@@ -9,13 +9,13 @@ use serde_json::{json, Value};
 use stackdock_core::dns::RecordData;
 use stackdock_core::resource::{Deployment, DnsRecord, Domain, WebService};
 use stackdock_core::secret::ExposeSecret;
-use stackdock_core::{validate, Error, ErrorKind, Result};
+use stackdock_core::{Error, ErrorKind, Result};
 use stackdock_http::{encode_path_segment as seg, paginate, HttpClient, PageOf, Request};
 
 use crate::config::VercelConfig;
 use crate::error::VercelErrorMapper;
 use crate::input;
-use crate::mapping::{self, DEFAULT_TTL};
+use crate::mapping;
 use crate::model::{
     split_page, AddDomainBody, ApiLink, ApiProject, CreateDeploymentBody, CreateProjectBody,
     EnvBody, GitRepositoryBody, ProjectDomainBody, ResourceConfigBody, UpdateProjectBody,
@@ -63,7 +63,7 @@ impl fmt::Debug for VercelClient {
 }
 
 /// `Ok(None)` for a `NotFound`.
-fn found<T>(r: Result<T>) -> Result<Option<T>> {
+pub(crate) fn found<T>(r: Result<T>) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(e) if e.is_not_found() => Ok(None),
@@ -112,7 +112,7 @@ impl VercelClient {
         self.inner.http.send(req).await.map(|r| r.body)
     }
 
-    async fn value(&self, req: Request) -> Result<Value> {
+    pub(crate) async fn value(&self, req: Request) -> Result<Value> {
         self.inner.http.send_json::<Value>(req).await
     }
 
@@ -203,117 +203,9 @@ impl VercelClient {
         .await
     }
 
-    fn check_new_project(p: &NewProject) -> Result<()> {
-        input::project_name("name", &p.name)?;
-        if let Some(f) = &p.framework {
-            input::framework(f)?;
-        }
-        if let Some(r) = &p.repository {
-            let ok = r.split('/').count() >= 2
-                && r.split('/').all(|part| {
-                    !part.is_empty()
-                        && part
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                });
-            if !ok {
-                return Err(Error::invalid_input("repository", "expected owner/name"));
-            }
-        }
-        for (field, v) in [
-            ("build_command", &p.build_command),
-            ("dev_command", &p.dev_command),
-            ("install_command", &p.install_command),
-            ("output_directory", &p.output_directory),
-            ("root_directory", &p.root_directory),
-        ] {
-            if let Some(v) = v {
-                input::setting(field, v)?;
-            }
-        }
-        if let Some(v) = &p.node_version {
-            input::node_version(v)?;
-        }
-        if let Some(r) = &p.region {
-            input::region(r)?;
-        }
-        for var in &p.environment_variables {
-            input::env_var(var)?;
-        }
-        Ok(())
-    }
-
-    /// Fields of an existing project that differ from what `p` asks for.
-    fn incompatible(p: &NewProject, existing: &ApiProject) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        let differs = |want: &Option<String>, have: &Option<String>| {
-            want.as_ref().is_some_and(|w| Some(w) != have.as_ref())
-        };
-        if differs(&p.framework, &existing.framework) {
-            out.push("framework");
-        }
-        if differs(&p.node_version, &existing.node_version) {
-            out.push("runtime");
-        }
-        if p.region
-            .as_deref()
-            .is_some_and(|r| Some(r) != existing.region())
-        {
-            out.push("region");
-        }
-        if differs(&p.build_command, &existing.build_command) {
-            out.push("build_command");
-        }
-        if differs(&p.output_directory, &existing.output_directory) {
-            out.push("output_directory");
-        }
-        let repo = existing.link.as_ref().and_then(ApiLink::repository);
-        if differs(&p.repository, &repo) {
-            out.push("repository");
-        }
-        out
-    }
-
-    async fn adopt_project(&self, p: &NewProject, raw: Value) -> Result<WebService> {
-        let existing: ApiProject = ApiProject::deserialize_from(&raw)?;
-        let bad = Self::incompatible(p, &existing);
-        if !bad.is_empty() {
-            return Err(Error::conflict(format!(
-                "project {} exists with a different {}",
-                p.name,
-                bad.join(", ")
-            )));
-        }
-        // Finish what an interrupted create may have left out: env vars that are missing.
-        if !p.environment_variables.is_empty() {
-            let have = self.list_env(&existing.id).await?;
-            let missing: Vec<NewEnvVar> = p
-                .environment_variables
-                .iter()
-                .filter(|v| !have.iter().any(|h| h.key == v.key))
-                .cloned()
-                .collect();
-            if !missing.is_empty() {
-                self.create_env(&existing.id, &missing, false).await?;
-            }
-        }
-        mapping::project(self.dock_id(), raw)
-    }
-
-    /// Create a project, or adopt the project of the same name when it is
-    /// compatible (`Conflict` when it is not). Validation happens before any call.
-    ///
-    /// A `node_version` is set right after the create; if that fails the new
-    /// project is deleted again, so nothing half-made is left.
-    pub async fn create_project(&self, p: &NewProject) -> Result<WebService> {
-        const OP: &str = "create web service";
-        Self::check_new_project(p).map_err(|e| e.with_operation(OP))?;
-        if let Some(raw) = self.project_raw(&p.name).await? {
-            return self
-                .adopt_project(p, raw)
-                .await
-                .map_err(|e| e.with_operation(OP));
-        }
+    /// `POST /v11/projects`: create `p` (already checked) and return Vercel's
+    /// raw answer. Env var values go in the body and nowhere else.
+    pub(crate) async fn post_project(&self, p: &NewProject) -> Result<Value> {
         let env: Vec<EnvBody<'_>> = p.environment_variables.iter().map(env_body).collect();
         let body = CreateProjectBody {
             name: &p.name,
@@ -330,76 +222,17 @@ impl VercelClient {
             resource_config: ResourceConfigBody::region(p.region.as_deref()),
             environment_variables: env,
         };
-        let created = self
-            .value(Request::post("/v11/projects").json(&body).operation(OP))
-            .await;
-        let raw = match created {
-            Ok(raw) => raw,
-            // Someone (or a lost earlier attempt of ours) created it meanwhile.
-            Err(e) if e.kind() == &ErrorKind::Conflict => match self.project_raw(&p.name).await? {
-                Some(raw) => {
-                    return self
-                        .adopt_project(p, raw)
-                        .await
-                        .map_err(|e| e.with_operation(OP))
-                }
-                None => return Err(e),
-            },
-            Err(e) => return Err(e),
-        };
-        let project = mapping::project(self.dock_id(), raw)?;
-        if let Some(version) = &p.node_version {
-            let update = ProjectUpdate {
-                node_version: Some(version.clone()),
-                ..Default::default()
-            };
-            if let Err(e) = self
-                .update_project(&project.meta.reference.provider_resource_id, &update)
-                .await
-            {
-                let _ = self
-                    .delete_project(&project.meta.reference.provider_resource_id)
-                    .await;
-                return Err(e.with_operation(OP));
-            }
-            let mut project = project;
-            project.runtime = Some(version.clone());
-            return Ok(project);
-        }
-        Ok(project)
+        self.value(
+            Request::post("/v11/projects")
+                .json(&body)
+                .operation("create web service"),
+        )
+        .await
     }
-
     /// Change a project's settings.
     pub async fn update_project(&self, id_or_name: &str, u: &ProjectUpdate) -> Result<WebService> {
         const OP: &str = "update web service";
-        let check = || -> Result<()> {
-            input::project_ref("id", id_or_name)?;
-            if let Some(n) = &u.name {
-                input::project_name("name", n)?;
-            }
-            if let Some(f) = &u.framework {
-                input::framework(f)?;
-            }
-            for (field, v) in [
-                ("build_command", &u.build_command),
-                ("dev_command", &u.dev_command),
-                ("install_command", &u.install_command),
-                ("output_directory", &u.output_directory),
-                ("root_directory", &u.root_directory),
-            ] {
-                if let Some(v) = v {
-                    input::setting(field, v)?;
-                }
-            }
-            if let Some(v) = &u.node_version {
-                input::node_version(v)?;
-            }
-            if let Some(r) = &u.region {
-                input::region(r)?;
-            }
-            Ok(())
-        };
-        check().map_err(|e| e.with_operation(OP))?;
+        input::project_update(id_or_name, u).map_err(|e| e.with_operation(OP))?;
         let body = UpdateProjectBody {
             name: u.name.as_deref(),
             framework: u.framework.as_deref(),
@@ -447,31 +280,7 @@ impl VercelClient {
     /// redeploy of an existing deployment. Every call makes a new deployment.
     pub async fn create_deployment(&self, d: &NewDeployment) -> Result<Deployment> {
         const OP: &str = "create deployment";
-        let check = || -> Result<()> {
-            input::project_ref("service", &d.project)?;
-            match &d.source {
-                DeploymentSource::Git { git_ref, sha } => {
-                    if let Some(r) = git_ref {
-                        input::git_ref("git_ref", r)?;
-                    }
-                    if let Some(sha) = sha {
-                        if !(7..=64).contains(&sha.len())
-                            || !sha.bytes().all(|b| b.is_ascii_hexdigit())
-                        {
-                            return Err(Error::invalid_input(
-                                "commit_sha",
-                                "expected a hex commit id",
-                            ));
-                        }
-                    }
-                }
-                DeploymentSource::Redeploy { deployment_id } => {
-                    input::deployment_ref("redeploy_of", deployment_id)?
-                }
-            }
-            Ok(())
-        };
-        check().map_err(|e| e.with_operation(OP))?;
+        input::new_deployment(d).map_err(|e| e.with_operation(OP))?;
         let raw = self
             .project_raw(&d.project)
             .await?
@@ -641,14 +450,10 @@ impl VercelClient {
 
     // ---- project domains ------------------------------------------------
 
-    fn check_domain(field: &str, name: &str) -> Result<String> {
-        validate::domain(field, name)
-    }
-
     /// A domain attached to a project; `None` when it is not attached.
     pub async fn get_project_domain(&self, project: &str, domain: &str) -> Result<Option<Domain>> {
         input::project_ref("service_id", project)?;
-        let domain = Self::check_domain("name", domain)?;
+        let domain = input::domain("name", domain)?;
         let raw = found(
             self.value(
                 Request::get(format!(
@@ -682,76 +487,29 @@ impl VercelClient {
         .await
     }
 
-    /// Attach a domain to a project, or adopt it when it is already attached
-    /// with the same settings (`Conflict` when the settings differ,
-    /// `AlreadyExists` when another project holds it).
-    ///
-    /// An unverified domain comes back with `verified: Some(false)` and the
-    /// records Vercel asks for in `verification`; create them, then call
-    /// [`VercelClient::verify_project_domain`].
-    pub async fn add_project_domain(&self, project: &str, d: &NewProjectDomain) -> Result<Domain> {
-        const OP: &str = "create domain";
-        let check = || -> Result<(String, Option<String>)> {
-            input::project_ref("service_id", project)?;
-            let name = Self::check_domain("name", &d.name)?;
-            let redirect = d
-                .redirect
-                .as_deref()
-                .map(|r| Self::check_domain("redirect", r))
-                .transpose()?;
-            if let Some(code) = d.redirect_status_code {
-                if ![301, 302, 307, 308].contains(&code) || redirect.is_none() {
-                    return Err(Error::invalid_input(
-                        "redirect_status_code",
-                        "301, 302, 307 or 308, together with a redirect",
-                    ));
-                }
-            }
-            if let Some(b) = &d.git_branch {
-                input::git_ref("git_branch", b)?;
-            }
-            Ok((name, redirect))
-        };
-        let (name, redirect) = check().map_err(|e| e.with_operation(OP))?;
-        let adopt = |existing: Domain| -> Result<Domain> {
-            if existing.redirect != redirect {
-                return Err(Error::conflict(format!(
-                    "domain {name} is attached with a different redirect"
-                ))
-                .with_operation(OP));
-            }
-            Ok(existing)
-        };
-        if let Some(existing) = self.get_project_domain(project, &name).await? {
-            return adopt(existing);
-        }
+    /// `POST /v10/projects/{project}/domains`: attach `name` (checked,
+    /// canonical) with `d`'s redirect and branch.
+    pub(crate) async fn post_project_domain(
+        &self,
+        project: &str,
+        name: &str,
+        redirect: Option<&str>,
+        d: &NewProjectDomain,
+    ) -> Result<Domain> {
         let body = ProjectDomainBody {
-            name: Some(&name),
-            redirect: redirect.as_deref(),
+            name: Some(name),
+            redirect,
             redirect_status_code: d.redirect_status_code,
             git_branch: d.git_branch.as_deref(),
         };
-        let result = self
+        let raw = self
             .value(
                 Request::post(format!("/v10/projects/{}/domains", seg(project)))
                     .json(&body)
-                    .operation(OP),
+                    .operation("create domain"),
             )
-            .await;
-        match result {
-            Ok(raw) => mapping::project_domain(self.dock_id(), raw, project),
-            Err(e) if matches!(e.kind(), ErrorKind::Conflict) => {
-                match self.get_project_domain(project, &name).await? {
-                    Some(existing) => adopt(existing),
-                    None => Err(Error::already_exists(format!(
-                        "domain {name} is in use by another project or account"
-                    ))
-                    .with_operation(OP)
-                    .with_source(e)),
-                }
-            }
-            Err(e) => Err(e),
-        }
+            .await?;
+        mapping::project_domain(self.dock_id(), raw, project)
     }
 
     /// Set a project domain's redirect and git branch to exactly what `d`
@@ -763,11 +521,11 @@ impl VercelClient {
     ) -> Result<Domain> {
         const OP: &str = "update domain";
         input::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
-        let name = Self::check_domain("name", &d.name).map_err(|e| e.with_operation(OP))?;
+        let name = input::domain("name", &d.name).map_err(|e| e.with_operation(OP))?;
         let redirect = d
             .redirect
             .as_deref()
-            .map(|r| Self::check_domain("redirect", r))
+            .map(|r| input::domain("redirect", r))
             .transpose()
             .map_err(|e| e.with_operation(OP))?;
         if let Some(b) = &d.git_branch {
@@ -797,7 +555,7 @@ impl VercelClient {
     pub async fn verify_project_domain(&self, project: &str, domain: &str) -> Result<Domain> {
         const OP: &str = "verify domain";
         input::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
-        let name = Self::check_domain("name", domain).map_err(|e| e.with_operation(OP))?;
+        let name = input::domain("name", domain).map_err(|e| e.with_operation(OP))?;
         let raw = self
             .value(
                 Request::post(format!(
@@ -815,7 +573,7 @@ impl VercelClient {
     pub async fn remove_project_domain(&self, project: &str, domain: &str) -> Result<()> {
         const OP: &str = "delete domain";
         input::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
-        let name = Self::check_domain("name", domain).map_err(|e| e.with_operation(OP))?;
+        let name = input::domain("name", domain).map_err(|e| e.with_operation(OP))?;
         gone(
             self.inner
                 .http
@@ -849,7 +607,7 @@ impl VercelClient {
 
     /// An account domain by name; `None` when the account does not hold it.
     pub async fn get_domain(&self, name: &str) -> Result<Option<Domain>> {
-        let name = Self::check_domain("name", name)?;
+        let name = input::domain("name", name)?;
         let raw = found(
             self.value(
                 Request::get(format!("/v5/domains/{}", seg(&name))).operation("get account domain"),
@@ -866,18 +624,14 @@ impl VercelClient {
         .transpose()
     }
 
-    /// Add a domain to the account (idempotent: an existing one is returned).
-    pub async fn add_domain(&self, name: &str) -> Result<Domain> {
+    /// `POST /v7/domains`: add `name` (checked, canonical) to the account.
+    pub(crate) async fn post_domain(&self, name: &str) -> Result<Domain> {
         const OP: &str = "add account domain";
-        let name = Self::check_domain("name", name).map_err(|e| e.with_operation(OP))?;
-        if let Some(existing) = self.get_domain(&name).await? {
-            return Ok(existing);
-        }
         let mut raw = self
             .value(
                 Request::post("/v7/domains")
                     .json(&AddDomainBody {
-                        name: &name,
+                        name,
                         method: "add",
                     })
                     .operation(OP),
@@ -889,11 +643,10 @@ impl VercelClient {
             .ok_or_else(|| malformed(OP, "domain"))?;
         mapping::account_domain(self.dock_id(), inner)
     }
-
     /// Remove a domain from the account; succeeds when it is not there.
     pub async fn remove_domain(&self, name: &str) -> Result<()> {
         const OP: &str = "remove account domain";
-        let name = Self::check_domain("name", name).map_err(|e| e.with_operation(OP))?;
+        let name = input::domain("name", name).map_err(|e| e.with_operation(OP))?;
         gone(
             self.inner
                 .http
@@ -911,7 +664,7 @@ impl VercelClient {
     /// Every DNS record of a zone served by Vercel DNS (types StackDock cannot
     /// represent are left out).
     pub async fn list_dns_records(&self, zone: &str) -> Result<Vec<DnsRecord>> {
-        let zone = Self::check_domain("zone", zone)?;
+        let zone = input::domain("zone", zone)?;
         let dock = self.dock_id().to_owned();
         let records: Vec<Option<DnsRecord>> = self
             .raw_pages(
@@ -937,70 +690,23 @@ impl VercelClient {
             .find(|r| r.meta.reference.provider_resource_id == wanted))
     }
 
-    fn check_record(
-        zone: &str,
-        owner: &str,
-        ttl: Option<u32>,
-        data: &RecordData,
-    ) -> Result<(String, String, u32)> {
-        let spec = stackdock_core::spec::ResourceSpec::from(stackdock_core::spec::DnsRecordSpec {
-            zone: zone.to_owned(),
-            name: owner.to_owned(),
-            ttl,
-            data: data.clone(),
-            common: Default::default(),
-        })
-        .validate()?;
-        let stackdock_core::spec::ResourceSpec::DnsRecord(s) = spec else {
-            return Err(Error::internal("validated spec changed kind"));
-        };
-        let ttl = s.ttl.unwrap_or(DEFAULT_TTL);
-        if ttl < DEFAULT_TTL {
-            return Err(Error::invalid_input(
-                "ttl",
-                "Vercel's minimum TTL is 60 seconds",
-            ));
-        }
-        // Reject types Vercel does not serve before any call.
-        mapping::record_body("", &s.data, ttl, None)?;
-        Ok((s.zone, s.name, ttl))
-    }
-
-    /// Create a DNS record; an identical record (same owner, type and data)
-    /// is adopted when its TTL matches, `Conflict` when it does not.
-    /// `owner` is absolute (`www.example.com`) or relative (`www`, `@`).
-    pub async fn create_dns_record(
+    /// `POST /v2/domains/{zone}/records`: create a record from checked,
+    /// canonical parts; the result is built from what was sent (Vercel
+    /// answers with only `{uid, updated}`).
+    pub(crate) async fn post_dns_record(
         &self,
         zone: &str,
         owner: &str,
-        ttl: Option<u32>,
-        data: &RecordData,
+        ttl: u32,
+        data: RecordData,
         comment: Option<&str>,
     ) -> Result<DnsRecord> {
         const OP: &str = "create dns record";
-        let (zone, owner, ttl_value) =
-            Self::check_record(zone, owner, ttl, data).map_err(|e| e.with_operation(OP))?;
-        let data = canonical_data(data)?;
-        let existing = self.list_dns_records(&zone).await?;
-        if let Some(same) = existing
-            .into_iter()
-            .find(|r| r.meta.name == owner && r.data == data)
-        {
-            if ttl.is_some_and(|t| t != same.ttl) {
-                return Err(Error::conflict(format!(
-                    "{owner} {} exists with TTL {}",
-                    data.record_type(),
-                    same.ttl
-                ))
-                .with_operation(OP));
-            }
-            return Ok(same);
-        }
-        let name = mapping::relative_name(&owner, &zone);
-        let body = mapping::record_body(name, &data, ttl_value, comment)?;
+        let name = mapping::relative_name(owner, zone);
+        let body = mapping::record_body(name, &data, ttl, comment)?;
         let raw = self
             .value(
-                Request::post(format!("/v2/domains/{}/records", seg(&zone)))
+                Request::post(format!("/v2/domains/{}/records", seg(zone)))
                     .json(&body)
                     .operation(OP),
             )
@@ -1013,10 +719,10 @@ impl VercelClient {
             .to_owned();
         Ok(local_record(
             self.dock_id(),
-            &zone,
+            zone,
             &uid,
-            &owner,
-            ttl_value,
+            owner,
+            ttl,
             data,
             raw,
         ))
@@ -1033,9 +739,9 @@ impl VercelClient {
     ) -> Result<DnsRecord> {
         const OP: &str = "update dns record";
         let (zone, owner, ttl) =
-            Self::check_record(zone, owner, ttl, data).map_err(|e| e.with_operation(OP))?;
+            input::record(zone, owner, ttl, data).map_err(|e| e.with_operation(OP))?;
         input::deployment_ref("id", record_id).map_err(|e| e.with_operation(OP))?;
-        let data = canonical_data(data)?;
+        let data = input::canonical_data(data)?;
         let current = self
             .get_dns_record(&zone, record_id)
             .await?
@@ -1072,7 +778,7 @@ impl VercelClient {
     /// Delete a record; succeeds when it is already gone.
     pub async fn delete_dns_record(&self, zone: &str, record_id: &str) -> Result<()> {
         const OP: &str = "delete dns record";
-        let zone = Self::check_domain("zone", zone).map_err(|e| e.with_operation(OP))?;
+        let zone = input::domain("zone", zone).map_err(|e| e.with_operation(OP))?;
         input::deployment_ref("id", record_id).map_err(|e| e.with_operation(OP))?;
         gone(
             self.inner
@@ -1200,22 +906,6 @@ fn env_body(v: &NewEnvVar) -> EnvBody<'_> {
         target: v.targets.iter().map(|t| t.as_str()).collect(),
         git_branch: v.git_branch.as_deref(),
         comment: v.comment.as_deref(),
-    }
-}
-
-/// Record data with names in canonical form (as the spec validation leaves them).
-fn canonical_data(data: &RecordData) -> Result<RecordData> {
-    let spec = stackdock_core::spec::ResourceSpec::from(stackdock_core::spec::DnsRecordSpec {
-        zone: "stackdock.invalid".into(),
-        name: "@".into(),
-        ttl: None,
-        data: data.clone(),
-        common: Default::default(),
-    })
-    .validate()?;
-    match spec {
-        stackdock_core::spec::ResourceSpec::DnsRecord(s) => Ok(s.data),
-        _ => Err(Error::internal("validated spec changed kind")),
     }
 }
 

@@ -1,9 +1,16 @@
-//! Vercel's own input rules, checked before any remote call.
+//! Vercel's own input rules, checked before any remote call: each
+//! function answers `InvalidInput` naming the field, or `Ok`.
 
+use stackdock_core::dns::RecordData;
+use stackdock_core::spec::{DnsRecordSpec, ResourceSpec};
 use stackdock_core::validate;
 use stackdock_core::{Error, Result};
 
-use crate::types::{EnvTarget, EnvType, NewEnvVar, ReadyState};
+use crate::mapping::{self, DEFAULT_TTL};
+use crate::types::{
+    DeploymentSource, EnvTarget, EnvType, NewDeployment, NewEnvVar, NewProject, NewProjectDomain,
+    ProjectUpdate, ReadyState,
+};
 
 /// Project names: 1..=100 bytes of lower-case letters, digits, `.`, `_`, `-`,
 /// without `---` (Vercel's rule).
@@ -262,6 +269,176 @@ pub(crate) fn env_var(var: &NewEnvVar) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A domain name in canonical form (StackDock's one rule).
+pub(crate) fn domain(field: &str, name: &str) -> Result<String> {
+    validate::domain(field, name)
+}
+
+/// Everything a new project asks for.
+pub(crate) fn new_project(p: &NewProject) -> Result<()> {
+    project_name("name", &p.name)?;
+    if let Some(f) = &p.framework {
+        framework(f)?;
+    }
+    if let Some(r) = &p.repository {
+        let ok = r.split('/').count() >= 2
+            && r.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            });
+        if !ok {
+            return Err(Error::invalid_input("repository", "expected owner/name"));
+        }
+    }
+    settings(&[
+        ("build_command", &p.build_command),
+        ("dev_command", &p.dev_command),
+        ("install_command", &p.install_command),
+        ("output_directory", &p.output_directory),
+        ("root_directory", &p.root_directory),
+    ])?;
+    if let Some(v) = &p.node_version {
+        node_version(v)?;
+    }
+    if let Some(r) = &p.region {
+        region(r)?;
+    }
+    p.environment_variables.iter().try_for_each(env_var)
+}
+
+/// The changes of a project update, and the project it addresses.
+pub(crate) fn project_update(id_or_name: &str, u: &ProjectUpdate) -> Result<()> {
+    project_ref("id", id_or_name)?;
+    if let Some(n) = &u.name {
+        project_name("name", n)?;
+    }
+    if let Some(f) = &u.framework {
+        framework(f)?;
+    }
+    settings(&[
+        ("build_command", &u.build_command),
+        ("dev_command", &u.dev_command),
+        ("install_command", &u.install_command),
+        ("output_directory", &u.output_directory),
+        ("root_directory", &u.root_directory),
+    ])?;
+    if let Some(v) = &u.node_version {
+        node_version(v)?;
+    }
+    if let Some(r) = &u.region {
+        region(r)?;
+    }
+    Ok(())
+}
+
+/// Optional build settings, each checked by [`setting`].
+fn settings(fields: &[(&str, &Option<String>)]) -> Result<()> {
+    for (field, value) in fields {
+        if let Some(v) = value {
+            setting(field, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// A deployment's project and source.
+pub(crate) fn new_deployment(d: &NewDeployment) -> Result<()> {
+    project_ref("service", &d.project)?;
+    match &d.source {
+        DeploymentSource::Git { git_ref: r, sha } => {
+            if let Some(r) = r {
+                git_ref("git_ref", r)?;
+            }
+            if let Some(sha) = sha {
+                if !(7..=64).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(Error::invalid_input(
+                        "commit_sha",
+                        "expected a hex commit id",
+                    ));
+                }
+            }
+            Ok(())
+        }
+        DeploymentSource::Redeploy { deployment_id } => {
+            deployment_ref("redeploy_of", deployment_id)
+        }
+    }
+}
+
+/// A domain to attach to `project`: its canonical name and redirect.
+pub(crate) fn new_project_domain(
+    project: &str,
+    d: &NewProjectDomain,
+) -> Result<(String, Option<String>)> {
+    project_ref("service_id", project)?;
+    let name = domain("name", &d.name)?;
+    let redirect = d
+        .redirect
+        .as_deref()
+        .map(|r| domain("redirect", r))
+        .transpose()?;
+    if let Some(code) = d.redirect_status_code {
+        if ![301, 302, 307, 308].contains(&code) || redirect.is_none() {
+            return Err(Error::invalid_input(
+                "redirect_status_code",
+                "301, 302, 307 or 308, together with a redirect",
+            ));
+        }
+    }
+    if let Some(b) = &d.git_branch {
+        git_ref("git_branch", b)?;
+    }
+    Ok((name, redirect))
+}
+
+/// A DNS record's parts, through the universal spec rules and Vercel's:
+/// canonical zone and owner, and the TTL to send (at least 60 s).
+pub(crate) fn record(
+    zone: &str,
+    owner: &str,
+    ttl: Option<u32>,
+    data: &RecordData,
+) -> Result<(String, String, u32)> {
+    let s = record_spec(zone, owner, ttl, data)?;
+    let ttl = s.ttl.unwrap_or(DEFAULT_TTL);
+    if ttl < DEFAULT_TTL {
+        return Err(Error::invalid_input(
+            "ttl",
+            "Vercel's minimum TTL is 60 seconds",
+        ));
+    }
+    // Reject types Vercel does not serve before any call.
+    mapping::record_body("", &s.data, ttl, None)?;
+    Ok((s.zone, s.name, ttl))
+}
+
+/// Record data with names in canonical form (as the spec validation leaves them).
+pub(crate) fn canonical_data(data: &RecordData) -> Result<RecordData> {
+    Ok(record_spec("stackdock.invalid", "@", None, data)?.data)
+}
+
+fn record_spec(
+    zone: &str,
+    owner: &str,
+    ttl: Option<u32>,
+    data: &RecordData,
+) -> Result<DnsRecordSpec> {
+    let spec = ResourceSpec::from(DnsRecordSpec {
+        zone: zone.to_owned(),
+        name: owner.to_owned(),
+        ttl,
+        data: data.clone(),
+        common: Default::default(),
+    })
+    .validate()?;
+    match spec {
+        ResourceSpec::DnsRecord(s) => Ok(s),
+        _ => Err(Error::internal("validated spec changed kind")),
+    }
 }
 
 #[cfg(test)]

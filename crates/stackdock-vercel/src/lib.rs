@@ -8,6 +8,7 @@ mod input;
 mod inventory;
 mod mapping;
 mod model;
+mod plan;
 pub mod types;
 
 pub use adapter::VercelAdapter;

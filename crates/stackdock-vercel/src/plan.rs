@@ -1,0 +1,313 @@
+//! Adopt or create: the idempotent creates, built on the one-call protocol
+//! methods of [`client`](crate::client), and the update plan of a project.
+//!
+//! What an existing resource must match to be adopted is decided by the
+//! small pure functions at the end; the `async` methods only sequence calls:
+//! look, then adopt or create, and on a `409` look again (a lost earlier
+//! attempt, or a concurrent caller, may have created it meanwhile).
+
+use serde_json::Value;
+use stackdock_core::dns::RecordData;
+use stackdock_core::resource::{DnsRecord, Domain, WebService};
+use stackdock_core::{Error, ErrorKind, Result};
+
+use crate::input;
+use crate::mapping;
+use crate::model::{ApiLink, ApiProject};
+use crate::types::{EnvVar, NewEnvVar, NewProject, NewProjectDomain, ProjectUpdate};
+use crate::VercelClient;
+
+impl VercelClient {
+    /// Create a project, or adopt the project of the same name when it is
+    /// compatible (`Conflict` when it is not). Validation happens before any call.
+    ///
+    /// A `node_version` is set right after the create; if that fails the new
+    /// project is deleted again, so nothing half-made is left.
+    pub async fn create_project(&self, p: &NewProject) -> Result<WebService> {
+        const OP: &str = "create web service";
+        input::new_project(p).map_err(|e| e.with_operation(OP))?;
+        if let Some(raw) = self.project_raw(&p.name).await? {
+            return self
+                .adopt_project(p, raw)
+                .await
+                .map_err(|e| e.with_operation(OP));
+        }
+        let raw = match self.post_project(p).await {
+            Ok(raw) => raw,
+            Err(e) if e.kind() == &ErrorKind::Conflict => {
+                return match self.project_raw(&p.name).await? {
+                    Some(raw) => self
+                        .adopt_project(p, raw)
+                        .await
+                        .map_err(|e| e.with_operation(OP)),
+                    None => Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let mut project = mapping::project(self.dock_id(), raw)?;
+        if let Some(version) = &p.node_version {
+            self.set_node_version_or_roll_back(&project, version)
+                .await
+                .map_err(|e| e.with_operation(OP))?;
+            project.runtime = Some(version.clone());
+        }
+        Ok(project)
+    }
+
+    /// Vercel's create takes no `nodeVersion`: set it on the new project, and
+    /// delete the project again when that fails.
+    async fn set_node_version_or_roll_back(
+        &self,
+        project: &WebService,
+        version: &str,
+    ) -> Result<()> {
+        let id = &project.meta.reference.provider_resource_id;
+        let update = ProjectUpdate {
+            node_version: Some(version.to_owned()),
+            ..Default::default()
+        };
+        if let Err(e) = self.update_project(id, &update).await {
+            let _ = self.delete_project(id).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn adopt_project(&self, p: &NewProject, raw: Value) -> Result<WebService> {
+        let existing = ApiProject::deserialize_from(&raw)?;
+        let bad = project_conflicts(p, &existing);
+        if !bad.is_empty() {
+            return Err(Error::conflict(format!(
+                "project {} exists with a different {}",
+                p.name,
+                bad.join(", ")
+            )));
+        }
+        // Finish what an interrupted create may have left out: env vars that are missing.
+        if !p.environment_variables.is_empty() {
+            let have = self.list_env(&existing.id).await?;
+            let missing = missing_env_vars(&p.environment_variables, &have);
+            if !missing.is_empty() {
+                self.create_env(&existing.id, &missing, false).await?;
+            }
+        }
+        mapping::project(self.dock_id(), raw)
+    }
+
+    /// Attach a domain to a project, or adopt it when it is already attached
+    /// with the same settings (`Conflict` when the settings differ,
+    /// `AlreadyExists` when another project holds it).
+    ///
+    /// An unverified domain comes back with `verified: Some(false)` and the
+    /// records Vercel asks for in `verification`; create them, then call
+    /// [`VercelClient::verify_project_domain`].
+    pub async fn add_project_domain(&self, project: &str, d: &NewProjectDomain) -> Result<Domain> {
+        const OP: &str = "create domain";
+        let (name, redirect) =
+            input::new_project_domain(project, d).map_err(|e| e.with_operation(OP))?;
+        let adopt =
+            |existing| adopt_domain(existing, &name, &redirect).map_err(|e| e.with_operation(OP));
+        if let Some(existing) = self.get_project_domain(project, &name).await? {
+            return adopt(existing);
+        }
+        match self
+            .post_project_domain(project, &name, redirect.as_deref(), d)
+            .await
+        {
+            Err(e) if matches!(e.kind(), ErrorKind::Conflict) => {
+                match self.get_project_domain(project, &name).await? {
+                    Some(existing) => adopt(existing),
+                    None => Err(Error::already_exists(format!(
+                        "domain {name} is in use by another project or account"
+                    ))
+                    .with_operation(OP)
+                    .with_source(e)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Add a domain to the account (idempotent: an existing one is returned).
+    pub async fn add_domain(&self, name: &str) -> Result<Domain> {
+        const OP: &str = "add account domain";
+        let name = input::domain("name", name).map_err(|e| e.with_operation(OP))?;
+        match self.get_domain(&name).await? {
+            Some(existing) => Ok(existing),
+            None => self.post_domain(&name).await,
+        }
+    }
+
+    /// Create a DNS record; an identical record (same owner, type and data)
+    /// is adopted when its TTL matches, `Conflict` when it does not.
+    /// `owner` is absolute (`www.example.com`) or relative (`www`, `@`).
+    pub async fn create_dns_record(
+        &self,
+        zone: &str,
+        owner: &str,
+        ttl: Option<u32>,
+        data: &RecordData,
+        comment: Option<&str>,
+    ) -> Result<DnsRecord> {
+        const OP: &str = "create dns record";
+        let (zone, owner, ttl_value) =
+            input::record(zone, owner, ttl, data).map_err(|e| e.with_operation(OP))?;
+        let data = input::canonical_data(data)?;
+        let existing = self.list_dns_records(&zone).await?;
+        if let Some(same) =
+            adopt_record(existing, &owner, &data, ttl).map_err(|e| e.with_operation(OP))?
+        {
+            return Ok(same);
+        }
+        self.post_dns_record(&zone, &owner, ttl_value, data, comment)
+            .await
+    }
+}
+
+/// Fields of an existing project that differ from what `p` asks for.
+fn project_conflicts(p: &NewProject, existing: &ApiProject) -> Vec<&'static str> {
+    let differs = |want: Option<&str>, have: Option<&str>| want.is_some_and(|w| Some(w) != have);
+    let repo = existing.link.as_ref().and_then(ApiLink::repository);
+    [
+        (
+            "framework",
+            p.framework.as_deref(),
+            existing.framework.as_deref(),
+        ),
+        (
+            "runtime",
+            p.node_version.as_deref(),
+            existing.node_version.as_deref(),
+        ),
+        ("region", p.region.as_deref(), existing.region()),
+        (
+            "build_command",
+            p.build_command.as_deref(),
+            existing.build_command.as_deref(),
+        ),
+        (
+            "output_directory",
+            p.output_directory.as_deref(),
+            existing.output_directory.as_deref(),
+        ),
+        ("repository", p.repository.as_deref(), repo.as_deref()),
+    ]
+    .into_iter()
+    .filter(|(_, want, have)| differs(*want, *have))
+    .map(|(field, _, _)| field)
+    .collect()
+}
+
+/// The wanted env vars whose key the project does not have yet.
+fn missing_env_vars(wanted: &[NewEnvVar], have: &[EnvVar]) -> Vec<NewEnvVar> {
+    wanted
+        .iter()
+        .filter(|v| !have.iter().any(|h| h.key == v.key))
+        .cloned()
+        .collect()
+}
+
+/// An attached domain is ours to adopt when its redirect is the one asked for.
+fn adopt_domain(existing: Domain, name: &str, redirect: &Option<String>) -> Result<Domain> {
+    if &existing.redirect != redirect {
+        return Err(Error::conflict(format!(
+            "domain {name} is attached with a different redirect"
+        )));
+    }
+    Ok(existing)
+}
+
+/// The record of `existing` with the same owner and data: adopted when no TTL
+/// is asked for or it matches, `Conflict` otherwise; `None` when there is none.
+fn adopt_record(
+    existing: Vec<DnsRecord>,
+    owner: &str,
+    data: &RecordData,
+    ttl: Option<u32>,
+) -> Result<Option<DnsRecord>> {
+    let Some(same) = existing
+        .into_iter()
+        .find(|r| r.meta.name == owner && &r.data == data)
+    else {
+        return Ok(None);
+    };
+    if ttl.is_some_and(|t| t != same.ttl) {
+        return Err(Error::conflict(format!(
+            "{owner} {} exists with TTL {}",
+            data.record_type(),
+            same.ttl
+        )));
+    }
+    Ok(Some(same))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn conflicts_name_each_differing_field() {
+        let existing: ApiProject = serde_json::from_value(json!({
+            "id": "prj_1", "name": "web", "framework": "nextjs", "nodeVersion": "22.x",
+            "resourceConfig": {"functionDefaultRegions": ["iad1"]},
+            "link": {"type": "github", "org": "acme", "repo": "web"}
+        }))
+        .unwrap();
+        let same = NewProject {
+            name: "web".into(),
+            framework: Some("nextjs".into()),
+            region: Some("iad1".into()),
+            repository: Some("acme/web".into()),
+            ..Default::default()
+        };
+        assert!(project_conflicts(&same, &existing).is_empty());
+        let other = NewProject {
+            framework: Some("astro".into()),
+            region: Some("fra1".into()),
+            node_version: Some("20.x".into()),
+            ..same
+        };
+        assert_eq!(
+            project_conflicts(&other, &existing),
+            ["framework", "runtime", "region"]
+        );
+    }
+
+    #[test]
+    fn records_are_adopted_only_with_the_same_owner_data_and_ttl() {
+        let record = |owner: &str, ttl| {
+            let meta = stackdock_core::ResourceMeta::new(
+                mapping::PROVIDER_ID,
+                "d",
+                stackdock_core::ResourceKind::DnsRecord,
+                "acme.example/rec_1",
+                owner,
+            );
+            DnsRecord {
+                zone: "acme.example".into(),
+                ttl,
+                data: RecordData::A {
+                    address: [192, 0, 2, 1].into(),
+                },
+                meta,
+            }
+        };
+        let data = RecordData::A {
+            address: [192, 0, 2, 1].into(),
+        };
+        let have = || vec![record("www.acme.example", 300)];
+        assert!(adopt_record(have(), "www.acme.example", &data, None)
+            .unwrap()
+            .is_some());
+        assert!(adopt_record(have(), "www.acme.example", &data, Some(300))
+            .unwrap()
+            .is_some());
+        assert!(adopt_record(have(), "api.acme.example", &data, None)
+            .unwrap()
+            .is_none());
+        let e = adopt_record(have(), "www.acme.example", &data, Some(60)).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Conflict);
+    }
+}
