@@ -26,14 +26,12 @@ use stackdock_core::{
     Capabilities, DockAdapter, Error, ListOptions, Observation, Operation, Operations, Page,
     ProviderInfo, Resource, ResourceId, ResourceKind, Result,
 };
-use stackdock_http::Request;
 
 use crate::client::VercelClient;
 use crate::config::{VercelConfig, MAX_PAGE_SIZE};
 use crate::mapping;
 use crate::types::{
-    DeploymentQuery, DeploymentSource, DeploymentTarget, GitProvider, NewDeployment, NewProject,
-    NewProjectDomain, ProjectUpdate,
+    DeploymentSource, DeploymentTarget, GitProvider, NewDeployment, NewProject, NewProjectDomain,
 };
 
 /// The Vercel adapter (provider id `vercel`). Typed calls beyond the
@@ -243,109 +241,23 @@ impl VercelAdapter {
             .page_size
             .unwrap_or(self.client.page_size())
             .clamp(1, MAX_PAGE_SIZE);
-        let dock = self.client.dock_id();
         let cursor = o.cursor.as_deref();
-        let (items, next_cursor): (Vec<Resource>, Option<String>) = match kind {
-            ResourceKind::WebService => {
-                let (raw, next) = self
-                    .client
-                    .raw_page(
-                        Request::get("/v10/projects"),
-                        "projects",
-                        "from",
-                        cursor,
-                        limit,
-                        "list web services",
-                    )
-                    .await?;
-                let items = raw
-                    .into_iter()
-                    .map(|r| mapping::project(dock, r).map(Resource::from))
-                    .collect::<Result<_>>()?;
-                (items, next)
+        let parent = o.parent.as_deref();
+        let c = &self.client;
+        let (items, next_cursor) = match (kind, parent) {
+            (ResourceKind::WebService, _) => resources(c.projects_page(cursor, limit).await?),
+            (ResourceKind::Deployment, _) => {
+                resources(c.deployments_page(parent, cursor, limit).await?)
             }
-            ResourceKind::Deployment => {
-                let q = DeploymentQuery {
-                    project_id: o.parent.clone(),
-                    ..Default::default()
-                };
-                let req = VercelClient::deployments_request(&q)?;
-                let (raw, next) = self
-                    .client
-                    .raw_page(
-                        req,
-                        "deployments",
-                        "until",
-                        cursor,
-                        limit,
-                        "list deployments",
-                    )
-                    .await?;
-                let items = raw
-                    .into_iter()
-                    .map(|r| mapping::deployment(dock, r, o.parent.as_deref()).map(Resource::from))
-                    .collect::<Result<_>>()?;
-                (items, next)
+            (ResourceKind::Domain, Some(project)) => {
+                resources(c.project_domains_page(project, cursor, limit).await?)
             }
-            ResourceKind::Domain => match &o.parent {
-                Some(project) => {
-                    crate::input::project_ref("parent", project)?;
-                    let req = Request::get(format!(
-                        "/v9/projects/{}/domains",
-                        stackdock_http::encode_path_segment(project)
-                    ));
-                    let (raw, next) = self
-                        .client
-                        .raw_page(req, "domains", "until", cursor, limit, "list domains")
-                        .await?;
-                    let items = raw
-                        .into_iter()
-                        .map(|r| mapping::project_domain(dock, r, project).map(Resource::from))
-                        .collect::<Result<_>>()?;
-                    (items, next)
-                }
-                None => {
-                    let (raw, next) = self
-                        .client
-                        .raw_page(
-                            Request::get("/v5/domains"),
-                            "domains",
-                            "until",
-                            cursor,
-                            limit,
-                            "list domains",
-                        )
-                        .await?;
-                    let items = raw
-                        .into_iter()
-                        .map(|r| mapping::account_domain(dock, r).map(Resource::from))
-                        .collect::<Result<_>>()?;
-                    (items, next)
-                }
-            },
-            ResourceKind::DnsRecord => {
-                let zone =
-                    stackdock_core::validate::domain("parent", o.parent.as_deref().unwrap_or(""))?;
-                let (raw, next) = self
-                    .client
-                    .raw_page(
-                        VercelClient::records_request(&zone),
-                        "records",
-                        "until",
-                        cursor,
-                        limit,
-                        "list dns records",
-                    )
-                    .await?;
-                let mut items = Vec::with_capacity(raw.len());
-                for r in raw {
-                    if let Some(rec) = mapping::record(dock, &zone, r)? {
-                        items.push(Resource::from(rec));
-                    }
-                }
-                (items, next)
-            }
-            other => return Err(self.unsupported(Operation::List, other)),
+            (ResourceKind::Domain, None) => resources(c.domains_page(cursor, limit).await?),
+            (ResourceKind::DnsRecord, zone) => resources(
+                c.dns_records_page(zone.unwrap_or(""), cursor, limit)
+                    .await?,
+            ),
+            (other, _) => return Err(self.unsupported(Operation::List, other)),
         };
         Ok(Page { items, next_cursor })
     }
@@ -398,6 +310,13 @@ impl VercelAdapter {
             other => return Err(self.unsupported(Operation::Observe, other)),
         })
     }
+}
+
+/// A page of typed items as a page of resources.
+fn resources<T: Into<Resource>>(
+    (items, next): (Vec<T>, Option<String>),
+) -> (Vec<Resource>, Option<String>) {
+    (items.into_iter().map(Into::into).collect(), next)
 }
 
 fn kind_mismatch() -> Error {
@@ -522,24 +441,11 @@ impl DockAdapter for VercelAdapter {
                         .get_project(&id.id)
                         .await?
                         .ok_or_else(|| Error::not_found(id.to_string()))?;
-                    if wanted.repository.is_some() && wanted.repository != current.repository {
-                        return Err(Error::invalid_input(
-                            "repository",
-                            "connect another repository in Vercel's git settings; update cannot change it",
-                        ));
-                    }
-                    let update = ProjectUpdate {
-                        name: (current.meta.name != wanted.name).then(|| wanted.name.clone()),
-                        framework: wanted.framework,
-                        build_command: wanted.build_command,
-                        dev_command: wanted.dev_command,
-                        install_command: wanted.install_command,
-                        output_directory: wanted.output_directory,
-                        root_directory: wanted.root_directory,
-                        node_version: wanted.node_version,
-                        region: wanted.region,
-                    };
-                    self.client.update_project(&id.id, &update).await.map(Resource::from)
+                    let update = crate::plan::project_update(wanted, &current)?;
+                    self.client
+                        .update_project(&id.id, &update)
+                        .await
+                        .map(Resource::from)
                 }
                 ResourceSpec::Domain(s) => {
                     Self::check_domain_spec(s)?;
@@ -559,7 +465,10 @@ impl DockAdapter for VercelAdapter {
                         return Ok(Resource::from(current));
                     };
                     if s.name != domain {
-                        return Err(Error::invalid_input("name", "cannot be changed by an update"));
+                        return Err(Error::invalid_input(
+                            "name",
+                            "cannot be changed by an update",
+                        ));
                     }
                     if s.service_id.as_deref().is_some_and(|p| p != project) {
                         return Err(Error::invalid_input(
@@ -584,7 +493,10 @@ impl DockAdapter for VercelAdapter {
                         return Err(Error::not_found(id.to_string()));
                     };
                     if zone != s.zone {
-                        return Err(Error::invalid_input("zone", "a record cannot move to another zone"));
+                        return Err(Error::invalid_input(
+                            "zone",
+                            "a record cannot move to another zone",
+                        ));
                     }
                     self.client
                         .update_dns_record(zone, record, &s.name, s.ttl, &s.data)

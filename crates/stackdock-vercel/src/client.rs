@@ -795,6 +795,134 @@ impl VercelClient {
         )
     }
 
+    // ---- single pages (the adapter's `list`) ------------------------------
+
+    /// One page of projects, after the `from` token `cursor`.
+    pub(crate) async fn projects_page(
+        &self,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<WebService>, Option<String>)> {
+        let (raw, next) = self
+            .raw_page(
+                Request::get("/v10/projects"),
+                "projects",
+                "from",
+                cursor,
+                limit,
+                "list web services",
+            )
+            .await?;
+        let dock = self.dock_id();
+        Ok((
+            raw.into_iter()
+                .map(|r| mapping::project(dock, r))
+                .collect::<Result<_>>()?,
+            next,
+        ))
+    }
+
+    /// One page of deployments (of `project` when given).
+    pub(crate) async fn deployments_page(
+        &self,
+        project: Option<&str>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<Deployment>, Option<String>)> {
+        let q = DeploymentQuery {
+            project_id: project.map(str::to_owned),
+            ..Default::default()
+        };
+        let req = Self::deployments_request(&q)?;
+        let (raw, next) = self
+            .raw_page(
+                req,
+                "deployments",
+                "until",
+                cursor,
+                limit,
+                "list deployments",
+            )
+            .await?;
+        let dock = self.dock_id();
+        let items = raw
+            .into_iter()
+            .map(|r| mapping::deployment(dock, r, project))
+            .collect::<Result<_>>()?;
+        Ok((items, next))
+    }
+
+    /// One page of a project's domains.
+    pub(crate) async fn project_domains_page(
+        &self,
+        project: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<Domain>, Option<String>)> {
+        input::project_ref("parent", project)?;
+        let req = Request::get(format!("/v9/projects/{}/domains", seg(project)));
+        let (raw, next) = self
+            .raw_page(req, "domains", "until", cursor, limit, "list domains")
+            .await?;
+        let dock = self.dock_id();
+        let items = raw
+            .into_iter()
+            .map(|r| mapping::project_domain(dock, r, project))
+            .collect::<Result<_>>()?;
+        Ok((items, next))
+    }
+
+    /// One page of the account's domains.
+    pub(crate) async fn domains_page(
+        &self,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<Domain>, Option<String>)> {
+        let (raw, next) = self
+            .raw_page(
+                Request::get("/v5/domains"),
+                "domains",
+                "until",
+                cursor,
+                limit,
+                "list domains",
+            )
+            .await?;
+        let dock = self.dock_id();
+        Ok((
+            raw.into_iter()
+                .map(|r| mapping::account_domain(dock, r))
+                .collect::<Result<_>>()?,
+            next,
+        ))
+    }
+
+    /// One page of a zone's records (types StackDock cannot represent are left out).
+    pub(crate) async fn dns_records_page(
+        &self,
+        zone: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<DnsRecord>, Option<String>)> {
+        let zone = input::domain("parent", zone)?;
+        let (raw, next) = self
+            .raw_page(
+                Self::records_request(&zone),
+                "records",
+                "until",
+                cursor,
+                limit,
+                "list dns records",
+            )
+            .await?;
+        let dock = self.dock_id();
+        let mut items = Vec::with_capacity(raw.len());
+        for r in raw {
+            items.extend(mapping::record(dock, &zone, r)?);
+        }
+        Ok((items, next))
+    }
+
     // ---- environment variables ------------------------------------------
 
     /// Every env var of a project. Values come back as Vercel returns them

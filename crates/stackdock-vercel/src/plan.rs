@@ -165,6 +165,29 @@ impl VercelClient {
     }
 }
 
+/// The update that brings `current` to `wanted`: every setting `wanted`
+/// names, and the name when it differs. The connected repository cannot be
+/// changed through the API.
+pub(crate) fn project_update(wanted: NewProject, current: &WebService) -> Result<ProjectUpdate> {
+    if wanted.repository.is_some() && wanted.repository != current.repository {
+        return Err(Error::invalid_input(
+            "repository",
+            "connect another repository in Vercel's git settings; update cannot change it",
+        ));
+    }
+    Ok(ProjectUpdate {
+        name: (current.meta.name != wanted.name).then_some(wanted.name),
+        framework: wanted.framework,
+        build_command: wanted.build_command,
+        dev_command: wanted.dev_command,
+        install_command: wanted.install_command,
+        output_directory: wanted.output_directory,
+        root_directory: wanted.root_directory,
+        node_version: wanted.node_version,
+        region: wanted.region,
+    })
+}
+
 /// Fields of an existing project that differ from what `p` asks for.
 fn project_conflicts(p: &NewProject, existing: &ApiProject) -> Vec<&'static str> {
     let differs = |want: Option<&str>, have: Option<&str>| want.is_some_and(|w| Some(w) != have);
