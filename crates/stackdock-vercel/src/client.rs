@@ -17,8 +17,8 @@ use crate::error::VercelErrorMapper;
 use crate::input;
 use crate::mapping;
 use crate::model::{
-    split_page, AddDomainBody, ApiLink, ApiProject, CreateDeploymentBody, CreateProjectBody,
-    EnvBody, GitRepositoryBody, ProjectDomainBody, ResourceConfigBody, UpdateProjectBody,
+    split_page, AddDomainBody, ApiProject, CreateDeploymentBody, CreateProjectBody, EnvBody,
+    GitRepositoryBody, ProjectDomainBody, ResourceConfigBody, UpdateProjectBody,
 };
 use crate::types::{
     DeploymentQuery, DeploymentSource, DeploymentTarget, EnvVar, NewDeployment, NewEnvVar,
@@ -305,7 +305,7 @@ impl VercelClient {
                     .unwrap_or_else(|| "main".into());
                 (
                     Some(
-                        git_source(link, &git_ref, sha.as_deref())
+                        link.git_source(&git_ref, sha.as_deref())
                             .map_err(|e| e.with_operation(OP))?,
                     ),
                     None,
@@ -717,7 +717,7 @@ impl VercelClient {
             .and_then(Value::as_str)
             .ok_or_else(|| malformed(OP, "uid"))?
             .to_owned();
-        Ok(local_record(
+        Ok(mapping::local_record(
             self.dock_id(),
             zone,
             &uid,
@@ -764,7 +764,7 @@ impl VercelClient {
                     .operation(OP),
             )
             .await?;
-        Ok(local_record(
+        Ok(mapping::local_record(
             self.dock_id(),
             &zone,
             record_id,
@@ -1034,138 +1034,5 @@ fn env_body(v: &NewEnvVar) -> EnvBody<'_> {
         target: v.targets.iter().map(|t| t.as_str()).collect(),
         git_branch: v.git_branch.as_deref(),
         comment: v.comment.as_deref(),
-    }
-}
-
-/// The record just written, built from what was sent (Vercel answers create
-/// with only `{uid}`).
-fn local_record(
-    dock_id: &str,
-    zone: &str,
-    id: &str,
-    owner: &str,
-    ttl: u32,
-    data: RecordData,
-    raw: Value,
-) -> DnsRecord {
-    let mut meta = stackdock_core::ResourceMeta::new(
-        mapping::PROVIDER_ID,
-        dock_id,
-        stackdock_core::ResourceKind::DnsRecord,
-        mapping::record_id(zone, id),
-        owner,
-    )
-    .with_status(stackdock_core::ResourceStatus::Active)
-    .with_provider_data(raw);
-    meta.updated_at = Some(chrono::Utc::now());
-    DnsRecord {
-        zone: zone.to_owned(),
-        ttl,
-        data,
-        meta,
-    }
-}
-
-/// The `gitSource` of a deployment from the project's link. Its `type` is
-/// the link's own: @vercel/sdk's create-deployment `gitSource` has separate
-/// `github`, `github-limited` and `cursor-origin` variants.
-fn git_source(link: &ApiLink, git_ref: &str, sha: Option<&str>) -> Result<Value> {
-    let mut source = match link.kind.as_deref() {
-        None => github_source("github", link, git_ref)?,
-        Some(kind @ ("github" | "github-limited")) => github_source(kind, link, git_ref)?,
-        Some("cursor-origin") => {
-            let repo_id = link.repo_id.as_ref().ok_or_else(|| {
-                Error::invalid_input("service", "the project's Cursor link has no repository id")
-            })?;
-            json!({"type": "cursor-origin", "repoId": repo_id, "ref": git_ref})
-        }
-        Some("gitlab") => {
-            let id = link.project_id.clone().ok_or_else(|| {
-                Error::invalid_input("service", "the project's GitLab link has no project id")
-            })?;
-            json!({"type": "gitlab", "projectId": id, "ref": git_ref})
-        }
-        Some("bitbucket") => {
-            let repo_uuid = link.uuid.clone().ok_or_else(|| {
-                Error::invalid_input(
-                    "service",
-                    "the project's Bitbucket link has no repository uuid",
-                )
-            })?;
-            let mut v = json!({"type": "bitbucket", "repoUuid": repo_uuid, "ref": git_ref});
-            if let Some(ws) = &link.workspace_uuid {
-                v["workspaceUuid"] = json!(ws);
-            }
-            v
-        }
-        Some(other) => {
-            return Err(Error::invalid_input(
-                "service",
-                format!("deploying from a {other} repository is not supported"),
-            ))
-        }
-    };
-    if let Some(sha) = sha {
-        source["sha"] = json!(sha);
-    }
-    Ok(source)
-}
-
-/// A GitHub `gitSource` (`kind` is `github` or `github-limited`): by
-/// repository id when the link has one, else by `org`/`repo`.
-fn github_source(kind: &str, link: &ApiLink, git_ref: &str) -> Result<Value> {
-    if let Some(repo_id) = &link.repo_id {
-        return Ok(json!({"type": kind, "repoId": repo_id, "ref": git_ref}));
-    }
-    let (Some(org), Some(repo)) = (&link.org, &link.repo) else {
-        return Err(Error::invalid_input(
-            "service",
-            "the project's GitHub link has no repository",
-        ));
-    };
-    Ok(json!({"type": kind, "org": org, "repo": repo, "ref": git_ref}))
-}
-
-impl ApiProject {
-    pub(crate) fn deserialize_from(raw: &Value) -> Result<ApiProject> {
-        <ApiProject as serde::Deserialize>::deserialize(raw).map_err(|e| {
-            Error::invalid_response(format!("unexpected project object from Vercel: {e}"))
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn git_sources_by_provider() {
-        let link: ApiLink = serde_json::from_value(json!({"type":"github","org":"acme","repo":"web","repoId":42,"productionBranch":"main"})).unwrap();
-        assert_eq!(
-            git_source(&link, "main", Some("abc1234")).unwrap(),
-            json!({"type":"github","repoId":42,"ref":"main","sha":"abc1234"})
-        );
-        let link: ApiLink = serde_json::from_value(
-            json!({"type":"github-limited","org":"acme","repo":"web","productionBranch":"main"}),
-        )
-        .unwrap();
-        assert_eq!(
-            git_source(&link, "main", None).unwrap(),
-            json!({"type":"github-limited","org":"acme","repo":"web","ref":"main"})
-        );
-        let link: ApiLink = serde_json::from_value(
-            json!({"type":"cursor-origin","owner":"acme","repo":"web","repoId":"crepo_17"}),
-        )
-        .unwrap();
-        assert_eq!(
-            git_source(&link, "main", None).unwrap(),
-            json!({"type":"cursor-origin","repoId":"crepo_17","ref":"main"})
-        );
-        let link: ApiLink =
-            serde_json::from_value(json!({"type":"gitlab","projectId":"77"})).unwrap();
-        assert_eq!(
-            git_source(&link, "dev", None).unwrap(),
-            json!({"type":"gitlab","projectId":"77","ref":"dev"})
-        );
     }
 }

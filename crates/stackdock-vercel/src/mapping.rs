@@ -550,6 +550,35 @@ pub(crate) fn env_var(mut raw: Value) -> Result<EnvVar> {
     })
 }
 
+/// The record just written, built from what was sent (Vercel answers create
+/// with only `{uid}`).
+pub(crate) fn local_record(
+    dock_id: &str,
+    zone: &str,
+    id: &str,
+    owner: &str,
+    ttl: u32,
+    data: RecordData,
+    raw: Value,
+) -> DnsRecord {
+    let mut meta = ResourceMeta::new(
+        PROVIDER_ID,
+        dock_id,
+        ResourceKind::DnsRecord,
+        record_id(zone, id),
+        owner,
+    )
+    .with_status(ResourceStatus::Active)
+    .with_provider_data(raw);
+    meta.updated_at = Some(Utc::now());
+    DnsRecord {
+        zone: zone.to_owned(),
+        ttl,
+        data,
+        meta,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,8 @@
 //! goes on the wire (their snapshots are in `tests/snapshots/`).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
+use stackdock_core::{Error, Result};
 
 /// A field Vercel sends as a number in some shapes and as a string in
 /// others (`pagination.next`, a link's `repoId`), kept as it came so it goes
@@ -109,6 +110,79 @@ impl ApiLink {
                 self.repo.as_deref()?
             )),
         }
+    }
+}
+
+impl ApiLink {
+    /// The `gitSource` of a deployment from the project's link. Its `type` is
+    /// the link's own: @vercel/sdk's create-deployment `gitSource` has separate
+    /// `github`, `github-limited` and `cursor-origin` variants.
+    pub(crate) fn git_source(&self, git_ref: &str, sha: Option<&str>) -> Result<Value> {
+        let mut source = match self.kind.as_deref() {
+            None => self.github_source("github", git_ref)?,
+            Some(kind @ ("github" | "github-limited")) => self.github_source(kind, git_ref)?,
+            Some("cursor-origin") => {
+                let repo_id = self.repo_id.as_ref().ok_or_else(|| {
+                    Error::invalid_input(
+                        "service",
+                        "the project's Cursor link has no repository id",
+                    )
+                })?;
+                json!({"type": "cursor-origin", "repoId": repo_id, "ref": git_ref})
+            }
+            Some("gitlab") => {
+                let id = self.project_id.clone().ok_or_else(|| {
+                    Error::invalid_input("service", "the project's GitLab link has no project id")
+                })?;
+                json!({"type": "gitlab", "projectId": id, "ref": git_ref})
+            }
+            Some("bitbucket") => {
+                let repo_uuid = self.uuid.clone().ok_or_else(|| {
+                    Error::invalid_input(
+                        "service",
+                        "the project's Bitbucket link has no repository uuid",
+                    )
+                })?;
+                let mut v = json!({"type": "bitbucket", "repoUuid": repo_uuid, "ref": git_ref});
+                if let Some(ws) = &self.workspace_uuid {
+                    v["workspaceUuid"] = json!(ws);
+                }
+                v
+            }
+            Some(other) => {
+                return Err(Error::invalid_input(
+                    "service",
+                    format!("deploying from a {other} repository is not supported"),
+                ))
+            }
+        };
+        if let Some(sha) = sha {
+            source["sha"] = json!(sha);
+        }
+        Ok(source)
+    }
+
+    /// A GitHub `gitSource` (`kind` is `github` or `github-limited`): by
+    /// repository id when the link has one, else by `org`/`repo`.
+    fn github_source(&self, kind: &str, git_ref: &str) -> Result<Value> {
+        if let Some(repo_id) = &self.repo_id {
+            return Ok(json!({"type": kind, "repoId": repo_id, "ref": git_ref}));
+        }
+        let (Some(org), Some(repo)) = (&self.org, &self.repo) else {
+            return Err(Error::invalid_input(
+                "service",
+                "the project's GitHub link has no repository",
+            ));
+        };
+        Ok(json!({"type": kind, "org": org, "repo": repo, "ref": git_ref}))
+    }
+}
+
+impl ApiProject {
+    pub(crate) fn deserialize_from(raw: &Value) -> Result<ApiProject> {
+        <ApiProject as serde::Deserialize>::deserialize(raw).map_err(|e| {
+            Error::invalid_response(format!("unexpected project object from Vercel: {e}"))
+        })
     }
 }
 
@@ -457,4 +531,40 @@ pub(crate) struct RecordBody<'a> {
     pub(crate) ttl: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) comment: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_sources_by_provider() {
+        let link: ApiLink = serde_json::from_value(json!({"type":"github","org":"acme","repo":"web","repoId":42,"productionBranch":"main"})).unwrap();
+        assert_eq!(
+            link.git_source("main", Some("abc1234")).unwrap(),
+            json!({"type":"github","repoId":42,"ref":"main","sha":"abc1234"})
+        );
+        let link: ApiLink = serde_json::from_value(
+            json!({"type":"github-limited","org":"acme","repo":"web","productionBranch":"main"}),
+        )
+        .unwrap();
+        assert_eq!(
+            link.git_source("main", None).unwrap(),
+            json!({"type":"github-limited","org":"acme","repo":"web","ref":"main"})
+        );
+        let link: ApiLink = serde_json::from_value(
+            json!({"type":"cursor-origin","owner":"acme","repo":"web","repoId":"crepo_17"}),
+        )
+        .unwrap();
+        assert_eq!(
+            link.git_source("main", None).unwrap(),
+            json!({"type":"cursor-origin","repoId":"crepo_17","ref":"main"})
+        );
+        let link: ApiLink =
+            serde_json::from_value(json!({"type":"gitlab","projectId":"77"})).unwrap();
+        assert_eq!(
+            link.git_source("dev", None).unwrap(),
+            json!({"type":"gitlab","projectId":"77","ref":"dev"})
+        );
+    }
 }
