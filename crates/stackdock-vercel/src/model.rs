@@ -111,9 +111,7 @@ impl ApiLink {
             )),
         }
     }
-}
 
-impl ApiLink {
     /// The `gitSource` of a deployment from the project's link. Its `type` is
     /// the link's own: @vercel/sdk's create-deployment `gitSource` has separate
     /// `github`, `github-limited` and `cursor-origin` variants.
