@@ -476,12 +476,22 @@ impl DockAdapter for VercelAdapter {
                             "moving a domain to another project: delete it and create it there",
                         ));
                     }
+                    // The spec has no git branch: keep the one the domain has.
+                    let current = self
+                        .client
+                        .get_project_domain(project, domain)
+                        .await?
+                        .ok_or_else(|| Error::not_found(id.to_string()))?;
+                    let git_branch = current.meta.provider_data["gitBranch"]
+                        .as_str()
+                        .map(str::to_owned);
                     self.client
                         .update_project_domain(
                             project,
                             &NewProjectDomain {
                                 name: s.name.clone(),
                                 redirect: s.redirect.clone(),
+                                git_branch,
                                 ..Default::default()
                             },
                         )

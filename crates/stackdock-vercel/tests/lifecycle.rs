@@ -213,3 +213,43 @@ async fn values_outside_the_api_enums_fail_before_any_call() {
     assert_eq!(fake.calls(), 0, "nothing reached Vercel");
     assert_eq!(fake.project_count(), 0);
 }
+
+#[tokio::test]
+async fn adapter_domain_update_keeps_the_git_branch() {
+    use stackdock_vercel::NewProjectDomain;
+    let fake = FakeVercel::new();
+    let server = fake.start().await;
+    let project = fake.seed_project("acme-branch");
+    let adapter = FakeVercel::adapter(&server);
+    let domain = adapter
+        .client()
+        .add_project_domain(
+            &project,
+            &NewProjectDomain {
+                name: "staging.acme.example".into(),
+                git_branch: Some("staging".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    // DomainSpec has no branch: an update through the adapter must not clear it.
+    let spec = ResourceSpec::from(DomainSpec {
+        name: "staging.acme.example".into(),
+        service_id: Some(project.clone()),
+        redirect: Some("acme.example".into()),
+        ..Default::default()
+    });
+    adapter
+        .update(&domain.meta.reference.id(), &spec)
+        .await
+        .unwrap();
+    let after = adapter
+        .client()
+        .get_project_domain(&project, "staging.acme.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.redirect.as_deref(), Some("acme.example"));
+    assert_eq!(after.meta.provider_data["gitBranch"], "staging");
+}
