@@ -184,7 +184,9 @@ pub(crate) fn project_update(wanted: NewProject, current: &WebService) -> Result
         output_directory: wanted.output_directory,
         root_directory: wanted.root_directory,
         node_version: wanted.node_version,
-        region: wanted.region,
+        // Sent only when it changes: `region` is the first of the project's
+        // functionDefaultRegions, and sending one region would drop the others.
+        region: wanted.region.filter(|r| current.region.as_ref() != Some(r)),
     })
 }
 
@@ -296,6 +298,25 @@ mod tests {
             project_conflicts(&other, &existing),
             ["framework", "runtime", "region"]
         );
+    }
+
+    #[test]
+    fn an_unchanged_region_is_not_sent() {
+        let current = mapping::project(
+            "d",
+            json!({"id": "prj_1", "name": "web",
+                   "resourceConfig": {"functionDefaultRegions": ["iad1", "fra1"]}}),
+        )
+        .unwrap();
+        let wanted = |region: &str| NewProject {
+            name: "web".into(),
+            region: Some(region.into()),
+            ..Default::default()
+        };
+        let same = project_update(wanted("iad1"), &current).unwrap();
+        assert_eq!(same, ProjectUpdate::default());
+        let moved = project_update(wanted("cdg1"), &current).unwrap();
+        assert_eq!(moved.region.as_deref(), Some("cdg1"));
     }
 
     #[test]
