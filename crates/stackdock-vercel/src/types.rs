@@ -269,7 +269,8 @@ pub struct ProjectUpdate {
     /// Node.js version.
     pub node_version: Option<String>,
     /// Default region of the project's functions (sent as
-    /// `resourceConfig.functionDefaultRegions`).
+    /// `resourceConfig.functionDefaultRegions: [region]`, which replaces the
+    /// project's list of regions).
     pub region: Option<String>,
 }
 
