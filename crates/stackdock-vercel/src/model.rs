@@ -114,7 +114,8 @@ impl ApiLink {
 
     /// The `gitSource` of a deployment from the project's link. Its `type` is
     /// the link's own: @vercel/sdk's create-deployment `gitSource` has separate
-    /// `github`, `github-limited` and `cursor-origin` variants.
+    /// `github`, `github-limited`, `cursor-origin`, `vercel`, `gitlab` and
+    /// `bitbucket` variants.
     pub(crate) fn git_source(&self, git_ref: &str, sha: Option<&str>) -> Result<Value> {
         let mut source = match self.kind.as_deref() {
             None => self.github_source("github", git_ref)?,
@@ -127,6 +128,16 @@ impl ApiLink {
                     )
                 })?;
                 json!({"type": "cursor-origin", "repoId": repo_id, "ref": git_ref})
+            }
+            // @vercel/sdk GitSource1 `{type: "vercel", sha}`: a commit, no ref.
+            Some("vercel") => {
+                let sha = sha.ok_or_else(|| {
+                    Error::invalid_input(
+                        "commit_sha",
+                        "a Vercel-hosted repository deploys a commit: set commit_sha",
+                    )
+                })?;
+                json!({"type": "vercel", "sha": sha})
             }
             Some("gitlab") => {
                 let id = self.project_id.clone().ok_or_else(|| {
@@ -557,6 +568,18 @@ mod tests {
         assert_eq!(
             link.git_source("main", None).unwrap(),
             json!({"type":"cursor-origin","repoId":"crepo_17","ref":"main"})
+        );
+        let link: ApiLink = serde_json::from_value(
+            json!({"type":"vercel","org":"acme","repo":"web","repoId":"repo_9a"}),
+        )
+        .unwrap();
+        assert_eq!(
+            link.git_source("main", Some("abc1234")).unwrap(),
+            json!({"type":"vercel","sha":"abc1234"})
+        );
+        assert!(
+            link.git_source("main", None).is_err(),
+            "a commit is required"
         );
         let link: ApiLink =
             serde_json::from_value(json!({"type":"gitlab","projectId":"77"})).unwrap();
