@@ -5,7 +5,7 @@
 mod common;
 
 use common::{bodies, FakeVercel};
-use serde_json::Value;
+use serde_json::{json, Value};
 use stackdock_core::dns::RecordData;
 use stackdock_core::spec::{DnsRecordSpec, ResourceSpec, WebServiceSpec};
 use stackdock_core::DockAdapter;
@@ -143,6 +143,46 @@ async fn deployment_bodies() {
         .map(|(_, b)| b)
         .collect();
     insta::assert_json_snapshot!("create_deployments", posts);
+}
+
+/// The `gitSource` type follows the project's link (@vercel/sdk 1.28
+/// create-deployment `gitSource` variants).
+#[tokio::test]
+async fn deployment_git_sources_follow_the_link_type() {
+    let fake = FakeVercel::new();
+    let server = fake.start().await;
+    let client = FakeVercel::adapter(&server).client().clone();
+    let links = [
+        json!({"type": "github-limited", "org": "acme", "repo": "web", "repoId": 123456789,
+               "productionBranch": "main", "deployHooks": [], "gitCredentialId": ""}),
+        json!({"type": "cursor-origin", "owner": "acme", "repo": "web", "repoId": "crepo_17",
+               "ownerId": "ns_acme", "productionBranch": "main", "deployHooks": [],
+               "gitCredentialId": ""}),
+        json!({"type": "vercel", "org": "acme", "repo": "web", "productionBranch": "main",
+               "deployHooks": [], "gitCredentialId": ""}),
+    ];
+    for (i, link) in links.into_iter().enumerate() {
+        let project = fake.seed_project_with_link(&format!("acme-link-{i}"), link);
+        client
+            .create_deployment(&NewDeployment {
+                project,
+                target: DeploymentTarget::Preview,
+                source: DeploymentSource::Git {
+                    git_ref: None,
+                    sha: Some("dc36199b2234c6586ebe05ec94078a895c707e29".into()),
+                },
+            })
+            .await
+            .unwrap();
+    }
+    let all = bodies(&server).await;
+    let sources: Vec<&Value> = all
+        .iter()
+        .filter(|(r, _)| r == "POST /v13/deployments")
+        .map(|(_, b)| &b["gitSource"])
+        .collect();
+    assert_eq!(sources[0]["type"], "github-limited");
+    insta::assert_json_snapshot!("deployment_git_sources", sources);
 }
 
 #[tokio::test]

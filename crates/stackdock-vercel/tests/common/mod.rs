@@ -155,6 +155,20 @@ impl FakeVercel {
         id
     }
 
+    /// Add a project connected through `link` (a link object as Vercel
+    /// returns it); returns its id.
+    pub fn seed_project_with_link(&self, name: &str, link: Value) -> String {
+        let id = self.seed_project(name);
+        let mut s = self.state.lock().unwrap();
+        let p = s
+            .projects
+            .iter_mut()
+            .find(|p| p["id"] == json!(id))
+            .unwrap();
+        p["link"] = link;
+        id
+    }
+
     /// Add a zone served by Vercel DNS.
     pub fn seed_zone(&self, zone: &str) {
         self.state
