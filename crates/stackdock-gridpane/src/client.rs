@@ -102,6 +102,13 @@ impl GridPaneClient {
         self
     }
 
+    /// The rate-limit state GridPane reported on its last answer that carried
+    /// rate-limit headers (`None` before any did): how many calls are left in
+    /// the window and when it resets, for scheduling bulk work per dock.
+    pub fn rate_limit(&self) -> Option<stackdock_http::RateLimitInfo> {
+        self.http.rate_limit()
+    }
+
     /// The page size used by the listing helpers.
     pub fn per_page(&self) -> u32 {
         self.per_page

@@ -1,4 +1,5 @@
-//! The leak check against an echoing GridPane: the token and system-user
+//! The leak check against an echoing GridPane (and the rate-limit state the
+//! client exposes, read from the same kind of fake): the token and system-user
 //! passwords never come back out through errors (2xx `"success": false`
 //! answers included), `Debug` or TRACE logs, and no answer forges a log line.
 
@@ -99,4 +100,26 @@ async fn success_false_answers_echoing_the_request_leak_nothing() {
 async fn error_answers_echoing_the_request_leak_nothing() {
     check(422).await;
     check(500).await;
+}
+
+#[tokio::test]
+async fn laravel_rate_limit_headers_are_exposed_per_dock() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-RateLimit-Limit", "60")
+                .insert_header("X-RateLimit-Remaining", "57")
+                .set_body_json(json!({"id": 1, "name": "agency"})),
+        )
+        .mount(&server)
+        .await;
+    let config = GridPaneConfig::new("gp-token")
+        .with_base_url(&format!("{}/oauth/api/v1", server.uri()))
+        .unwrap();
+    let adapter = GridPaneAdapter::new(config).unwrap();
+    assert_eq!(adapter.client().rate_limit(), None);
+    adapter.client().current_user().await.unwrap();
+    let info = adapter.client().rate_limit().expect("headers seen");
+    assert_eq!((info.limit, info.remaining), (Some(60), Some(57)));
 }

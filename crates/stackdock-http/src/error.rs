@@ -135,9 +135,9 @@ fn truncate(s: &str, max: usize) -> String {
 /// Map a transport failure. The URL is removed from the source because it could
 /// carry query values the caller considers sensitive.
 ///
-/// A connection lost after the request went out is told apart from one that
-/// never opened: the server may have acted on the first (a `POST` may have
-/// created something), never on the second.
+/// A connection lost after it was up (reset, closed early) is told apart from
+/// one that never opened: the server may have acted on the request in the
+/// first case (a `POST` may have created something), never in the second.
 pub(crate) fn transport_error(err: reqwest::Error, reading_body: bool) -> Error {
     let kind = if err.is_timeout() {
         ErrorKind::Timeout
@@ -148,7 +148,7 @@ pub(crate) fn transport_error(err: reqwest::Error, reading_body: bool) -> Error 
         "request timed out"
     } else if reading_body {
         "connection lost while reading the response"
-    } else if err.is_connect() && !sent_before_failing(&err) {
+    } else if err.is_connect() {
         "could not connect"
     } else {
         "connection lost after the request was sent; the server may have acted on it"
@@ -156,23 +156,6 @@ pub(crate) fn transport_error(err: reqwest::Error, reading_body: bool) -> Error 
     Error::new(kind)
         .with_message(message)
         .with_source(err.without_url())
-}
-
-/// Whether the failure came after the connection was up (reset, closed early):
-/// hyper reports those as I/O errors of these kinds below the top error.
-fn sent_before_failing(err: &reqwest::Error) -> bool {
-    use std::io::ErrorKind as Io;
-    let mut source = std::error::Error::source(err);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof
-            );
-        }
-        source = e.source();
-    }
-    false
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@
 use base64::Engine as _;
 use stackdock_core::secret::{is_secret_field, REDACTED};
 
+/// Longest part of an error body handed to a mapper (1 MiB).
+pub(crate) const MAX_SCRUBBED_BODY: usize = 1024 * 1024;
+
 /// The secrets one request carries, each in every encoding a server could echo.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Secrets {
@@ -81,8 +84,10 @@ impl Secrets {
     ///
     /// JSON stays JSON (mappers parse it): every string and key is scrubbed and
     /// its control characters are escaped inside the string. Anything else is
-    /// scrubbed as (lossy UTF-8) text.
+    /// scrubbed as (lossy UTF-8) text. Only the first [`MAX_SCRUBBED_BODY`]
+    /// bytes are kept: an error message needs no more, and scrubbing copies.
     pub(crate) fn scrub_body(&self, body: &[u8]) -> Vec<u8> {
+        let body = self.cut(body);
         match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(mut value) => {
                 self.scrub_json(&mut value);
@@ -90,6 +95,16 @@ impl Secrets {
             }
             Err(_) => self.scrub_text(&String::from_utf8_lossy(body)).into_bytes(),
         }
+    }
+
+    /// `body` cut to [`MAX_SCRUBBED_BODY`], minus the longest secret form's
+    /// length, so that no secret straddling the cut survives as a fragment.
+    fn cut<'a>(&self, body: &'a [u8]) -> &'a [u8] {
+        if body.len() <= MAX_SCRUBBED_BODY {
+            return body;
+        }
+        let longest = self.forms.first().map_or(0, String::len);
+        &body[..MAX_SCRUBBED_BODY.saturating_sub(longest)]
     }
 
     fn scrub_json(&self, value: &mut serde_json::Value) {
@@ -202,6 +217,17 @@ mod tests {
             secrets.scrub_body(b"not json hunter2\n"),
             b"not json [REDACTED]\\n"
         );
+    }
+
+    #[test]
+    fn long_bodies_are_cut_without_leaving_a_fragment() {
+        let mut secrets = Secrets::default();
+        secrets.add("straddling-secret");
+        let mut body = vec![b'x'; MAX_SCRUBBED_BODY - 5];
+        body.extend_from_slice(b"straddling-secret tail");
+        let out = secrets.scrub_body(&body);
+        assert!(out.len() < MAX_SCRUBBED_BODY, "{}", out.len());
+        assert!(!String::from_utf8_lossy(&out).contains("strad"));
     }
 
     #[test]
