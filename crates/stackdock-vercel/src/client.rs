@@ -63,7 +63,7 @@ impl fmt::Debug for VercelClient {
 }
 
 /// `Ok(None)` for a `NotFound`.
-pub(crate) fn found<T>(r: Result<T>) -> Result<Option<T>> {
+fn found<T>(r: Result<T>) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(e) if e.is_not_found() => Ok(None),
@@ -112,7 +112,7 @@ impl VercelClient {
         self.inner.http.send(req).await.map(|r| r.body)
     }
 
-    pub(crate) async fn value(&self, req: Request) -> Result<Value> {
+    async fn value(&self, req: Request) -> Result<Value> {
         self.inner.http.send_json::<Value>(req).await
     }
 
