@@ -372,6 +372,12 @@ impl HttpConfig {
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::config("timeouts must be greater than zero"));
         }
+        if self.retry.retry_timeout.is_zero() {
+            // It caps every attempt too: a zero budget would fail each request unsent.
+            return Err(Error::config(
+                "retry.retry_timeout must be greater than zero",
+            ));
+        }
         if self.max_response_bytes == 0 {
             return Err(Error::config(
                 "max_response_bytes must be greater than zero",

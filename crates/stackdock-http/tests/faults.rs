@@ -205,6 +205,20 @@ async fn retry_timeout_is_a_hard_cap_on_a_slow_attempt() {
     assert!(took < Duration::from_secs(2), "took {took:?}, cap 300 ms");
 }
 
+#[test]
+fn zero_budgets_and_caps_are_config_errors() {
+    let base = HttpConfig::parse("http://127.0.0.1:9").unwrap();
+    let zero_budget = base.clone().with_retry(RetryConfig {
+        retry_timeout: Duration::ZERO,
+        ..RetryConfig::default()
+    });
+    let zero_cap = base.with_max_response_bytes(0);
+    for config in [zero_budget, zero_cap] {
+        let err = HttpClient::new(config, StatusErrorMapper).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::ConfigInvalid, "{err}");
+    }
+}
+
 #[tokio::test]
 async fn a_retry_after_beyond_the_budget_is_kept_on_the_error() {
     let server = MockServer::start().await;
