@@ -222,12 +222,13 @@ impl VercelClient {
             resource_config: ResourceConfigBody::region(p.region.as_deref()),
             environment_variables: env,
         };
-        self.value(
-            Request::post("/v11/projects")
-                .json(&body)
-                .operation("create web service"),
-        )
-        .await
+        let mut req = Request::post("/v11/projects")
+            .json(&body)
+            .operation("create web service");
+        for v in &p.environment_variables {
+            req = req.secret(&v.value);
+        }
+        self.value(req).await
     }
     /// Change a project's settings.
     pub async fn update_project(&self, id_or_name: &str, u: &ProjectUpdate) -> Result<WebService> {
@@ -977,6 +978,10 @@ impl VercelClient {
         let mut req = Request::post(format!("/v10/projects/{}/env", seg(project)))
             .json(&body)
             .operation(OP);
+        // Values travel under the harmless name `value`: register them so no echo prints them.
+        for v in vars {
+            req = req.secret(&v.value);
+        }
         if upsert {
             // Overwriting makes the request safe to repeat.
             req = req.query("upsert", "true").idempotent(true);
