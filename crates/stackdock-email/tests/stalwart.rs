@@ -571,3 +571,36 @@ async fn objects_without_an_id_are_refused_not_sent_as_empty_ids() {
         .any(|b| b.to_string().contains(r#""destroy":[""]"#));
     assert!(!sent_empty_id, "an empty id was sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_of_one_account_all_adopt_it() {
+    let fake = FakeStalwart::start().await;
+    let dock = Arc::new(StalwartAdapter::new("s", config(&fake.uri())).unwrap());
+    // The domain exists, so every create goes straight to find-then-create.
+    let first = mailbox("first@race.example.com", Some("Race-Password-1"), None);
+    dock.create(&ResourceSpec::from(first)).await.unwrap();
+    let spec = ResourceSpec::from(mailbox(
+        "same@race.example.com",
+        Some("Race-Password-1"),
+        None,
+    ));
+    let creates: Vec<_> = (0..50)
+        .map(|_| {
+            let (dock, spec) = (dock.clone(), spec.clone());
+            tokio::spawn(async move { dock.create(&spec).await })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for create in creates {
+        if let Err(e) = create.await.unwrap() {
+            failed.push(e.to_string());
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of 50 failed: {failed:?}",
+        failed.len()
+    );
+    let accounts = fake.state().accounts.len();
+    assert_eq!(accounts, 2, "one account per address");
+}

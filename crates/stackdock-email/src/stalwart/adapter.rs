@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use stackdock_core::spec::ResourceSpec;
 use stackdock_core::{
-    Capabilities, DockAdapter, Error, ErrorStatus, ListOptions, Observation, Operation, Operations,
-    Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
+    Capabilities, DockAdapter, Error, ErrorKind, ErrorStatus, ListOptions, Observation, Operation,
+    Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
 };
 
 use super::client::{required_id, StalwartClient};
@@ -387,6 +387,37 @@ impl StalwartAdapter {
             .await
     }
 
+    /// An existing account for a mailbox create: ours with the same quota
+    /// and enabled flag is adopted, another owner's is `AlreadyExists`, a
+    /// difference is `Conflict`. (Stalwart masks secrets on get, so the
+    /// password cannot be compared; it is kept.)
+    fn adopt_account(
+        &self,
+        existing: &Value,
+        owner: &Option<String>,
+        s: &stackdock_core::spec::MailboxSpec,
+    ) -> Result<Resource> {
+        if owner_of(existing).as_ref() != Some(owner) {
+            return Err(Error::already_exists(format!(
+                "account {} is not ours",
+                s.address
+            )));
+        }
+        if s.quota_bytes.is_some() && quota_of(existing) != s.quota_bytes {
+            return Err(Error::conflict(format!(
+                "account {} exists with a different quota",
+                s.address
+            )));
+        }
+        if enabled_of(existing) != s.enabled {
+            return Err(Error::conflict(format!(
+                "account {} exists with a different enabled flag",
+                s.address
+            )));
+        }
+        Ok(self.mailbox(existing, domain_of(&s.address)))
+    }
+
     /// Move alias `source` to account `to`. Stalwart keeps an alias unique,
     /// so it is freed first and put back if the move fails; when putting it
     /// back fails too, the error says the forwarder is gone (never silently).
@@ -650,29 +681,9 @@ impl DockAdapter for StalwartAdapter {
                 let (local, domain) = split(&s.address);
                 let domain_id = self.client.ensure_domain(domain).await?;
                 if let Some(existing) = self.client.find_account(local, &domain_id).await? {
-                    if owner_of(&existing) != Some(owner.clone()) {
-                        return Err(Error::already_exists(format!(
-                            "account {} is not ours",
-                            s.address
-                        ))
-                        .with_operation(op));
-                    }
-                    if s.quota_bytes.is_some() && quota_of(&existing) != s.quota_bytes {
-                        return Err(Error::conflict(format!(
-                            "account {} exists with a different quota",
-                            s.address
-                        ))
-                        .with_operation(op));
-                    }
-                    if enabled_of(&existing) != s.enabled {
-                        return Err(Error::conflict(format!(
-                            "account {} exists with a different enabled flag",
-                            s.address
-                        ))
-                        .with_operation(op));
-                    }
-                    // Stalwart masks secrets on get, so the password cannot be compared; it is kept.
-                    return Ok(self.mailbox(&existing, domain));
+                    return self
+                        .adopt_account(&existing, &owner, &s)
+                        .map_err(|e| e.with_operation(op));
                 }
                 let mut account = json!({
                     "@type": "User",
@@ -687,7 +698,17 @@ impl DockAdapter for StalwartAdapter {
                 if let Some(q) = s.quota_bytes {
                     account["quotas"] = json!({"maxDiskQuota": q});
                 }
-                let id = self.client.create_account(account.clone()).await?;
+                let id = match self.client.create_account(account.clone()).await {
+                    Err(e) if e.kind() == &ErrorKind::AlreadyExists => {
+                        // A concurrent create won the name: adopt theirs or conflict.
+                        let existing = self.client.find_account(local, &domain_id).await?;
+                        let existing = existing.ok_or(e)?;
+                        return self
+                            .adopt_account(&existing, &owner, &s)
+                            .map_err(|e| e.with_operation(op));
+                    }
+                    created => created?,
+                };
                 account["id"] = json!(id);
                 Ok(self.mailbox(&account, domain))
             }

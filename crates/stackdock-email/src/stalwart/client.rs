@@ -245,7 +245,7 @@ impl StalwartClient {
     /// The domain's id, creating it (manual certificate, DKIM and DNS management) when missing.
     pub async fn ensure_domain(&self, name: &str) -> Result<String> {
         if let Some(d) = self.find_domain(name).await? {
-            return id_of(&d).ok_or_else(|| Error::invalid_response("domain without id"));
+            return required_id(&d, "domain");
         }
         let create = json!({"create": {"d": {
             "name": name, "isEnabled": true,
@@ -263,7 +263,7 @@ impl StalwartClient {
             Err(e) if e.kind() == &stackdock_core::ErrorKind::AlreadyExists => self
                 .find_domain(name)
                 .await?
-                .and_then(|d| id_of(&d))
+                .and_then(|d| required_id(&d, "domain").ok())
                 .ok_or_else(|| {
                     Error::conflict(format!("domain {name} exists but cannot be found"))
                 }),
