@@ -243,6 +243,32 @@ mod tests {
         }
     }
 
+    /// libpq `key=value` quoting of `v`.
+    fn kv_quote(v: &str) -> String {
+        format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+
+    proptest::proptest! {
+        /// Whatever the password holds (`&sslmode=`, quotes, `@`, spaces),
+        /// it comes back unchanged and never decides the mode.
+        #[test]
+        fn any_password_survives_and_never_sets_the_mode(
+            pw in "[a-z&=@?#/ '\\\\]{0,12}(sslmode=(require|bogus))?[a-z&@ ]{0,6}"
+        ) {
+            let c = parse(&format!(
+                "host=h user=u password={} sslmode=verify-ca", kv_quote(&pw)
+            )).unwrap();
+            proptest::prop_assert_eq!(c.ssl_mode, Some(SslMode::VerifyCa));
+            proptest::prop_assert_eq!(c.config.get_password(), Some(pw.as_bytes()));
+            // In a URL the password must be percent-encoded where it holds '@'
+            // (the credentials end at the first '@'); everything else is literal.
+            let encoded = pw.replace('%', "%25").replace('@', "%40");
+            let c = parse(&format!("postgres://u:{encoded}@h/db?sslmode=disable")).unwrap();
+            proptest::prop_assert_eq!(c.ssl_mode, Some(SslMode::Disable));
+            proptest::prop_assert_eq!(c.config.get_password(), Some(pw.as_bytes()));
+        }
+    }
+
     #[test]
     fn percent_encoded_sslmode_keys_and_values_count() {
         let c = parse("postgres://u@h/db?ssl%6Dode=verify%2Dfull").unwrap();
