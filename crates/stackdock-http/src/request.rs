@@ -118,10 +118,14 @@ impl Request {
     pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
         match serde_json::to_vec(body) {
             Ok(bytes) => {
-                // Parsed back rather than serialised via `Value`: the wire keeps the field order.
-                if let Ok(value) = serde_json::from_slice(&bytes) {
-                    register_secret_fields(&mut self.secrets, &value, false);
-                }
+                // Walked as it is written (no `Value` tree: a 10 MB DNS zone
+                // body would cost ~10x its size), and the wire keeps the field order.
+                let mut reader = serde_json::Deserializer::from_slice(&bytes);
+                let scan = SecretScan {
+                    secrets: &mut self.secrets,
+                    secret: false,
+                };
+                let _ = serde::de::DeserializeSeed::deserialize(scan, &mut reader);
                 self.body = Some(Bytes::from(bytes));
                 self.body_error = None;
             }
@@ -202,22 +206,83 @@ impl Request {
     }
 }
 
-/// Register the values under secret-named keys of a JSON body, at any depth.
-fn register_secret_fields(secrets: &mut Secrets, value: &serde_json::Value, secret: bool) {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map {
-                register_secret_fields(secrets, v, secret || is_secret_field(key));
-            }
+/// Registers the strings under secret-named keys of a JSON body, at any
+/// depth, while reading it (nothing else is kept).
+struct SecretScan<'s> {
+    secrets: &'s mut Secrets,
+    /// Whether a secret-named key encloses this value.
+    secret: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for SecretScan<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SecretScan<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<(), E> {
+        if self.secret {
+            self.secrets.add(v);
         }
-        Value::Array(items) => {
-            for v in items {
-                register_secret_fields(secrets, v, secret);
-            }
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<(), A::Error> {
+        let secret = self.secret;
+        while seq
+            .next_element_seed(SecretScan {
+                secrets: &mut *self.secrets,
+                secret,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let secret = self.secret || is_secret_field(&key);
+            map.next_value_seed(SecretScan {
+                secrets: &mut *self.secrets,
+                secret,
+            })?;
         }
-        Value::String(s) if secret => secrets.add(s),
-        _ => {}
+        Ok(())
     }
 }
 
