@@ -206,11 +206,12 @@ impl Request {
     }
 }
 
-/// Registers the strings under secret-named keys of a JSON body, at any
-/// depth, while reading it (nothing else is kept).
+/// Registers the strings held by secret-named keys of a JSON body (directly
+/// or in arrays: `"password": "…"`, `"secrets": ["…"]`), at any depth, while
+/// reading it (nothing else is kept).
 struct SecretScan<'s> {
     secrets: &'s mut Secrets,
-    /// Whether a secret-named key encloses this value.
+    /// Whether the nearest key (through arrays) is secret-named.
     secret: bool,
 }
 
@@ -276,7 +277,9 @@ impl<'de> serde::de::Visitor<'de> for SecretScan<'_> {
         mut map: A,
     ) -> std::result::Result<(), A::Error> {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let secret = self.secret || is_secret_field(&key);
+            // Judged by the nearest key, so type tags deeper inside a secret-named
+            // object stay readable: `"credentials": {"@type": "Password", "secret": "…"}`.
+            let secret = is_secret_field(&key);
             map.next_value_seed(SecretScan {
                 secrets: &mut *self.secrets,
                 secret,
@@ -529,6 +532,18 @@ mod tests {
         let err = empty.json::<Thing>().unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::InvalidResponse);
         assert!(err.to_string().contains("empty response body"), "{err}");
+    }
+
+    #[test]
+    fn secret_body_fields_are_registered_by_their_own_key() {
+        let req = Request::post("/x").json(&serde_json::json!({
+            "name": "deploy",
+            "password": "pw-1",
+            "secrets": ["hash-1"],
+            "credentials": {"0": {"@type": "Password", "secret": "hash-2"}},
+        }));
+        let out = req.secrets.scrub_text("deploy pw-1 hash-1 Password hash-2");
+        assert_eq!(out, "deploy [REDACTED] [REDACTED] Password [REDACTED]");
     }
 
     #[test]
