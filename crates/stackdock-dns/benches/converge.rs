@@ -304,9 +304,197 @@ async fn bench_size(
     }
 }
 
+// ---------------------------------------------------------------------------
+// Whole process: what a user's program does, against a bare HTTP client.
+//
+// Each side is a fresh process (this binary run with `--child <mode>`):
+// * `ours-create` / `ours-noop`: read a zone file, build the desired zone,
+//   `Dns::plan` + `Dns::apply` (create: GET 404 + POST; no-op: one GET);
+// * `raw-create` / `raw-get`: reqwest with the bytes ready: one POST of the
+//   same body, or one GET of the zone read to the end (as `curl` does).
+// Wall time is measured by the parent around the child; peak memory is the
+// child's own VmHWM, printed as its last line.
+
+const ZONE_FILE_NAME: &str = "desired.zone";
+
+fn child_main(args: &[String]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let [mode, url, zone, path] = args else {
+        panic!("child arguments: <mode> <url> <zone> <file>");
+    };
+    rt.block_on(async {
+        match mode.as_str() {
+            "ours-create" | "ours-noop" => {
+                let text = std::fs::read_to_string(path).unwrap();
+                let desired = stackdock_dns::zonefile::parse(&text, zone).unwrap();
+                drop(text);
+                let dns = Dns::new(
+                    PowerDnsClient::new(PowerDnsConfig::new(url.as_str(), common::API_KEY))
+                        .unwrap(),
+                );
+                let plan = dns.plan(&desired, &PlanOptions::default()).await.unwrap();
+                assert_eq!(plan.create_zone, mode == "ours-create");
+                assert_eq!(plan.is_empty(), mode == "ours-noop");
+                dns.apply(&plan).await.unwrap();
+            }
+            "raw-create" => {
+                let body = std::fs::read(path).unwrap();
+                let resp = reqwest::Client::new()
+                    .post(format!("{url}/api/v1/servers/localhost/zones?rrsets=false"))
+                    .header("X-API-Key", common::API_KEY)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status().as_u16(), 201);
+            }
+            "raw-get" => {
+                let resp = reqwest::Client::new()
+                    .get(format!("{url}/api/v1/servers/localhost/zones/{zone}."))
+                    .header("X-API-Key", common::API_KEY)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(resp.status().is_success());
+                let body = resp.bytes().await.unwrap();
+                println!("json-bytes {}", body.len());
+            }
+            other => panic!("unknown child mode {other}"),
+        }
+    });
+    println!("peak-mib {:.1}", peak_mib());
+}
+
+/// Run one child; its wall time and the numbers it printed.
+fn run_child(mode: &str, url: &str, zone: &str, path: &std::path::Path) -> (Duration, f64, usize) {
+    let start = Instant::now();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--child", mode, url, zone])
+        .arg(path)
+        .output()
+        .unwrap();
+    let elapsed = start.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{mode}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let json = value("json-bytes ").unwrap_or(0.0) as usize;
+    (elapsed, value("peak-mib ").unwrap_or(f64::NAN), json)
+}
+
+/// Whole-process create and no-op of an `n`-record zone, `rounds` times each.
+async fn bench_processes(server: &common::PdnsServer, n: usize, rounds: usize) {
+    use stackdock_dns::DnsBackend;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let ours = format!("proc-ours-{n}.bench.example");
+    let raw = format!("proc-raw-{n}.bench.example");
+    let zone_file = dir.path().join(ZONE_FILE_NAME);
+    std::fs::write(
+        &zone_file,
+        stackdock_dns::zonefile::render(&desired_zone(&ours, n, 0)),
+    )
+    .unwrap();
+    // The bare client's POST: the body stackdock sends for the same zone, ready-made.
+    let body_file = dir.path().join("create.json");
+    let raw_zone = owned(desired_zone(&raw, n, 0));
+    let config = PowerDnsConfig::new(url.as_str(), common::API_KEY);
+    let body = serde_json::to_vec(&stackdock_dns::client::create_body(&raw_zone, &config)).unwrap();
+    std::fs::write(&body_file, body).unwrap();
+    drop(raw_zone);
+    let cleanup = PowerDnsClient::new(config).unwrap();
+    let mut best: [[Option<(Duration, f64)>; 2]; 2] = Default::default();
+    let mut json_bytes = 0;
+    for round in 0..rounds {
+        let sides: [(&str, &str, &std::path::Path, usize, usize); 2] = [
+            ("ours-create", ours.as_str(), zone_file.as_path(), 0, 0),
+            ("raw-create", raw.as_str(), body_file.as_path(), 0, 1),
+        ];
+        let order: Vec<_> = if round % 2 == 0 {
+            vec![0, 1]
+        } else {
+            vec![1, 0]
+        };
+        for &i in &order {
+            let (mode, zone, path, phase, side) = sides[i];
+            let (t, p, _) = run_child(mode, &url, zone, path);
+            keep_best(&mut best[phase][side], t, p);
+        }
+        for &i in &order {
+            let (mode, zone, path, side) = if i == 0 {
+                ("ours-noop", ours.as_str(), zone_file.as_path(), 0)
+            } else {
+                ("raw-get", raw.as_str(), body_file.as_path(), 1)
+            };
+            let (t, p, json) = run_child(mode, &url, zone, path);
+            json_bytes = json_bytes.max(json);
+            keep_best(&mut best[1][side], t, p);
+        }
+        cleanup.delete_zone(&ours).await.unwrap();
+        cleanup.delete_zone(&raw).await.unwrap();
+    }
+    let json_mib = json_bytes as f64 / 1048576.0;
+    for (phase, target) in [("create", 1.3), ("no change", 1.5)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, (p, t))| ((i, p), t))
+    {
+        let (ours_t, ours_p) = best[phase.0][0].unwrap();
+        let (raw_t, raw_p) = best[phase.0][1].unwrap();
+        println!(
+            "process {:<10} {n:>6} {:>9.1}ms {:>9.1}ms {:>6.2}x (target <={target}x)  peak {:>6.1} MiB vs {:>6.1} MiB; {:.2}x the zone JSON ({json_mib:.1} MiB, target <=3x)",
+            phase.1,
+            ours_t.as_secs_f64() * 1e3,
+            raw_t.as_secs_f64() * 1e3,
+            ours_t.as_secs_f64() / raw_t.as_secs_f64(),
+            ours_p,
+            raw_p,
+            ours_p / json_mib,
+        );
+    }
+}
+
+fn keep_best(slot: &mut Option<(Duration, f64)>, t: Duration, peak: f64) {
+    if slot.is_none_or(|(d, _)| t < d) {
+        *slot = Some((t, peak));
+    }
+}
+
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        return child_main(&args[i + 1..]);
+    }
+    if !args.iter().any(|a| a == "--bench") {
         return; // built by `cargo test --benches` / clippy: nothing to time
+    }
+    if let Ok(sizes) = std::env::var("STACKDOCK_BENCH_PROCESS_SIZES") {
+        let server = common::PdnsServer::start();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let rounds = std::env::var("STACKDOCK_BENCH_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(3);
+        println!("whole process, best of {rounds} (stackdock: zone file -> plan -> apply; raw: reqwest with the bytes ready)");
+        for n in sizes.split(',').filter_map(|s| s.trim().parse().ok()) {
+            rt.block_on(bench_processes(&server, n, rounds));
+        }
+        return;
     }
     let sizes: Vec<usize> = std::env::var("STACKDOCK_BENCH_SIZES")
         .unwrap_or_else(|_| "1000,10000,50000".into())

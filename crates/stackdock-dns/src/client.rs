@@ -204,21 +204,36 @@ pub struct PatchBody {
     pub rrsets: Vec<ApiRrset>,
 }
 
-/// The body of a zone-creating POST.
+/// The body of a zone-creating POST, serialised straight from the zone:
+/// no intermediate JSON tree, so a 50,000-record zone costs its bytes on
+/// the wire, not several times that.
 #[derive(Debug, Serialize)]
 pub struct CreateZoneBody<'a> {
-    /// Absolute zone name.
-    pub name: String,
+    /// Tenant (empty = none).
+    pub account: &'a str,
     /// Zone kind (`Native` ...).
     pub kind: &'a str,
-    /// How PowerDNS bumps the serial on API changes.
-    pub soa_edit_api: &'a str,
-    /// Tenant (empty = none).
-    pub account: String,
+    /// Absolute zone name.
+    pub name: String,
     /// Always empty: apex NS records travel in `rrsets`.
     pub nameservers: [&'a str; 0],
-    /// Every record set of the zone.
-    pub rrsets: Vec<ApiRrset>,
+    /// Every record set of the zone, converted one at a time while writing.
+    pub rrsets: ZoneRrsets<'a>,
+    /// How PowerDNS bumps the serial on API changes.
+    pub soa_edit_api: &'a str,
+}
+
+/// The record sets of a zone as API rrsets, built lazily during serialisation.
+#[derive(Debug)]
+pub struct ZoneRrsets<'a>(pub &'a Zone);
+
+impl Serialize for ZoneRrsets<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.rrsets.values().map(|s| rrset_to_api(s, None)))
+    }
 }
 
 /// The PATCH body of a plan's changes: deletes first, then replaces.
@@ -261,20 +276,15 @@ pub fn patch_body(changes: &[Change]) -> PatchBody {
 }
 
 /// The POST body that creates `zone` with all its record sets.
-pub fn create_body(zone: &Zone, config: &PowerDnsConfig) -> serde_json::Value {
-    let rrsets: Vec<ApiRrset> = zone
-        .rrsets
-        .values()
-        .map(|s| rrset_to_api(s, None))
-        .collect();
-    serde_json::json!({
-        "name": format!("{}.", zone.name),
-        "kind": config.zone_kind,
-        "soa_edit_api": config.soa_edit_api,
-        "account": zone.tenant.clone().unwrap_or_default(),
-        "nameservers": [],
-        "rrsets": rrsets,
-    })
+pub fn create_body<'a>(zone: &'a Zone, config: &'a PowerDnsConfig) -> CreateZoneBody<'a> {
+    CreateZoneBody {
+        account: zone.tenant.as_deref().unwrap_or_default(),
+        kind: &config.zone_kind,
+        name: format!("{}.", zone.name),
+        nameservers: [],
+        rrsets: ZoneRrsets(zone),
+        soa_edit_api: &config.soa_edit_api,
+    }
 }
 
 fn zone_from_api(api: ApiZone) -> Result<Zone> {

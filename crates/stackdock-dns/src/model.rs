@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 use stackdock_core::dns::{RecordData, RecordType};
-use stackdock_core::spec::{absolute_owner, DnsRecordSpec, ResourceSpec, MAX_TTL};
+use stackdock_core::spec::{absolute_owner, MAX_TTL};
 use stackdock_core::validate;
 use stackdock_core::{Error, Result};
 
@@ -115,6 +115,10 @@ impl RecordSet {
                 format!("record set {} has no records", self.key()),
             ));
         }
+        // The rules of a record spec (core `ResourceSpec::validate`), applied
+        // once per set for the owner and once per record for the data: no
+        // per-record spec is built (zones of 50,000 records).
+        self.name = absolute_owner(&format!("{}.", self.name), zone)?;
         for data in &mut self.records {
             if data.record_type() != self.rtype {
                 return Err(Error::invalid_input(
@@ -127,19 +131,7 @@ impl RecordSet {
                     ),
                 ));
             }
-            // Core validation of a one-record spec: names canonical, content per type.
-            let spec = ResourceSpec::from(DnsRecordSpec {
-                zone: zone.to_owned(),
-                name: format!("{}.", self.name),
-                ttl: Some(self.ttl),
-                data: data.clone(),
-                common: Default::default(),
-            })
-            .validate()?;
-            if let ResourceSpec::DnsRecord(valid) = spec {
-                self.name = valid.name;
-                *data = valid.data;
-            }
+            data.canonicalise()?;
         }
         sort_records(&mut self.records);
         if matches!(self.rtype, RecordType::CNAME | RecordType::SOA) && self.records.len() > 1 {

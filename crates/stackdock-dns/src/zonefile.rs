@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use stackdock_core::dns::RecordType;
+use stackdock_core::validate;
 use stackdock_core::{Error, Result};
 
 use crate::model::{check_ttl, Zone, DEFAULT_TTL};
@@ -272,13 +273,32 @@ pub fn parse(text: &str, zone: &str) -> Result<Zone> {
             .or(soa_minimum)
             .ok_or_else(|| Error::invalid_input(&field, "no TTL and no $TTL"))?;
         check_ttl(ttl).map_err(|_| Error::invalid_input(&field, "TTL out of range"))?;
-        out.add(&format!("{owner}."), ttl, data)
-            .map_err(|e| match e.kind() {
-                stackdock_core::ErrorKind::InvalidInput { reason, .. } => {
-                    Error::invalid_input(&field, reason.clone())
-                }
-                _ => e,
-            })?;
+        let mut data = data;
+        data.canonicalise().map_err(|e| match e.kind() {
+            stackdock_core::ErrorKind::InvalidInput { reason, .. } => {
+                Error::invalid_input(&field, reason.clone())
+            }
+            _ => e,
+        })?;
+        if !validate::is_in_zone(&owner, &out.name) {
+            return Err(Error::invalid_input(
+                &field,
+                format!("{owner} is not inside zone {}", out.name),
+            ));
+        }
+        // Sets are gathered here and validated once at the end (Zone::validate).
+        let set = out
+            .rrsets
+            .entry(crate::model::RecordSetKey::new(owner.clone(), rtype))
+            .or_insert_with(|| crate::model::RecordSet {
+                name: owner.clone(),
+                rtype,
+                ttl,
+                records: Vec::new(),
+                owner: None,
+            });
+        set.ttl = ttl;
+        set.records.push(data);
         for c in &entry.comments {
             if let Some(m) = c.trim().strip_prefix(OWNER_TAG) {
                 owner_markers.push((owner.clone(), rtype, m.trim().to_owned()));

@@ -37,7 +37,8 @@ fn actual() -> Zone {
 #[test]
 fn create_zone_body() {
     let config = PowerDnsConfig::new("http://127.0.0.1:8081", "secret-key");
-    let body = create_body(&actual(), &config);
+    let zone = actual();
+    let body = create_body(&zone, &config);
     assert!(!serde_json::to_string(&body).unwrap().contains("secret-key"));
     insta::assert_json_snapshot!(body);
 }
