@@ -1,4 +1,6 @@
-//! The leak check: no secret a request carries may come back out of an adapter.
+//! The leak check of the conformance suite: no secret a request carries may
+//! come back out of an adapter (errors, `Debug`, serialised resources, logs)
+//! in any encoding.
 //!
 //! Every adapter runs it against an echoing fake (a server that repeats the
 //! request's headers, query and body in its answers) or, for SQL, a failing
