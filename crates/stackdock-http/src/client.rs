@@ -217,37 +217,57 @@ impl HttpClient {
         // The deadline covers waiting for a slot and the whole attempt: `retry_timeout` is a hard cap.
         let result = tokio::time::timeout(remaining, self.attempt_in_slot(call)).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        let (method, path) = (&call.req.method, &call.path);
         let result = match result {
             Ok(result) => result,
             Err(_) => {
+                let (method, path) = (&call.req.method, &call.path);
                 tracing::debug!(%method, %path, attempt, elapsed_ms, "http retry_timeout reached during the attempt");
                 self.record_health(call, true);
                 return Err(with_attempts(self.deadline_error()));
             }
         };
         match result {
-            Err(failure) => {
-                self.record_health(call, failure.is_transport());
-                let err = failure.into_error();
-                tracing::debug!(%method, %path, attempt, elapsed_ms, error = %err, "http transport error");
-                if !call.req.idempotent || !err.is_temporary() {
-                    // The server may have acted on it: repeating could duplicate a create.
-                    return Err(with_attempts(err));
-                }
-                Ok(Step::Retry(err, None))
-            }
-            Ok(response) => {
-                let status = response.status;
-                self.record_health(call, is_failure_status(status));
-                self.remember_rate_limit(&response.headers);
-                tracing::debug!(%method, %path, status, attempt, elapsed_ms, "http response");
-                match self.classify(call.req, response) {
-                    Ok(response) => Ok(Step::Done(response)),
-                    Err(Verdict::Fail(err)) => Err(err),
-                    Err(Verdict::Retry(err, wait)) => Ok(Step::Retry(err, wait)),
-                }
-            }
+            Err(failure) => self.after_failure(call, attempt, elapsed_ms, failure),
+            Ok(response) => self.after_response(call, attempt, elapsed_ms, response),
+        }
+    }
+
+    /// An attempt that got no answer: retried only when repeating it is harmless.
+    fn after_failure(
+        &self,
+        call: &Call<'_>,
+        attempt: u32,
+        elapsed_ms: u64,
+        failure: AttemptError,
+    ) -> Result<Step> {
+        self.record_health(call, failure.is_transport());
+        let err = failure.into_error();
+        let (method, path) = (&call.req.method, &call.path);
+        tracing::debug!(%method, %path, attempt, elapsed_ms, error = %err, "http transport error");
+        if !call.req.idempotent || !err.is_temporary() {
+            // The server may have acted on it: repeating could duplicate a create.
+            return Err(err.with_context("attempts", attempt.to_string()));
+        }
+        Ok(Step::Retry(err, None))
+    }
+
+    /// An attempt that got an answer: note the host's health and rate limit, then classify.
+    fn after_response(
+        &self,
+        call: &Call<'_>,
+        attempt: u32,
+        elapsed_ms: u64,
+        response: Response,
+    ) -> Result<Step> {
+        let status = response.status;
+        self.record_health(call, is_failure_status(status));
+        self.remember_rate_limit(&response.headers);
+        let (method, path) = (&call.req.method, &call.path);
+        tracing::debug!(%method, %path, status, attempt, elapsed_ms, "http response");
+        match self.classify(call.req, response) {
+            Ok(response) => Ok(Step::Done(response)),
+            Err(Verdict::Fail(err)) => Err(err),
+            Err(Verdict::Retry(err, wait)) => Ok(Step::Retry(err, wait)),
         }
     }
 
