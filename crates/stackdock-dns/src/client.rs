@@ -15,6 +15,7 @@
 //!   (DNSKEY, ALIAS ...) and disabled records are not part of the model and
 //!   are never touched by a PATCH.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -113,8 +114,6 @@ struct ApiZone {
     account: String,
     #[serde(default)]
     serial: Option<u32>,
-    #[serde(default)]
-    rrsets: Vec<ApiRrset>,
 }
 
 /// An IPv6 address in RFC 5952 form with hexadecimal groups only.
@@ -287,53 +286,187 @@ pub fn create_body<'a>(zone: &'a Zone, config: &'a PowerDnsConfig) -> CreateZone
     }
 }
 
-fn zone_from_api(api: ApiZone) -> Result<Zone> {
-    let mut zone = Zone::new(&api.name)?;
-    zone.tenant = Some(api.account).filter(|a| !a.is_empty());
-    for rrset in api.rrsets {
-        let Ok(rtype) = rrset.rtype.parse::<RecordType>() else {
-            continue;
-        };
-        if !crate::presentation::SUPPORTED_TYPES.contains(&rtype) {
-            continue;
-        }
-        let mut records = Vec::with_capacity(rrset.records.len());
-        for r in rrset.records.iter().filter(|r| !r.disabled) {
-            let data = parse_rdata(rtype, &r.content, "").map_err(|e| {
-                Error::invalid_response(format!(
-                    "PowerDNS returned content {:?} for {} {}: {e}",
-                    r.content, rrset.name, rrset.rtype
-                ))
-            })?;
-            records.push(data);
-        }
-        if records.is_empty() {
-            continue;
-        }
-        crate::model::sort_records(&mut records);
-        let owner = rrset
-            .comments
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|c| c.content.strip_prefix(OWNER_COMMENT).map(str::to_owned));
-        let name = stackdock_core::validate::dns_name(
-            "name",
-            &rrset.name,
-            stackdock_core::validate::NameRules::RecordOwner,
-        )
-        .map_err(|e| {
-            Error::invalid_response(format!("PowerDNS returned name {:?}: {e}", rrset.name))
-        })?;
-        // Trusted server data: built directly (no per-record re-validation) for speed on big zones.
-        zone.insert(RecordSet {
-            name,
-            rtype,
-            ttl: rrset.ttl.unwrap_or(crate::model::DEFAULT_TTL),
-            records,
-            owner,
-        });
+/// An rrset as read from a zone GET, borrowing from the response bytes.
+#[derive(Deserialize)]
+struct RrsetIn<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    rtype: Cow<'a, str>,
+    #[serde(default)]
+    ttl: Option<u32>,
+    #[serde(default, borrow)]
+    records: Vec<RecordIn<'a>>,
+    #[serde(default, borrow)]
+    comments: Vec<CommentIn<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RecordIn<'a> {
+    #[serde(borrow)]
+    content: Cow<'a, str>,
+    #[serde(default)]
+    disabled: bool,
+}
+
+#[derive(Deserialize)]
+struct CommentIn<'a> {
+    #[serde(borrow)]
+    content: Cow<'a, str>,
+}
+
+/// One API rrset as a model set; `None` for types and records the model
+/// leaves alone (unsupported types, disabled records).
+fn rrset_from_api(rrset: RrsetIn<'_>) -> Result<Option<RecordSet>> {
+    let Ok(rtype) = rrset.rtype.parse::<RecordType>() else {
+        return Ok(None);
+    };
+    if !crate::presentation::SUPPORTED_TYPES.contains(&rtype) {
+        return Ok(None);
     }
-    Ok(zone)
+    let mut records = Vec::with_capacity(rrset.records.len());
+    for r in rrset.records.iter().filter(|r| !r.disabled) {
+        let data = parse_rdata(rtype, &r.content, "").map_err(|e| {
+            Error::invalid_response(format!(
+                "PowerDNS returned content {:?} for {} {}: {e}",
+                r.content, rrset.name, rrset.rtype
+            ))
+        })?;
+        records.push(data);
+    }
+    if records.is_empty() {
+        return Ok(None);
+    }
+    crate::model::sort_records(&mut records);
+    let owner = rrset
+        .comments
+        .iter()
+        .find_map(|c| c.content.strip_prefix(OWNER_COMMENT).map(str::to_owned));
+    let name = stackdock_core::validate::dns_name(
+        "name",
+        &rrset.name,
+        stackdock_core::validate::NameRules::RecordOwner,
+    )
+    .map_err(|e| {
+        Error::invalid_response(format!("PowerDNS returned name {:?}: {e}", rrset.name))
+    })?;
+    // Trusted server data: built directly (no per-record re-validation) for speed on big zones.
+    Ok(Some(RecordSet {
+        name,
+        rtype,
+        ttl: rrset.ttl.unwrap_or(crate::model::DEFAULT_TTL),
+        records,
+        owner,
+    }))
+}
+
+/// Reads a zone GET's JSON, converting each rrset as soon as it is read:
+/// the API structs of a 50,000-record zone are never all in memory.
+struct ZoneIn {
+    /// The first conversion error (serde's own errors would hide its text).
+    error: Option<Error>,
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut ZoneIn {
+    type Value = Option<Zone>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a PowerDNS zone")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Option<Zone>, A::Error> {
+        let (mut name, mut account) = (None::<String>, String::new());
+        let mut sets = std::collections::BTreeMap::new();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "name" => name = Some(map.next_value()?),
+                "account" => account = map.next_value::<Option<String>>()?.unwrap_or_default(),
+                "rrsets" => map.next_value_seed(RrsetsIn {
+                    zone: &mut *self,
+                    sets: &mut sets,
+                })?,
+                _ => drop(map.next_value::<serde::de::IgnoredAny>()?),
+            }
+        }
+        let Some(name) = name else {
+            return Err(serde::de::Error::missing_field("name"));
+        };
+        match Zone::new(&name) {
+            Ok(mut zone) => {
+                zone.tenant = Some(account).filter(|a| !a.is_empty());
+                zone.rrsets = sets;
+                Ok(Some(zone))
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+                Ok(None)
+            }
+        }
+    }
+}
+
+struct RrsetsIn<'z> {
+    zone: &'z mut ZoneIn,
+    sets: &'z mut std::collections::BTreeMap<crate::model::RecordSetKey, RecordSet>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RrsetsIn<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RrsetsIn<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of rrsets")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<(), A::Error> {
+        while let Some(rrset) = seq.next_element::<RrsetIn<'de>>()? {
+            if self.zone.error.is_some() {
+                continue;
+            }
+            match rrset_from_api(rrset) {
+                Ok(Some(set)) => {
+                    self.sets.insert(set.key(), set);
+                }
+                Ok(None) => {}
+                Err(e) => self.zone.error = Some(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The zone in a zone GET's body.
+fn zone_from_json(body: &[u8]) -> Result<Zone> {
+    let mut reader = ZoneIn { error: None };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    // Shape errors name the place, never the values (they may hold record data).
+    let shape = |e: serde_json::Error| {
+        Error::invalid_response(format!(
+            "could not decode the PowerDNS zone at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    };
+    let zone = serde::Deserializer::deserialize_map(&mut de, &mut reader).map_err(shape)?;
+    de.end().map_err(shape)?;
+    match (zone, reader.error) {
+        (_, Some(e)) => Err(e),
+        (Some(zone), None) => Ok(zone),
+        (None, None) => Err(Error::invalid_response("PowerDNS zone without a name")),
+    }
 }
 
 /// PowerDNS keeps `account` in a `VARCHAR(40)` column (the SQL backends'
@@ -490,10 +623,7 @@ impl DnsBackend for PowerDnsClient {
     async fn get_zone(&self, name: &str) -> Result<Option<Zone>> {
         let req = Request::get(self.zone_path(&zone_name(name)?)).operation("get zone");
         match self.send(req).await {
-            Ok(resp) => {
-                let api: ApiZone = resp.json()?;
-                zone_from_api(api).map(Some)
-            }
+            Ok(resp) => zone_from_json(&resp.body).map(Some),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -506,7 +636,7 @@ impl DnsBackend for PowerDnsClient {
         }
         match self.send(req).await {
             Ok(resp) => {
-                let mut zone = zone_from_api(resp.json()?)?;
+                let mut zone = zone_from_json(&resp.body)?;
                 zone.rrsets.retain(|k, _| names.contains(&k.name.as_str()));
                 Ok(Some(zone))
             }
@@ -567,6 +697,40 @@ mod tests {
         assert!(check_account(Some(&"t".repeat(40))).is_ok());
         assert!(check_account(Some(&"t".repeat(41))).is_err());
         assert!(check_account(None).is_ok());
+    }
+
+    #[test]
+    fn zones_are_read_one_rrset_at_a_time() {
+        let body = br#"{"account": "acme", "kind": "Native", "name": "example.com.", "rrsets": [
+            {"name": "www.example.com.", "type": "A", "ttl": 60, "records": [
+                {"content": "192.0.2.2", "disabled": false}, {"content": "192.0.2.1", "disabled": false}],
+             "comments": [{"content": "stackdock-owner=me", "account": "me"}]},
+            {"name": "example.com.", "type": "DNSKEY", "ttl": 60, "records": [{"content": "x", "disabled": false}]},
+            {"name": "t.example.com.", "type": "TXT", "ttl": 60, "records": [{"content": "\"a\\\"b\"", "disabled": false}]},
+            {"name": "off.example.com.", "type": "A", "ttl": 60, "records": [{"content": "192.0.2.9", "disabled": true}]}
+        ], "serial": 1}"#;
+        let zone = zone_from_json(body).unwrap();
+        assert_eq!(zone.name, "example.com");
+        assert_eq!(zone.tenant.as_deref(), Some("acme"));
+        assert_eq!(zone.rrsets.len(), 2, "DNSKEY and disabled records left out");
+        let www = zone.get("www.example.com", RecordType::A).unwrap();
+        assert_eq!(www.owner.as_deref(), Some("me"));
+        assert_eq!(www.records[0].to_string(), "192.0.2.1", "sorted");
+        let txt = &zone.get("t.example.com", RecordType::TXT).unwrap().records[0];
+        assert_eq!(
+            txt,
+            &RecordData::TXT {
+                text: "a\"b".into()
+            }
+        );
+
+        let bad = br#"{"name": "example.com.", "rrsets": [{"name": "a.example.com.", "type": "A", "records": [{"content": "999.1.1.1"}]}]}"#;
+        let err = zone_from_json(bad).unwrap_err();
+        assert!(err.to_string().contains("999.1.1.1"), "{err}");
+        let shape = br#"{"name": "example.com.", "rrsets": [{"name": 7, "type": "secret-value"}]}"#;
+        let err = zone_from_json(shape).unwrap_err();
+        assert!(!err.to_string().contains("secret-value"), "{err}");
+        assert!(zone_from_json(br#"{"rrsets": []}"#).is_err());
     }
 
     #[test]
