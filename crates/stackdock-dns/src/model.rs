@@ -337,14 +337,22 @@ impl Zone {
         if let Some(t) = &self.tenant {
             validate::resource_name("tenant", t, 128)?;
         }
-        let sets = std::mem::take(&mut self.rrsets);
-        for (_, mut set) in sets {
+        let mut moved = false;
+        for (key, set) in self.rrsets.iter_mut() {
             set.normalise(&self.name)?;
-            if let Some(previous) = self.rrsets.insert(set.key(), set) {
-                return Err(Error::invalid_input(
-                    "rrsets",
-                    format!("duplicate record set {}", previous.key()),
-                ));
+            moved |= set.name != key.name || set.rtype != key.rtype;
+        }
+        if moved {
+            // Some key was not canonical: re-key the map (rare; a rebuild of
+            // a 50,000-set map on every validation would not be).
+            let sets = std::mem::take(&mut self.rrsets);
+            for (_, set) in sets {
+                if let Some(previous) = self.rrsets.insert(set.key(), set) {
+                    return Err(Error::invalid_input(
+                        "rrsets",
+                        format!("duplicate record set {}", previous.key()),
+                    ));
+                }
             }
         }
         self.check_rules()
@@ -700,6 +708,34 @@ mod tests {
         .is_err());
         let idn = RecordSet::new("bücher.de", "straße", 60, vec![a]).unwrap();
         assert_eq!(idn.name, "xn--strae-oqa.xn--bcher-kva.de");
+    }
+
+    #[test]
+    fn validation_re_keys_sets_put_in_under_other_names() {
+        let a = RecordData::A {
+            address: "192.0.2.1".parse().unwrap(),
+        };
+        let set = |name: &str| RecordSet {
+            name: name.into(),
+            rtype: RecordType::A,
+            ttl: 60,
+            records: vec![a.clone()],
+            owner: None,
+        };
+        let mut z = Zone::new("example.com").unwrap();
+        z.rrsets.insert(
+            RecordSetKey::new("x", RecordType::A),
+            set("WWW.example.com"),
+        );
+        z.validate().unwrap();
+        assert!(z.get("www.example.com", RecordType::A).is_some());
+        assert_eq!(z.rrsets.len(), 1);
+        z.rrsets.insert(
+            RecordSetKey::new("y", RecordType::A),
+            set("www.EXAMPLE.com"),
+        );
+        let err = z.validate().unwrap_err();
+        assert!(err.to_string().contains("duplicate"), "{err}");
     }
 
     #[test]
