@@ -38,9 +38,10 @@ impl Breakers {
             return Ok(());
         }
         let mut hosts = self.lock();
-        let state = hosts
-            .entry(host.to_owned())
-            .or_insert(HostState::Closed { failures: 0 });
+        // A host that never failed has no entry: the hot path allocates nothing.
+        let Some(state) = hosts.get_mut(host) else {
+            return Ok(());
+        };
         match *state {
             HostState::Closed { .. } => Ok(()),
             HostState::Open { until, failures }
@@ -76,13 +77,14 @@ impl Breakers {
             return;
         }
         let mut hosts = self.lock();
+        if !failed {
+            // Healthy again: forget the host (the hot path then allocates nothing).
+            hosts.remove(host);
+            return;
+        }
         let state = hosts
             .entry(host.to_owned())
             .or_insert(HostState::Closed { failures: 0 });
-        if !failed {
-            *state = HostState::Closed { failures: 0 };
-            return;
-        }
         let failures = match *state {
             HostState::Closed { failures }
             | HostState::Open { failures, .. }

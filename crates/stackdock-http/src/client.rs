@@ -63,6 +63,8 @@ struct Inner {
     breakers: Arc<Breakers>,
     /// The last rate-limit state a provider reported.
     rate_limit: Arc<Mutex<Option<RateLimitInfo>>>,
+    /// `scheme://host:port` of the base URL: the circuit breaker's key.
+    origin: String,
 }
 
 impl HttpClient {
@@ -107,6 +109,7 @@ impl HttpClient {
 
         let semaphore = Arc::new(Semaphore::new(config.max_concurrency));
         let config_secrets = config.secrets();
+        let origin = config.base_url.origin().ascii_serialization();
         Ok(HttpClient {
             inner: Arc::new(Inner {
                 http,
@@ -120,6 +123,7 @@ impl HttpClient {
                 secrets: Arc::new(config_secrets),
                 breakers: Arc::default(),
                 rate_limit: Arc::default(),
+                origin,
             }),
         })
     }
@@ -185,7 +189,7 @@ impl HttpClient {
             req,
             headers: self.headers_for(req)?,
             path: redacted_path(&url),
-            host: url.origin().ascii_serialization(),
+            host: &self.inner.origin,
             secrets: self.secrets_for(req),
             start: self.inner.clock.elapsed(),
             url,
@@ -209,7 +213,7 @@ impl HttpClient {
         let with_attempts = |e: Error| e.with_context("attempts", attempt.to_string());
         inner
             .breakers
-            .admit(breaker, &call.host, inner.clock.elapsed())
+            .admit(breaker, call.host, inner.clock.elapsed())
             .map_err(with_attempts)?;
         let spent = inner.clock.elapsed().saturating_sub(call.start);
         let remaining = inner.config.retry.retry_timeout.saturating_sub(spent);
@@ -327,7 +331,7 @@ impl HttpClient {
         let inner = &*self.inner;
         inner.breakers.record(
             &inner.config.circuit_breaker,
-            &call.host,
+            call.host,
             failed,
             inner.clock.elapsed(),
         );
@@ -513,8 +517,8 @@ struct Call<'a> {
     headers: HeaderMap,
     /// Path and query with secret values redacted: what tracing prints.
     path: String,
-    /// The origin the circuit breaker keys on.
-    host: String,
+    /// The origin the circuit breaker keys on (every path is appended to the base URL).
+    host: &'a str,
     secrets: Arc<Secrets>,
     /// [`Clock::elapsed`] at the first attempt.
     start: Duration,

@@ -431,13 +431,12 @@ pub struct RateLimitInfo {
 /// A reset below 10⁹ cannot be an epoch and is read as delay-seconds (the IETF
 /// `RateLimit-Reset` always is; some providers send `X-RateLimit-Reset` so too).
 pub(crate) fn rate_limit_at(headers: &HeaderMap, now: SystemTime) -> Option<RateLimitInfo> {
-    let number = |name: &str| -> Option<u64> {
-        let value = headers
-            .get(format!("x-{name}"))
-            .or_else(|| headers.get(name))?;
+    // (legacy name, IETF name): static strings, so every response costs no allocation.
+    let number = |(legacy, ietf): (&str, &str)| -> Option<u64> {
+        let value = headers.get(legacy).or_else(|| headers.get(ietf))?;
         value.to_str().ok()?.trim().parse().ok()
     };
-    let reset = number("ratelimit-reset").map(|s| {
+    let reset = number(("x-ratelimit-reset", "ratelimit-reset")).map(|s| {
         if s < 1_000_000_000 {
             now + Duration::from_secs(s)
         } else {
@@ -445,8 +444,8 @@ pub(crate) fn rate_limit_at(headers: &HeaderMap, now: SystemTime) -> Option<Rate
         }
     });
     let info = RateLimitInfo {
-        limit: number("ratelimit-limit"),
-        remaining: number("ratelimit-remaining"),
+        limit: number(("x-ratelimit-limit", "ratelimit-limit")),
+        remaining: number(("x-ratelimit-remaining", "ratelimit-remaining")),
         reset,
     };
     (info.limit.is_some() || info.remaining.is_some() || info.reset.is_some()).then_some(info)
