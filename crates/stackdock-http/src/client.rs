@@ -219,7 +219,10 @@ impl HttpClient {
         let remaining = inner.config.retry.retry_timeout.saturating_sub(spent);
         let started = tokio::time::Instant::now();
         // The deadline covers waiting for a slot and the whole attempt: `retry_timeout` is a hard cap.
-        let result = tokio::time::timeout(remaining, self.attempt_in_slot(call)).await;
+        let result = tokio::select! {
+            result = self.attempt_in_slot(call) => Ok(result),
+            () = inner.clock.deadline(remaining) => Err(()),
+        };
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let result = match result {
             Ok(result) => result,

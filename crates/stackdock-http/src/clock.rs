@@ -18,6 +18,12 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn elapsed(&self) -> Duration;
     /// Wait for `duration`.
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+
+    /// Completes when an attempt started now has used up the `remaining`
+    /// `retry_timeout` budget and must be cut off. Default: a tokio timer.
+    fn deadline(&self, remaining: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(remaining))
+    }
 }
 
 /// The default [`Clock`]: `SystemTime::now` and `tokio::time`.
@@ -126,5 +132,11 @@ impl Clock for ManualClock {
         state.elapsed += duration;
         state.sleeps.push(duration);
         Box::pin(std::future::ready(()))
+    }
+
+    /// Never: on this clock attempts take no time (only sleeps and
+    /// [`ManualClock::advance`] move it), so none outlives the budget.
+    fn deadline(&self, _remaining: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::pending())
     }
 }

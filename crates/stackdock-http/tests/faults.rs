@@ -205,6 +205,21 @@ async fn retry_timeout_is_a_hard_cap_on_a_slow_attempt() {
     assert!(took < Duration::from_secs(2), "took {took:?}, cap 300 ms");
 }
 
+#[tokio::test]
+async fn on_a_manual_clock_attempts_take_no_time_and_are_never_cut() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(200)))
+        .mount(&server)
+        .await;
+    let config = config(&server).with_retry(RetryConfig {
+        retry_timeout: Duration::from_millis(50),
+        ..RetryConfig::default()
+    });
+    let (client, _clock) = client_with(config, StatusErrorMapper);
+    client.send(Request::get("/x")).await.unwrap();
+}
+
 #[test]
 fn zero_budgets_and_caps_are_config_errors() {
     let base = HttpConfig::parse("http://127.0.0.1:9").unwrap();
