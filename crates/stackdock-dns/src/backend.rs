@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use stackdock_core::{Error, ErrorKind, ProviderInfo, Result};
 
-use crate::model::Zone;
+use crate::model::{RecordSet, Zone};
 use crate::plan::{plan_validated, Change, Ownership, Plan, PlanOptions};
 
 /// The canonical form of a zone name handed to a backend entry point.
@@ -71,6 +71,24 @@ pub trait DnsBackend: Send + Sync + fmt::Debug + 'static {
     /// [`AlreadyExists`](stackdock_core::ErrorKind::AlreadyExists) if it exists.
     async fn create_zone(&self, zone: &Zone) -> Result<()>;
 
+    /// [`create_zone`](Self::create_zone) from sets the caller keeps (a
+    /// plan's adds). The default builds a [`Zone`] from copies; a backend
+    /// that can write its request straight from the sets overrides it (a
+    /// 50,000-set zone is then not copied).
+    async fn create_zone_from(
+        &self,
+        name: &str,
+        tenant: Option<&str>,
+        sets: &[&RecordSet],
+    ) -> Result<()> {
+        let mut zone = Zone::new(name)?;
+        zone.tenant = tenant.map(str::to_owned);
+        for set in sets {
+            zone.insert((*set).clone());
+        }
+        self.create_zone(&zone).await
+    }
+
     /// Delete a zone; `Ok(false)` when it was already gone.
     async fn delete_zone(&self, name: &str) -> Result<bool>;
 
@@ -122,11 +140,11 @@ impl<B: DnsBackend> Dns<B> {
     /// Read the zone (one call) and plan the changes that make it `desired`.
     /// Invalid input fails before the read.
     pub async fn plan(&self, desired: &Zone, options: &PlanOptions) -> Result<Plan> {
-        let mut checked = desired.clone();
-        checked.validate()?;
+        // Validated without a copy when `desired` is already canonical.
+        let checked = desired.canonical()?;
         self.backend.check_zone(&checked)?;
         let actual = self.backend.get_zone(&checked.name).await?;
-        plan_validated(checked, actual.as_ref(), options)
+        plan_validated(&checked, actual.as_ref(), options)
     }
 
     /// Apply a plan: nothing when it is empty, otherwise one call (create
@@ -156,17 +174,13 @@ impl<B: DnsBackend> Dns<B> {
         if !plan.create_zone {
             return self.backend.apply_changes(&plan.zone, &plan.changes).await;
         }
-        let mut zone = Zone::new(&plan.zone)?;
-        zone.tenant = plan.tenant.clone();
-        for change in &plan.changes {
-            if let Some(set) = change.after() {
-                zone.insert(set.clone());
-            }
-        }
-        match self.backend.create_zone(&zone).await {
-            Err(e) if e.kind() == &ErrorKind::AlreadyExists => {
-                self.resume_create(plan, zone, e).await
-            }
+        let sets: Vec<&RecordSet> = plan.changes.iter().filter_map(Change::after).collect();
+        let created = self
+            .backend
+            .create_zone_from(&plan.zone, plan.tenant.as_deref(), &sets)
+            .await;
+        match created {
+            Err(e) if e.kind() == &ErrorKind::AlreadyExists => self.resume_create(plan, e).await,
             other => other,
         }
     }
@@ -177,7 +191,7 @@ impl<B: DnsBackend> Dns<B> {
     /// temporary error invited a retry. When the zone is ours (its SOA
     /// carries the plan's marker) or empty and unmarked, with the plan's
     /// tenant, converge it to the plan; otherwise `AlreadyExists` stands.
-    async fn resume_create(&self, plan: &Plan, desired: Zone, exists: Error) -> Result<()> {
+    async fn resume_create(&self, plan: &Plan, exists: Error) -> Result<()> {
         let marker = plan
             .changes
             .iter()
@@ -191,10 +205,15 @@ impl<B: DnsBackend> Dns<B> {
             return Err(exists);
         }
         tracing::info!(zone = %plan.zone, empty, "zone exists from an earlier attempt: converging it");
+        let mut desired = Zone::new(&plan.zone)?;
+        desired.tenant = plan.tenant.clone();
+        for set in plan.changes.iter().filter_map(Change::after) {
+            desired.insert(set.clone());
+        }
         let ownership = marker.map_or(Ownership::Exclusive, Ownership::Marked);
         // The plan was approved as a create: the threshold does not apply.
         let options = PlanOptions::default().with_ownership(ownership).forced();
-        let resumed = plan_validated(desired, Some(&actual), &options)?;
+        let resumed = plan_validated(&desired, Some(&actual), &options)?;
         if resumed.is_empty() {
             return Ok(());
         }

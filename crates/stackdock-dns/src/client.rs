@@ -222,16 +222,16 @@ pub struct CreateZoneBody<'a> {
     pub soa_edit_api: &'a str,
 }
 
-/// The record sets of a zone as API rrsets, built lazily during serialisation.
+/// Record sets as API rrsets, each built while it is written.
 #[derive(Debug)]
-pub struct ZoneRrsets<'a>(pub &'a Zone);
+pub struct ZoneRrsets<'a>(pub Vec<&'a RecordSet>);
 
 impl Serialize for ZoneRrsets<'_> {
     fn serialize<S: serde::Serializer>(
         &self,
         serializer: S,
     ) -> std::result::Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.rrsets.values().map(|s| rrset_to_api(s, None)))
+        serializer.collect_seq(self.0.iter().map(|s| rrset_to_api(s, None)))
     }
 }
 
@@ -276,12 +276,23 @@ pub fn patch_body(changes: &[Change]) -> PatchBody {
 
 /// The POST body that creates `zone` with all its record sets.
 pub fn create_body<'a>(zone: &'a Zone, config: &'a PowerDnsConfig) -> CreateZoneBody<'a> {
+    let sets = zone.rrsets.values().collect();
+    create_body_from(&zone.name, zone.tenant.as_deref(), sets, config)
+}
+
+/// The POST body that creates zone `name` with `sets`.
+pub fn create_body_from<'a>(
+    name: &str,
+    tenant: Option<&'a str>,
+    sets: Vec<&'a RecordSet>,
+    config: &'a PowerDnsConfig,
+) -> CreateZoneBody<'a> {
     CreateZoneBody {
-        account: zone.tenant.as_deref().unwrap_or_default(),
+        account: tenant.unwrap_or_default(),
         kind: &config.zone_kind,
-        name: format!("{}.", zone.name),
+        name: format!("{name}."),
         nameservers: [],
-        rrsets: ZoneRrsets(zone),
+        rrsets: ZoneRrsets(sets),
         soa_edit_api: &config.soa_edit_api,
     }
 }
@@ -650,13 +661,25 @@ impl DnsBackend for PowerDnsClient {
     }
 
     async fn create_zone(&self, zone: &Zone) -> Result<()> {
+        let sets: Vec<&RecordSet> = zone.rrsets.values().collect();
+        self.create_zone_from(&zone.name, zone.tenant.as_deref(), &sets)
+            .await
+    }
+
+    async fn create_zone_from(
+        &self,
+        name: &str,
+        tenant: Option<&str>,
+        sets: &[&RecordSet],
+    ) -> Result<()> {
         // Name only: the content is checked by the server, and re-validating a
         // 50k-record zone here would double the client-side cost.
-        zone_name(&zone.name)?;
-        check_account(zone.tenant.as_deref())?;
+        let name = zone_name(name)?;
+        check_account(tenant)?;
+        let body = create_body_from(&name, tenant, sets.to_vec(), &self.config);
         let req = Request::post(self.zones_path())
             .query("rrsets", "false")
-            .json(&create_body(zone, &self.config))
+            .json(&body)
             .operation("create zone");
         self.send(req).await.map(drop)
     }

@@ -358,6 +358,32 @@ impl Zone {
         self.check_rules()
     }
 
+    /// This zone validated and canonical, without copying it when it
+    /// already is (a zone built with [`Zone::add`] or parsed from a file):
+    /// each set is checked on a copy of its own, one at a time.
+    pub fn canonical(&self) -> Result<std::borrow::Cow<'_, Zone>> {
+        let name = validate::domain("zone", &self.name)?;
+        let mut canonical = name == self.name;
+        if let Some(t) = &self.tenant {
+            validate::resource_name("tenant", t, 128)?;
+        }
+        for (key, set) in &self.rrsets {
+            if !canonical {
+                break;
+            }
+            let mut checked = set.clone();
+            checked.normalise(&name)?;
+            canonical = checked == *set && checked.key() == *key;
+        }
+        if !canonical {
+            let mut owned = self.clone();
+            owned.validate()?;
+            return Ok(std::borrow::Cow::Owned(owned));
+        }
+        self.check_rules()?;
+        Ok(std::borrow::Cow::Borrowed(self))
+    }
+
     fn check_rules(&self) -> Result<()> {
         let mut types_at: BTreeMap<&str, Vec<RecordType>> = BTreeMap::new();
         for key in self.rrsets.keys() {
@@ -736,6 +762,35 @@ mod tests {
         );
         let err = z.validate().unwrap_err();
         assert!(err.to_string().contains("duplicate"), "{err}");
+    }
+
+    #[test]
+    fn canonical_zones_are_checked_without_a_copy() {
+        use std::borrow::Cow;
+        let z = ZoneTemplate::default().build("example.com", 1).unwrap();
+        assert!(matches!(z.canonical().unwrap(), Cow::Borrowed(_)));
+        let mut upper = z.clone();
+        upper.name = "EXAMPLE.com".into();
+        match upper.canonical().unwrap() {
+            Cow::Owned(fixed) => assert_eq!(fixed, z),
+            Cow::Borrowed(_) => panic!("a non-canonical zone came back as is"),
+        }
+        let mut bad = z.clone();
+        for set in bad.rrsets.values_mut() {
+            set.ttl = 0;
+        }
+        assert!(bad.canonical().is_err());
+        let mut cname_apex = z;
+        cname_apex
+            .add(
+                "@",
+                60,
+                RecordData::CNAME {
+                    target: "a.example.net".into(),
+                },
+            )
+            .unwrap();
+        assert!(cname_apex.canonical().is_err(), "zone rules apply too");
     }
 
     #[test]

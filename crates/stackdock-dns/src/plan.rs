@@ -295,14 +295,15 @@ impl fmt::Display for Plan {
 /// assert_eq!(p.to_string(), "zone example.com (new): 1 to add, 0 to update, 0 to delete\n+ www.example.com. 300 IN A 192.0.2.10\n");
 /// ```
 pub fn plan(desired: &Zone, actual: Option<&Zone>, options: &PlanOptions) -> Result<Plan> {
-    let mut desired = desired.clone();
-    desired.validate()?;
-    plan_validated(desired, actual, options)
+    let desired = desired.canonical()?;
+    plan_validated(&desired, actual, options)
 }
 
 /// [`plan`] for a desired zone that [`Zone::validate`] already accepted.
+/// Only the sets that change are copied into the plan (a no-op plan of a
+/// 50,000-set zone copies nothing).
 pub(crate) fn plan_validated(
-    mut desired: Zone,
+    desired: &Zone,
     actual: Option<&Zone>,
     options: &PlanOptions,
 ) -> Result<Plan> {
@@ -316,16 +317,21 @@ pub(crate) fn plan_validated(
         ));
     }
     let marker = options.ownership.marker().map(str::to_owned);
-    for set in desired.rrsets.values_mut() {
-        // Every set, the SOA included: a marked SOA is what makes the zone ours.
-        set.owner = marker.clone();
-    }
+    // Every set as stored, the SOA included: a marked SOA makes the zone ours.
+    let stored = |set: &RecordSet| RecordSet {
+        owner: marker.clone(),
+        ..set.clone()
+    };
     let Some(actual) = actual else {
         return Ok(Plan {
             zone: desired.name.clone(),
             tenant: desired.tenant.clone(),
             create_zone: true,
-            changes: desired.rrsets.into_values().map(Change::Add).collect(),
+            changes: desired
+                .rrsets
+                .values()
+                .map(|s| Change::Add(stored(s)))
+                .collect(),
             existing_records: 0,
         });
     };
@@ -352,11 +358,11 @@ pub(crate) fn plan_validated(
             deletes.push(Change::Delete(have.clone()));
         }
     }
-    for (key, want) in desired.rrsets {
-        match actual.rrsets.get(&key) {
-            None => adds.push(Change::Add(want)),
+    for (key, want) in &desired.rrsets {
+        match actual.rrsets.get(key) {
+            None => adds.push(Change::Add(stored(want))),
             Some(have) => {
-                if same_served_data(have, &want) && have.owner == want.owner {
+                if same_served_data(have, want) && have.owner == marker {
                     continue;
                 }
                 if !options.ownership.owns(have) && !options.adopt {
@@ -365,7 +371,7 @@ pub(crate) fn plan_validated(
                 }
                 updates.push(Change::Update {
                     before: have.clone(),
-                    after: want,
+                    after: stored(want),
                 });
             }
         }
