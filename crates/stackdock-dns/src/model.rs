@@ -305,7 +305,7 @@ impl Zone {
     }
 
     /// The zone's ownership marker: the marker of its apex SOA set (see
-    /// [zone ownership](crate::plan#zone-ownership)); `None` for a zone
+    /// [zone ownership](mod@crate::plan#zone-ownership)); `None` for a zone
     /// another tool made, or one with no SOA.
     pub fn owner(&self) -> Option<&str> {
         self.get(&self.name, RecordType::SOA)
