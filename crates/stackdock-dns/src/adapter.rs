@@ -17,8 +17,8 @@
 //!   adapter creates). Creating a zone that exists is adoption only when it
 //!   is ours, or empty without SOA (what a create killed part-way leaves:
 //!   it is then completed); a zone another tool made is `AlreadyExists`
-//!   unless [`AdapterOptions::adopt_zones`]. Deleting a zone that is not
-//!   ours is `PermissionDenied`.
+//!   unless [`AdapterOptions::adopt_zones`]. Updating or deleting a zone
+//!   that is not ours is `PermissionDenied`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -273,6 +273,19 @@ impl<B: DnsBackend> DnsAdapter<B> {
         Ok(self.zone_resource(&self.require_zone(&s.name, &[&s.name]).await?))
     }
 
+    /// Zone-level changes (name servers, delete) only on zones we own.
+    fn require_ours(&self, zone: &Zone) -> Result<()> {
+        if self.is_ours(zone) {
+            return Ok(());
+        }
+        Err(
+            Error::new(ErrorKind::PermissionDenied).with_message(format!(
+                "zone {} is not managed by {}: change it with the tool that made it",
+                zone.name, self.options.owner
+            )),
+        )
+    }
+
     /// Whether `zone` carries our marker on its apex SOA.
     fn is_ours(&self, zone: &Zone) -> bool {
         zone.owner() == Some(self.options.owner.as_str())
@@ -366,6 +379,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 "a zone cannot move to another tenant",
             ));
         }
+        self.require_ours(&zone)?;
         if !s.nameservers.is_empty() {
             let records = s
                 .nameservers
@@ -516,14 +530,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
         let Some(zone) = self.backend.get_zone_at(&name, &[&name]).await? else {
             return Ok(());
         };
-        if !self.is_ours(&zone) {
-            return Err(
-                Error::new(ErrorKind::PermissionDenied).with_message(format!(
-                    "zone {name} is not managed by {}: delete it with the tool that made it",
-                    self.options.owner
-                )),
-            );
-        }
+        self.require_ours(&zone)?;
         self.backend.delete_zone(&name).await.map(drop)
     }
 

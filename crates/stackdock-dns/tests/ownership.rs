@@ -56,6 +56,13 @@ async fn foreign_zones_are_not_ours<B: DnsBackend>(backend: Arc<B>) {
     let id = ResourceId::new(ResourceKind::DnsZone, "foreign.example");
     let err = adapter.delete(&id).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::PermissionDenied, "{err}");
+    let other_ns = ResourceSpec::from(DnsZoneSpec {
+        name: "foreign.example".into(),
+        nameservers: vec!["ns9.example.net".into()],
+        ..Default::default()
+    });
+    let err = adapter.update(&id, &other_ns).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::PermissionDenied, "{err}");
     let still = backend.get_zone("foreign.example").await.unwrap().unwrap();
     assert_eq!(still.record_count(), zone.record_count(), "nothing deleted");
 
