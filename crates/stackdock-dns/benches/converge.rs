@@ -26,7 +26,7 @@ use stackdock_core::dns::RecordData;
 use stackdock_dns::client::rrset_to_api;
 use stackdock_dns::model::{Zone, ZoneTemplate};
 use stackdock_dns::plan::{PlanOptions, DEFAULT_OWNER};
-use stackdock_dns::{serial, Dns, PowerDnsClient, PowerDnsConfig};
+use stackdock_dns::{serial, Dns, DnsBackend, PowerDnsClient, PowerDnsConfig};
 
 fn desired_zone(name: &str, n: usize, variant: usize) -> Zone {
     let mut z = ZoneTemplate::disabled()
@@ -340,6 +340,30 @@ fn child_main(args: &[String]) {
                 assert_eq!(plan.is_empty(), mode == "ours-noop");
                 dns.apply(&plan).await.unwrap();
             }
+            "ours-phases" => {
+                // Where a no-op's time goes, step by step (not a timed side).
+                let t = Instant::now();
+                let text = std::fs::read_to_string(path).unwrap();
+                let desired = stackdock_dns::zonefile::parse(&text, zone).unwrap();
+                let file = t.elapsed();
+                let t = Instant::now();
+                drop(desired.canonical().unwrap());
+                let check = t.elapsed();
+                let client =
+                    PowerDnsClient::new(PowerDnsConfig::new(url.as_str(), common::API_KEY)).unwrap();
+                let t = Instant::now();
+                let actual = client.get_zone(zone).await.unwrap().unwrap();
+                let get = t.elapsed();
+                let t = Instant::now();
+                let plan = stackdock_dns::plan::plan(&desired, Some(&actual), &PlanOptions::default());
+                assert!(plan.unwrap().is_empty());
+                let diff = t.elapsed();
+                let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                println!(
+                    "phases zone file {:.0} ms, validate {:.0} ms, GET + decode {:.0} ms, validate + plan {:.0} ms",
+                    ms(file), ms(check), ms(get), ms(diff)
+                );
+            }
             "raw-create" => {
                 let body = std::fs::read(path).unwrap();
                 let resp = reqwest::Client::new()
@@ -441,6 +465,17 @@ async fn bench_processes(server: &common::PdnsServer, n: usize, rounds: usize) {
             let (t, p, json) = run_child(mode, &url, zone, path);
             json_bytes = json_bytes.max(json);
             keep_best(&mut best[1][side], t, p);
+        }
+        if round + 1 == rounds {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--child", "ours-phases", &url, &ours])
+                .arg(&zone_file)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            if let Some(line) = text.lines().find(|l| l.starts_with("phases")) {
+                println!("process no change {n:>6}: {line}");
+            }
         }
         cleanup.delete_zone(&ours).await.unwrap();
         cleanup.delete_zone(&raw).await.unwrap();
