@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use deadpool_postgres::Transaction;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Object, Pool};
 use stackdock_core::secret::SecretString;
 use stackdock_core::{Error, Result};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use super::config::{quote_ident, SqlConfig};
 use super::error::{from_pg, from_pool};
@@ -110,12 +110,12 @@ struct Sql {
 }
 
 impl Sql {
-    fn new(schema: &str) -> Sql {
-        let s = quote_ident(schema);
+    fn new(schema: &str) -> Result<Sql> {
+        let s = quote_ident(schema)?;
         let domains = format!("{s}.virtual_domains");
         let users = format!("{s}.virtual_users");
         let aliases = format!("{s}.virtual_aliases");
-        Sql {
+        Ok(Sql {
             insert_domain: format!(
                 "INSERT INTO {domains} (name, tenant) VALUES ($1, $2) \
                  ON CONFLICT (name) DO NOTHING RETURNING id, tenant"
@@ -197,7 +197,7 @@ impl Sql {
             delete_domain: format!(
                 "DELETE FROM {domains} WHERE name = $1 AND ($2::varchar IS NULL OR tenant = $2)"
             ),
-        }
+        })
     }
 }
 
@@ -332,25 +332,17 @@ impl MailStore {
     /// Open a connection pool (no connection is made until first use).
     pub async fn connect(config: &SqlConfig) -> Result<MailStore> {
         config.validate()?;
-        let manager = Manager::from_config(
-            config.pg_config()?,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(config.max_connections)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(config.connect_timeout))
-            .create_timeout(Some(config.connect_timeout))
-            .build()
-            .map_err(|e| Error::config(format!("connection pool: {e}")))?;
+        let (pg, tls) = config.pg_config()?;
+        let options = stackdock_pg::PoolOptions::default()
+            .with_max_connections(config.max_connections)
+            .with_connect_timeout(config.connect_timeout)
+            .with_wait_timeout(config.connect_timeout);
+        let pool = stackdock_pg::build_pool(pg, &tls, &options)?;
         Ok(MailStore {
             pool,
             schema: config.schema.clone(),
             hasher: config.hasher()?,
-            sql: Arc::new(Sql::new(&config.schema)),
+            sql: Arc::new(Sql::new(&config.schema)?),
             calls: Arc::new(AtomicUsize::new(0)),
         })
     }
@@ -385,7 +377,7 @@ impl MailStore {
             .transaction()
             .await
             .map_err(|e| from_pg(e).with_operation(op))?;
-        let s = quote_ident(&self.schema);
+        let s = quote_ident(&self.schema).map_err(|e| e.with_operation(op))?;
         let lock_key = format!("stackdock-email:{}", self.schema);
         tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_key])
             .await
@@ -443,7 +435,7 @@ impl MailStore {
                 "SELECT to_regclass($1) IS NOT NULL",
                 &[&format!(
                     "{}.stackdock_schema_migrations",
-                    quote_ident(&self.schema)
+                    quote_ident(&self.schema)?
                 )],
             )
             .await
@@ -456,7 +448,7 @@ impl MailStore {
             .query_one(
                 &format!(
                     "SELECT coalesce(max(version), 0) FROM {}.stackdock_schema_migrations",
-                    quote_ident(&self.schema)
+                    quote_ident(&self.schema)?
                 ),
                 &[],
             )

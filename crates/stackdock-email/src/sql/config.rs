@@ -7,6 +7,7 @@ use serde::Deserialize;
 use stackdock_core::secret::{redact_url, ExposeSecret, SecretString};
 use stackdock_core::validate;
 use stackdock_core::{Error, Result};
+use stackdock_pg::TlsSettings;
 
 use crate::hash::{PasswordHasher, PasswordScheme, DEFAULT_BCRYPT_COST};
 use crate::model::Scope;
@@ -51,6 +52,10 @@ pub struct SqlConfig {
     /// How long to wait for a connection.
     #[serde(default = "default_connect_timeout", with = "secs")]
     pub connect_timeout: Duration,
+    /// Extra PEM CA certificates to trust for TLS (libpq's `sslrootcert`);
+    /// the TLS mode is the URL's `sslmode` (any libpq value, default `prefer`).
+    #[serde(default)]
+    pub ca_certificates_pem: Option<String>,
 }
 
 fn default_schema() -> String {
@@ -86,6 +91,7 @@ impl fmt::Debug for SqlConfig {
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
+            .field("ca_certificates_pem", &self.ca_certificates_pem.is_some())
             .finish()
     }
 }
@@ -101,6 +107,7 @@ impl SqlConfig {
             bcrypt_cost: DEFAULT_BCRYPT_COST,
             max_connections: default_max_connections(),
             connect_timeout: default_connect_timeout(),
+            ca_certificates_pem: None,
         }
     }
 
@@ -147,6 +154,12 @@ impl SqlConfig {
         self
     }
 
+    /// Trust these PEM CA certificates for TLS too.
+    pub fn with_ca_certificates_pem(mut self, pem: impl Into<String>) -> Self {
+        self.ca_certificates_pem = Some(pem.into());
+        self
+    }
+
     /// Pool size.
     pub fn with_max_connections(mut self, n: usize) -> Self {
         self.max_connections = n;
@@ -182,16 +195,18 @@ impl SqlConfig {
         PasswordHasher::new(self.password_scheme).with_bcrypt_cost(self.bcrypt_cost)
     }
 
-    pub(crate) fn pg_config(&self) -> Result<tokio_postgres::Config> {
-        // The parse error may quote the URL; never pass it on.
-        let mut config: tokio_postgres::Config = self
-            .url
-            .expose_secret()
-            .parse()
-            .map_err(|_| Error::config("url is not a valid PostgreSQL connection string"))?;
+    /// The connection settings and TLS of `url` (any libpq `sslmode`).
+    /// Parse errors never quote the URL.
+    pub(crate) fn pg_config(&self) -> Result<(tokio_postgres::Config, TlsSettings)> {
+        let info = stackdock_pg::conninfo::parse(self.url.expose_secret())?;
+        let mut config = info.config;
         config.connect_timeout(self.connect_timeout);
         config.application_name("stackdock-email");
-        Ok(config)
+        let mut tls = TlsSettings::new(info.ssl_mode.unwrap_or_default());
+        tls.ca_certificates_pem = self.ca_certificates_pem.clone();
+        // A bad CA is a config error now, not at the first connection.
+        tls.connector()?;
+        Ok((config, tls))
     }
 }
 
@@ -205,10 +220,7 @@ pub fn check_schema_name(schema: &str) -> Result<()> {
     Ok(())
 }
 
-/// `"name"`: a quoted SQL identifier.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub(crate) use stackdock_pg::quote_ident;
 
 #[cfg(test)]
 mod tests {
@@ -243,6 +255,35 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(!bad.to_string().contains("sekrit"));
+    }
+
+    /// Issue 12 item 10: the SQL backend had no TLS (`NoTls`) and
+    /// tokio-postgres refused libpq's verify-ca/verify-full/allow; its
+    /// quoting let NUL through.
+    #[test]
+    fn every_libpq_sslmode_is_accepted_and_quoting_refuses_nul() {
+        for mode in [
+            "disable",
+            "allow",
+            "prefer",
+            "require",
+            "verify-ca",
+            "verify-full",
+        ] {
+            let c = SqlConfig::new(format!("postgres://u@127.0.0.1/db?sslmode={mode}"));
+            c.validate().unwrap();
+            assert_eq!(c.pg_config().unwrap().1.mode.as_str(), mode);
+        }
+        let bad = SqlConfig::new("postgres://u:sekrit@h/db?sslmode=sekrit")
+            .validate()
+            .unwrap_err();
+        assert!(!format!("{bad} {bad:?}").contains("sekrit"));
+        assert!(SqlConfig::new("postgres://u@h/db")
+            .with_ca_certificates_pem("not pem")
+            .validate()
+            .is_err());
+        assert!(quote_ident("a\0b").is_err());
+        assert_eq!(quote_ident("ma\"il").unwrap(), "\"ma\"\"il\"");
     }
 
     #[test]

@@ -209,7 +209,7 @@ fn libpq_value(v: &str) -> String {
     format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-fn fill(template: &str, p: &TemplateParams) -> String {
+fn fill(template: &str, p: &TemplateParams, qschema: &str) -> String {
     let mut connect = format!(
         "host={} port={} dbname={} user={}",
         libpq_value(&p.host),
@@ -228,7 +228,7 @@ fn fill(template: &str, p: &TemplateParams) -> String {
     template
         .replace("{{dovecot_connect}}", &connect)
         .replace("{{postfix_hosts}}", &postfix_hosts)
-        .replace("{{qschema}}", &quote_ident(&p.schema))
+        .replace("{{qschema}}", qschema)
         .replace("{{schema}}", &p.schema)
         .replace("{{dbname}}", &p.dbname)
         .replace("{{user}}", &p.user)
@@ -249,10 +249,11 @@ fn fill(template: &str, p: &TemplateParams) -> String {
 /// the `main.cf` snippet (`main.cf.snippet`).
 pub fn render(params: &TemplateParams) -> Result<Vec<ConfigFile>> {
     params.check()?;
+    let qschema = quote_ident(&params.schema)?;
     let file = |file_name, service, template| ConfigFile {
         file_name,
         service,
-        contents: SecretString::from(fill(template, params)),
+        contents: SecretString::from(fill(template, params, &qschema)),
     };
     Ok(vec![
         file("dovecot-sql.conf.ext", "dovecot", DOVECOT_SQL),
