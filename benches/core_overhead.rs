@@ -1,16 +1,22 @@
 //! How much the core's conveniences cost over calling an adapter directly.
 //!
-//! `cargo bench --bench core_overhead` lists 10,000 in-memory resources two
-//! ways in the same run — through `DockAdapterExt::list_all` (the stream
-//! pagination every caller uses) and through a hand-written loop over
-//! `DockAdapter::list` (the raw API) — and reports the ratio.
+//! `cargo bench --bench core_overhead` measures, in the same run:
+//! * listing 10,000 in-memory resources through `DockAdapterExt::list_all`
+//!   (the stream pagination every caller uses) against a hand-written loop
+//!   over `DockAdapter::list` (the raw API);
+//! * `observe` and `create` (of an existing spec: the adopt path) through the
+//!   registry's standard layers (retry + checked) and through the
+//!   `CheckedLayer` alone, against the bare in-memory adapter.
+//!
+//! Each prints the ratio (target for the layers: ≤ 1.05× bare).
 // criterion_group! generates an undocumented public fn.
 #![allow(missing_docs)]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use stackdock::spec::DatabaseSpec;
+use stackdock::spec::{DatabaseSpec, ResourceSpec};
 use stackdock::*;
 
 const N: usize = 10_000;
@@ -97,5 +103,78 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench);
+/// Mean time per call of `call`, over about a second (after a warm-up).
+fn per_call(call: &dyn Fn()) -> Duration {
+    for _ in 0..10_000 {
+        call();
+    }
+    let start = Instant::now();
+    let mut n = 0u32;
+    while start.elapsed() < Duration::from_secs(1) {
+        for _ in 0..1_000 {
+            call();
+        }
+        n += 1_000;
+    }
+    start.elapsed() / n
+}
+
+fn layers(c: &mut Criterion) {
+    use stackdock::layer::{CheckedLayer, Layer};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let bare = Arc::new(InMemoryAdapter::new("bench"));
+    let spec: ResourceSpec = DatabaseSpec {
+        name: "shop".into(),
+        connection_limit: Some(5),
+        ..Default::default()
+    }
+    .into();
+    let id = rt.block_on(bare.create(&spec)).expect("create").id();
+    let docks: [(&str, Arc<dyn DockAdapter>); 3] = [
+        ("bare", bare.clone()),
+        ("checked", CheckedLayer.layer(bare.clone())),
+        ("standard", stackdock::layer::standard(bare.clone())),
+    ];
+    let mut group = c.benchmark_group("layers");
+    for (name, dock) in &docks {
+        group.bench_function(format!("observe/{name}"), |b| {
+            b.to_async(&rt).iter(|| dock.observe(&id, Some(&spec)))
+        });
+        group.bench_function(format!("create/{name}"), |b| {
+            b.to_async(&rt).iter(|| dock.create(&spec))
+        });
+    }
+    group.finish();
+
+    // Ratios, interleaved three times so machine noise hits every variant.
+    let mut best = [[Duration::MAX; 2]; 3];
+    for _ in 0..3 {
+        for (i, (_, dock)) in docks.iter().enumerate() {
+            let observe = per_call(&|| {
+                rt.block_on(dock.observe(&id, Some(&spec)))
+                    .expect("observe");
+            });
+            let create = per_call(&|| {
+                rt.block_on(dock.create(&spec)).expect("create");
+            });
+            best[i][0] = best[i][0].min(observe);
+            best[i][1] = best[i][1].min(create);
+        }
+    }
+    for (i, (name, _)) in docks.iter().enumerate().skip(1) {
+        eprintln!(
+            "layers {name}: observe {:?} vs bare {:?} = {:.3}x; create {:?} vs bare {:?} = {:.3}x",
+            best[i][0],
+            best[0][0],
+            best[i][0].as_secs_f64() / best[0][0].as_secs_f64(),
+            best[i][1],
+            best[0][1],
+            best[i][1].as_secs_f64() / best[0][1].as_secs_f64(),
+        );
+    }
+}
+
+criterion_group!(benches, bench, layers);
 criterion_main!(benches);

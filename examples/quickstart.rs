@@ -16,7 +16,8 @@
 use std::sync::Arc;
 
 use stackdock::dns::RecordData;
-use stackdock::provisioning::{deprovision, provision, ProvisioningRecord};
+use stackdock::drive::{deprovision, provision};
+use stackdock::provisioning::ProvisioningRecord;
 use stackdock::spec::*;
 use stackdock::*;
 use stackdock_dns::{AdapterOptions, ZoneFileAdapter, ZoneFileBackend};
@@ -100,10 +101,11 @@ fn demo_tenant() -> Vec<ResourceSpec> {
 fn print_transition(label: &str, record: &ProvisioningRecord) {
     if let Some(t) = record.history.last() {
         println!(
-            "  {label:<40} {:>14} -> {:<14} {}",
+            "  {label:<40} {:>14} -> {:<14} {:<17} {}",
             t.from.as_str(),
             t.to.as_str(),
-            t.reason
+            t.reason,
+            t.message
         );
     }
 }
@@ -136,10 +138,12 @@ async fn main() -> Result<()> {
             other => format!("{} {}", other.kind(), other.name()),
         };
         let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
-        provision(dock.as_ref(), &spec, &mut record, &mut |r| {
-            print_transition(&label, r)
-        })
-        .await?;
+        // The sink is where a control plane persists intent before each call.
+        let sink = |r: &ProvisioningRecord| -> Result<()> {
+            print_transition(&label, r);
+            Ok(())
+        };
+        provision(dock.as_ref(), &spec, &mut record, &sink).await?;
         managed.push((label, spec, record));
     }
 
@@ -191,7 +195,11 @@ async fn main() -> Result<()> {
     println!("\ntearing down (children first):");
     for (label, spec, record) in managed.iter_mut().rev() {
         let dock = dock_for(spec.kind())?;
-        deprovision(dock.as_ref(), record, &mut |r| print_transition(label, r)).await?;
+        let sink = |r: &ProvisioningRecord| -> Result<()> {
+            print_transition(label, r);
+            Ok(())
+        };
+        deprovision(dock.as_ref(), Some(spec), record, &sink).await?;
     }
     let left = dock_for(ResourceKind::DnsZone)?
         .list_all(ResourceKind::DnsZone, &ListOptions::for_tenant("acme"))

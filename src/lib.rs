@@ -33,8 +33,12 @@ pub use stackdock_core::*;
 pub use stackdock_postgres as postgres;
 
 /// DNS zones and records on PowerDNS and in zone files (feature `dns`).
+///
+/// With the feature this is the DNS crate, which re-exports the core's
+/// record types ([`RecordData`](stackdock_core::dns::RecordData) ...), so
+/// `stackdock::dns::RecordData` names the same type with and without it.
 #[cfg(feature = "dns")]
-pub use stackdock_dns as dns_provider;
+pub use stackdock_dns as dns;
 
 /// Mailboxes and forwarders on Postfix/Dovecot SQL and Stalwart (feature `email`).
 #[cfg(feature = "email")]

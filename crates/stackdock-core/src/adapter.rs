@@ -8,6 +8,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::capability::{Capabilities, Operation};
+pub use crate::outcome::{CreateOutcome, Created};
 use crate::resource::{Resource, ResourceId, ResourceKind};
 use crate::spec::{FieldDiff, ResourceSpec};
 use crate::{Error, Result};
@@ -68,6 +69,35 @@ impl ListOptions {
             tenant: Some(tenant.into()),
             ..Default::default()
         }
+    }
+
+    /// Provider-independent checks, done before any remote call (the
+    /// [`CheckedLayer`](crate::layer::CheckedLayer) runs them for every dock).
+    ///
+    /// ```
+    /// use stackdock_core::ListOptions;
+    /// assert!(ListOptions::for_tenant("acme").validate().is_ok());
+    /// let zero = ListOptions { page_size: Some(0), ..Default::default() };
+    /// assert!(zero.validate().is_err());
+    /// assert!(ListOptions::for_tenant("a\nb").validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        if let Some(parent) = &self.parent {
+            crate::validate::resource_name("parent", parent, 253)?;
+        }
+        if let Some(tenant) = &self.tenant {
+            crate::validate::resource_name("tenant", tenant, 128)?;
+        }
+        for (k, v) in &self.labels {
+            crate::validate::label("labels", k, v)?;
+        }
+        if self.page_size == Some(0) {
+            return Err(Error::invalid_input("page_size", "must be at least 1"));
+        }
+        if let Some(cursor) = &self.cursor {
+            crate::validate::resource_name("cursor", cursor, 4096)?;
+        }
+        Ok(())
     }
 }
 
@@ -154,11 +184,16 @@ impl Observation {
 ///   whether it matches the desired spec, what differs and what the provider
 ///   filled in. A resource that does not exist is `Ok` with
 ///   [`Observation::absent`], not an error.
-/// * **Create is idempotent.** Creating a resource that already exists and is
-///   ours (same name, same tenant, compatible with the spec) returns it
-///   (adopts it). One that exists but is not ours is
-///   [`AlreadyExists`](crate::ErrorKind::AlreadyExists); one that is ours but
-///   incompatible is [`Conflict`](crate::ErrorKind::Conflict).
+/// * **Create is idempotent and says what it did.** Creating a resource that
+///   already exists and is ours (same name, same tenant, compatible with the
+///   spec) returns it as [`CreateOutcome::Adopted`]; only a call that made the
+///   resource reports [`CreateOutcome::Created`]. One that exists but is not
+///   ours is [`AlreadyExists`](crate::ErrorKind::AlreadyExists); one that is
+///   ours but incompatible is [`Conflict`](crate::ErrorKind::Conflict).
+/// * **Race- and cancel-safe.** Concurrent creates of one spec end with one
+///   resource (created once, adopted by the others) or a typed error, never a
+///   raw provider failure; a create whose future is dropped at any point and
+///   then repeated converges to exactly one resource.
 /// * **Delete is idempotent.** Deleting a resource that is already gone succeeds.
 /// * **Nothing half-made.** A create that fails part-way rolls back what it
 ///   made, or leaves a state that repeating the create finishes.
@@ -171,6 +206,13 @@ impl Observation {
 /// All methods but the identity ones have default implementations that return
 /// `Unsupported`, so an adapter implements only what it supports.
 ///
+/// Adapters are used through the [layers](crate::layer): the
+/// [`DockRegistry`](crate::DockRegistry) wraps every dock in the
+/// [`CheckedLayer`](crate::layer::CheckedLayer), which gates capabilities
+/// (operations and arguments), checks that ids and specs agree, validates
+/// specs and list options and adds the dock, provider, operation and endpoint
+/// to every error — so an adapter receives only canonical, supported input.
+///
 /// ```
 /// use std::sync::Arc;
 /// use stackdock_core::{DockAdapter, DockAdapterExt, InMemoryAdapter, ResourceKind, ListOptions};
@@ -182,6 +224,7 @@ impl Observation {
 /// let db = adapter
 ///     .create(&ResourceSpec::from(DatabaseSpec { name: "shop".into(), ..Default::default() }))
 ///     .await?;
+/// assert!(db.was_created());
 /// let all = adapter.list_all(ResourceKind::Database, &ListOptions::default()).await?;
 /// assert_eq!(all.len(), 1);
 /// adapter.delete(&db.id()).await?;
@@ -198,6 +241,25 @@ pub trait DockAdapter: Send + Sync + fmt::Debug {
 
     /// What this adapter can do.
     fn capabilities(&self) -> Capabilities;
+
+    /// Where the dock talks to (base URL, `host:port`, a directory), for error
+    /// context and logs. Never holds a credential.
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
+
+    /// The id `spec`'s resource has (or will have), known before any call,
+    /// when the provider's ids are deterministic (derived from the name).
+    /// `None` when the provider assigns ids
+    /// ([`Arguments::provider_assigned_ids`](crate::Arguments::provider_assigned_ids)):
+    /// find the resource again with [`DockAdapterExt::find`].
+    ///
+    /// A control plane records this id with its intent before the create, so
+    /// a create whose outcome is unknown can be observed and cleaned up.
+    fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
+        let _ = spec;
+        None
+    }
 
     /// Check the credentials with a cheap call.
     async fn check_credentials(&self) -> Result<()>;
@@ -218,8 +280,9 @@ pub trait DockAdapter: Send + Sync + fmt::Debug {
         Err(self.unsupported(Operation::Observe, id.kind))
     }
 
-    /// Create a resource (idempotent, see the contract above).
-    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+    /// Create a resource, or adopt it when it is already there (see the
+    /// contract above).
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
         Err(self.unsupported(Operation::Create, spec.kind()))
     }
 
@@ -293,19 +356,50 @@ pub trait DockAdapterExt: DockAdapter {
         })
     }
 
-    /// Bring a resource to `spec`: create it when `id` is `None` or it does not
-    /// exist, update it when it drifted, leave it alone when up to date.
-    async fn reconcile(&self, id: Option<&ResourceId>, spec: &ResourceSpec) -> Result<Resource> {
-        if let Some(id) = id {
-            let observed = self.observe(id, Some(spec)).await?;
-            match observed.resource {
-                Some(resource) if observed.up_to_date => return Ok(resource),
-                Some(_) => return self.update(id, spec).await,
-                None => {}
+    /// The existing resource `spec` describes, if any, found by id where ids
+    /// are deterministic ([`DockAdapter::planned_id`]) and otherwise by
+    /// natural key: same kind, name, parent and tenant. Never mutates.
+    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Resource>> {
+        if let Some(id) = self.planned_id(spec) {
+            return Ok(self.observe(&id, None).await?.resource);
+        }
+        let kind = spec.kind();
+        let options = ListOptions {
+            parent: spec.parent().map(str::to_owned),
+            ..Default::default()
+        };
+        let mut stream = self.list_stream(kind, &options);
+        while let Some(item) = stream.next().await {
+            let item = item?;
+            if item.name() == spec.name() && item.meta().tenant.as_deref() == spec.tenant() {
+                return Ok(Some(item));
             }
         }
-        self.create(spec).await
+        Ok(None)
     }
 }
 
 impl<T: DockAdapter + ?Sized> DockAdapterExt for T {}
+
+impl ResourceSpec {
+    /// The parent a listing of this spec's kind is scoped to: the zone of a
+    /// record, the service of a deployment, the mail domain of a mailbox or
+    /// forwarder. `None` for top-level kinds.
+    ///
+    /// ```
+    /// use stackdock_core::spec::{MailboxSpec, ResourceSpec};
+    /// let spec = ResourceSpec::from(MailboxSpec { address: "a@example.com".into(), ..Default::default() });
+    /// assert_eq!(spec.parent(), Some("example.com"));
+    /// ```
+    pub fn parent(&self) -> Option<&str> {
+        match self {
+            ResourceSpec::DnsRecord(r) => Some(&r.zone),
+            ResourceSpec::Deployment(d) => Some(&d.service),
+            ResourceSpec::Mailbox(m) => m.address.rsplit_once('@').map(|(_, d)| d),
+            ResourceSpec::MailForwarder(f) => f.source.rsplit_once('@').map(|(_, d)| d),
+            ResourceSpec::Domain(d) => d.service_id.as_deref(),
+            ResourceSpec::WebService(w) => w.server_id.as_deref(),
+            _ => None,
+        }
+    }
+}

@@ -348,6 +348,21 @@ impl Error {
         self.inner.kind == ErrorKind::NotFound
     }
 
+    /// Name the operation the caller asked for, replacing a deeper one: the
+    /// deeper operation (e.g. `get zone` inside `create dns_zone`) is kept as
+    /// the `step` context. Used by the [`CheckedLayer`](crate::layer::CheckedLayer).
+    pub fn in_operation(mut self, operation: impl Into<Cow<'static, str>>) -> Self {
+        let operation = operation.into();
+        match self.inner.operation.take() {
+            Some(step) if step != operation => {
+                self.inner.context.push(("step", step.into_owned()));
+            }
+            _ => {}
+        }
+        self.inner.operation = Some(operation);
+        self
+    }
+
     /// Name the operation that failed (kept if already set by a deeper layer).
     pub fn with_operation(mut self, operation: impl Into<Cow<'static, str>>) -> Self {
         if self.inner.operation.is_none() {

@@ -11,7 +11,11 @@
 //!   [`DnsRecord`](resource::DnsRecord), ...) with typed fields plus the
 //!   provider's raw payload; [`spec`]: the typed desired-state specs.
 //! * [`Error`]: one error type with a [`ErrorKind`] and a retry classification.
-//! * [`provisioning`]: the provisioning state machine.
+//! * [`provisioning`]: the provisioning state machine; [`drive`]: the drivers
+//!   that call an adapter and move a record, persisting intent first.
+//! * [`layer`]: what every dock is wrapped in (capability gate, validation,
+//!   error context, retries); [`factory`]: docks from configuration.
+//! * [`context`]: who is asking, carried with the task.
 //! * [`secret`]: secrets that never print.
 //! * [`validate`]: the validators every adapter runs before a remote call.
 //! * [`InMemoryAdapter`]: a complete adapter kept in memory, for tests and demos.
@@ -25,9 +29,14 @@
 
 pub mod adapter;
 pub mod capability;
+pub mod context;
 pub mod dns;
+pub mod drive;
 pub mod error;
+pub mod factory;
+pub mod layer;
 pub mod memory;
+pub mod outcome;
 pub mod provisioning;
 pub mod registry;
 pub mod resource;
@@ -36,9 +45,10 @@ pub mod spec;
 pub mod validate;
 
 pub use adapter::{DockAdapter, DockAdapterExt, ListOptions, Observation, Page, ProviderInfo};
-pub use capability::{Capabilities, Operation, Operations};
+pub use capability::{Arguments, Capabilities, Operation, Operations};
 pub use error::{Error, ErrorKind, ErrorStatus, Result};
 pub use memory::InMemoryAdapter;
+pub use outcome::{CreateOutcome, Created};
 pub use provisioning::{ProvisioningRecord, ProvisioningSource, ProvisioningState};
 pub use registry::DockRegistry;
 pub use resource::{Resource, ResourceId, ResourceKind, ResourceMeta, ResourceRef, ResourceStatus};
@@ -46,3 +56,8 @@ pub use spec::ResourceSpec;
 
 /// Re-exported so adapters and callers use the same version.
 pub use async_trait::async_trait;
+
+/// The README's examples, compiled and run as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use rand::distributions::{Alphanumeric, DistString};
 
-use crate::adapter::{DockAdapter, ListOptions, Observation, Page, ProviderInfo};
-use crate::capability::{Capabilities, Operation, Operations};
+use crate::adapter::{Created, DockAdapter, ListOptions, Observation, Page, ProviderInfo};
+use crate::capability::{Arguments, Capabilities, Operation, Operations};
 use crate::provisioning::ProvisioningState;
 use crate::resource::*;
 use crate::secret::SecretString;
@@ -27,12 +27,17 @@ use crate::{Error, Result};
 /// Default page size of [`InMemoryAdapter::list`].
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 
+/// Largest page size [`InMemoryAdapter::list`] serves.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
 #[derive(Default)]
 struct Store {
     /// Resources by (kind, id).
     items: BTreeMap<(ResourceKind, String), Resource>,
     next_id: u64,
     faults: VecDeque<(Operation, Error)>,
+    /// Fail the remote call this many calls from now (1 = the next one).
+    countdown: Option<(usize, Error)>,
 }
 
 /// An adapter that keeps everything in memory. See the [module docs](self).
@@ -87,6 +92,19 @@ impl InMemoryAdapter {
         self.lock().faults.push_back((op, error));
     }
 
+    /// Make the `k`-th remote call from now (1-based, any operation) fail
+    /// with `error`, after validation, before any change.
+    pub fn fail_call_number(&self, k: usize, error: Error) {
+        self.lock().countdown = Some((k.max(1), error));
+    }
+
+    /// Remove every pending injected fault.
+    pub fn clear_faults(&self) {
+        let mut store = self.lock();
+        store.faults.clear();
+        store.countdown = None;
+    }
+
     /// Number of resources stored.
     pub fn len(&self) -> usize {
         self.lock().items.len()
@@ -106,6 +124,13 @@ impl InMemoryAdapter {
     /// Count a remote call and pop an injected fault for `op`.
     fn remote(&self, store: &mut Store, op: Operation) -> Result<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some((k, _)) = &mut store.countdown {
+            if *k > 1 {
+                *k -= 1;
+            } else if let Some((_, err)) = store.countdown.take() {
+                return Err(err);
+            }
+        }
         if let Some(pos) = store.faults.iter().position(|(o, _)| *o == op) {
             let (_, err) = store.faults.remove(pos).expect("position is valid");
             return Err(err);
@@ -122,7 +147,10 @@ impl InMemoryAdapter {
         meta.labels = common.labels.clone();
         meta.created_at = Some(now);
         meta.updated_at = Some(now);
-        meta.provider_data = serde_json::json!({ "id": id, "options": common.options });
+        meta.set_provider_data(
+            serde_json::json!({ "id": id, "options": common.options }),
+            |_| {},
+        );
         meta
     }
 
@@ -249,13 +277,10 @@ impl InMemoryAdapter {
                     owner: Some(owner.clone()),
                     size_bytes: Some(0),
                     connection_limit: s.connection_limit,
-                    connection: Some(ConnectionDetails {
-                        host: "localhost".into(),
-                        port: 5432,
-                        database: s.name.clone(),
-                        user: owner,
-                        password,
-                    }),
+                    connection: Some(
+                        ConnectionDetails::new("postgres", "localhost", 5432, &s.name, owner)
+                            .with_password(password),
+                    ),
                     meta,
                 })
             }
@@ -352,17 +377,20 @@ impl DockAdapter for InMemoryAdapter {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            server: Operations::ALL,
-            web_service: Operations::ALL,
-            deployment: Operations::NO_UPDATE,
-            domain: Operations::ALL,
-            database: Operations::ALL,
-            dns_zone: Operations::ALL,
-            dns_record: Operations::ALL,
-            mailbox: Operations::ALL,
-            mail_forwarder: Operations::ALL,
+        let mut caps = Capabilities::new().with_arguments(
+            Arguments::new()
+                .with_tenancy()
+                .with_labels()
+                .with_list_by_tenant()
+                .with_list_by_labels()
+                .with_parent_filter()
+                .with_max_page_size(MAX_PAGE_SIZE)
+                .with_provider_assigned_ids(),
+        );
+        for kind in ResourceKind::ALL {
+            caps = caps.with_kind(kind, Operations::ALL);
         }
+        caps.with_kind(ResourceKind::Deployment, Operations::NO_UPDATE)
     }
 
     async fn check_credentials(&self) -> Result<()> {
@@ -375,7 +403,7 @@ impl DockAdapter for InMemoryAdapter {
         let page_size = options
             .page_size
             .unwrap_or(DEFAULT_PAGE_SIZE)
-            .clamp(1, 1000) as usize;
+            .clamp(1, MAX_PAGE_SIZE) as usize;
         let mut store = self.lock();
         self.remote(&mut store, Operation::List)
             .map_err(|e| e.with_operation(op.clone()))?;
@@ -433,7 +461,7 @@ impl DockAdapter for InMemoryAdapter {
         })
     }
 
-    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
         let kind = spec.kind();
         let op = Operation::Create.on(kind);
         let spec = spec.validate().map_err(|e| e.with_operation(op.clone()))?;
@@ -461,7 +489,7 @@ impl DockAdapter for InMemoryAdapter {
                     ))
                     .with_operation(op));
                 }
-                return Ok(existing.clone());
+                return Ok(Created::adopted(existing.clone()));
             }
         }
         store.next_id += 1;
@@ -470,7 +498,7 @@ impl DockAdapter for InMemoryAdapter {
             .materialize(&store, &id, &spec, None)
             .map_err(|e| e.with_operation(op))?;
         store.items.insert((kind, id), resource.clone());
-        Ok(resource)
+        Ok(Created::new(resource))
     }
 
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
@@ -493,6 +521,10 @@ impl DockAdapter for InMemoryAdapter {
             .get(&key)
             .cloned()
             .ok_or_else(|| Error::not_found(id.to_string()).with_operation(op.clone()))?;
+        if previous.meta().tenant.as_deref() != spec.tenant() {
+            // Another tenant's resource is invisible to this request.
+            return Err(Error::not_found(id.to_string()).with_operation(op));
+        }
         if Self::natural_key(&spec) != Self::key_of(&previous) && id.kind != ResourceKind::DnsRecord
         {
             return Err(

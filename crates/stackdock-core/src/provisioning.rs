@@ -10,29 +10,32 @@
 //!
 //! ```text
 //!   Pending ──► Provisioning ──► Provisioned ──► Updating ──► Provisioned
-//!      │             │   ▲            │             │
-//!      │             ▼   │ (retry)    ▼             ▼
-//!      │           Failed ────► Deprovisioning ◄── Failed
-//!      └──────────────────────────────┘  │
-//!                                        ▼
-//!                                  Deprovisioned
+//!      │          │  ▲ (resume)    │   ▲  │          │
+//!      │          ▼  │             ▼   │  ▼          ▼
+//!      │        Failed ◄──── Drifted ──┘ Missing ──► Provisioning (re-create)
+//!      │          │              │         │
+//!      │          ▼              ▼         ▼
+//!      └──────► Deprovisioning ◄─┴─────────┘ ──► Deprovisioned (re-run: no-op)
 //! ```
 //!
-//! [`provision`] and [`deprovision`] drive an adapter through these states and
-//! report each transition to a callback *before* the remote call, so a caller
-//! can persist intent first (lesson from Crossplane's create-pending marker).
+//! Every transition carries a stable [`Reason`] code, a sanitised message,
+//! the actor when known and, for creates, whether the resource was
+//! [created or adopted](CreateOutcome). The state types depend only on
+//! resources; the drivers that move a record while calling an adapter live
+//! above the adapter trait, in [`drive`](crate::drive).
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::adapter::DockAdapter;
-use crate::resource::{Resource, ResourceId};
-use crate::spec::ResourceSpec;
+use crate::resource::ResourceId;
 use crate::{Error, ErrorKind, Result};
 
+pub use crate::outcome::CreateOutcome;
+
 /// Where a managed resource is in its life.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProvisioningState {
@@ -44,6 +47,10 @@ pub enum ProvisioningState {
     Provisioned,
     /// An update is under way.
     Updating,
+    /// Exists but no longer matches what was asked (found by observe).
+    Drifted,
+    /// Was provisioned, and observe no longer finds it (deleted out of band).
+    Missing,
     /// The last create or update failed.
     Failed,
     /// Delete asked of the provider, not finished.
@@ -54,11 +61,13 @@ pub enum ProvisioningState {
 
 impl ProvisioningState {
     /// Every state.
-    pub const ALL: [ProvisioningState; 7] = [
+    pub const ALL: [ProvisioningState; 9] = [
         ProvisioningState::Pending,
         ProvisioningState::Provisioning,
         ProvisioningState::Provisioned,
         ProvisioningState::Updating,
+        ProvisioningState::Drifted,
+        ProvisioningState::Missing,
         ProvisioningState::Failed,
         ProvisioningState::Deprovisioning,
         ProvisioningState::Deprovisioned,
@@ -71,6 +80,8 @@ impl ProvisioningState {
             ProvisioningState::Provisioning => "provisioning",
             ProvisioningState::Provisioned => "provisioned",
             ProvisioningState::Updating => "updating",
+            ProvisioningState::Drifted => "drifted",
+            ProvisioningState::Missing => "missing",
             ProvisioningState::Failed => "failed",
             ProvisioningState::Deprovisioning => "deprovisioning",
             ProvisioningState::Deprovisioned => "deprovisioned",
@@ -102,30 +113,125 @@ impl fmt::Display for ProvisioningState {
 use ProvisioningState as S;
 
 /// Every legal transition, `(from, to)`. Nothing else is allowed.
+///
+/// The self-loops are resumptions: a record left in `provisioning`,
+/// `updating` or `deprovisioning` by a crash is driven again (observe first);
+/// `provisioned → provisioned` is a re-provision that adopts;
+/// `deprovisioned → deprovisioned` a repeated deprovision.
 pub const TRANSITIONS: &[(ProvisioningState, ProvisioningState)] = &[
     // create
     (S::Pending, S::Provisioning),
     (S::Pending, S::Deprovisioned), // abandoned before anything was asked
     (S::Provisioning, S::Provisioned),
     (S::Provisioning, S::Failed),
+    (S::Provisioning, S::Provisioning), // resumed after a crash
     // adopt a resource that already exists (manual / IaC import)
     (S::Pending, S::Provisioned),
+    (S::Provisioned, S::Provisioned), // re-provision: observed, adopted, nothing to do
     // update
     (S::Provisioned, S::Updating),
     (S::Updating, S::Provisioned),
     (S::Updating, S::Failed),
-    // retry after a failure
+    (S::Updating, S::Updating), // resumed after a crash
+    (S::Updating, S::Missing),  // resumed, and it is gone
+    // what observe finds out of band
+    (S::Provisioned, S::Drifted),
+    (S::Provisioned, S::Missing),
+    (S::Drifted, S::Provisioned), // the drift went away
+    (S::Drifted, S::Updating),
+    (S::Drifted, S::Missing),
+    (S::Missing, S::Provisioned),  // it came back
+    (S::Missing, S::Provisioning), // re-create what vanished
+    // retry after a failure, or find that it worked after all
     (S::Failed, S::Provisioning),
     (S::Failed, S::Updating),
+    (S::Failed, S::Provisioned),
     // delete
     (S::Provisioned, S::Deprovisioning),
+    (S::Drifted, S::Deprovisioning),
+    (S::Missing, S::Deprovisioning),
     (S::Failed, S::Deprovisioning),
     (S::Provisioning, S::Deprovisioning), // cancel a build under way
+    (S::Updating, S::Deprovisioning),     // delete what an interrupted update left
+    (S::Deprovisioning, S::Deprovisioning), // resumed after a crash
     (S::Deprovisioning, S::Deprovisioned),
     (S::Deprovisioning, S::Failed),
+    (S::Failed, S::Deprovisioned),  // failed before anything was made
+    (S::Missing, S::Deprovisioned), // nothing left to delete
+    (S::Deprovisioned, S::Deprovisioned), // deprovision again: nothing to do
     // re-create something that was removed
     (S::Deprovisioned, S::Provisioning),
 ];
+
+/// Why a transition happened: a stable code for machines (dashboards,
+/// alerts, the audit), next to the human message.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// A create was asked of the provider.
+    CreateRequested,
+    /// The create made the resource.
+    Created,
+    /// The create found the resource already there, ours and compatible.
+    Adopted,
+    /// A run picked up a record left mid-operation (after a crash).
+    Resumed,
+    /// An update was asked of the provider.
+    UpdateRequested,
+    /// The update finished.
+    Updated,
+    /// Observe found the resource as asked.
+    UpToDate,
+    /// Observe found the resource differing from what was asked.
+    DriftDetected,
+    /// Observe no longer finds the resource.
+    Vanished,
+    /// Observe finds again a resource that had vanished.
+    Reappeared,
+    /// A delete was asked of the provider.
+    DeleteRequested,
+    /// The delete finished (or the resource was already gone).
+    Deleted,
+    /// Nothing had been made, so there was nothing to delete.
+    NothingToDelete,
+    /// Given up before anything was asked of the provider.
+    Abandoned,
+    /// The operation failed; see the [`Failure`].
+    Failed,
+    /// A state set by a caller with its own reason (imports, manual fixes).
+    Manual,
+}
+
+impl Reason {
+    /// The stable code, e.g. `create_requested`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::CreateRequested => "create_requested",
+            Reason::Created => "created",
+            Reason::Adopted => "adopted",
+            Reason::Resumed => "resumed",
+            Reason::UpdateRequested => "update_requested",
+            Reason::Updated => "updated",
+            Reason::UpToDate => "up_to_date",
+            Reason::DriftDetected => "drift_detected",
+            Reason::Vanished => "vanished",
+            Reason::Reappeared => "reappeared",
+            Reason::DeleteRequested => "delete_requested",
+            Reason::Deleted => "deleted",
+            Reason::NothingToDelete => "nothing_to_delete",
+            Reason::Abandoned => "abandoned",
+            Reason::Failed => "failed",
+            Reason::Manual => "manual",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How a resource came to be managed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -221,7 +327,7 @@ pub fn sanitize_message(message: &str) -> String {
     out
 }
 
-/// One recorded state change.
+/// One move of a [`ProvisioningRecord`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     /// State before.
@@ -230,12 +336,24 @@ pub struct Transition {
     pub to: ProvisioningState,
     /// When it happened.
     pub at: DateTime<Utc>,
-    /// Why (free text, no secrets).
-    pub reason: String,
+    /// Why, as a stable code.
+    pub reason: Reason,
+    /// Why, for people (sanitised: no secrets, no control characters).
+    pub message: String,
+    /// Who asked, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// For transitions that end a create: whether it created or adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<CreateOutcome>,
     /// Set for transitions into `Failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
 }
+
+/// How many transitions a record keeps; older ones are dropped (the first
+/// one, how the record started, is always kept).
+pub const MAX_HISTORY: usize = 64;
 
 /// The provisioning history of one managed resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,11 +362,61 @@ pub struct ProvisioningRecord {
     pub state: ProvisioningState,
     /// How it came to be managed.
     pub source: ProvisioningSource,
-    /// The provider's id, saved the moment it is known.
+    /// The provider's id: the planned id before a create where ids are
+    /// deterministic, the provider's the moment it is known, cleared once
+    /// the resource is deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<ResourceId>,
-    /// Every transition, oldest first.
+    /// Whether the resource was created by this record's own create (only
+    /// then may a rollback delete it) or adopted; `None` until known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<CreateOutcome>,
+    /// Transitions, oldest first (at most [`MAX_HISTORY`]).
     pub history: Vec<Transition>,
+    /// How many transitions were dropped from `history` to bound it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What to record with a transition besides the target state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The reason code.
+    pub reason: Reason,
+    /// The message (sanitised when recorded).
+    pub message: String,
+    /// Who asked.
+    pub actor: Option<String>,
+    /// The create outcome, for transitions that end a create.
+    pub outcome: Option<CreateOutcome>,
+}
+
+impl Step {
+    /// A step with `reason` and `message`.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Step {
+            reason,
+            message: message.into(),
+            actor: None,
+            outcome: None,
+        }
+    }
+
+    /// Record who asked.
+    pub fn by(mut self, actor: Option<String>) -> Self {
+        self.actor = actor;
+        self
+    }
+
+    /// Record the create outcome.
+    pub fn with_outcome(mut self, outcome: CreateOutcome) -> Self {
+        self.outcome = Some(outcome);
+        self
+    }
 }
 
 impl ProvisioningRecord {
@@ -258,38 +426,47 @@ impl ProvisioningRecord {
             state: ProvisioningState::Pending,
             source,
             resource_id: None,
+            outcome: None,
             history: Vec::new(),
+            dropped: 0,
         }
     }
 
-    /// Move to `to`, recording `reason`; illegal moves are a typed error and change nothing.
-    pub fn transition(
-        &mut self,
-        to: ProvisioningState,
-        reason: impl Into<String>,
-    ) -> Result<&Transition> {
-        self.push(to, reason.into(), None)
+    /// Move to `to` for `reason` ([`Reason::Manual`] for callers' own moves);
+    /// illegal moves are a typed error and change nothing.
+    ///
+    /// ```
+    /// use stackdock_core::provisioning::{ProvisioningRecord, ProvisioningSource, ProvisioningState, Reason, Step};
+    /// let mut record = ProvisioningRecord::new(ProvisioningSource::Manual);
+    /// record.transition(ProvisioningState::Provisioned, Step::new(Reason::Adopted, "imported")).unwrap();
+    /// assert!(record.transition(ProvisioningState::Pending, Step::new(Reason::Manual, "back")).is_err());
+    /// assert_eq!(record.history.last().unwrap().reason, Reason::Adopted);
+    /// ```
+    pub fn transition(&mut self, to: ProvisioningState, step: Step) -> Result<&Transition> {
+        self.push(to, step, None)
     }
 
-    /// Move to [`ProvisioningState::Failed`] with a reason code and a message (sanitised here).
-    pub fn fail(&mut self, code: impl Into<String>, message: &str) -> Result<&Transition> {
+    /// Move to [`ProvisioningState::Failed`] with a failure code and a message (sanitised here).
+    pub fn fail(
+        &mut self,
+        code: impl Into<String>,
+        message: &str,
+        actor: Option<String>,
+    ) -> Result<&Transition> {
         let failure = Failure {
             code: code.into(),
             message: sanitize_message(message),
         };
-        self.push(
-            ProvisioningState::Failed,
-            failure.message.clone(),
-            Some(failure),
-        )
+        let step = Step::new(Reason::Failed, failure.message.clone()).by(actor);
+        self.push(ProvisioningState::Failed, step, Some(failure))
     }
 
-    /// Move to `Failed` because of an adapter error: its kind is the code.
-    pub fn fail_with(&mut self, error: &Error) -> Result<&Transition> {
-        self.fail(error.kind().as_str(), &error.to_string())
+    /// [`fail`](ProvisioningRecord::fail) with the error's kind as the code.
+    pub fn fail_with(&mut self, error: &Error, actor: Option<String>) -> Result<&Transition> {
+        self.fail(error.kind().as_str(), &error.to_string(), actor)
     }
 
-    /// The last failure, if the record is in `Failed`.
+    /// The failure that put the record in `Failed`, if it is there.
     pub fn last_failure(&self) -> Option<&Failure> {
         if self.state != ProvisioningState::Failed {
             return None;
@@ -297,10 +474,16 @@ impl ProvisioningRecord {
         self.history.last().and_then(|t| t.failure.as_ref())
     }
 
+    /// Whether a rollback of this record may delete its resource: only when
+    /// this record's own create made it.
+    pub fn may_delete_on_rollback(&self) -> bool {
+        self.outcome == Some(CreateOutcome::Created) && self.resource_id.is_some()
+    }
+
     fn push(
         &mut self,
         to: ProvisioningState,
-        reason: String,
+        step: Step,
         failure: Option<Failure>,
     ) -> Result<&Transition> {
         let from = self.state;
@@ -311,81 +494,29 @@ impl ProvisioningRecord {
             }));
         }
         self.state = to;
+        if let Some(outcome) = step.outcome {
+            self.outcome = Some(outcome);
+        }
+        if to == ProvisioningState::Deprovisioned {
+            // The resource is gone: its id must not be reused by mistake.
+            self.resource_id = None;
+        }
+        if self.history.len() >= MAX_HISTORY {
+            self.history.remove(1);
+            self.dropped += 1;
+        }
         self.history.push(Transition {
             from,
             to,
             at: Utc::now(),
-            reason: sanitize_message(&reason),
+            reason: step.reason,
+            message: sanitize_message(&step.message),
+            actor: step.actor,
+            outcome: step.outcome,
             failure,
         });
-        tracing::debug!(from = %from, to = %to, "provisioning transition");
+        tracing::debug!(from = %from, to = %to, reason = %step.reason, "provisioning transition");
         Ok(self.history.last().expect("just pushed"))
-    }
-}
-
-/// Create `spec` through `adapter`, walking `record` through
-/// `Provisioning -> Provisioned | Failed`.
-///
-/// `on_transition` runs after each transition and *before* the next remote
-/// call, so the caller can persist the record (intent first). On success the
-/// provider's id is saved in the record.
-pub async fn provision(
-    adapter: &dyn DockAdapter,
-    spec: &ResourceSpec,
-    record: &mut ProvisioningRecord,
-    on_transition: &mut (dyn FnMut(&ProvisioningRecord) + Send),
-) -> Result<Resource> {
-    record.transition(
-        ProvisioningState::Provisioning,
-        format!("create {} {} requested", spec.kind(), spec.name()),
-    )?;
-    on_transition(record);
-    match adapter.create(spec).await {
-        Ok(resource) => {
-            record.resource_id = Some(resource.id());
-            record.transition(
-                ProvisioningState::Provisioned,
-                format!("{} created as {}", spec.kind(), resource.id()),
-            )?;
-            on_transition(record);
-            Ok(resource)
-        }
-        Err(error) => {
-            record.fail_with(&error)?;
-            on_transition(record);
-            Err(error)
-        }
-    }
-}
-
-/// Delete the resource recorded in `record`, walking it through
-/// `Deprovisioning -> Deprovisioned | Failed`.
-pub async fn deprovision(
-    adapter: &dyn DockAdapter,
-    record: &mut ProvisioningRecord,
-    on_transition: &mut (dyn FnMut(&ProvisioningRecord) + Send),
-) -> Result<()> {
-    let Some(id) = record.resource_id.clone() else {
-        record.transition(ProvisioningState::Deprovisioned, "nothing was created")?;
-        on_transition(record);
-        return Ok(());
-    };
-    record.transition(
-        ProvisioningState::Deprovisioning,
-        format!("delete {id} requested"),
-    )?;
-    on_transition(record);
-    match adapter.delete(&id).await {
-        Ok(()) => {
-            record.transition(ProvisioningState::Deprovisioned, format!("{id} deleted"))?;
-            on_transition(record);
-            Ok(())
-        }
-        Err(error) => {
-            record.fail_with(&error)?;
-            on_transition(record);
-            Err(error)
-        }
     }
 }
 
@@ -400,7 +531,9 @@ mod tests {
                 let legal = TRANSITIONS.contains(&(from, to));
                 let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
                 record.state = from;
-                let result = record.transition(to, "test").cloned();
+                let result = record
+                    .transition(to, Step::new(Reason::Manual, "test"))
+                    .cloned();
                 assert_eq!(result.is_ok(), legal, "{from} -> {to}");
                 if legal {
                     assert_eq!(record.state, to);
@@ -418,24 +551,72 @@ mod tests {
     }
 
     #[test]
-    fn no_self_loops_and_deprovisioned_only_leads_to_reprovisioning() {
-        for s in ProvisioningState::ALL {
-            assert!(!s.can_transition_to(s), "{s} -> {s}");
-        }
+    fn self_loops_are_only_resumptions_and_repeats() {
+        let loops: Vec<_> = ProvisioningState::ALL
+            .into_iter()
+            .filter(|s| s.can_transition_to(*s))
+            .collect();
+        assert_eq!(
+            loops,
+            [
+                S::Provisioning,
+                S::Provisioned,
+                S::Updating,
+                S::Deprovisioning,
+                S::Deprovisioned
+            ]
+        );
         let outs: Vec<_> = TRANSITIONS
             .iter()
             .filter(|(f, _)| *f == S::Deprovisioned)
             .map(|(_, t)| *t)
             .collect();
-        assert_eq!(outs, vec![S::Provisioning]);
+        assert_eq!(outs, vec![S::Deprovisioned, S::Provisioning]);
+    }
+
+    #[test]
+    fn history_is_bounded_and_keeps_how_it_started() {
+        let mut r = ProvisioningRecord::new(ProvisioningSource::Api);
+        r.transition(S::Provisioning, Step::new(Reason::CreateRequested, "go"))
+            .unwrap();
+        for _ in 0..200 {
+            r.transition(S::Provisioning, Step::new(Reason::Resumed, "again"))
+                .unwrap();
+        }
+        assert_eq!(r.history.len(), MAX_HISTORY);
+        assert_eq!(r.history[0].reason, Reason::CreateRequested);
+        assert_eq!(r.dropped, 201 - MAX_HISTORY as u64);
+    }
+
+    #[test]
+    fn deprovisioned_clears_the_stale_id() {
+        let mut r = ProvisioningRecord::new(ProvisioningSource::Api);
+        r.transition(S::Provisioning, Step::new(Reason::CreateRequested, "go"))
+            .unwrap();
+        r.resource_id = Some(ResourceId::new(crate::ResourceKind::Database, "db"));
+        r.transition(
+            S::Provisioned,
+            Step::new(Reason::Created, "made").with_outcome(CreateOutcome::Created),
+        )
+        .unwrap();
+        assert!(r.may_delete_on_rollback());
+        r.transition(S::Deprovisioning, Step::new(Reason::DeleteRequested, "rm"))
+            .unwrap();
+        r.transition(S::Deprovisioned, Step::new(Reason::Deleted, "gone"))
+            .unwrap();
+        assert_eq!(r.resource_id, None);
+        assert!(!r.may_delete_on_rollback());
     }
 
     #[test]
     fn failures_record_code_and_sanitised_message() {
         let mut r = ProvisioningRecord::new(ProvisioningSource::InfrastructureAsCode);
-        r.transition(S::Provisioning, "go").unwrap();
+        r.transition(S::Provisioning, Step::new(Reason::CreateRequested, "go"))
+            .unwrap();
         let err = Error::provider(Some(500), None, "boom password=hunter2\r\nnext line");
-        r.fail_with(&err).unwrap();
+        r.fail_with(&err, Some("alice".into())).unwrap();
+        assert_eq!(r.history[1].actor.as_deref(), Some("alice"));
+        assert_eq!(r.history[1].reason, Reason::Failed);
         let f = r.last_failure().unwrap();
         assert_eq!(f.code, "provider");
         assert!(!f.message.contains("hunter2"));

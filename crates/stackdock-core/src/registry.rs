@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::adapter::DockAdapter;
+use crate::factory::{CredentialSource, Credentials, DockConfig, DockFactories};
 use crate::{Error, Result};
 
 /// The adapters an application has configured, keyed by dock id.
@@ -21,6 +22,11 @@ use crate::{Error, Result};
 /// assert!(registry.get("memory").is_some());
 /// assert_eq!(registry.by_provider("memory").count(), 1);
 /// ```
+///
+/// Every dock inserted is wrapped in the [standard layers](crate::layer::standard)
+/// (retries of temporary failures, then the capability gate, validation and
+/// error context), so what [`get`](DockRegistry::get) returns keeps the
+/// adapter contract's checks whatever the adapter itself does.
 #[derive(Debug, Default, Clone)]
 pub struct DockRegistry {
     docks: BTreeMap<String, Arc<dyn DockAdapter>>,
@@ -35,12 +41,37 @@ impl DockRegistry {
     /// Add an adapter under its dock id; a second adapter with the same id is
     /// [`AlreadyExists`](crate::ErrorKind::AlreadyExists).
     pub fn insert(&mut self, adapter: Arc<dyn DockAdapter>) -> Result<()> {
+        self.insert_layered(crate::layer::standard(adapter))
+    }
+
+    /// Add an adapter exactly as given, with whatever layers the caller put
+    /// around it (e.g. [`CheckedLayer`](crate::layer::CheckedLayer) without
+    /// retries). Adapters should not be inserted bare: the layers do the
+    /// checks adapters rely on.
+    pub fn insert_layered(&mut self, adapter: Arc<dyn DockAdapter>) -> Result<()> {
         let id = adapter.dock_id().to_owned();
         if self.docks.contains_key(&id) {
             return Err(Error::already_exists(format!("dock {id}")));
         }
         self.docks.insert(id, adapter);
         Ok(())
+    }
+
+    /// Build every configured dock through its provider's factory, resolving
+    /// credential references through `credentials`. Stops at the first dock
+    /// that cannot be built, with an error naming it (and the key, for a
+    /// credential). See [`factory`](crate::factory).
+    pub async fn from_config(
+        docks: &[DockConfig],
+        factories: &DockFactories,
+        credentials: &dyn CredentialSource,
+    ) -> Result<Self> {
+        let mut registry = DockRegistry::new();
+        for dock in docks {
+            let resolved = Credentials::resolve(dock, credentials).await?;
+            registry.insert(factories.build(dock, &resolved)?)?;
+        }
+        Ok(registry)
     }
 
     /// Remove and return the adapter with this dock id.

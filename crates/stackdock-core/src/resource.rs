@@ -18,6 +18,7 @@ use crate::dns::RecordData;
 use crate::secret::{redact_url, ExposeSecret, SecretString};
 
 /// The kinds of resource StackDock manages.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceKind {
@@ -217,10 +218,33 @@ impl ResourceMeta {
     }
 
     /// Set the provider payload, removing secret fields from it first.
-    pub fn with_provider_data(mut self, mut data: serde_json::Value) -> Self {
+    pub fn with_provider_data(mut self, data: serde_json::Value) -> Self {
+        self.set_provider_data(data, |_| {});
+        self
+    }
+
+    /// Set the provider payload: the one way adapters fill `provider_data`.
+    /// `provider_rules` removes what only the provider knows is secret (e.g.
+    /// env var values); core's [secret-field rule](crate::secret::is_secret_field)
+    /// is applied after it, always.
+    ///
+    /// ```
+    /// use stackdock_core::{ResourceKind, ResourceMeta};
+    /// let mut meta = ResourceMeta::new("p", "d", ResourceKind::Database, "db", "db");
+    /// meta.set_provider_data(
+    ///     serde_json::json!({"name": "db", "sentry_dsn": "https://k@x", "value": "v"}),
+    ///     |v| { v.as_object_mut().map(|m| m.remove("value")); },
+    /// );
+    /// assert_eq!(meta.provider_data, serde_json::json!({"name": "db"}));
+    /// ```
+    pub fn set_provider_data(
+        &mut self,
+        mut data: serde_json::Value,
+        provider_rules: impl FnOnce(&mut serde_json::Value),
+    ) {
+        provider_rules(&mut data);
         crate::secret::strip_secret_fields(&mut data);
         self.provider_data = data;
-        self
     }
 }
 
@@ -365,6 +389,9 @@ pub struct Domain {
 /// How to reach a database. The password never prints or serialises.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ConnectionDetails {
+    /// The URL scheme of the engine: `postgres`, `mysql`, `redis` ...
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
     /// Host name or address.
     pub host: String,
     /// TCP port.
@@ -378,10 +405,15 @@ pub struct ConnectionDetails {
     pub password: Option<SecretString>,
 }
 
+fn default_scheme() -> String {
+    "postgres".to_owned()
+}
+
 impl PartialEq for ConnectionDetails {
     /// Compares everything but the password (secrets are not comparable by value here).
     fn eq(&self, other: &Self) -> bool {
-        self.host == other.host
+        self.scheme == other.scheme
+            && self.host == other.host
             && self.port == other.port
             && self.database == other.database
             && self.user == other.user
@@ -389,7 +421,40 @@ impl PartialEq for ConnectionDetails {
 }
 
 impl ConnectionDetails {
-    /// The full `postgres://` URL, password included: a secret.
+    /// Connection details for `scheme` (the engine's URL scheme), without a
+    /// password.
+    ///
+    /// ```
+    /// use stackdock_core::resource::ConnectionDetails;
+    /// use stackdock_core::secret::ExposeSecret;
+    /// let c = ConnectionDetails::new("mysql", "db.internal", 3306, "shop", "shop_owner");
+    /// assert_eq!(c.url().expose_secret(), "mysql://shop_owner@db.internal:3306/shop");
+    /// ```
+    pub fn new(
+        scheme: impl Into<String>,
+        host: impl Into<String>,
+        port: u16,
+        database: impl Into<String>,
+        user: impl Into<String>,
+    ) -> Self {
+        ConnectionDetails {
+            scheme: scheme.into(),
+            host: host.into(),
+            port,
+            database: database.into(),
+            user: user.into(),
+            password: None,
+        }
+    }
+
+    /// The same details with a password.
+    pub fn with_password(mut self, password: Option<SecretString>) -> Self {
+        self.password = password;
+        self
+    }
+
+    /// The full `scheme://user:password@host:port/database` URL, password
+    /// included: a secret.
     pub fn url(&self) -> SecretString {
         let password = self
             .password
@@ -397,7 +462,8 @@ impl ConnectionDetails {
             .map(|p| format!(":{}", percent_encode(p.expose_secret())))
             .unwrap_or_default();
         SecretString::from(format!(
-            "postgres://{}{}@{}:{}/{}",
+            "{}://{}{}@{}:{}/{}",
+            self.scheme,
             percent_encode(&self.user),
             password,
             host_for_url(&self.host),
@@ -435,6 +501,7 @@ fn percent_encode(s: &str) -> String {
 impl fmt::Debug for ConnectionDetails {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnectionDetails")
+            .field("scheme", &self.scheme)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("database", &self.database)
@@ -528,6 +595,7 @@ pub struct MailForwarder {
 }
 
 /// Any resource, tagged by kind.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[allow(clippy::large_enum_variant)]

@@ -109,6 +109,38 @@ pub const SECRET_FIELD_NAMES: &[&str] = &[
     "privatekey",
     "serverkey",
     "credentials",
+    "dsn",
+    "connectionstring",
+    "connectionuri",
+    "connectionurl",
+    "databaseurl",
+    "secretkey",
+    "accesskey",
+    "signingkey",
+    "encryptionkey",
+    "sshkey",
+    "clientsecret",
+    "passphrase",
+    "passwd",
+    "passwordhash",
+    "authorization",
+    "cookie",
+];
+
+/// Endings that make any field name a secret (`db_password`,
+/// `admin_token`, `stripe_secret_key` ...), compared like
+/// [`SECRET_FIELD_NAMES`].
+pub const SECRET_FIELD_SUFFIXES: &[&str] = &[
+    "password",
+    "secret",
+    "token",
+    "apikey",
+    "privatekey",
+    "secretkey",
+    "accesskey",
+    "passphrase",
+    "dsn",
+    "connectionstring",
 ];
 
 /// Whether a JSON field name names a secret (see [`SECRET_FIELD_NAMES`]).
@@ -124,17 +156,41 @@ pub fn is_secret_field(name: &str) -> bool {
 /// assert!(is_secret_field_with("callback_token", &["callbacktoken"]));
 /// assert!(is_secret_field_with("password", &[]));
 /// assert!(!is_secret_field_with("username", &["callbacktoken"]));
+/// // Endings count too, and connection strings are secrets.
+/// assert!(is_secret_field_with("DB_PASSWORD", &[]));
+/// assert!(is_secret_field_with("connection_string", &[]));
+/// assert!(is_secret_field_with("sentry-dsn", &[]));
+/// assert!(!is_secret_field_with("public_key", &[]));
 /// ```
 pub fn is_secret_field_with(name: &str, extra: &[&str]) -> bool {
-    // Called for every key of every payload: compare without allocating.
-    let folded = name
-        .bytes()
+    // Called for every key of every payload: fold into a stack buffer.
+    let mut buffer = [0u8; 64];
+    let mut len = 0;
+    for b in name.bytes().filter(|b| *b != b'_' && *b != b'-') {
+        if len == buffer.len() {
+            return is_secret_folded(&folded_long(name), extra);
+        }
+        buffer[len] = b.to_ascii_lowercase();
+        len += 1;
+    }
+    is_secret_folded(&buffer[..len], extra)
+}
+
+fn folded_long(name: &str) -> Vec<u8> {
+    name.bytes()
         .filter(|b| *b != b'_' && *b != b'-')
-        .map(|b| b.to_ascii_lowercase());
+        .map(|b| b.to_ascii_lowercase())
+        .collect()
+}
+
+fn is_secret_folded(folded: &[u8], extra: &[&str]) -> bool {
     SECRET_FIELD_NAMES
         .iter()
         .chain(extra)
-        .any(|candidate| candidate.bytes().eq(folded.clone()))
+        .any(|candidate| candidate.as_bytes() == folded)
+        || SECRET_FIELD_SUFFIXES
+            .iter()
+            .any(|suffix| folded.ends_with(suffix.as_bytes()))
 }
 
 /// Remove secret fields (by [`is_secret_field`]) from a provider payload, recursively.

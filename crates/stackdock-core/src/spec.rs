@@ -164,9 +164,38 @@ pub struct DnsZoneSpec {
     /// Apex name servers; adapters use their defaults when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nameservers: Vec<String>,
+    /// The records a new zone starts with, overriding the dock's template
+    /// for this zone only (a per-tenant apex address needs no dock per
+    /// tenant). Used at create time; observe does not compare them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ZoneDefaults>,
     /// Shared fields.
     #[serde(flatten)]
     pub common: Common,
+}
+
+/// Per-zone overrides of a dock's zone template; `None` keeps the dock's.
+///
+/// ```
+/// use stackdock_core::spec::{DnsZoneSpec, ZoneDefaults};
+/// let spec = DnsZoneSpec {
+///     name: "acme.example".into(),
+///     template: Some(ZoneDefaults { apex_ipv4: Some([203, 0, 113, 7].into()), ..Default::default() }),
+///     ..Default::default()
+/// };
+/// assert_eq!(spec.template.unwrap().www_cname, None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneDefaults {
+    /// The apex A record (and glue of in-zone name servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apex_ipv4: Option<std::net::Ipv4Addr>,
+    /// Whether `www` starts as a CNAME of the apex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub www_cname: Option<bool>,
+    /// The apex MX exchange (preference 10); a host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mx: Option<String>,
 }
 
 /// Desired DNS record.
@@ -243,6 +272,7 @@ impl Default for MailForwarderSpec {
 }
 
 /// Any spec, tagged by kind.
+#[non_exhaustive]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ResourceSpec {
@@ -527,6 +557,9 @@ impl ResourceSpec {
                 s.name = validate::domain("name", &s.name)?;
                 for ns in &mut s.nameservers {
                     *ns = validate::dns_name("nameservers", ns, NameRules::Hostname)?;
+                }
+                if let Some(mx) = s.template.as_mut().and_then(|t| t.mx.as_mut()) {
+                    *mx = validate::dns_name("template.mx", mx, NameRules::Hostname)?;
                 }
             }
             ResourceSpec::DnsRecord(s) => {

@@ -1,44 +1,155 @@
 //! Driving an adapter through the provisioning state machine.
 
-use stackdock_core::provisioning::{deprovision, provision, ProvisioningRecord};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use stackdock_core::drive::{deprovision, provision, reconcile, rollback, Discard};
+use stackdock_core::provisioning::{ProvisioningRecord, Reason};
 use stackdock_core::spec::DatabaseSpec;
 use stackdock_core::*;
 
-#[tokio::test]
-async fn provision_and_deprovision_record_every_transition_before_each_call() {
-    let adapter = InMemoryAdapter::new("t");
-    let spec: ResourceSpec = DatabaseSpec {
+fn shop(limit: i32) -> ResourceSpec {
+    DatabaseSpec {
         name: "shop".into(),
+        connection_limit: Some(limit),
         ..Default::default()
     }
-    .into();
+    .into()
+}
+
+#[tokio::test]
+async fn provision_and_deprovision_persist_every_transition_before_each_call() {
+    let adapter = InMemoryAdapter::new("t");
+    let spec = shop(5);
     let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
-    let mut seen = Vec::new();
-    let mut calls_at_transition = Vec::new();
-    let resource = provision(&adapter, &spec, &mut record, &mut |r| {
-        seen.push(r.state);
-        calls_at_transition.push(adapter.remote_calls());
-    })
-    .await
-    .unwrap();
-    // "provisioning" was reported before the create reached the provider
+    let seen = Mutex::new(Vec::new());
+    let sink = |r: &ProvisioningRecord| -> Result<()> {
+        seen.lock().unwrap().push((r.state, adapter.remote_calls()));
+        Ok(())
+    };
+    let created = provision(&adapter, &spec, &mut record, &sink)
+        .await
+        .unwrap();
+    assert_eq!(created.outcome, CreateOutcome::Created);
+    // "provisioning" was persisted after the look (1 call) and before the
+    // create reached the provider (2nd call).
     assert_eq!(
-        seen,
+        *seen.lock().unwrap(),
         [
-            ProvisioningState::Provisioning,
-            ProvisioningState::Provisioned
+            (ProvisioningState::Provisioning, 1),
+            (ProvisioningState::Provisioned, 2)
         ]
     );
-    assert_eq!(calls_at_transition, [0, 1]);
-    assert_eq!(record.resource_id, Some(resource.id()));
+    assert_eq!(record.resource_id, Some(created.id()));
+    assert_eq!(record.outcome, Some(CreateOutcome::Created));
+    let reasons: Vec<_> = record.history.iter().map(|t| t.reason).collect();
+    assert_eq!(reasons, [Reason::CreateRequested, Reason::Created]);
 
-    deprovision(&adapter, &mut record, &mut |r| seen.push(r.state))
+    deprovision(&adapter, Some(&spec), &mut record, &sink)
         .await
         .unwrap();
     assert_eq!(record.state, ProvisioningState::Deprovisioned);
+    assert_eq!(
+        record.resource_id, None,
+        "a deleted resource's id is cleared"
+    );
     assert!(adapter.is_empty());
-    let states: Vec<_> = record.history.iter().map(|t| (t.from, t.to)).collect();
-    assert_eq!(states.len(), 4);
+    // Deprovisioning again is a recorded no-op.
+    let calls = adapter.remote_calls();
+    deprovision(&adapter, Some(&spec), &mut record, &sink)
+        .await
+        .unwrap();
+    assert_eq!(adapter.remote_calls(), calls);
+    assert_eq!(
+        record.history.last().unwrap().reason,
+        Reason::NothingToDelete
+    );
+}
+
+#[tokio::test]
+async fn a_failed_write_of_intent_stops_the_remote_call() {
+    let adapter = InMemoryAdapter::new("t");
+    let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
+    let refuse = |r: &ProvisioningRecord| -> Result<()> {
+        if r.state == ProvisioningState::Provisioning {
+            Err(Error::new(ErrorKind::Unavailable).with_message("state store down"))
+        } else {
+            Ok(())
+        }
+    };
+    let err = provision(&adapter, &shop(5), &mut record, &refuse)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Unavailable);
+    assert!(adapter.is_empty(), "created without a recorded intent");
+    assert_eq!(adapter.remote_calls(), 1, "only the look before the create");
+}
+
+#[tokio::test]
+async fn a_resource_already_there_is_adopted_without_a_create_and_never_rolled_back() {
+    let adapter = InMemoryAdapter::new("t");
+    let theirs = adapter.create(&shop(5)).await.unwrap();
+    assert!(theirs.was_created());
+    let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
+    let got = provision(&adapter, &shop(5), &mut record, &Discard)
+        .await
+        .unwrap();
+    assert_eq!(got.outcome, CreateOutcome::Adopted);
+    assert_eq!(record.outcome, Some(CreateOutcome::Adopted));
+    assert!(!rollback(&adapter, &mut record, &Discard).await.unwrap());
+    assert_eq!(adapter.len(), 1, "rollback deleted an adopted resource");
+    // Ours is rolled back.
+    let mut mine = ProvisioningRecord::new(ProvisioningSource::Api);
+    let spec: ResourceSpec = DatabaseSpec {
+        name: "mine".into(),
+        ..Default::default()
+    }
+    .into();
+    provision(&adapter, &spec, &mut mine, &Discard)
+        .await
+        .unwrap();
+    assert!(rollback(&adapter, &mut mine, &Discard).await.unwrap());
+    assert_eq!(adapter.len(), 1);
+}
+
+#[tokio::test]
+async fn a_record_left_in_provisioning_resumes_by_looking_not_by_creating_again() {
+    let adapter = InMemoryAdapter::new("t");
+    let spec = shop(5);
+    // A crash after the intent was recorded and the create ran, before its
+    // reply was: the record says provisioning, the resource exists.
+    let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
+    let crash = |r: &ProvisioningRecord| -> Result<()> {
+        if r.state == ProvisioningState::Provisioned {
+            Err(Error::internal("crashed before the outcome was saved"))
+        } else {
+            Ok(())
+        }
+    };
+    provision(&adapter, &spec, &mut record, &crash)
+        .await
+        .unwrap_err();
+    let mut stored = record.clone();
+    stored.state = ProvisioningState::Provisioning; // what the store last saw
+    stored.history.pop();
+    let creates = AtomicUsize::new(0);
+    let count = |r: &ProvisioningRecord| -> Result<()> {
+        if r.state == ProvisioningState::Provisioning {
+            creates.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    };
+    let resumed = provision(&adapter, &spec, &mut stored, &count)
+        .await
+        .unwrap();
+    assert_eq!(adapter.len(), 1, "resume created a second resource");
+    assert_eq!(resumed.outcome, CreateOutcome::Created);
+    assert_eq!(stored.state, ProvisioningState::Provisioned);
+    let reasons: Vec<_> = stored.history.iter().map(|t| t.reason).collect();
+    assert_eq!(
+        reasons,
+        [Reason::CreateRequested, Reason::Resumed, Reason::Created]
+    );
 }
 
 #[tokio::test]
@@ -48,13 +159,9 @@ async fn a_failed_create_records_a_stable_code_and_can_be_retried() {
         Operation::Create,
         Error::rate_limited(Some(std::time::Duration::from_secs(1))),
     );
-    let spec: ResourceSpec = DatabaseSpec {
-        name: "shop".into(),
-        ..Default::default()
-    }
-    .into();
+    let spec = shop(5);
     let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
-    let err = provision(&adapter, &spec, &mut record, &mut |_| {})
+    let err = provision(&adapter, &spec, &mut record, &Discard)
         .await
         .unwrap_err();
     assert!(err.is_temporary());
@@ -63,7 +170,7 @@ async fn a_failed_create_records_a_stable_code_and_can_be_retried() {
     assert!(adapter.is_empty(), "a failed create left something behind");
 
     // Failed -> Provisioning is legal: the retry finishes the job.
-    provision(&adapter, &spec, &mut record, &mut |_| {})
+    provision(&adapter, &spec, &mut record, &Discard)
         .await
         .unwrap();
     assert_eq!(record.state, ProvisioningState::Provisioned);
@@ -71,37 +178,56 @@ async fn a_failed_create_records_a_stable_code_and_can_be_retried() {
 }
 
 #[tokio::test]
-async fn reconcile_creates_then_leaves_alone_then_updates() {
+async fn reconcile_leaves_alone_updates_drift_and_recreates_what_vanished() {
     let adapter = InMemoryAdapter::new("t");
-    let spec: ResourceSpec = DatabaseSpec {
-        name: "shop".into(),
-        connection_limit: Some(5),
-        ..Default::default()
-    }
-    .into();
-    let created = adapter.reconcile(None, &spec).await.unwrap();
+    let spec = shop(5);
+    let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
+    let created = reconcile(&adapter, &spec, &mut record, &Discard)
+        .await
+        .unwrap();
     let id = created.id();
     let calls = adapter.remote_calls();
-    let same = adapter.reconcile(Some(&id), &spec).await.unwrap();
+    let transitions = record.history.len();
+    let same = reconcile(&adapter, &spec, &mut record, &Discard)
+        .await
+        .unwrap();
     assert_eq!(same.id(), id);
+    assert_eq!(adapter.remote_calls(), calls + 1, "up to date: one observe");
     assert_eq!(
-        adapter.remote_calls(),
-        calls + 1,
-        "up-to-date reconcile should only observe"
+        record.history.len(),
+        transitions,
+        "no transition when nothing changed"
     );
-    let changed: ResourceSpec = DatabaseSpec {
-        name: "shop".into(),
-        connection_limit: Some(9),
-        ..Default::default()
-    }
-    .into();
-    let updated = adapter.reconcile(Some(&id), &changed).await.unwrap();
+
+    let updated = reconcile(&adapter, &shop(9), &mut record, &Discard)
+        .await
+        .unwrap();
     assert_eq!(updated.as_database().unwrap().connection_limit, Some(9));
-    let obs = adapter.observe(&id, Some(&changed)).await.unwrap();
-    assert!(obs.up_to_date);
-    let obs = adapter.observe(&id, Some(&spec)).await.unwrap();
-    assert!(!obs.up_to_date);
-    assert_eq!(obs.diff[0].field, "connection_limit");
+    let states: Vec<_> = record.history.iter().map(|t| t.to).collect();
+    assert!(states.ends_with(&[
+        ProvisioningState::Drifted,
+        ProvisioningState::Updating,
+        ProvisioningState::Provisioned
+    ]));
+
+    // Deleted out of band: found missing, created again.
+    adapter.delete(&id).await.unwrap();
+    let again = reconcile(&adapter, &shop(9), &mut record, &Discard)
+        .await
+        .unwrap();
+    assert_ne!(again.id(), id);
+    assert_eq!(adapter.len(), 1);
+    let reasons: Vec<_> = record
+        .history
+        .iter()
+        .rev()
+        .take(3)
+        .map(|t| t.reason)
+        .collect();
+    assert_eq!(
+        reasons,
+        [Reason::Created, Reason::CreateRequested, Reason::Vanished]
+    );
 }
 
 #[tokio::test]

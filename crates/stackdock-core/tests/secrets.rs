@@ -9,13 +9,8 @@ const PW: &str = "pa$$w0rd-very-secret";
 
 #[test]
 fn connection_details_redact_everywhere() {
-    let c = ConnectionDetails {
-        host: "db.internal".into(),
-        port: 5432,
-        database: "app".into(),
-        user: "app".into(),
-        password: Some(SecretString::from(PW)),
-    };
+    let c = ConnectionDetails::new("postgres", "db.internal", 5432, "app", "app")
+        .with_password(Some(SecretString::from(PW)));
     for out in [
         format!("{c:?}"),
         format!("{c:#?}"),

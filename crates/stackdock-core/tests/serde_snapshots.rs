@@ -40,13 +40,10 @@ fn resources_have_stable_json() {
             owner: Some("shop_owner".into()),
             size_bytes: Some(8192),
             connection_limit: Some(10),
-            connection: Some(ConnectionDetails {
-                host: "127.0.0.1".into(),
-                port: 5432,
-                database: "shop".into(),
-                user: "shop_owner".into(),
-                password: Some(SecretString::from("hunter2")),
-            }),
+            connection: Some(
+                ConnectionDetails::new("postgres", "127.0.0.1", 5432, "shop", "shop_owner")
+                    .with_password(Some(SecretString::from("hunter2"))),
+            ),
         }
         .into(),
         DnsRecord {

@@ -19,18 +19,31 @@
 //!   it is then completed); a zone another tool made is `AlreadyExists`
 //!   unless [`AdapterOptions::adopt_zones`]. Updating or deleting a zone
 //!   that is not ours is `PermissionDenied`.
+//! * **Outcomes and races**: a create reports
+//!   [`Created`](stackdock_core::CreateOutcome::Created) only when it made
+//!   the zone or record (or completed a zone a killed create left empty),
+//!   [`Adopted`](stackdock_core::CreateOutcome::Adopted) when it found it.
+//!   Writes to one zone (its creation, its records) run one at a time per
+//!   adapter (a per-zone async lock), and a failed zone create looks again:
+//!   PowerDNS answers a lost race with 409 or, on SQLite, a 500 (UNIQUE
+//!   constraint); a zone that is then there and ours is adopted.
+//! * **Arguments**: tenancy (the zone's tenant: PowerDNS `account`, the
+//!   zone-file header), tenant and parent (zone) filters on listings. Labels
+//!   are not stored by either backend, so they are not declared: the
+//!   [`CheckedLayer`](stackdock_core::layer::CheckedLayer) refuses them.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use stackdock_core::dns::RecordData;
 use stackdock_core::resource::{DnsRecord, DnsZone};
 use stackdock_core::spec::{DnsRecordSpec, DnsZoneSpec};
 use stackdock_core::{
-    Capabilities, DockAdapter, Error, ErrorKind, ListOptions, Observation, Operation, Operations,
-    Page, ProviderInfo, Resource, ResourceId, ResourceKind, ResourceMeta, ResourceSpec,
-    ResourceStatus, Result,
+    Arguments, Capabilities, Created, DockAdapter, Error, ErrorKind, ListOptions, Observation,
+    Operation, Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind, ResourceMeta,
+    ResourceSpec, ResourceStatus, Result,
 };
 
 use crate::backend::DnsBackend;
@@ -46,6 +59,9 @@ pub struct DnsAdapter<B> {
     info: ProviderInfo,
     dock_id: String,
     options: AdapterOptions,
+    /// One write lock per zone name, so writes to a zone from this adapter
+    /// never interleave their read-modify-write cycles (see [`Self::zone_lock`]).
+    zone_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl<B: DnsBackend> fmt::Debug for DnsAdapter<B> {
@@ -64,6 +80,14 @@ struct RecordId {
     owner: String,
     data: RecordData,
 }
+
+/// How often a record create writes when another process keeps replacing
+/// the record's set under it.
+const RECORD_WRITE_ATTEMPTS: usize = 3;
+
+/// How often a create looks again at an unmarked zone before judging it
+/// (20, 40 ... 100 ms apart: 300 ms in all), see `DnsAdapter::settled`.
+const SETTLE_LOOKS: u64 = 5;
 
 /// The deterministic id of one record: `<zone>/<owner>/<TYPE>/<content>`.
 pub fn record_id(zone: &str, owner: &str, data: &RecordData) -> String {
@@ -93,7 +117,22 @@ impl<B: DnsBackend> DnsAdapter<B> {
             backend,
             info,
             options,
+            zone_locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Waits for the write lock of `zone`. Held for the whole
+    /// read-check-write of a create, update or delete, so 20 concurrent
+    /// creates of one zone or record give one `Created` and 19 `Adopted`.
+    /// A dropped future releases it. Locks of zones no one holds or waits for
+    /// are removed, so the map stays as small as the zones being written.
+    async fn zone_lock(&self, zone: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.zone_locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry(zone.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     /// The backend.
@@ -185,20 +224,11 @@ impl<B: DnsBackend> DnsAdapter<B> {
         Ok(())
     }
 
-    /// Neither backend stores labels: refuse them rather than drop them silently.
-    fn refuse_labels(spec: &ResourceSpec) -> Result<()> {
-        if spec.common().labels.is_empty() {
-            return Ok(());
-        }
-        Err(Error::invalid_input(
-            "labels",
-            "DNS zones and records cannot carry labels (neither PowerDNS nor zone files store them)",
-        ))
-    }
-
-    fn valid_zone_spec(spec: &ResourceSpec) -> Result<DnsZoneSpec> {
-        Self::refuse_labels(spec)?;
-        match spec.validate()? {
+    /// The zone spec. The [`CheckedLayer`](stackdock_core::layer::CheckedLayer)
+    /// has validated it and checked its kind; a bare call with another kind
+    /// is refused here too.
+    fn zone_spec(spec: &ResourceSpec) -> Result<&DnsZoneSpec> {
+        match spec {
             ResourceSpec::DnsZone(s) => Ok(s),
             other => Err(Error::invalid_input(
                 "kind",
@@ -207,10 +237,15 @@ impl<B: DnsBackend> DnsAdapter<B> {
         }
     }
 
-    /// Validated record spec and the one-record set it describes.
-    fn valid_record_spec(&self, spec: &ResourceSpec) -> Result<(DnsRecordSpec, RecordSet)> {
-        Self::refuse_labels(spec)?;
-        let s = match spec.validate()? {
+    /// The record spec (validated by the layer: its name is the canonical
+    /// absolute owner) and the one-record set it describes. Backend rules
+    /// the core does not know (e.g. record types a backend cannot store)
+    /// fail here, before any remote call.
+    fn valid_record_spec<'s>(
+        &self,
+        spec: &'s ResourceSpec,
+    ) -> Result<(&'s DnsRecordSpec, RecordSet)> {
+        let s = match spec {
             ResourceSpec::DnsRecord(s) => s,
             other => {
                 return Err(Error::invalid_input(
@@ -245,11 +280,15 @@ impl<B: DnsBackend> DnsAdapter<B> {
         self.backend.apply_changes(&zone.name, &changes).await
     }
 
-    async fn create_zone(&self, spec: &ResourceSpec) -> Result<Resource> {
-        let s = Self::valid_zone_spec(spec)?;
+    /// The zone a create of `s` makes: the template (its name servers
+    /// replaced by the spec's), the spec's tenant, every set marked ours.
+    fn new_zone(&self, s: &DnsZoneSpec) -> Result<Zone> {
         let mut template = self.options.template.clone();
         if !s.nameservers.is_empty() {
             template.nameservers = s.nameservers.clone();
+        }
+        if let Some(overrides) = &s.template {
+            template.apply(overrides);
         }
         let mut zone = template.build(&s.name, serial::next_today(0))?;
         zone.tenant = s.common.tenant.clone();
@@ -258,19 +297,125 @@ impl<B: DnsBackend> DnsAdapter<B> {
             set.owner = Some(self.options.owner.clone());
         }
         self.backend.check_zone(&zone)?;
+        Ok(zone)
+    }
+
+    async fn create_zone(&self, spec: &ResourceSpec) -> Result<Created> {
+        let s = Self::zone_spec(spec)?;
+        let zone = self.new_zone(s)?;
+        let _writing = self.zone_lock(&s.name).await;
         if let Some(existing) = self.backend.get_zone_at(&s.name, &[&s.name]).await? {
             return self.take_existing_zone(existing, zone, spec).await;
         }
-        match self.backend.create_zone(&zone).await {
-            Ok(()) => {}
-            // Lost a race with another creator: judge what is there now.
-            Err(e) if e.kind() == &ErrorKind::AlreadyExists || e.kind() == &ErrorKind::Conflict => {
-                let existing = self.require_zone(&s.name, &[&s.name]).await?;
-                return self.take_existing_zone(existing, zone, spec).await;
-            }
-            Err(e) => return Err(e),
+        if let Err(failed) = self.backend.create_zone(&zone).await {
+            return self.after_failed_create(zone, spec, failed).await;
         }
-        Ok(self.zone_resource(&self.require_zone(&s.name, &[&s.name]).await?))
+        let made = self.require_zone(&s.name, &[&s.name]).await?;
+        Ok(Created::new(self.zone_resource(&made)))
+    }
+
+    /// The zone create failed: another process may have won the race
+    /// (PowerDNS answers 409, or 500 when SQLite's UNIQUE constraint fires),
+    /// or the answer was lost after the server made it. Look again, a few
+    /// times for a racer whose transaction is still committing: a zone that
+    /// is there now is judged like one found before the create (adopted when
+    /// ours); when none is, the create's own error stands.
+    async fn after_failed_create(
+        &self,
+        wanted: Zone,
+        spec: &ResourceSpec,
+        failed: Error,
+    ) -> Result<Created> {
+        if matches!(failed.kind(), ErrorKind::InvalidInput { .. }) {
+            return Err(failed); // refused as sent: there is nothing to look for
+        }
+        for attempt in 0..3u64 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            match self
+                .backend
+                .get_zone_at(&wanted.name, &[&wanted.name])
+                .await
+            {
+                Ok(Some(existing)) => return self.take_existing_zone(existing, wanted, spec).await,
+                Ok(None) => {}
+                Err(_) => break, // the look failed too: report the create's error
+            }
+        }
+        Err(failed)
+    }
+
+    /// Create found `existing` (apex sets only): adopt it when it is ours,
+    /// complete it when a killed create left it empty (then this call made
+    /// it: created), take it over only when [`AdapterOptions::adopt_zones`]
+    /// says so.
+    async fn take_existing_zone(
+        &self,
+        existing: Zone,
+        wanted: Zone,
+        spec: &ResourceSpec,
+    ) -> Result<Created> {
+        if existing.tenant.as_deref() != spec.tenant() {
+            return Err(Error::already_exists(format!(
+                "zone {} exists and is not ours",
+                existing.name
+            )));
+        }
+        let existing = self.settled(existing).await?;
+        if self.is_ours(&existing) {
+            return self.adopt_zone(&existing, spec).map(Created::adopted);
+        }
+        if existing.owner().is_none() && existing.rrsets.is_empty() {
+            let whole = self.backend.get_zone(&existing.name).await?;
+            if whole.is_some_and(|z| z.rrsets.is_empty()) {
+                return self.complete_empty_zone(wanted).await.map(Created::new);
+            }
+        }
+        if !self.options.adopt_zones {
+            return Err(Error::already_exists(format!(
+                "zone {} exists and is not managed by {} (set adopt_zones to take it over)",
+                existing.name, self.options.owner
+            )));
+        }
+        let resource = self.adopt_zone(&existing, spec)?;
+        self.mark_ours(&existing).await?;
+        Ok(Created::adopted(resource))
+    }
+
+    /// `existing` once its SOA carries a marker, or as it is after a few
+    /// looks. A zone without a marked SOA may be a create still being
+    /// written (ours, dropped by its caller a moment ago, or another
+    /// process's): PowerDNS commits the zone row, then its records and their
+    /// comments. Judging it mid-way would call our own zone foreign, or
+    /// complete a zone the server is still filling.
+    async fn settled(&self, mut existing: Zone) -> Result<Zone> {
+        for look in 1..=SETTLE_LOOKS {
+            if existing.owner().is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 * look)).await;
+            match self
+                .backend
+                .get_zone_at(&existing.name, &[&existing.name])
+                .await?
+            {
+                Some(now) => existing = now,
+                None => break, // deleted meanwhile: judged as last seen
+            }
+        }
+        Ok(existing)
+    }
+
+    /// A create killed part-way left the zone empty (no SOA): add everything.
+    async fn complete_empty_zone(&self, wanted: Zone) -> Result<Resource> {
+        let changes = wanted.rrsets.values().cloned().map(Change::Add).collect();
+        let empty = Zone {
+            rrsets: Default::default(),
+            ..wanted.clone()
+        };
+        self.apply_checked(&empty, changes).await?;
+        Ok(self.zone_resource(&self.require_zone(&wanted.name, &[&wanted.name]).await?))
     }
 
     /// Zone-level changes (name servers, delete) only on zones we own.
@@ -289,52 +434,6 @@ impl<B: DnsBackend> DnsAdapter<B> {
     /// Whether `zone` carries our marker on its apex SOA.
     fn is_ours(&self, zone: &Zone) -> bool {
         zone.owner() == Some(self.options.owner.as_str())
-    }
-
-    /// Create found `existing` (apex sets only): adopt it when it is ours,
-    /// complete it when a killed create left it empty, take it over only
-    /// when [`AdapterOptions::adopt_zones`] says so.
-    async fn take_existing_zone(
-        &self,
-        existing: Zone,
-        wanted: Zone,
-        spec: &ResourceSpec,
-    ) -> Result<Resource> {
-        if existing.tenant.as_deref() != spec.tenant() {
-            return Err(Error::already_exists(format!(
-                "zone {} exists and is not ours",
-                existing.name
-            )));
-        }
-        if self.is_ours(&existing) {
-            return self.adopt_zone(&existing, spec);
-        }
-        if existing.owner().is_none() && existing.rrsets.is_empty() {
-            let whole = self.backend.get_zone(&existing.name).await?;
-            if whole.is_some_and(|z| z.rrsets.is_empty()) {
-                return self.complete_empty_zone(wanted).await;
-            }
-        }
-        if !self.options.adopt_zones {
-            return Err(Error::already_exists(format!(
-                "zone {} exists and is not managed by {} (set adopt_zones to take it over)",
-                existing.name, self.options.owner
-            )));
-        }
-        let resource = self.adopt_zone(&existing, spec)?;
-        self.mark_ours(&existing).await?;
-        Ok(resource)
-    }
-
-    /// A create killed part-way left the zone empty (no SOA): add everything.
-    async fn complete_empty_zone(&self, wanted: Zone) -> Result<Resource> {
-        let changes = wanted.rrsets.values().cloned().map(Change::Add).collect();
-        let empty = Zone {
-            rrsets: Default::default(),
-            ..wanted.clone()
-        };
-        self.apply_checked(&empty, changes).await?;
-        Ok(self.zone_resource(&self.require_zone(&wanted.name, &[&wanted.name]).await?))
     }
 
     /// Put our marker on a foreign zone's SOA (served data unchanged).
@@ -368,10 +467,11 @@ impl<B: DnsBackend> DnsAdapter<B> {
     }
 
     async fn update_zone(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        let s = Self::valid_zone_spec(spec)?;
+        let s = Self::zone_spec(spec)?;
         if s.name != id.id {
             return Err(Error::invalid_input("name", "a zone cannot be renamed"));
         }
+        let _writing = self.zone_lock(&s.name).await;
         let zone = self.require_zone(&s.name, &[&s.name]).await?;
         if s.common.tenant.is_some() && s.common.tenant != zone.tenant {
             return Err(Error::invalid_input(
@@ -409,32 +509,82 @@ impl<B: DnsBackend> DnsAdapter<B> {
         Ok(self.zone_resource(&self.require_zone(&s.name, &[&s.name]).await?))
     }
 
-    async fn create_record(&self, spec: &ResourceSpec) -> Result<Resource> {
+    /// Create a record: under the zone's lock, read its set, adopt the
+    /// record when it is there, else add it and read again. The read after
+    /// the write is what the outcome rests on: a write that failed but whose
+    /// record is there (an answer lost, another process faster) adopts it; a
+    /// write that succeeded but whose record is gone (another process replaced
+    /// the set at the same moment) is made again.
+    async fn create_record(&self, spec: &ResourceSpec) -> Result<Created> {
         let (s, new) = self.valid_record_spec(spec)?;
-        let zone = self.require_zone(&s.zone, &[&new.name]).await?;
-        self.check_tenant(&s, &zone)?;
-        let data = &new.records[0].clone();
-        let change = match zone.rrsets.get(&new.key()) {
-            Some(existing) if existing.records.contains(data) => {
-                if existing
-                    .owner
-                    .as_ref()
-                    .is_some_and(|o| *o != self.options.owner)
-                {
-                    return Err(Error::already_exists(format!(
-                        "record {} exists and is managed by another tool",
-                        record_id(&zone.name, &new.name, data)
-                    )));
-                }
-                if s.ttl.is_some_and(|t| t != existing.ttl) {
-                    return Err(Error::conflict(format!(
-                        "record {} exists with TTL {}",
-                        record_id(&zone.name, &new.name, data),
-                        existing.ttl
-                    )));
-                }
-                return Ok(self.record_resource(&zone, existing, data));
+        let _writing = self.zone_lock(&s.zone).await;
+        for _ in 0..RECORD_WRITE_ATTEMPTS {
+            let zone = self.require_zone(&s.zone, &[&new.name]).await?;
+            self.check_tenant(s, &zone)?;
+            if let Some(found) = self.find_record(&zone, s, &new)? {
+                return Ok(Created::adopted(found));
             }
+            let written = self
+                .apply_checked(&zone, vec![self.record_add(&zone, s, &new)?])
+                .await;
+            let now = match self.require_zone(&s.zone, &[&new.name]).await {
+                Ok(now) => now,
+                Err(look) => return Err(written.err().unwrap_or(look)),
+            };
+            match (written, self.find_record(&now, s, &new)?) {
+                (Ok(()), Some(made)) => return Ok(Created::new(made)),
+                (Err(_), Some(found)) => return Ok(Created::adopted(found)),
+                (Err(e), None) => return Err(e),
+                (Ok(()), None) => continue,
+            }
+        }
+        Err(Error::conflict(format!(
+            "record set {} kept changing while adding the record: try again",
+            new.key()
+        )))
+    }
+
+    /// The record `new` describes when its set holds it: ours (or
+    /// unmarked) with a compatible TTL. Another tool's is `AlreadyExists`,
+    /// another TTL is `Conflict`.
+    fn find_record(
+        &self,
+        zone: &Zone,
+        s: &DnsRecordSpec,
+        new: &RecordSet,
+    ) -> Result<Option<Resource>> {
+        let data = &new.records[0];
+        let Some(existing) = zone
+            .rrsets
+            .get(&new.key())
+            .filter(|set| set.records.contains(data))
+        else {
+            return Ok(None);
+        };
+        if existing
+            .owner
+            .as_ref()
+            .is_some_and(|o| *o != self.options.owner)
+        {
+            return Err(Error::already_exists(format!(
+                "record {} exists and is managed by another tool",
+                record_id(&zone.name, &new.name, data)
+            )));
+        }
+        if s.ttl.is_some_and(|t| t != existing.ttl) {
+            return Err(Error::conflict(format!(
+                "record {} exists with TTL {}",
+                record_id(&zone.name, &new.name, data),
+                existing.ttl
+            )));
+        }
+        Ok(Some(self.record_resource(zone, existing, data)))
+    }
+
+    /// The change that adds `new`'s record to its set (or makes the set).
+    fn record_add(&self, zone: &Zone, s: &DnsRecordSpec, new: &RecordSet) -> Result<Change> {
+        let data = &new.records[0];
+        Ok(match zone.rrsets.get(&new.key()) {
             Some(existing) => {
                 self.check_set_owner(existing)?;
                 let mut after = existing.clone();
@@ -447,10 +597,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 }
             }
             None => Change::Add(new.clone().owned_by(self.options.owner.clone())),
-        };
-        let after = change.after().cloned().unwrap_or(new);
-        self.apply_checked(&zone, vec![change]).await?;
-        Ok(self.record_resource(&zone, &after, data))
+        })
     }
 
     async fn update_record(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
@@ -462,8 +609,9 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 "a record cannot move to another zone",
             ));
         }
+        let _writing = self.zone_lock(&s.zone).await;
         let zone = self.require_zone(&s.zone, &[&old.owner, &new.name]).await?;
-        self.check_tenant(&s, &zone)?;
+        self.check_tenant(s, &zone)?;
         let old_key = RecordSetKey::new(old.owner.clone(), old.data.record_type());
         let old_set = zone
             .rrsets
@@ -527,6 +675,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
         let Ok(name) = stackdock_core::validate::domain("id", id) else {
             return Ok(()); // no such zone can exist
         };
+        let _writing = self.zone_lock(&name).await;
         let Some(zone) = self.backend.get_zone_at(&name, &[&name]).await? else {
             return Ok(());
         };
@@ -538,6 +687,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
         let Some(old) = parse_record_id(&id.id) else {
             return Ok(()); // no such record can exist
         };
+        let _writing = self.zone_lock(&old.zone).await;
         let Some(zone) = self.backend.get_zone_at(&old.zone, &[&old.owner]).await? else {
             return Ok(());
         };
@@ -589,12 +739,13 @@ impl<B: DnsBackend> DnsAdapter<B> {
         kind: ResourceKind,
         options: &ListOptions,
     ) -> Result<Page<Resource>> {
-        if !options.labels.is_empty() {
-            // Neither backend stores labels: nothing carries the asked-for labels.
-            return Ok(Page::last(Vec::new()));
-        }
         let tenant = options.tenant.as_deref();
         match kind {
+            // Zones have no parent: a parent filter is refused, never ignored.
+            ResourceKind::DnsZone if options.parent.is_some() => Err(Error::unsupported(
+                "list dns_zone with a parent filter (zones have no parent)",
+                self.info.id.clone(),
+            )),
             ResourceKind::DnsZone => {
                 let mut items = Vec::new();
                 for summary in self.backend.list_zones(tenant).await? {
@@ -655,11 +806,6 @@ impl<B: DnsBackend> DnsAdapter<B> {
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
-        if let Some(spec) = desired {
-            if spec.kind() != id.kind {
-                return Err(Error::invalid_input("kind", "spec kind does not match id"));
-            }
-        }
         match id.kind {
             ResourceKind::DnsZone => {
                 let Ok(name) = stackdock_core::validate::domain("id", &id.id) else {
@@ -725,11 +871,38 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
         &self.dock_id
     }
 
+    /// Zones and records, fully. Tenancy is the zone's tenant (PowerDNS
+    /// `account`, the zone-file header), listings filter by tenant and by
+    /// zone (records' parent); pages are capped at
+    /// [`AdapterOptions::page_size`]. No labels: neither backend stores them.
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            dns_zone: Operations::ALL,
-            dns_record: Operations::ALL,
-            ..Default::default()
+        Capabilities::new()
+            .with_kind(ResourceKind::DnsZone, Operations::ALL)
+            .with_kind(ResourceKind::DnsRecord, Operations::ALL)
+            .with_arguments(
+                Arguments::new()
+                    .with_tenancy()
+                    .with_list_by_tenant()
+                    .with_parent_filter()
+                    .with_max_page_size(self.options.page_size),
+            )
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        self.backend.endpoint()
+    }
+
+    /// Ids are names: a zone's is its canonical name, a record's
+    /// `<zone>/<owner>/<TYPE>/<content>` ([`record_id`]).
+    fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
+        match spec {
+            ResourceSpec::DnsZone(s) => Some(ResourceId::new(ResourceKind::DnsZone, &s.name)),
+            ResourceSpec::DnsRecord(_) => {
+                let (s, set) = self.valid_record_spec(spec).ok()?;
+                let id = record_id(&s.zone, &set.name, &set.records[0]);
+                Some(ResourceId::new(ResourceKind::DnsRecord, id))
+            }
+            _ => None,
         }
     }
 
@@ -738,9 +911,7 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
     }
 
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        self.list_inner(kind, options)
-            .await
-            .map_err(|e| e.with_operation(Operation::List.on(kind)))
+        self.list_inner(kind, options).await
     }
 
     async fn observe(
@@ -748,16 +919,12 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
-        self.observe_inner(id, desired)
-            .await
-            .map_err(|e| e.with_operation(Operation::Observe.on(id.kind)))
+        self.observe_inner(id, desired).await
     }
 
-    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
         let kind = spec.kind();
-        self.options
-            .validate()
-            .map_err(|e| e.with_operation(Operation::Create.on(kind)))?;
+        self.options.validate()?;
         let result = match kind {
             ResourceKind::DnsZone => self.create_zone(spec).await,
             ResourceKind::DnsRecord => self.create_record(spec).await,
@@ -770,19 +937,11 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
             spec.name(),
             result.as_ref().map(drop),
         );
-        result.map_err(|e| e.with_operation(Operation::Create.on(kind)))
+        result
     }
 
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        let op = Operation::Update.on(id.kind);
-        self.options
-            .validate()
-            .map_err(|e| e.with_operation(op.clone()))?;
-        if spec.kind() != id.kind {
-            return Err(
-                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
-            );
-        }
+        self.options.validate()?;
         let result = match id.kind {
             ResourceKind::DnsZone => self.update_zone(id, spec).await,
             ResourceKind::DnsRecord => self.update_record(id, spec).await,
@@ -795,7 +954,7 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
             &id.id,
             result.as_ref().map(drop),
         );
-        result.map_err(|e| e.with_operation(op))
+        result
     }
 
     async fn delete(&self, id: &ResourceId) -> Result<()> {
@@ -811,6 +970,6 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
             &id.id,
             result.as_ref().map(drop),
         );
-        result.map_err(|e| e.with_operation(Operation::Delete.on(id.kind)))
+        result
     }
 }

@@ -48,6 +48,12 @@ pub trait DnsBackend: Send + Sync + fmt::Debug + 'static {
         Ok(())
     }
 
+    /// Where the backend is (base URL, directory), for error context and
+    /// logs; never a credential. Default: not known.
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
+
     /// A cheap call that proves the backend is reachable and the credentials work.
     async fn check(&self) -> Result<()>;
 

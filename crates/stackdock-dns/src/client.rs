@@ -575,6 +575,11 @@ impl DnsBackend for PowerDnsClient {
         &self.info
     }
 
+    /// The base URL, with any user info in it redacted.
+    fn endpoint(&self) -> Option<String> {
+        Some(stackdock_core::secret::redact_url(&self.config.url).to_string())
+    }
+
     async fn check(&self) -> Result<()> {
         #[derive(Deserialize)]
         struct Server {

@@ -40,8 +40,9 @@ impl ZoneFileConfig {
 pub struct PowerDnsConfig {
     /// Base URL of the web server, e.g. `http://127.0.0.1:8081` (the crate adds `/api/v1`).
     pub url: String,
-    /// The `api-key` of pdns.conf, sent as `X-API-Key`. Never serialised.
-    #[serde(skip_serializing, default = "empty_secret")]
+    /// The `api-key` of pdns.conf, sent as `X-API-Key`. Never serialised
+    /// nor read from settings: it comes from the credential `api_key`.
+    #[serde(skip, default = "empty_secret")]
     pub api_key: SecretString,
     /// Server id in the API path; always `localhost` for the Authoritative server.
     #[serde(default = "default_server_id")]
@@ -107,11 +108,17 @@ impl PowerDnsConfig {
 
     /// From `STACKDOCK_POWERDNS_URL` and `STACKDOCK_POWERDNS_API_KEY`.
     pub fn from_env() -> Result<Self> {
-        let url = std::env::var("STACKDOCK_POWERDNS_URL")
-            .map_err(|_| Error::config("STACKDOCK_POWERDNS_URL is not set"))?;
-        let key = std::env::var("STACKDOCK_POWERDNS_API_KEY")
-            .map_err(|_| Error::config("STACKDOCK_POWERDNS_API_KEY is not set"))?;
-        Ok(Self::new(url, key))
+        Self::from_env_prefixed("STACKDOCK_POWERDNS_")
+    }
+
+    /// From `<prefix>URL` and `<prefix>API_KEY`, so several servers can be
+    /// configured side by side (`from_env_prefixed("PDNS_EU_")`).
+    pub fn from_env_prefixed(prefix: &str) -> Result<Self> {
+        let var = |name: &str| {
+            let key = format!("{prefix}{name}");
+            std::env::var(&key).map_err(|_| Error::config(format!("{key} is not set")))
+        };
+        Ok(Self::new(var("URL")?, var("API_KEY")?))
     }
 
     /// Check the configuration before any call.

@@ -499,6 +499,21 @@ pub struct ZoneTemplate {
     pub mx: Option<(u16, String)>,
 }
 
+impl ZoneTemplate {
+    /// This template with a zone spec's own overrides (`None` keeps ours).
+    pub fn apply(&mut self, overrides: &stackdock_core::spec::ZoneDefaults) {
+        if let Some(ip) = overrides.apex_ipv4 {
+            self.apex_ipv4 = Some(ip);
+        }
+        if let Some(www) = overrides.www_cname {
+            self.www_cname = www;
+        }
+        if let Some(mx) = &overrides.mx {
+            self.mx = Some((10, mx.clone()));
+        }
+    }
+}
+
 impl Default for ZoneTemplate {
     fn default() -> Self {
         ZoneTemplate {

@@ -22,8 +22,13 @@ use crate::{serial, zonefile};
 pub struct ZoneFileBackend {
     info: ProviderInfo,
     config: ZoneFileConfig,
-    /// Serialises read-modify-write cycles within this process.
-    write_lock: tokio::sync::Mutex<()>,
+    /// Serialises read-modify-write cycles within this process. The guard
+    /// moves into the blocking task, so a caller that drops its future does
+    /// not free the lock while the task is still writing.
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Whether the directory is known to exist (made on first use when the
+    /// backend was built without I/O, by a factory).
+    ready: Arc<std::sync::atomic::AtomicBool>,
     calls: Arc<AtomicUsize>,
 }
 
@@ -33,20 +38,25 @@ impl ZoneFileBackend {
         Self::with_config(ZoneFileConfig::new(directory))
     }
 
-    /// A backend from a full configuration.
+    /// A backend from a full configuration; the directory is created now.
     pub fn with_config(config: ZoneFileConfig) -> Result<Self> {
-        std::fs::create_dir_all(&config.directory).map_err(|e| {
-            Error::config(format!(
-                "zone directory {} cannot be created: {e}",
-                config.directory.display()
-            ))
-        })?;
-        Ok(ZoneFileBackend {
+        create_directory(&config.directory)?;
+        let backend = Self::lazy(config);
+        backend.ready.store(true, Ordering::SeqCst);
+        Ok(backend)
+    }
+
+    /// A backend that touches nothing until its first call, which creates
+    /// the directory if missing (what a [`DockFactory`](stackdock_core::factory::DockFactory)
+    /// builds: no I/O at build time).
+    pub fn lazy(config: ZoneFileConfig) -> Self {
+        ZoneFileBackend {
             info: ProviderInfo::new("zonefile", "Zone files"),
             config,
-            write_lock: tokio::sync::Mutex::new(()),
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             calls: Arc::new(AtomicUsize::new(0)),
-        })
+        }
     }
 
     /// The directory holding the zone files.
@@ -63,9 +73,30 @@ impl ZoneFileBackend {
         f: impl FnOnce(PathBuf) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let dir = self.config.directory.clone();
-        tokio::task::spawn_blocking(move || f(dir))
-            .await
-            .map_err(|e| Error::internal(format!("zone file task failed: {e}")))?
+        let ready = self.ready.clone();
+        tokio::task::spawn_blocking(move || {
+            if !ready.load(Ordering::SeqCst) {
+                create_directory(&dir)?;
+                ready.store(true, Ordering::SeqCst);
+            }
+            f(dir)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("zone file task failed: {e}")))?
+    }
+
+    /// [`Self::blocking`] holding the write lock until the task ends.
+    async fn writing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(PathBuf) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let guard = self.write_lock.clone().lock_owned().await;
+        self.blocking(move |dir| {
+            let result = f(dir);
+            drop(guard);
+            result
+        })
+        .await
     }
 
     /// Set the SOA serial to the next `YYYYMMDDnn` after `previous`.
@@ -88,6 +119,10 @@ impl ZoneFileBackend {
 impl DnsBackend for ZoneFileBackend {
     fn provider(&self) -> &ProviderInfo {
         &self.info
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        Some(self.config.directory.display().to_string())
     }
 
     async fn check(&self) -> Result<()> {
@@ -153,8 +188,7 @@ impl DnsBackend for ZoneFileBackend {
         zone.validate()?;
         self.count();
         let template = self.config.soa_template.clone();
-        let _guard = self.write_lock.lock().await;
-        self.blocking(move |dir| {
+        self.writing(move |dir| {
             if zonefile::path_for(&dir, &zone.name)?.exists() {
                 return Err(Error::already_exists(format!("zone {}", zone.name)));
             }
@@ -173,9 +207,7 @@ impl DnsBackend for ZoneFileBackend {
     async fn delete_zone(&self, name: &str) -> Result<bool> {
         let name = zone_name(name)?;
         self.count();
-        let _guard = self.write_lock.lock().await;
-        self.blocking(move |dir| zonefile::remove(&dir, &name))
-            .await
+        self.writing(move |dir| zonefile::remove(&dir, &name)).await
     }
 
     async fn apply_changes(&self, zone: &str, changes: &[Change]) -> Result<()> {
@@ -185,8 +217,7 @@ impl DnsBackend for ZoneFileBackend {
         }
         self.count();
         let changes = changes.to_vec();
-        let _guard = self.write_lock.lock().await;
-        self.blocking(move |dir| {
+        self.writing(move |dir| {
             let mut zone = zonefile::read(&dir, &name)?
                 .ok_or_else(|| Error::not_found(format!("zone {name}")))?;
             let previous = zone.serial().unwrap_or(0);
@@ -210,4 +241,14 @@ impl DnsBackend for ZoneFileBackend {
     fn remote_calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
+}
+
+/// Creates the zone directory (and its parents) when missing.
+fn create_directory(directory: &Path) -> Result<()> {
+    std::fs::create_dir_all(directory).map_err(|e| {
+        Error::config(format!(
+            "zone directory {} cannot be created: {e}",
+            directory.display()
+        ))
+    })
 }

@@ -69,10 +69,11 @@ async fn foreign_zones_are_not_ours<B: DnsBackend>(backend: Arc<B>) {
     // Explicit adoption marks the zone ours without changing what is served.
     let adopting =
         DnsAdapter::from_arc(backend.clone(), AdapterOptions::default().adopting_zones());
-    adopting
+    let taken = adopting
         .create(&zone_spec("foreign.example"))
         .await
         .unwrap();
+    assert!(!taken.was_created(), "another tool made it: adopted");
     let adopted = backend.get_zone("foreign.example").await.unwrap().unwrap();
     assert_eq!(adopted.owner(), Some(DEFAULT_OWNER));
     for (key, set) in &zone.rrsets {
@@ -149,7 +150,11 @@ async fn retried_create_plan_converges<B: DnsBackend>(backend: Arc<B>, leave_emp
     // The adapter's create on an empty zone completes it as well.
     leave_empty("adapter.example");
     let adapter = DnsAdapter::from_arc(backend.clone(), AdapterOptions::default());
-    adapter.create(&zone_spec("adapter.example")).await.unwrap();
+    let completed = adapter.create(&zone_spec("adapter.example")).await.unwrap();
+    assert!(
+        completed.was_created(),
+        "completing a half-made zone is made by this call"
+    );
     let made = backend.get_zone("adapter.example").await.unwrap().unwrap();
     assert_eq!(made.owner(), Some(DEFAULT_OWNER));
     assert!(made.nameservers().len() == 2, "template records added");

@@ -5,8 +5,9 @@ use std::cmp::Ordering;
 use std::process::Command;
 
 use stackdock_core::dns::{RecordData, RecordType};
+use stackdock_core::layer::standard;
 use stackdock_core::spec::{DnsRecordSpec, DnsZoneSpec};
-use stackdock_core::{DockAdapter, ErrorKind, ResourceSpec};
+use stackdock_core::{ErrorKind, ResourceSpec};
 use stackdock_dns::{
     serial, zonefile, AdapterOptions, Dns, DnsAdapter, DnsBackend, PlanOptions, ZoneFileBackend,
     ZoneTemplate,
@@ -129,10 +130,11 @@ async fn plan_apply_on_zone_files() {
 #[tokio::test]
 async fn adapter_writes_valid_zone_files() {
     let dir = tempfile::tempdir().unwrap();
-    let adapter = DnsAdapter::new(
+    // As applications get it: behind the layer that canonicalises specs.
+    let adapter = standard(std::sync::Arc::new(DnsAdapter::new(
         ZoneFileBackend::new(dir.path()).unwrap(),
         AdapterOptions::default(),
-    );
+    )));
     adapter
         .create(&ResourceSpec::from(DnsZoneSpec {
             name: "Quick.Example.".into(),
@@ -207,10 +209,11 @@ async fn zone_file_tenancy() {
     use stackdock_core::spec::Common;
     use stackdock_core::{DockAdapterExt, ListOptions, ResourceKind};
     let dir = tempfile::tempdir().unwrap();
-    let adapter = DnsAdapter::new(
+    // As applications get it: behind the layer that canonicalises specs.
+    let adapter = standard(std::sync::Arc::new(DnsAdapter::new(
         ZoneFileBackend::new(dir.path()).unwrap(),
         AdapterOptions::default(),
-    );
+    )));
     for (zone, tenant) in [
         ("a.example", "acme"),
         ("b.example", "globex"),

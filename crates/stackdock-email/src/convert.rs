@@ -76,3 +76,19 @@ pub(crate) fn key_of(kind: ResourceKind, id: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// The id a mailbox or forwarder spec's resource has: its canonical address
+/// (or `@domain`), so it is known before any call. `None` for other kinds
+/// and for specs whose address is invalid.
+pub(crate) fn planned_id(
+    spec: &stackdock_core::ResourceSpec,
+) -> Option<stackdock_core::ResourceId> {
+    use stackdock_core::{ResourceId, ResourceSpec};
+    match spec {
+        ResourceSpec::Mailbox(m) => key_of(ResourceKind::Mailbox, &m.address)
+            .map(|a| ResourceId::new(ResourceKind::Mailbox, a)),
+        ResourceSpec::MailForwarder(f) => key_of(ResourceKind::MailForwarder, &f.source)
+            .map(|s| ResourceId::new(ResourceKind::MailForwarder, s)),
+        _ => None,
+    }
+}

@@ -1,16 +1,13 @@
-//! `PostfixDovecotAdapter` through the shared conformance suite and the
-//! universal interface, on real PostgreSQL.
+//! `PostfixDovecotAdapter` through the universal interface, on real
+//! PostgreSQL (the shared conformance suite is in `conformance.rs`).
 
 mod support;
-
-use std::sync::Arc;
 
 use stackdock_core::spec::{MailForwarderSpec, MailboxSpec, ResourceSpec};
 use stackdock_core::{
     DockAdapter, DockAdapterExt, ErrorKind, ListOptions, ResourceId, ResourceKind, ResourceStatus,
 };
 use stackdock_email::sql::PostfixDovecotAdapter;
-use stackdock_testkit::{Fixture, Harness};
 use support::{Dovecot, TestSchema};
 
 fn mailbox(address: &str, password: Option<&str>, quota: Option<u64>) -> MailboxSpec {
@@ -28,113 +25,6 @@ fn forwarder(source: &str, destinations: &[&str]) -> MailForwarderSpec {
         destinations: destinations.iter().map(|d| d.to_string()).collect(),
         ..Default::default()
     }
-}
-
-fn fixtures() -> Vec<Fixture> {
-    let mut mailbox_fixture = Fixture::new(mailbox(
-        "alice@conformance.example.com",
-        Some("Correct-Horse-1"),
-        Some(1 << 30),
-    ))
-    .update(MailboxSpec {
-        enabled: false,
-        ..mailbox(
-            "alice@conformance.example.com",
-            Some("Changed-Horse-2"),
-            Some(2 << 30),
-        )
-    })
-    .invalid(mailbox("alice@conformance.example.com", None, None))
-    .invalid(mailbox(
-        "alice@conformance.example.com",
-        Some(&"x".repeat(73)),
-        None,
-    ))
-    .invalid(mailbox(
-        "alice@conformance.example.com",
-        Some("Fine-1"),
-        Some(0),
-    ))
-    .missing_id(ResourceId::new(
-        ResourceKind::Mailbox,
-        "missing@conformance.example.com",
-    ));
-    let mut forwarder_fixture = Fixture::new(forwarder(
-        "sales@conformance.example.com",
-        &["alice@conformance.example.com"],
-    ))
-    .update(forwarder(
-        "sales@conformance.example.com",
-        &["alice@conformance.example.com", "bob@other.example.org"],
-    ))
-    .invalid(forwarder("sales@conformance.example.com", &[]))
-    .invalid(forwarder(
-        "sales@conformance.example.com",
-        &["sales@conformance.example.com"],
-    ))
-    .invalid(forwarder(
-        "@bad..example.com",
-        &["alice@conformance.example.com"],
-    ));
-    for bad in stackdock_testkit::hostile_names() {
-        mailbox_fixture = mailbox_fixture.invalid(mailbox(&bad, Some("Fine-1"), None));
-        mailbox_fixture = mailbox_fixture.invalid(mailbox(
-            &format!("{bad}@conformance.example.com"),
-            Some("Fine-1"),
-            None,
-        ));
-        forwarder_fixture =
-            forwarder_fixture.invalid(forwarder("sales@conformance.example.com", &[&bad]));
-        forwarder_fixture = forwarder_fixture.invalid(forwarder(
-            &format!("x@{bad}"),
-            &["alice@conformance.example.com"],
-        ));
-    }
-    vec![mailbox_fixture, forwarder_fixture]
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_suite_passes() {
-    let schema = TestSchema::new();
-    let adapter = Arc::new(
-        PostfixDovecotAdapter::connect("mail-test", schema.config())
-            .await
-            .unwrap(),
-    );
-    let counter = adapter.store().clone();
-    let report = Harness::new(adapter.clone())
-        .fixtures(fixtures())
-        .remote_calls(move || counter.remote_calls())
-        .secret("Correct-Horse-1")
-        .secret("Changed-Horse-2")
-        .run()
-        .await;
-    // `run` panics on any failure. Mailboxes and forwarders each went through
-    // the whole lifecycle; the second create adopted the first.
-    assert_eq!(report.count("lifecycle"), 2, "{report}");
-    assert_eq!(report.touched_by("lifecycle"), 2, "{report}");
-    assert_eq!(report.touched_by("create_twice"), 2, "{report}");
-    assert_eq!(report.count("validation_first"), 2, "{report}");
-    assert!(
-        schema.snapshot().await.is_empty(),
-        "the suite left rows behind"
-    );
-
-    // A tenant-scoped dock passes the same suite.
-    let scoped = Arc::new(
-        PostfixDovecotAdapter::connect("mail-tenant", schema.config().with_tenant("acme"))
-            .await
-            .unwrap(),
-    );
-    let counter = scoped.store().clone();
-    Harness::new(scoped)
-        .fixtures(fixtures())
-        .remote_calls(move || counter.remote_calls())
-        .run()
-        .await;
-    assert!(schema.snapshot().await.is_empty());
-    adapter.check_credentials().await.unwrap();
-    schema.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,13 +8,10 @@ use fake_stalwart::{FakeStalwart, ADMIN_PASSWORD};
 use serde_json::{json, Value};
 use stackdock_core::secret::SecretString;
 use stackdock_core::spec::{MailForwarderSpec, MailboxSpec, ResourceSpec};
-use stackdock_core::{
-    DockAdapter, DockAdapterExt, ErrorKind, ListOptions, ResourceId, ResourceKind,
-};
+use stackdock_core::{DockAdapter, DockAdapterExt, ErrorKind, ListOptions, ResourceKind};
 use stackdock_email::stalwart::{StalwartAdapter, StalwartConfig};
 use stackdock_email::{PasswordHash, PasswordScheme};
 use stackdock_http::RetryConfig;
-use stackdock_testkit::{Fixture, Harness};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -43,67 +40,6 @@ fn forwarder(source: &str, destinations: &[&str]) -> MailForwarderSpec {
     }
 }
 
-fn fixtures() -> Vec<Fixture> {
-    let mut m = Fixture::new(mailbox(
-        "alice@conformance.example.com",
-        Some("Correct-Horse-1"),
-        Some(1 << 30),
-    ))
-    .update(MailboxSpec {
-        enabled: false,
-        ..mailbox(
-            "alice@conformance.example.com",
-            Some("Changed-Horse-2"),
-            Some(2 << 30),
-        )
-    })
-    .invalid(mailbox("alice@conformance.example.com", None, None))
-    .missing_id(ResourceId::new(
-        ResourceKind::Mailbox,
-        "missing@conformance.example.com",
-    ));
-    let mut f = Fixture::new(forwarder(
-        "sales@conformance.example.com",
-        &["team@conformance.example.com"],
-    ))
-    .update(MailForwarderSpec {
-        enabled: false,
-        ..forwarder(
-            "sales@conformance.example.com",
-            &["team@conformance.example.com"],
-        )
-    })
-    .invalid(forwarder(
-        "sales@conformance.example.com",
-        &["a@conformance.example.com", "b@conformance.example.com"],
-    ))
-    .invalid(forwarder("sales@conformance.example.com", &[]));
-    for bad in stackdock_testkit::hostile_names() {
-        m = m.invalid(mailbox(
-            &format!("{bad}@conformance.example.com"),
-            Some("Pw-1"),
-            None,
-        ));
-        f = f.invalid(forwarder("sales@conformance.example.com", &[&bad]));
-    }
-    let catch_all = Fixture::new(forwarder(
-        "@conformance.example.com",
-        &["team@conformance.example.com"],
-    ))
-    .update(forwarder(
-        "@conformance.example.com",
-        &["other@conformance.example.com"],
-    ))
-    .invalid(MailForwarderSpec {
-        enabled: false,
-        ..forwarder(
-            "@conformance.example.com",
-            &["team@conformance.example.com"],
-        )
-    });
-    vec![m, f, catch_all]
-}
-
 /// Hashes in request bodies vary per run: check their form, then replace them.
 fn redact_hashes(mut v: Value) -> Value {
     match &mut v {
@@ -113,74 +49,6 @@ fn redact_hashes(mut v: Value) -> Value {
         _ => {}
     }
     v
-}
-
-#[tokio::test]
-async fn conformance_suite_passes() {
-    let fake = FakeStalwart::start().await;
-    let adapter = Arc::new(StalwartAdapter::new("stalwart-test", config(&fake.uri())).unwrap());
-    // Forwarders deliver to accounts: the destinations exist first.
-    for who in ["team", "other"] {
-        adapter
-            .create(&ResourceSpec::from(mailbox(
-                &format!("{who}@conformance.example.com"),
-                Some("Team-Password-1"),
-                None,
-            )))
-            .await
-            .unwrap();
-    }
-    let counter = fake.clone();
-    Harness::new(adapter.clone())
-        .fixtures(fixtures())
-        .remote_calls(move || counter.calls())
-        .secret(ADMIN_PASSWORD)
-        .secret("Correct-Horse-1")
-        .run()
-        .await;
-    let accounts = adapter
-        .list_all(ResourceKind::Mailbox, &ListOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(accounts.len(), 2, "only the seeded destinations remain");
-    assert!(adapter
-        .list_all(ResourceKind::MailForwarder, &ListOptions::default())
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(
-        fake.state().violations.is_empty(),
-        "{:?}",
-        fake.state().violations
-    );
-
-    // A tenant-scoped dock passes the same suite on its own server.
-    let fake = FakeStalwart::start().await;
-    let scoped = Arc::new(
-        StalwartAdapter::new("stalwart-acme", config(&fake.uri()).with_tenant("acme")).unwrap(),
-    );
-    for who in ["team", "other"] {
-        scoped
-            .create(&ResourceSpec::from(mailbox(
-                &format!("{who}@conformance.example.com"),
-                Some("Team-Password-1"),
-                None,
-            )))
-            .await
-            .unwrap();
-    }
-    let counter = fake.clone();
-    Harness::new(scoped.clone())
-        .fixtures(fixtures())
-        .remote_calls(move || counter.calls())
-        .secret(ADMIN_PASSWORD)
-        .run()
-        .await;
-    assert!(scoped
-        .list_all(ResourceKind::MailForwarder, &ListOptions::default())
-        .await
-        .unwrap()
-        .is_empty());
 }
 
 #[tokio::test]

@@ -29,27 +29,46 @@
 //!   redirects to).
 //!
 //! Unknown option keys are rejected, never ignored. GridPane keeps no labels
-//! and no tenancy: specs with a tenant or labels are rejected, and listings
-//! filtered by tenant or labels are empty.
+//! and no tenancy, so the capabilities declare neither: behind the
+//! [`CheckedLayer`](stackdock_core::layer::CheckedLayer) (which every
+//! registry dock and the conformance harness use) a spec or a listing that
+//! sets them is `Unsupported` before any call. The layer also gates kinds and
+//! validates specs; this adapter checks only GridPane's own rules.
+//!
+//! # Outcomes, races and cancellation
+//!
+//! A create looks for the resource by its natural key (server label, site
+//! URL, domain name) before it sends the `POST`, all under a per-key lock of
+//! this process, so concurrent creates of one spec send one `POST`: that call
+//! reports [`Created`], the others adopt ([`CreateOutcome::Adopted`]). A
+//! `POST` that GridPane refuses (422: the label, URL or domain is taken by a
+//! concurrent caller elsewhere) is followed by another look, and the winner's
+//! resource is adopted. A create dropped at any point leaves at most the
+//! resource its `POST` made, which the repeated create finds and adopts; a
+//! domain's settings (SSL, routing, ...) are then finished by the repeat.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use serde_json::Value;
 use stackdock_core::resource::{Domain, Server, WebService};
-use stackdock_core::spec::{Common, DomainSpec, ProviderOptions, ServerSpec, WebServiceSpec};
+use stackdock_core::secret::SecretString;
+use stackdock_core::spec::{DomainSpec, ProviderOptions, ServerSpec, WebServiceSpec};
 use stackdock_core::{
-    Capabilities, DockAdapter, Error, ListOptions, Observation, Operation, Operations, Page,
-    ProviderInfo, Resource, ResourceId, ResourceKind, ResourceMeta, ResourceSpec, ResourceStatus,
-    Result,
+    Arguments, Capabilities, CreateOutcome, Created, DockAdapter, Error, ErrorKind, ListOptions,
+    Observation, Operation, Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind,
+    ResourceMeta, ResourceSpec, ResourceStatus, Result,
 };
 
 use crate::client::GridPaneClient;
-use crate::config::GridPaneConfig;
+use crate::config::{GridPaneConfig, MAX_PER_PAGE};
 use crate::input::*;
 use crate::model::{DomainRecord, ServerRecord, SiteRecord};
 
@@ -94,12 +113,42 @@ const DOMAIN_OPTIONS: &[&str] = &[
     "primary",
 ];
 
+/// How many locks [`CreateLocks`] stripes natural keys over.
+const CREATE_STRIPES: usize = 32;
+
+/// Serialises "look, then create" per natural key (kind and name) within
+/// this process, so concurrent creates of one spec make one `POST` and the
+/// others adopt its result. Striped: bounded memory, and two keys that share
+/// a stripe only wait for each other. Across processes the re-read after a
+/// refused `POST` keeps creates single (see [`may_have_lost_a_race`]).
+#[derive(Clone)]
+struct CreateLocks(Arc<[tokio::sync::Mutex<()>; CREATE_STRIPES]>);
+
+impl Default for CreateLocks {
+    fn default() -> Self {
+        CreateLocks(Arc::new(std::array::from_fn(|_| {
+            tokio::sync::Mutex::new(())
+        })))
+    }
+}
+
+impl CreateLocks {
+    /// Held until the guard drops, also when the create's future is dropped.
+    async fn lock(&self, kind: ResourceKind, name: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut hasher = DefaultHasher::new();
+        (kind.to_string(), name.to_ascii_lowercase()).hash(&mut hasher);
+        let stripe = (hasher.finish() % CREATE_STRIPES as u64) as usize;
+        self.0[stripe].lock().await
+    }
+}
+
 /// GridPane as a [`DockAdapter`]. See the [module docs](self).
 #[derive(Clone)]
 pub struct GridPaneAdapter {
     client: GridPaneClient,
     info: ProviderInfo,
     dock_id: String,
+    creates: CreateLocks,
 }
 
 impl fmt::Debug for GridPaneAdapter {
@@ -127,6 +176,7 @@ impl GridPaneAdapter {
             client,
             info: ProviderInfo::new(PROVIDER_ID, "GridPane"),
             dock_id: dock_id.into(),
+            creates: CreateLocks::default(),
         }
     }
 
@@ -295,46 +345,22 @@ impl GridPaneAdapter {
 
     // ---- servers -------------------------------------------------------
 
-    async fn create_server(&self, spec: &ServerSpec) -> Result<Resource> {
+    /// Create a server, or adopt the one with this label.
+    async fn create_server(&self, spec: &ServerSpec) -> Result<Created> {
         let plan = server_plan(spec)?;
+        let _serialised = self.creates.lock(ResourceKind::Server, &spec.name).await;
         if let Some(existing) = self.find_server(&spec.name).await? {
-            let found = self.server_resource(existing.clone(), true).await?;
-            let resource = Resource::Server(found);
-            let mut differs = known_drift(&ResourceSpec::Server(spec.clone()), &resource);
-            let (webserver, database) = match &plan {
-                ServerPlan::Custom(c) => (c.webserver.as_str(), c.database.as_str()),
-                ServerPlan::Provider(p) => (p.webserver.as_str(), p.database.as_str()),
-            };
-            // Defaults are not a wish: only compare what the spec asks for.
-            let asked = |key: &str| spec.common.options.contains_key(key);
-            if asked("webserver")
-                && existing
-                    .webserver
-                    .as_deref()
-                    .is_some_and(|w| w != webserver)
-            {
-                differs.push("options.webserver".into());
-            }
-            if asked("database") && existing.database.as_deref().is_some_and(|d| d != database) {
-                differs.push("options.database".into());
-            }
-            if !differs.is_empty() {
-                return Err(Error::conflict(format!(
-                    "server {} exists with different {}",
-                    spec.name,
-                    differs.join(", ")
-                )));
-            }
-            return Ok(resource);
+            return self.adopt_server(spec, &plan, existing).await;
         }
-        let (server_id, install_command) = match &plan {
-            ServerPlan::Custom(c) => {
-                let created = self.client.create_custom_server(c).await?;
-                (created.server_id, created.install_command)
+        let (server_id, install_command) = match self.post_server(&plan).await {
+            Ok(made) => made,
+            Err(e) if may_have_lost_a_race(&e) => {
+                return match self.find_server(&spec.name).await? {
+                    Some(existing) => self.adopt_server(spec, &plan, existing).await,
+                    None => Err(e),
+                }
             }
-            ServerPlan::Provider(p) => {
-                (self.client.create_provider_server(p).await?.server_id, None)
-            }
+            Err(e) => return Err(e),
         };
         let mut server = match self.client.get_server(server_id).await {
             Ok(record) => self.server_resource(record, true).await?,
@@ -354,11 +380,62 @@ impl GridPaneAdapter {
             Err(e) => return Err(e),
         };
         server.install_command = install_command;
-        Ok(Resource::Server(server))
+        Ok(Created::new(Resource::Server(server)))
+    }
+
+    /// The one `POST` of a server create: its id and, for a bring-your-own
+    /// server, the install command.
+    async fn post_server(&self, plan: &ServerPlan) -> Result<(u64, Option<SecretString>)> {
+        Ok(match plan {
+            ServerPlan::Custom(c) => {
+                let created = self.client.create_custom_server(c).await?;
+                (created.server_id, created.install_command)
+            }
+            ServerPlan::Provider(p) => {
+                (self.client.create_provider_server(p).await?.server_id, None)
+            }
+        })
+    }
+
+    /// An existing server with the spec's label: adopted when it matches
+    /// what the spec asks for, `Conflict` otherwise.
+    async fn adopt_server(
+        &self,
+        spec: &ServerSpec,
+        plan: &ServerPlan,
+        existing: ServerRecord,
+    ) -> Result<Created> {
+        let found = self.server_resource(existing.clone(), true).await?;
+        let resource = Resource::Server(found);
+        let mut differs = known_drift(&ResourceSpec::Server(spec.clone()), &resource);
+        let (webserver, database) = match plan {
+            ServerPlan::Custom(c) => (c.webserver.as_str(), c.database.as_str()),
+            ServerPlan::Provider(p) => (p.webserver.as_str(), p.database.as_str()),
+        };
+        // Defaults are not a wish: only compare what the spec asks for.
+        let asked = |key: &str| spec.common.options.contains_key(key);
+        if asked("webserver")
+            && existing
+                .webserver
+                .as_deref()
+                .is_some_and(|w| w != webserver)
+        {
+            differs.push("options.webserver".into());
+        }
+        if asked("database") && existing.database.as_deref().is_some_and(|d| d != database) {
+            differs.push("options.database".into());
+        }
+        if !differs.is_empty() {
+            return Err(Error::conflict(format!(
+                "server {} exists with different {}",
+                spec.name,
+                differs.join(", ")
+            )));
+        }
+        Ok(Created::adopted(resource))
     }
 
     async fn update_server(&self, id: u64, spec: &ServerSpec) -> Result<Resource> {
-        check_common(&spec.common)?;
         check_server_label(&spec.name)?;
         let opts = Opts::new(&spec.common.options, SERVER_OPTIONS)?;
         let timezone = opts.string("server_timezone")?;
@@ -438,55 +515,32 @@ impl GridPaneAdapter {
 
     // ---- sites ---------------------------------------------------------
 
-    async fn create_site(&self, spec: &WebServiceSpec) -> Result<Resource> {
+    /// Create a site, or adopt the one with this primary domain.
+    async fn create_site(&self, spec: &WebServiceSpec) -> Result<Created> {
         let site = new_site(spec)?;
+        let _serialised = self.creates.lock(ResourceKind::WebService, &site.url).await;
         if let Some(existing) = self.find_site(&site.url).await? {
-            let mut differs = known_drift(
-                &ResourceSpec::WebService(spec.clone()),
-                &Resource::WebService(self.site_from(existing.clone())),
-            );
-            // Defaults are not a wish: only compare what the spec asks for.
-            let asked = |key: &str| spec.common.options.contains_key(key);
-            if asked("pm")
-                && existing
-                    .pm
-                    .as_deref()
-                    .is_some_and(|pm| pm != site.pm.as_str())
-            {
-                differs.push("options.pm".into());
-            }
-            if asked("nginx_caching") && existing.caching() != site.nginx_caching.as_str() {
-                differs.push("options.nginx_caching".into());
-            }
-            if let (Some(want), Some(have)) = (site.waf, existing.waf.as_deref()) {
-                if !want.as_str().eq_ignore_ascii_case(have) {
-                    differs.push("options.waf".into());
-                }
-            }
-            if let (Some(want), Some(have)) = (opts_system_user(&site), existing.system_user_id) {
-                if want != have {
-                    differs.push("options.system_user_id".into());
-                }
-            }
-            if !differs.is_empty() {
-                return Err(Error::conflict(format!(
-                    "site {} exists with different {}",
-                    site.url,
-                    differs.join(", ")
-                )));
-            }
-            return Ok(Resource::WebService(self.site_from(existing)));
+            return self.adopt_site(spec, &site, existing);
         }
-        let id = match self.client.create_site(&site).await? {
-            Some(id) => id,
-            None => self
+        let id = match self.client.create_site(&site).await {
+            Ok(Some(id)) => id,
+            // GridPane's answer may not name the new site: it is the one with
+            // this URL (URLs are unique, and ours was accepted).
+            Ok(None) => self
                 .find_site(&site.url)
                 .await?
                 .map(|s| s.id)
                 .ok_or_else(|| Error::invalid_response("the new site is not listed"))?,
+            Err(e) if may_have_lost_a_race(&e) => {
+                return match self.find_site(&site.url).await? {
+                    Some(existing) => self.adopt_site(spec, &site, existing),
+                    None => Err(e),
+                }
+            }
+            Err(e) => return Err(e),
         };
-        match self.client.get_site(id).await {
-            Ok(record) => Ok(Resource::WebService(self.site_from(record))),
+        let resource = match self.client.get_site(id).await {
+            Ok(record) => self.site_from(record),
             Err(e) if e.is_not_found() => {
                 let mut ws = self.site_from(SiteRecord::from_json(serde_json::json!({
                     "id": id, "url": site.url, "server_id": site.server_id,
@@ -494,10 +548,58 @@ impl GridPaneAdapter {
                     "nginx_caching": site.nginx_caching.as_str(),
                 }))?);
                 ws.meta.status = ResourceStatus::Provisioning;
-                Ok(Resource::WebService(ws))
+                ws
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        Ok(Created::new(Resource::WebService(resource)))
+    }
+
+    /// An existing site with the spec's URL: adopted when it matches what
+    /// the spec asks for, `Conflict` otherwise.
+    fn adopt_site(
+        &self,
+        spec: &WebServiceSpec,
+        site: &NewSite,
+        existing: SiteRecord,
+    ) -> Result<Created> {
+        let mut differs = known_drift(
+            &ResourceSpec::WebService(spec.clone()),
+            &Resource::WebService(self.site_from(existing.clone())),
+        );
+        // Defaults are not a wish: only compare what the spec asks for.
+        let asked = |key: &str| spec.common.options.contains_key(key);
+        if asked("pm")
+            && existing
+                .pm
+                .as_deref()
+                .is_some_and(|pm| pm != site.pm.as_str())
+        {
+            differs.push("options.pm".into());
         }
+        if asked("nginx_caching") && existing.caching() != site.nginx_caching.as_str() {
+            differs.push("options.nginx_caching".into());
+        }
+        if let (Some(want), Some(have)) = (site.waf, existing.waf.as_deref()) {
+            if !want.as_str().eq_ignore_ascii_case(have) {
+                differs.push("options.waf".into());
+            }
+        }
+        if let (Some(want), Some(have)) = (opts_system_user(site), existing.system_user_id) {
+            if want != have {
+                differs.push("options.system_user_id".into());
+            }
+        }
+        if !differs.is_empty() {
+            return Err(Error::conflict(format!(
+                "site {} exists with different {}",
+                site.url,
+                differs.join(", ")
+            )));
+        }
+        Ok(Created::adopted(Resource::WebService(
+            self.site_from(existing),
+        )))
     }
 
     async fn update_site(&self, id: u64, spec: &WebServiceSpec) -> Result<Resource> {
@@ -571,8 +673,38 @@ impl GridPaneAdapter {
 
     // ---- domains -------------------------------------------------------
 
-    async fn create_domain(&self, spec: &DomainSpec) -> Result<Resource> {
+    /// Add a domain to a site, or adopt it when the site already has it,
+    /// then bring its settings to the spec's.
+    async fn create_domain(&self, spec: &DomainSpec) -> Result<Created> {
         let plan = domain_plan(spec)?;
+        let _serialised = self.creates.lock(ResourceKind::Domain, &spec.name).await;
+        let site = self.domain_site(spec, &plan).await?;
+        let (record, outcome) = match self.find_domain(&spec.name).await? {
+            Some(existing) => (
+                adoptable_domain(spec, &plan, existing)?,
+                CreateOutcome::Adopted,
+            ),
+            None => self.add_domain(spec, &plan, &site).await?,
+        };
+        // Settings after the add: if one fails (or the call is dropped), a
+        // repeated create finds the domain and finishes them. That repeat
+        // reports adopted: GridPane keeps no mark of who added a domain, so
+        // it cannot prove the domain is this create's (the drivers record a
+        // resumed create as created from their own record).
+        let id = record.id;
+        self.converge_domain(&record, &plan, spec.ssl).await?;
+        let record = self.client.get_domain(id).await?;
+        let target = record.is_redirect().then(|| site.url.clone());
+        let resource = Resource::Domain(self.domain_from(record, target));
+        Ok(match outcome {
+            CreateOutcome::Created => Created::new(resource),
+            _ => Created::adopted(resource),
+        })
+    }
+
+    /// The site a domain spec names; its redirect must point at the site's
+    /// primary domain, where GridPane redirects to.
+    async fn domain_site(&self, spec: &DomainSpec, plan: &DomainPlan) -> Result<SiteRecord> {
         let site = match self.client.get_site(plan.site_id).await {
             Ok(site) => site,
             Err(e) if e.is_not_found() => {
@@ -591,54 +723,46 @@ impl GridPaneAdapter {
                 ));
             }
         }
-        let record = match self.find_domain(&spec.name).await? {
-            Some(existing) => {
-                if existing.site_id != Some(plan.site_id) {
-                    return Err(Error::conflict(format!(
-                        "domain {} is attached to another site",
-                        spec.name
-                    )));
-                }
-                if existing.is_redirect() != (plan.kind == DomainType::Redirect) {
-                    return Err(Error::conflict(format!(
-                        "domain {} exists as a {} domain",
-                        spec.name,
-                        existing.domain_type.as_deref().unwrap_or("different")
-                    )));
-                }
-                existing
-            }
-            None => {
-                let server_id = site
-                    .server_id
-                    .ok_or_else(|| Error::invalid_response("site without server_id"))?;
-                let new = NewDomain {
-                    url: spec.name.clone(),
-                    site_id: plan.site_id,
-                    server_id,
-                    kind: plan.kind,
-                    dns: plan.dns.unwrap_or(DnsIntegration::NONE),
-                };
-                let id = match self.client.add_domain(&new).await? {
-                    Some(id) => id,
-                    None => self
-                        .find_domain(&spec.name)
-                        .await?
-                        .map(|d| d.id)
-                        .ok_or_else(|| Error::invalid_response("the new domain is not listed"))?,
-                };
-                self.client.get_domain(id).await?
-            }
+        Ok(site)
+    }
+
+    /// The one `POST` of a domain create; a create that lost a race adopts
+    /// the winner's domain.
+    async fn add_domain(
+        &self,
+        spec: &DomainSpec,
+        plan: &DomainPlan,
+        site: &SiteRecord,
+    ) -> Result<(DomainRecord, CreateOutcome)> {
+        let server_id = site
+            .server_id
+            .ok_or_else(|| Error::invalid_response("site without server_id"))?;
+        let new = NewDomain {
+            url: spec.name.clone(),
+            site_id: plan.site_id,
+            server_id,
+            kind: plan.kind,
+            dns: plan.dns.unwrap_or(DnsIntegration::NONE),
         };
-        // Settings after the add: if one fails, repeating the create finds the
-        // domain and finishes them.
-        let id = record.id;
-        self.converge_domain(&record, &plan, spec.ssl).await?;
-        let record = self.client.get_domain(id).await?;
-        Ok(Resource::Domain(self.domain_from(
-            record.clone(),
-            record.is_redirect().then(|| site.url.clone()),
-        )))
+        let id = match self.client.add_domain(&new).await {
+            Ok(Some(id)) => id,
+            Ok(None) => self
+                .find_domain(&spec.name)
+                .await?
+                .map(|d| d.id)
+                .ok_or_else(|| Error::invalid_response("the new domain is not listed"))?,
+            Err(e) if may_have_lost_a_race(&e) => {
+                return match self.find_domain(&spec.name).await? {
+                    Some(existing) => Ok((
+                        adoptable_domain(spec, plan, existing)?,
+                        CreateOutcome::Adopted,
+                    )),
+                    None => Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        Ok((self.client.get_domain(id).await?, CreateOutcome::Created))
     }
 
     async fn converge_domain(
@@ -715,9 +839,11 @@ impl GridPaneAdapter {
     }
 
     async fn list_page(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        if options.tenant.is_some() || !options.labels.is_empty() {
-            // GridPane resources carry neither tenants nor labels: nothing matches.
-            return Ok(Page::last(Vec::new()));
+        if kind == ResourceKind::Server && options.parent.is_some() {
+            return Err(Error::invalid_input(
+                "parent",
+                "GridPane servers have no parent",
+            ));
         }
         let page =
             match &options.cursor {
@@ -796,11 +922,6 @@ impl GridPaneAdapter {
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
-        if let Some(spec) = desired {
-            if spec.kind() != id.kind {
-                return Err(Error::invalid_input("kind", "spec kind does not match id"));
-            }
-        }
         // GridPane ids are numbers: anything else cannot exist there.
         let Some(num) = parse_id(&id.id) else {
             return Ok(Observation::absent());
@@ -831,13 +952,6 @@ impl GridPaneAdapter {
     }
 }
 
-fn supported(kind: ResourceKind) -> bool {
-    matches!(
-        kind,
-        ResourceKind::Server | ResourceKind::WebService | ResourceKind::Domain
-    )
-}
-
 #[async_trait]
 impl DockAdapter for GridPaneAdapter {
     fn provider(&self) -> &ProviderInfo {
@@ -848,13 +962,27 @@ impl DockAdapter for GridPaneAdapter {
         &self.dock_id
     }
 
+    /// Servers, sites and domains, every operation. Listings of sites filter
+    /// by server and of domains by site (`parent`); GridPane assigns the ids
+    /// and builds servers and sites after the create returns. No tenancy and
+    /// no labels: GridPane keeps neither, so the layer refuses them.
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            server: Operations::ALL,
-            web_service: Operations::ALL,
-            domain: Operations::ALL,
-            ..Capabilities::default()
-        }
+        Capabilities::new()
+            .with_kind(ResourceKind::Server, Operations::ALL)
+            .with_kind(ResourceKind::WebService, Operations::ALL)
+            .with_kind(ResourceKind::Domain, Operations::ALL)
+            .with_arguments(
+                Arguments::new()
+                    .with_parent_filter()
+                    .with_max_page_size(MAX_PER_PAGE)
+                    .with_provider_assigned_ids()
+                    .with_async_builds(),
+            )
+    }
+
+    /// The API base URL (the token travels in a header, never in the URL).
+    fn endpoint(&self) -> Option<String> {
+        Some(self.client.base_url().to_owned())
     }
 
     async fn check_credentials(&self) -> Result<()> {
@@ -866,12 +994,7 @@ impl DockAdapter for GridPaneAdapter {
     }
 
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        if !supported(kind) {
-            return Err(self.unsupported(Operation::List, kind));
-        }
-        self.list_page(kind, options)
-            .await
-            .map_err(|e| e.with_operation(Operation::List.on(kind)))
+        self.list_page(kind, options).await
     }
 
     async fn observe(
@@ -879,64 +1002,36 @@ impl DockAdapter for GridPaneAdapter {
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
-        if !supported(id.kind) {
-            return Err(self.unsupported(Operation::Observe, id.kind));
-        }
-        self.observe_inner(id, desired)
-            .await
-            .map_err(|e| e.with_operation(Operation::Observe.on(id.kind)))
+        self.observe_inner(id, desired).await
     }
 
-    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
-        let kind = spec.kind();
-        if !supported(kind) {
-            return Err(self.unsupported(Operation::Create, kind));
-        }
-        let op = Operation::Create.on(kind);
-        let spec = spec.validate().map_err(|e| e.with_operation(op.clone()))?;
-        let result = match &spec {
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
+        match spec {
             ResourceSpec::Server(s) => self.create_server(s).await,
             ResourceSpec::WebService(s) => self.create_site(s).await,
             ResourceSpec::Domain(s) => self.create_domain(s).await,
-            _ => Err(self.unsupported(Operation::Create, kind)),
-        };
-        result.map_err(|e| e.with_operation(op))
+            other => Err(self.unsupported(Operation::Create, other.kind())),
+        }
     }
 
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        if !supported(id.kind) {
-            return Err(self.unsupported(Operation::Update, id.kind));
-        }
-        let op = Operation::Update.on(id.kind);
-        if spec.kind() != id.kind {
-            return Err(
-                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
-            );
-        }
-        let spec = spec.validate().map_err(|e| e.with_operation(op.clone()))?;
-        let num = require_id(id).map_err(|e| e.with_operation(op.clone()))?;
-        let result = match &spec {
+        let num = require_id(id)?;
+        match spec {
             ResourceSpec::Server(s) => self.update_server(num, s).await,
             ResourceSpec::WebService(s) => self.update_site(num, s).await,
             ResourceSpec::Domain(s) => self.update_domain(num, s).await,
-            _ => Err(self.unsupported(Operation::Update, id.kind)),
-        };
-        result.map_err(|e| e.with_operation(op))
+            other => Err(self.unsupported(Operation::Update, other.kind())),
+        }
     }
 
     async fn delete(&self, id: &ResourceId) -> Result<()> {
-        if !supported(id.kind) {
-            return Err(self.unsupported(Operation::Delete, id.kind));
-        }
-        let op = Operation::Delete.on(id.kind);
-        let num = require_id(id).map_err(|e| e.with_operation(op.clone()))?;
-        let result = match id.kind {
+        let num = require_id(id)?;
+        match id.kind {
             ResourceKind::Server => self.client.delete_server(num).await,
             ResourceKind::WebService => self.delete_site(num).await,
             ResourceKind::Domain => self.client.delete_domain(num).await,
             other => Err(self.unsupported(Operation::Delete, other)),
-        };
-        result.map_err(|e| e.with_operation(op))
+        }
     }
 }
 
@@ -961,20 +1056,38 @@ fn numeric_field(field: &str, value: Option<&String>) -> Result<Option<u64>> {
         .transpose()
 }
 
-fn check_common(common: &Common) -> Result<()> {
-    if common.tenant.is_some() {
-        return Err(Error::invalid_input(
-            "tenant",
-            "GridPane does not track tenancy: configure one dock per tenant instead",
-        ));
+/// An existing domain of the spec's name may be adopted only when it is on
+/// the spec's site (`AlreadyExists` otherwise: it is another site's) and of
+/// the same type (`Conflict` otherwise).
+fn adoptable_domain(
+    spec: &DomainSpec,
+    plan: &DomainPlan,
+    existing: DomainRecord,
+) -> Result<DomainRecord> {
+    if existing.site_id != Some(plan.site_id) {
+        return Err(Error::already_exists(format!(
+            "domain {} is attached to another site",
+            spec.name
+        )));
     }
-    if !common.labels.is_empty() {
-        return Err(Error::invalid_input(
-            "labels",
-            "GridPane resources carry no labels",
-        ));
+    if existing.is_redirect() != (plan.kind == DomainType::Redirect) {
+        return Err(Error::conflict(format!(
+            "domain {} exists as a {} domain",
+            spec.name,
+            existing.domain_type.as_deref().unwrap_or("different")
+        )));
     }
-    Ok(())
+    Ok(existing)
+}
+
+/// Whether a refused create may have lost a race: GridPane refuses a second
+/// server label, site URL or domain with 422 (`InvalidInput`), so after such
+/// an answer the adapter looks again and adopts what a concurrent caller made.
+fn may_have_lost_a_race(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::InvalidInput { .. } | ErrorKind::Conflict | ErrorKind::AlreadyExists
+    )
 }
 
 /// Drift that can be judged: fields GridPane reports (provider value not null).
@@ -1111,7 +1224,6 @@ enum ServerPlan {
 }
 
 fn server_plan(s: &ServerSpec) -> Result<ServerPlan> {
-    check_common(&s.common)?;
     check_server_label(&s.name)?;
     let opts = Opts::new(&s.common.options, SERVER_OPTIONS)?;
     if let Some(key) = SERVER_UPDATE_ONLY.iter().find(|k| opts.has(k)) {
@@ -1218,7 +1330,6 @@ struct SiteOptions {
 }
 
 fn site_options(s: &WebServiceSpec) -> Result<SiteOptions> {
-    check_common(&s.common)?;
     for (field, set) in [
         ("repository", s.repository.is_some()),
         ("build_command", s.build_command.is_some()),
@@ -1317,7 +1428,6 @@ struct DomainPlan {
 }
 
 fn domain_plan(s: &DomainSpec) -> Result<DomainPlan> {
-    check_common(&s.common)?;
     let site_id = numeric_field("service_id", s.service_id.as_ref())?.ok_or_else(|| {
         Error::invalid_input("service_id", "required: GridPane domains belong to a site")
     })?;
@@ -1354,6 +1464,7 @@ fn domain_plan(s: &DomainSpec) -> Result<DomainPlan> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use stackdock_core::spec::Common;
 
     fn opts(v: Value) -> ProviderOptions {
         serde_json::from_value(v).unwrap()

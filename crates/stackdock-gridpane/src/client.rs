@@ -109,6 +109,11 @@ impl GridPaneClient {
         self.http.rate_limit()
     }
 
+    /// The API base URL requests go to (never carries the token).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// The page size used by the listing helpers.
     pub fn per_page(&self) -> u32 {
         self.per_page

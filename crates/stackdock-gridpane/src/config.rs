@@ -28,7 +28,10 @@ pub const DEFAULT_THROTTLE_WAIT: Duration = Duration::from_secs(31);
 
 /// Settings of one GridPane account ("dock").
 ///
-/// `Debug` never prints the token.
+/// `Debug` never prints the token. Deserialised from a dock's `settings`
+/// (see [`GridPaneFactory`](crate::GridPaneFactory)); the token is never read
+/// from there — it is the credential `token` — and an unknown key, a token
+/// written inline among them, is refused.
 ///
 /// ```
 /// use stackdock_gridpane::GridPaneConfig;
@@ -40,6 +43,7 @@ pub const DEFAULT_THROTTLE_WAIT: Duration = Duration::from_secs(31);
 /// assert!(!format!("{config:?}").contains("gp-personal-access-token"));
 /// ```
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct GridPaneConfig {
     /// API base URL, e.g. `https://my.gridpane.com/oauth/api/v1`. Agency
@@ -47,6 +51,8 @@ pub struct GridPaneConfig {
     #[serde(default = "default_base_url")]
     pub base_url: Url,
     /// Personal access token (GridPane dashboard → Settings → GridPane API).
+    /// Never deserialised: a credential, not a setting.
+    #[serde(skip, default = "no_token")]
     pub token: SecretString,
     /// Dock id; defaults to `gridpane`.
     #[serde(default)]
@@ -63,6 +69,12 @@ pub struct GridPaneConfig {
     /// Retry policy of the shared HTTP layer.
     #[serde(skip, default = "default_retry")]
     pub retry: RetryConfig,
+}
+
+/// The token of a config read from settings, until the credential is set
+/// (an empty token fails [`GridPaneConfig::validate`]).
+fn no_token() -> SecretString {
+    SecretString::from(String::new())
 }
 
 fn default_base_url() -> Url {
@@ -118,16 +130,38 @@ impl GridPaneConfig {
     /// Read `GRIDPANE_TOKEN` (required), `GRIDPANE_BASE_URL` or
     /// `GRIDPANE_HOST` (agency host), and `GRIDPANE_DOCK_ID`.
     pub fn from_env() -> Result<Self> {
-        let token = std::env::var("GRIDPANE_TOKEN")
-            .map_err(|_| Error::config("GRIDPANE_TOKEN is not set"))?;
+        Self::from_env_prefixed("GRIDPANE_")
+    }
+
+    /// Like [`from_env`](Self::from_env) with another prefix, so that two
+    /// docks can be configured side by side: `from_env_prefixed("GRIDPANE_AGENCY_")`
+    /// reads `GRIDPANE_AGENCY_TOKEN`, `GRIDPANE_AGENCY_HOST`, … Without a
+    /// `<prefix>DOCK_ID` the dock id is the prefix in lower case without its
+    /// trailing `_` (`gridpane_agency`).
+    pub fn from_env_prefixed(prefix: &str) -> Result<Self> {
+        Self::from_lookup(prefix, |key| std::env::var(key).ok())
+    }
+
+    /// [`from_env_prefixed`](Self::from_env_prefixed) over any source of variables.
+    pub(crate) fn from_lookup(prefix: &str, var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let token_key = format!("{prefix}TOKEN");
+        let token = var(&token_key)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::config(format!("{token_key} is not set")))?;
         let mut config = GridPaneConfig::new(token);
-        if let Ok(url) = std::env::var("GRIDPANE_BASE_URL") {
-            config = config.with_base_url(&url)?;
-        } else if let Ok(host) = std::env::var("GRIDPANE_HOST") {
-            config = config.with_agency_host(&host)?;
+        let named = |key: &str| {
+            let key = format!("{prefix}{key}");
+            move |e: Error| Error::config(format!("{key}: {e}"))
+        };
+        if let Some(url) = var(&format!("{prefix}BASE_URL")) {
+            config = config.with_base_url(&url).map_err(named("BASE_URL"))?;
+        } else if let Some(host) = var(&format!("{prefix}HOST")) {
+            config = config.with_agency_host(&host).map_err(named("HOST"))?;
         }
-        if let Ok(dock) = std::env::var("GRIDPANE_DOCK_ID") {
+        if let Some(dock) = var(&format!("{prefix}DOCK_ID")) {
             config = config.with_dock_id(dock);
+        } else if prefix != "GRIDPANE_" {
+            config = config.with_dock_id(prefix.trim_end_matches('_').to_ascii_lowercase());
         }
         config.validate()?;
         Ok(config)
@@ -291,11 +325,48 @@ mod tests {
     }
 
     #[test]
-    fn deserializes_with_defaults() {
-        let c: GridPaneConfig =
-            serde_json::from_str(r#"{"token":"abc","throttle_wait":2.5}"#).unwrap();
+    fn deserializes_with_defaults_and_never_a_token() {
+        let c: GridPaneConfig = serde_json::from_str(r#"{"throttle_wait":2.5}"#).unwrap();
         assert_eq!(c.base_url.as_str(), DEFAULT_BASE_URL);
         assert_eq!(c.throttle_wait, Duration::from_millis(2500));
         assert_eq!(c.per_page, DEFAULT_PER_PAGE);
+        // No token yet: the credential is set by the factory.
+        assert!(c.validate().is_err());
+        let inline = serde_json::from_str::<GridPaneConfig>(r#"{"token":"written-inline"}"#)
+            .expect_err("a token among the settings is refused");
+        assert!(inline.to_string().contains("token"), "{inline}");
+        assert!(!inline.to_string().contains("written-inline"), "{inline}");
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |key| map.get(key).cloned()
+    }
+
+    #[test]
+    fn two_docks_from_prefixed_environments() {
+        let env = vars(&[
+            ("GRIDPANE_TOKEN", "main-token"),
+            ("GRIDPANE_AGENCY_TOKEN", "agency-token"),
+            ("GRIDPANE_AGENCY_HOST", "panel.agency.example"),
+        ]);
+        let main = GridPaneConfig::from_lookup("GRIDPANE_", &env).unwrap();
+        assert_eq!(main.dock_id(), "gridpane");
+        assert_eq!(main.base_url.as_str(), DEFAULT_BASE_URL);
+        let agency = GridPaneConfig::from_lookup("GRIDPANE_AGENCY_", &env).unwrap();
+        assert_eq!(agency.dock_id(), "gridpane_agency");
+        assert_eq!(
+            agency.base_url.as_str(),
+            "https://panel.agency.example/oauth/api/v1"
+        );
+        assert_eq!(agency.token.expose_secret(), "agency-token");
+        let e = GridPaneConfig::from_lookup("GRIDPANE_EU_", &env).unwrap_err();
+        assert!(e.to_string().contains("GRIDPANE_EU_TOKEN"), "{e}");
+        let bad = vars(&[("GP_TOKEN", "t"), ("GP_HOST", "evil.example/path")]);
+        let e = GridPaneConfig::from_lookup("GP_", &bad).unwrap_err();
+        assert!(e.to_string().contains("GP_HOST"), "{e}");
     }
 }

@@ -151,13 +151,29 @@ async fn one_page_at_a_time_with_cursor() {
         bad.kind(),
         stackdock_core::ErrorKind::InvalidInput { .. }
     ));
-    // Tenant and label filters match nothing on GridPane, without a request.
+    // GridPane keeps no tenants or labels: behind the standard layers (as
+    // every registry dock is) such filters are Unsupported, without a request,
+    // never a silently empty page.
+    let dock = stackdock_core::layer::standard(std::sync::Arc::new(adapter));
     let before = fake.calls();
-    let none = adapter
-        .list(ResourceKind::Server, &ListOptions::for_tenant("acme"))
+    let mut by_label = ListOptions::default();
+    by_label.labels.insert("team".into(), "a".into());
+    for filter in [ListOptions::for_tenant("acme"), by_label] {
+        let e = dock.list(ResourceKind::Server, &filter).await.unwrap_err();
+        assert!(
+            matches!(e.kind(), stackdock_core::ErrorKind::Unsupported { .. }),
+            "{e}"
+        );
+    }
+    // Servers have no parent: a parent filter is refused, not ignored.
+    let e = dock
+        .list(ResourceKind::Server, &ListOptions::in_parent("29330"))
         .await
-        .unwrap();
-    assert!(none.items.is_empty());
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), stackdock_core::ErrorKind::InvalidInput { .. }),
+        "{e}"
+    );
     assert_eq!(fake.calls(), before);
 }
 

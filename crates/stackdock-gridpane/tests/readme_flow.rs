@@ -5,7 +5,7 @@ mod common;
 use serde_json::json;
 use stackdock_core::secret::SecretString;
 use stackdock_core::spec::{Common, DomainSpec, WebServiceSpec};
-use stackdock_core::{DockAdapter, ResourceStatus};
+use stackdock_core::{CreateOutcome, DockAdapter, ResourceStatus};
 use stackdock_gridpane::{BackupRequest, NewSystemUser};
 
 fn options(v: serde_json::Value) -> Common {
@@ -33,11 +33,13 @@ async fn readme_example_runs_and_cleans_up() {
         ..Default::default()
     };
     let site = adapter.create(&site_spec.clone().into()).await.unwrap();
+    assert_eq!(site.outcome, CreateOutcome::Created);
     assert_eq!(site.status(), ResourceStatus::Active);
     let site_id: u64 = site.id().id.parse().unwrap();
+    let again = adapter.create(&site_spec.into()).await.unwrap();
     assert_eq!(
-        adapter.create(&site_spec.into()).await.unwrap().id(),
-        site.id()
+        (again.id(), again.outcome),
+        (site.id(), CreateOutcome::Adopted)
     );
 
     let alias = adapter

@@ -7,7 +7,7 @@ use serde_json::json;
 use stackdock_core::secret::{ExposeSecret, SecretString};
 use stackdock_core::spec::{Common, DomainSpec, ServerSpec, WebServiceSpec};
 use stackdock_core::{
-    DockAdapter, ErrorKind, ResourceId, ResourceKind, ResourceSpec, ResourceStatus,
+    CreateOutcome, DockAdapter, ErrorKind, ResourceId, ResourceKind, ResourceSpec, ResourceStatus,
 };
 use stackdock_gridpane::{BackupRequest, NewSystemUser, SystemUserUpdate};
 
@@ -41,6 +41,7 @@ async fn bring_your_own_server_returns_the_install_command_as_a_secret() {
         .create(&spec.into())
         .await
         .unwrap()
+        .into_resource()
         .into_server()
         .unwrap();
     snapshot_requests!("create_custom_server", fake.take_mutations());
@@ -79,6 +80,7 @@ async fn provider_built_server_maps_build_progress() {
         .create(&spec.clone().into())
         .await
         .unwrap()
+        .into_resource()
         .into_server()
         .unwrap();
     snapshot_requests!("create_provider_server", fake.take_mutations());
@@ -142,6 +144,7 @@ async fn site_create_sends_every_option() {
         .create(&spec.into())
         .await
         .unwrap()
+        .into_resource()
         .into_web_service()
         .unwrap();
     snapshot_requests!("create_site", fake.take_mutations());
@@ -245,6 +248,7 @@ async fn alias_domain_with_ssl_routing_and_wildcard() {
         .create(&spec.clone().into())
         .await
         .unwrap()
+        .into_resource()
         .into_domain()
         .unwrap();
     snapshot_requests!("add_alias_domain", fake.take_mutations());
@@ -274,6 +278,7 @@ async fn redirect_domain_and_make_primary() {
         .create(&redirect.clone().into())
         .await
         .unwrap()
+        .into_resource()
         .into_domain()
         .unwrap();
     assert_eq!(created.redirect.as_deref(), Some("blog.example.net"));
@@ -446,6 +451,7 @@ async fn adoption_conflicts_when_incompatible() {
     };
     let adopted = adapter.create(&same.into()).await.unwrap();
     assert_eq!(adopted.id().id, "474559");
+    assert_eq!(adopted.outcome, CreateOutcome::Adopted);
     // Unset options are GridPane's business: the minimal spec adopts too.
     let minimal = WebServiceSpec {
         name: "blog.example.net".into(),
@@ -496,14 +502,14 @@ async fn adoption_conflicts_when_incompatible() {
     };
     let err = adapter.create(&taken.into()).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Conflict, "{err}");
-    // A domain attached to another site.
+    // A domain attached to another site is not this spec's to adopt.
     let other_site = DomainSpec {
         name: "www-shop.example.org".into(),
         service_id: Some("474559".into()),
         ..Default::default()
     };
     let err = adapter.create(&other_site.into()).await.unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Conflict, "{err}");
+    assert_eq!(err.kind(), &ErrorKind::AlreadyExists, "{err}");
     assert!(fake.take_mutations().is_empty(), "conflicts change nothing");
 }
 
@@ -525,12 +531,12 @@ async fn a_domain_create_interrupted_after_the_add_is_finished_by_repeating_it()
         "{err}"
     );
     fake.lock().fail_settings.clear();
-    let domain = adapter
-        .create(&spec.clone().into())
-        .await
-        .unwrap()
-        .into_domain()
-        .unwrap();
+    let finished = adapter.create(&spec.clone().into()).await.unwrap();
+    // GridPane keeps no mark of who added a domain: the repeat cannot prove
+    // the domain is its own, so it never claims it (a rollback must not
+    // delete what it cannot prove it made).
+    assert_eq!(finished.outcome, CreateOutcome::Adopted);
+    let domain = finished.into_resource().into_domain().unwrap();
     assert_eq!(domain.ssl, Some(true));
     let posts = fake
         .take_mutations()

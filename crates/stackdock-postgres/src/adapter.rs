@@ -9,9 +9,9 @@ use rand::distributions::{Alphanumeric, DistString};
 use stackdock_core::resource::{ConnectionDetails, Database};
 use stackdock_core::secret::{ExposeSecret, SecretString};
 use stackdock_core::{
-    Capabilities, DockAdapter, Error, ErrorKind, ListOptions, Observation, Operation, Operations,
-    Page, ProviderInfo, Resource, ResourceId, ResourceKind, ResourceMeta, ResourceSpec,
-    ResourceStatus, Result,
+    Arguments, Capabilities, Created, DockAdapter, Error, ErrorKind, ListOptions, Observation,
+    Operation, Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind, ResourceMeta,
+    ResourceSpec, ResourceStatus, Result,
 };
 
 use crate::catalog::{
@@ -33,6 +33,8 @@ pub const GENERATED_PASSWORD_LEN: usize = 32;
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// Largest page of [`DockAdapter::list`].
 pub const MAX_PAGE_SIZE: u32 = 1000;
+/// URL scheme of the connection details handed to tenants.
+pub const CONNECTION_SCHEME: &str = "postgres";
 
 pub use crate::executor::{FaultTiming, ProvisionStep, INJECTED_FAULT_CODE};
 
@@ -119,6 +121,19 @@ impl PostgresAdapter {
         self.exec.inject(step, timing);
     }
 
+    /// Make the `k`-th SQL text from now fail unsent (a temporary
+    /// `Unavailable`): the fault hook of the conformance suite.
+    #[doc(hidden)]
+    pub fn fail_statement(&self, k: usize) {
+        self.exec.client().fail_statement(k);
+    }
+
+    /// Remove a pending [`fail_statement`](Self::fail_statement) fault.
+    #[doc(hidden)]
+    pub fn clear_faults(&self) {
+        self.exec.client().clear_faults();
+    }
+
     /// Set a new password for the owner of database `id` (generated when
     /// `password` is `None`); returns the new connection details.
     pub async fn rotate_password(
@@ -127,7 +142,10 @@ impl PostgresAdapter {
         password: Option<SecretString>,
     ) -> Result<ConnectionDetails> {
         let op = Operation::Update.on(ResourceKind::Database);
-        check_kind(self, Operation::Update, id.kind)?;
+        // Not a trait method, so no layer gates it: check the kind here.
+        if id.kind != ResourceKind::Database {
+            return Err(self.unsupported(Operation::Update, id.kind));
+        }
         identifier("id", &id.id).map_err(|e| e.with_operation(op.clone()))?;
         let password = password.unwrap_or_else(generate_password);
         let verifier = scram::hash_password(password.expose_secret())
@@ -165,13 +183,12 @@ impl PostgresAdapter {
         result.map_err(|e| e.with_operation(op))
     }
 
-    /// Validate a spec into a plan. No SQL.
-    fn plan(&self, spec: &ResourceSpec) -> Result<Plan> {
-        let spec = spec.validate()?;
+    /// This provider's own rules on a (layer-validated) spec, as a plan. No SQL.
+    fn plan(&self, op: Operation, spec: &ResourceSpec) -> Result<Plan> {
         let ResourceSpec::Database(s) = spec else {
-            return Err(self.unsupported(Operation::Create, spec.kind()));
+            return Err(self.unsupported(op, spec.kind()));
         };
-        Plan::from_spec(s)
+        Plan::from_spec(s.clone())
     }
 
     fn connection(
@@ -180,13 +197,14 @@ impl PostgresAdapter {
         role: &str,
         password: Option<SecretString>,
     ) -> ConnectionDetails {
-        ConnectionDetails {
-            host: self.config.tenant_host().to_owned(),
-            port: self.config.tenant_port(),
-            database: name.to_owned(),
-            user: role.to_owned(),
-            password,
-        }
+        ConnectionDetails::new(
+            CONNECTION_SCHEME,
+            self.config.tenant_host(),
+            self.config.tenant_port(),
+            name,
+            role,
+        )
+        .with_password(password)
     }
 
     fn resource_from(&self, row: &DbRow, password: Option<SecretString>) -> Resource {
@@ -238,32 +256,13 @@ fn refuse_foreign(name: &str) -> Error {
     ))
 }
 
-/// Filters and cursor are checked like specs, before any SQL (they travel
-/// as bind parameters, but NUL or a malformed cursor would only fail later).
-fn check_list_options(options: &ListOptions) -> Result<()> {
-    if let Some(cursor) = &options.cursor {
-        identifier("cursor", cursor)?;
+/// The cursor is a database name (the last one of the previous page):
+/// checked as one before any SQL. The layer validates the filters.
+fn check_cursor(options: &ListOptions) -> Result<()> {
+    match &options.cursor {
+        Some(cursor) => identifier("cursor", cursor),
+        None => Ok(()),
     }
-    if let Some(tenant) = &options.tenant {
-        stackdock_core::validate::resource_name("tenant", tenant, 128)?;
-    }
-    for (k, v) in &options.labels {
-        stackdock_core::validate::label("labels", k, v)?;
-    }
-    if options.parent.is_some() {
-        return Err(Error::invalid_input(
-            "parent",
-            "databases have no parent on this provider",
-        ));
-    }
-    Ok(())
-}
-
-fn check_kind(adapter: &PostgresAdapter, op: Operation, kind: ResourceKind) -> Result<()> {
-    if kind != ResourceKind::Database {
-        return Err(adapter.unsupported(op, kind));
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -276,11 +275,33 @@ impl DockAdapter for PostgresAdapter {
         &self.dock_id
     }
 
+    /// Databases, with tenants and labels kept in the owner role's marker
+    /// and listings filtered by both. Ids are database names: planned.
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            database: Operations::ALL,
-            ..Default::default()
-        }
+        Capabilities::new()
+            .with_kind(ResourceKind::Database, Operations::ALL)
+            .with_arguments(
+                Arguments::new()
+                    .with_tenancy()
+                    .with_labels()
+                    .with_list_by_tenant()
+                    .with_list_by_labels()
+                    .with_max_page_size(MAX_PAGE_SIZE),
+            )
+    }
+
+    /// `host:port` of the admin connection (never the user or password).
+    fn endpoint(&self) -> Option<String> {
+        Some(self.config.endpoint())
+    }
+
+    /// A database's id is its name.
+    fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
+        let ResourceSpec::Database(s) = spec else {
+            return None;
+        };
+        identifier("name", &s.name).ok()?;
+        Some(ResourceId::new(ResourceKind::Database, s.name.clone()))
     }
 
     /// Connects and checks the admin may create roles and databases on PostgreSQL 13+.
@@ -318,9 +339,8 @@ impl DockAdapter for PostgresAdapter {
     }
 
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        check_kind(self, Operation::List, kind)?;
-        let op = Operation::List.on(kind);
-        check_list_options(options).map_err(|e| e.with_operation(op.clone()))?;
+        let _ = kind; // the layer lets only databases through
+        check_cursor(options)?;
         let page_size = options
             .page_size
             .unwrap_or(DEFAULT_PAGE_SIZE)
@@ -350,25 +370,17 @@ impl DockAdapter for PostgresAdapter {
              ORDER BY d.datname::text COLLATE \"C\" LIMIT $4"
         );
         let limit = i64::from(page_size) + 1;
-        let rows = self
-            .exec
-            .client()
-            .query(
-                &sql,
-                &[
-                    &options.cursor,
-                    &options.tenant,
-                    &labels,
-                    &limit,
-                    &MARKER_PREFIX,
-                ],
-            )
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+            &options.cursor,
+            &options.tenant,
+            &labels,
+            &limit,
+            &MARKER_PREFIX,
+        ];
+        let rows = self.exec.client().query(&sql, &params).await?;
         let mut items = Vec::with_capacity(rows.len());
         for row in &rows {
-            let row = DbRow::from_row(row).map_err(|e| e.with_operation(op.clone()))?;
-            items.push(self.resource_from(&row, None));
+            items.push(self.resource_from(&DbRow::from_row(row)?, None));
         }
         let next_cursor = if items.len() > page_size as usize {
             items.truncate(page_size as usize);
@@ -384,99 +396,50 @@ impl DockAdapter for PostgresAdapter {
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
-        check_kind(self, Operation::Observe, id.kind)?;
-        let op = Operation::Observe.on(id.kind);
-        identifier("id", &id.id).map_err(|e| e.with_operation(op.clone()))?;
-        if let Some(spec) = desired {
-            if spec.kind() != id.kind {
-                return Err(
-                    Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
-                );
-            }
-        }
-        let session = self
-            .exec
-            .client()
-            .session()
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
-        let row = fetch_db(&session, &id.id)
-            .await
-            .map_err(|e| e.with_operation(op))?;
-        Ok(match row {
+        identifier("id", &id.id)?;
+        let session = self.exec.client().session().await?;
+        Ok(match fetch_db(&session, &id.id).await? {
             Some(row) => Observation::of(self.resource_from(&row, None), desired),
             None => Observation::absent(),
         })
     }
 
-    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
-        check_kind(self, Operation::Create, spec.kind())?;
-        let op = Operation::Create.on(spec.kind());
-        let plan = self.plan(spec).map_err(|e| e.with_operation(op.clone()))?;
-        let mut session = self
-            .exec
-            .client()
-            .session()
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
-        session
-            .lock(&plan.name)
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
+    /// Under the name's advisory lock: adopt what is ours and compatible,
+    /// finish what an interrupted create of ours left, or make it.
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
+        let plan = self.plan(Operation::Create, spec)?;
         let name = plan.name.clone();
-        let result = self.create_locked(&session, spec, plan, op.clone()).await;
+        let mut session = self.exec.client().session().await?;
+        session.lock(&name).await?;
+        let result = self.create_locked(&session, spec, plan).await;
         // If unlocking fails the session closes its connection, which unlocks.
         let _ = session.unlock(&name).await;
-        result.map_err(|e| e.with_operation(op))
+        result
     }
 
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        check_kind(self, Operation::Update, id.kind)?;
-        let op = Operation::Update.on(id.kind);
-        if spec.kind() != id.kind {
-            return Err(
-                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
-            );
-        }
-        identifier("id", &id.id).map_err(|e| e.with_operation(op.clone()))?;
-        let plan = self.plan(spec).map_err(|e| e.with_operation(op.clone()))?;
+        identifier("id", &id.id)?;
+        let plan = self.plan(Operation::Update, spec)?;
         if plan.name != id.id {
-            return Err(
-                Error::invalid_input("name", "cannot be changed by an update").with_operation(op),
-            );
+            return Err(Error::invalid_input(
+                "name",
+                "cannot be changed by an update",
+            ));
         }
-        let mut session = self
-            .exec
-            .client()
-            .session()
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
-        session
-            .lock(&id.id)
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
-        let result = self.update_locked(&session, id, plan, op.clone()).await;
+        let mut session = self.exec.client().session().await?;
+        session.lock(&id.id).await?;
+        let result = self.update_locked(&session, id, plan).await;
         let _ = session.unlock(&id.id).await;
-        result.map_err(|e| e.with_operation(op))
+        result
     }
 
     async fn delete(&self, id: &ResourceId) -> Result<()> {
-        check_kind(self, Operation::Delete, id.kind)?;
-        let op = Operation::Delete.on(id.kind);
-        identifier("id", &id.id).map_err(|e| e.with_operation(op.clone()))?;
-        let mut session = self
-            .exec
-            .client()
-            .session()
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
-        session
-            .lock(&id.id)
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
-        let result = self.delete_locked(&session, id, op.clone()).await;
+        identifier("id", &id.id)?;
+        let mut session = self.exec.client().session().await?;
+        session.lock(&id.id).await?;
+        let result = self.delete_locked(&session, id).await;
         let _ = session.unlock(&id.id).await;
-        result.map_err(|e| e.with_operation(op))
+        result
     }
 }
 
@@ -486,118 +449,94 @@ impl PostgresAdapter {
         s: &Session<'_>,
         spec: &ResourceSpec,
         plan: Plan,
-        op: String,
-    ) -> Result<Resource> {
-        let existing = fetch_db(s, &plan.name)
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
+    ) -> Result<Created> {
+        let existing = fetch_db(s, &plan.name).await?;
         if let Some(row) = &existing {
-            match row.ownership() {
-                Ownership::Foreign => {
-                    return Err(Error::already_exists(format!(
-                        "database {} exists and is not managed by StackDock",
-                        plan.name
-                    ))
-                    .with_operation(op))
-                }
-                Ownership::Ours(m) => {
-                    if m.tenant != plan.tenant {
-                        return Err(Error::already_exists(format!(
-                            "database {} belongs to another tenant",
-                            plan.name
-                        ))
-                        .with_operation(op));
-                    }
-                    if row.owner != plan.role {
-                        // Also when the spec left the owner to be derived.
-                        return Err(Error::conflict(format!(
-                            "database {} exists owned by {}, not {}",
-                            plan.name, row.owner, plan.role
-                        ))
-                        .with_operation(op));
-                    }
-                    let resource = self.resource_from(row, None);
-                    let (diff, _) = spec.diff(&resource);
-                    if !diff.is_empty() {
-                        let fields: Vec<_> = diff.iter().map(|d| d.field.as_str()).collect();
-                        return Err(Error::conflict(format!(
-                            "database {} exists with a different {}",
-                            plan.name,
-                            fields.join(", ")
-                        ))
-                        .with_operation(op));
-                    }
-                    let password = self
-                        .adopt_password(s, &plan)
-                        .await
-                        .map_err(|e| e.with_operation(op))?;
-                    return Ok(self.resource_from(row, password));
-                }
-                Ownership::HalfMade(m) => {
-                    if m.tenant != plan.tenant || row.owner != plan.role {
-                        return Err(Error::conflict(format!(
-                            "database {} is an unfinished provisioning for another tenant or owner",
-                            plan.name
-                        ))
-                        .with_operation(op));
-                    }
-                }
+            if let Some(adopted) = self.adopt(s, spec, &plan, row).await? {
+                return Ok(adopted);
             }
         }
-        let (_, role_state) = fetch_roles(s, &plan.name, &plan.role)
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
-        let role_exists = match role_state {
-            None => false,
-            Some(Some(m)) if m.database == plan.name && m.tenant == plan.tenant => true,
-            Some(Some(_)) => {
-                return Err(Error::conflict(format!(
-                "role {} already owns another StackDock database; each database gets its own owner",
-                plan.role
-            ))
-                .with_operation(op))
-            }
-            Some(None) => {
-                return Err(Error::already_exists(format!(
-                    "role {} exists and is not managed by StackDock",
-                    plan.role
-                ))
-                .with_operation(op))
-            }
-        };
+        let role_exists = our_role_exists(s, &plan).await?;
         if existing.is_some() && !role_exists {
-            return Err(Error::internal("half-made database without its role").with_operation(op));
+            return Err(Error::internal("half-made database without its role"));
         }
         let password = plan.password.clone().unwrap_or_else(generate_password);
-        let verifier = scram::hash_password(password.expose_secret())
-            .map_err(|e| e.with_operation(op.clone()))?;
+        let verifier = scram::hash_password(password.expose_secret())?;
+        let dock = &self.dock_id;
         self.exec
-            .provision(
-                s,
-                &plan,
-                &self.dock_id,
-                role_exists,
-                existing.is_some(),
-                &verifier,
-            )
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
+            .provision(s, &plan, dock, role_exists, existing.is_some(), &verifier)
+            .await?;
+        // This call made it, or finished what an interrupted create of ours
+        // left (which no caller was told about): created either way.
+        Ok(Created::new(self.read_back(s, &plan, password).await))
+    }
+
+    /// What the server made (oid, size, creation time in the marker); what
+    /// the plan says when the read fails (the database is made either way).
+    async fn read_back(&self, s: &Session<'_>, plan: &Plan, password: SecretString) -> Resource {
+        if let Ok(Some(actual)) = fetch_db(s, &plan.name).await {
+            return self.resource_from(&actual, Some(password));
+        }
+        let marker = plan.marker(&self.dock_id, STATE_READY, Some(Utc::now()));
         let row = DbRow {
             name: plan.name.clone(),
             owner: plan.role.clone(),
             connection_limit: plan.connection_limit,
-            owner_comment: Some(
-                plan.marker(&self.dock_id, STATE_READY, Some(Utc::now()))
-                    .to_json(),
-            ),
+            owner_comment: Some(marker.to_json()),
             size_bytes: None,
             oid: 0,
         };
-        // Read back what the server made (oid, size, creation time in the marker).
-        match fetch_db(s, &plan.name).await {
-            Ok(Some(actual)) => Ok(self.resource_from(&actual, Some(password))),
-            _ => Ok(self.resource_from(&row, Some(password))),
+        self.resource_from(&row, Some(password))
+    }
+
+    /// An existing database of the plan's name: `Some` when it is ours,
+    /// this tenant's and compatible (adopted); `None` when it is this
+    /// tenant's unfinished provisioning, for this call to finish; an error
+    /// otherwise (another tenant's or not ours: `AlreadyExists`).
+    async fn adopt(
+        &self,
+        s: &Session<'_>,
+        spec: &ResourceSpec,
+        plan: &Plan,
+        row: &DbRow,
+    ) -> Result<Option<Created>> {
+        let marker = match row.ownership() {
+            Ownership::Foreign => {
+                return Err(Error::already_exists(format!(
+                    "database {} exists and is not managed by StackDock",
+                    plan.name
+                )))
+            }
+            Ownership::Ours(m) | Ownership::HalfMade(m) => m,
+        };
+        if marker.tenant != plan.tenant {
+            return Err(Error::already_exists(format!(
+                "database {} belongs to another tenant",
+                plan.name
+            )));
         }
+        if row.owner != plan.role {
+            // Also when the spec left the owner to be derived.
+            return Err(Error::conflict(format!(
+                "database {} exists owned by {}, not {}",
+                plan.name, row.owner, plan.role
+            )));
+        }
+        if matches!(row.ownership(), Ownership::HalfMade(_)) {
+            return Ok(None);
+        }
+        let resource = self.resource_from(row, None);
+        let (diff, _) = spec.diff(&resource);
+        if !diff.is_empty() {
+            let fields: Vec<_> = diff.iter().map(|d| d.field.as_str()).collect();
+            return Err(Error::conflict(format!(
+                "database {} exists with a different {}",
+                plan.name,
+                fields.join(", ")
+            )));
+        }
+        let password = self.adopt_password(s, plan).await?;
+        Ok(Some(Created::adopted(self.resource_from(row, password))))
     }
 
     async fn update_locked(
@@ -605,27 +544,25 @@ impl PostgresAdapter {
         s: &Session<'_>,
         id: &ResourceId,
         plan: Plan,
-        op: String,
     ) -> Result<Resource> {
-        let row = fetch_db(s, &id.id)
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?
-            .ok_or_else(|| Error::not_found(id.to_string()).with_operation(op.clone()))?;
+        let not_found = || Error::not_found(id.to_string());
+        let row = fetch_db(s, &id.id).await?.ok_or_else(not_found)?;
         let marker = match row.ownership() {
             Ownership::Ours(m) => m,
             Ownership::HalfMade(_) => {
                 return Err(Error::conflict(format!(
                     "database {} is not fully provisioned; create it again to finish",
                     id.id
-                ))
-                .with_operation(op))
+                )))
             }
-            Ownership::Foreign => return Err(refuse_foreign(&id.id).with_operation(op)),
+            Ownership::Foreign => return Err(refuse_foreign(&id.id)),
         };
         if marker.tenant != plan.tenant {
-            return Err(
-                Error::conflict("the tenant of a database cannot be changed").with_operation(op),
-            );
+            // A request scoped to another tenant never learns of this one.
+            return Err(match plan.tenant {
+                Some(_) => not_found(),
+                None => Error::conflict("the tenant of a database cannot be changed"),
+            });
         }
         let mut plan = plan;
         if !plan.owner_given {
@@ -636,55 +573,54 @@ impl PostgresAdapter {
             return Err(Error::conflict(format!(
                 "the owner of database {} is {}; it cannot be changed by an update",
                 id.id, row.owner
-            ))
-            .with_operation(op));
+            )));
         }
-        let statements = plan
-            .update_statements(row.connection_limit, &marker)
-            .map_err(|e| e.with_operation(op.clone()))?;
+        let statements = plan.update_statements(row.connection_limit, &marker)?;
         if !statements.is_empty() {
             // One implicit transaction: all of it or none.
-            s.batch(&statements.join("; "))
-                .await
-                .map_err(|e| e.with_operation(op.clone()))?;
+            s.batch(&statements.join("; ")).await?;
         }
-        let row = fetch_db(s, &id.id)
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?
-            .ok_or_else(|| Error::not_found(id.to_string()).with_operation(op))?;
+        let row = fetch_db(s, &id.id).await?.ok_or_else(not_found)?;
         Ok(self.resource_from(&row, plan.password))
     }
 
-    async fn delete_locked(&self, s: &Session<'_>, id: &ResourceId, op: String) -> Result<()> {
-        let row = fetch_db(s, &id.id)
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
+    async fn delete_locked(&self, s: &Session<'_>, id: &ResourceId) -> Result<()> {
+        let row = fetch_db(s, &id.id).await?;
         let owner = match &row {
             Some(row) => match row.ownership() {
-                Ownership::Foreign => return Err(refuse_foreign(&id.id).with_operation(op)),
+                Ownership::Foreign => return Err(refuse_foreign(&id.id)),
                 Ownership::Ours(m) | Ownership::HalfMade(m) => m.role,
             },
             None => id.id.clone(),
         };
         if row.is_some() {
             // FORCE terminates the tenant's sessions first (PostgreSQL 13+).
-            let sql = drop_database_sql(&id.id).map_err(|e| e.with_operation(op.clone()))?;
-            s.batch(&sql)
-                .await
-                .map_err(|e| e.with_operation(op.clone()))?;
+            s.batch(&drop_database_sql(&id.id)?).await?;
         }
         // Roles made for this database, found by their marker (also after an
         // earlier delete stopped between dropping the database and the role).
-        let (roles, _) = fetch_roles(s, &id.id, &owner)
-            .await
-            .map_err(|e| e.with_operation(op.clone()))?;
+        let (roles, _) = fetch_roles(s, &id.id, &owner).await?;
         for role in roles {
-            let sql = drop_role_sql(&role).map_err(|e| e.with_operation(op.clone()))?;
-            s.batch(&sql)
-                .await
-                .map_err(|e| e.with_operation(op.clone()))?;
+            s.batch(&drop_role_sql(&role)?).await?;
         }
         Ok(())
+    }
+}
+
+/// Whether the plan's role exists as ours for this database and tenant
+/// (left by an interrupted create); an error when the name is taken otherwise.
+async fn our_role_exists(s: &Session<'_>, plan: &Plan) -> Result<bool> {
+    match fetch_roles(s, &plan.name, &plan.role).await?.1 {
+        None => Ok(false),
+        Some(Some(m)) if m.database == plan.name && m.tenant == plan.tenant => Ok(true),
+        Some(Some(_)) => Err(Error::conflict(format!(
+            "role {} already owns another StackDock database; each database gets its own owner",
+            plan.role
+        ))),
+        Some(None) => Err(Error::already_exists(format!(
+            "role {} exists and is not managed by StackDock",
+            plan.role
+        ))),
     }
 }
 
@@ -714,7 +650,9 @@ impl PostgresAdapter {
                 plan.name
             ))),
             // pg_authid unreadable (not a superuser): adopt without a password.
-            Err(_) => Ok(None),
+            // Any other failure is reported, never read as "no password".
+            Err(e) if e.kind() == &stackdock_core::ErrorKind::PermissionDenied => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct PgClient {
     sent: Arc<AtomicUsize>,
     /// When `Some`, every SQL text sent is kept (for snapshot tests).
     log: Arc<Mutex<Option<Vec<String>>>>,
+    /// When `Some(k)`, the k-th SQL text from now fails instead of being sent.
+    fail_in: Arc<Mutex<Option<usize>>>,
 }
 
 impl fmt::Debug for PgClient {
@@ -54,6 +56,7 @@ impl PgClient {
             lock_timeout: config.lock_timeout,
             sent: Arc::new(AtomicUsize::new(0)),
             log: Arc::new(Mutex::new(None)),
+            fail_in: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -79,11 +82,40 @@ impl PgClient {
             .unwrap_or_default()
     }
 
-    fn count(&self, sql: &str) {
+    /// Make the `k`-th SQL text from now (1-based) fail, unsent, with a
+    /// temporary [`Unavailable`](stackdock_core::ErrorKind::Unavailable) as if
+    /// the connection broke; for the conformance suite's "nothing half-made".
+    #[doc(hidden)]
+    pub fn fail_statement(&self, k: usize) {
+        *self.fail_in.lock().unwrap_or_else(|e| e.into_inner()) = Some(k.max(1));
+    }
+
+    /// Remove a pending [`fail_statement`](Self::fail_statement) fault.
+    #[doc(hidden)]
+    pub fn clear_faults(&self) {
+        *self.fail_in.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Counts (and logs) `sql` before it is sent, or fails it when it is the
+    /// statement a fault was placed on.
+    fn count(&self, sql: &str) -> Result<()> {
+        {
+            let mut fail_in = self.fail_in.lock().unwrap_or_else(|e| e.into_inner());
+            match *fail_in {
+                Some(1) => {
+                    *fail_in = None;
+                    return Err(Error::new(stackdock_core::ErrorKind::Unavailable)
+                        .with_message(format!("fault injected before {}", first_words(sql))));
+                }
+                Some(k) => *fail_in = Some(k - 1),
+                None => {}
+            }
+        }
         self.sent.fetch_add(1, Ordering::SeqCst);
         if let Some(log) = self.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             log.push(sql.to_owned());
         }
+        Ok(())
     }
 
     /// Check out one connection for several statements (and, with
@@ -146,7 +178,7 @@ impl Session<'_> {
     /// Run one parameterised query (prepared once per connection, then cached).
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         let conn = self.conn()?;
-        self.client.count(sql);
+        self.client.count(sql)?;
         let stmt = conn
             .prepare_cached(sql)
             .await
@@ -161,7 +193,7 @@ impl Session<'_> {
     /// nothing); `CREATE/DROP DATABASE` must be sent alone.
     pub async fn batch(&self, sql: &str) -> Result<()> {
         let conn = self.conn()?;
-        self.client.count(sql);
+        self.client.count(sql)?;
         tracing::debug!(statement = %first_words(sql), "postgres admin statement");
         conn.batch_execute(sql)
             .await

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::{Deserialize, Deserializer};
+
 use stackdock_core::secret::{ExposeSecret, SecretString, REDACTED};
 use stackdock_core::{Error, Result};
 
@@ -12,11 +14,18 @@ pub use stackdock_pg::SslMode;
 /// (the same type: every libpq `sslmode`).
 pub type TlsMode = SslMode;
 
+/// The prefix of libpq's environment variables (`PGHOST`, `PGUSER`, ...).
+pub const DEFAULT_ENV_PREFIX: &str = "PG";
+
 /// How the adapter reaches the server as an administrator (a superuser, or a
 /// role with `CREATEROLE` and `CREATEDB` that may `SET ROLE` to the roles it
 /// creates), and what it tells tenants.
 ///
-/// `Debug` never shows the password.
+/// `Debug` never shows the password. Deserialised from a dock's `settings`
+/// (see [`PostgresFactory`](crate::PostgresFactory)): every field but `user`
+/// has its default, durations are seconds, `tls` is a libpq `sslmode`; the
+/// password is never read from there (it is the credential `password`), and
+/// an unknown key — a password written inline among them — is refused.
 ///
 /// ```
 /// use stackdock_postgres::PostgresConfig;
@@ -25,41 +34,56 @@ pub type TlsMode = SslMode;
 /// assert_eq!(cfg.port, 5433);
 /// assert!(!format!("{cfg:?}").contains("hunter2"));
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PostgresConfig {
     /// Host name, IP address, or a Unix socket directory (starting with `/`).
+    #[serde(default = "default_host")]
     pub host: String,
     /// Port.
+    #[serde(default = "default_port")]
     pub port: u16,
     /// Admin role.
     pub user: String,
-    /// Admin password, when the server asks for one.
+    /// Admin password, when the server asks for one. Never deserialised: a
+    /// credential, not a setting.
+    #[serde(skip)]
     pub password: Option<SecretString>,
     /// Maintenance database the admin connects to (never a tenant database:
     /// `DROP DATABASE` cannot run from inside its target). Default `postgres`.
+    #[serde(default = "default_dbname")]
     pub dbname: String,
     /// TLS, as libpq's `sslmode` (default `prefer`); see [`stackdock_pg::tls`]
     /// for what each mode checks.
+    #[serde(default, deserialize_with = "sslmode")]
     pub tls: SslMode,
     /// Extra PEM-encoded CA certificates to trust besides the web PKI roots
     /// (libpq's `sslrootcert`); with them `prefer`/`require` check the chain.
+    #[serde(default)]
     pub ca_certificates_pem: Option<String>,
     /// Most admin connections open at once. Default 8.
+    #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Time to open a connection. Default 10 s.
+    #[serde(default = "default_connect_timeout", deserialize_with = "seconds")]
     pub connect_timeout: Duration,
     /// Time to wait for a free pooled connection (each create, update or
     /// delete holds one for its duration). Default 60 s.
+    #[serde(default = "default_wait", deserialize_with = "seconds")]
     pub pool_wait_timeout: Duration,
     /// Time to wait for another create, update or delete of the same
     /// database name to finish. Default 60 s.
+    #[serde(default = "default_wait", deserialize_with = "seconds")]
     pub lock_timeout: Duration,
     /// Host name given to tenants in their connection details; default [`host`](Self::host).
+    #[serde(default)]
     pub public_host: Option<String>,
     /// Port given to tenants; default [`port`](Self::port).
+    #[serde(default)]
     pub public_port: Option<u16>,
     /// `application_name` of the admin sessions. Default `stackdock`.
+    #[serde(default = "default_application_name")]
     pub application_name: String,
     /// When a create finds the database already made by an earlier call
     /// whose reply was lost, set the owner's password again (the spec's, or a
@@ -67,7 +91,53 @@ pub struct PostgresConfig {
     /// password. The recovery for callers that let the adapter generate
     /// passwords; callers that supply the password in the spec get it back
     /// without this. Default `false`.
+    #[serde(default)]
     pub rotate_password_on_adopt: bool,
+}
+
+fn default_host() -> String {
+    "localhost".into()
+}
+
+fn default_port() -> u16 {
+    5432
+}
+
+fn default_dbname() -> String {
+    "postgres".into()
+}
+
+fn default_max_connections() -> usize {
+    8
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_wait() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_application_name() -> String {
+    "stackdock".into()
+}
+
+/// A libpq `sslmode` string (the error never repeats the value).
+fn sslmode<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<SslMode, D::Error> {
+    let value = String::deserialize(d)?;
+    SslMode::from_sslmode(&value).map_err(|e| serde::de::Error::custom(e.to_string()))
+}
+
+/// A non-negative number of seconds.
+fn seconds<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+    let secs = f64::deserialize(d)?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(serde::de::Error::custom(
+            "expected a non-negative number of seconds",
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 impl fmt::Debug for PostgresConfig {
@@ -100,16 +170,16 @@ impl PostgresConfig {
             port,
             user: user.into(),
             password: None,
-            dbname: "postgres".into(),
+            dbname: default_dbname(),
             tls: SslMode::default(),
             ca_certificates_pem: None,
-            max_connections: 8,
-            connect_timeout: Duration::from_secs(10),
-            pool_wait_timeout: Duration::from_secs(60),
-            lock_timeout: Duration::from_secs(60),
+            max_connections: default_max_connections(),
+            connect_timeout: default_connect_timeout(),
+            pool_wait_timeout: default_wait(),
+            lock_timeout: default_wait(),
             public_host: None,
             public_port: None,
-            application_name: "stackdock".into(),
+            application_name: default_application_name(),
             rotate_password_on_adopt: false,
         }
     }
@@ -156,38 +226,65 @@ impl PostgresConfig {
     /// `localhost`), `PGPORT` (5432), `PGUSER` (else `USER`), `PGPASSWORD`,
     /// `PGDATABASE` (default `postgres`), `PGSSLMODE` (default `prefer`),
     /// `PGCONNECT_TIMEOUT` (seconds), `PGAPPNAME`. `PGPASSFILE` and service
-    /// files are not read.
+    /// files are not read. The same as `from_env_prefixed("PG")`.
     pub fn from_env() -> Result<Self> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::from_env_prefixed(DEFAULT_ENV_PREFIX)
+    }
+
+    /// Like [`from_env`](Self::from_env) with another prefix, so that two
+    /// servers can be configured side by side: `from_env_prefixed("PG_EU_")`
+    /// reads `PG_EU_HOST`, `PG_EU_PORT`, `PG_EU_USER`, `PG_EU_PASSWORD`, …
+    /// Only the libpq prefix `PG` falls back to `USER` for the user.
+    pub fn from_env_prefixed(prefix: &str) -> Result<Self> {
+        Self::from_lookup_prefixed(prefix, |k| std::env::var(k).ok())
     }
 
     /// [`from_env`](Self::from_env) over any lookup (testable without touching the process environment).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let host = get("PGHOST").unwrap_or_else(|| "localhost".into());
-        let port = match get("PGPORT") {
+        Self::from_lookup_prefixed(DEFAULT_ENV_PREFIX, get)
+    }
+
+    /// [`from_env_prefixed`](Self::from_env_prefixed) over any lookup.
+    /// Errors name the variable, never its value.
+    pub fn from_lookup_prefixed(
+        prefix: &str,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let key = |name: &str| format!("{prefix}{name}");
+        let var = |name: &str| get(&key(name));
+        let host = var("HOST").unwrap_or_else(default_host);
+        let port = match var("PORT") {
             Some(p) => p
                 .parse()
-                .map_err(|_| Error::config("PGPORT is not a port number"))?,
-            None => 5432,
+                .map_err(|_| Error::config(format!("{} is not a port number", key("PORT"))))?,
+            None => default_port(),
         };
-        let user = get("PGUSER")
-            .or_else(|| get("USER"))
-            .ok_or_else(|| Error::config("neither PGUSER nor USER is set"))?;
+        let user = var("USER")
+            .or_else(|| {
+                (prefix == DEFAULT_ENV_PREFIX)
+                    .then(|| get("USER"))
+                    .flatten()
+            })
+            .ok_or_else(|| Error::config(format!("{} is not set", key("USER"))))?;
         let mut cfg = PostgresConfig::new(host, port, user);
-        cfg.password = get("PGPASSWORD").map(SecretString::from);
-        if let Some(db) = get("PGDATABASE") {
+        cfg.password = var("PASSWORD").map(SecretString::from);
+        if let Some(db) = var("DATABASE") {
             cfg.dbname = db;
         }
-        if let Some(mode) = get("PGSSLMODE") {
-            cfg.tls = SslMode::from_sslmode(&mode)?;
+        if let Some(mode) = var("SSLMODE") {
+            cfg.tls = SslMode::from_sslmode(&mode)
+                .map_err(|e| Error::config(format!("{}: {e}", key("SSLMODE"))))?;
         }
-        if let Some(t) = get("PGCONNECT_TIMEOUT") {
-            let secs: u64 = t
-                .parse()
-                .map_err(|_| Error::config("PGCONNECT_TIMEOUT is not a number of seconds"))?;
+        if let Some(t) = var("CONNECT_TIMEOUT") {
+            let secs: u64 = t.parse().map_err(|_| {
+                Error::config(format!(
+                    "{} is not a number of seconds",
+                    key("CONNECT_TIMEOUT")
+                ))
+            })?;
             cfg.connect_timeout = Duration::from_secs(secs.max(1));
         }
-        if let Some(app) = get("PGAPPNAME") {
+        if let Some(app) = var("APPNAME") {
             cfg.application_name = app;
         }
         Ok(cfg)
@@ -263,6 +360,16 @@ impl PostgresConfig {
         let mut tls = stackdock_pg::TlsSettings::new(self.tls);
         tls.ca_certificates_pem = self.ca_certificates_pem.clone();
         tls
+    }
+
+    /// `host:port` of the admin connection, for error context and logs
+    /// (`[addr]:port` for IPv6; `dir:port` for a Unix socket directory).
+    pub fn endpoint(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('/') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 
     /// Host given to tenants.
@@ -364,5 +471,60 @@ mod tests {
             _ => None,
         })
         .is_err());
+    }
+
+    #[test]
+    fn two_servers_from_prefixed_environments() {
+        let env: HashMap<&str, &str> = [
+            ("PGUSER", "main"),
+            ("PG_EU_HOST", "10.1.0.5"),
+            ("PG_EU_PORT", "6432"),
+            ("PG_EU_USER", "eu_admin"),
+            ("PG_EU_PASSWORD", "eu-secret"),
+            ("PG_EU_SSLMODE", "verify-full"),
+            ("PG_BAD_USER", "x"),
+            ("PG_BAD_PORT", "eu-secret-port"),
+            ("USER", "os_user"),
+        ]
+        .into();
+        let get = |k: &str| env.get(k).map(|v| v.to_string());
+        let main = PostgresConfig::from_lookup(get).unwrap();
+        assert_eq!(
+            (main.host.as_str(), main.user.as_str()),
+            ("localhost", "main")
+        );
+        let eu = PostgresConfig::from_lookup_prefixed("PG_EU_", get).unwrap();
+        assert_eq!((eu.host.as_str(), eu.port), ("10.1.0.5", 6432));
+        assert_eq!(eu.user, "eu_admin");
+        assert_eq!(eu.password.as_ref().unwrap().expose_secret(), "eu-secret");
+        assert_eq!(eu.tls, SslMode::VerifyFull);
+        assert_eq!(eu.endpoint(), "10.1.0.5:6432");
+        // Errors name the variable, never its value; only libpq's PG falls
+        // back to USER.
+        let e = PostgresConfig::from_lookup_prefixed("PG_BAD_", get).unwrap_err();
+        assert!(e.to_string().contains("PG_BAD_PORT"), "{e}");
+        assert!(!e.to_string().contains("eu-secret-port"), "{e}");
+        let e = PostgresConfig::from_lookup_prefixed("PG_US_", get).unwrap_err();
+        assert!(e.to_string().contains("PG_US_USER"), "{e}");
+    }
+
+    #[test]
+    fn settings_deserialise_with_defaults_and_never_a_password() {
+        let c: PostgresConfig =
+            serde_json::from_str(r#"{"user":"admin","tls":"require","lock_timeout":2.5}"#).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("localhost", 5432));
+        assert_eq!(c.tls, SslMode::Require);
+        assert_eq!(c.lock_timeout, Duration::from_millis(2500));
+        assert_eq!(c.connect_timeout, Duration::from_secs(10));
+        assert!(c.password.is_none());
+        let e = serde_json::from_str::<PostgresConfig>(r#"{"user":"a","password":"inline-pw"}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("password"), "{e}");
+        assert!(!e.to_string().contains("inline-pw"), "{e}");
+        let e =
+            serde_json::from_str::<PostgresConfig>(r#"{"user":"a","tls":"hunter2"}"#).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let ipv6 = PostgresConfig::new("::1", 5432, "a");
+        assert_eq!(ipv6.endpoint(), "[::1]:5432");
     }
 }

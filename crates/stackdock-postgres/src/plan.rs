@@ -45,8 +45,14 @@ impl Plan {
             // and no client can send one holding NUL.
             scram::check_password("password", p.expose_secret())?;
         }
+        // Tenant and labels go into the marker, which listings cast to
+        // jsonb: NUL (`\u0000`) would break that cast for every listing.
         if let Some(t) = &s.common.tenant {
             quote_literal(t)?;
+        }
+        for (k, v) in &s.common.labels {
+            quote_literal(k)?;
+            quote_literal(v)?;
         }
         Ok(Plan {
             owner_given: s.owner.is_some(),

@@ -39,8 +39,8 @@ fn tenant_spec(name: &str, tenant: &str) -> DatabaseSpec {
     }
 }
 
-fn db(resource: Resource) -> Database {
-    match resource {
+fn db(resource: impl Into<Resource>) -> Database {
+    match resource.into() {
         Resource::Database(d) => d,
         other => panic!("expected a database, got {other:?}"),
     }
@@ -576,6 +576,16 @@ async fn update_changes_limit_labels_and_password() {
         .update(&id(&name), &ResourceSpec::from(tenant_spec(&name, "t2")))
         .await
         .unwrap_err();
+    // Issue 11: a request scoped to another tenant does not learn of the
+    // database (an unscoped one that would change the tenant is a Conflict).
+    assert_eq!(err.kind(), &ErrorKind::NotFound, "{err}");
+    let mut unscoped = spec(&name);
+    unscoped.connection_limit = Some(5);
+    let err = env
+        .adapter
+        .update(&id(&name), &ResourceSpec::from(unscoped))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Conflict, "{err}");
     let mut other_owner = tenant_spec(&name, "t");
     other_owner.owner = Some(env.name("x"));
@@ -689,7 +699,7 @@ async fn hostile_inputs_are_rejected_without_sending_sql() {
         }
         assert_eq!(adapter.sql_sent(), before, "SQL was sent for {bad:?}");
     }
-    // Listing filters and cursors are checked the same way.
+    // Listing cursors are checked the same way (a cursor is a database name).
     for bad in ["x\"; DROP DATABASE postgres; --", "a\0", "Shop", ""] {
         let before = adapter.sql_sent();
         let opts = ListOptions {
@@ -706,22 +716,31 @@ async fn hostile_inputs_are_rejected_without_sending_sql() {
         );
         assert_eq!(adapter.sql_sent(), before);
     }
-    for opts in [
-        ListOptions::for_tenant("t\0"),
-        ListOptions::in_parent("anything"),
-        ListOptions {
-            labels: [("k'; --".to_owned(), "v".to_owned())].into(),
-            ..Default::default()
-        },
+    // Filters are the layer's to check, as every dock gets them: hostile
+    // ones are invalid, a parent filter (databases have none) unsupported.
+    let adapter = std::sync::Arc::new(adapter);
+    let layered = stackdock_core::layer::standard(adapter.clone());
+    for (opts, unsupported) in [
+        (ListOptions::for_tenant("t\0"), false),
+        (ListOptions::in_parent("anything"), true),
+        (
+            ListOptions {
+                labels: [("k'; --".to_owned(), "v".to_owned())].into(),
+                ..Default::default()
+            },
+            false,
+        ),
     ] {
-        let err = adapter
+        let err = layered
             .list(ResourceKind::Database, &opts)
             .await
             .unwrap_err();
-        assert!(
-            matches!(err.kind(), ErrorKind::InvalidInput { .. }),
-            "{opts:?}: {err}"
-        );
+        let kind_ok = if unsupported {
+            matches!(err.kind(), ErrorKind::Unsupported { .. })
+        } else {
+            matches!(err.kind(), ErrorKind::InvalidInput { .. })
+        };
+        assert!(kind_ok, "{opts:?}: {err}");
     }
     // An empty password is refused too.
     let mut s = spec(&good);
@@ -1011,8 +1030,9 @@ async fn twenty_parallel_provisions_all_succeed() {
 async fn check_credentials_and_unsupported_kinds() {
     let env = TestEnv::new().await;
     env.adapter.check_credentials().await.unwrap();
-    let err = env
-        .adapter
+    // Kinds are gated by the layer every dock is wrapped in.
+    let dock = stackdock_core::layer::standard(env.adapter.clone());
+    let err = dock
         .list(ResourceKind::Server, &ListOptions::default())
         .await
         .unwrap_err();

@@ -314,10 +314,10 @@ async fn tls_and_scram_logins_succeed_with_the_password_and_fail_without() {
             ..Default::default()
         })
     };
-    let Resource::Database(a) = adapter.create(&spec("tenant_a")).await.unwrap() else {
+    let Resource::Database(a) = adapter.create(&spec("tenant_a")).await.unwrap().resource else {
         panic!()
     };
-    let Resource::Database(b) = adapter.create(&spec("tenant_b")).await.unwrap() else {
+    let Resource::Database(b) = adapter.create(&spec("tenant_b")).await.unwrap().resource else {
         panic!()
     };
     let ca = a.connection.unwrap();
@@ -540,7 +540,7 @@ async fn a_create_whose_reply_is_lost_is_recovered_with_the_callers_password() {
         ..Default::default()
     });
     create_and_lose_the_reply(&adapter, &spec).await;
-    let Resource::Database(db) = adapter.create(&spec).await.unwrap() else {
+    let Resource::Database(db) = adapter.create(&spec).await.unwrap().resource else {
         panic!()
     };
     let password = db
@@ -575,13 +575,13 @@ async fn a_lost_generated_password_is_replaced_when_rotate_password_on_adopt_is_
     let plain = PostgresAdapter::new("lost", config.clone()).unwrap();
     create_and_lose_the_reply(&plain, &spec).await;
     // Without the option the password stays lost, as documented.
-    let Resource::Database(adopted) = plain.create(&spec).await.unwrap() else {
+    let Resource::Database(adopted) = plain.create(&spec).await.unwrap().resource else {
         panic!()
     };
     assert!(adopted.connection.unwrap().password.is_none());
     let rotating =
         PostgresAdapter::new("lost", config.with_rotate_password_on_adopt(true)).unwrap();
-    let Resource::Database(db) = rotating.create(&spec).await.unwrap() else {
+    let Resource::Database(db) = rotating.create(&spec).await.unwrap().resource else {
         panic!()
     };
     let password = db.connection.unwrap().password.expect("a new password");

@@ -1,13 +1,16 @@
 //! The in-memory adapter passes the whole conformance suite, and the suite
 //! catches adapters that break the contract.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use stackdock_core::dns::RecordData;
+use stackdock_core::secret::ExposeSecret;
 use stackdock_core::spec::*;
 use stackdock_core::*;
-use stackdock_testkit::{memory_fixtures, Fixture, Harness};
+use stackdock_testkit::{checks, memory_fixtures, FaultHook, Fixture, Harness};
 
 fn record(name: &str, ttl: u32, last_octet: u8) -> DnsRecordSpec {
     DnsRecordSpec {
@@ -81,35 +84,45 @@ async fn in_memory_adapter_passes_everything() {
         .fixtures(memory_fixtures())
         .fixtures(child_fixtures)
         .remote_calls(move || counter.remote_calls())
+        .faults(adapter.clone())
         .secret("Correct-Horse-1")
         .run()
         .await;
     // `run` has already panicked on any failure; what matters here is that
-    // every check ran for every kind and did real work.
-    for check in [
-        "validation_first",
-        "observe_missing",
-        "lifecycle",
-        "delete_twice",
+    // every check ran for every kind and did real work. Deployments are not
+    // idempotent by design (8 of 9 kinds for the create-twice and race
+    // checks).
+    for (check, kinds) in [
+        ("validation_first", 9),
+        ("observe_missing", 9),
+        ("lifecycle", 9),
+        ("delete_twice", 9),
+        ("concurrent_deletes", 9),
+        ("paging", 9),
+        ("no_secrets", 9),
+        ("nothing_half_made", 9),
+        ("create_twice", 8),
+        ("concurrent_creates", 8),
+        ("cancelled_create", 8),
+        ("tenant_isolation", 8),
+        ("unsupported_is_explicit", 1),
+        ("unsupported_arguments", 1),
+        ("debug_has_no_secrets", 1),
     ] {
-        assert_eq!(report.count(check), 9, "{check}: {report}");
+        assert_eq!(report.count(check), kinds, "{check}: {report}");
     }
-    // Deployments are not idempotent by design: 8 kinds, and each second
-    // create adopted the first (one resource per kind, not two).
-    assert_eq!(report.count("create_twice"), 8, "{report}");
+    // Each second create adopted the first; 20 concurrent creates made one
+    // resource per kind; rejected specs made nothing.
     assert_eq!(report.touched_by("create_twice"), 8);
+    assert_eq!(report.touched_by("concurrent_creates"), 8);
     assert_eq!(report.touched_by("lifecycle"), 9);
-    assert_eq!(report.touched_by("delete_twice"), 9);
-    // Rejected specs created nothing.
     assert_eq!(report.touched_by("validation_first"), 0);
-    assert_eq!(report.count("unsupported_is_explicit"), 1);
-    assert_eq!(report.count("debug_has_no_secrets"), 1);
-    assert_eq!(report.passed.len(), 9 * 4 + 8 + 2, "{report}");
+    assert_eq!(report.skipped().count(), 4, "{report}");
     // only the two parents are left
     assert_eq!(adapter.len(), 2);
 }
 
-/// One way to break the contract; each maps to exactly one check.
+/// One way to break the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flaw {
     /// Keeps the contract.
@@ -122,10 +135,28 @@ enum Flaw {
     UpdateIsANoOp,
     /// A second create of the same spec makes a second resource.
     CreateDuplicates,
+    /// Says "created" when it adopted.
+    ClaimsCreatedOnAdopt,
     /// Deleting what is gone fails.
     DeleteNotIdempotent,
+    /// Looks, awaits, then inserts: concurrent creates race.
+    RacyCreate,
+    /// Makes a half resource, awaits, then finishes it: a dropped create
+    /// leaves an orphan that a repeat does not reuse.
+    CancelLeavesOrphan,
+    /// Adopts another tenant's resource.
+    TenantBlind,
+    /// Repeats items in its pages.
+    PagesRepeat,
+    /// Puts the password into provider data.
+    SecretInProviderData,
+    /// Two remote calls per create; a failed second one leaves the first's
+    /// work behind, which a repeat does not finish.
+    HalfMade,
     /// Creates a kind its capabilities leave out, silently.
     UnsupportedSucceeds,
+    /// Claims no tenancy but accepts tenants silently.
+    DropsArguments,
     /// Prints its token in `Debug`.
     TokenInDebug,
 }
@@ -136,9 +167,10 @@ struct Broken {
     flaw: Flaw,
     token: &'static str,
     inner: InMemoryAdapter,
-    calls: std::sync::atomic::AtomicUsize,
+    calls: AtomicUsize,
     /// Names created so far (the duplicating flaw renames repeats).
-    names: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    names: Mutex<std::collections::BTreeSet<String>>,
+    fail_at: Mutex<Option<usize>>,
 }
 
 impl std::fmt::Debug for Broken {
@@ -161,23 +193,51 @@ impl Broken {
             flaw,
             token: "tok_very_secret",
             inner: InMemoryAdapter::new("inner"),
-            calls: Default::default(),
-            names: Default::default(),
+            calls: AtomicUsize::new(0),
+            names: Mutex::new(Default::default()),
+            fail_at: Mutex::new(None),
         }
     }
 
-    fn call(&self) {
-        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    fn call(&self) -> Result<()> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut fail_at = self.fail_at.lock().unwrap();
+        if *fail_at == Some(n) {
+            *fail_at = None;
+            return Err(Error::new(ErrorKind::Unavailable));
+        }
+        Ok(())
     }
 
-    fn unsupported(&self, spec_kind: ResourceKind, op: Operation) -> Result<()> {
-        if spec_kind == ResourceKind::Database
+    fn unsupported(&self, kind: ResourceKind, op: Operation) -> Result<()> {
+        if kind == ResourceKind::Database
             || (self.flaw == Flaw::UnsupportedSucceeds && op == Operation::Create)
         {
             Ok(())
         } else {
-            Err(Error::unsupported(op.on(spec_kind), "broken"))
+            Err(Error::unsupported(op.on(kind), "broken"))
         }
+    }
+
+    fn renamed(&self, spec: &ResourceSpec) -> ResourceSpec {
+        let ResourceSpec::Database(mut db) = spec.clone() else {
+            return spec.clone();
+        };
+        let mut names = self.names.lock().unwrap();
+        if !names.insert(db.name.clone()) {
+            db.name = format!("{}_{}", db.name, names.len());
+            names.insert(db.name.clone());
+        }
+        db.into()
+    }
+}
+
+impl FaultHook for Broken {
+    fn fail_call(&self, k: usize) {
+        *self.fail_at.lock().unwrap() = Some(self.calls.load(Ordering::SeqCst) + k);
+    }
+    fn clear(&self) {
+        *self.fail_at.lock().unwrap() = None;
     }
 }
 
@@ -190,17 +250,33 @@ impl DockAdapter for Broken {
         self.inner.dock_id()
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            database: Operations::ALL,
-            ..Default::default()
+        let mut arguments = Arguments::new();
+        if self.flaw != Flaw::DropsArguments {
+            arguments = arguments.with_tenancy().with_list_by_tenant();
         }
+        Capabilities::new()
+            .with_kind(ResourceKind::Database, Operations::ALL)
+            .with_arguments(arguments)
     }
     async fn check_credentials(&self) -> Result<()> {
         Ok(())
     }
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
         self.unsupported(kind, Operation::List)?;
-        self.inner.list(kind, options).await
+        let filtered = !options.labels.is_empty() || options.parent.is_some();
+        if self.flaw != Flaw::DropsArguments && filtered {
+            return Err(Error::unsupported(
+                "list with a label or parent filter",
+                "broken",
+            ));
+        }
+        self.call()?;
+        let mut page = self.inner.list(kind, options).await?;
+        if self.flaw == Flaw::PagesRepeat {
+            let again = page.items.clone();
+            page.items.extend(again);
+        }
+        Ok(page)
     }
     async fn observe(
         &self,
@@ -208,40 +284,71 @@ impl DockAdapter for Broken {
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
         self.unsupported(id.kind, Operation::Observe)?;
-        self.call();
+        self.call()?;
         let o = self.inner.observe(id, desired).await?;
         if !o.exists() && self.flaw == Flaw::ObserveMissingFails {
             return Err(Error::not_found("missing"));
         }
         Ok(o)
     }
-    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
         self.unsupported(spec.kind(), Operation::Create)?;
         if self.flaw == Flaw::CallsBeforeValidating {
-            self.call();
+            self.call()?;
         }
-        let spec = spec.validate()?;
-        self.call();
-        if self.flaw == Flaw::CreateDuplicates {
-            if let ResourceSpec::Database(mut db) = spec.clone() {
-                // Every create of a name seen before makes a new resource.
-                let repeat = {
-                    let mut names = self.names.lock().unwrap();
-                    let repeat = !names.insert(db.name.clone());
-                    db.name = format!("{}_{}", db.name, names.len());
-                    names.insert(db.name.clone());
-                    repeat
-                };
-                if repeat {
-                    return self.inner.create(&db.into()).await;
+        let mut spec = spec.validate()?;
+        let has_labels = !spec.common().labels.is_empty();
+        if self.flaw != Flaw::DropsArguments && has_labels {
+            return Err(Error::unsupported("create with labels", "broken"));
+        }
+        if self.flaw == Flaw::TenantBlind {
+            spec_common(&mut spec).tenant = None;
+        }
+        if self.flaw == Flaw::DropsArguments {
+            spec_common(&mut spec).tenant = None;
+        }
+        self.call()?;
+        match self.flaw {
+            Flaw::CreateDuplicates => return self.inner.create(&self.renamed(&spec)).await,
+            Flaw::RacyCreate => {
+                let exists = self.inner.find(&spec).await?;
+                tokio::task::yield_now().await;
+                if let Some(existing) = exists {
+                    return Ok(Created::adopted(existing));
                 }
+                return self.inner.create(&self.renamed(&spec)).await;
+            }
+            Flaw::CancelLeavesOrphan | Flaw::HalfMade => {
+                if let Some(existing) = self.inner.find(&spec).await? {
+                    return Ok(Created::adopted(existing));
+                }
+                // Part one under a temporary name, then the rename.
+                let half = self
+                    .inner
+                    .create(&self.renamed(&self.renamed(&spec)))
+                    .await?;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                self.call()?;
+                self.inner.delete(&half.id()).await?;
+                return self.inner.create(&spec).await;
+            }
+            _ => {}
+        }
+        let mut created = self.inner.create(&spec).await?;
+        if self.flaw == Flaw::ClaimsCreatedOnAdopt {
+            created.outcome = CreateOutcome::Created;
+        }
+        if self.flaw == Flaw::SecretInProviderData {
+            if let ResourceSpec::Database(db) = &spec {
+                let pw = db.password.as_ref().map(|p| p.expose_secret().to_owned());
+                created.resource.meta_mut().provider_data = serde_json::json!({ "pw": pw });
             }
         }
-        self.inner.create(&spec).await
+        Ok(created)
     }
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
         self.unsupported(id.kind, Operation::Update)?;
-        self.call();
+        self.call()?;
         if self.flaw == Flaw::UpdateIsANoOp {
             return self
                 .inner
@@ -254,7 +361,7 @@ impl DockAdapter for Broken {
     }
     async fn delete(&self, id: &ResourceId) -> Result<()> {
         self.unsupported(id.kind, Operation::Delete)?;
-        self.call();
+        self.call()?;
         if self.flaw == Flaw::DeleteNotIdempotent && !self.inner.observe(id, None).await?.exists() {
             return Err(Error::not_found("gone"));
         }
@@ -262,64 +369,108 @@ impl DockAdapter for Broken {
     }
 }
 
-async fn report_for(flaw: Flaw) -> stackdock_testkit::Report {
-    let adapter = Arc::new(Broken::new(flaw));
-    let counter = adapter.clone();
-    Harness::new(adapter)
-        .fixture(
-            Fixture::new(DatabaseSpec {
-                name: "db1".into(),
-                connection_limit: Some(5),
-                ..Default::default()
-            })
-            .update(DatabaseSpec {
-                name: "db1".into(),
-                connection_limit: Some(10),
-                ..Default::default()
-            })
-            .invalid(DatabaseSpec {
-                name: "".into(),
-                ..Default::default()
-            }),
-        )
-        .remote_calls(move || counter.calls.load(std::sync::atomic::Ordering::SeqCst))
-        .secret("tok_very_secret")
-        .run_collect()
-        .await
+fn spec_common(spec: &mut ResourceSpec) -> &mut Common {
+    stackdock_testkit::fixture::spec_common_mut(spec)
+}
+
+fn fixture() -> Fixture {
+    Fixture::new(DatabaseSpec {
+        name: "db1".into(),
+        connection_limit: Some(5),
+        password: Some(SECRET.to_owned().into()),
+        ..Default::default()
+    })
+    .update(DatabaseSpec {
+        name: "db1".into(),
+        connection_limit: Some(10),
+        ..Default::default()
+    })
+    .invalid(DatabaseSpec {
+        name: "".into(),
+        ..Default::default()
+    })
+}
+
+const SECRET: &str = "pw_very_secret_1";
+
+/// Runs `check` on a double with `flaw`, through no layer.
+async fn run(flaw: Flaw, check: &str) -> stackdock_testkit::Check {
+    let broken = Broken::new(flaw);
+    let a: &dyn DockAdapter = &broken;
+    let f = fixture();
+    let calls = || broken.calls.load(Ordering::SeqCst);
+    let secrets = [SECRET.to_owned(), "tok_very_secret".to_owned()];
+    match check {
+        "validation_first" => checks::validation_first(a, &f, &calls).await,
+        "observe_missing" => checks::observe_missing(a, &f).await,
+        "lifecycle" => checks::lifecycle(a, &f).await,
+        "create_twice" => checks::create_twice(a, &f).await,
+        "delete_twice" => checks::delete_twice(a, &f).await,
+        "concurrent_creates" => checks::concurrent_creates(a, &f, 20).await,
+        "concurrent_deletes" => checks::concurrent_deletes(a, &f, 20).await,
+        "cancelled_create" => checks::cancelled_create(a, &f).await,
+        "tenant_isolation" => checks::tenant_isolation(a, &f).await,
+        "paging" => checks::paging(a, &f).await,
+        "no_secrets" => checks::no_secrets(a, &f, &secrets).await,
+        "nothing_half_made" => checks::nothing_half_made(a, &f, &broken).await,
+        "unsupported_is_explicit" => checks::unsupported_is_explicit(a, &[f]).await,
+        "unsupported_arguments" => checks::unsupported_arguments(a, &[f]).await,
+        "debug_has_no_secrets" => checks::debug_has_no_secrets(a, &secrets),
+        other => panic!("no check {other}"),
+    }
+}
+
+/// Each check, and a flaw that only it (among checks of its kind) catches.
+const CASES: [(&str, Flaw); 15] = [
+    ("validation_first", Flaw::CallsBeforeValidating),
+    ("observe_missing", Flaw::ObserveMissingFails),
+    ("lifecycle", Flaw::UpdateIsANoOp),
+    ("create_twice", Flaw::ClaimsCreatedOnAdopt),
+    ("delete_twice", Flaw::DeleteNotIdempotent),
+    ("concurrent_creates", Flaw::RacyCreate),
+    ("concurrent_deletes", Flaw::DeleteNotIdempotent),
+    ("cancelled_create", Flaw::CancelLeavesOrphan),
+    ("tenant_isolation", Flaw::TenantBlind),
+    ("paging", Flaw::PagesRepeat),
+    ("no_secrets", Flaw::SecretInProviderData),
+    ("nothing_half_made", Flaw::HalfMade),
+    ("unsupported_is_explicit", Flaw::UnsupportedSucceeds),
+    ("unsupported_arguments", Flaw::DropsArguments),
+    ("debug_has_no_secrets", Flaw::TokenInDebug),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_check_passes_a_sound_adapter_and_catches_its_flaw() {
+    for (check, flaw) in CASES {
+        // The sound double passes: the failure below is the flaw's.
+        let sound = run(Flaw::None, check).await;
+        assert!(sound.is_ok(), "{check} fails a sound adapter: {sound:?}");
+        let broken = run(flaw, check).await;
+        assert!(broken.is_err(), "{check} did not catch {flaw:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_are_caught_by_every_check_that_creates_twice() {
+    for check in ["create_twice", "concurrent_creates", "cancelled_create"] {
+        assert!(
+            run(Flaw::CreateDuplicates, check).await.is_err(),
+            "{check} missed duplicate creates"
+        );
+    }
 }
 
 #[tokio::test]
-async fn each_check_catches_the_flaw_it_is_for_and_only_that() {
-    // Without a flaw the double passes all seven: the failures below are
-    // the flaws', not the double's.
-    let clean = report_for(Flaw::None).await;
-    assert!(clean.failed.is_empty(), "{clean}");
-    assert_eq!(clean.passed.len(), 7, "{clean}");
-    // Each flaw is caught by the check written for it; observing a missing
-    // id also ends every lifecycle, so that flaw fails both.
-    let cases: [(Flaw, &[&str]); 7] = [
-        (Flaw::CallsBeforeValidating, &["validation_first"]),
-        (Flaw::ObserveMissingFails, &["observe_missing", "lifecycle"]),
-        (Flaw::UpdateIsANoOp, &["lifecycle"]),
-        (Flaw::CreateDuplicates, &["create_twice"]),
-        (Flaw::DeleteNotIdempotent, &["delete_twice"]),
-        (Flaw::UnsupportedSucceeds, &["unsupported_is_explicit"]),
-        (Flaw::TokenInDebug, &["debug_has_no_secrets"]),
-    ];
-    for (flaw, checks) in cases {
-        let report = report_for(flaw).await;
-        for check in checks {
-            assert!(
-                report.failed_check(check),
-                "{flaw:?} not caught by {check}:\n{report}"
-            );
-        }
-        assert_eq!(
-            report.failed.len(),
-            checks.len(),
-            "{flaw:?} should fail only {checks:?}:\n{report}"
-        );
-        // The checks the flaw does not touch still ran and passed.
-        assert_eq!(report.passed.len(), 7 - checks.len(), "{flaw:?}:\n{report}");
-    }
+async fn the_harness_tests_adapters_behind_the_checked_layer() {
+    // Behind the layer, an adapter that never validates still rejects
+    // invalid specs before any call, and dropped arguments are refused.
+    let broken = Arc::new(Broken::new(Flaw::DropsArguments));
+    let counter = broken.clone();
+    let report = Harness::new(broken)
+        .fixture(fixture())
+        .remote_calls(move || counter.calls.load(Ordering::SeqCst))
+        .run_collect()
+        .await;
+    assert!(!report.failed_check("unsupported_arguments"), "{report}");
+    assert!(!report.failed_check("validation_first"), "{report}");
 }

@@ -11,9 +11,11 @@
 //! `install_command`, `dev_command`, `root_directory` (strings) and
 //! `git_provider` (`github`, `gitlab`, `bitbucket`).
 //!
-//! Vercel has no labels or tenants on these objects: a spec that sets them is
-//! rejected (use one dock per team instead), and so is a listing that filters
-//! by them.
+//! Vercel has no labels or tenants on these objects, so the capabilities
+//! declare neither: behind the [`CheckedLayer`](stackdock_core::layer::CheckedLayer)
+//! (which every registry dock and the conformance harness use) a spec or a
+//! listing that sets them is `Unsupported` before any call. Use one dock per
+//! team instead.
 
 use std::fmt;
 
@@ -23,8 +25,8 @@ use stackdock_core::spec::{
     DeploymentSpec, DnsRecordSpec, DomainSpec, ResourceSpec, WebServiceSpec,
 };
 use stackdock_core::{
-    Capabilities, DockAdapter, Error, ListOptions, Observation, Operation, Operations, Page,
-    ProviderInfo, Resource, ResourceId, ResourceKind, Result,
+    Arguments, Capabilities, CreateOutcome, Created, DockAdapter, Error, ListOptions, Observation,
+    Operation, Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
 };
 
 use crate::client::VercelClient;
@@ -94,34 +96,16 @@ impl VercelAdapter {
         &self.client
     }
 
-    fn no_tenancy(spec: &ResourceSpec) -> Result<()> {
-        let common = spec.common();
-        if common.tenant.is_some() {
-            return Err(Error::invalid_input(
-                "tenant",
-                "Vercel has no tenants on resources; use one dock (team) per tenant",
-            ));
-        }
-        if !common.labels.is_empty() {
-            return Err(Error::invalid_input(
-                "labels",
-                "Vercel resources carry no labels",
-            ));
-        }
-        if !matches!(spec, ResourceSpec::WebService(_)) && !common.options.is_empty() {
+    /// Vercel's own rule on top of what the layer checks: only projects take
+    /// provider options.
+    fn check_options(spec: &ResourceSpec) -> Result<()> {
+        if !matches!(spec, ResourceSpec::WebService(_)) && !spec.common().options.is_empty() {
             return Err(Error::invalid_input(
                 "options",
                 "no provider options for this kind",
             ));
         }
         Ok(())
-    }
-
-    /// Validate a spec: the universal rules, then Vercel's.
-    fn validated(spec: &ResourceSpec) -> Result<ResourceSpec> {
-        let spec = spec.validate()?;
-        Self::no_tenancy(&spec)?;
-        Ok(spec)
     }
 
     fn new_project(s: &WebServiceSpec) -> Result<NewProject> {
@@ -213,13 +197,9 @@ impl VercelAdapter {
         Ok(())
     }
 
+    /// Vercel's listing rules beyond the layer's gate: projects have no
+    /// parent, and records are listed per zone.
     fn check_list(kind: ResourceKind, o: &ListOptions) -> Result<()> {
-        if o.tenant.is_some() || !o.labels.is_empty() {
-            return Err(Error::invalid_input(
-                "tenant",
-                "Vercel resources carry no tenant or labels to filter by",
-            ));
-        }
         if kind == ResourceKind::WebService && o.parent.is_some() {
             return Err(Error::invalid_input(
                 "parent",
@@ -262,7 +242,9 @@ impl VercelAdapter {
         Ok(Page { items, next_cursor })
     }
 
-    async fn find(&self, id: &ResourceId) -> Result<Option<Resource>> {
+    /// The resource `id` names; `None` when it does not exist (an id that
+    /// cannot be Vercel's names nothing).
+    async fn lookup(&self, id: &ResourceId) -> Result<Option<Resource>> {
         Ok(match id.kind {
             ResourceKind::WebService => {
                 if crate::input::project_ref("id", &id.id).is_err() {
@@ -310,6 +292,161 @@ impl VercelAdapter {
             other => return Err(self.unsupported(Operation::Observe, other)),
         })
     }
+
+    // ---- create / update per kind
+
+    async fn create_spec(&self, spec: &ResourceSpec) -> Result<Created> {
+        Self::check_options(spec)?;
+        match spec {
+            ResourceSpec::WebService(s) => {
+                let p = Self::new_project(s)?;
+                Ok(made(self.client.create_project_outcome(&p).await?))
+            }
+            ResourceSpec::Deployment(s) => {
+                // Every deployment create starts a new deployment: always created.
+                let d = Self::new_deployment(s)?;
+                let deployment = self.client.create_deployment(&d).await?;
+                Ok(Created::new(deployment.into()))
+            }
+            ResourceSpec::Domain(s) => self.create_domain(s).await,
+            ResourceSpec::DnsRecord(DnsRecordSpec {
+                zone,
+                name,
+                ttl,
+                data,
+                ..
+            }) => Ok(made(
+                self.client
+                    .create_dns_record_outcome(zone, name, *ttl, data, None)
+                    .await?,
+            )),
+            other => Err(self.unsupported(Operation::Create, other.kind())),
+        }
+    }
+
+    async fn create_domain(&self, s: &DomainSpec) -> Result<Created> {
+        Self::check_domain_spec(s)?;
+        match &s.service_id {
+            Some(project) => {
+                let d = NewProjectDomain {
+                    name: s.name.clone(),
+                    redirect: s.redirect.clone(),
+                    ..Default::default()
+                };
+                Ok(made(
+                    self.client.add_project_domain_outcome(project, &d).await?,
+                ))
+            }
+            None => Ok(made(self.client.add_domain_outcome(&s.name).await?)),
+        }
+    }
+
+    async fn update_spec(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
+        Self::check_options(spec)?;
+        match spec {
+            ResourceSpec::WebService(s) => {
+                let wanted = Self::new_project(s)?;
+                let current = self
+                    .client
+                    .get_project(&id.id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(id.to_string()))?;
+                let update = crate::plan::project_update(wanted, &current)?;
+                let updated = self.client.update_project(&id.id, &update).await?;
+                Ok(updated.into())
+            }
+            ResourceSpec::Domain(s) => {
+                Self::check_domain_spec(s)?;
+                match split_id(&id.id) {
+                    Some((project, domain)) => {
+                        self.update_project_domain(id, project, domain, s).await
+                    }
+                    None => self.update_account_domain(id, s).await,
+                }
+            }
+            ResourceSpec::DnsRecord(s) => self.update_record(id, s).await,
+            other => Err(self.unsupported(Operation::Update, other.kind())),
+        }
+    }
+
+    /// Account domains have nothing a spec can change: the spec must agree.
+    async fn update_account_domain(&self, id: &ResourceId, s: &DomainSpec) -> Result<Resource> {
+        let current = self
+            .client
+            .get_domain(&id.id)
+            .await?
+            .ok_or_else(|| Error::not_found(id.to_string()))?;
+        if s.name != current.meta.name || s.service_id.is_some() {
+            return Err(Error::invalid_input(
+                "service_id",
+                "attach a domain to a project by creating it with service_id",
+            ));
+        }
+        Ok(Resource::from(current))
+    }
+
+    async fn update_project_domain(
+        &self,
+        id: &ResourceId,
+        project: &str,
+        domain: &str,
+        s: &DomainSpec,
+    ) -> Result<Resource> {
+        if s.name != domain {
+            return Err(Error::invalid_input(
+                "name",
+                "cannot be changed by an update",
+            ));
+        }
+        if s.service_id.as_deref().is_some_and(|p| p != project) {
+            return Err(Error::invalid_input(
+                "service_id",
+                "moving a domain to another project: delete it and create it there",
+            ));
+        }
+        // The spec has no git branch: keep the one the domain has.
+        let current = self
+            .client
+            .get_project_domain(project, domain)
+            .await?
+            .ok_or_else(|| Error::not_found(id.to_string()))?;
+        let git_branch = current.meta.provider_data["gitBranch"]
+            .as_str()
+            .map(str::to_owned);
+        let d = NewProjectDomain {
+            name: s.name.clone(),
+            redirect: s.redirect.clone(),
+            git_branch,
+            ..Default::default()
+        };
+        let updated = self.client.update_project_domain(project, &d).await?;
+        Ok(updated.into())
+    }
+
+    async fn update_record(&self, id: &ResourceId, s: &DnsRecordSpec) -> Result<Resource> {
+        let Some((zone, record)) = id.id.rsplit_once('/') else {
+            return Err(Error::not_found(id.to_string()));
+        };
+        if zone != s.zone {
+            return Err(Error::invalid_input(
+                "zone",
+                "a record cannot move to another zone",
+            ));
+        }
+        let updated = self
+            .client
+            .update_dns_record(zone, record, &s.name, s.ttl, &s.data)
+            .await?;
+        Ok(updated.into())
+    }
+}
+
+/// A typed create result as the contract's [`Created`].
+fn made<T: Into<Resource>>((resource, outcome): (T, CreateOutcome)) -> Created {
+    match outcome {
+        CreateOutcome::Created => Created::new(resource.into()),
+        CreateOutcome::Adopted => Created::adopted(resource.into()),
+    }
 }
 
 /// A page of typed items as a page of resources.
@@ -317,10 +454,6 @@ fn resources<T: Into<Resource>>(
     (items, next): (Vec<T>, Option<String>),
 ) -> (Vec<Resource>, Option<String>) {
     (items.into_iter().map(Into::into).collect(), next)
-}
-
-fn kind_mismatch() -> Error {
-    Error::invalid_input("kind", "spec kind does not match id")
 }
 
 #[async_trait]
@@ -333,13 +466,41 @@ impl DockAdapter for VercelAdapter {
         self.client.dock_id()
     }
 
+    /// Projects, deployments (no update: a deployment is replaced by a new
+    /// one), domains and DNS records. Listings filter by parent (project for
+    /// deployments and domains, zone for records); Vercel assigns project,
+    /// deployment and record ids; deployments build after the create returns.
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            web_service: Operations::ALL,
-            deployment: Operations::NO_UPDATE,
-            domain: Operations::ALL,
-            dns_record: Operations::ALL,
-            ..Default::default()
+        Capabilities::new()
+            .with_kind(ResourceKind::WebService, Operations::ALL)
+            .with_kind(ResourceKind::Deployment, Operations::NO_UPDATE)
+            .with_kind(ResourceKind::Domain, Operations::ALL)
+            .with_kind(ResourceKind::DnsRecord, Operations::ALL)
+            .with_arguments(
+                Arguments::new()
+                    .with_parent_filter()
+                    .with_max_page_size(MAX_PAGE_SIZE)
+                    .with_provider_assigned_ids()
+                    .with_async_builds(),
+            )
+    }
+
+    /// The API base URL (never the token, which travels in a header).
+    fn endpoint(&self) -> Option<String> {
+        Some(self.client.base_url().to_owned())
+    }
+
+    /// Only account domains have an id known before the create (the domain
+    /// name). A project domain's id starts with the project *id*, which the
+    /// spec may give as a name; everything else gets an id from Vercel.
+    fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
+        match spec {
+            ResourceSpec::Domain(DomainSpec {
+                name,
+                service_id: None,
+                ..
+            }) => Some(ResourceId::new(ResourceKind::Domain, name.clone())),
+            _ => None,
         }
     }
 
@@ -348,9 +509,7 @@ impl DockAdapter for VercelAdapter {
     }
 
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        self.list_page(kind, options)
-            .await
-            .map_err(|e| e.with_operation(Operation::List.on(kind)))
+        self.list_page(kind, options).await
     }
 
     async fn observe(
@@ -358,188 +517,33 @@ impl DockAdapter for VercelAdapter {
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
-        let op = Operation::Observe.on(id.kind);
-        if desired.is_some_and(|s| s.kind() != id.kind) {
-            return Err(kind_mismatch().with_operation(op));
-        }
-        Ok(
-            match self.find(id).await.map_err(|e| e.with_operation(op))? {
-                Some(resource) => Observation::of(resource, desired),
-                None => Observation::absent(),
-            },
-        )
+        Ok(match self.lookup(id).await? {
+            Some(resource) => Observation::of(resource, desired),
+            None => Observation::absent(),
+        })
     }
 
-    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
-        let kind = spec.kind();
-        let op = Operation::Create.on(kind);
-        let result = async {
-            if !self.capabilities().supports(kind, Operation::Create) {
-                return Err(self.unsupported(Operation::Create, kind));
-            }
-            let spec = Self::validated(spec)?;
-            match &spec {
-                ResourceSpec::WebService(s) => {
-                    let p = Self::new_project(s)?;
-                    self.client.create_project(&p).await.map(Resource::from)
-                }
-                ResourceSpec::Deployment(s) => {
-                    let d = Self::new_deployment(s)?;
-                    self.client.create_deployment(&d).await.map(Resource::from)
-                }
-                ResourceSpec::Domain(s) => {
-                    Self::check_domain_spec(s)?;
-                    match &s.service_id {
-                        Some(project) => self
-                            .client
-                            .add_project_domain(
-                                project,
-                                &NewProjectDomain {
-                                    name: s.name.clone(),
-                                    redirect: s.redirect.clone(),
-                                    ..Default::default()
-                                },
-                            )
-                            .await
-                            .map(Resource::from),
-                        None => self.client.add_domain(&s.name).await.map(Resource::from),
-                    }
-                }
-                ResourceSpec::DnsRecord(DnsRecordSpec {
-                    zone,
-                    name,
-                    ttl,
-                    data,
-                    ..
-                }) => self
-                    .client
-                    .create_dns_record(zone, name, *ttl, data, None)
-                    .await
-                    .map(Resource::from),
-                _ => Err(self.unsupported(Operation::Create, kind)),
-            }
-        }
-        .await;
-        result.map_err(|e| e.with_operation(op))
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
+        self.create_spec(spec).await
     }
 
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        let op = Operation::Update.on(id.kind);
-        let result = async {
-            if !self.capabilities().supports(id.kind, Operation::Update) {
-                return Err(self.unsupported(Operation::Update, id.kind));
-            }
-            if spec.kind() != id.kind {
-                return Err(kind_mismatch());
-            }
-            let spec = Self::validated(spec)?;
-            match &spec {
-                ResourceSpec::WebService(s) => {
-                    let wanted = Self::new_project(s)?;
-                    let current = self
-                        .client
-                        .get_project(&id.id)
-                        .await?
-                        .ok_or_else(|| Error::not_found(id.to_string()))?;
-                    let update = crate::plan::project_update(wanted, &current)?;
-                    self.client
-                        .update_project(&id.id, &update)
-                        .await
-                        .map(Resource::from)
-                }
-                ResourceSpec::Domain(s) => {
-                    Self::check_domain_spec(s)?;
-                    let Some((project, domain)) = split_id(&id.id) else {
-                        // Account domains have nothing the spec can change.
-                        let current = self
-                            .client
-                            .get_domain(&id.id)
-                            .await?
-                            .ok_or_else(|| Error::not_found(id.to_string()))?;
-                        if s.name != current.meta.name || s.service_id.is_some() {
-                            return Err(Error::invalid_input(
-                                "service_id",
-                                "attach a domain to a project by creating it with service_id",
-                            ));
-                        }
-                        return Ok(Resource::from(current));
-                    };
-                    if s.name != domain {
-                        return Err(Error::invalid_input(
-                            "name",
-                            "cannot be changed by an update",
-                        ));
-                    }
-                    if s.service_id.as_deref().is_some_and(|p| p != project) {
-                        return Err(Error::invalid_input(
-                            "service_id",
-                            "moving a domain to another project: delete it and create it there",
-                        ));
-                    }
-                    // The spec has no git branch: keep the one the domain has.
-                    let current = self
-                        .client
-                        .get_project_domain(project, domain)
-                        .await?
-                        .ok_or_else(|| Error::not_found(id.to_string()))?;
-                    let git_branch = current.meta.provider_data["gitBranch"]
-                        .as_str()
-                        .map(str::to_owned);
-                    self.client
-                        .update_project_domain(
-                            project,
-                            &NewProjectDomain {
-                                name: s.name.clone(),
-                                redirect: s.redirect.clone(),
-                                git_branch,
-                                ..Default::default()
-                            },
-                        )
-                        .await
-                        .map(Resource::from)
-                }
-                ResourceSpec::DnsRecord(s) => {
-                    let Some((zone, record)) = id.id.rsplit_once('/') else {
-                        return Err(Error::not_found(id.to_string()));
-                    };
-                    if zone != s.zone {
-                        return Err(Error::invalid_input(
-                            "zone",
-                            "a record cannot move to another zone",
-                        ));
-                    }
-                    self.client
-                        .update_dns_record(zone, record, &s.name, s.ttl, &s.data)
-                        .await
-                        .map(Resource::from)
-                }
-                _ => Err(self.unsupported(Operation::Update, id.kind)),
-            }
-        }
-        .await;
-        result.map_err(|e| e.with_operation(op))
+        self.update_spec(id, spec).await
     }
 
     async fn delete(&self, id: &ResourceId) -> Result<()> {
-        let op = Operation::Delete.on(id.kind);
-        let result = async {
-            match id.kind {
-                ResourceKind::WebService => self.client.delete_project(&id.id).await,
-                ResourceKind::Deployment => self.client.delete_deployment(&id.id).await,
-                ResourceKind::Domain => match split_id(&id.id) {
-                    Some((project, domain)) => {
-                        self.client.remove_project_domain(project, domain).await
-                    }
-                    None => self.client.remove_domain(&id.id).await,
-                },
-                ResourceKind::DnsRecord => match id.id.rsplit_once('/') {
-                    Some((zone, record)) => self.client.delete_dns_record(zone, record).await,
-                    None => Err(Error::invalid_input("id", "expected <zone>/<record id>")),
-                },
-                other => Err(self.unsupported(Operation::Delete, other)),
-            }
+        match id.kind {
+            ResourceKind::WebService => self.client.delete_project(&id.id).await,
+            ResourceKind::Deployment => self.client.delete_deployment(&id.id).await,
+            ResourceKind::Domain => match split_id(&id.id) {
+                Some((project, domain)) => self.client.remove_project_domain(project, domain).await,
+                None => self.client.remove_domain(&id.id).await,
+            },
+            ResourceKind::DnsRecord => match id.id.rsplit_once('/') {
+                Some((zone, record)) => self.client.delete_dns_record(zone, record).await,
+                None => Err(Error::invalid_input("id", "expected <zone>/<record id>")),
+            },
+            other => Err(self.unsupported(Operation::Delete, other)),
         }
-        .await;
-        result.map_err(|e| e.with_operation(op))
     }
 }

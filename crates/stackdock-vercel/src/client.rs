@@ -47,6 +47,12 @@ pub struct VercelClient {
 struct Inner {
     http: HttpClient,
     dock_id: String,
+    /// The endpoint with any userinfo password redacted, for error context.
+    base_url: String,
+    /// One lock per zone around "list the zone, then add the record": Vercel
+    /// accepts duplicate records, so without it concurrent creates of one
+    /// record in this process would each add one.
+    record_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     page_size: u32,
     max_concurrency: usize,
     team: Option<crate::config::TeamScope>,
@@ -88,6 +94,8 @@ impl VercelClient {
             inner: Arc::new(Inner {
                 http,
                 dock_id: config.dock_id.clone(),
+                base_url: stackdock_core::secret::redact_url(&config.base_url),
+                record_locks: Default::default(),
                 page_size: config.page_size,
                 max_concurrency: config.max_concurrency,
                 team: config.team.clone(),
@@ -98,6 +106,21 @@ impl VercelClient {
     /// The dock id put into resource references.
     pub fn dock_id(&self) -> &str {
         &self.inner.dock_id
+    }
+
+    /// The API endpoint this client talks to (a password in it redacted).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The lock serialising record creates in `zone` within this process.
+    pub(crate) fn record_lock(&self, zone: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .inner
+            .record_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(zone.to_owned()).or_default().clone()
     }
 
     pub(crate) fn page_size(&self) -> u32 {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use stackdock_core::secret::{ExposeSecret, SecretString, REDACTED};
 use stackdock_core::{Error, Result};
 use stackdock_http::{Auth, HttpConfig, RetryConfig};
@@ -37,16 +37,21 @@ impl TeamScope {
 
 /// How to reach one Vercel account or team.
 ///
+/// Deserialised from a dock's `settings`; the token is never read from
+/// there (it is a credential: `credentials.token = "env:…"`), and an unknown
+/// key — a token written inline among them — is refused.
+///
 /// ```
 /// use stackdock_vercel::VercelConfig;
 /// let config = VercelConfig::new("vercel-token").team_id("team_abc");
 /// assert!(!format!("{config:?}").contains("vercel-token"));
 /// ```
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VercelConfig {
-    /// Access token (`Authorization: Bearer …`).
-    #[serde(deserialize_with = "secret_from_string")]
+    /// Access token (`Authorization: Bearer …`). Never deserialised.
+    #[serde(skip, default = "no_token")]
     pub token: SecretString,
     /// Team to act on; the personal account when `None`.
     #[serde(default)]
@@ -71,10 +76,9 @@ pub struct VercelConfig {
     pub dock_id: String,
 }
 
-fn secret_from_string<'de, D: Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<SecretString, D::Error> {
-    String::deserialize(d).map(SecretString::from)
+/// The token of a config read from settings, until the credential is set.
+fn no_token() -> SecretString {
+    SecretString::from(String::new())
 }
 
 fn default_base_url() -> String {
@@ -122,18 +126,34 @@ impl VercelConfig {
     /// Read `VERCEL_TOKEN` (required), `VERCEL_TEAM_ID` or `VERCEL_TEAM_SLUG`,
     /// and `VERCEL_API_URL`.
     pub fn from_env() -> Result<Self> {
-        let token = std::env::var("VERCEL_TOKEN")
-            .ok()
+        Self::from_env_prefixed("VERCEL_")
+    }
+
+    /// Like [`from_env`](Self::from_env) with another prefix, so that two
+    /// docks can be configured side by side: `from_env_prefixed("VERCEL_EU_")`
+    /// reads `VERCEL_EU_TOKEN`, `VERCEL_EU_TEAM_ID`, … The dock id is the
+    /// prefix in lower case without its trailing `_` (`vercel_eu`).
+    pub fn from_env_prefixed(prefix: &str) -> Result<Self> {
+        Self::from_lookup(prefix, |key| std::env::var(key).ok())
+    }
+
+    /// [`from_env_prefixed`](Self::from_env_prefixed) over any source of variables.
+    pub(crate) fn from_lookup(prefix: &str, var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let token_key = format!("{prefix}TOKEN");
+        let token = var(&token_key)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::config("VERCEL_TOKEN is not set"))?;
+            .ok_or_else(|| Error::config(format!("{token_key} is not set")))?;
         let mut config = VercelConfig::new(token);
-        if let Ok(id) = std::env::var("VERCEL_TEAM_ID") {
+        if let Some(id) = var(&format!("{prefix}TEAM_ID")) {
             config = config.team_id(id);
-        } else if let Ok(slug) = std::env::var("VERCEL_TEAM_SLUG") {
+        } else if let Some(slug) = var(&format!("{prefix}TEAM_SLUG")) {
             config = config.team_slug(slug);
         }
-        if let Ok(url) = std::env::var("VERCEL_API_URL") {
+        if let Some(url) = var(&format!("{prefix}API_URL")) {
             config.base_url = url;
+        }
+        if prefix != "VERCEL_" {
+            config.dock_id = prefix.trim_end_matches('_').to_ascii_lowercase();
         }
         Ok(config)
     }
@@ -266,10 +286,36 @@ mod tests {
 
     #[test]
     fn deserializes_with_defaults() {
-        let config: VercelConfig =
-            serde_json::from_str(r#"{"token":"t","team":{"id":"team_1"}}"#).unwrap();
+        let config: VercelConfig = serde_json::from_str(r#"{"team":{"id":"team_1"}}"#).unwrap();
         assert_eq!(config.team, Some(TeamScope::Id("team_1".into())));
         assert_eq!(config.page_size, 100);
         assert_eq!(config.base_url, DEFAULT_BASE_URL);
+        assert!(config.token.expose_secret().is_empty());
+    }
+
+    #[test]
+    fn a_token_in_settings_is_refused() {
+        let err = serde_json::from_str::<VercelConfig>(r#"{"token":"t"}"#)
+            .expect_err("token is not a setting");
+        assert!(err.to_string().contains("token"), "{err}");
+    }
+
+    #[test]
+    fn prefixed_env_reads_its_own_variables() {
+        let vars = |key: &str| match key {
+            "VERCEL_EU_TOKEN" => Some("tok-eu".to_owned()),
+            "VERCEL_EU_TEAM_SLUG" => Some("acme-eu".to_owned()),
+            "VERCEL_TOKEN" => Some("tok-default".to_owned()),
+            _ => None,
+        };
+        let eu = VercelConfig::from_lookup("VERCEL_EU_", vars).unwrap();
+        assert_eq!(eu.token.expose_secret(), "tok-eu");
+        assert_eq!(eu.team, Some(TeamScope::Slug("acme-eu".into())));
+        assert_eq!(eu.dock_id, "vercel_eu");
+        let default = VercelConfig::from_lookup("VERCEL_", vars).unwrap();
+        assert_eq!(default.token.expose_secret(), "tok-default");
+        assert_eq!(default.dock_id, "vercel");
+        let err = VercelConfig::from_lookup("VERCEL_US_", vars).unwrap_err();
+        assert!(err.to_string().contains("VERCEL_US_TOKEN"), "{err}");
     }
 }

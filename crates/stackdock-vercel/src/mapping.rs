@@ -64,11 +64,10 @@ fn meta(
     id: &str,
     name: &str,
     status: ResourceStatus,
-    mut raw: Value,
+    raw: Value,
 ) -> ResourceMeta {
-    scrub(&mut raw);
     let mut meta = ResourceMeta::new(PROVIDER_ID, dock_id, kind, id, name).with_status(status);
-    meta.provider_data = raw;
+    meta.set_provider_data(raw, scrub);
     meta
 }
 
@@ -113,9 +112,8 @@ pub(crate) fn project(dock_id: &str, raw: Value) -> Result<WebService> {
     Ok(with_raw(service, raw))
 }
 
-fn with_raw(mut service: WebService, mut raw: Value) -> WebService {
-    scrub(&mut raw);
-    service.meta.provider_data = raw;
+fn with_raw(mut service: WebService, raw: Value) -> WebService {
+    service.meta.set_provider_data(raw, scrub);
     service
 }
 
@@ -206,9 +204,7 @@ pub(crate) fn deployment(
     );
     meta.created_at = time_ms(d.created_at.or(d.created));
     meta.updated_at = time_ms(d.ready.or(d.created_at).or(d.created));
-    let mut raw = raw;
-    scrub(&mut raw);
-    meta.provider_data = raw;
+    meta.set_provider_data(raw, scrub);
     Ok(Deployment {
         service_id,
         url: d.url.as_ref().map(|u| format!("https://{u}")),

@@ -9,13 +9,16 @@
 use serde_json::Value;
 use stackdock_core::dns::RecordData;
 use stackdock_core::resource::{DnsRecord, Domain, WebService};
-use stackdock_core::{Error, ErrorKind, Result};
+use stackdock_core::{CreateOutcome, Error, ErrorKind, Result};
 
 use crate::input;
 use crate::mapping;
 use crate::model::{ApiLink, ApiProject};
 use crate::types::{EnvVar, NewEnvVar, NewProject, NewProjectDomain, ProjectUpdate};
 use crate::VercelClient;
+
+/// A create's result and whether this call made it.
+pub(crate) type Made<T> = (T, CreateOutcome);
 
 impl VercelClient {
     /// Create a project, or adopt the project of the same name when it is
@@ -24,6 +27,13 @@ impl VercelClient {
     /// A `node_version` is set right after the create; if that fails the new
     /// project is deleted again, so nothing half-made is left.
     pub async fn create_project(&self, p: &NewProject) -> Result<WebService> {
+        self.create_project_outcome(p)
+            .await
+            .map(|(project, _)| project)
+    }
+
+    /// [`create_project`](Self::create_project), saying whether it created or adopted.
+    pub(crate) async fn create_project_outcome(&self, p: &NewProject) -> Result<Made<WebService>> {
         const OP: &str = "create web service";
         input::new_project(p).map_err(|e| e.with_operation(OP))?;
         if let Some(raw) = self.project_raw(&p.name).await? {
@@ -34,6 +44,7 @@ impl VercelClient {
         }
         let raw = match self.post_project(p).await {
             Ok(raw) => raw,
+            // Lost a race (or an earlier attempt's answer): adopt the winner's.
             Err(e) if e.kind() == &ErrorKind::Conflict => {
                 return match self.project_raw(&p.name).await? {
                     Some(raw) => self
@@ -52,7 +63,7 @@ impl VercelClient {
                 .map_err(|e| e.with_operation(OP))?;
             project.runtime = Some(version.clone());
         }
-        Ok(project)
+        Ok((project, CreateOutcome::Created))
     }
 
     /// Vercel's create takes no `nodeVersion`: set it on the new project, and
@@ -74,7 +85,7 @@ impl VercelClient {
         Ok(())
     }
 
-    async fn adopt_project(&self, p: &NewProject, raw: Value) -> Result<WebService> {
+    async fn adopt_project(&self, p: &NewProject, raw: Value) -> Result<Made<WebService>> {
         let existing = ApiProject::deserialize_from(&raw)?;
         let bad = project_conflicts(p, &existing);
         if !bad.is_empty() {
@@ -84,7 +95,10 @@ impl VercelClient {
                 bad.join(", ")
             )));
         }
-        // Finish what an interrupted create may have left out: env vars that are missing.
+        // Finish what an interrupted create may have left out: env vars that
+        // are missing. Still "adopted": nothing marks the project as made by
+        // an earlier create of ours, and a rollback must never delete a
+        // project someone else made.
         if !p.environment_variables.is_empty() {
             let have = self.list_env(&existing.id).await?;
             let missing = missing_env_vars(&p.environment_variables, &have);
@@ -92,7 +106,10 @@ impl VercelClient {
                 self.create_env(&existing.id, &missing, false).await?;
             }
         }
-        mapping::project(self.dock_id(), raw)
+        Ok((
+            mapping::project(self.dock_id(), raw)?,
+            CreateOutcome::Adopted,
+        ))
     }
 
     /// Attach a domain to a project, or adopt it when it is already attached
@@ -103,11 +120,26 @@ impl VercelClient {
     /// records Vercel asks for in `verification`; create them, then call
     /// [`VercelClient::verify_project_domain`].
     pub async fn add_project_domain(&self, project: &str, d: &NewProjectDomain) -> Result<Domain> {
+        self.add_project_domain_outcome(project, d)
+            .await
+            .map(|(domain, _)| domain)
+    }
+
+    /// [`add_project_domain`](Self::add_project_domain), saying whether it
+    /// attached the domain or found it attached.
+    pub(crate) async fn add_project_domain_outcome(
+        &self,
+        project: &str,
+        d: &NewProjectDomain,
+    ) -> Result<Made<Domain>> {
         const OP: &str = "create domain";
         let (name, redirect) =
             input::new_project_domain(project, d).map_err(|e| e.with_operation(OP))?;
-        let adopt =
-            |existing| adopt_domain(existing, &name, &redirect).map_err(|e| e.with_operation(OP));
+        let adopt = |existing| {
+            adopt_domain(existing, &name, &redirect)
+                .map(|domain| (domain, CreateOutcome::Adopted))
+                .map_err(|e| e.with_operation(OP))
+        };
         if let Some(existing) = self.get_project_domain(project, &name).await? {
             return adopt(existing);
         }
@@ -115,6 +147,8 @@ impl VercelClient {
             .post_project_domain(project, &name, redirect.as_deref(), d)
             .await
         {
+            Ok(domain) => Ok((domain, CreateOutcome::Created)),
+            // Attached meanwhile (a concurrent caller) or held elsewhere.
             Err(e) if matches!(e.kind(), ErrorKind::Conflict) => {
                 match self.get_project_domain(project, &name).await? {
                     Some(existing) => adopt(existing),
@@ -125,17 +159,34 @@ impl VercelClient {
                     .with_source(e)),
                 }
             }
-            other => other,
+            Err(e) => Err(e),
         }
     }
 
     /// Add a domain to the account (idempotent: an existing one is returned).
     pub async fn add_domain(&self, name: &str) -> Result<Domain> {
+        self.add_domain_outcome(name)
+            .await
+            .map(|(domain, _)| domain)
+    }
+
+    /// [`add_domain`](Self::add_domain), saying whether it added the domain.
+    pub(crate) async fn add_domain_outcome(&self, name: &str) -> Result<Made<Domain>> {
         const OP: &str = "add account domain";
         let name = input::domain("name", name).map_err(|e| e.with_operation(OP))?;
-        match self.get_domain(&name).await? {
-            Some(existing) => Ok(existing),
-            None => self.post_domain(&name).await,
+        if let Some(existing) = self.get_domain(&name).await? {
+            return Ok((existing, CreateOutcome::Adopted));
+        }
+        match self.post_domain(&name).await {
+            Ok(domain) => Ok((domain, CreateOutcome::Created)),
+            // Added meanwhile by a concurrent caller: adopt it.
+            Err(e) if matches!(e.kind(), ErrorKind::Conflict) => {
+                match self.get_domain(&name).await? {
+                    Some(existing) => Ok((existing, CreateOutcome::Adopted)),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -150,19 +201,88 @@ impl VercelClient {
         data: &RecordData,
         comment: Option<&str>,
     ) -> Result<DnsRecord> {
+        self.create_dns_record_outcome(zone, owner, ttl, data, comment)
+            .await
+            .map(|(record, _)| record)
+    }
+
+    /// [`create_dns_record`](Self::create_dns_record), saying whether it
+    /// added the record.
+    ///
+    /// Vercel accepts duplicate records, so this is made race-safe here:
+    /// creates in one zone are serialised within the process, and after
+    /// adding, the zone is read again — if another process added the same
+    /// record too, the oldest copy wins and ours is deleted (adopted).
+    pub(crate) async fn create_dns_record_outcome(
+        &self,
+        zone: &str,
+        owner: &str,
+        ttl: Option<u32>,
+        data: &RecordData,
+        comment: Option<&str>,
+    ) -> Result<Made<DnsRecord>> {
         const OP: &str = "create dns record";
         let (zone, owner, ttl_value) =
             input::record(zone, owner, ttl, data).map_err(|e| e.with_operation(OP))?;
         let data = input::canonical_data(data)?;
+        let lock = self.record_lock(&zone);
+        let _serialised = lock.lock().await;
         let existing = self.list_dns_records(&zone).await?;
         if let Some(same) =
             adopt_record(existing, &owner, &data, ttl).map_err(|e| e.with_operation(OP))?
         {
-            return Ok(same);
+            return Ok((same, CreateOutcome::Adopted));
         }
-        self.post_dns_record(&zone, &owner, ttl_value, data, comment)
-            .await
+        let ours = self
+            .post_dns_record(&zone, &owner, ttl_value, data.clone(), comment)
+            .await?;
+        self.keep_oldest_record(&zone, ours, &data).await
     }
+
+    /// After adding `ours`: when the zone holds more than one record of the
+    /// same owner and data (another process raced us), keep the oldest and
+    /// delete ours unless it is that one.
+    async fn keep_oldest_record(
+        &self,
+        zone: &str,
+        ours: DnsRecord,
+        data: &RecordData,
+    ) -> Result<Made<DnsRecord>> {
+        let twins = match self.list_dns_records(zone).await {
+            Ok(records) => same_records(records, &ours.meta.name, data),
+            Err(e) => {
+                // The record is made; only the check for a cross-process
+                // twin failed. Report what this call did.
+                tracing::warn!(error = %e, zone, "could not re-read the zone after adding a record");
+                return Ok((ours, CreateOutcome::Created));
+            }
+        };
+        let ours_id = ours.meta.reference.provider_resource_id.clone();
+        match twins.into_iter().next() {
+            Some(oldest) if oldest.meta.reference.provider_resource_id != ours_id => {
+                let record = ours_id
+                    .rsplit_once('/')
+                    .map_or(ours_id.as_str(), |(_, r)| r);
+                self.delete_dns_record(zone, record).await?;
+                Ok((oldest, CreateOutcome::Adopted))
+            }
+            _ => Ok((ours, CreateOutcome::Created)),
+        }
+    }
+}
+
+/// The records of `existing` with `owner` and `data`, oldest first (ties by id),
+/// so that every racing creator picks the same one.
+fn same_records(existing: Vec<DnsRecord>, owner: &str, data: &RecordData) -> Vec<DnsRecord> {
+    let mut same: Vec<DnsRecord> = existing
+        .into_iter()
+        .filter(|r| r.meta.name == owner && &r.data == data)
+        .collect();
+    same.sort_by(|a, b| {
+        (a.meta.created_at, &a.meta.reference.provider_resource_id)
+            .cmp(&(b.meta.created_at, &b.meta.reference.provider_resource_id))
+    });
+    same
 }
 
 /// The update that brings `current` to `wanted`: every setting `wanted`
@@ -243,7 +363,7 @@ fn adopt_domain(existing: Domain, name: &str, redirect: &Option<String>) -> Resu
     Ok(existing)
 }
 
-/// The record of `existing` with the same owner and data: adopted when no TTL
+/// The (oldest) record of `existing` with the same owner and data: adopted when no TTL
 /// is asked for or it matches, `Conflict` otherwise; `None` when there is none.
 fn adopt_record(
     existing: Vec<DnsRecord>,
@@ -251,10 +371,7 @@ fn adopt_record(
     data: &RecordData,
     ttl: Option<u32>,
 ) -> Result<Option<DnsRecord>> {
-    let Some(same) = existing
-        .into_iter()
-        .find(|r| r.meta.name == owner && &r.data == data)
-    else {
+    let Some(same) = same_records(existing, owner, data).into_iter().next() else {
         return Ok(None);
     };
     if ttl.is_some_and(|t| t != same.ttl) {

@@ -22,8 +22,10 @@ async fn account_domains_through_the_adapter() {
     });
     let created = adapter.create(&spec).await.unwrap();
     assert_eq!(created.id().id, "new.example");
+    assert!(created.was_created());
     let again = adapter.create(&spec).await.unwrap();
     assert_eq!(again.id(), created.id(), "adding twice adopts");
+    assert_eq!(again.outcome, stackdock_core::CreateOutcome::Adopted);
     let listed = adapter
         .list_all(ResourceKind::Domain, &ListOptions::default())
         .await

@@ -2,6 +2,8 @@
 //! and a tiny DNS-over-UDP client.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod faults;
+
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -3,16 +3,16 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use stackdock_core::spec::ResourceSpec;
+use stackdock_core::spec::{MailForwarderSpec, MailboxSpec, ResourceSpec};
 use stackdock_core::{
-    Capabilities, DockAdapter, Error, ListOptions, Observation, Operation, Operations, Page,
-    ProviderInfo, Resource, ResourceId, ResourceKind, Result,
+    Arguments, Capabilities, CreateOutcome, Created, DockAdapter, Error, ListOptions, Observation,
+    Operation, Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
 };
 
 use super::client::{ListFilter, MailStore, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use super::config::SqlConfig;
 use super::schema::CURRENT_VERSION;
-use crate::convert::{forwarder_resource, key_of, mailbox_resource};
+use crate::convert::{forwarder_resource, key_of, mailbox_resource, planned_id};
 use crate::hash::validate_password;
 use crate::model::*;
 
@@ -25,8 +25,13 @@ pub const PROVIDER_ID: &str = "postfix-dovecot";
 /// lost can be observed again by the same id.
 ///
 /// Tenancy: with [`SqlConfig::tenant`] set the adapter only ever sees and
-/// changes that tenant's rows; without it, it is an operator adapter and a
+/// changes that tenant's rows, and declares no tenancy argument (its specs
+/// and list filters name no tenant); without it, it is an operator adapter and a
 /// spec's `tenant` decides ownership (and narrows updates to that tenant).
+///
+/// Build it from configuration with [`PostfixDovecotFactory`](crate::PostfixDovecotFactory)
+/// or [`new`](Self::new) (no I/O; the schema is migrated only by an explicit
+/// [`MailStore::migrate`]), or with [`connect`](Self::connect), which migrates.
 ///
 /// ```no_run
 /// use stackdock_core::{DockAdapter, spec::{MailboxSpec, ResourceSpec}};
@@ -46,6 +51,7 @@ pub struct PostfixDovecotAdapter {
     dock_id: String,
     store: MailStore,
     scope: Scope,
+    endpoint: Option<String>,
 }
 
 impl fmt::Debug for PostfixDovecotAdapter {
@@ -61,9 +67,18 @@ impl fmt::Debug for PostfixDovecotAdapter {
 impl PostfixDovecotAdapter {
     /// Connect and apply pending schema migrations.
     pub async fn connect(dock_id: impl Into<String>, config: SqlConfig) -> Result<Self> {
-        let store = MailStore::connect(&config).await?;
-        store.migrate().await?;
-        Self::with_store(dock_id, store, config.scope()?)
+        let adapter = Self::new(dock_id, config)?;
+        adapter.store.migrate().await?;
+        Ok(adapter)
+    }
+
+    /// An adapter for `config` without any I/O: the pool connects on first
+    /// use and the schema is not migrated (call
+    /// [`store().migrate()`](MailStore::migrate) once per deployment).
+    pub fn new(dock_id: impl Into<String>, config: SqlConfig) -> Result<Self> {
+        let store = MailStore::open(&config)?;
+        let adapter = Self::with_store(dock_id, store, config.scope()?)?;
+        Ok(adapter.with_endpoint(config.endpoint()))
     }
 
     /// Wrap an existing store (no migration).
@@ -73,7 +88,14 @@ impl PostfixDovecotAdapter {
             dock_id: dock_id.into(),
             store,
             scope,
+            endpoint: None,
         })
+    }
+
+    /// The `host:port` named in errors and logs (never a credential).
+    pub fn with_endpoint(mut self, endpoint: Option<String>) -> Self {
+        self.endpoint = endpoint;
+        self
     }
 
     /// The store, for operations beyond the universal ones (add/remove destinations ...).
@@ -119,11 +141,49 @@ impl PostfixDovecotAdapter {
         )
     }
 
-    fn check_kind(&self, op: Operation, kind: ResourceKind) -> Result<()> {
-        match kind {
-            ResourceKind::Mailbox | ResourceKind::MailForwarder => Ok(()),
-            other => Err(self.unsupported(op, other)),
+    async fn update_mailbox(&self, key: &str, s: &MailboxSpec) -> Result<Resource> {
+        let s = validated_mailbox(s)?;
+        if s.address != key {
+            return Err(Error::invalid_input(
+                "address",
+                "cannot be changed by an update",
+            ));
         }
+        if let Some(pw) = &s.password {
+            validate_password(pw, self.store.hasher().scheme())?;
+        }
+        // A spec's tenant narrows the update to that tenant's rows.
+        let scope = self.scope_for(s.common.tenant.as_deref())?;
+        let change = MailboxChange {
+            password: s.password.clone(),
+            quota_bytes: s.quota_bytes.map(Some),
+            enabled: Some(s.enabled),
+            labels: Some(s.common.labels.clone()),
+        };
+        let record = self.store.update_mailbox(&scope, key, &change).await?;
+        Ok(self.mailbox(&record))
+    }
+
+    async fn update_forwarder(&self, key: &str, s: &MailForwarderSpec) -> Result<Resource> {
+        let s = validated_forwarder(s)?;
+        if s.source != key {
+            return Err(Error::invalid_input(
+                "source",
+                "cannot be changed by an update",
+            ));
+        }
+        let scope = self.scope_for(s.common.tenant.as_deref())?;
+        let record = self
+            .store
+            .set_forwarder(
+                &scope,
+                key,
+                &s.destinations,
+                s.enabled,
+                Some(&s.common.labels),
+            )
+            .await?;
+        Ok(self.forwarder(&record))
     }
 }
 
@@ -138,11 +198,31 @@ impl DockAdapter for PostfixDovecotAdapter {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            mailbox: Operations::ALL,
-            mail_forwarder: Operations::ALL,
-            ..Default::default()
-        }
+        // Rows carry labels, and the listing query filters by domain and
+        // labels. Tenants: an operator dock records the spec's tenant and
+        // filters by it; a tenant-scoped dock *is* one tenant (every row it
+        // makes is that tenant's), so specs and filters do not name tenants.
+        let args = Arguments::new()
+            .with_labels()
+            .with_list_by_labels()
+            .with_parent_filter()
+            .with_max_page_size(MAX_PAGE_SIZE);
+        let args = match self.scope {
+            Scope::All => args.with_tenancy().with_list_by_tenant(),
+            _ => args,
+        };
+        Capabilities::new()
+            .with_kind(ResourceKind::Mailbox, Operations::ALL)
+            .with_kind(ResourceKind::MailForwarder, Operations::ALL)
+            .with_arguments(args)
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        self.endpoint.clone()
+    }
+
+    fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
+        planned_id(spec)
     }
 
     async fn check_credentials(&self) -> Result<()> {
@@ -157,24 +237,19 @@ impl DockAdapter for PostfixDovecotAdapter {
     }
 
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        self.check_kind(Operation::List, kind)?;
-        let op = Operation::List.on(kind);
+        // The domain column holds canonical (lower-case, punycode) names.
         let domain = match &options.parent {
-            Some(p) => Some(
-                stackdock_core::validate::domain("parent", p)
-                    .map_err(|e| e.with_operation(op.clone()))?,
-            ),
+            Some(p) => Some(stackdock_core::validate::domain("parent", p)?),
             None => None,
         };
-        for (k, v) in &options.labels {
-            stackdock_core::validate::label("labels", k, v)
-                .map_err(|e| e.with_operation(op.clone()))?;
-        }
         if let (Some(t), Some(want)) = (self.scope.as_tenant(), options.tenant.as_deref()) {
             if t != want {
+                // Another tenant's rows are never visible to this dock.
                 return Ok(Page::last(Vec::new()));
             }
         }
+        // The layer caps the size already; the clamp keeps a bare call from
+        // asking for more rows than one query returns (a silent truncation).
         let page_size = options
             .page_size
             .unwrap_or(DEFAULT_PAGE_SIZE)
@@ -216,15 +291,6 @@ impl DockAdapter for PostfixDovecotAdapter {
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
-        self.check_kind(Operation::Observe, id.kind)?;
-        let op = Operation::Observe.on(id.kind);
-        if let Some(spec) = desired {
-            if spec.kind() != id.kind {
-                return Err(
-                    Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
-                );
-            }
-        }
         let Some(key) = key_of(id.kind, &id.id) else {
             return Ok(Observation::absent());
         };
@@ -246,98 +312,46 @@ impl DockAdapter for PostfixDovecotAdapter {
         })
     }
 
-    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
         let kind = spec.kind();
-        self.check_kind(Operation::Create, kind)?;
         let op = Operation::Create.on(kind);
-        match spec {
+        let (resource, outcome) = match spec {
             ResourceSpec::Mailbox(s) => {
                 let new = NewMailbox::from_spec(s).map_err(|e| e.with_operation(op.clone()))?;
-                validate_password(&new.password, self.store.hasher().scheme())
-                    .map_err(|e| e.with_operation(op.clone()))?;
-                self.scope
-                    .owner_for(new.tenant.as_deref())
-                    .map_err(|e| e.with_operation(op.clone()))?;
-                let record = self.store.create_mailbox(&self.scope, &new).await?;
-                Ok(self.mailbox(&record))
+                let (record, outcome) =
+                    self.store.create_mailbox_outcome(&self.scope, &new).await?;
+                (self.mailbox(&record), outcome)
             }
             ResourceSpec::MailForwarder(s) => {
                 let new = NewForwarder::from_spec(s).map_err(|e| e.with_operation(op.clone()))?;
-                self.scope
-                    .owner_for(new.tenant.as_deref())
-                    .map_err(|e| e.with_operation(op.clone()))?;
-                let record = self.store.create_forwarder(&self.scope, &new).await?;
-                Ok(self.forwarder(&record))
+                let (record, outcome) = self
+                    .store
+                    .create_forwarder_outcome(&self.scope, &new)
+                    .await?;
+                (self.forwarder(&record), outcome)
             }
-            _ => Err(self.unsupported(Operation::Create, kind)),
-        }
+            _ => return Err(self.unsupported(Operation::Create, kind)),
+        };
+        Ok(match outcome {
+            CreateOutcome::Created => Created::new(resource),
+            _ => Created::adopted(resource),
+        })
     }
 
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        self.check_kind(Operation::Update, id.kind)?;
         let op = Operation::Update.on(id.kind);
-        if spec.kind() != id.kind {
-            return Err(
-                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
-            );
-        }
         let key = key_of(id.kind, &id.id).ok_or_else(|| {
             Error::invalid_input("id", "not a valid address").with_operation(op.clone())
         })?;
         match spec {
-            ResourceSpec::Mailbox(s) => {
-                let s = validated_mailbox(s).map_err(|e| e.with_operation(op.clone()))?;
-                if s.address != key {
-                    return Err(
-                        Error::invalid_input("address", "cannot be changed by an update")
-                            .with_operation(op),
-                    );
-                }
-                if let Some(pw) = &s.password {
-                    validate_password(pw, self.store.hasher().scheme())
-                        .map_err(|e| e.with_operation(op.clone()))?;
-                }
-                let scope = self
-                    .scope_for(s.common.tenant.as_deref())
-                    .map_err(|e| e.with_operation(op.clone()))?;
-                let change = MailboxChange {
-                    password: s.password.clone(),
-                    quota_bytes: s.quota_bytes.map(Some),
-                    enabled: Some(s.enabled),
-                    labels: Some(s.common.labels.clone()),
-                };
-                let record = self.store.update_mailbox(&scope, &key, &change).await?;
-                Ok(self.mailbox(&record))
-            }
-            ResourceSpec::MailForwarder(s) => {
-                let s = validated_forwarder(s).map_err(|e| e.with_operation(op.clone()))?;
-                if s.source != key {
-                    return Err(
-                        Error::invalid_input("source", "cannot be changed by an update")
-                            .with_operation(op),
-                    );
-                }
-                let scope = self
-                    .scope_for(s.common.tenant.as_deref())
-                    .map_err(|e| e.with_operation(op.clone()))?;
-                let record = self
-                    .store
-                    .set_forwarder(
-                        &scope,
-                        &key,
-                        &s.destinations,
-                        s.enabled,
-                        Some(&s.common.labels),
-                    )
-                    .await?;
-                Ok(self.forwarder(&record))
-            }
+            ResourceSpec::Mailbox(s) => self.update_mailbox(&key, s).await,
+            ResourceSpec::MailForwarder(s) => self.update_forwarder(&key, s).await,
             _ => Err(self.unsupported(Operation::Update, id.kind)),
         }
+        .map_err(|e| e.with_operation(op))
     }
 
     async fn delete(&self, id: &ResourceId) -> Result<()> {
-        self.check_kind(Operation::Delete, id.kind)?;
         let Some(key) = key_of(id.kind, &id.id) else {
             return Ok(());
         };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use deadpool_postgres::Transaction;
 use deadpool_postgres::{Object, Pool};
 use stackdock_core::secret::SecretString;
-use stackdock_core::{Error, Result};
+use stackdock_core::{CreateOutcome, Error, Result};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -73,6 +73,8 @@ pub struct MailStore {
     hasher: PasswordHasher,
     sql: Arc<Sql>,
     calls: Arc<AtomicUsize>,
+    /// The connection checkout (counted from 1) that fails; 0 = none.
+    fail_in: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for MailStore {
@@ -331,6 +333,12 @@ fn canonical_address(address: &str) -> Result<String> {
 impl MailStore {
     /// Open a connection pool (no connection is made until first use).
     pub async fn connect(config: &SqlConfig) -> Result<MailStore> {
+        Self::open(config)
+    }
+
+    /// [`connect`](Self::connect) without `async`: builds the pool, makes no
+    /// connection (for factories, which do no I/O).
+    pub fn open(config: &SqlConfig) -> Result<MailStore> {
         config.validate()?;
         let (pg, tls) = config.pg_config()?;
         let options = stackdock_pg::PoolOptions::default()
@@ -344,6 +352,7 @@ impl MailStore {
             hasher: config.hasher()?,
             sql: Arc::new(Sql::new(&config.schema)?),
             calls: Arc::new(AtomicUsize::new(0)),
+            fail_in: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -362,7 +371,28 @@ impl MailStore {
         self.calls.load(Ordering::SeqCst)
     }
 
+    /// Make the `k`-th database call from now (1-based; one call is one
+    /// connection checkout, i.e. one transaction or query) fail before it is
+    /// made, with a temporary `Unavailable`: the conformance suite's fault hook.
+    #[doc(hidden)]
+    pub fn fail_call(&self, k: usize) {
+        self.fail_in.store(k.max(1), Ordering::SeqCst);
+    }
+
+    /// Remove a pending [`fail_call`](Self::fail_call) fault.
+    #[doc(hidden)]
+    pub fn clear_faults(&self) {
+        self.fail_in.store(0, Ordering::SeqCst);
+    }
+
     async fn conn(&self) -> Result<Object> {
+        let fault = self
+            .fail_in
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |k| k.checked_sub(1));
+        if fault == Ok(1) {
+            return Err(Error::new(stackdock_core::ErrorKind::Unavailable)
+                .with_message("fault injected before a database call"));
+        }
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.pool.get().await.map_err(from_pool)
     }
@@ -514,6 +544,16 @@ impl MailStore {
     /// unchanged; if it differs the result is `Conflict`; if it (or its
     /// domain) belongs to another tenant, `AlreadyExists`.
     pub async fn create_mailbox(&self, scope: &Scope, new: &NewMailbox) -> Result<MailboxRecord> {
+        Ok(self.create_mailbox_outcome(scope, new).await?.0)
+    }
+
+    /// [`create_mailbox`](Self::create_mailbox), saying whether this call
+    /// inserted the mailbox or adopted the one already there.
+    pub async fn create_mailbox_outcome(
+        &self,
+        scope: &Scope,
+        new: &NewMailbox,
+    ) -> Result<(MailboxRecord, CreateOutcome)> {
         let op = "create mailbox";
         let address = canonical_address(&new.address).map_err(|e| e.with_operation(op))?;
         let owner = scope
@@ -548,7 +588,8 @@ impl MailStore {
                     .map_err(from_pg)?
                 {
                     same_mailbox(&row, &address, &owner, quota, new).await?;
-                    return tx.commit().await.map_err(from_pg);
+                    tx.commit().await.map_err(from_pg)?;
+                    return Ok(CreateOutcome::Adopted);
                 }
                 let params: [&(dyn ToSql + Sync); 7] = [
                     &domain_id,
@@ -560,7 +601,8 @@ impl MailStore {
                     &labels_json(&new.labels),
                 ];
                 if tx.execute(&insert, &params).await.map_err(from_pg)? == 1 {
-                    return tx.commit().await.map_err(from_pg);
+                    tx.commit().await.map_err(from_pg)?;
+                    return Ok(CreateOutcome::Created);
                 }
                 // A concurrent create committed it first: compare with theirs.
             }
@@ -569,15 +611,17 @@ impl MailStore {
         .await;
         drop(conn);
         audit(op, &address, scope, &result);
-        result.map_err(|e| {
+        let outcome = result.map_err(|e| {
             e.with_operation(op)
                 .with_context("address", address.clone())
         })?;
-        self.get_mailbox(&Scope::All, &address)
+        let record = self
+            .get_mailbox(&Scope::All, &address)
             .await?
             .ok_or_else(|| {
                 Error::internal("mailbox vanished right after create").with_operation(op)
-            })
+            })?;
+        Ok((record, outcome))
     }
 
     /// The mailbox, if it exists in `scope`.
@@ -788,6 +832,16 @@ impl MailStore {
         scope: &Scope,
         new: &NewForwarder,
     ) -> Result<ForwarderRecord> {
+        Ok(self.create_forwarder_outcome(scope, new).await?.0)
+    }
+
+    /// [`create_forwarder`](Self::create_forwarder), saying whether this call
+    /// inserted the forwarder or adopted the one already there.
+    pub async fn create_forwarder_outcome(
+        &self,
+        scope: &Scope,
+        new: &NewForwarder,
+    ) -> Result<(ForwarderRecord, CreateOutcome)> {
         let op = "create mail forwarder";
         let source = forwarder_source(&new.source).map_err(|e| e.with_operation(op))?;
         let dests = destinations(&new.destinations).map_err(|e| e.with_operation(op))?;
@@ -848,7 +902,8 @@ impl MailStore {
                         differs.join(", ")
                     )));
                 }
-                return tx.commit().await.map_err(from_pg);
+                tx.commit().await.map_err(from_pg)?;
+                return Ok(CreateOutcome::Adopted);
             }
             tx.execute(
                 &tx.prepare_cached(&self.sql.insert_aliases)
@@ -865,17 +920,21 @@ impl MailStore {
             )
             .await
             .map_err(from_pg)?;
-            tx.commit().await.map_err(from_pg)
+            tx.commit().await.map_err(from_pg)?;
+            Ok(CreateOutcome::Created)
         }
         .await;
         drop(conn);
         audit(op, &source, scope, &result);
-        result.map_err(|e| e.with_operation(op).with_context("source", source.clone()))?;
-        self.get_forwarder(&Scope::All, &source)
+        let outcome =
+            result.map_err(|e| e.with_operation(op).with_context("source", source.clone()))?;
+        let record = self
+            .get_forwarder(&Scope::All, &source)
             .await?
             .ok_or_else(|| {
                 Error::internal("forwarder vanished right after create").with_operation(op)
-            })
+            })?;
+        Ok((record, outcome))
     }
 
     /// The forwarder, if it exists in `scope`.

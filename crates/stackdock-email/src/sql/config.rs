@@ -12,12 +12,18 @@ use stackdock_pg::TlsSettings;
 use crate::hash::{PasswordHasher, PasswordScheme, DEFAULT_BCRYPT_COST};
 use crate::model::Scope;
 
+/// The prefix of [`SqlConfig::from_env`]'s variables.
+pub const DEFAULT_ENV_PREFIX: &str = "STACKDOCK_MAIL_";
+
 /// Default PostgreSQL schema holding the mail tables.
 pub const DEFAULT_SCHEMA: &str = "mail";
 
 /// How to reach the mail database and how to write to it.
 ///
-/// `Debug` redacts the password in `url`.
+/// `Debug` redacts the password in `url`. Deserialised from a dock's
+/// `settings` (see [`PostfixDovecotFactory`](crate::PostfixDovecotFactory));
+/// `url` is never read from there — a connection string carries the password,
+/// so it is the credential `url` — and an unknown key is refused.
 ///
 /// ```
 /// use stackdock_email::sql::SqlConfig;
@@ -29,10 +35,12 @@ pub const DEFAULT_SCHEMA: &str = "mail";
 /// assert!(!format!("{config:?}").contains("hunter2"));
 /// ```
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SqlConfig {
     /// `postgres://user:password@host:port/dbname` of a role that may create
-    /// the schema (first run) and write to it.
+    /// the schema (first run) and write to it. Never deserialised: a credential.
+    #[serde(skip, default = "no_url")]
     pub url: SecretString,
     /// PostgreSQL schema for the tables (lower-case letters, digits, `_`).
     #[serde(default = "default_schema")]
@@ -56,6 +64,12 @@ pub struct SqlConfig {
     /// the TLS mode is the URL's `sslmode` (any libpq value, default `prefer`).
     #[serde(default)]
     pub ca_certificates_pem: Option<String>,
+}
+
+/// The url of a config read from settings, until the credential is set
+/// (an empty url fails [`SqlConfig::validate`]).
+fn no_url() -> SecretString {
+    SecretString::from(String::new())
 }
 
 fn default_schema() -> String {
@@ -113,21 +127,55 @@ impl SqlConfig {
 
     /// From the environment: `STACKDOCK_MAIL_PG_URL` (required),
     /// `STACKDOCK_MAIL_SCHEMA`, `STACKDOCK_MAIL_TENANT`, `STACKDOCK_MAIL_PASSWORD_SCHEME`.
+    /// The same as `from_env_prefixed("STACKDOCK_MAIL_")`.
     pub fn from_env() -> Result<Self> {
-        let url = std::env::var("STACKDOCK_MAIL_PG_URL")
-            .map_err(|_| Error::config("STACKDOCK_MAIL_PG_URL is not set"))?;
+        Self::from_env_prefixed(DEFAULT_ENV_PREFIX)
+    }
+
+    /// Like [`from_env`](Self::from_env) with another prefix, so that two
+    /// docks can be configured side by side: `from_env_prefixed("MAIL_EU_")`
+    /// reads `MAIL_EU_PG_URL`, `MAIL_EU_SCHEMA`, `MAIL_EU_TENANT`,
+    /// `MAIL_EU_PASSWORD_SCHEME`. Errors name the variable, never its value.
+    pub fn from_env_prefixed(prefix: &str) -> Result<Self> {
+        Self::from_lookup(prefix, |key| std::env::var(key).ok())
+    }
+
+    /// [`from_env_prefixed`](Self::from_env_prefixed) over any source of variables.
+    pub(crate) fn from_lookup(prefix: &str, var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let key = |name: &str| format!("{prefix}{name}");
+        let url = var(&key("PG_URL"))
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| Error::config(format!("{} is not set", key("PG_URL"))))?;
         let mut config = SqlConfig::new(url);
-        if let Ok(schema) = std::env::var("STACKDOCK_MAIL_SCHEMA") {
+        if let Some(schema) = var(&key("SCHEMA")) {
             config.schema = schema;
         }
-        config.tenant = std::env::var("STACKDOCK_MAIL_TENANT").ok();
-        if let Ok(scheme) = std::env::var("STACKDOCK_MAIL_PASSWORD_SCHEME") {
+        config.tenant = var(&key("TENANT"));
+        if let Some(scheme) = var(&key("PASSWORD_SCHEME")) {
             config.password_scheme = scheme.parse().map_err(|_| {
-                Error::config("STACKDOCK_MAIL_PASSWORD_SCHEME is not a supported scheme")
+                Error::config(format!(
+                    "{} is not a supported scheme",
+                    key("PASSWORD_SCHEME")
+                ))
             })?;
         }
-        config.validate()?;
+        config
+            .validate()
+            .map_err(|e| Error::config(format!("{prefix}*: {e}")))?;
         Ok(config)
+    }
+
+    /// `host:port` of the server (the first one of several), for errors and
+    /// logs; never a credential. `None` when the url does not parse.
+    pub fn endpoint(&self) -> Option<String> {
+        let (config, _tls) = self.pg_config().ok()?;
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let host = match config.get_hosts().first()? {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        };
+        Some(format!("{host}:{port}"))
     }
 
     /// Use this PostgreSQL schema.
@@ -168,6 +216,9 @@ impl SqlConfig {
 
     /// Check every field; errors are [`ErrorKind::ConfigInvalid`](stackdock_core::ErrorKind::ConfigInvalid).
     pub fn validate(&self) -> Result<()> {
+        if self.url.expose_secret().is_empty() {
+            return Err(Error::config("url is required"));
+        }
         self.pg_config()?;
         check_schema_name(&self.schema).map_err(|_| {
             Error::config(
@@ -287,12 +338,51 @@ mod tests {
     }
 
     #[test]
-    fn deserialises_with_defaults() {
-        let c: SqlConfig =
-            serde_json::from_str(r#"{"url": "postgres://u:pw@h/db", "tenant": "t1"}"#).unwrap();
+    fn deserialises_with_defaults_and_never_a_url() {
+        let c: SqlConfig = serde_json::from_str(r#"{"tenant": "t1"}"#).unwrap();
         assert_eq!(c.schema, "mail");
         assert_eq!(c.tenant.as_deref(), Some("t1"));
         assert_eq!(c.password_scheme, PasswordScheme::BlfCrypt);
-        assert!(!format!("{c:?}").contains("pw@"));
+        // No url yet: the credential is set by the factory.
+        assert!(c.validate().is_err());
+        let inline = serde_json::from_str::<SqlConfig>(r#"{"url": "postgres://u:pw@h/db"}"#)
+            .expect_err("a url among the settings is refused");
+        assert!(inline.to_string().contains("url"), "{inline}");
+        assert!(!inline.to_string().contains("pw@"), "{inline}");
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |key| map.get(key).cloned()
+    }
+
+    #[test]
+    fn two_docks_from_prefixed_environments() {
+        let env = vars(&[
+            (
+                "STACKDOCK_MAIL_PG_URL",
+                "postgres://main:main-pw@10.0.0.1/mail",
+            ),
+            ("MAIL_EU_PG_URL", "postgres://eu:eu-pw@10.0.0.2:5433/mail"),
+            ("MAIL_EU_SCHEMA", "mail_eu"),
+            ("MAIL_EU_TENANT", "acme"),
+            ("MAIL_BAD_PG_URL", "postgres://u@h/db"),
+            ("MAIL_BAD_PASSWORD_SCHEME", "ROT13"),
+        ]);
+        let main = SqlConfig::from_lookup(DEFAULT_ENV_PREFIX, &env).unwrap();
+        assert_eq!(main.schema, "mail");
+        assert_eq!(main.endpoint().as_deref(), Some("10.0.0.1:5432"));
+        let eu = SqlConfig::from_lookup("MAIL_EU_", &env).unwrap();
+        assert_eq!(eu.schema, "mail_eu");
+        assert_eq!(eu.tenant.as_deref(), Some("acme"));
+        assert_eq!(eu.endpoint().as_deref(), Some("10.0.0.2:5433"));
+        let e = SqlConfig::from_lookup("MAIL_US_", &env).unwrap_err();
+        assert!(e.to_string().contains("MAIL_US_PG_URL"), "{e}");
+        let e = SqlConfig::from_lookup("MAIL_BAD_", &env).unwrap_err();
+        assert!(e.to_string().contains("MAIL_BAD_PASSWORD_SCHEME"), "{e}");
+        assert!(!format!("{eu:?}").contains("eu-pw"));
     }
 }

@@ -6,13 +6,14 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use stackdock_core::spec::ResourceSpec;
 use stackdock_core::{
-    Capabilities, DockAdapter, Error, ErrorKind, ErrorStatus, ListOptions, Observation, Operation,
-    Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
+    Arguments, Capabilities, Created, DockAdapter, Error, ErrorKind, ErrorStatus, ListOptions,
+    Observation, Operation, Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind,
+    Result,
 };
 
 use super::client::{required_id, StalwartClient};
 use super::config::StalwartConfig;
-use crate::convert::{forwarder_resource, key_of, mailbox_resource};
+use crate::convert::{forwarder_resource, key_of, mailbox_resource, planned_id};
 use crate::hash::{validate_password, PasswordHash, PasswordHasher};
 use crate::model::*;
 
@@ -30,22 +31,40 @@ pub const OWNER_MARK: &str = "stackdock";
 /// * Accounts created by StackDock carry `description = "stackdock"` (or
 ///   `"stackdock tenant=<t>"`): creating over an account without that mark is
 ///   `AlreadyExists`, and a tenant-scoped adapter sees only its tenant's accounts.
+/// * Tenancy is per dock, not per spec: the adapter declares no tenancy
+///   argument (a forwarder's tenant is its destination account's), so behind
+///   the [`CheckedLayer`](stackdock_core::layer::CheckedLayer) specs and list
+///   filters naming a tenant are `Unsupported`; configure one tenant-scoped
+///   dock per tenant.
 /// * A forwarder has exactly one destination, an existing account (Stalwart
 ///   aliases deliver to the account that holds them).
 /// * A disabled mailbox is an account whose own permissions take away
 ///   `authenticate` and `emailReceive` (Stalwart has no enabled flag on
 ///   accounts; these are the permissions its login and delivery check).
 ///   Enabling it again sets the permissions back to `Inherit`.
-/// * Not supported (rejected as `InvalidInput` before any request): labels,
-///   disabled catch-alls, several destinations.
+/// * Not supported: labels and label filters (refused as `Unsupported` by the
+///   [`CheckedLayer`](stackdock_core::layer::CheckedLayer) every dock is
+///   wrapped in), disabled catch-alls and several destinations (`InvalidInput`
+///   before any request).
 /// * Domains are created when first needed and not removed.
+/// * Creates of one address take turns within this adapter, so concurrent
+///   creates report one `Created` and adopt the rest. Between processes, an
+///   account or alias create that loses to another is refused by Stalwart
+///   (`primaryKeyViolation`) and adopts the winner; two processes setting the
+///   same catch-all at once may both report `Created`.
 pub struct StalwartAdapter {
     info: ProviderInfo,
     dock_id: String,
     client: StalwartClient,
     hasher: PasswordHasher,
     scope: Scope,
+    endpoint: String,
+    /// Creates of one address take turns (striped by a hash of the address).
+    turns: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// How many create turns (lock stripes) an adapter keeps.
+const TURNS: usize = 64;
 
 impl fmt::Debug for StalwartAdapter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,6 +124,14 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// The base URL without any user information, for errors and logs.
+fn endpoint_of(config: &StalwartConfig) -> String {
+    let mut url = config.http.base_url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
+}
+
 fn split(address: &str) -> (&str, &str) {
     address.rsplit_once('@').unwrap_or((address, ""))
 }
@@ -138,7 +165,28 @@ impl StalwartAdapter {
             client: StalwartClient::new(&config)?,
             hasher: config.hasher()?,
             scope: config.scope()?,
+            endpoint: endpoint_of(&config),
+            turns: (0..TURNS).map(|_| tokio::sync::Mutex::new(())).collect(),
         })
+    }
+
+    /// Waits for this adapter's other creates of `key` to finish.
+    async fn turn(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        self.turns[(h.finish() % TURNS as u64) as usize]
+            .lock()
+            .await
+    }
+
+    /// The spec's tenant must own what an update changes: a tenant-scoped
+    /// request never reaches another tenant's account (`NotFound`).
+    fn check_owner(&self, tenant: Option<&str>, owner: &Option<String>, what: &str) -> Result<()> {
+        match tenant {
+            Some(t) if owner.as_deref() != Some(t) => Err(Error::not_found(what.to_owned())),
+            _ => Ok(()),
+        }
     }
 
     /// The JMAP client.
@@ -307,12 +355,6 @@ impl StalwartAdapter {
         spec: &stackdock_core::spec::MailboxSpec,
     ) -> Result<stackdock_core::spec::MailboxSpec> {
         let s = validated_mailbox(spec)?;
-        if !s.common.labels.is_empty() {
-            return Err(Error::invalid_input(
-                "labels",
-                "not supported by the stalwart adapter",
-            ));
-        }
         if let Some(pw) = &s.password {
             validate_password(pw, self.hasher.scheme())?;
         }
@@ -329,12 +371,6 @@ impl StalwartAdapter {
             return Err(Error::invalid_input(
                 "destinations",
                 "a Stalwart alias delivers to exactly one account",
-            ));
-        }
-        if !f.labels.is_empty() {
-            return Err(Error::invalid_input(
-                "labels",
-                "not supported by the stalwart adapter",
             ));
         }
         if f.source.starts_with('@') && !f.enabled {
@@ -362,7 +398,14 @@ impl StalwartAdapter {
         Ok(account)
     }
 
-    async fn add_alias(&self, account: &Value, source: &str, enabled: bool) -> Result<()> {
+    /// Adds alias `source` to `account`; returns the key it was written
+    /// under and the alias domain's id.
+    async fn add_alias(
+        &self,
+        account: &Value,
+        source: &str,
+        enabled: bool,
+    ) -> Result<(u64, String)> {
         let (local, domain) = split(source);
         let domain_id = self.client.ensure_domain(domain).await?;
         let next = account
@@ -377,7 +420,40 @@ impl StalwartAdapter {
             .unwrap_or(0);
         let id = required_id(account, "account")?;
         let patch = json!({ format!("aliases/{next}"): {"name": local, "domainId": domain_id, "enabled": enabled} });
-        self.client.update_account(&id, patch).await
+        self.client.update_account(&id, patch).await?;
+        Ok((next, domain_id))
+    }
+
+    /// After adding alias `source` under key `mine`: when another process
+    /// added the same alias to the account at the same time (under another
+    /// key), the lowest key is kept and the others are removed by their
+    /// writers. Returns whether `mine` is the one kept.
+    async fn keep_one_alias(
+        &self,
+        holder: &Value,
+        source: &str,
+        (mine, domain_id): (u64, String),
+    ) -> Result<bool> {
+        let (local, _) = split(source);
+        let (name, home) = (str_of(holder, "name"), str_of(holder, "domainId"));
+        let Some(account) = self.client.find_account(name, home).await? else {
+            return Ok(true);
+        };
+        let lowest = account
+            .get("aliases")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(_, a)| str_of(a, "name") == local && str_of(a, "domainId") == domain_id)
+            .filter_map(|(k, _)| k.parse::<u64>().ok())
+            .min();
+        match lowest {
+            Some(first) if first < mine => {
+                self.remove_alias(&account, &mine.to_string()).await?;
+                Ok(false)
+            }
+            _ => Ok(true),
+        }
     }
 
     async fn remove_alias(&self, account: &Value, key: &str) -> Result<()> {
@@ -396,7 +472,7 @@ impl StalwartAdapter {
         existing: &Value,
         owner: &Option<String>,
         s: &stackdock_core::spec::MailboxSpec,
-    ) -> Result<Resource> {
+    ) -> Result<Created> {
         if owner_of(existing).as_ref() != Some(owner) {
             return Err(Error::already_exists(format!(
                 "account {} is not ours",
@@ -415,7 +491,9 @@ impl StalwartAdapter {
                 s.address
             )));
         }
-        Ok(self.mailbox(existing, domain_of(&s.address)))
+        Ok(Created::adopted(
+            self.mailbox(existing, domain_of(&s.address)),
+        ))
     }
 
     /// Move alias `source` to account `to`. Stalwart keeps an alias unique,
@@ -446,8 +524,9 @@ impl StalwartAdapter {
             .with_status(ErrorStatus::Permanent))
     }
 
-    async fn create_forwarder(&self, f: NewForwarder) -> Result<Resource> {
+    async fn create_forwarder(&self, f: NewForwarder) -> Result<Created> {
         let owner = self.scope.owner_for(f.tenant.as_deref())?;
+        let _turn = self.turn(&f.source).await;
         let destination = &f.destinations[0];
         if let Some(found) = self.find_forwarder(&f.source).await? {
             let Some((record, data)) = self.forwarder_record(&f.source, &found).await? else {
@@ -468,7 +547,7 @@ impl StalwartAdapter {
                     f.source
                 )));
             }
-            return Ok(self.forwarder(&record, data));
+            return Ok(Created::adopted(self.forwarder(&record, data)));
         }
         let account = self.destination(destination, &owner).await?;
         if f.source.starts_with('@') {
@@ -477,7 +556,17 @@ impl StalwartAdapter {
                 .update_domain(&domain_id, json!({"catchAllAddress": destination}))
                 .await?;
         } else {
-            self.add_alias(&account, &f.source, f.enabled).await?;
+            let key = match self.add_alias(&account, &f.source, f.enabled).await {
+                // Another process added it first: adopt theirs, or refuse.
+                Err(e) if e.kind() == &ErrorKind::AlreadyExists => {
+                    return self.adopt_raced_forwarder(&f, &owner, e).await;
+                }
+                added => added?,
+            };
+            if !self.keep_one_alias(&account, &f.source, key).await? {
+                let lost = Error::already_exists(format!("forwarder {}", f.source));
+                return self.adopt_raced_forwarder(&f, &owner, lost).await;
+            }
         }
         let found = self
             .find_forwarder(&f.source)
@@ -487,7 +576,30 @@ impl StalwartAdapter {
             .forwarder_record(&f.source, &found)
             .await?
             .ok_or_else(|| Error::invalid_response("forwarder not visible right after create"))?;
-        Ok(self.forwarder(&record, data))
+        Ok(Created::new(self.forwarder(&record, data)))
+    }
+
+    /// A forwarder another process created while this one was adding it:
+    /// ours and the same is adopted; otherwise the add's error stands.
+    async fn adopt_raced_forwarder(
+        &self,
+        f: &NewForwarder,
+        owner: &Option<String>,
+        lost: Error,
+    ) -> Result<Created> {
+        let Some(found) = self.find_forwarder(&f.source).await? else {
+            return Err(lost);
+        };
+        match self.forwarder_record(&f.source, &found).await? {
+            Some((record, data))
+                if &record.tenant == owner
+                    && record.destinations == f.destinations
+                    && record.enabled == f.enabled =>
+            {
+                Ok(Created::adopted(self.forwarder(&record, data)))
+            }
+            _ => Err(lost),
+        }
     }
 }
 
@@ -502,11 +614,23 @@ impl DockAdapter for StalwartAdapter {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            mailbox: Operations::ALL,
-            mail_forwarder: Operations::ALL,
-            ..Default::default()
-        }
+        // No tenancy argument: a forwarder is an alias held by its
+        // destination account, so its tenant is that account's and cannot be
+        // chosen per spec. Tenants are separated by tenant-scoped docks
+        // (`StalwartConfig::with_tenant`) instead. Nothing carries labels.
+        let args = Arguments::new().with_parent_filter();
+        Capabilities::new()
+            .with_kind(ResourceKind::Mailbox, Operations::ALL)
+            .with_kind(ResourceKind::MailForwarder, Operations::ALL)
+            .with_arguments(args)
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        Some(self.endpoint.clone())
+    }
+
+    fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
+        planned_id(spec)
     }
 
     async fn check_credentials(&self) -> Result<()> {
@@ -521,21 +645,11 @@ impl DockAdapter for StalwartAdapter {
     }
 
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        let op = Operation::List.on(kind);
-        if !matches!(kind, ResourceKind::Mailbox | ResourceKind::MailForwarder) {
-            return Err(self.unsupported(Operation::List, kind));
-        }
+        // Domains are compared in canonical (lower-case, punycode) form.
         let parent = match &options.parent {
-            Some(p) => Some(
-                stackdock_core::validate::domain("parent", p)
-                    .map_err(|e| e.with_operation(op.clone()))?,
-            ),
+            Some(p) => Some(stackdock_core::validate::domain("parent", p)?),
             None => None,
         };
-        if !options.labels.is_empty() {
-            // Nothing here carries labels, so nothing matches.
-            return Ok(Page::last(Vec::new()));
-        }
         let tenant_ok = |t: &Option<String>| options.tenant.is_none() || *t == options.tenant;
         let accounts = self.client.all_accounts(None).await?;
         let mut ids: Vec<String> = accounts
@@ -618,8 +732,7 @@ impl DockAdapter for StalwartAdapter {
                 }
             }
         }
-        items.sort_by(|a, b| a.name().cmp(b.name()));
-        Ok(Page::last(items))
+        Ok(page_of(items, options))
     }
 
     async fn observe(
@@ -627,15 +740,6 @@ impl DockAdapter for StalwartAdapter {
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
-        let op = Operation::Observe.on(id.kind);
-        if !matches!(id.kind, ResourceKind::Mailbox | ResourceKind::MailForwarder) {
-            return Err(self.unsupported(Operation::Observe, id.kind));
-        }
-        if desired.is_some_and(|s| s.kind() != id.kind) {
-            return Err(
-                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
-            );
-        }
         let Some(key) = key_of(id.kind, &id.id) else {
             return Ok(Observation::absent());
         };
@@ -658,7 +762,7 @@ impl DockAdapter for StalwartAdapter {
         })
     }
 
-    async fn create(&self, spec: &ResourceSpec) -> Result<Resource> {
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
         let kind = spec.kind();
         let op = Operation::Create.on(kind);
         match spec {
@@ -679,6 +783,7 @@ impl DockAdapter for StalwartAdapter {
                     .await
                     .map_err(|e| e.with_operation(op.clone()))?;
                 let (local, domain) = split(&s.address);
+                let _turn = self.turn(&s.address).await;
                 let domain_id = self.client.ensure_domain(domain).await?;
                 if let Some(existing) = self.client.find_account(local, &domain_id).await? {
                     return self
@@ -710,7 +815,7 @@ impl DockAdapter for StalwartAdapter {
                     created => created?,
                 };
                 account["id"] = json!(id);
-                Ok(self.mailbox(&account, domain))
+                Ok(Created::new(self.mailbox(&account, domain)))
             }
             ResourceSpec::MailForwarder(s) => {
                 let f = self
@@ -726,14 +831,6 @@ impl DockAdapter for StalwartAdapter {
 
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
         let op = Operation::Update.on(id.kind);
-        if !matches!(id.kind, ResourceKind::Mailbox | ResourceKind::MailForwarder) {
-            return Err(self.unsupported(Operation::Update, id.kind));
-        }
-        if spec.kind() != id.kind {
-            return Err(
-                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
-            );
-        }
         let key = key_of(id.kind, &id.id).ok_or_else(|| {
             Error::invalid_input("id", "not a valid address").with_operation(op.clone())
         })?;
@@ -759,6 +856,12 @@ impl DockAdapter for StalwartAdapter {
                 let (mut account, _) = self.account(&key).await?.ok_or_else(|| {
                     Error::not_found(format!("mailbox {key}")).with_operation(op.clone())
                 })?;
+                self.check_owner(
+                    s.common.tenant.as_deref(),
+                    &owner_of(&account).flatten(),
+                    &format!("mailbox {key}"),
+                )
+                .map_err(|e| e.with_operation(op.clone()))?;
                 let mut patch = serde_json::Map::new();
                 if let Some(h) = &hash {
                     patch.insert("credentials/0/secret".into(), json!(h.crypt()));
@@ -797,6 +900,8 @@ impl DockAdapter for StalwartAdapter {
                     return Err(Error::not_found(format!("forwarder {key}")).with_operation(op));
                 };
                 let owner = record.tenant.clone();
+                self.check_owner(f.tenant.as_deref(), &owner, &format!("forwarder {key}"))
+                    .map_err(|e| e.with_operation(op.clone()))?;
                 let new_dest = self
                     .destination(&f.destinations[0], &owner)
                     .await
@@ -846,9 +951,6 @@ impl DockAdapter for StalwartAdapter {
     }
 
     async fn delete(&self, id: &ResourceId) -> Result<()> {
-        if !matches!(id.kind, ResourceKind::Mailbox | ResourceKind::MailForwarder) {
-            return Err(self.unsupported(Operation::Delete, id.kind));
-        }
         let Some(key) = key_of(id.kind, &id.id) else {
             return Ok(());
         };
@@ -875,4 +977,20 @@ impl DockAdapter for StalwartAdapter {
             Found::Alias { account, key, .. } => self.remove_alias(account, key).await,
         }
     }
+}
+
+/// One page of `items` (sorted here by name, the cursor being the last name
+/// of the previous page): Stalwart's queries are read whole, then paged.
+fn page_of(mut items: Vec<Resource>, options: &ListOptions) -> Page<Resource> {
+    items.sort_by(|a, b| a.name().cmp(b.name()));
+    if let Some(after) = &options.cursor {
+        items.retain(|r| r.name() > after.as_str());
+    }
+    let size = options.page_size.map_or(usize::MAX, |s| s as usize);
+    if items.len() <= size {
+        return Page::last(items);
+    }
+    items.truncate(size);
+    let next_cursor = items.last().map(|r| r.name().to_owned());
+    Page { items, next_cursor }
 }

@@ -31,6 +31,8 @@ pub struct State {
     /// Scripted outcomes of the next account updates: `false` refuses one
     /// with `serverFail`, `true` applies it; once empty, updates apply.
     pub account_update_outcomes: VecDeque<bool>,
+    /// The HTTP request (counted from 1) answered with a 503; 0 = none.
+    pub fail_in: usize,
 }
 
 #[derive(Clone)]
@@ -121,6 +123,16 @@ impl FakeStalwart {
         self.state.lock().unwrap().calls
     }
 
+    /// Make the `k`-th HTTP request from now (1-based) fail with a 503.
+    pub fn fail_call(&self, k: usize) {
+        self.state().fail_in = k.max(1);
+    }
+
+    /// Remove a pending fault.
+    pub fn clear_faults(&self) {
+        self.state().fail_in = 0;
+    }
+
     pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap()
     }
@@ -133,6 +145,17 @@ struct Counted(Arc<Mutex<State>>, Handler);
 impl Respond for Counted {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = self.0.lock().unwrap();
+        match state.fail_in {
+            0 => {}
+            1 => {
+                // Refused before the request is looked at: nothing changes.
+                state.fail_in = 0;
+                return ResponseTemplate::new(503).set_body_json(json!({
+                    "type": "about:blank", "title": "Service Unavailable", "status": 503,
+                    "detail": "fault injected"}));
+            }
+            k => state.fail_in = k - 1,
+        }
         state.calls += 1;
         (self.1)(&mut state, request)
     }

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use stackdock_gridpane::{GridPaneAdapter, GridPaneClient, GridPaneConfig};
+use stackdock_http::RetryConfig;
+use stackdock_testkit::FaultHook;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -56,6 +58,13 @@ pub struct State {
     pub fail_settings: Vec<String>,
     /// Answer single GETs of servers as `{"server": {...}}` instead of `{"data": [{...}]}`.
     pub keyed_server_get: bool,
+    /// Requests received since the fake started (never drained, unlike `requests`).
+    pub seen: usize,
+    /// The request number (of `seen`) whose answer is lost, if any.
+    pub fail_at: Option<usize>,
+    /// Delay answers to listings (read when asked, sent late), so that
+    /// concurrent "look, then create" callers all see the same old state.
+    pub slow_lists: Option<std::time::Duration>,
 }
 
 #[derive(Clone, Default)]
@@ -240,6 +249,16 @@ pub async fn start_adapter() -> (FakeGridPane, MockServer, GridPaneAdapter) {
     (fake, server, adapter)
 }
 
+/// An adapter whose HTTP layer does not retry, so a fault placed with
+/// [`FaultHook::fail_call`] reaches the adapter.
+pub fn adapter_without_retries(server: &MockServer) -> GridPaneAdapter {
+    let config = config_for(server).with_retry(RetryConfig {
+        max_retries: 0,
+        ..RetryConfig::default()
+    });
+    GridPaneAdapter::new(config).unwrap()
+}
+
 pub async fn start_client() -> (FakeGridPane, MockServer, GridPaneClient) {
     let fake = FakeGridPane::seeded();
     let server = fake.start().await;
@@ -267,6 +286,29 @@ impl Respond for FakeGridPane {
             path: path.clone(),
             body: body.clone(),
         });
+        s.seen += 1;
+        let lost = s.fail_at == Some(s.seen);
+        if lost {
+            s.fail_at = None;
+        }
+        let mut answer = self.answer(&mut s, req, &body);
+        if let Some(delay) = s
+            .slow_lists
+            .filter(|_| req.method.as_str() == "GET" && query(req, "page").is_some())
+        {
+            answer = answer.set_delay(delay);
+        }
+        if lost {
+            // Carried out, but the answer never arrives: the hardest failure
+            // for a create (did it happen or not?).
+            return err(503, json!({"message": "injected fault: answer lost"}));
+        }
+        answer
+    }
+}
+
+impl FakeGridPane {
+    fn answer(&self, s: &mut State, req: &Request, body: &Value) -> ResponseTemplate {
         let auth = req
             .headers
             .get("authorization")
@@ -287,7 +329,20 @@ impl Respond for FakeGridPane {
         };
         let segs: Vec<&str> = rest.trim_matches('/').split('/').collect();
         let method = req.method.as_str();
-        route(&mut s, req, method, &segs, &body)
+        route(s, req, method, &segs, body)
+    }
+}
+
+/// The fake's fault hook: the answer to the k-th request from now is lost
+/// (a 503 after the request was carried out).
+impl FaultHook for FakeGridPane {
+    fn fail_call(&self, k: usize) {
+        let mut s = self.lock();
+        s.fail_at = Some(s.seen + k);
+    }
+
+    fn clear(&self) {
+        self.lock().fail_at = None;
     }
 }
 

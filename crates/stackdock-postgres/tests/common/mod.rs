@@ -182,3 +182,17 @@ impl Drop for TestEnv {
         .join();
     }
 }
+
+/// The adapter's statement faults as the conformance suite's fault hook:
+/// the k-th SQL text from now fails unsent, as if the connection broke.
+pub struct StatementFaults(pub Arc<PostgresAdapter>);
+
+impl stackdock_testkit::FaultHook for StatementFaults {
+    fn fail_call(&self, k: usize) {
+        self.0.fail_statement(k);
+    }
+
+    fn clear(&self) {
+        self.0.clear_faults();
+    }
+}

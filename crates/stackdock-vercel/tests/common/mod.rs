@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use stackdock_http::RetryConfig;
+use stackdock_testkit::FaultHook;
 use stackdock_vercel::{VercelAdapter, VercelConfig};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -72,6 +73,8 @@ struct State {
 pub struct FakeVercel {
     state: Arc<Mutex<State>>,
     calls: Arc<AtomicUsize>,
+    /// The call number (of `calls`) to refuse with a 503, if any.
+    fail_at: Arc<Mutex<Option<usize>>>,
 }
 
 fn err(status: u16, code: &str, message: &str) -> ResponseTemplate {
@@ -124,6 +127,16 @@ impl FakeVercel {
     pub fn counter(&self) -> impl Fn() -> usize + Send + Sync + 'static {
         let calls = self.calls.clone();
         move || calls.load(Ordering::SeqCst)
+    }
+
+    /// An adapter talking to `server` whose HTTP layer does not retry, so a
+    /// fault placed with [`FaultHook::fail_call`] reaches the adapter.
+    pub fn adapter_without_retries(server: &MockServer) -> VercelAdapter {
+        let config = config(server).page_size(2).retry(RetryConfig {
+            max_retries: 0,
+            ..RetryConfig::default()
+        });
+        VercelAdapter::new(config).expect("valid config")
     }
 
     /// Start a server answering everything with this fake.
@@ -704,7 +717,27 @@ fn apply_record(r: &mut Value, body: &Value) {
 
 impl Respond for FakeVercel {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        self.calls.fetch_add(1, Ordering::SeqCst);
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut fail_at = self.fail_at.lock().unwrap();
+        if *fail_at == Some(call) {
+            // Refused before anything is changed, as an overloaded Vercel does.
+            *fail_at = None;
+            return err(503, "service_unavailable", "injected fault");
+        }
+        drop(fail_at);
         self.handle(request)
+    }
+}
+
+/// The fake's fault hook: the k-th request from now is answered 503 without
+/// being carried out.
+impl FaultHook for FakeVercel {
+    fn fail_call(&self, k: usize) {
+        let now = self.calls.load(Ordering::SeqCst);
+        *self.fail_at.lock().unwrap() = Some(now + k);
+    }
+
+    fn clear(&self) {
+        *self.fail_at.lock().unwrap() = None;
     }
 }

@@ -1,0 +1,455 @@
+//! Layers: cross-cutting behaviour wrapped around any adapter, once.
+//!
+//! A [`Layer`] turns an `Arc<dyn DockAdapter>` into another one that adds
+//! behaviour and delegates the rest (OpenDAL's `layers/` are the model). The
+//! [`DockRegistry`](crate::DockRegistry) wraps every dock it holds, outermost
+//! first:
+//!
+//! 1. [`RetryLayer`] — retries temporary failures of adapters that have no
+//!    retrying transport of their own (SQL, files); never retries an error
+//!    whose retries a deeper layer already exhausted
+//!    ([`ErrorStatus::Persistent`](crate::ErrorStatus::Persistent)).
+//! 2. [`CheckedLayer`] — what every adapter used to repeat: the capability
+//!    gate for operations *and arguments*, id/spec kind agreement, spec and
+//!    list-option validation before any remote call, and error context
+//!    (dock, provider, operation, endpoint).
+//!
+//! An adapter inside these layers receives only supported operations with
+//! canonical, validated input.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use stackdock_core::layer::{CheckedLayer, Layer};
+//! use stackdock_core::spec::{DatabaseSpec, Common, ResourceSpec};
+//! use stackdock_core::{DockAdapter, ErrorKind, InMemoryAdapter};
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let dock = CheckedLayer.layer(Arc::new(InMemoryAdapter::new("local")));
+//! let bad = ResourceSpec::from(DatabaseSpec { name: "".into(), ..Default::default() });
+//! let err = dock.create(&bad).await.unwrap_err();
+//! assert!(matches!(err.kind(), ErrorKind::InvalidInput { .. }));
+//! // Every error names the dock and the provider.
+//! assert!(err.to_string().contains("dock=local"), "{err}");
+//! # });
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::Rng;
+
+use crate::adapter::{Created, DockAdapter, ListOptions, Observation, Page, ProviderInfo};
+use crate::capability::{Capabilities, Operation};
+use crate::resource::{Resource, ResourceId, ResourceKind};
+use crate::spec::ResourceSpec;
+use crate::{Error, ErrorStatus, Result};
+
+/// Wraps an adapter in behaviour of its own.
+pub trait Layer: Send + Sync {
+    /// `inner` with this layer's behaviour around it.
+    fn layer(&self, inner: Arc<dyn DockAdapter>) -> Arc<dyn DockAdapter>;
+}
+
+/// The layers the [`DockRegistry`](crate::DockRegistry) puts around every
+/// dock: [`RetryLayer`] (default policy) outside [`CheckedLayer`].
+pub fn standard(inner: Arc<dyn DockAdapter>) -> Arc<dyn DockAdapter> {
+    RetryLayer::default().layer(CheckedLayer.layer(inner))
+}
+
+// ---------------------------------------------------------------------------
+// CheckedLayer
+
+/// The checks every adapter needs, done once. See the [module docs](self).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckedLayer;
+
+impl Layer for CheckedLayer {
+    fn layer(&self, inner: Arc<dyn DockAdapter>) -> Arc<dyn DockAdapter> {
+        Arc::new(Checked::new(inner))
+    }
+}
+
+/// An adapter behind the [`CheckedLayer`].
+pub struct Checked {
+    inner: Arc<dyn DockAdapter>,
+    caps: Capabilities,
+    endpoint: Option<String>,
+}
+
+impl fmt::Debug for Checked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Checked").field(&self.inner).finish()
+    }
+}
+
+impl Checked {
+    /// `inner` behind the checks. Capabilities and endpoint are read once.
+    pub fn new(inner: Arc<dyn DockAdapter>) -> Self {
+        let caps = inner.capabilities();
+        let endpoint = inner.endpoint();
+        Checked {
+            inner,
+            caps,
+            endpoint,
+        }
+    }
+
+    /// The wrapped adapter.
+    pub fn inner(&self) -> &Arc<dyn DockAdapter> {
+        &self.inner
+    }
+
+    /// Adds the dock, provider, endpoint and the caller's operation.
+    fn context(&self, op: Operation, kind: ResourceKind) -> impl Fn(Error) -> Error + '_ {
+        move |e: Error| {
+            if e.context().iter().any(|(k, _)| *k == "dock") {
+                return e; // already wrapped by another Checked layer
+            }
+            let e = e
+                .in_operation(op.on(kind))
+                .with_context("dock", self.inner.dock_id())
+                .with_context("provider", self.inner.provider().id.clone());
+            match &self.endpoint {
+                Some(endpoint) => e.with_context("endpoint", endpoint.clone()),
+                None => e,
+            }
+        }
+    }
+
+    fn gate(&self, op: Operation, kind: ResourceKind) -> Result<()> {
+        if self.caps.supports(kind, op) {
+            Ok(())
+        } else {
+            Err(self.inner.unsupported(op, kind))
+        }
+    }
+
+    fn unsupported_argument(&self, op: Operation, kind: ResourceKind, argument: &str) -> Error {
+        Error::unsupported(
+            format!("{} with {argument}", op.on(kind)),
+            self.inner.provider().id.clone(),
+        )
+    }
+
+    /// The spec's own arguments (tenant, labels) must be honoured.
+    fn gate_spec(&self, op: Operation, spec: &ResourceSpec) -> Result<()> {
+        let args = self.caps.arguments;
+        let common = spec.common();
+        if common.tenant.is_some() && !args.tenancy {
+            return Err(self.unsupported_argument(op, spec.kind(), "a tenant"));
+        }
+        if !common.labels.is_empty() && !args.labels {
+            return Err(self.unsupported_argument(op, spec.kind(), "labels"));
+        }
+        Ok(())
+    }
+
+    fn checked_spec(&self, op: Operation, spec: &ResourceSpec) -> Result<ResourceSpec> {
+        self.gate(op, spec.kind())?;
+        self.gate_spec(op, spec)?;
+        spec.validate()
+    }
+
+    fn kinds_agree(id: &ResourceId, spec: &ResourceSpec) -> Result<()> {
+        if id.kind == spec.kind() {
+            Ok(())
+        } else {
+            Err(Error::invalid_input(
+                "kind",
+                format!(
+                    "a {} spec cannot describe the {} {}",
+                    spec.kind(),
+                    id.kind,
+                    id.id
+                ),
+            ))
+        }
+    }
+
+    fn checked_list_options(
+        &self,
+        kind: ResourceKind,
+        options: &ListOptions,
+    ) -> Result<ListOptions> {
+        self.gate(Operation::List, kind)?;
+        options.validate()?;
+        let args = self.caps.arguments;
+        let unsupported = |what| Err(self.unsupported_argument(Operation::List, kind, what));
+        if options.tenant.is_some() && !args.list_by_tenant {
+            return unsupported("a tenant filter");
+        }
+        if !options.labels.is_empty() && !args.list_by_labels {
+            return unsupported("a label filter");
+        }
+        if options.parent.is_some() && !args.parent_filter {
+            return unsupported("a parent filter");
+        }
+        let mut options = options.clone();
+        if let (Some(max), Some(size)) = (args.max_page_size, options.page_size) {
+            options.page_size = Some(size.min(max));
+        }
+        Ok(options)
+    }
+}
+
+#[async_trait]
+impl DockAdapter for Checked {
+    fn provider(&self) -> &ProviderInfo {
+        self.inner.provider()
+    }
+
+    fn dock_id(&self) -> &str {
+        self.inner.dock_id()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        self.endpoint.clone()
+    }
+
+    fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
+        self.inner.planned_id(&spec.validate().ok()?)
+    }
+
+    async fn check_credentials(&self) -> Result<()> {
+        let context = |e: Error| {
+            e.with_context("dock", self.inner.dock_id())
+                .with_context("provider", self.inner.provider().id.clone())
+        };
+        self.inner.check_credentials().await.map_err(context)
+    }
+
+    async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
+        let context = self.context(Operation::List, kind);
+        let options = self.checked_list_options(kind, options).map_err(&context)?;
+        self.inner.list(kind, &options).await.map_err(context)
+    }
+
+    async fn observe(
+        &self,
+        id: &ResourceId,
+        desired: Option<&ResourceSpec>,
+    ) -> Result<Observation> {
+        let context = self.context(Operation::Observe, id.kind);
+        self.gate(Operation::Observe, id.kind).map_err(&context)?;
+        let desired = match desired {
+            Some(spec) => {
+                Self::kinds_agree(id, spec).map_err(&context)?;
+                Some(spec.validate().map_err(&context)?)
+            }
+            None => None,
+        };
+        self.inner
+            .observe(id, desired.as_ref())
+            .await
+            .map_err(context)
+    }
+
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
+        let context = self.context(Operation::Create, spec.kind());
+        let spec = self
+            .checked_spec(Operation::Create, spec)
+            .map_err(&context)?;
+        self.inner.create(&spec).await.map_err(context)
+    }
+
+    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
+        let context = self.context(Operation::Update, id.kind);
+        Self::kinds_agree(id, spec).map_err(&context)?;
+        let spec = self
+            .checked_spec(Operation::Update, spec)
+            .map_err(&context)?;
+        self.inner.update(id, &spec).await.map_err(context)
+    }
+
+    async fn delete(&self, id: &ResourceId) -> Result<()> {
+        let context = self.context(Operation::Delete, id.kind);
+        self.gate(Operation::Delete, id.kind).map_err(&context)?;
+        self.inner.delete(id).await.map_err(context)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// RetryLayer
+
+/// When and how long to retry temporary failures: the same rules as
+/// `stackdock-http`'s retries. The wait before retry `n` is drawn uniformly
+/// from `[0, min(max_backoff, initial_backoff * 2^(n-1))]` ("full jitter"),
+/// or the provider's `retry_after` when the error carries one; no wait ends
+/// past `retry_timeout` after the first attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (default 3). `0` disables retries.
+    pub max_retries: u32,
+    /// Upper bound of the first backoff (default 100 ms).
+    pub initial_backoff: Duration,
+    /// Upper bound of any computed backoff (default 10 s).
+    pub max_backoff: Duration,
+    /// No retry starts later than this after the first attempt (default 60 s).
+    pub retry_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            retry_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Never retry.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// The jittered wait before retry number `retry` (1-based), before any
+    /// provider-requested wait.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(20))
+            .min(self.max_backoff);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(rand::thread_rng().gen_range(0..=nanos))
+    }
+}
+
+/// Retries temporary failures. See the [module docs](self).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RetryLayer {
+    /// The policy.
+    pub policy: RetryPolicy,
+}
+
+impl RetryLayer {
+    /// A layer with `policy`.
+    pub fn new(policy: RetryPolicy) -> Self {
+        RetryLayer { policy }
+    }
+}
+
+impl Layer for RetryLayer {
+    fn layer(&self, inner: Arc<dyn DockAdapter>) -> Arc<dyn DockAdapter> {
+        Arc::new(Retrying {
+            inner,
+            policy: self.policy,
+        })
+    }
+}
+
+/// An adapter behind the [`RetryLayer`].
+///
+/// Every operation of the adapter contract is idempotent (create adopts,
+/// delete of what is gone succeeds), so all of them are retried. A create
+/// retried after a failure whose effect is unknown may report
+/// [`Adopted`](crate::CreateOutcome::Adopted) for a resource its first
+/// attempt made: the outcome errs on the side of never claiming — and so
+/// never rolling back — what this call cannot prove it made.
+pub struct Retrying {
+    inner: Arc<dyn DockAdapter>,
+    policy: RetryPolicy,
+}
+
+impl fmt::Debug for Retrying {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retrying")
+            .field("inner", &self.inner)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl Retrying {
+    async fn retry<'a, T, F, Fut>(&'a self, mut call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut + Send + 'a,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'a,
+        T: Send,
+    {
+        let started = tokio::time::Instant::now();
+        let mut retry = 0;
+        loop {
+            let error = match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let retryable = error.is_temporary() && error.status() != ErrorStatus::Persistent;
+            if !retryable {
+                return Err(error);
+            }
+            retry += 1;
+            let wait = error
+                .retry_after()
+                .unwrap_or_else(|| self.policy.backoff(retry));
+            if retry > self.policy.max_retries
+                || started.elapsed() + wait > self.policy.retry_timeout
+            {
+                return Err(error.persistent());
+            }
+            tracing::debug!(retry, wait_ms = wait.as_millis() as u64, error = %error, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[async_trait]
+impl DockAdapter for Retrying {
+    fn provider(&self) -> &ProviderInfo {
+        self.inner.provider()
+    }
+
+    fn dock_id(&self) -> &str {
+        self.inner.dock_id()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        self.inner.endpoint()
+    }
+
+    fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
+        self.inner.planned_id(spec)
+    }
+
+    async fn check_credentials(&self) -> Result<()> {
+        self.retry(|| self.inner.check_credentials()).await
+    }
+
+    async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
+        self.retry(|| self.inner.list(kind, options)).await
+    }
+
+    async fn observe(
+        &self,
+        id: &ResourceId,
+        desired: Option<&ResourceSpec>,
+    ) -> Result<Observation> {
+        self.retry(|| self.inner.observe(id, desired)).await
+    }
+
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
+        self.retry(|| self.inner.create(spec)).await
+    }
+
+    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
+        self.retry(|| self.inner.update(id, spec)).await
+    }
+
+    async fn delete(&self, id: &ResourceId) -> Result<()> {
+        self.retry(|| self.inner.delete(id)).await
+    }
+}

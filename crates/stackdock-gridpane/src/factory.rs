@@ -1,0 +1,52 @@
+//! [`GridPaneFactory`]: GridPane docks from configuration.
+//!
+//! ```
+//! use stackdock_core::factory::{Credentials, DockConfig, DockFactory};
+//! use stackdock_core::secret::SecretString;
+//! use stackdock_gridpane::GridPaneFactory;
+//!
+//! let dock: DockConfig = serde_json::from_str(r#"{
+//!     "id": "gp-agency", "provider": "gridpane",
+//!     "settings": {"base_url": "https://panel.agency.example/oauth/api/v1", "per_page": 50},
+//!     "credentials": {"token": "env:GRIDPANE_AGENCY_TOKEN"}
+//! }"#).unwrap();
+//! let credentials = Credentials::from_values(
+//!     "gp-agency",
+//!     [("token".to_owned(), SecretString::from("resolved-token"))],
+//! );
+//! let adapter = GridPaneFactory.build(&dock, &credentials).unwrap();
+//! assert_eq!(adapter.dock_id(), "gp-agency");
+//! assert_eq!(adapter.endpoint().as_deref(), Some("https://panel.agency.example/oauth/api/v1"));
+//! ```
+
+use std::sync::Arc;
+
+use stackdock_core::factory::{Credentials, DockConfig, DockFactory};
+use stackdock_core::{DockAdapter, Error, Result};
+
+use crate::{GridPaneAdapter, GridPaneConfig, PROVIDER_ID};
+
+/// Builds [`GridPaneAdapter`]s (provider id `gridpane`).
+///
+/// Settings are a [`GridPaneConfig`] without its token (`base_url`,
+/// `per_page`, `throttle_wait`, `request_timeout`); the token is the
+/// credential `token`. The dock id is the configured one. No call is made:
+/// the client connects on first use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GridPaneFactory;
+
+impl DockFactory for GridPaneFactory {
+    fn provider(&self) -> &str {
+        PROVIDER_ID
+    }
+
+    fn build(&self, dock: &DockConfig, credentials: &Credentials) -> Result<Arc<dyn DockAdapter>> {
+        let mut config: GridPaneConfig = dock.settings_as()?;
+        config.token = credentials.require("token")?.clone();
+        config.dock_id = Some(dock.id.clone());
+        // Check the settings now, so errors name the dock.
+        let named = |e: Error| Error::config(format!("dock {}: settings: {e}", dock.id));
+        config.validate().map_err(named)?;
+        Ok(Arc::new(GridPaneAdapter::new(config).map_err(named)?))
+    }
+}

@@ -1,0 +1,53 @@
+//! [`VercelFactory`]: Vercel docks from configuration.
+//!
+//! ```
+//! use stackdock_core::factory::{Credentials, DockConfig, DockFactory};
+//! use stackdock_core::secret::SecretString;
+//! use stackdock_vercel::VercelFactory;
+//!
+//! let dock: DockConfig = serde_json::from_str(r#"{
+//!     "id": "vercel-acme", "provider": "vercel",
+//!     "settings": {"team": {"slug": "acme"}},
+//!     "credentials": {"token": "env:VERCEL_ACME_TOKEN"}
+//! }"#).unwrap();
+//! let credentials = Credentials::from_values(
+//!     "vercel-acme",
+//!     [("token".to_owned(), SecretString::from("resolved-token"))],
+//! );
+//! let adapter = VercelFactory.build(&dock, &credentials).unwrap();
+//! assert_eq!(adapter.dock_id(), "vercel-acme");
+//! ```
+
+use std::sync::Arc;
+
+use stackdock_core::factory::{Credentials, DockConfig, DockFactory};
+use stackdock_core::{DockAdapter, Result};
+
+use crate::{VercelAdapter, VercelConfig, PROVIDER_ID};
+
+/// Builds [`VercelAdapter`]s (provider id `vercel`).
+///
+/// Settings are a [`VercelConfig`] without its token (`team`, `base_url`,
+/// `page_size`, `max_concurrency`, `request_timeout`); the token is the
+/// credential `token`. The dock id is the configured one. No call is made:
+/// the client connects on first use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VercelFactory;
+
+impl DockFactory for VercelFactory {
+    fn provider(&self) -> &str {
+        PROVIDER_ID
+    }
+
+    fn build(&self, dock: &DockConfig, credentials: &Credentials) -> Result<Arc<dyn DockAdapter>> {
+        let mut config: VercelConfig = dock.settings_as()?;
+        config.token = credentials.require("token")?.clone();
+        config.dock_id = dock.id.clone();
+        // Check the settings now, so errors name the dock.
+        let named = |e: stackdock_core::Error| {
+            stackdock_core::Error::config(format!("dock {}: settings: {e}", dock.id))
+        };
+        config.http_config().map_err(named)?;
+        Ok(Arc::new(VercelAdapter::new(config).map_err(named)?))
+    }
+}
