@@ -1,209 +1,202 @@
-//! Quickstart: provision a demo tenant with no configuration and no network.
+//! Quickstart: a control plane in one file, with no configuration and no network.
 //!
 //! ```sh
 //! cargo run --example quickstart
 //! ```
 //!
-//! DNS goes to the embedded zone-file backend of `stackdock-dns`: real RFC 1035
-//! zone files under `target/quickstart/zones/` (they pass `named-checkzone`).
-//! Everything else runs against the in-memory adapter (a complete adapter
-//! that behaves like a real provider). Each provisioning state transition is
-//! printed as it happens — *before* the provider is called — which is where
-//! a real control plane would persist it. Then the tenant is observed for
-//! drift and torn down again.
+//! A demo tenant is a **blueprint** (web service, database with a generated
+//! password, DNS zone and records that use the database's outputs, mailbox,
+//! forwarder), applied by `stackdock-runtime` as a durable run on the embedded
+//! SQLite store under `target/quickstart/state/` — every step's intent is in
+//! the store before the provider is asked, and each transition is printed as
+//! it happens. Then: status from the store alone, drift made out of band,
+//! a reconcile that repairs it, and destroy (children first).
+//!
+//! DNS goes to the embedded zone-file backend of `stackdock-dns`: real RFC
+//! 1035 zone files under `target/quickstart/zones/`. Everything else runs on
+//! the in-memory adapter, a complete adapter that behaves like a provider.
 #![allow(clippy::print_stdout)]
 
+use std::path::Path;
 use std::sync::Arc;
 
-use stackdock::dns::RecordData;
-use stackdock::drive::{deprovision, provision};
-use stackdock::provisioning::ProvisioningRecord;
-use stackdock::spec::*;
+use stackdock::spec::{DatabaseSpec, ResourceSpec};
 use stackdock::*;
 use stackdock_dns::{AdapterOptions, ZoneFileAdapter, ZoneFileBackend};
+use stackdock_runtime::audit::StoreAudit;
+use stackdock_runtime::blueprint::Blueprint;
+use stackdock_runtime::events::{RunEvent, RunEventKind};
+use stackdock_runtime::store::{SqliteStore, Store};
+use stackdock_runtime::vault::{AesGcmVault, MasterKeys};
+use stackdock_runtime::{ApplyOptions, Runtime};
 
-fn tenant_common() -> Common {
-    Common {
-        tenant: Some("acme".into()),
-        ..Default::default()
+/// The tenant. Secrets are references (`generate`): generated, sealed in the
+/// vault before the create, never written to the store in the clear.
+const TENANT: &str = r#"
+scope = "acme"
+
+[steps.site]
+dock = "local"
+spec = { kind = "web_service", name = "acme-shop", framework = "nextjs", tenant = "acme" }
+
+[steps.db]
+dock = "local"
+spec = { kind = "database", name = "acme_shop", connection_limit = 20, tenant = "acme" }
+secrets = { password = "generate" }
+
+[steps.zone]
+dock = "zones"
+spec = { kind = "dns_zone", name = "acme.example", tenant = "acme" }
+
+[steps.shop_cname]
+dock = "zones"
+spec = { kind = "dns_record", zone = "${zone.name}", name = "shop", ttl = 300, data = { type = "CNAME", target = "cname.vercel-dns.com" }, tenant = "acme" }
+
+[steps.db_txt]
+dock = "zones"
+spec = { kind = "dns_record", zone = "${zone.name}", name = "_db", ttl = 300, data = { type = "TXT", text = "${db.host}:${db.port}" }, tenant = "acme" }
+
+[steps.owner]
+dock = "local"
+needs = ["zone"]
+spec = { kind = "mailbox", address = "owner@acme.example", quota_bytes = 1073741824, tenant = "acme" }
+secrets = { password = "generate" }
+
+[steps.sales]
+dock = "local"
+needs = ["owner"]
+spec = { kind = "mail_forwarder", source = "sales@acme.example", destinations = ["owner@acme.example"], tenant = "acme" }
+"#;
+
+fn print_event(event: &RunEvent) {
+    match &event.kind {
+        RunEventKind::RunStarted { operation } => println!("  run {} {operation:?}", event.run_id),
+        RunEventKind::Transition {
+            step,
+            from,
+            to,
+            reason,
+        } => println!(
+            "    {step:<12} {:>14} -> {:<14} {reason}",
+            from.as_str(),
+            to.as_str()
+        ),
+        RunEventKind::StepFinished { step, outcome } => {
+            println!("    {step:<12} done: {outcome:?}")
+        }
+        RunEventKind::RunFinished { status } => println!("  run finished: {status:?}"),
+        _ => {}
     }
 }
 
-fn demo_tenant() -> Vec<ResourceSpec> {
-    let record = |name: &str, data: RecordData| -> ResourceSpec {
-        DnsRecordSpec {
-            zone: "acme.example".into(),
-            name: name.into(),
-            ttl: Some(300),
-            data,
-            common: tenant_common(),
-        }
-        .into()
-    };
-    vec![
-        WebServiceSpec {
-            name: "acme-shop".into(),
-            framework: Some("nextjs".into()),
-            common: tenant_common(),
-            ..Default::default()
-        }
-        .into(),
-        DatabaseSpec {
-            name: "acme_shop".into(),
-            connection_limit: Some(20),
-            common: tenant_common(),
-            ..Default::default()
-        }
-        .into(),
-        DnsZoneSpec {
-            name: "acme.example".into(),
-            common: tenant_common(),
-            ..Default::default()
-        }
-        .into(),
-        // The zone template already gives SOA, NS, apex A, www and MX.
-        record(
-            "shop",
-            RecordData::CNAME {
-                target: "cname.vercel-dns.com".into(),
-            },
-        ),
-        record(
-            "@",
-            RecordData::TXT {
-                text: "v=spf1 mx -all".into(),
-            },
-        ),
-        record(
-            "_dmarc",
-            RecordData::TXT {
-                text: "v=DMARC1; p=quarantine".into(),
-            },
-        ),
-        MailboxSpec {
-            address: "owner@acme.example".into(),
-            password: Some("demo-Password-123".to_owned().into()),
-            quota_bytes: Some(1 << 30),
-            common: tenant_common(),
-            ..Default::default()
-        }
-        .into(),
-        MailForwarderSpec {
-            source: "sales@acme.example".into(),
-            destinations: vec!["owner@acme.example".into()],
-            common: tenant_common(),
-            ..Default::default()
-        }
-        .into(),
-    ]
-}
-
-fn print_transition(label: &str, record: &ProvisioningRecord) {
-    if let Some(t) = record.history.last() {
+async fn print_status(runtime: &Runtime) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let status = runtime.status("acme").await?;
+    for step in &status.steps {
+        let id = step.resource_id.as_ref().map(ToString::to_string);
         println!(
-            "  {label:<40} {:>14} -> {:<14} {:<17} {}",
-            t.from.as_str(),
-            t.to.as_str(),
-            t.reason,
-            t.message
+            "  {:<12} {:<8} {:<14} {:<8} {}",
+            step.step,
+            step.dock,
+            step.state.as_str(),
+            step.outcome.map(|o| o.as_str()).unwrap_or("-"),
+            id.unwrap_or_default()
         );
     }
+    Ok(())
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    let zone_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/quickstart/zones");
-    let mut registry = DockRegistry::new();
-    registry.insert(Arc::new(InMemoryAdapter::new("local")))?;
-    registry.insert(Arc::new(ZoneFileAdapter::new(
-        ZoneFileBackend::new(&zone_dir)?,
+async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/quickstart");
+    // A fresh demo each time: the vault key below lives only for this run.
+    let _ = std::fs::remove_dir_all(&base);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&base.join("state")).await?);
+    let local = Arc::new(InMemoryAdapter::new("local"));
+    let mut docks = DockRegistry::new();
+    docks.insert(local.clone())?;
+    docks.insert(Arc::new(ZoneFileAdapter::new(
+        ZoneFileBackend::new(base.join("zones"))?,
         AdapterOptions::default().with_dock_id("zones"),
     )))?;
-    for (id, dock) in registry.iter() {
-        dock.check_credentials().await?;
-        println!("dock {id:?}: {}", dock.provider().display_name);
-    }
-    // DNS to the zone files, everything else to the in-memory dock.
-    let dock_for = |kind: ResourceKind| match kind {
-        ResourceKind::DnsZone | ResourceKind::DnsRecord => registry.require("zones"),
-        _ => registry.require("local"),
-    };
-    println!("\nprovisioning tenant \"acme\":");
-
-    let mut managed = Vec::new();
-    for spec in demo_tenant() {
-        let dock = dock_for(spec.kind())?;
-        let label = match &spec {
-            ResourceSpec::DnsRecord(r) => format!("dns record {} {}", r.name, r.data.record_type()),
-            other => format!("{} {}", other.kind(), other.name()),
-        };
-        let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
-        // The sink is where a control plane persists intent before each call.
-        let sink = |r: &ProvisioningRecord| -> Result<()> {
-            print_transition(&label, r);
-            Ok(())
-        };
-        provision(dock.as_ref(), &spec, &mut record, &sink).await?;
-        managed.push((label, spec, record));
-    }
-
-    println!("\nobserving for drift:");
-    for (label, spec, record) in &managed {
-        let id = record
-            .resource_id
-            .as_ref()
-            .expect("provisioned resources have ids");
-        let observation = dock_for(spec.kind())?.observe(id, Some(spec)).await?;
-        println!(
-            "  {label:<40} exists={} up_to_date={}",
-            observation.exists(),
-            observation.up_to_date
-        );
-    }
-    let zones = dock_for(ResourceKind::DnsRecord)?
-        .list_all(
-            ResourceKind::DnsRecord,
-            &ListOptions::in_parent("acme.example"),
-        )
-        .await?;
-    println!("\nzone acme.example holds {} records:", zones.len());
-    for r in zones.iter().filter_map(|r| r.as_dns_record()) {
-        println!(
-            "  {:<20} {:>5} {:<5} {}",
-            r.meta.name,
-            r.ttl,
-            r.data.record_type(),
-            r.data
-        );
-    }
-    let zone_file = zone_dir.join("acme.example.zone");
-    if let Ok(text) = std::fs::read_to_string(&zone_file) {
-        println!("\n{}:\n{text}", zone_file.display());
-    }
-    if let Some(db) = managed
-        .iter()
-        .find(|(_, s, _)| s.kind() == ResourceKind::Database)
-    {
-        let resource = dock_for(ResourceKind::Database)?
-            .get(db.2.resource_id.as_ref().expect("id"))
-            .await?;
-        if let Some(conn) = resource.as_database().and_then(|d| d.connection.as_ref()) {
-            println!("\ndatabase connection (password redacted): {conn}");
+    let audit = Arc::new(StoreAudit::new(store.clone()));
+    let vault = AesGcmVault::new(store.clone(), MasterKeys::generate("demo-key"), audit);
+    let runtime = Runtime::new(store.clone(), docks).with_vault(Arc::new(vault));
+    let mut events = runtime.subscribe();
+    let printer = tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            print_event(&event);
         }
-    }
+    });
 
-    println!("\ntearing down (children first):");
-    for (label, spec, record) in managed.iter_mut().rev() {
-        let dock = dock_for(spec.kind())?;
-        let sink = |r: &ProvisioningRecord| -> Result<()> {
-            print_transition(label, r);
-            Ok(())
-        };
-        deprovision(dock.as_ref(), Some(spec), record, &sink).await?;
-    }
-    let left = dock_for(ResourceKind::DnsZone)?
-        .list_all(ResourceKind::DnsZone, &ListOptions::for_tenant("acme"))
+    println!(
+        "applying tenant \"acme\" (state in {}):",
+        base.join("state").display()
+    );
+    let blueprint = Blueprint::from_toml(TENANT)?;
+    let report = runtime
+        .apply(&blueprint, "quickstart", ApplyOptions::rollback())
         .await?;
-    println!("\ndone: {} zones left for tenant acme", left.len());
+    tokio::task::yield_now().await;
+    println!("\nstatus from the store alone (no provider call):");
+    print_status(&runtime).await?;
+    let zone_file = base.join("zones/acme.example.zone");
+    println!(
+        "\n{}:\n{}",
+        zone_file.display(),
+        std::fs::read_to_string(&zone_file)?
+    );
+
+    println!("applying the same blueprint again (nothing to do):");
+    let calls = local.remote_calls();
+    runtime
+        .apply(&blueprint, "quickstart", ApplyOptions::rollback())
+        .await?;
+    println!(
+        "  {} calls to the local dock, none of them mutating",
+        local.remote_calls() - calls
+    );
+
+    println!("\ndrift out of band: the database's limit changed, the mailbox deleted");
+    let db_id = report_id(&runtime, "db").await?;
+    let changed: ResourceSpec = DatabaseSpec {
+        name: "acme_shop".into(),
+        connection_limit: Some(5),
+        common: spec::Common {
+            tenant: Some("acme".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .into();
+    local.update(&db_id, &changed).await?;
+    local.delete(&report_id(&runtime, "owner").await?).await?;
+    println!("reconciling:");
+    runtime
+        .reconcile("acme", blueprint.org(), "quickstart")
+        .await?;
+    print_status(&runtime).await?;
+
+    println!("\ndestroying (children first):");
+    runtime
+        .destroy("acme", blueprint.org(), "quickstart")
+        .await?;
+    tokio::task::yield_now().await;
+    printer.abort();
+    println!("\ndone: {} resources left on the local dock", local.len());
+    let _ = report;
     Ok(())
+}
+
+/// The resource id a step recorded.
+async fn report_id(
+    runtime: &Runtime,
+    step: &str,
+) -> std::result::Result<ResourceId, Box<dyn std::error::Error>> {
+    let status = runtime.status("acme").await?;
+    status
+        .steps
+        .into_iter()
+        .find(|s| s.step == step)
+        .and_then(|s| s.resource_id)
+        .ok_or_else(|| format!("step {step} has no resource").into())
 }

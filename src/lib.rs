@@ -15,6 +15,7 @@
 //! | `vercel`   | `stackdock-vercel`    | Vercel REST API                       |
 //! | `gridpane` | `stackdock-gridpane`  | GridPane REST API                     |
 //! | `full`     | all of the above      |                                       |
+//! | `runtime`  | `stackdock-runtime`   | the control-plane engine (not a provider) |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -47,6 +48,11 @@ pub use stackdock_email as email;
 /// Vercel projects, deployments, domains, DNS and env vars (feature `vercel`).
 #[cfg(feature = "vercel")]
 pub use stackdock_vercel as vercel;
+
+/// The control-plane engine: blueprints, durable deduplicated runs,
+/// rollback of only what a run created, audit, the vault (feature `runtime`).
+#[cfg(feature = "runtime")]
+pub use stackdock_runtime as runtime;
 
 /// GridPane servers, sites, domains, system users and backups (feature `gridpane`).
 #[cfg(feature = "gridpane")]

@@ -1,0 +1,99 @@
+//! The typed progress of a run, for a CLI's progress bars or a UI's live view.
+//!
+//! Subscribe with [`Runtime::subscribe`](crate::Runtime::subscribe) (a
+//! `tokio::sync::broadcast` of every run's events; filter on
+//! [`RunEvent::run_id`]). Events are a view: the store is the record. A slow
+//! subscriber that lags loses events, never slows a run.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use stackdock_core::provisioning::Reason;
+use stackdock_core::ProvisioningState;
+
+use crate::model::{Operation, RunId, RunStatus};
+
+/// One thing that happened in a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunEvent {
+    /// The run.
+    pub run_id: RunId,
+    /// Its scope.
+    pub scope: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub kind: RunEventKind,
+}
+
+/// What happened.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEventKind {
+    /// The run started (this caller holds the scope).
+    RunStarted {
+        /// What it does.
+        operation: Operation,
+    },
+    /// A step is being worked on.
+    StepStarted {
+        /// The step.
+        step: String,
+        /// Its dock.
+        dock: String,
+    },
+    /// A step's record moved (already durably recorded when this is sent).
+    Transition {
+        /// The step.
+        step: String,
+        /// State before.
+        from: ProvisioningState,
+        /// State after.
+        to: ProvisioningState,
+        /// Why.
+        reason: Reason,
+    },
+    /// A step is done.
+    StepFinished {
+        /// The step.
+        step: String,
+        /// How.
+        outcome: StepOutcome,
+    },
+    /// A step failed and the run compensates what it created.
+    RollbackStarted,
+    /// The run ended.
+    RunFinished {
+        /// How.
+        status: RunStatus,
+    },
+}
+
+/// How a step ended in a run.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// This run created the resource.
+    Created,
+    /// The resource was already there and is now managed.
+    Adopted,
+    /// Drift was found and fixed.
+    Updated,
+    /// Observed as asked; nothing changed.
+    Unchanged,
+    /// Deleted (destroy) or found already gone.
+    Deleted,
+    /// Deleted by a rollback (this run had created it).
+    RolledBack,
+    /// Deliberately left alone (adopted, or held by another scope).
+    Skipped {
+        /// Stable reason code.
+        reason: String,
+    },
+    /// Failed.
+    Failed {
+        /// Stable code (an error kind).
+        code: String,
+    },
+}

@@ -1,0 +1,319 @@
+//! [`MemoryStore`]: the [`Store`] kept in memory, for tests and demos.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use stackdock_core::provisioning::sanitize_message;
+use stackdock_core::{ResourceId, ResourceKind};
+
+use super::Store;
+use crate::model::{
+    AuditEntry, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation, OperationRun,
+    RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+};
+use crate::{Error, Result};
+
+#[derive(Debug, Default)]
+struct Inner {
+    runs: Vec<OperationRun>,
+    steps: BTreeMap<(String, String), StepState>,
+    audit: Vec<AuditEntry>,
+    secrets: BTreeMap<(String, String, String), SealedSecret>,
+    scopes: BTreeMap<String, String>,
+    inventory: BTreeMap<(String, ResourceKind, String), InventoryItem>,
+    syncs: BTreeMap<String, DockSync>,
+}
+
+/// A [`Store`] in memory: every method is one critical section, so
+/// [`start_run`](Store::start_run) is atomic like the SQL stores.
+///
+/// ```
+/// use stackdock_runtime::store::{MemoryStore, Store};
+/// use stackdock_runtime::model::Operation;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let first = store.start_run("acme", Operation::Apply, "alice").await?;
+/// let again = store.start_run("acme", Operation::Apply, "bob").await?;
+/// assert!(first.is_started() && !again.is_started());
+/// assert_eq!(first.run().id, again.run().id);
+/// # Ok::<(), stackdock_runtime::Error>(()) }).unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Every critical section below leaves the data consistent, so a
+        // poisoned lock (a panicking test thread) is safe to keep using.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn start_run(
+        &self,
+        scope: &str,
+        operation: Operation,
+        actor: &str,
+    ) -> Result<StartOutcome> {
+        let mut inner = self.lock();
+        if let Some(active) = inner
+            .runs
+            .iter()
+            .find(|r| r.scope == scope && r.status.is_active())
+        {
+            if active.operation == operation {
+                return Ok(StartOutcome::Joined(active.clone()));
+            }
+            return Err(Error::ScopeBusy {
+                scope: scope.to_owned(),
+                active_run: active.id.clone(),
+                operation: active.operation,
+            });
+        }
+        let now = Utc::now();
+        let run = OperationRun {
+            id: RunId::new(),
+            scope: scope.to_owned(),
+            operation,
+            actor: actor.to_owned(),
+            status: RunStatus::Running,
+            attempts: 1,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+            reason: None,
+            message: None,
+            steps: Vec::new(),
+        };
+        inner.runs.push(run.clone());
+        Ok(StartOutcome::Started(run))
+    }
+
+    async fn finish_run(
+        &self,
+        id: &RunId,
+        status: RunStatus,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<OperationRun> {
+        if status.is_active() {
+            return Err(Error::store(format!("cannot finish a run as {status}")));
+        }
+        let mut inner = self.lock();
+        let run = inner
+            .runs
+            .iter_mut()
+            .find(|r| &r.id == id)
+            .ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+        if run.status.is_active() {
+            let now = Utc::now();
+            run.status = status;
+            run.updated_at = now;
+            run.finished_at = Some(now);
+            run.reason = reason.map(str::to_owned);
+            run.message = message.map(sanitize_message);
+        }
+        Ok(run.clone())
+    }
+
+    async fn get_run(&self, id: &RunId) -> Result<Option<OperationRun>> {
+        Ok(self.lock().runs.iter().find(|r| &r.id == id).cloned())
+    }
+
+    async fn active_run(&self, scope: &str) -> Result<Option<OperationRun>> {
+        Ok(self
+            .lock()
+            .runs
+            .iter()
+            .find(|r| r.scope == scope && r.status.is_active())
+            .cloned())
+    }
+
+    async fn list_runs(&self, scope: &str) -> Result<Vec<OperationRun>> {
+        Ok(self
+            .lock()
+            .runs
+            .iter()
+            .filter(|r| r.scope == scope)
+            .cloned()
+            .collect())
+    }
+
+    async fn put_step(&self, state: &StepState, run: Option<&RunId>) -> Result<()> {
+        let mut inner = self.lock();
+        if let Some(run_id) = run {
+            let run = inner
+                .runs
+                .iter_mut()
+                .find(|r| &r.id == run_id)
+                .ok_or_else(|| Error::NotFound(format!("run {run_id}")))?;
+            if !run.steps.contains(&state.step) {
+                run.steps.push(state.step.clone());
+            }
+            run.updated_at = Utc::now();
+        }
+        inner
+            .steps
+            .insert((state.scope.clone(), state.step.clone()), state.clone());
+        Ok(())
+    }
+
+    async fn get_step(&self, scope: &str, step: &str) -> Result<Option<StepState>> {
+        Ok(self
+            .lock()
+            .steps
+            .get(&(scope.to_owned(), step.to_owned()))
+            .cloned())
+    }
+
+    async fn list_steps(&self, scope: &str) -> Result<Vec<StepState>> {
+        Ok(self
+            .lock()
+            .steps
+            .values()
+            .filter(|s| s.scope == scope)
+            .cloned()
+            .collect())
+    }
+
+    async fn steps_holding(&self, dock: &str, resource: &ResourceId) -> Result<Vec<StepState>> {
+        Ok(self
+            .lock()
+            .steps
+            .values()
+            .filter(|s| s.dock == dock && s.holds_resource() && s.resource_id() == Some(resource))
+            .cloned()
+            .collect())
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64> {
+        let mut inner = self.lock();
+        let seq = inner.audit.len() as i64 + 1;
+        let mut entry = entry.clone();
+        entry.seq = seq;
+        entry.message = entry.message.as_deref().map(sanitize_message);
+        inner.audit.push(entry);
+        Ok(seq)
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        Ok(self
+            .lock()
+            .audit
+            .iter()
+            .filter(|e| query.scope.is_none() || e.scope == query.scope)
+            .filter(|e| query.run_id.is_none() || e.run_id == query.run_id)
+            .filter(|e| query.operation.as_ref().is_none_or(|o| &e.operation == o))
+            .cloned()
+            .collect())
+    }
+
+    async fn claim_scope(&self, scope: &str, org: &str) -> Result<String> {
+        Ok(self
+            .lock()
+            .scopes
+            .entry(scope.to_owned())
+            .or_insert_with(|| org.to_owned())
+            .clone())
+    }
+
+    async fn scope_org(&self, scope: &str) -> Result<Option<String>> {
+        Ok(self.lock().scopes.get(scope).cloned())
+    }
+
+    async fn sync_inventory(
+        &self,
+        dock: &str,
+        kind: ResourceKind,
+        items: &[InventoryItem],
+        at: chrono::DateTime<Utc>,
+    ) -> Result<InventoryDelta> {
+        let mut inner = self.lock();
+        let mut delta = InventoryDelta::default();
+        for item in items {
+            delta.seen += 1;
+            let key = (dock.to_owned(), kind, item.provider_resource_id.clone());
+            match inner.inventory.get_mut(&key) {
+                Some(known) => {
+                    if known.vanished_at.is_some() {
+                        delta.added += 1;
+                    }
+                    known.name = item.name.clone();
+                    known.resource = item.resource.clone();
+                    known.last_seen_at = at;
+                    known.vanished_at = None;
+                }
+                None => {
+                    delta.added += 1;
+                    let mut item = item.clone();
+                    (
+                        item.dock,
+                        item.kind,
+                        item.first_seen_at,
+                        item.last_seen_at,
+                        item.vanished_at,
+                    ) = (dock.to_owned(), kind, at, at, None);
+                    inner.inventory.insert(key, item);
+                }
+            }
+        }
+        for known in inner.inventory.values_mut() {
+            if known.dock == dock
+                && known.kind == kind
+                && known.vanished_at.is_none()
+                && known.last_seen_at != at
+            {
+                known.vanished_at = Some(at);
+                delta.vanished += 1;
+            }
+        }
+        Ok(delta)
+    }
+
+    async fn list_inventory(&self, dock: Option<&str>) -> Result<Vec<InventoryItem>> {
+        Ok(self
+            .lock()
+            .inventory
+            .values()
+            .filter(|i| dock.is_none_or(|d| i.dock == d))
+            .cloned()
+            .collect())
+    }
+
+    async fn put_dock_sync(&self, sync: &DockSync) -> Result<()> {
+        let mut sync = sync.clone();
+        sync.last_sync_error = sync.last_sync_error.as_deref().map(sanitize_message);
+        self.lock().syncs.insert(sync.dock.clone(), sync);
+        Ok(())
+    }
+
+    async fn dock_syncs(&self) -> Result<Vec<DockSync>> {
+        Ok(self.lock().syncs.values().cloned().collect())
+    }
+
+    async fn put_secret(&self, secret: &SealedSecret) -> Result<()> {
+        let key = (secret.org.clone(), secret.dock.clone(), secret.name.clone());
+        self.lock().secrets.insert(key, secret.clone());
+        Ok(())
+    }
+
+    async fn get_secret(&self, org: &str, dock: &str, name: &str) -> Result<Option<SealedSecret>> {
+        let key = (org.to_owned(), dock.to_owned(), name.to_owned());
+        Ok(self.lock().secrets.get(&key).cloned())
+    }
+
+    async fn list_secrets(&self) -> Result<Vec<SealedSecret>> {
+        Ok(self.lock().secrets.values().cloned().collect())
+    }
+}

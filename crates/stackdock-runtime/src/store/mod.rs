@@ -1,0 +1,127 @@
+//! Where the runtime keeps what it must not forget: runs, per-step state,
+//! the audit log and sealed secrets.
+//!
+//! [`Store`] is async and object-safe (`Arc<dyn Store>`). Two
+//! implementations: [`MemoryStore`] (tests, demos) and [`SqliteStore`]
+//! (the embedded default: one file, WAL, migrations). Both pass the same
+//! conformance suite (`store_conformance`, feature `testing`).
+//!
+//! # Run deduplication
+//!
+//! [`Store::start_run`] is the one place that decides who holds a scope,
+//! atomically *in the store* (a transaction over a unique index on the
+//! active run of a scope, never a read-then-write in Rust):
+//!
+//! * no active run on the scope → a new run, `running`, holds it;
+//! * the same operation is active → that run ([`StartOutcome::Joined`]);
+//! * another operation is active → [`Error::ScopeBusy`] naming it.
+
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::{SqliteStore, STATE_FILE};
+
+use std::fmt;
+
+use async_trait::async_trait;
+use stackdock_core::ResourceId;
+
+use crate::model::{
+    AuditEntry, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation, OperationRun,
+    RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+};
+#[allow(unused_imports)] // for the docs
+use crate::Error;
+use crate::Result;
+
+/// The runtime's durable state. See the [module docs](self).
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Start `operation` on `scope` for `actor`, or join / refuse; see the
+    /// [module docs](self). Atomic.
+    async fn start_run(
+        &self,
+        scope: &str,
+        operation: Operation,
+        actor: &str,
+    ) -> Result<StartOutcome>;
+
+    /// Finish an active run with `status` (not `queued` / `running`), a
+    /// reason code and a sanitised message; it releases the scope. Finishing
+    /// a run that is already finished is [`Error::NotFound`]-free: it
+    /// returns the run unchanged.
+    async fn finish_run(
+        &self,
+        id: &RunId,
+        status: RunStatus,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<OperationRun>;
+
+    /// One run.
+    async fn get_run(&self, id: &RunId) -> Result<Option<OperationRun>>;
+
+    /// The run holding `scope`, if any.
+    async fn active_run(&self, scope: &str) -> Result<Option<OperationRun>>;
+
+    /// Every run of `scope`, oldest first.
+    async fn list_runs(&self, scope: &str) -> Result<Vec<OperationRun>>;
+
+    /// Write a step's state (insert or replace by (scope, step)) and, when
+    /// `run` is given, note that the run touched the step. One durable write.
+    async fn put_step(&self, state: &StepState, run: Option<&RunId>) -> Result<()>;
+
+    /// One step's state.
+    async fn get_step(&self, scope: &str, step: &str) -> Result<Option<StepState>>;
+
+    /// Every step of `scope`, by name.
+    async fn list_steps(&self, scope: &str) -> Result<Vec<StepState>>;
+
+    /// Steps of any scope that hold `resource` on `dock` (a live record with
+    /// that id), so a rollback never deletes what another scope adopted.
+    async fn steps_holding(&self, dock: &str, resource: &ResourceId) -> Result<Vec<StepState>>;
+
+    /// Append an audit entry; returns its sequence number. Append-only:
+    /// there is no update or delete.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64>;
+
+    /// Audit entries matching `query`, oldest first.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+
+    /// Record that `org` owns `scope` unless another org already does;
+    /// returns the owner (atomic: two orgs racing get the same answer).
+    async fn claim_scope(&self, scope: &str, org: &str) -> Result<String>;
+
+    /// The org owning `scope`, if it was ever claimed.
+    async fn scope_org(&self, scope: &str) -> Result<Option<String>>;
+
+    /// Replace what the inventory knows of `kind` on `dock` with `items`,
+    /// listed at `at`: upsert by (dock, kind, provider id), and mark the
+    /// known items missing from `items` vanished. One transaction.
+    async fn sync_inventory(
+        &self,
+        dock: &str,
+        kind: stackdock_core::ResourceKind,
+        items: &[InventoryItem],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<InventoryDelta>;
+
+    /// The inventory of `dock` (every dock when `None`), vanished items included.
+    async fn list_inventory(&self, dock: Option<&str>) -> Result<Vec<InventoryItem>>;
+
+    /// Record the outcome of a dock's sync.
+    async fn put_dock_sync(&self, sync: &DockSync) -> Result<()>;
+
+    /// The last sync of every dock synced so far.
+    async fn dock_syncs(&self) -> Result<Vec<DockSync>>;
+
+    /// Insert or replace a sealed secret by (org, dock, name).
+    async fn put_secret(&self, secret: &SealedSecret) -> Result<()>;
+
+    /// One sealed secret.
+    async fn get_secret(&self, org: &str, dock: &str, name: &str) -> Result<Option<SealedSecret>>;
+
+    /// Every sealed secret (for key rotation).
+    async fn list_secrets(&self) -> Result<Vec<SealedSecret>>;
+}

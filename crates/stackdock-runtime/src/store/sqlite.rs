@@ -1,0 +1,624 @@
+//! [`SqliteStore`]: the embedded default [`Store`]: one SQLite file in a
+//! state directory, WAL, embedded migrations.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+use stackdock_core::provisioning::sanitize_message;
+use stackdock_core::{ResourceId, ResourceKind};
+
+use super::Store;
+use crate::model::{
+    AuditEntry, AuditOutcome, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation,
+    OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+};
+use crate::{Error, Result};
+
+/// The file name inside a state directory.
+pub const STATE_FILE: &str = "stackdock-state.db";
+
+/// The migrations, compiled in (no files needed at run time).
+#[derive(Debug)]
+struct Embedded;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> BoxFuture<'static, std::result::Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async {
+            Ok(vec![
+                Migration::new(
+                    1,
+                    "init".into(),
+                    MigrationType::Simple,
+                    include_str!("../../migrations/0001_init.sql").into(),
+                    false,
+                ),
+                Migration::new(
+                    2,
+                    "scopes".into(),
+                    MigrationType::Simple,
+                    include_str!("../../migrations/0002_scopes.sql").into(),
+                    false,
+                ),
+                Migration::new(
+                    3,
+                    "inventory".into(),
+                    MigrationType::Simple,
+                    include_str!("../../migrations/0003_inventory.sql").into(),
+                    false,
+                ),
+            ])
+        })
+    }
+}
+
+/// The embedded [`Store`]: a SQLite file in WAL mode with a busy timeout, so
+/// several tasks (and processes on one host) can share it; schema migrations
+/// run on open.
+///
+/// ```
+/// use stackdock_runtime::store::{SqliteStore, Store};
+/// use stackdock_runtime::model::Operation;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = SqliteStore::open(dir.path()).await?;
+/// let run = store.start_run("acme", Operation::Apply, "alice").await?;
+/// let busy = store.start_run("acme", Operation::Destroy, "bob").await;
+/// assert!(matches!(busy, Err(stackdock_runtime::Error::ScopeBusy { .. })));
+/// # let _ = run;
+/// # Ok::<(), stackdock_runtime::Error>(()) }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Open (creating it and the directory if needed) the state file
+    /// [`STATE_FILE`] in `dir`, and migrate it.
+    pub async fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Error::store(format!("cannot create {}: {}", dir.display(), e.kind())))?;
+        Self::open_file(dir.join(STATE_FILE)).await
+    }
+
+    /// Open (creating it if needed) the state file at `path`, and migrate it.
+    pub async fn open_file(path: impl Into<PathBuf>) -> Result<Self> {
+        let path = path.into();
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed intent survives a power loss, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Migrator::new(Embedded).await?.run(&pool).await?;
+        Ok(SqliteStore { pool, path })
+    }
+
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Close the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| Error::store(format!("bad timestamp {s:?}: {e}")))
+}
+
+fn run_from_row(row: &SqliteRow) -> Result<OperationRun> {
+    let operation: String = row.try_get("operation")?;
+    let status: String = row.try_get("status")?;
+    let finished: Option<String> = row.try_get("finished_at")?;
+    Ok(OperationRun {
+        id: RunId(row.try_get("id")?),
+        scope: row.try_get("scope")?,
+        operation: Operation::parse(&operation)
+            .ok_or_else(|| Error::store(format!("unknown operation {operation:?}")))?,
+        actor: row.try_get("actor")?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| Error::store(format!("unknown status {status:?}")))?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
+        finished_at: finished.as_deref().map(parse_ts).transpose()?,
+        reason: row.try_get("reason")?,
+        message: row.try_get("message")?,
+        steps: Vec::new(),
+    })
+}
+
+const RUN_COLUMNS: &str =
+    "id, scope, operation, actor, status, attempts, created_at, updated_at, finished_at, reason, message";
+
+impl SqliteStore {
+    async fn with_steps(&self, mut run: OperationRun) -> Result<OperationRun> {
+        let rows = sqlx::query("SELECT step FROM run_steps WHERE run_id = ? ORDER BY seq")
+            .bind(run.id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        run.steps = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("step"))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(run)
+    }
+
+    async fn runs_where(&self, clause: &str, bind: &str) -> Result<Vec<OperationRun>> {
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM runs WHERE {clause} ORDER BY created_at, rowid");
+        let rows = sqlx::query(&sql).bind(bind).fetch_all(&self.pool).await?;
+        let mut runs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            runs.push(self.with_steps(run_from_row(row)?).await?);
+        }
+        Ok(runs)
+    }
+}
+
+fn step_from_row(row: &SqliteRow) -> Result<StepState> {
+    let body: String = row.try_get("body")?;
+    serde_json::from_str(&body).map_err(|e| Error::store(format!("bad step state: {e}")))
+}
+
+fn id_text(id: &ResourceId) -> String {
+    format!("{}:{}", id.kind, id.id)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn start_run(
+        &self,
+        scope: &str,
+        operation: Operation,
+        actor: &str,
+    ) -> Result<StartOutcome> {
+        let now = ts(Utc::now());
+        let id = RunId::new();
+        // One transaction: the insert takes SQLite's write lock first, so the
+        // select that follows sees the run that beat us, and nobody can
+        // finish or start one in between. The partial unique index
+        // `runs_one_active_per_scope` is what refuses a second active run.
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO runs (id, scope, operation, actor, status, attempts, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, 'running', 1, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(scope)
+        .bind(operation.as_str())
+        .bind(actor)
+        .bind(&now)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE scope = ? AND status IN ('queued', 'running')"
+        );
+        let row = sqlx::query(&sql)
+            .bind(scope)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let active = row
+            .as_ref()
+            .map(run_from_row)
+            .transpose()?
+            .ok_or_else(|| Error::store("no active run after start_run"))?;
+        if inserted == 1 {
+            return Ok(StartOutcome::Started(active));
+        }
+        if active.operation == operation {
+            Ok(StartOutcome::Joined(self.with_steps(active).await?))
+        } else {
+            Err(Error::ScopeBusy {
+                scope: scope.to_owned(),
+                active_run: active.id,
+                operation: active.operation,
+            })
+        }
+    }
+
+    async fn finish_run(
+        &self,
+        id: &RunId,
+        status: RunStatus,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<OperationRun> {
+        if status.is_active() {
+            return Err(Error::store(format!("cannot finish a run as {status}")));
+        }
+        let now = ts(Utc::now());
+        sqlx::query(
+            "UPDATE runs SET status = ?, reason = ?, message = ?, updated_at = ?, finished_at = ? \
+             WHERE id = ? AND status IN ('queued', 'running')",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(message.map(sanitize_message))
+        .bind(&now)
+        .bind(&now)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        self.get_run(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("run {id}")))
+    }
+
+    async fn get_run(&self, id: &RunId) -> Result<Option<OperationRun>> {
+        Ok(self.runs_where("id = ?", id.as_str()).await?.pop())
+    }
+
+    async fn active_run(&self, scope: &str) -> Result<Option<OperationRun>> {
+        Ok(self
+            .runs_where("scope = ? AND status IN ('queued', 'running')", scope)
+            .await?
+            .pop())
+    }
+
+    async fn list_runs(&self, scope: &str) -> Result<Vec<OperationRun>> {
+        self.runs_where("scope = ?", scope).await
+    }
+
+    async fn put_step(&self, state: &StepState, run: Option<&RunId>) -> Result<()> {
+        let body = serde_json::to_string(state).map_err(Error::store)?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO steps (scope, step, dock, resource_id, live, state, body, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (scope, step) DO UPDATE SET dock = excluded.dock, \
+             resource_id = excluded.resource_id, live = excluded.live, state = excluded.state, \
+             body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(&state.scope)
+        .bind(&state.step)
+        .bind(&state.dock)
+        .bind(state.resource_id().map(id_text))
+        .bind(state.holds_resource())
+        .bind(state.record.state.as_str())
+        .bind(&body)
+        .bind(ts(state.updated_at))
+        .execute(&mut *tx)
+        .await?;
+        if let Some(run) = run {
+            sqlx::query(
+                "INSERT INTO run_steps (run_id, step, seq) \
+                 VALUES (?1, ?2, (SELECT COUNT(*) FROM run_steps WHERE run_id = ?1)) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(run.as_str())
+            .bind(&state.step)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE runs SET updated_at = ? WHERE id = ?")
+                .bind(ts(Utc::now()))
+                .bind(run.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_step(&self, scope: &str, step: &str) -> Result<Option<StepState>> {
+        sqlx::query("SELECT body FROM steps WHERE scope = ? AND step = ?")
+            .bind(scope)
+            .bind(step)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(step_from_row)
+            .transpose()
+    }
+
+    async fn list_steps(&self, scope: &str) -> Result<Vec<StepState>> {
+        sqlx::query("SELECT body FROM steps WHERE scope = ? ORDER BY step")
+            .bind(scope)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(step_from_row)
+            .collect()
+    }
+
+    async fn steps_holding(&self, dock: &str, resource: &ResourceId) -> Result<Vec<StepState>> {
+        sqlx::query("SELECT body FROM steps WHERE live = 1 AND dock = ? AND resource_id = ? ORDER BY scope, step")
+            .bind(dock)
+            .bind(id_text(resource))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(step_from_row)
+            .collect()
+    }
+
+    async fn append_audit(&self, e: &AuditEntry) -> Result<i64> {
+        let result = sqlx::query(
+            "INSERT INTO audit (at, actor, org, scope, dock, resource, operation, outcome, reason, run_id, message) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(ts(e.at))
+        .bind(&e.actor)
+        .bind(&e.org)
+        .bind(&e.scope)
+        .bind(&e.dock)
+        .bind(&e.resource)
+        .bind(&e.operation)
+        .bind(e.outcome.as_str())
+        .bind(&e.reason)
+        .bind(e.run_id.as_ref().map(RunId::as_str))
+        .bind(e.message.as_deref().map(sanitize_message))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.last_insert_rowid())
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, org, scope, dock, resource, operation, outcome, reason, run_id, message \
+             FROM audit WHERE (?1 IS NULL OR scope = ?1) AND (?2 IS NULL OR run_id = ?2) \
+             AND (?3 IS NULL OR operation = ?3) ORDER BY seq",
+        )
+        .bind(&query.scope)
+        .bind(query.run_id.as_ref().map(RunId::as_str))
+        .bind(&query.operation)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let outcome: String = row.try_get("outcome")?;
+                Ok(AuditEntry {
+                    seq: row.try_get("seq")?,
+                    at: parse_ts(&row.try_get::<String, _>("at")?)?,
+                    actor: row.try_get("actor")?,
+                    org: row.try_get("org")?,
+                    scope: row.try_get("scope")?,
+                    dock: row.try_get("dock")?,
+                    resource: row.try_get("resource")?,
+                    operation: row.try_get("operation")?,
+                    outcome: AuditOutcome::parse(&outcome)
+                        .ok_or_else(|| Error::store(format!("unknown outcome {outcome:?}")))?,
+                    reason: row.try_get("reason")?,
+                    run_id: row.try_get::<Option<String>, _>("run_id")?.map(RunId),
+                    message: row.try_get("message")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_scope(&self, scope: &str, org: &str) -> Result<String> {
+        // Insert-or-keep, then read the owner, in one transaction.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO scopes (scope, org, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(scope)
+        .bind(org)
+        .bind(ts(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        let owner: String = sqlx::query("SELECT org FROM scopes WHERE scope = ?")
+            .bind(scope)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("org")?;
+        tx.commit().await?;
+        Ok(owner)
+    }
+
+    async fn scope_org(&self, scope: &str) -> Result<Option<String>> {
+        Ok(sqlx::query("SELECT org FROM scopes WHERE scope = ?")
+            .bind(scope)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.try_get("org"))
+            .transpose()?)
+    }
+
+    async fn sync_inventory(
+        &self,
+        dock: &str,
+        kind: ResourceKind,
+        items: &[InventoryItem],
+        at: DateTime<Utc>,
+    ) -> Result<InventoryDelta> {
+        let at = ts(at);
+        let mut delta = InventoryDelta::default();
+        let mut tx = self.pool.begin().await?;
+        for item in items {
+            delta.seen += 1;
+            let body = serde_json::to_string(&item.resource).map_err(Error::store)?;
+            // Added: new, or back after having vanished.
+            let before: Option<Option<String>> = sqlx::query(
+                "SELECT vanished_at FROM inventory WHERE dock = ? AND kind = ? AND provider_resource_id = ?",
+            )
+            .bind(dock)
+            .bind(kind.as_str())
+            .bind(&item.provider_resource_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| row.try_get("vanished_at"))
+            .transpose()?;
+            if !matches!(before, Some(None)) {
+                delta.added += 1;
+            }
+            sqlx::query(
+                "INSERT INTO inventory (dock, kind, provider_resource_id, name, body, first_seen_at, last_seen_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (dock, kind, provider_resource_id) DO UPDATE SET \
+                 name = excluded.name, body = excluded.body, last_seen_at = excluded.last_seen_at, vanished_at = NULL",
+            )
+            .bind(dock)
+            .bind(kind.as_str())
+            .bind(&item.provider_resource_id)
+            .bind(&item.name)
+            .bind(&body)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        delta.vanished = sqlx::query(
+            "UPDATE inventory SET vanished_at = ?1 WHERE dock = ?2 AND kind = ?3 \
+             AND vanished_at IS NULL AND last_seen_at <> ?1",
+        )
+        .bind(&at)
+        .bind(dock)
+        .bind(kind.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(delta)
+    }
+
+    async fn list_inventory(&self, dock: Option<&str>) -> Result<Vec<InventoryItem>> {
+        let rows = sqlx::query(
+            "SELECT * FROM inventory WHERE (?1 IS NULL OR dock = ?1) ORDER BY dock, kind, provider_resource_id",
+        )
+        .bind(dock)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                let body: String = row.try_get("body")?;
+                let vanished: Option<String> = row.try_get("vanished_at")?;
+                Ok(InventoryItem {
+                    dock: row.try_get("dock")?,
+                    kind: ResourceKind::ALL
+                        .into_iter()
+                        .find(|k| k.as_str() == kind)
+                        .ok_or_else(|| Error::store(format!("unknown kind {kind:?}")))?,
+                    provider_resource_id: row.try_get("provider_resource_id")?,
+                    name: row.try_get("name")?,
+                    resource: serde_json::from_str(&body).map_err(Error::store)?,
+                    first_seen_at: parse_ts(&row.try_get::<String, _>("first_seen_at")?)?,
+                    last_seen_at: parse_ts(&row.try_get::<String, _>("last_seen_at")?)?,
+                    vanished_at: vanished.as_deref().map(parse_ts).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_dock_sync(&self, sync: &DockSync) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dock_syncs (dock, last_sync_at, last_success_at, last_sync_error, items) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (dock) DO UPDATE SET last_sync_at = excluded.last_sync_at, \
+             last_success_at = excluded.last_success_at, last_sync_error = excluded.last_sync_error, \
+             items = excluded.items",
+        )
+        .bind(&sync.dock)
+        .bind(sync.last_sync_at.map(ts))
+        .bind(sync.last_success_at.map(ts))
+        .bind(sync.last_sync_error.as_deref().map(sanitize_message))
+        .bind(i64::try_from(sync.items).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn dock_syncs(&self) -> Result<Vec<DockSync>> {
+        let rows = sqlx::query("SELECT * FROM dock_syncs ORDER BY dock")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let at = |col: &str| -> Result<Option<DateTime<Utc>>> {
+                    row.try_get::<Option<String>, _>(col)?
+                        .as_deref()
+                        .map(parse_ts)
+                        .transpose()
+                };
+                Ok(DockSync {
+                    dock: row.try_get("dock")?,
+                    last_sync_at: at("last_sync_at")?,
+                    last_success_at: at("last_success_at")?,
+                    last_sync_error: row.try_get("last_sync_error")?,
+                    items: u64::try_from(row.try_get::<i64, _>("items")?).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn put_secret(&self, s: &SealedSecret) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO secrets (org, dock, name, key_id, nonce, ciphertext, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (org, dock, name) DO UPDATE SET \
+             key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&s.org)
+        .bind(&s.dock)
+        .bind(&s.name)
+        .bind(&s.key_id)
+        .bind(&s.nonce)
+        .bind(&s.ciphertext)
+        .bind(ts(s.updated_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_secret(&self, org: &str, dock: &str, name: &str) -> Result<Option<SealedSecret>> {
+        sqlx::query("SELECT * FROM secrets WHERE org = ? AND dock = ? AND name = ?")
+            .bind(org)
+            .bind(dock)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(secret_from_row)
+            .transpose()
+    }
+
+    async fn list_secrets(&self) -> Result<Vec<SealedSecret>> {
+        sqlx::query("SELECT * FROM secrets ORDER BY org, dock, name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(secret_from_row)
+            .collect()
+    }
+}
+
+fn secret_from_row(row: &SqliteRow) -> Result<SealedSecret> {
+    Ok(SealedSecret {
+        org: row.try_get("org")?,
+        dock: row.try_get("dock")?,
+        name: row.try_get("name")?,
+        key_id: row.try_get("key_id")?,
+        nonce: row.try_get("nonce")?,
+        ciphertext: row.try_get("ciphertext")?,
+        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}

@@ -1,0 +1,599 @@
+//! The store conformance suite: plain `pub async fn`s that every [`Store`]
+//! implementation runs from its own tests (object_store's `integration.rs`
+//! pattern). Each check uses fresh scope names, so one store can run them
+//! all; each panics with a message naming the broken promise.
+//!
+//! It lives here, behind the `testing` feature, rather than in
+//! `stackdock-testkit`: the checks need the runtime's types, and keeping
+//! them here spares the adapter testkit a dependency on sqlx. A future
+//! PostgreSQL store dev-depends on `stackdock-runtime` with `testing` and
+//! calls [`all`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use stackdock_runtime::store::MemoryStore;
+//! # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+//! stackdock_runtime::store_conformance::all(Arc::new(MemoryStore::new())).await;
+//! # });
+//! ```
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use stackdock_core::provisioning::{Reason, Step};
+use stackdock_core::{CreateOutcome, ProvisioningState, ResourceId, ResourceKind};
+
+use crate::model::{
+    AuditEntry, AuditOutcome, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation,
+    RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+};
+use crate::store::Store;
+use crate::Error;
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &RunId::new().0[..8])
+}
+
+/// Every check, in turn.
+pub async fn all(store: Arc<dyn Store>) {
+    runs_dedupe_and_busy(store.as_ref()).await;
+    concurrent_start_run(store.clone()).await;
+    concurrent_mixed_operations(store.clone()).await;
+    step_state_survives_runs(store.as_ref()).await;
+    audit_is_append_only_and_queryable(store.as_ref()).await;
+    secrets_round_trip(store.as_ref()).await;
+    scope_ownership(store.clone()).await;
+    inventory_upserts_and_marks_vanished(store.as_ref()).await;
+}
+
+/// Same operation → the active run; another → `ScopeBusy` naming it; a
+/// finished run releases the scope; finishing twice changes nothing.
+pub async fn runs_dedupe_and_busy(store: &dyn Store) {
+    let scope = unique("dedupe");
+    let first = store
+        .start_run(&scope, Operation::Apply, "alice")
+        .await
+        .unwrap();
+    let StartOutcome::Started(run) = first else {
+        panic!("first start_run must start a run")
+    };
+    assert_eq!(run.status, RunStatus::Running);
+    assert_eq!(run.attempts, 1);
+    assert_eq!(
+        (run.scope.as_str(), run.operation, run.actor.as_str()),
+        (scope.as_str(), Operation::Apply, "alice")
+    );
+
+    let again = store
+        .start_run(&scope, Operation::Apply, "bob")
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        StartOutcome::Joined(run.clone()),
+        "same operation must join the active run"
+    );
+
+    match store.start_run(&scope, Operation::Destroy, "bob").await {
+        Err(Error::ScopeBusy {
+            scope: s,
+            active_run,
+            operation,
+        }) => {
+            assert_eq!(
+                (s.as_str(), &active_run, operation),
+                (scope.as_str(), &run.id, Operation::Apply)
+            );
+        }
+        other => panic!("another operation must be ScopeBusy, got {other:?}"),
+    }
+    let other_scope = unique("dedupe-other");
+    assert!(store
+        .start_run(&other_scope, Operation::Destroy, "bob")
+        .await
+        .unwrap()
+        .is_started());
+
+    assert_eq!(
+        store.active_run(&scope).await.unwrap().map(|r| r.id),
+        Some(run.id.clone())
+    );
+    assert!(store
+        .finish_run(&run.id, RunStatus::Running, None, None)
+        .await
+        .is_err());
+    let done = store
+        .finish_run(
+            &run.id,
+            RunStatus::Succeeded,
+            Some("done"),
+            Some("ok password=hunter2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded);
+    assert!(done.finished_at.is_some());
+    assert!(
+        !done.message.unwrap().contains("hunter2"),
+        "run messages are sanitised"
+    );
+    let twice = store
+        .finish_run(&run.id, RunStatus::Failed, Some("late"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        twice.status,
+        RunStatus::Succeeded,
+        "a finished run stays finished"
+    );
+    assert!(store.active_run(&scope).await.unwrap().is_none());
+
+    let next = store
+        .start_run(&scope, Operation::Destroy, "carol")
+        .await
+        .unwrap();
+    assert!(next.is_started(), "a finished run releases the scope");
+    assert_ne!(next.run().id, run.id);
+    let runs = store.list_runs(&scope).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&run.id, &next.run().id]
+    );
+    assert_eq!(
+        store
+            .get_run(&run.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("done")
+    );
+    assert!(store.get_run(&RunId::new()).await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .finish_run(&RunId::new(), RunStatus::Failed, None, None)
+            .await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+/// 50 concurrent `start_run` of one (scope, operation) → one run, the rest
+/// joined to it; then another operation → `ScopeBusy` naming it.
+pub async fn concurrent_start_run(store: Arc<dyn Store>) {
+    let scope = unique("race");
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (store, scope) = (store.clone(), scope.clone());
+            tokio::spawn(async move {
+                store
+                    .start_run(&scope, Operation::Apply, &format!("actor{i}"))
+                    .await
+            })
+        })
+        .collect();
+    let mut started = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let outcome = task.await.unwrap().unwrap();
+        started += usize::from(outcome.is_started());
+        ids.insert(outcome.run().id.clone());
+    }
+    assert_eq!(
+        started, 1,
+        "exactly one of 50 concurrent start_run may start a run"
+    );
+    assert_eq!(ids.len(), 1, "every caller must get the same run");
+    let id = ids.pop_first().unwrap();
+    match store.start_run(&scope, Operation::Destroy, "x").await {
+        Err(Error::ScopeBusy { active_run, .. }) => assert_eq!(active_run, id),
+        other => panic!("expected ScopeBusy, got {other:?}"),
+    }
+    assert_eq!(store.list_runs(&scope).await.unwrap().len(), 1);
+}
+
+/// Applies and destroys racing on one scope: one run in all; every other
+/// call joined it (same operation) or got `ScopeBusy` naming it.
+pub async fn concurrent_mixed_operations(store: Arc<dyn Store>) {
+    let scope = unique("mixed");
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (store, scope) = (store.clone(), scope.clone());
+            let op = if i % 2 == 0 {
+                Operation::Apply
+            } else {
+                Operation::Destroy
+            };
+            tokio::spawn(async move { (op, store.start_run(&scope, op, "racer").await) })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    let runs = store.list_runs(&scope).await.unwrap();
+    assert_eq!(runs.len(), 1, "one run for the whole race");
+    let winner = &runs[0];
+    for (op, result) in results {
+        match result {
+            Ok(outcome) => {
+                assert_eq!(outcome.run().id, winner.id);
+                assert_eq!(op, winner.operation);
+            }
+            Err(Error::ScopeBusy {
+                active_run,
+                operation,
+                ..
+            }) => {
+                assert_eq!(active_run, winner.id);
+                assert_eq!(operation, winner.operation);
+                assert_ne!(op, winner.operation);
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+}
+
+fn record_with_id(id: &ResourceId) -> StepState {
+    let mut state = StepState::new("x", "x", "dock-a");
+    state
+        .record
+        .transition(
+            ProvisioningState::Provisioning,
+            Step::new(Reason::CreateRequested, "go"),
+        )
+        .unwrap();
+    state.record.resource_id = Some(id.clone());
+    state
+        .record
+        .transition(
+            ProvisioningState::Provisioned,
+            Step::new(Reason::Created, "made").with_outcome(CreateOutcome::Created),
+        )
+        .unwrap();
+    state
+}
+
+/// Step state is keyed by (scope, step), replaced on write, survives runs;
+/// runs record which steps they touched, once each, in order; only live
+/// steps hold a resource.
+pub async fn step_state_survives_runs(store: &dyn Store) {
+    let scope = unique("steps");
+    let run = store
+        .start_run(&scope, Operation::Apply, "alice")
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    let id = ResourceId::new(ResourceKind::Database, unique("db"));
+    let mut db = record_with_id(&id);
+    db.scope = scope.clone();
+    db.step = "db".into();
+    db.needs = vec![];
+    db.spec = serde_json::json!({"kind": "database", "name": "shop"});
+    db.created_by_run = Some(run.id.clone());
+    store.put_step(&db, Some(&run.id)).await.unwrap();
+    let mut zone = StepState::new(&scope, "zone", "dock-b");
+    zone.needs = vec!["db".into()];
+    store.put_step(&zone, Some(&run.id)).await.unwrap();
+    store.put_step(&db, Some(&run.id)).await.unwrap();
+    assert_eq!(
+        store.get_run(&run.id).await.unwrap().unwrap().steps,
+        vec!["db", "zone"]
+    );
+    assert_eq!(
+        store.get_step(&scope, "db").await.unwrap().as_ref(),
+        Some(&db)
+    );
+    assert!(store.get_step(&scope, "nope").await.unwrap().is_none());
+    store
+        .finish_run(&run.id, RunStatus::Succeeded, None, None)
+        .await
+        .unwrap();
+
+    let later = store
+        .start_run(&scope, Operation::Destroy, "bob")
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    assert!(later.steps.is_empty());
+    assert_eq!(
+        store
+            .get_step(&scope, "db")
+            .await
+            .unwrap()
+            .unwrap()
+            .created_by_run,
+        Some(run.id.clone())
+    );
+    let names: Vec<_> = store
+        .list_steps(&scope)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.step)
+        .collect();
+    assert_eq!(names, vec!["db", "zone"]);
+
+    let holders = store.steps_holding("dock-a", &id).await.unwrap();
+    assert_eq!(holders.len(), 1);
+    assert_eq!(holders[0].step, "db");
+    assert!(
+        store.steps_holding("dock-b", &id).await.unwrap().is_empty(),
+        "another dock's id is another resource"
+    );
+    db.record
+        .transition(
+            ProvisioningState::Deprovisioning,
+            Step::new(Reason::DeleteRequested, "rm"),
+        )
+        .unwrap();
+    db.record
+        .transition(
+            ProvisioningState::Deprovisioned,
+            Step::new(Reason::Deleted, "gone"),
+        )
+        .unwrap();
+    db.record.resource_id = Some(id.clone()); // even with a stale id, deprovisioned holds nothing
+    store.put_step(&db, Some(&later.id)).await.unwrap();
+    assert!(store.steps_holding("dock-a", &id).await.unwrap().is_empty());
+    store
+        .finish_run(&later.id, RunStatus::Succeeded, None, None)
+        .await
+        .unwrap();
+}
+
+/// Entries get increasing sequence numbers, come back in order, filter by
+/// scope / run / operation, and their messages are sanitised.
+pub async fn audit_is_append_only_and_queryable(store: &dyn Store) {
+    let scope = unique("audit");
+    let run = RunId::new();
+    let mut seqs = Vec::new();
+    for (i, op) in ["create", "delete", "decrypt"].into_iter().enumerate() {
+        let mut e = AuditEntry::new("alice", op, AuditOutcome::Succeeded);
+        e.scope = Some(scope.clone());
+        e.run_id = (i < 2).then(|| run.clone());
+        e.dock = Some("pg".into());
+        e.message = Some("token=abc123 done".into());
+        seqs.push(store.append_audit(&e).await.unwrap());
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "sequence numbers increase"
+    );
+    let all = store
+        .list_audit(&AuditQuery {
+            scope: Some(scope.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
+    assert!(all
+        .iter()
+        .all(|e| !e.message.as_deref().unwrap_or("").contains("abc123")));
+    assert_eq!(all[0].dock.as_deref(), Some("pg"));
+    let by_run = store
+        .list_audit(&AuditQuery {
+            run_id: Some(run.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_run.len(), 2);
+    let by_op = store
+        .list_audit(&AuditQuery {
+            scope: Some(scope),
+            operation: Some("decrypt".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_op.len(), 1);
+    assert_eq!(by_op[0].outcome, AuditOutcome::Succeeded);
+}
+
+/// Sealed secrets are stored by (org, dock, name), replaced on write, listed.
+pub async fn secrets_round_trip(store: &dyn Store) {
+    let org = unique("org");
+    let sealed = SealedSecret {
+        org: org.clone(),
+        dock: "pg".into(),
+        name: "password".into(),
+        key_id: "k1".into(),
+        nonce: vec![1; 12],
+        ciphertext: vec![2, 3, 4],
+        updated_at: Utc::now(),
+    };
+    store.put_secret(&sealed).await.unwrap();
+    let mut got = store
+        .get_secret(&org, "pg", "password")
+        .await
+        .unwrap()
+        .unwrap();
+    got.updated_at = sealed.updated_at;
+    assert_eq!(got, sealed);
+    assert!(store
+        .get_secret(&org, "dns", "password")
+        .await
+        .unwrap()
+        .is_none());
+    let replaced = SealedSecret {
+        key_id: "k2".into(),
+        ciphertext: vec![9],
+        ..sealed.clone()
+    };
+    store.put_secret(&replaced).await.unwrap();
+    assert_eq!(
+        store
+            .get_secret(&org, "pg", "password")
+            .await
+            .unwrap()
+            .unwrap()
+            .key_id,
+        "k2"
+    );
+    let mine: Vec<_> = store
+        .list_secrets()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.org == org)
+        .collect();
+    assert_eq!(mine.len(), 1);
+}
+
+/// The first org to claim a scope owns it; racing claims agree.
+pub async fn scope_ownership(store: Arc<dyn Store>) {
+    let scope = unique("owned");
+    assert_eq!(store.scope_org(&scope).await.unwrap(), None);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (store, scope) = (store.clone(), scope.clone());
+            tokio::spawn(async move { store.claim_scope(&scope, &format!("org{}", i % 2)).await })
+        })
+        .collect();
+    let mut owners = std::collections::BTreeSet::new();
+    for task in tasks {
+        owners.insert(task.await.unwrap().unwrap());
+    }
+    assert_eq!(owners.len(), 1, "racing claims must agree on one owner");
+    let owner = owners.pop_first().unwrap();
+    assert_eq!(store.scope_org(&scope).await.unwrap(), Some(owner.clone()));
+    assert_eq!(
+        store.claim_scope(&scope, "someone-else").await.unwrap(),
+        owner
+    );
+}
+
+fn item(dock: &str, id: &str, name: &str) -> InventoryItem {
+    InventoryItem {
+        dock: dock.to_owned(),
+        kind: ResourceKind::DnsZone,
+        provider_resource_id: id.to_owned(),
+        name: name.to_owned(),
+        resource: serde_json::json!({"name": name}),
+        first_seen_at: Utc::now(),
+        last_seen_at: Utc::now(),
+        vanished_at: None,
+    }
+}
+
+/// Inventory upserts by (dock, kind, provider id), marks what a listing no
+/// longer has vanished, brings it back when it reappears; dock syncs are
+/// recorded per dock.
+pub async fn inventory_upserts_and_marks_vanished(store: &dyn Store) {
+    let dock = unique("inv");
+    let t1 = Utc::now();
+    let first = [
+        item(&dock, "z1", "a.example"),
+        item(&dock, "z2", "b.example"),
+    ];
+    let delta = store
+        .sync_inventory(&dock, ResourceKind::DnsZone, &first, t1)
+        .await
+        .unwrap();
+    assert_eq!(
+        delta,
+        InventoryDelta {
+            seen: 2,
+            added: 2,
+            vanished: 0
+        }
+    );
+    // Same ids on another dock are other resources.
+    let other = unique("inv-other");
+    store
+        .sync_inventory(&other, ResourceKind::DnsZone, &first[..1], t1)
+        .await
+        .unwrap();
+
+    let t2 = t1 + chrono::Duration::seconds(1);
+    let renamed = [item(&dock, "z1", "a-renamed.example")];
+    let delta = store
+        .sync_inventory(&dock, ResourceKind::DnsZone, &renamed, t2)
+        .await
+        .unwrap();
+    assert_eq!(
+        delta,
+        InventoryDelta {
+            seen: 1,
+            added: 0,
+            vanished: 1
+        }
+    );
+    let items = store.list_inventory(Some(&dock)).await.unwrap();
+    assert_eq!(items.len(), 2);
+    let z1 = items
+        .iter()
+        .find(|i| i.provider_resource_id == "z1")
+        .unwrap();
+    assert_eq!(
+        (z1.name.as_str(), z1.vanished_at),
+        ("a-renamed.example", None)
+    );
+    assert_eq!(
+        z1.first_seen_at.timestamp(),
+        t1.timestamp(),
+        "first seen is kept"
+    );
+    let z2 = items
+        .iter()
+        .find(|i| i.provider_resource_id == "z2")
+        .unwrap();
+    assert_eq!(z2.vanished_at.map(|t| t.timestamp()), Some(t2.timestamp()));
+    // Another kind of the same dock is untouched by a sync of this kind.
+    let delta = store
+        .sync_inventory(&dock, ResourceKind::Database, &[], t2)
+        .await
+        .unwrap();
+    assert_eq!(delta, InventoryDelta::default());
+
+    let t3 = t2 + chrono::Duration::seconds(1);
+    let delta = store
+        .sync_inventory(&dock, ResourceKind::DnsZone, &first, t3)
+        .await
+        .unwrap();
+    assert_eq!(
+        delta,
+        InventoryDelta {
+            seen: 2,
+            added: 1,
+            vanished: 0
+        },
+        "a vanished item that is back counts as added"
+    );
+    assert!(store
+        .list_inventory(Some(&dock))
+        .await
+        .unwrap()
+        .iter()
+        .all(|i| i.vanished_at.is_none()));
+    assert_eq!(store.list_inventory(Some(&other)).await.unwrap().len(), 1);
+
+    let sync = DockSync {
+        dock: dock.clone(),
+        last_sync_at: Some(t3),
+        last_success_at: Some(t2),
+        last_sync_error: Some("list dns_zone: token=abc123 refused".into()),
+        items: 2,
+    };
+    store.put_dock_sync(&sync).await.unwrap();
+    let got = store
+        .dock_syncs()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.dock == dock)
+        .unwrap();
+    assert_eq!(got.items, 2);
+    assert_eq!(
+        got.last_sync_at.map(|t| t.timestamp()),
+        Some(t3.timestamp())
+    );
+    assert!(
+        !got.last_sync_error.unwrap().contains("abc123"),
+        "sync errors are sanitised"
+    );
+}
