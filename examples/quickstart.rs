@@ -121,22 +121,24 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let audit = Arc::new(StoreAudit::new(store.clone()));
     let vault = AesGcmVault::new(store.clone(), MasterKeys::generate("demo-key"), audit);
     let runtime = Runtime::new(store.clone(), docks).with_vault(Arc::new(vault));
+    // Every event of a call is sent before the call returns: print them
+    // after each call, in order.
     let mut events = runtime.subscribe();
-    let printer = tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
+    let mut drain = move || {
+        while let Ok(event) = events.try_recv() {
             print_event(&event);
         }
-    });
+    };
 
     println!(
         "applying tenant \"acme\" (state in {}):",
         base.join("state").display()
     );
     let blueprint = Blueprint::from_toml(TENANT)?;
-    let report = runtime
+    runtime
         .apply(&blueprint, "quickstart", ApplyOptions::rollback())
         .await?;
-    tokio::task::yield_now().await;
+    drain();
     println!("\nstatus from the store alone (no provider call):");
     print_status(&runtime).await?;
     let zone_file = base.join("zones/acme.example.zone");
@@ -151,8 +153,9 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     runtime
         .apply(&blueprint, "quickstart", ApplyOptions::rollback())
         .await?;
+    drain();
     println!(
-        "  {} calls to the local dock, none of them mutating",
+        "  {} calls to the local dock (an unchanged blueprint only observes)",
         local.remote_calls() - calls
     );
 
@@ -174,16 +177,15 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     runtime
         .reconcile("acme", blueprint.org(), "quickstart")
         .await?;
+    drain();
     print_status(&runtime).await?;
 
     println!("\ndestroying (children first):");
     runtime
         .destroy("acme", blueprint.org(), "quickstart")
         .await?;
-    tokio::task::yield_now().await;
-    printer.abort();
+    drain();
     println!("\ndone: {} resources left on the local dock", local.len());
-    let _ = report;
     Ok(())
 }
 

@@ -227,11 +227,18 @@ pub struct MailboxSpec {
     /// Quota in bytes (`None` = unlimited on create, "keep" on update).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_bytes: Option<u64>,
-    /// Whether it may log in and receive mail.
+    /// Whether it may log in and receive mail (default `true`).
+    #[serde(default = "enabled_by_default")]
     pub enabled: bool,
     /// Shared fields.
     #[serde(flatten)]
     pub common: Common,
+}
+
+/// Mailboxes and forwarders are enabled unless a spec says otherwise, in
+/// serde as in `Default`.
+fn enabled_by_default() -> bool {
+    true
 }
 
 impl Default for MailboxSpec {
@@ -253,7 +260,8 @@ pub struct MailForwarderSpec {
     pub source: String,
     /// Destination addresses (at least one).
     pub destinations: Vec<String>,
-    /// Whether it is active.
+    /// Whether it is active (default `true`).
+    #[serde(default = "enabled_by_default")]
     pub enabled: bool,
     /// Shared fields.
     #[serde(flatten)]
