@@ -8,7 +8,7 @@
 //! 1. [`RetryLayer`] — retries temporary failures of adapters that have no
 //!    retrying transport of their own (SQL, files); never retries an error
 //!    whose retries a deeper layer already exhausted
-//!    ([`ErrorStatus::Persistent`](crate::ErrorStatus::Persistent)).
+//!    ([`ErrorStatus::Persistent`]).
 //! 2. [`CheckedLayer`] — what every adapter used to repeat: the capability
 //!    gate for operations *and arguments*, id/spec kind agreement, spec and
 //!    list-option validation before any remote call, and error context

@@ -37,7 +37,7 @@ impl fmt::Display for CreateOutcome {
     }
 }
 
-/// What [`DockAdapter::create`] returns: the resource and whether this call
+/// What [`DockAdapter::create`](crate::DockAdapter::create) returns: the resource and whether this call
 /// made it. Derefs to the [`Resource`].
 ///
 /// ```

@@ -9,7 +9,7 @@
 //! of its API.
 //!
 //! The harness tests the adapter the way applications get it: behind the
-//! [`CheckedLayer`](stackdock_core::layer::CheckedLayer) that the
+//! [`CheckedLayer`] that the
 //! [`DockRegistry`](stackdock_core::DockRegistry) puts around every dock
 //! ([`Harness::bare`] turns that off, to test an adapter's own checks).
 //!
