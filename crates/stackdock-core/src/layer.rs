@@ -316,13 +316,42 @@ impl RetryPolicy {
     /// The jittered wait before retry number `retry` (1-based), before any
     /// provider-requested wait.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self
-            .initial_backoff
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(20))
-            .min(self.max_backoff);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::thread_rng().gen_range(0..=nanos))
+        full_jitter(
+            backoff_ceiling(self.initial_backoff, self.max_backoff, retry),
+            &mut rand::thread_rng(),
+        )
     }
+}
+
+/// `min(max, initial * 2^(retry-1))`: the upper bound of the wait before
+/// retry number `retry` (1-based). The one rule every retrying layer uses
+/// (this crate's [`RetryLayer`] and `stackdock-http`'s retries).
+///
+/// ```
+/// use std::time::Duration;
+/// use stackdock_core::layer::backoff_ceiling;
+/// let ms = Duration::from_millis;
+/// assert_eq!(backoff_ceiling(ms(100), ms(1000), 1), ms(100));
+/// assert_eq!(backoff_ceiling(ms(100), ms(1000), 3), ms(400));
+/// assert_eq!(backoff_ceiling(ms(100), ms(1000), 40), ms(1000));
+/// ```
+pub fn backoff_ceiling(initial: Duration, max: Duration, retry: u32) -> Duration {
+    let exponent = retry.saturating_sub(1).min(31);
+    initial
+        .checked_mul(1u32 << exponent)
+        .unwrap_or(max)
+        .min(max)
+}
+
+/// A wait drawn uniformly from `[0, ceiling]` ("full jitter", AWS
+/// architecture blog): retries of many clients spread over the whole window
+/// instead of arriving in synchronised storms.
+pub fn full_jitter(ceiling: Duration, rng: &mut impl Rng) -> Duration {
+    if ceiling.is_zero() {
+        return Duration::ZERO;
+    }
+    let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rng.gen_range(0..=nanos))
 }
 
 /// Retries temporary failures. See the [module docs](self).

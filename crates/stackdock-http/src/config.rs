@@ -135,22 +135,13 @@ impl RetryConfig {
 
     /// [`RetryConfig::backoff`] with a caller-provided random source (for tests).
     pub(crate) fn backoff_with(&self, retry: u32, rng: &mut impl rand::Rng) -> Duration {
-        let ceiling = self.backoff_ceiling(retry);
-        if ceiling.is_zero() {
-            return Duration::ZERO;
-        }
-        // Full jitter (AWS architecture blog): spreads retries of many clients
-        // over the whole window, which avoids synchronized retry storms.
-        Duration::from_nanos(rng.gen_range(0..=ceiling.as_nanos().min(u64::MAX as u128) as u64))
+        // The same rule as core's RetryLayer: one definition of full jitter.
+        stackdock_core::layer::full_jitter(self.backoff_ceiling(retry), rng)
     }
 
     /// `min(max_backoff, initial_backoff * 2^(retry-1))`: the upper bound of [`RetryConfig::backoff`].
     pub fn backoff_ceiling(&self, retry: u32) -> Duration {
-        let exponent = retry.saturating_sub(1).min(31);
-        self.initial_backoff
-            .checked_mul(1u32 << exponent)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
+        stackdock_core::layer::backoff_ceiling(self.initial_backoff, self.max_backoff, retry)
     }
 }
 

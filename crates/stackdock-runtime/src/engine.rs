@@ -246,6 +246,32 @@ impl Runtime {
         self.events.subscribe()
     }
 
+    /// Files how a step of an apply or a destroy ended: its event, its
+    /// outcome in the run's report, and the failure the DAG runner stops on.
+    fn finish_step(
+        &self,
+        ctx: &RunCtx,
+        step: &str,
+        result: Result<StepOutcome>,
+        outcomes: &Mutex<BTreeMap<String, StepOutcome>>,
+    ) -> std::result::Result<(), StepFailure> {
+        let outcome = match &result {
+            Ok(o) => o.clone(),
+            Err(e) => StepOutcome::Failed {
+                code: failure_of(step, e).code,
+            },
+        };
+        self.emit(
+            ctx,
+            RunEventKind::StepFinished {
+                step: step.to_owned(),
+                outcome: outcome.clone(),
+            },
+        );
+        lock(outcomes).insert(step.to_owned(), outcome);
+        result.map(|_| ()).map_err(|e| failure_of(step, &e))
+    }
+
     fn emit(&self, run: &RunCtx, kind: RunEventKind) {
         // No subscriber is fine: events are a view, the store is the record.
         let _ = self.events.send(RunEvent {
@@ -428,21 +454,7 @@ impl Runtime {
             let (outputs, outcomes) = (&outputs, &outcomes);
             async move {
                 let result = self.apply_step(ctx, blueprint, &step, outputs).await;
-                let outcome = match &result {
-                    Ok(o) => o.clone(),
-                    Err(e) => StepOutcome::Failed {
-                        code: failure_of(&step, e).code,
-                    },
-                };
-                self.emit(
-                    ctx,
-                    RunEventKind::StepFinished {
-                        step: step.clone(),
-                        outcome: outcome.clone(),
-                    },
-                );
-                lock(outcomes).insert(step.clone(), outcome);
-                result.map(|_| ()).map_err(|e| failure_of(&step, &e))
+                self.finish_step(ctx, &step, result, outcomes)
             }
         })
         .await;
@@ -1060,21 +1072,7 @@ impl Runtime {
             async move {
                 let state = by_name[&step].clone();
                 let result = self.destroy_step(ctx, state).await;
-                let outcome = match &result {
-                    Ok(o) => o.clone(),
-                    Err(e) => StepOutcome::Failed {
-                        code: failure_of(&step, e).code,
-                    },
-                };
-                self.emit(
-                    ctx,
-                    RunEventKind::StepFinished {
-                        step: step.clone(),
-                        outcome: outcome.clone(),
-                    },
-                );
-                lock(outcomes).insert(step.clone(), outcome);
-                result.map(|_| ()).map_err(|e| failure_of(&step, &e))
+                self.finish_step(ctx, &step, result, outcomes)
             }
         })
         .await;
