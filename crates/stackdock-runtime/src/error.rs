@@ -37,6 +37,11 @@ pub enum Error {
     /// The vault refused (unknown key id, wrong key, tampered or moved ciphertext).
     #[error("vault: {0}")]
     Vault(#[from] VaultError),
+    /// A [`RunRequest`](crate::RunRequest) that does not fit the run it was
+    /// given with (another scope or operation, a finished run, an apply
+    /// without its blueprint).
+    #[error("invalid run request: {0}")]
+    InvalidRequest(String),
     /// The state store failed (I/O, SQL, migration); the message is sanitised.
     #[error("state store: {0}")]
     Store(String),

@@ -13,6 +13,7 @@ pub mod store_conformance;
 pub mod vault;
 
 pub use engine::{
-    ApplyOptions, OnFailure, RunReport, Runtime, ScopeStatus, StepFailure, StepStatus, SyncReport,
+    ApplyOptions, Executed, OnFailure, RunReport, RunRequest, Runtime, ScopeStatus, StepFailure,
+    StepStatus, SyncReport,
 };
 pub use error::{Error, Result};

@@ -1,0 +1,250 @@
+//! Apply: bring a scope to its blueprint, step by step, intent first.
+
+use super::*;
+
+impl Runtime {
+    /// Bring `blueprint.scope` to `blueprint` as `actor`.
+    ///
+    /// * Another operation active on the scope: [`Error::ScopeBusy`].
+    /// * An apply already active on the scope: a report with `joined` set.
+    /// * Otherwise a new run: steps in dependency order (independent ones
+    ///   concurrently), each through [`drive::provision`] with every
+    ///   transition written to the store before the next remote call; on a
+    ///   failure, [`OnFailure`]. The run's outcome is in the report (and the
+    ///   store); `Err` is only for what prevented a run.
+    pub async fn apply(
+        &self,
+        blueprint: &Blueprint,
+        actor: &str,
+        options: ApplyOptions,
+    ) -> Result<RunReport> {
+        let request = RunRequest::apply(blueprint, actor, options);
+        match self.submit(&request).await? {
+            StartOutcome::Joined(run) => Ok(joined(run)),
+            StartOutcome::Started(run) => self.execute_run(&run, &request).await,
+        }
+    }
+
+    pub(super) async fn apply_run(
+        &self,
+        ctx: &RunCtx,
+        blueprint: &Blueprint,
+        deps: &BTreeMap<String, BTreeSet<String>>,
+        options: ApplyOptions,
+    ) -> Result<RunReport> {
+        self.emit(
+            ctx,
+            RunEventKind::RunStarted {
+                operation: ctx.operation,
+            },
+        );
+        let outputs = Mutex::new(BTreeMap::<String, serde_json::Value>::new());
+        let outcomes = Mutex::new(BTreeMap::new());
+        let failure = run_dag(deps, self.concurrency, |step| {
+            let (outputs, outcomes) = (&outputs, &outcomes);
+            async move {
+                let result = self.apply_step(ctx, blueprint, &step, outputs).await;
+                self.finish_step(ctx, &step, result, outcomes)
+            }
+        })
+        .await;
+        let mut steps = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
+        let Some(failure) = failure else {
+            return self
+                .finish(
+                    ctx,
+                    Ending {
+                        status: RunStatus::Succeeded,
+                        reason: None,
+                        message: None,
+                        failure: None,
+                        rolled_back: Vec::new(),
+                    },
+                    steps,
+                )
+                .await;
+        };
+        tracing::warn!(step = %failure.step, code = %failure.code, "step failed");
+        let mut rolled_back = Vec::new();
+        let mut message = format!("step {} failed: {}", failure.step, failure.message);
+        let mut reason = "kept";
+        if options.on_failure == OnFailure::Rollback {
+            self.emit(ctx, RunEventKind::RollbackStarted);
+            let (deleted, errors) = self.rollback(ctx, &mut steps).await?;
+            rolled_back = deleted;
+            reason = "rolled_back";
+            if !errors.is_empty() {
+                reason = "rollback_incomplete";
+                message.push_str(&format!("; rollback incomplete: {}", errors.join("; ")));
+            }
+        }
+        self.finish(
+            ctx,
+            Ending {
+                status: RunStatus::Failed,
+                reason: Some(reason),
+                message: Some(message),
+                failure: Some(failure),
+                rolled_back,
+            },
+            steps,
+        )
+        .await
+    }
+
+    /// Resolve a step's spec: references from earlier steps' outputs, then
+    /// secrets (in memory only).
+    pub(super) async fn resolve_spec(
+        &self,
+        ctx: &RunCtx,
+        step: &str,
+        def: &blueprint::StepDef,
+        outputs: &Mutex<BTreeMap<String, serde_json::Value>>,
+    ) -> Result<(ResourceSpec, serde_json::Value)> {
+        let resolved = {
+            let outputs = lock(outputs);
+            blueprint::resolve(step, &def.spec, &outputs)?
+        };
+        // What the store keeps: the spec without secrets (they are not there yet).
+        let recorded =
+            serde_json::to_value(blueprint::spec_from_json(step, &resolved)?).map_err(|e| {
+                BlueprintError::InvalidSpec {
+                    step: step.to_owned(),
+                    reason: e.to_string(),
+                }
+            })?;
+        if def.secrets.is_empty() {
+            return Ok((blueprint::spec_from_json(step, &resolved)?, recorded));
+        }
+        let mut with_secrets = resolved;
+        for (field, reference) in &def.secrets {
+            let secret = self.secret(ctx, step, &def.dock, field, reference).await?;
+            if let Some(object) = with_secrets.as_object_mut() {
+                object.insert(
+                    field.clone(),
+                    serde_json::Value::String(secret.expose_secret().to_owned()),
+                );
+            }
+        }
+        let spec = blueprint::spec_from_json(step, &with_secrets);
+        // The plaintext copies in the JSON are wiped; the spec keeps its own
+        // in `SecretString`s (zeroized on drop).
+        if let Some(object) = with_secrets.as_object_mut() {
+            for field in def.secrets.keys() {
+                if let Some(serde_json::Value::String(text)) = object.get_mut(field) {
+                    text.zeroize();
+                }
+            }
+        }
+        Ok((spec?, recorded))
+    }
+
+    pub(super) async fn secret(
+        &self,
+        ctx: &RunCtx,
+        step: &str,
+        dock: &str,
+        field: &str,
+        reference: &SecretRef,
+    ) -> Result<SecretString> {
+        let vault = || {
+            self.vault.clone().ok_or_else(|| {
+                Error::from(stackdock_core::Error::config(format!(
+                    "step {step}: secret {field} ({reference}) needs a vault (Runtime::with_vault)"
+                )))
+            })
+        };
+        match reference {
+            SecretRef::Env(name) => std::env::var(name).map(SecretString::from).map_err(|_| {
+                Error::from(stackdock_core::Error::config(format!(
+                    "step {step}: secret {field}: environment variable {name} is not set"
+                )))
+            }),
+            SecretRef::Vault(key) => vault()?.open(&ctx.org, dock, key).await,
+            SecretRef::Generate => {
+                let vault = vault()?;
+                let name = format!("{}/{step}/{field}", ctx.scope);
+                // Sealed before the create call: a lost reply never loses the password.
+                if !vault.contains(&ctx.org, dock, &name).await? {
+                    let fresh =
+                        SecretString::from(Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32));
+                    vault.seal(&ctx.org, dock, &name, &fresh).await?;
+                }
+                vault.open(&ctx.org, dock, &name).await
+            }
+        }
+    }
+
+    pub(super) async fn apply_step(
+        &self,
+        ctx: &RunCtx,
+        blueprint: &Blueprint,
+        step: &str,
+        outputs: &Mutex<BTreeMap<String, serde_json::Value>>,
+    ) -> Result<StepOutcome> {
+        let def = &blueprint.steps[step];
+        let span = tracing::info_span!("step", step, dock = %def.dock);
+        async {
+            self.emit(
+                ctx,
+                RunEventKind::StepStarted {
+                    step: step.to_owned(),
+                    dock: def.dock.clone(),
+                },
+            );
+            let dock = self.docks.require(&def.dock)?;
+            let (spec, recorded_spec) = self.resolve_spec(ctx, step, def, outputs).await?;
+            let loaded = self.store.get_step(&ctx.scope, step).await?;
+            if let Some(old) = loaded.as_ref().filter(|s| s.holds_resource() && s.dock != def.dock) {
+                return Err(BlueprintError::InvalidSpec {
+                    step: step.to_owned(),
+                    reason: format!(
+                        "moved from dock {} to {} while its resource exists there; destroy the scope (or the step) first",
+                        old.dock, def.dock
+                    ),
+                }
+                .into());
+            }
+            let mut state = loaded
+                .clone()
+                .unwrap_or_else(|| StepState::new(&ctx.scope, step, &def.dock));
+            state.dock = def.dock.clone();
+            state.needs = blueprint.dependencies(step)?.into_iter().collect();
+            state.spec = recorded_spec;
+            state.secrets = def.secrets.clone();
+            let before = state.record.history.len() + state.record.dropped as usize;
+            let mut record = state.record.clone();
+            let sink = StepSink::new(self, ctx, state);
+            let result = drive::provision(dock.as_ref(), &spec, &mut record, &sink).await;
+            let mut state = sink.into_state();
+            let created = result?;
+            let new_outputs = blueprint::outputs_of(&created.resource);
+            let described_differently = loaded.as_ref().is_none_or(|l| {
+                (&l.needs, &l.spec, &l.secrets) != (&state.needs, &state.spec, &state.secrets)
+            });
+            if state.outputs != new_outputs || state.record != record || described_differently {
+                state.outputs = new_outputs.clone();
+                state.record = record.clone();
+                state.updated_at = Utc::now();
+                self.store.put_step(&state, None).await?;
+            }
+            lock(outputs).insert(step.to_owned(), new_outputs);
+            let after = record.history.len() + record.dropped as usize;
+            let new = &record.history[record.history.len().saturating_sub(after - before)..];
+            Ok(match new.last().map(|t| t.reason) {
+                None | Some(Reason::UpToDate) => StepOutcome::Unchanged,
+                Some(Reason::Updated) => StepOutcome::Updated,
+                Some(_)
+                    if new
+                        .iter()
+                        .any(|t| t.outcome == Some(CreateOutcome::Created)) =>
+                {
+                    StepOutcome::Created
+                }
+                Some(_) => StepOutcome::Adopted,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+}

@@ -1,0 +1,431 @@
+//! [`Runtime`]: apply a blueprint, destroy a scope, read status — with
+//! intent recorded before every remote call. The guarantees are written out
+//! in the crate docs.
+
+mod apply;
+mod dag;
+mod destroy;
+mod reconcile;
+mod request;
+mod rollback;
+mod sink;
+mod status;
+mod sync;
+
+use dag::run_dag;
+use sink::StepSink;
+
+use request::dependencies;
+pub use request::{Executed, RunRequest};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use futures::stream::{FuturesUnordered, StreamExt};
+use rand::distributions::{Alphanumeric, DistString};
+use serde::Serialize;
+use stackdock_core::context::CallContext;
+use stackdock_core::drive::{self, TransitionSink};
+use stackdock_core::provisioning::{Failure, Reason, Step};
+use stackdock_core::secret::{ExposeSecret, SecretString};
+use stackdock_core::{
+    CreateOutcome, DockAdapter, DockRegistry, ProvisioningRecord, ProvisioningState as S,
+    ResourceId, ResourceSpec,
+};
+use tokio::sync::broadcast;
+use tracing::Instrument;
+use zeroize::Zeroize;
+
+use crate::audit::{AuditSink, StoreAudit};
+use crate::blueprint::{self, Blueprint, BlueprintError, SecretRef};
+use crate::events::{RunEvent, RunEventKind, StepOutcome};
+use crate::model::{
+    AuditEntry, AuditOutcome, DockSync, InventoryItem, Operation, OperationRun, RunId, RunStatus,
+    StartOutcome, StepState,
+};
+use crate::rbac::{Policy, Principal, RolePolicy, Session};
+use crate::store::Store;
+use crate::vault::CredentialVault;
+use crate::{Error, Result};
+
+/// What to do when a step of an apply fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Delete, in reverse order, what this run created (never what it
+    /// adopted, never what another scope holds).
+    #[default]
+    Rollback,
+    /// Leave everything as recorded; a later apply finishes the job.
+    Keep,
+}
+
+/// Options of [`Runtime::apply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ApplyOptions {
+    /// What to do when a step fails.
+    pub on_failure: OnFailure,
+}
+
+impl ApplyOptions {
+    /// Roll back on failure.
+    pub fn rollback() -> Self {
+        ApplyOptions {
+            on_failure: OnFailure::Rollback,
+        }
+    }
+
+    /// Keep partial state on failure.
+    pub fn keep() -> Self {
+        ApplyOptions {
+            on_failure: OnFailure::Keep,
+        }
+    }
+}
+
+/// The step that failed a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepFailure {
+    /// The step.
+    pub step: String,
+    /// Stable code (an error kind, or `blueprint`, `vault`, `state_store`).
+    pub code: String,
+    /// Sanitised message.
+    pub message: String,
+}
+
+/// What [`Runtime::apply`] / [`Runtime::destroy`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// The run as the store has it now.
+    pub run: OperationRun,
+    /// `true` when this call joined a run already active (same operation on
+    /// the same scope) instead of starting one; nothing else is filled in
+    /// then: [`Runtime::wait`] for it.
+    pub joined: bool,
+    /// How each step this call worked on ended.
+    pub steps: BTreeMap<String, StepOutcome>,
+    /// The first failure, if any.
+    pub failure: Option<StepFailure>,
+    /// Steps whose resources the rollback deleted, in order.
+    pub rolled_back: Vec<String>,
+}
+
+impl RunReport {
+    /// Whether the run succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.run.status == RunStatus::Succeeded
+    }
+}
+
+/// What [`Runtime::sync`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncReport {
+    /// The sync run.
+    pub run: OperationRun,
+    /// `true` when another sync of the dock was running and this call joined it.
+    pub joined: bool,
+    /// What changed, per kind listed successfully.
+    pub kinds: BTreeMap<stackdock_core::ResourceKind, crate::model::InventoryDelta>,
+    /// The first listing error (sanitised), if any.
+    pub error: Option<String>,
+}
+
+/// One step as the store has it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepStatus {
+    /// The step.
+    pub step: String,
+    /// Its dock.
+    pub dock: String,
+    /// Provisioning state.
+    pub state: S,
+    /// The provider's id, while it exists.
+    pub resource_id: Option<ResourceId>,
+    /// Created or adopted.
+    pub outcome: Option<CreateOutcome>,
+    /// Why it failed, when it did.
+    pub failure: Option<Failure>,
+    /// When last written.
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+/// A scope as the store has it (no provider is asked).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScopeStatus {
+    /// The scope.
+    pub scope: String,
+    /// The run holding it, if any.
+    pub active_run: Option<OperationRun>,
+    /// The most recent run.
+    pub last_run: Option<OperationRun>,
+    /// Every recorded step.
+    pub steps: Vec<StepStatus>,
+}
+
+/// The control-plane engine. See the crate docs for its guarantees.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    store: Arc<dyn Store>,
+    docks: DockRegistry,
+    vault: Option<Arc<dyn CredentialVault>>,
+    audit: Arc<dyn AuditSink>,
+    concurrency: usize,
+    events: broadcast::Sender<RunEvent>,
+    policy: Arc<dyn Policy>,
+}
+
+/// How a run ends.
+struct Ending {
+    status: RunStatus,
+    reason: Option<&'static str>,
+    message: Option<String>,
+    failure: Option<StepFailure>,
+    rolled_back: Vec<String>,
+}
+
+/// Who and what a run is, carried through its steps.
+#[derive(Debug, Clone)]
+struct RunCtx {
+    id: RunId,
+    operation: Operation,
+    scope: String,
+    org: String,
+    actor: String,
+}
+
+impl Runtime {
+    /// A runtime over `store` and `docks`, auditing into the store, 8 steps
+    /// at a time, no vault.
+    pub fn new(store: Arc<dyn Store>, docks: DockRegistry) -> Self {
+        Runtime {
+            audit: Arc::new(StoreAudit::new(store.clone())),
+            store,
+            docks,
+            vault: None,
+            concurrency: 8,
+            events: broadcast::channel(1024).0,
+            policy: Arc::new(RolePolicy),
+        }
+    }
+
+    /// Use `vault` for `generate` and `vault:KEY` secrets.
+    pub fn with_vault(mut self, vault: Arc<dyn CredentialVault>) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// Send audit entries to `audit` instead of the store.
+    pub fn with_audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Work on at most `n` (≥ 1) independent steps at a time.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The docks.
+    pub fn docks(&self) -> &DockRegistry {
+        &self.docks
+    }
+
+    /// Check access with `policy` in [`session`](Runtime::session)s
+    /// (default: [`RolePolicy`](crate::rbac::RolePolicy)).
+    pub fn with_policy(mut self, policy: Arc<dyn Policy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The runtime as `principal` sees it: every call checked by the policy first.
+    pub fn session(&self, principal: Principal) -> Session<'_> {
+        Session::new(self, self.policy.clone(), principal)
+    }
+
+    pub(crate) fn audit_sink(&self) -> &Arc<dyn AuditSink> {
+        &self.audit
+    }
+
+    /// Every run's events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<RunEvent> {
+        self.events.subscribe()
+    }
+
+    /// Files how a step of an apply or a destroy ended: its event, its
+    /// outcome in the run's report, and the failure the DAG runner stops on.
+    fn finish_step(
+        &self,
+        ctx: &RunCtx,
+        step: &str,
+        result: Result<StepOutcome>,
+        outcomes: &Mutex<BTreeMap<String, StepOutcome>>,
+    ) -> std::result::Result<(), StepFailure> {
+        let outcome = match &result {
+            Ok(o) => o.clone(),
+            Err(e) => StepOutcome::Failed {
+                code: failure_of(step, e).code,
+            },
+        };
+        self.emit(
+            ctx,
+            RunEventKind::StepFinished {
+                step: step.to_owned(),
+                outcome: outcome.clone(),
+            },
+        );
+        lock(outcomes).insert(step.to_owned(), outcome);
+        result.map(|_| ()).map_err(|e| failure_of(step, &e))
+    }
+
+    fn emit(&self, run: &RunCtx, kind: RunEventKind) {
+        // No subscriber is fine: events are a view, the store is the record.
+        let _ = self.events.send(RunEvent {
+            run_id: run.id.clone(),
+            scope: run.scope.clone(),
+            at: Utc::now(),
+            kind,
+        });
+    }
+
+    /// Start `operation` on `scope`, auditing a refusal.
+    async fn start(
+        &self,
+        scope: &str,
+        org: &str,
+        operation: Operation,
+        actor: &str,
+    ) -> Result<StartOutcome> {
+        match self.store.start_run(scope, operation, actor).await {
+            Err(Error::ScopeBusy {
+                scope,
+                active_run,
+                operation: active_op,
+            }) => {
+                let mut entry = AuditEntry::new(actor, operation.as_str(), AuditOutcome::Denied);
+                entry.org = Some(org.to_owned());
+                entry.scope = Some(scope.clone());
+                entry.reason = Some("scope_busy".into());
+                entry.message = Some(format!("run {active_run} ({active_op}) holds the scope"));
+                self.audit.record(entry).await?;
+                Err(Error::ScopeBusy {
+                    scope,
+                    active_run,
+                    operation: active_op,
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// A run that stopped on an error of its own (the store failing under
+    /// it) must not keep its scope: finish it as failed (a no-op when it
+    /// already finished) and hand the error back.
+    async fn release_on_error<T>(&self, ctx: &RunCtx, result: Result<T>) -> Result<T> {
+        if let Err(error) = &result {
+            let message = error.to_string();
+            if let Err(e) = self
+                .store
+                .finish_run(&ctx.id, RunStatus::Failed, Some("internal"), Some(&message))
+                .await
+            {
+                tracing::error!(run_id = %ctx.id, error = %e, "could not finish a failed run");
+            }
+            self.emit(
+                ctx,
+                RunEventKind::RunFinished {
+                    status: RunStatus::Failed,
+                },
+            );
+        }
+        result
+    }
+
+    fn call_context(&self, ctx: &RunCtx) -> CallContext {
+        CallContext::new()
+            .with_actor(ctx.actor.clone())
+            .with_org(ctx.org.clone())
+            .with_run_id(ctx.id.to_string())
+    }
+
+    async fn finish(
+        &self,
+        ctx: &RunCtx,
+        ending: Ending,
+        steps: BTreeMap<String, StepOutcome>,
+    ) -> Result<RunReport> {
+        let Ending {
+            status,
+            reason,
+            message,
+            failure,
+            rolled_back,
+        } = ending;
+        let message = message.or_else(|| {
+            failure
+                .as_ref()
+                .map(|f| format!("step {} failed: {}", f.step, f.message))
+        });
+        let run = self
+            .store
+            .finish_run(
+                &ctx.id,
+                status,
+                reason.or(Some(status.as_str())),
+                message.as_deref(),
+            )
+            .await?;
+        self.emit(ctx, RunEventKind::RunFinished { status });
+        tracing::info!(status = %status, "run finished");
+        Ok(RunReport {
+            run,
+            joined: false,
+            steps,
+            failure,
+            rolled_back,
+        })
+    }
+}
+
+fn joined(run: OperationRun) -> RunReport {
+    RunReport {
+        run,
+        joined: true,
+        steps: BTreeMap::new(),
+        failure: None,
+        rolled_back: Vec::new(),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn failure_of(step: &str, error: &Error) -> StepFailure {
+    let code = match error {
+        Error::Dock(e) => e.kind().as_str().to_owned(),
+        Error::Blueprint(_) => "blueprint".into(),
+        Error::Vault(_) => "vault".into(),
+        Error::Store(_) => "state_store".into(),
+        Error::ScopeBusy { .. } => "scope_busy".into(),
+        Error::NotFound(_) => "not_found".into(),
+        Error::PermissionDenied { .. } => "permission_denied".into(),
+        Error::InvalidRequest(_) => "invalid_request".into(),
+    };
+    StepFailure {
+        step: step.to_owned(),
+        code,
+        message: stackdock_core::provisioning::sanitize_message(&error.to_string()),
+    }
+}
