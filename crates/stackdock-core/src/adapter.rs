@@ -8,6 +8,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::capability::{Capabilities, Operation};
+use crate::extension::{Backups, EnvVars, PasswordRotation};
 pub use crate::outcome::{CreateOutcome, Created};
 use crate::resource::{Resource, ResourceId, ResourceKind};
 use crate::spec::{FieldDiff, ResourceSpec};
@@ -301,6 +302,22 @@ pub trait DockAdapter: Send + Sync + fmt::Debug {
     fn unsupported(&self, op: Operation, kind: ResourceKind) -> Error {
         Error::unsupported(op.on(kind), self.provider().id.clone())
     }
+
+    /// Backups of sites (list, take, restore, delete, schedules), when this
+    /// dock has them. See [`extension`](crate::extension).
+    fn backups(&self) -> Option<&dyn Backups> {
+        None
+    }
+
+    /// Environment variables of web services, when this dock has them.
+    fn env_vars(&self) -> Option<&dyn EnvVars> {
+        None
+    }
+
+    /// Password rotation (database owners, mailboxes), when this dock has it.
+    fn password_rotation(&self) -> Option<&dyn PasswordRotation> {
+        None
+    }
 }
 
 /// Conveniences available on every adapter (including `dyn DockAdapter`).
@@ -377,9 +394,31 @@ pub trait DockAdapterExt: DockAdapter {
         }
         Ok(None)
     }
+
+    /// [`DockAdapter::backups`], or [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn require_backups(&self) -> Result<&dyn Backups> {
+        self.backups()
+            .ok_or_else(|| missing_extension(self, "backups"))
+    }
+
+    /// [`DockAdapter::env_vars`], or [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn require_env_vars(&self) -> Result<&dyn EnvVars> {
+        self.env_vars()
+            .ok_or_else(|| missing_extension(self, "env vars"))
+    }
+
+    /// [`DockAdapter::password_rotation`], or [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn require_password_rotation(&self) -> Result<&dyn PasswordRotation> {
+        self.password_rotation()
+            .ok_or_else(|| missing_extension(self, "password rotation"))
+    }
 }
 
 impl<T: DockAdapter + ?Sized> DockAdapterExt for T {}
+
+fn missing_extension(adapter: &(impl DockAdapter + ?Sized), what: &str) -> Error {
+    Error::unsupported(what, adapter.provider().id.clone()).with_context("dock", adapter.dock_id())
+}
 
 impl ResourceSpec {
     /// The parent a listing of this spec's kind is scoped to: the zone of a

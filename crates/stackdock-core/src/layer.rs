@@ -41,6 +41,7 @@ use rand::Rng;
 
 use crate::adapter::{Created, DockAdapter, ListOptions, Observation, Page, ProviderInfo};
 use crate::capability::{Capabilities, Operation};
+use crate::extension::{Backups, EnvVars, PasswordRotation};
 use crate::resource::{Resource, ResourceId, ResourceKind};
 use crate::spec::ResourceSpec;
 use crate::{Error, ErrorStatus, Result};
@@ -213,6 +214,22 @@ impl DockAdapter for Checked {
 
     fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
         self.inner.planned_id(&spec.validate().ok()?)
+    }
+
+    // Extensions the inner adapter has are served by this layer's checked
+    // versions (crate::extension's `checked` module).
+    fn backups(&self) -> Option<&dyn Backups> {
+        self.inner.backups().map(|_| self as &dyn Backups)
+    }
+
+    fn env_vars(&self) -> Option<&dyn EnvVars> {
+        self.inner.env_vars().map(|_| self as &dyn EnvVars)
+    }
+
+    fn password_rotation(&self) -> Option<&dyn PasswordRotation> {
+        self.inner
+            .password_rotation()
+            .map(|_| self as &dyn PasswordRotation)
     }
 
     async fn check_credentials(&self) -> Result<()> {
@@ -452,6 +469,20 @@ impl DockAdapter for Retrying {
 
     fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
         self.inner.planned_id(spec)
+    }
+
+    // Extension calls are forwarded, not retried: some (taking or restoring
+    // a backup) are not idempotent.
+    fn backups(&self) -> Option<&dyn Backups> {
+        self.inner.backups()
+    }
+
+    fn env_vars(&self) -> Option<&dyn EnvVars> {
+        self.inner.env_vars()
+    }
+
+    fn password_rotation(&self) -> Option<&dyn PasswordRotation> {
+        self.inner.password_rotation()
     }
 
     async fn check_credentials(&self) -> Result<()> {

@@ -15,6 +15,8 @@
 //!   that call an adapter and move a record, persisting intent first.
 //! * [`layer`]: what every dock is wrapped in (capability gate, validation,
 //!   error context, retries); [`factory`]: docks from configuration.
+//! * [`extension`]: provider operations that are not CRUD (backups, env
+//!   vars, password rotation), reachable from any `dyn DockAdapter`.
 //! * [`context`]: who is asking, carried with the task.
 //! * [`secret`]: secrets that never print.
 //! * [`validate`]: the validators every adapter runs before a remote call.
@@ -33,6 +35,7 @@ pub mod context;
 pub mod dns;
 pub mod drive;
 pub mod error;
+pub mod extension;
 pub mod factory;
 pub mod layer;
 pub mod memory;
