@@ -1,0 +1,562 @@
+//! [`PostgresStore`]: the runtime's [`Store`] on PostgreSQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use stackdock_core::provisioning::sanitize_message;
+use stackdock_core::{ResourceId, ResourceKind};
+use stackdock_pg::{Object, Pool};
+use stackdock_runtime::model::{
+    AuditEntry, AuditOutcome, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation,
+    OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+};
+use stackdock_runtime::store::Store;
+use stackdock_runtime::{Error, Result};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use crate::config::PostgresStoreConfig;
+use crate::{db_error, migrate, pool_error};
+
+/// The runtime's [`Store`] on PostgreSQL, for control planes that run as
+/// several replicas: they share one database (one schema of it) and
+/// coordinate only through it.
+///
+/// * **Dedupe and scope-busy in the database**: a unique partial index
+///   allows one queued or running run per scope; [`Store::start_run`] is an
+///   `INSERT … ON CONFLICT DO NOTHING` followed by a read of the winner, so
+///   two replicas racing for a scope get one run between them.
+/// * **Migrations** run on [`connect`](PostgresStore::connect), under an
+///   advisory lock (replicas starting together migrate once).
+/// * Connections come from `stackdock-pg`'s pool: every libpq `sslmode`
+///   with rustls, lazy connects, broken connections replaced, so a
+///   database restart costs the calls in flight a temporary error and
+///   nothing else.
+///
+/// ```no_run
+/// use stackdock_runtime::model::Operation;
+/// use stackdock_runtime::store::Store;
+/// use stackdock_runtime_postgres::{PostgresStore, PostgresStoreConfig};
+/// # async fn demo() -> stackdock_runtime::Result<()> {
+/// let config = PostgresStoreConfig::from_url("postgres://app@db.internal/control?sslmode=verify-full")?
+///     .with_schema("plane")?;
+/// let store = PostgresStore::connect(config).await?;
+/// let run = store.start_run("acme", Operation::Apply, "alice").await?;
+/// # let _ = run; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    schema: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Open the pool, create the schema if needed and migrate it.
+    pub async fn connect(config: PostgresStoreConfig) -> Result<Self> {
+        let pool = stackdock_pg::build_pool(config.session_config(), &config.tls, &config.pool)
+            .map_err(|e| Error::store(format!("configuration: {e}")))?;
+        let store = PostgresStore {
+            pool,
+            schema: config.schema.clone(),
+        };
+        let mut conn = store.conn().await?;
+        migrate::run(&mut conn, &store.schema).await?;
+        Ok(store)
+    }
+
+    /// The schema the state lives in.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Close the pool: connections are closed as they come back.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    async fn conn(&self) -> Result<Object> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let conn = self.conn().await?;
+        let statement = conn.prepare_cached(sql).await.map_err(db_error)?;
+        conn.query(&statement, params).await.map_err(db_error)
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let conn = self.conn().await?;
+        let statement = conn.prepare_cached(sql).await.map_err(db_error)?;
+        conn.execute(&statement, params).await.map_err(db_error)
+    }
+
+    async fn runs_where(&self, clause: &str, bind: &str) -> Result<Vec<OperationRun>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS}, \
+             ARRAY(SELECT step FROM run_steps s WHERE s.run_id = runs.id ORDER BY s.seq) AS steps \
+             FROM runs WHERE {clause} ORDER BY seq"
+        );
+        self.query(&sql, &[&bind])
+            .await?
+            .iter()
+            .map(run_from_row)
+            .collect()
+    }
+
+    async fn active_run_of(&self, scope: &str) -> Result<Option<OperationRun>> {
+        Ok(self
+            .runs_where("scope = $1 AND status IN ('queued', 'running')", scope)
+            .await?
+            .pop())
+    }
+}
+
+const RUN_COLUMNS: &str =
+    "id, scope, operation, actor, status, attempts, created_at, updated_at, finished_at, reason, message";
+
+fn run_from_row(row: &Row) -> Result<OperationRun> {
+    let operation: String = row.try_get("operation").map_err(db_error)?;
+    let status: String = row.try_get("status").map_err(db_error)?;
+    let attempts: i32 = row.try_get("attempts").map_err(db_error)?;
+    Ok(OperationRun {
+        id: RunId(row.try_get("id").map_err(db_error)?),
+        scope: row.try_get("scope").map_err(db_error)?,
+        operation: Operation::parse(&operation)
+            .ok_or_else(|| Error::store(format!("unknown operation {operation:?}")))?,
+        actor: row.try_get("actor").map_err(db_error)?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| Error::store(format!("unknown status {status:?}")))?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        created_at: row.try_get("created_at").map_err(db_error)?,
+        updated_at: row.try_get("updated_at").map_err(db_error)?,
+        finished_at: row.try_get("finished_at").map_err(db_error)?,
+        reason: row.try_get("reason").map_err(db_error)?,
+        message: row.try_get("message").map_err(db_error)?,
+        steps: row
+            .try_get::<_, Option<Vec<String>>>("steps")
+            .map_err(db_error)?
+            .unwrap_or_default(),
+    })
+}
+
+fn step_from_row(row: &Row) -> Result<StepState> {
+    let body: String = row.try_get("body").map_err(db_error)?;
+    serde_json::from_str(&body).map_err(|e| Error::store(format!("bad step state: {e}")))
+}
+
+fn id_text(id: &ResourceId) -> String {
+    format!("{}:{}", id.kind, id.id)
+}
+
+fn kind_from_str(kind: &str) -> Result<ResourceKind> {
+    ResourceKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+        .ok_or_else(|| Error::store(format!("unknown kind {kind:?}")))
+}
+
+/// How often `start_run` retries when the run that beat it finished before
+/// it could be read (each retry is a fresh attempt to take the scope).
+const START_ATTEMPTS: usize = 8;
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn start_run(
+        &self,
+        scope: &str,
+        operation: Operation,
+        actor: &str,
+    ) -> Result<StartOutcome> {
+        for _ in 0..START_ATTEMPTS {
+            let id = RunId::new();
+            // The partial unique index `runs_one_active_per_scope` refuses a
+            // second active run of the scope; DO NOTHING turns that into
+            // "0 rows" (it waits for a racing insert to commit or abort first).
+            let inserted = self
+                .query(
+                    &format!(
+                        "INSERT INTO runs (id, scope, operation, actor, status, attempts, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, 'running', 1, now(), now()) ON CONFLICT DO NOTHING \
+                         RETURNING {RUN_COLUMNS}, ARRAY[]::text[] AS steps"
+                    ),
+                    &[&id.as_str(), &scope, &operation.as_str(), &actor],
+                )
+                .await?;
+            if let Some(row) = inserted.first() {
+                return Ok(StartOutcome::Started(run_from_row(row)?));
+            }
+            // Read committed: this statement sees the run that beat us,
+            // unless it finished meanwhile — then try again.
+            let Some(active) = self.active_run_of(scope).await? else {
+                continue;
+            };
+            if active.operation == operation {
+                return Ok(StartOutcome::Joined(active));
+            }
+            return Err(Error::ScopeBusy {
+                scope: scope.to_owned(),
+                active_run: active.id,
+                operation: active.operation,
+            });
+        }
+        Err(Error::store(format!(
+            "scope {scope}: runs keep starting and finishing; gave up after {START_ATTEMPTS} tries"
+        )))
+    }
+
+    async fn finish_run(
+        &self,
+        id: &RunId,
+        status: RunStatus,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<OperationRun> {
+        if status.is_active() {
+            return Err(Error::store(format!("cannot finish a run as {status}")));
+        }
+        let message = message.map(sanitize_message);
+        self.execute(
+            "UPDATE runs SET status = $2, reason = $3, message = $4, updated_at = now(), \
+             finished_at = now() WHERE id = $1 AND status IN ('queued', 'running')",
+            &[&id.as_str(), &status.as_str(), &reason, &message],
+        )
+        .await?;
+        self.get_run(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("run {id}")))
+    }
+
+    async fn get_run(&self, id: &RunId) -> Result<Option<OperationRun>> {
+        Ok(self.runs_where("id = $1", id.as_str()).await?.pop())
+    }
+
+    async fn active_run(&self, scope: &str) -> Result<Option<OperationRun>> {
+        self.active_run_of(scope).await
+    }
+
+    async fn list_runs(&self, scope: &str) -> Result<Vec<OperationRun>> {
+        self.runs_where("scope = $1", scope).await
+    }
+
+    async fn put_step(&self, state: &StepState, run: Option<&RunId>) -> Result<()> {
+        let body = serde_json::to_string(state).map_err(Error::store)?;
+        let resource_id = state.resource_id().map(id_text);
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO steps (scope, step, dock, resource_id, live, state, body, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (scope, step) DO UPDATE SET dock = excluded.dock, \
+             resource_id = excluded.resource_id, live = excluded.live, state = excluded.state, \
+             body = excluded.body, updated_at = excluded.updated_at",
+            &[
+                &state.scope,
+                &state.step,
+                &state.dock,
+                &resource_id,
+                &state.holds_resource(),
+                &state.record.state.as_str(),
+                &body,
+                &state.updated_at,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+        if let Some(run) = run {
+            tx.execute(
+                "INSERT INTO run_steps (run_id, step) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&run.as_str(), &state.step],
+            )
+            .await
+            .map_err(db_error)?;
+            tx.execute(
+                "UPDATE runs SET updated_at = now() WHERE id = $1",
+                &[&run.as_str()],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn get_step(&self, scope: &str, step: &str) -> Result<Option<StepState>> {
+        self.query(
+            "SELECT body FROM steps WHERE scope = $1 AND step = $2",
+            &[&scope, &step],
+        )
+        .await?
+        .first()
+        .map(step_from_row)
+        .transpose()
+    }
+
+    async fn list_steps(&self, scope: &str) -> Result<Vec<StepState>> {
+        self.query(
+            "SELECT body FROM steps WHERE scope = $1 ORDER BY step COLLATE \"C\"",
+            &[&scope],
+        )
+        .await?
+        .iter()
+        .map(step_from_row)
+        .collect()
+    }
+
+    async fn steps_holding(&self, dock: &str, resource: &ResourceId) -> Result<Vec<StepState>> {
+        self.query(
+            "SELECT body FROM steps WHERE live AND dock = $1 AND resource_id = $2 \
+             ORDER BY scope COLLATE \"C\", step COLLATE \"C\"",
+            &[&dock, &id_text(resource)],
+        )
+        .await?
+        .iter()
+        .map(step_from_row)
+        .collect()
+    }
+
+    async fn append_audit(&self, e: &AuditEntry) -> Result<i64> {
+        let message = e.message.as_deref().map(sanitize_message);
+        let rows = self
+            .query(
+                "INSERT INTO audit (at, actor, org, scope, dock, resource, operation, outcome, reason, run_id, message) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
+                &[
+                    &e.at,
+                    &e.actor,
+                    &e.org,
+                    &e.scope,
+                    &e.dock,
+                    &e.resource,
+                    &e.operation,
+                    &e.outcome.as_str(),
+                    &e.reason,
+                    &e.run_id.as_ref().map(RunId::as_str),
+                    &message,
+                ],
+            )
+            .await?;
+        rows.first()
+            .map(|row| row.get::<_, i64>(0))
+            .ok_or_else(|| Error::store("audit insert returned no sequence number"))
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let rows = self
+            .query(
+                "SELECT seq, at, actor, org, scope, dock, resource, operation, outcome, reason, run_id, message \
+                 FROM audit WHERE ($1::text IS NULL OR scope = $1) AND ($2::text IS NULL OR run_id = $2) \
+                 AND ($3::text IS NULL OR operation = $3) ORDER BY seq",
+                &[
+                    &query.scope,
+                    &query.run_id.as_ref().map(RunId::as_str),
+                    &query.operation,
+                ],
+            )
+            .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn claim_scope(&self, scope: &str, org: &str) -> Result<String> {
+        // The insert waits for a racing one to commit; the select (a new
+        // snapshot under read committed) then sees whichever won.
+        self.execute(
+            "INSERT INTO scopes (scope, org, created_at) VALUES ($1, $2, now()) ON CONFLICT DO NOTHING",
+            &[&scope, &org],
+        )
+        .await?;
+        self.scope_org(scope)
+            .await?
+            .ok_or_else(|| Error::store(format!("scope {scope} has no owner after claiming it")))
+    }
+
+    async fn scope_org(&self, scope: &str) -> Result<Option<String>> {
+        Ok(self
+            .query("SELECT org FROM scopes WHERE scope = $1", &[&scope])
+            .await?
+            .first()
+            .map(|row| row.get(0)))
+    }
+
+    async fn sync_inventory(
+        &self,
+        dock: &str,
+        kind: ResourceKind,
+        items: &[InventoryItem],
+        at: DateTime<Utc>,
+    ) -> Result<InventoryDelta> {
+        let mut delta = InventoryDelta::default();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(db_error)?;
+        for item in items {
+            delta.seen += 1;
+            let body = serde_json::to_string(&item.resource).map_err(Error::store)?;
+            // `was_live`: the row existed and had not vanished (the row as
+            // it was before this upsert, read through a CTE).
+            let row = tx
+                .query_one(
+                    "WITH before AS (SELECT vanished_at IS NULL AS live FROM inventory \
+                       WHERE dock = $1 AND kind = $2 AND provider_resource_id = $3) \
+                     INSERT INTO inventory (dock, kind, provider_resource_id, name, body, first_seen_at, last_seen_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (dock, kind, provider_resource_id) DO UPDATE SET \
+                     name = excluded.name, body = excluded.body, last_seen_at = excluded.last_seen_at, vanished_at = NULL \
+                     RETURNING COALESCE((SELECT live FROM before), false) AS was_live",
+                    &[&dock, &kind.as_str(), &item.provider_resource_id, &item.name, &body, &at],
+                )
+                .await
+                .map_err(db_error)?;
+            if !row.get::<_, bool>("was_live") {
+                delta.added += 1;
+            }
+        }
+        delta.vanished = tx
+            .execute(
+                "UPDATE inventory SET vanished_at = $1 WHERE dock = $2 AND kind = $3 \
+                 AND vanished_at IS NULL AND last_seen_at <> $1",
+                &[&at, &dock, &kind.as_str()],
+            )
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(delta)
+    }
+
+    async fn list_inventory(&self, dock: Option<&str>) -> Result<Vec<InventoryItem>> {
+        let rows = self
+            .query(
+                "SELECT * FROM inventory WHERE ($1::text IS NULL OR dock = $1) \
+                 ORDER BY dock COLLATE \"C\", kind COLLATE \"C\", provider_resource_id COLLATE \"C\"",
+                &[&dock],
+            )
+            .await?;
+        rows.iter().map(inventory_from_row).collect()
+    }
+
+    async fn put_dock_sync(&self, sync: &DockSync) -> Result<()> {
+        let error = sync.last_sync_error.as_deref().map(sanitize_message);
+        let items = i64::try_from(sync.items).unwrap_or(i64::MAX);
+        self.execute(
+            "INSERT INTO dock_syncs (dock, last_sync_at, last_success_at, last_sync_error, items) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dock) DO UPDATE SET last_sync_at = excluded.last_sync_at, \
+             last_success_at = excluded.last_success_at, last_sync_error = excluded.last_sync_error, \
+             items = excluded.items",
+            &[&sync.dock, &sync.last_sync_at, &sync.last_success_at, &error, &items],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn dock_syncs(&self) -> Result<Vec<DockSync>> {
+        let rows = self
+            .query("SELECT * FROM dock_syncs ORDER BY dock COLLATE \"C\"", &[])
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DockSync {
+                    dock: row.try_get("dock").map_err(db_error)?,
+                    last_sync_at: row.try_get("last_sync_at").map_err(db_error)?,
+                    last_success_at: row.try_get("last_success_at").map_err(db_error)?,
+                    last_sync_error: row.try_get("last_sync_error").map_err(db_error)?,
+                    items: u64::try_from(row.try_get::<_, i64>("items").map_err(db_error)?)
+                        .unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn put_secret(&self, s: &SealedSecret) -> Result<()> {
+        self.execute(
+            "INSERT INTO secrets (org, dock, name, key_id, nonce, ciphertext, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org, dock, name) DO UPDATE SET \
+             key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext, \
+             updated_at = excluded.updated_at",
+            &[
+                &s.org,
+                &s.dock,
+                &s.name,
+                &s.key_id,
+                &s.nonce,
+                &s.ciphertext,
+                &s.updated_at,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn get_secret(&self, org: &str, dock: &str, name: &str) -> Result<Option<SealedSecret>> {
+        self.query(
+            "SELECT * FROM secrets WHERE org = $1 AND dock = $2 AND name = $3",
+            &[&org, &dock, &name],
+        )
+        .await?
+        .first()
+        .map(secret_from_row)
+        .transpose()
+    }
+
+    async fn list_secrets(&self) -> Result<Vec<SealedSecret>> {
+        self.query(
+            "SELECT * FROM secrets ORDER BY org COLLATE \"C\", dock COLLATE \"C\", name COLLATE \"C\"",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(secret_from_row)
+        .collect()
+    }
+}
+
+fn audit_from_row(row: &Row) -> Result<AuditEntry> {
+    let outcome: String = row.try_get("outcome").map_err(db_error)?;
+    Ok(AuditEntry {
+        seq: row.try_get("seq").map_err(db_error)?,
+        at: row.try_get("at").map_err(db_error)?,
+        actor: row.try_get("actor").map_err(db_error)?,
+        org: row.try_get("org").map_err(db_error)?,
+        scope: row.try_get("scope").map_err(db_error)?,
+        dock: row.try_get("dock").map_err(db_error)?,
+        resource: row.try_get("resource").map_err(db_error)?,
+        operation: row.try_get("operation").map_err(db_error)?,
+        outcome: AuditOutcome::parse(&outcome)
+            .ok_or_else(|| Error::store(format!("unknown outcome {outcome:?}")))?,
+        reason: row.try_get("reason").map_err(db_error)?,
+        run_id: row
+            .try_get::<_, Option<String>>("run_id")
+            .map_err(db_error)?
+            .map(RunId),
+        message: row.try_get("message").map_err(db_error)?,
+    })
+}
+
+fn inventory_from_row(row: &Row) -> Result<InventoryItem> {
+    let body: String = row.try_get("body").map_err(db_error)?;
+    Ok(InventoryItem {
+        dock: row.try_get("dock").map_err(db_error)?,
+        kind: kind_from_str(row.try_get("kind").map_err(db_error)?)?,
+        provider_resource_id: row.try_get("provider_resource_id").map_err(db_error)?,
+        name: row.try_get("name").map_err(db_error)?,
+        resource: serde_json::from_str(&body).map_err(Error::store)?,
+        first_seen_at: row.try_get("first_seen_at").map_err(db_error)?,
+        last_seen_at: row.try_get("last_seen_at").map_err(db_error)?,
+        vanished_at: row.try_get("vanished_at").map_err(db_error)?,
+    })
+}
+
+fn secret_from_row(row: &Row) -> Result<SealedSecret> {
+    Ok(SealedSecret {
+        org: row.try_get("org").map_err(db_error)?,
+        dock: row.try_get("dock").map_err(db_error)?,
+        name: row.try_get("name").map_err(db_error)?,
+        key_id: row.try_get("key_id").map_err(db_error)?,
+        nonce: row.try_get("nonce").map_err(db_error)?,
+        ciphertext: row.try_get("ciphertext").map_err(db_error)?,
+        updated_at: row.try_get("updated_at").map_err(db_error)?,
+    })
+}

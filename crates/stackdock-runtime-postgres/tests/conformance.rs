@@ -1,0 +1,159 @@
+//! The runtime's store conformance suite on PostgreSQL — the same checks
+//! the memory and SQLite stores pass — plus what only this store promises.
+
+mod common;
+
+use std::sync::Arc;
+
+use stackdock_runtime::model::{AuditEntry, AuditOutcome, AuditQuery, Operation, RunStatus};
+use stackdock_runtime::store::Store;
+use stackdock_runtime::store_conformance;
+use stackdock_runtime_postgres::PostgresStore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_conforms() {
+    common::in_fresh_schema("sd_conform", |schema| async move {
+        let store = common::store(&schema).await;
+        assert_eq!(store.schema(), schema);
+        store_conformance::all(Arc::new(store)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_migrate_once_and_share_the_scope_lock() {
+    common::in_fresh_schema("sd_replicas", |schema| async move {
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let schema = schema.clone();
+                tokio::spawn(async move { common::store(&schema).await })
+            })
+            .collect();
+        let mut replicas = Vec::new();
+        for open in opens {
+            replicas.push(open.await.unwrap());
+        }
+        let versions = common::client()
+            .await
+            .query(
+                &format!("SELECT version FROM {schema}.schema_migrations"),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(versions.len(), 1, "each migration is applied once");
+
+        let first = replicas[0]
+            .start_run("acme", Operation::Apply, "alice")
+            .await
+            .unwrap();
+        let joined = replicas[1]
+            .start_run("acme", Operation::Apply, "bob")
+            .await
+            .unwrap();
+        assert_eq!(joined.run().id, first.run().id);
+        assert!(matches!(
+            replicas[2]
+                .start_run("acme", Operation::Destroy, "carol")
+                .await,
+            Err(stackdock_runtime::Error::ScopeBusy { .. })
+        ));
+        // Reconnecting (a replica restart) keeps the state and the lock.
+        replicas.iter().for_each(PostgresStore::close);
+        let again = common::store(&schema).await;
+        let joined = again
+            .start_run("acme", Operation::Apply, "dave")
+            .await
+            .unwrap();
+        assert_eq!(joined.run().id, first.run().id);
+        again
+            .finish_run(&first.run().id, RunStatus::Succeeded, None, None)
+            .await
+            .unwrap();
+        assert!(again
+            .start_run("acme", Operation::Destroy, "carol")
+            .await
+            .unwrap()
+            .is_started());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn audit_rows_cannot_be_changed_or_deleted() {
+    common::in_fresh_schema("sd_audit", |schema| async move {
+        let store = common::store(&schema).await;
+        store
+            .append_audit(&AuditEntry::new("alice", "create", AuditOutcome::Succeeded))
+            .await
+            .unwrap();
+        let raw = common::client().await;
+        for sql in [
+            "UPDATE {s}.audit SET actor = 'mallory'",
+            "DELETE FROM {s}.audit",
+            "TRUNCATE {s}.audit",
+        ] {
+            let err = raw
+                .batch_execute(&sql.replace("{s}", &schema))
+                .await
+                .expect_err(sql);
+            assert!(
+                err.as_db_error().unwrap().message().contains("append-only"),
+                "{sql}: {err}"
+            );
+        }
+        let entries = store.list_audit(&AuditQuery::default()).await.unwrap();
+        assert_eq!(entries[0].actor, "alice");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_schema_from_a_newer_build_is_refused() {
+    common::in_fresh_schema("sd_newer", |schema| async move {
+        drop(common::store(&schema).await);
+        common::client()
+            .await
+            .batch_execute(&format!(
+                "INSERT INTO {schema}.schema_migrations (version, name) VALUES (999, 'future')"
+            ))
+            .await
+            .unwrap();
+        let err = PostgresStore::connect(common::config(&schema))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_store_error_without_the_password() {
+    let config = stackdock_runtime_postgres::PostgresStoreConfig::from_url(
+        "postgres://app:hunter2@127.0.0.1:1/control?sslmode=disable",
+    )
+    .unwrap()
+    .with_connect_timeout(std::time::Duration::from_secs(2));
+    let err = PostgresStore::connect(config).await.unwrap_err();
+    assert!(matches!(err, stackdock_runtime::Error::Store(_)), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn the_store_connects_under_the_sslmodes_any_server_accepts() {
+    use stackdock_pg::SslMode;
+    common::in_fresh_schema("sd_sslmode", |schema| async move {
+        for mode in [SslMode::Disable, SslMode::Allow, SslMode::Prefer] {
+            let store = PostgresStore::connect(common::config(&schema).with_ssl_mode(mode))
+                .await
+                .unwrap_or_else(|e| panic!("{mode}: {e}"));
+            let scope = format!("tls-{mode}");
+            assert!(store
+                .start_run(&scope, Operation::Sync, "probe")
+                .await
+                .unwrap()
+                .is_started());
+        }
+    })
+    .await;
+}
