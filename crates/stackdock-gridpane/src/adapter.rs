@@ -985,6 +985,12 @@ impl DockAdapter for GridPaneAdapter {
         Some(self.client.base_url().to_owned())
     }
 
+    /// Site backups: list, take, restore, purge and schedules (see
+    /// [`crate::backups`]).
+    fn backups(&self) -> Option<&dyn stackdock_core::extension::Backups> {
+        Some(self)
+    }
+
     async fn check_credentials(&self) -> Result<()> {
         self.client
             .current_user()
@@ -1043,7 +1049,7 @@ fn parse_id(id: &str) -> Option<u64> {
         .flatten()
 }
 
-fn require_id(id: &ResourceId) -> Result<u64> {
+pub(crate) fn require_id(id: &ResourceId) -> Result<u64> {
     parse_id(&id.id).ok_or_else(|| Error::invalid_input("id", "GridPane ids are numbers"))
 }
 

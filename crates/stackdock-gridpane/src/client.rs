@@ -693,6 +693,59 @@ impl GridPaneClient {
         Ok(available_backups(&body))
     }
 
+    /// Start restoring a site from one of its backups
+    /// (`POST /backups/restore/{site_id}`). GridPane restores asynchronously.
+    ///
+    /// Not retried on time-outs: a repeated POST would restore again.
+    pub async fn restore_backup(&self, site_id: u64, backup: &BackupSelection) -> Result<()> {
+        const OP: &str = "restore backup";
+        backup.validate().map_err(|e| e.with_operation(OP))?;
+        self.send_body(
+            Request::post(format!("/backups/restore/{}", seg(site_id)))
+                .json(&backup.restore_body())
+                .operation(OP),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Purge (delete) one backup of a site (`PUT /backups/purge/{site_id}`).
+    ///
+    /// Not retried on time-outs: GridPane may refuse to purge what a first,
+    /// unanswered attempt already purged. The adapter's
+    /// [`delete_backup`](stackdock_core::extension::Backups::delete_backup)
+    /// looks first, so deleting what is gone succeeds.
+    pub async fn purge_backup(&self, site_id: u64, backup: &BackupSelection) -> Result<()> {
+        const OP: &str = "purge backup";
+        backup.validate().map_err(|e| e.with_operation(OP))?;
+        self.send_body(
+            Request::put(format!("/backups/purge/{}", seg(site_id)))
+                .json(&backup.purge_body())
+                .idempotent(false)
+                .operation(OP),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Change when one of a site's backup schedules runs
+    /// (`PUT /backups/schedule/site/{site_id}`). Idempotent.
+    pub async fn update_backup_schedule(
+        &self,
+        site_id: u64,
+        update: &ScheduleUpdate,
+    ) -> Result<()> {
+        const OP: &str = "update backup schedule";
+        update.validate().map_err(|e| e.with_operation(OP))?;
+        self.send_body(
+            Request::put(format!("/backups/schedule/site/{}", seg(site_id)))
+                .json(&update.body())
+                .operation(OP),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Backup schedules of every site (`GET /backups/schedules`).
     pub async fn backup_schedules(&self) -> Result<Vec<SiteBackupSchedules>> {
         let body = self

@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use serde_json::{json, Map, Value};
+use stackdock_core::extension::BackupFrequency;
 use stackdock_core::secret::{ExposeSecret, SecretString, REDACTED};
 use stackdock_core::{validate, Error, Result};
 
@@ -861,6 +862,169 @@ impl BackupRequest {
         };
         if let Some(tag) = &self.tag {
             body["tag"] = json!(tag);
+        }
+        body
+    }
+}
+
+string_enum!(
+    /// Where a backup is stored, as GridPane's restore and purge calls name it
+    /// (`backup_source`).
+    BackupSource, "backup.storage" {
+        /// On the server.
+        Local => "local",
+        /// Amazon S3.
+        AwsS3 => "aws-s3",
+        /// Backblaze B2.
+        Backblaze => "backblaze",
+        /// Dropbox.
+        Dropbox => "dropbox",
+        /// Wasabi.
+        Wasabi => "wasabi",
+    }
+);
+
+string_enum!(
+    /// Whether a backup was taken by hand or by a schedule (`backup_type`).
+    BackupType, "backup.trigger" {
+        /// Taken on request.
+        Manual => "manual",
+        /// Taken by a schedule.
+        Automatic => "automatic",
+    }
+);
+
+/// One backup of a site, named the way GridPane's restore
+/// (`POST /backups/restore/{site_id}`) and purge
+/// (`PUT /backups/purge/{site_id}`) calls take it.
+///
+/// ```
+/// use stackdock_gridpane::input::{BackupSelection, BackupSource, BackupType};
+/// let backup = BackupSelection::new(BackupSource::Wasabi, BackupType::Manual, "2021-12-25 08:59 mytag");
+/// assert!(backup.validate().is_ok());
+/// assert_eq!(backup.restore_body()["source_type"], "original");
+/// let bad = BackupSelection::new(BackupSource::Local, BackupType::Manual, "yesterday; rm -rf /");
+/// assert!(bad.validate().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSelection {
+    /// Where it is stored.
+    pub source: BackupSource,
+    /// Manual or automatic.
+    pub backup_type: BackupType,
+    /// `YYYY-MM-DD HH:MM`, then ` tag` for a tagged backup.
+    pub backup: String,
+}
+
+impl BackupSelection {
+    /// The backup `name` in `source`.
+    pub fn new(source: BackupSource, backup_type: BackupType, name: impl Into<String>) -> Self {
+        BackupSelection {
+            source,
+            backup_type,
+            backup: name.into(),
+        }
+    }
+
+    /// The name must be `YYYY-MM-DD HH:MM` optionally followed by a space and
+    /// a tag of 1-32 letters, digits and dashes: what GridPane documents.
+    pub fn validate(&self) -> Result<()> {
+        let bad = || {
+            Error::invalid_input(
+                "backup.name",
+                "must be \"YYYY-MM-DD HH:MM\" optionally followed by \" <tag>\" (1-32 letters, digits, dashes)",
+            )
+        };
+        let (stamp, tag) = match self.backup.get(16..) {
+            Some("") => (self.backup.as_str(), None),
+            Some(rest) => match rest.strip_prefix(' ') {
+                Some(tag) => (&self.backup[..16], Some(tag)),
+                None => return Err(bad()),
+            },
+            None => return Err(bad()),
+        };
+        let stamp_ok = stamp.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b' ',
+            13 => b == b':',
+            _ => b.is_ascii_digit(),
+        });
+        let tag_ok = tag.is_none_or(|t| {
+            !t.is_empty()
+                && t.len() <= 32
+                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+        if stamp_ok && tag_ok {
+            Ok(())
+        } else {
+            Err(bad())
+        }
+    }
+
+    /// The restore body; `source_type` is `original` (a backup this site took).
+    pub fn restore_body(&self) -> Value {
+        json!({
+            "backup_source": self.source.as_str(),
+            "source_type": "original",
+            "backup_type": self.backup_type.as_str(),
+            "backup": self.backup,
+        })
+    }
+
+    /// The purge body.
+    pub fn purge_body(&self) -> Value {
+        json!({
+            "backup_source": self.source.as_str(),
+            "backup_type": self.backup_type.as_str(),
+            "backup": self.backup,
+        })
+    }
+}
+
+/// A new time for one of a site's backup schedules
+/// (`PUT /backups/schedule/site/{site_id}`).
+///
+/// ```
+/// use stackdock_core::extension::BackupFrequency;
+/// use stackdock_gridpane::input::ScheduleUpdate;
+/// let monthly = ScheduleUpdate { id: 23, frequency: BackupFrequency::Monthly { day: 1, hour: 0, minute: 0 } };
+/// assert_eq!(monthly.body(), serde_json::json!({"id": 23, "bup_schedule": "monthly", "minute": 0, "hour": 0, "day": 1}));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleUpdate {
+    /// The schedule's id (`GET /backups/schedules/site/{site_id}`).
+    pub id: u64,
+    /// When it runs.
+    pub frequency: BackupFrequency,
+}
+
+impl ScheduleUpdate {
+    /// Ranges: minute 0-59, hour 0-23, weekday 0-6 (0 = Sunday), day of month 1-28.
+    pub fn validate(&self) -> Result<()> {
+        self.frequency.validate()
+    }
+
+    /// The body: `bup_schedule` and `minute` always, `hour` unless hourly,
+    /// `day` for weekly (weekday) and monthly (day of month).
+    pub fn body(&self) -> Value {
+        let (schedule, minute, hour, day) = match self.frequency {
+            BackupFrequency::Hourly { minute } => ("hourly", minute, None, None),
+            BackupFrequency::Daily { hour, minute } => ("daily", minute, Some(hour), None),
+            BackupFrequency::Weekly {
+                weekday,
+                hour,
+                minute,
+            } => ("weekly", minute, Some(hour), Some(weekday)),
+            BackupFrequency::Monthly { day, hour, minute } => {
+                ("monthly", minute, Some(hour), Some(day))
+            }
+        };
+        let mut body = json!({ "id": self.id, "bup_schedule": schedule, "minute": minute });
+        if let Some(hour) = hour {
+            body["hour"] = json!(hour);
+        }
+        if let Some(day) = day {
+            body["day"] = json!(day);
         }
         body
     }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod adapter;
+pub mod backups;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -13,7 +14,10 @@ pub use client::{CustomServerCreated, GridPaneClient, ListPage, ProviderServerCr
 pub use config::{GridPaneConfig, DEFAULT_BASE_URL, DEFAULT_THROTTLE_WAIT};
 pub use error::{map_error, GridPaneErrors};
 pub use factory::GridPaneFactory;
-pub use input::{BackupKind, BackupRequest, NewSystemUser, SystemUserUpdate};
+pub use input::{
+    BackupKind, BackupRequest, BackupSelection, BackupSource, BackupType, NewSystemUser,
+    ScheduleUpdate, SystemUserUpdate,
+};
 pub use model::{
     AvailableBackup, BackupSchedule, BuildProgress, DomainRecord, Integration, ServerRecord,
     SiteBackupSchedules, SiteRecord, SystemUser,

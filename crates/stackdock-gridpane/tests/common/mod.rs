@@ -51,6 +51,10 @@ pub struct State {
     pub domains: BTreeMap<u64, Value>,
     pub users: BTreeMap<u64, Value>,
     pub backups: BTreeMap<u64, Vec<Value>>,
+    /// `GET /backups/schedules` entries (seeded from the fixture).
+    pub schedules: Vec<Value>,
+    /// Restores started: (site id, body).
+    pub restores: Vec<(u64, Value)>,
     pub next_id: u64,
     pub requests: Vec<Recorded>,
     pub throttle: Option<(Throttle, usize)>,
@@ -186,6 +190,10 @@ impl FakeGridPane {
             for v in fixture("system-users.json")["data"].as_array().unwrap() {
                 s.users.insert(id_in(v, "id").unwrap(), v.clone());
             }
+            s.schedules = fixture("backup-schedules.json")["data"]
+                .as_array()
+                .unwrap()
+                .clone();
         }
         fake
     }
@@ -557,9 +565,16 @@ fn route(
                 );
             }
             let n = s.backups.get(&site_id).map(Vec::len).unwrap_or(0) + 1;
+            let tag = body.get("tag").and_then(Value::as_str);
+            // The restore/purge name: "date time[ tag]"; minutes advance per backup.
+            let stamp = format!("2026-11-23 10:{n:02}");
+            let name = tag.map_or(stamp.clone(), |t| format!("{stamp} {t}"));
+            let source = if kind == "local" { "local" } else { "aws-s3" };
             s.backups.entry(site_id).or_default().push(json!({
                 "id": format!("{site_id}-{kind}-{n}"), "type": kind,
-                "tag": body.get("tag").cloned().unwrap_or(json!("manual")), "created_at": now(),
+                "backup": name, "backup_source": source, "backup_type": "manual",
+                "tag": tag.map_or(json!("manual"), |t| json!(t)),
+                "created_at": format!("2026-11-23T10:{n:02}:00.000000Z"),
             }));
             ok(json!({"success": true, "message": format!("{kind} backup started")}))
         }
@@ -576,9 +591,99 @@ fn route(
             };
             ok(json!({"success": true, "data": {"local": of("local"), "remote": of("remote")}}))
         }
-        ("GET", ["backups", "schedules"]) => ok(fixture("backup-schedules.json")),
+        ("GET", ["backups", "schedules"]) => ok(json!({"success": true, "data": s.schedules})),
+        ("GET", ["backups", "schedules", "site", _]) => {
+            let Some(site_id) = num(3) else {
+                return not_found("Site", segs[3]);
+            };
+            let of_site: Vec<Value> = s
+                .schedules
+                .iter()
+                .filter(|e| id_in(e, "site_id") == Some(site_id))
+                .cloned()
+                .collect();
+            ok(json!({"success": true, "data": of_site}))
+        }
+        ("PUT", ["backups", "schedule", "site", _]) => {
+            let site_id = num(3).unwrap_or_default();
+            schedule_update(&mut s.schedules, site_id, body)
+        }
+        ("POST", ["backups", "restore", _]) => {
+            let Some(site_id) = num(2).filter(|id| s.sites.contains_key(id)) else {
+                return not_found("Site", segs[2]);
+            };
+            if body["source_type"] != "original" && body["source_type"] != "alternative" {
+                return invalid(json!({"source_type": ["The selected source type is invalid."]}));
+            }
+            if find_backup(&s.backups, site_id, body).is_none() {
+                return invalid(json!({"backup": ["The selected backup is invalid."]}));
+            }
+            s.restores.push((site_id, body.clone()));
+            ok(json!({"success": true, "message": "Restore started"}))
+        }
+        ("PUT", ["backups", "purge", _]) => {
+            let Some(site_id) = num(2).filter(|id| s.sites.contains_key(id)) else {
+                return not_found("Site", segs[2]);
+            };
+            let Some(index) = find_backup(&s.backups, site_id, body) else {
+                return invalid(json!({"backup": ["The selected backup is invalid."]}));
+            };
+            s.backups.get_mut(&site_id).unwrap().remove(index);
+            ok(json!({"success": true, "message": "Backup purged"}))
+        }
         _ => err(404, json!({"message": "Not Found"})),
     }
+}
+
+/// The backup a restore/purge body names (`backup`, `backup_source`, `backup_type`).
+fn find_backup(backups: &BTreeMap<u64, Vec<Value>>, site_id: u64, body: &Value) -> Option<usize> {
+    backups.get(&site_id)?.iter().position(|b| {
+        b["backup"] == body["backup"]
+            && b["backup_source"] == body["backup_source"]
+            && b["backup_type"] == body["backup_type"]
+    })
+}
+
+/// `PUT /backups/schedule/site/{id}` with the documented rules: `id` and
+/// `bup_schedule` and `minute` always, `hour` unless hourly, `day` for weekly
+/// (0-6) and monthly (1-28).
+fn schedule_update(schedules: &mut [Value], site_id: u64, body: &Value) -> ResponseTemplate {
+    let kind = body["bup_schedule"].as_str().unwrap_or_default();
+    let number = |k: &str| body.get(k).and_then(Value::as_u64);
+    let ok_ranges = match kind {
+        "hourly" => number("minute").is_some_and(|m| m < 60),
+        "daily" => {
+            number("minute").is_some_and(|m| m < 60) && number("hour").is_some_and(|h| h < 24)
+        }
+        "weekly" => {
+            number("minute").is_some_and(|m| m < 60)
+                && number("hour").is_some_and(|h| h < 24)
+                && number("day").is_some_and(|d| d <= 6)
+        }
+        "monthly" => {
+            number("minute").is_some_and(|m| m < 60)
+                && number("hour").is_some_and(|h| h < 24)
+                && number("day").is_some_and(|d| (1..=28).contains(&d))
+        }
+        _ => false,
+    };
+    if !ok_ranges {
+        return invalid(json!({"bup_schedule": ["The schedule is invalid."]}));
+    }
+    let id = number("id");
+    let schedule = schedules
+        .iter_mut()
+        .filter(|e| id_in(e, "site_id") == Some(site_id))
+        .flat_map(|e| e["schedule_backups"].as_array_mut().unwrap().iter_mut())
+        .find(|sch| id_in(sch, "id") == id);
+    let Some(schedule) = schedule else {
+        return invalid(json!({"id": ["The selected id is invalid."]}));
+    };
+    schedule["bup_schedule"] = json!(kind);
+    schedule["minute"] = json!(format!("{:02}", number("minute").unwrap()));
+    schedule["hour"] = json!(format!("{:02}", number("hour").unwrap_or(0)));
+    schedule["day"] = json!(number("day").unwrap_or(0).to_string());
+    ok(json!({"success": true, "message": "Backup schedule updated"}))
 }
 
 /// GridPane's PUT endpoints take one action per body.
