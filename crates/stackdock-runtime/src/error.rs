@@ -42,6 +42,13 @@ pub enum Error {
     /// without its blueprint).
     #[error("invalid run request: {0}")]
     InvalidRequest(String),
+    /// The run was cancelled ([`Runtime::cancel`](crate::Runtime::cancel))
+    /// before this step started.
+    #[error("run {run} was cancelled")]
+    Cancelled {
+        /// The run.
+        run: RunId,
+    },
     /// The state store failed (I/O, SQL, migration); the message is sanitised.
     #[error("state store: {0}")]
     Store(String),

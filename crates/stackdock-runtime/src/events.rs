@@ -60,6 +60,22 @@ pub enum RunEventKind {
         /// How.
         outcome: StepOutcome,
     },
+    /// A step's attempt failed with a temporary error; it is tried again
+    /// (from its recorded state) after a backoff.
+    Retry {
+        /// The step.
+        step: String,
+        /// The attempt about to start (2 for the first retry).
+        attempt: u32,
+        /// The wait before it.
+        #[serde(with = "duration_ms")]
+        after: std::time::Duration,
+        /// The error's stable code.
+        code: String,
+    },
+    /// The run was asked to stop: no new step or retry starts; calls in
+    /// flight return, then the run finishes `cancelled`.
+    Cancelling,
     /// A step failed and the run compensates what it created.
     RollbackStarted,
     /// The run ended.
@@ -96,4 +112,14 @@ pub enum StepOutcome {
         /// Stable code (an error kind).
         code: String,
     },
+}
+
+/// Durations as whole milliseconds in JSON.
+mod duration_ms {
+    pub(super) fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
 }

@@ -162,6 +162,10 @@ pub struct OperationRun {
     pub message: Option<String>,
     /// The steps it touched, in the order it first touched them.
     pub steps: Vec<String>,
+    /// Someone asked it to stop ([`Store::request_cancel`](crate::store::Store::request_cancel));
+    /// whichever process executes it finishes it as `cancelled` at its next check.
+    #[serde(default)]
+    pub cancel_requested: bool,
 }
 
 /// What [`Store::start_run`](crate::store::Store::start_run) did.

@@ -270,6 +270,30 @@ impl<'a> Session<'a> {
             .await
     }
 
+    /// [`Runtime::cancel`] of a run, needing `provisioning: full` in the
+    /// org of the run's scope (`docks: full` for a sync run); another org's
+    /// run is not found.
+    pub async fn cancel(&self, run: &crate::model::RunId) -> Result<crate::model::OperationRun> {
+        let found = self
+            .runtime
+            .store()
+            .get_run(run)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("run {run}")))?;
+        let (org, area) = match found.scope.strip_prefix("dock:") {
+            Some(_) => (Some(self.principal.org.clone()), Area::Docks),
+            None => (self.owner(&found.scope).await?, Area::Provisioning),
+        };
+        let checked = self
+            .check(org.as_deref(), &found.scope, "cancel", area, Access::Full)
+            .await;
+        if let Err(Error::NotFound(_)) = checked {
+            return Err(Error::NotFound(format!("run {run}")));
+        }
+        checked?;
+        self.runtime.cancel(run, &self.principal.id).await
+    }
+
     /// [`Runtime::status`], needing `provisioning: read`.
     pub async fn status(&self, scope: &str) -> Result<ScopeStatus> {
         let owner = self.owner(scope).await?;

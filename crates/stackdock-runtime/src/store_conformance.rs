@@ -44,6 +44,72 @@ pub async fn all(store: Arc<dyn Store>) {
     secrets_round_trip(store.as_ref()).await;
     scope_ownership(store.clone()).await;
     inventory_upserts_and_marks_vanished(store.as_ref()).await;
+    cancel_is_recorded_on_the_run(store.as_ref()).await;
+}
+
+/// A cancel request is durable on the active run (visible to every reader),
+/// idempotent, leaves the run active until its executor finishes it
+/// `cancelled` (which releases the scope), changes nothing on a finished run,
+/// and is `NotFound` for an unknown run.
+pub async fn cancel_is_recorded_on_the_run(store: &dyn Store) {
+    let scope = unique("cancel");
+    let run = store
+        .start_run(&scope, Operation::Apply, "alice")
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    assert!(!run.cancel_requested, "a new run is not cancelled");
+    let asked = store.request_cancel(&run.id).await.unwrap();
+    assert!(asked.cancel_requested);
+    assert_eq!(
+        asked.status,
+        RunStatus::Running,
+        "cancel does not finish the run"
+    );
+    let twice = store.request_cancel(&run.id).await.unwrap();
+    assert!(twice.cancel_requested && twice.status == RunStatus::Running);
+    let read = store.get_run(&run.id).await.unwrap().unwrap();
+    assert!(
+        read.cancel_requested,
+        "get_run must show the cancel request"
+    );
+    let active = store.active_run(&scope).await.unwrap().unwrap();
+    assert!(
+        active.cancel_requested,
+        "active_run must show the cancel request"
+    );
+
+    let finished = store
+        .finish_run(&run.id, RunStatus::Cancelled, Some("cancelled"), None)
+        .await
+        .unwrap();
+    assert_eq!(finished.status, RunStatus::Cancelled);
+    assert!(
+        store.active_run(&scope).await.unwrap().is_none(),
+        "cancelled releases the scope"
+    );
+    let after = store.request_cancel(&run.id).await.unwrap();
+    assert_eq!(
+        after.status,
+        RunStatus::Cancelled,
+        "a finished run stays as it is"
+    );
+
+    let next = store
+        .start_run(&scope, Operation::Apply, "bob")
+        .await
+        .unwrap();
+    assert!(
+        next.is_started() && !next.run().cancel_requested,
+        "a new run starts uncancelled"
+    );
+    store
+        .finish_run(&next.run().id, RunStatus::Succeeded, None, None)
+        .await
+        .unwrap();
+    let unknown = store.request_cancel(&RunId::new()).await;
+    assert!(matches!(unknown, Err(Error::NotFound(_))), "{unknown:?}");
 }
 
 /// Same operation → the active run; another → `ScopeBusy` naming it; a

@@ -64,6 +64,9 @@ impl Runtime {
                 )
                 .await;
         };
+        if ctx.cancel.is_cancelled() {
+            return self.finish_cancelled(ctx, failure, steps).await;
+        }
         tracing::warn!(step = %failure.step, code = %failure.code, "step failed");
         let mut rolled_back = Vec::new();
         let mut message = format!("step {} failed: {}", failure.step, failure.message);
@@ -182,6 +185,7 @@ impl Runtime {
         step: &str,
         outputs: &Mutex<BTreeMap<String, serde_json::Value>>,
     ) -> Result<StepOutcome> {
+        ctx.check_cancelled()?;
         let def = &blueprint.steps[step];
         let span = tracing::info_span!("step", step, dock = %def.dock);
         async {
@@ -215,7 +219,16 @@ impl Runtime {
             let before = state.record.history.len() + state.record.dropped as usize;
             let mut record = state.record.clone();
             let sink = StepSink::new(self, ctx, state);
-            let result = drive::provision(dock.as_ref(), &spec, &mut record, &sink).await;
+            let mut retries = 0;
+            let result = loop {
+                let permits = self.permits.acquire(&def.dock).await;
+                let attempt = drive::provision(dock.as_ref(), &spec, &mut record, &sink).await;
+                drop(permits);
+                match attempt {
+                    Err(e) if self.retry_after_backoff(ctx, step, &mut retries, &e).await => {}
+                    other => break other,
+                }
+            };
             let mut state = sink.into_state();
             let created = result?;
             let new_outputs = blueprint::outputs_of(&created.resource);

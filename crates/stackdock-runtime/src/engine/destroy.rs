@@ -63,6 +63,7 @@ impl Runtime {
                 )
                 .await
             }
+            Some(f) if ctx.cancel.is_cancelled() => self.finish_cancelled(ctx, f, steps).await,
             Some(f) => {
                 self.finish(
                     ctx,
@@ -86,6 +87,7 @@ impl Runtime {
             if state.record.state == S::Deprovisioned {
                 return Ok(StepOutcome::Deleted);
             }
+            ctx.check_cancelled()?;
             self.emit(
                 ctx,
                 RunEventKind::StepStarted {
@@ -114,8 +116,19 @@ impl Runtime {
             }
             let dock = self.docks.require(&state.dock)?;
             let spec: Option<ResourceSpec> = serde_json::from_value(state.spec.clone()).ok();
+            let (step, state_dock) = (state.step.clone(), state.dock.clone());
             let sink = StepSink::new(self, ctx, state);
-            drive::deprovision(dock.as_ref(), spec.as_ref(), &mut record, &sink).await?;
+            let mut retries = 0;
+            loop {
+                let permits = self.permits.acquire(&state_dock).await;
+                let attempt =
+                    drive::deprovision(dock.as_ref(), spec.as_ref(), &mut record, &sink).await;
+                drop(permits);
+                match attempt {
+                    Err(e) if self.retry_after_backoff(ctx, &step, &mut retries, &e).await => {}
+                    other => break other?,
+                }
+            }
             Ok(StepOutcome::Deleted)
         }
         .instrument(span)

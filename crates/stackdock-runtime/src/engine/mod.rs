@@ -3,8 +3,10 @@
 //! in the crate docs.
 
 mod apply;
+mod cancel;
 mod dag;
 mod destroy;
+mod limits;
 mod reconcile;
 mod request;
 mod rollback;
@@ -13,12 +15,13 @@ mod status;
 mod sync;
 
 use dag::run_dag;
+use limits::{CancelFlag, Permits};
 use sink::StepSink;
 
 use request::dependencies;
 pub use request::{Executed, RunRequest};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +33,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use serde::Serialize;
 use stackdock_core::context::CallContext;
 use stackdock_core::drive::{self, TransitionSink};
+use stackdock_core::layer::RetryPolicy;
 use stackdock_core::provisioning::{Failure, Reason, Step};
 use stackdock_core::secret::{ExposeSecret, SecretString};
 use stackdock_core::{
@@ -168,6 +172,20 @@ pub struct ScopeStatus {
     pub steps: Vec<StepStatus>,
 }
 
+/// Step-level retries, by default: after the dock's own retries gave up,
+/// twice more, a second and then up to two seconds later (full jitter).
+const STEP_RETRY: RetryPolicy = RetryPolicy {
+    max_retries: 2,
+    initial_backoff: Duration::from_secs(1),
+    max_backoff: Duration::from_secs(30),
+    retry_timeout: Duration::from_secs(300),
+};
+
+/// Steps in flight at once over a runtime, by default.
+const DEFAULT_CONCURRENCY: usize = 8;
+/// Steps in flight at once on one dock, by default.
+const DEFAULT_DOCK_CONCURRENCY: usize = 4;
+
 /// The control-plane engine. See the crate docs for its guarantees.
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -176,6 +194,12 @@ pub struct Runtime {
     vault: Option<Arc<dyn CredentialVault>>,
     audit: Arc<dyn AuditSink>,
     concurrency: usize,
+    dock_concurrency: usize,
+    dock_limits: BTreeMap<String, usize>,
+    permits: Arc<Permits>,
+    retry: RetryPolicy,
+    cancel_poll: Duration,
+    executing: Arc<Mutex<HashMap<RunId, CancelFlag>>>,
     events: broadcast::Sender<RunEvent>,
     policy: Arc<dyn Policy>,
 }
@@ -189,6 +213,18 @@ struct Ending {
     rolled_back: Vec<String>,
 }
 
+impl RunCtx {
+    /// `Err(Cancelled)` once the run was asked to stop: no new step starts.
+    fn check_cancelled(&self) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(Error::Cancelled {
+                run: self.id.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Who and what a run is, carried through its steps.
 #[derive(Debug, Clone)]
 struct RunCtx {
@@ -197,6 +233,7 @@ struct RunCtx {
     scope: String,
     org: String,
     actor: String,
+    cancel: CancelFlag,
 }
 
 impl Runtime {
@@ -208,7 +245,17 @@ impl Runtime {
             store,
             docks,
             vault: None,
-            concurrency: 8,
+            concurrency: DEFAULT_CONCURRENCY,
+            dock_concurrency: DEFAULT_DOCK_CONCURRENCY,
+            dock_limits: BTreeMap::new(),
+            permits: Arc::new(Permits::new(
+                DEFAULT_CONCURRENCY,
+                DEFAULT_DOCK_CONCURRENCY,
+                BTreeMap::new(),
+            )),
+            retry: STEP_RETRY,
+            cancel_poll: Duration::from_millis(500),
+            executing: Arc::default(),
             events: broadcast::channel(1024).0,
             policy: Arc::new(RolePolicy),
         }
@@ -226,9 +273,51 @@ impl Runtime {
         self
     }
 
-    /// Work on at most `n` (≥ 1) independent steps at a time.
+    /// Work on at most `n` (≥ 1, default 8) steps at a time, over every run
+    /// this runtime (and its clones) executes; a run's independent steps
+    /// run concurrently up to the same bound.
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self.rebuild_permits()
+    }
+
+    /// At most `n` (≥ 1, default 4) steps at a time on any one dock, unless
+    /// [`with_dock_concurrency`](Runtime::with_dock_concurrency) says otherwise.
+    pub fn with_default_dock_concurrency(mut self, n: usize) -> Self {
+        self.dock_concurrency = n.max(1);
+        self.rebuild_permits()
+    }
+
+    /// At most `n` (≥ 1) steps at a time on `dock` (a provider's API limits).
+    pub fn with_dock_concurrency(mut self, dock: impl Into<String>, n: usize) -> Self {
+        self.dock_limits.insert(dock.into(), n.max(1));
+        self.rebuild_permits()
+    }
+
+    fn rebuild_permits(mut self) -> Self {
+        self.permits = Arc::new(Permits::new(
+            self.concurrency,
+            self.dock_concurrency,
+            self.dock_limits.clone(),
+        ));
+        self
+    }
+
+    /// Retry a step's temporary failures (timeouts, unavailable, rate
+    /// limits, 5xx) with `policy`, re-driving the step from its recorded
+    /// state (observe first) — above the dock's own retry layer, so also
+    /// after that layer gave up. Default: 2 retries, full jitter under 1 s
+    /// then 2 s (core's `backoff_ceiling` / `full_jitter`), or the provider's
+    /// `retry_after`. `RetryPolicy::none()` disables it.
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How often a run executing here checks the store for a cancel request
+    /// made elsewhere (default 500 ms).
+    pub fn with_cancel_poll(mut self, every: Duration) -> Self {
+        self.cancel_poll = every.max(Duration::from_millis(1));
         self
     }
 
@@ -359,6 +448,28 @@ impl Runtime {
             .with_run_id(ctx.id.to_string())
     }
 
+    /// End a run that was cancelled: no rollback, what was done is kept.
+    async fn finish_cancelled(
+        &self,
+        ctx: &RunCtx,
+        failure: StepFailure,
+        steps: BTreeMap<String, StepOutcome>,
+    ) -> Result<RunReport> {
+        let failure = (failure.code != "cancelled").then_some(failure);
+        self.finish(
+            ctx,
+            Ending {
+                status: RunStatus::Cancelled,
+                reason: Some("cancelled"),
+                message: Some("cancelled on request; what was done is kept".into()),
+                failure,
+                rolled_back: Vec::new(),
+            },
+            steps,
+        )
+        .await
+    }
+
     async fn finish(
         &self,
         ctx: &RunCtx,
@@ -422,6 +533,7 @@ fn failure_of(step: &str, error: &Error) -> StepFailure {
         Error::NotFound(_) => "not_found".into(),
         Error::PermissionDenied { .. } => "permission_denied".into(),
         Error::InvalidRequest(_) => "invalid_request".into(),
+        Error::Cancelled { .. } => "cancelled".into(),
     };
     StepFailure {
         step: step.to_owned(),

@@ -221,6 +221,7 @@ impl Runtime {
             scope: request.scope.clone(),
             org: request.org.clone(),
             actor: request.actor.clone(),
+            cancel: CancelFlag::default(),
         }
     }
 
@@ -245,7 +246,7 @@ impl Runtime {
                 _ => Err(request.invalid("not an apply, reconcile or destroy")),
             }
         };
-        let result = self.call_context(&ctx).scope(work.instrument(span)).await;
+        let result = self.watched(&ctx, run, work.instrument(span)).await;
         self.release_on_error(&ctx, result).await
     }
 
@@ -263,8 +264,30 @@ impl Runtime {
             let adapter = self.docks.require(dock)?;
             self.sync_run(&ctx, dock, adapter.as_ref()).await
         };
-        let result = self.call_context(&ctx).scope(work.instrument(span)).await;
+        let result = self.watched(&ctx, run, work.instrument(span)).await;
         self.release_on_error(&ctx, result).await
+    }
+
+    /// Run `work` for `run` in its call context, with its cancel flag
+    /// registered and tripped when the store records a cancel request.
+    async fn watched<T>(
+        &self,
+        ctx: &RunCtx,
+        run: &OperationRun,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let _registered = self.register_cancel(ctx);
+        if run.cancel_requested {
+            ctx.cancel.cancel();
+        }
+        let watched = async {
+            tokio::select! {
+                biased;
+                result = work => result,
+                () = self.watch_store_cancel(ctx) => Err(Error::Cancelled { run: ctx.id.clone() }),
+            }
+        };
+        self.call_context(ctx).scope(watched).await
     }
 
     /// Admit `request`, start its run in the store (or join the active one,

@@ -95,6 +95,7 @@ impl Store for MemoryStore {
             reason: None,
             message: None,
             steps: Vec::new(),
+            cancel_requested: false,
         };
         inner.runs.push(run.clone());
         Ok(StartOutcome::Started(run))
@@ -123,6 +124,20 @@ impl Store for MemoryStore {
             run.finished_at = Some(now);
             run.reason = reason.map(str::to_owned);
             run.message = message.map(sanitize_message);
+        }
+        Ok(run.clone())
+    }
+
+    async fn request_cancel(&self, id: &RunId) -> Result<OperationRun> {
+        let mut inner = self.lock();
+        let run = inner
+            .runs
+            .iter_mut()
+            .find(|r| &r.id == id)
+            .ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+        if run.status.is_active() && !run.cancel_requested {
+            run.cancel_requested = true;
+            run.updated_at = Utc::now();
         }
         Ok(run.clone())
     }

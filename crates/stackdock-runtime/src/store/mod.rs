@@ -59,6 +59,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         message: Option<&str>,
     ) -> Result<OperationRun>;
 
+    /// Ask an active run to stop: record `cancel_requested` on it, durably,
+    /// so whichever process executes it sees the request at its next check
+    /// (and a worker that claims it later finishes it at once). Idempotent;
+    /// a finished run is returned unchanged; an unknown run is
+    /// [`Error::NotFound`]. It does not finish the run: the executor does,
+    /// as `cancelled`, once its in-flight calls returned.
+    async fn request_cancel(&self, id: &RunId) -> Result<OperationRun>;
+
     /// One run.
     async fn get_run(&self, id: &RunId) -> Result<Option<OperationRun>>;
 

@@ -56,6 +56,13 @@ impl MigrationSource<'static> for Embedded {
                     include_str!("../../migrations/0003_inventory.sql").into(),
                     false,
                 ),
+                Migration::new(
+                    4,
+                    "cancel".into(),
+                    MigrationType::Simple,
+                    include_str!("../../migrations/0004_cancel.sql").into(),
+                    false,
+                ),
             ])
         })
     }
@@ -153,11 +160,12 @@ fn run_from_row(row: &SqliteRow) -> Result<OperationRun> {
         reason: row.try_get("reason")?,
         message: row.try_get("message")?,
         steps: Vec::new(),
+        cancel_requested: row.try_get("cancel_requested")?,
     })
 }
 
 const RUN_COLUMNS: &str =
-    "id, scope, operation, actor, status, attempts, created_at, updated_at, finished_at, reason, message";
+    "id, scope, operation, actor, status, attempts, created_at, updated_at, finished_at, reason, message, cancel_requested";
 
 impl SqliteStore {
     async fn with_steps(&self, mut run: OperationRun) -> Result<OperationRun> {
@@ -268,6 +276,20 @@ impl Store for SqliteStore {
         .bind(message.map(sanitize_message))
         .bind(&now)
         .bind(&now)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        self.get_run(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("run {id}")))
+    }
+
+    async fn request_cancel(&self, id: &RunId) -> Result<OperationRun> {
+        sqlx::query(
+            "UPDATE runs SET cancel_requested = 1, updated_at = ? \
+             WHERE id = ? AND status IN ('queued', 'running') AND cancel_requested = 0",
+        )
+        .bind(ts(Utc::now()))
         .bind(id.as_str())
         .execute(&self.pool)
         .await?;

@@ -27,6 +27,9 @@ pub struct Probe {
     pub inner: Arc<InMemoryAdapter>,
     pub mutations: AtomicUsize,
     pub calls: AtomicUsize,
+    /// Calls in flight now, and the most ever at once.
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
     pub gate: Option<Arc<Semaphore>>,
     /// Held after a create took effect, before its reply returns.
     pub reply_gate: Option<Arc<Semaphore>>,
@@ -39,6 +42,8 @@ impl Probe {
             inner: Arc::new(InMemoryAdapter::new(dock)),
             mutations: AtomicUsize::new(0),
             calls: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
             gate: None,
             reply_gate: None,
             latency: Duration::ZERO,
@@ -53,11 +58,15 @@ impl Probe {
         self.calls.load(Ordering::SeqCst)
     }
 
-    async fn enter(&self) {
+    async fn enter(&self) -> InFlight<'_> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let guard = InFlight(&self.in_flight);
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
+        guard
     }
 
     /// Counts a mutation that took effect (failed calls change nothing),
@@ -71,6 +80,15 @@ impl Probe {
             tokio::time::sleep(self.latency).await;
         }
         result
+    }
+}
+
+/// One call in flight on a probe; counted down on drop.
+pub struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -92,7 +110,7 @@ impl DockAdapter for Probe {
         self.inner.check_credentials().await
     }
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        self.enter().await;
+        let _in_flight = self.enter().await;
         self.inner.list(kind, options).await
     }
     async fn observe(
@@ -100,26 +118,27 @@ impl DockAdapter for Probe {
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
-        self.enter().await;
+        let _in_flight = self.enter().await;
         self.inner.observe(id, desired).await
     }
     async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
         if let Some(gate) = &self.gate {
             drop(gate.acquire().await.expect("gate open"));
         }
-        self.enter().await;
+        let in_flight = self.enter().await;
         let result = self.mutated(self.inner.create(spec).await).await;
+        drop(in_flight);
         if let Some(gate) = &self.reply_gate {
             drop(gate.acquire().await.expect("gate open"));
         }
         result
     }
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        self.enter().await;
+        let _in_flight = self.enter().await;
         self.mutated(self.inner.update(id, spec).await).await
     }
     async fn delete(&self, id: &ResourceId) -> Result<()> {
-        self.enter().await;
+        let _in_flight = self.enter().await;
         self.mutated(self.inner.delete(id).await).await
     }
 }

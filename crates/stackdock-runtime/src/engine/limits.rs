@@ -1,0 +1,96 @@
+//! What bounds a runtime's work: call permits (overall and per dock), the
+//! retry policy for temporary errors, and a run's cancel flag.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+use super::lock;
+
+/// Permits for steps in flight: one pool for the whole runtime (every run
+/// it executes) and one per dock.
+#[derive(Debug)]
+pub(super) struct Permits {
+    overall: Arc<Semaphore>,
+    per_dock_default: usize,
+    per_dock: BTreeMap<String, usize>,
+    docks: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Both permits of one step attempt; released on drop.
+pub(super) struct Held {
+    _dock: OwnedSemaphorePermit,
+    _overall: OwnedSemaphorePermit,
+}
+
+impl Permits {
+    pub(super) fn new(
+        overall: usize,
+        per_dock_default: usize,
+        per_dock: BTreeMap<String, usize>,
+    ) -> Self {
+        Permits {
+            overall: Arc::new(Semaphore::new(overall.max(1))),
+            per_dock_default: per_dock_default.max(1),
+            per_dock,
+            docks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn dock(&self, dock: &str) -> Arc<Semaphore> {
+        let mut docks = lock(&self.docks);
+        let limit = self
+            .per_dock
+            .get(dock)
+            .copied()
+            .unwrap_or(self.per_dock_default);
+        docks
+            .entry(dock.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(limit.max(1))))
+            .clone()
+    }
+
+    /// Wait for a permit of `dock`, then one of the overall pool (the dock's
+    /// first, so a busy dock does not hold overall permits it cannot use).
+    pub(super) async fn acquire(&self, dock: &str) -> Held {
+        let dock = self.dock(dock).acquire_owned().await;
+        let overall = self.overall.clone().acquire_owned().await;
+        match (dock, overall) {
+            (Ok(dock), Ok(overall)) => Held {
+                _dock: dock,
+                _overall: overall,
+            },
+            // The semaphores are never closed.
+            _ => unreachable!("runtime semaphores are never closed"),
+        }
+    }
+}
+
+/// A run's cancel flag: tripped by [`Runtime::cancel`](super::Runtime::cancel)
+/// in this process, or by the poller that sees the store's cancel request.
+#[derive(Debug, Clone)]
+pub(super) struct CancelFlag(Arc<watch::Sender<bool>>);
+
+impl Default for CancelFlag {
+    fn default() -> Self {
+        CancelFlag(Arc::new(watch::channel(false).0))
+    }
+}
+
+impl CancelFlag {
+    pub(super) fn cancel(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub(super) fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the flag is tripped.
+    pub(super) async fn cancelled(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives as long as `self`: `wait_for` cannot fail.
+        let _ = rx.wait_for(|cancelled| *cancelled).await;
+    }
+}
