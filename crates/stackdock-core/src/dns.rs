@@ -5,6 +5,7 @@
 //! a trailing dot (see [`crate::validate::dns_name`]). Adapters add the dot
 //! when their protocol wants absolute names.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -256,16 +257,36 @@ impl RecordData {
     /// assert!(ip.canonicalise().is_err());
     /// ```
     pub fn canonicalise(&mut self) -> crate::Result<()> {
-        let host = |field: &str, v: &mut String| -> crate::Result<()> {
-            *v = validate::host_name(field, v)?;
-            Ok(())
+        if !self.check_canonical()? {
+            self.rewrite_names()?;
+        }
+        Ok(())
+    }
+
+    /// The canonical form of this data when it differs (`None`: it is
+    /// canonical already, and nothing was allocated to find that out), or the
+    /// error [`RecordData::canonicalise`] would give.
+    pub(crate) fn canonical_form(&self) -> crate::Result<Option<RecordData>> {
+        if self.check_canonical()? {
+            return Ok(None);
+        }
+        let mut fixed = self.clone();
+        fixed.rewrite_names()?;
+        Ok(Some(fixed))
+    }
+
+    /// Every rule of [`RecordData::canonicalise`]; `true` when every name in
+    /// the data is in canonical form already.
+    fn check_canonical(&self) -> crate::Result<bool> {
+        let host = |field: &str, v: &str| {
+            validate::canonical_host_name(field, v).map(|c| matches!(c, Cow::Borrowed(_)))
         };
-        let host_or_root = |field: &str, v: &mut String| -> crate::Result<()> {
+        let host_or_root = |field: &str, v: &str| {
             if validate::is_root(v) {
-                v.clear();
-                return Ok(());
+                Ok(v.is_empty())
+            } else {
+                host(field, v)
             }
-            host(field, v)
         };
         match self {
             RecordData::CNAME { target }
@@ -286,19 +307,55 @@ impl RecordData {
             }
             RecordData::SRV { target, .. } => host_or_root("data.target", target),
             RecordData::SOA { mname, rname, .. } => {
-                host("data.mname", mname)?;
-                *rname = validate::dns_name("data.rname", rname, NameRules::RecordOwner)?;
-                Ok(())
+                let mname = host("data.mname", mname)?;
+                let rname =
+                    validate::canonical_dns_name("data.rname", rname, NameRules::RecordOwner)?;
+                Ok(mname && matches!(rname, Cow::Borrowed(_)))
             }
-            RecordData::TXT { text } => check_len("data.text", text, MAX_TXT_LEN),
-            RecordData::CAA { tag, value, .. } => check_caa(tag, value),
+            RecordData::TXT { text } => check_len("data.text", text, MAX_TXT_LEN).map(|()| true),
+            RecordData::CAA { tag, value, .. } => check_caa(tag, value).map(|()| true),
             RecordData::HTTPS { target, params, .. } => {
                 if params.chars().any(char::is_control) {
                     return Err(Error::invalid_input("data.params", "control characters"));
                 }
                 host_or_root("data.target", target)
             }
-            RecordData::A { .. } | RecordData::AAAA { .. } => Ok(()),
+            RecordData::A { .. } | RecordData::AAAA { .. } => Ok(true),
+        }
+    }
+
+    /// Rewrites every name in the data to its canonical form (after
+    /// [`RecordData::check_canonical`] accepted them).
+    fn rewrite_names(&mut self) -> crate::Result<()> {
+        let host = |field: &str, v: &mut String| -> crate::Result<()> {
+            *v = validate::host_name(field, v)?;
+            Ok(())
+        };
+        let host_or_root = |field: &str, v: &mut String| -> crate::Result<()> {
+            if validate::is_root(v) {
+                v.clear();
+                return Ok(());
+            }
+            host(field, v)
+        };
+        match self {
+            RecordData::CNAME { target }
+            | RecordData::PTR { target }
+            | RecordData::ALIAS { target } => host("data.target", target),
+            RecordData::NS { nameserver } => host("data.nameserver", nameserver),
+            RecordData::MX { exchange, .. } => host_or_root("data.exchange", exchange),
+            RecordData::SRV { target, .. } | RecordData::HTTPS { target, .. } => {
+                host_or_root("data.target", target)
+            }
+            RecordData::SOA { mname, rname, .. } => {
+                host("data.mname", mname)?;
+                *rname = validate::dns_name("data.rname", rname, NameRules::RecordOwner)?;
+                Ok(())
+            }
+            RecordData::TXT { .. }
+            | RecordData::CAA { .. }
+            | RecordData::A { .. }
+            | RecordData::AAAA { .. } => Ok(()),
         }
     }
 }

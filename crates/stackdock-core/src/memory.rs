@@ -464,7 +464,9 @@ impl DockAdapter for InMemoryAdapter {
     async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
         let kind = spec.kind();
         let op = Operation::Create.on(kind);
-        let spec = spec.validate().map_err(|e| e.with_operation(op.clone()))?;
+        // Validated again here (no copy when the layer already made it
+        // canonical): the adapter stays safe when called bare.
+        let spec = spec.canonical().map_err(|e| e.with_operation(op.clone()))?;
         let mut store = self.lock();
         self.remote(&mut store, Operation::Create)
             .map_err(|e| e.with_operation(op.clone()))?;
@@ -511,7 +513,7 @@ impl DockAdapter for InMemoryAdapter {
         if id.kind == ResourceKind::Deployment {
             return Err(self.unsupported(Operation::Update, id.kind));
         }
-        let spec = spec.validate().map_err(|e| e.with_operation(op.clone()))?;
+        let spec = spec.canonical().map_err(|e| e.with_operation(op.clone()))?;
         let mut store = self.lock();
         self.remote(&mut store, Operation::Update)
             .map_err(|e| e.with_operation(op.clone()))?;

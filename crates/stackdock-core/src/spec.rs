@@ -18,6 +18,7 @@
 //! Secrets in specs (passwords, env values) are `SecretString`s: they print
 //! redacted and are skipped when a spec is serialised.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -412,13 +413,18 @@ fn check_common(common: &Common) -> Result<()> {
 /// assert!(absolute_owner("www.other.org.", "example.com").is_err());
 /// ```
 pub fn absolute_owner(name: &str, zone: &str) -> Result<String> {
-    let zone = validate::dns_name("zone", zone, NameRules::Hostname)?;
+    canonical_owner(name, zone).map(Cow::into_owned)
+}
+
+/// [`absolute_owner`], borrowing `name` when it is canonical and absolute.
+fn canonical_owner<'a>(name: &'a str, zone: &str) -> Result<Cow<'a, str>> {
+    let zone = validate::canonical_dns_name("zone", zone, NameRules::Hostname)?;
     // No trimming: " " is a bad name, not a way to say "the apex".
     if name.is_empty() || name == "@" {
-        return Ok(zone);
+        return Ok(Cow::Owned(zone.into_owned()));
     }
     let absolute = name.ends_with('.');
-    let canonical = validate::dns_name("name", name, NameRules::RecordOwner)?;
+    let canonical = validate::canonical_dns_name("name", name, NameRules::RecordOwner)?;
     if validate::is_in_zone(&canonical, &zone) {
         return Ok(canonical);
     }
@@ -429,7 +435,184 @@ pub fn absolute_owner(name: &str, zone: &str) -> Result<String> {
         ));
     }
     let joined = format!("{canonical}.{zone}");
-    validate::dns_name("name", &joined, NameRules::RecordOwner)
+    validate::dns_name("name", &joined, NameRules::RecordOwner).map(Cow::Owned)
+}
+
+/// A copy of a spec, made the first time canonicalisation changes a field:
+/// a spec that is canonical already is never copied.
+struct Fix<'a, S> {
+    original: &'a S,
+    copy: Option<S>,
+}
+
+impl<'a, S: Clone + Into<ResourceSpec>> Fix<'a, S> {
+    fn new(original: &'a S) -> Self {
+        Fix {
+            original,
+            copy: None,
+        }
+    }
+
+    /// The spec as fixed so far.
+    fn current(&self) -> &S {
+        self.copy.as_ref().unwrap_or(self.original)
+    }
+
+    /// The copy to change (made now if there is none yet).
+    fn copy(&mut self) -> &mut S {
+        self.copy.get_or_insert_with(|| self.original.clone())
+    }
+
+    /// Puts a validator's result into the field `place` picks, when it
+    /// differs from what was given.
+    fn field(&mut self, value: Cow<'_, str>, place: impl FnOnce(&mut S) -> &mut String) {
+        if let Cow::Owned(value) = value {
+            *place(self.copy()) = value;
+        }
+    }
+
+    fn done(self) -> Option<ResourceSpec> {
+        self.copy.map(Into::into)
+    }
+}
+
+fn check_server(s: &ServerSpec) -> Result<()> {
+    validate::resource_name("name", &s.name, 128)?;
+    if let Some(ip) = &s.ipv4 {
+        ip.parse::<std::net::Ipv4Addr>()
+            .map_err(|_| Error::invalid_input("ipv4", "not an IPv4 address"))?;
+    }
+    Ok(())
+}
+
+fn check_web_service(s: &WebServiceSpec) -> Result<()> {
+    validate::resource_name("name", &s.name, 253)?;
+    if let Some(repo) = &s.repository {
+        let ok = repo.split('/').count() >= 2
+            && repo.split('/').all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            });
+        if !ok {
+            return Err(Error::invalid_input("repository", "expected owner/name"));
+        }
+    }
+    Ok(())
+}
+
+fn check_deployment(s: &DeploymentSpec) -> Result<()> {
+    validate::resource_name("service", &s.service, 253)?;
+    if let Some(r) = &s.git_ref {
+        validate::resource_name("git_ref", r, 255)?;
+    }
+    if let Some(sha) = &s.commit_sha {
+        if !(7..=64).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::invalid_input(
+                "commit_sha",
+                "expected a hex commit id",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_database(s: &DatabaseSpec) -> Result<()> {
+    validate::resource_name("name", &s.name, 63)?;
+    if let Some(owner) = &s.owner {
+        validate::resource_name("owner", owner, 63)?;
+    }
+    if let Some(limit) = s.connection_limit {
+        if limit < -1 {
+            return Err(Error::invalid_input(
+                "connection_limit",
+                "must be -1 (unlimited) or more",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn canonical_domain(s: &DomainSpec) -> Result<Option<ResourceSpec>> {
+    let mut fix = Fix::new(s);
+    fix.field(validate::canonical_domain("name", &s.name)?, |d| {
+        &mut d.name
+    });
+    if let Some(redirect) = &s.redirect {
+        let redirect = validate::canonical_domain("redirect", redirect)?;
+        fix.field(redirect, |d| d.redirect.get_or_insert_default());
+    }
+    Ok(fix.done())
+}
+
+fn canonical_zone(s: &DnsZoneSpec) -> Result<Option<ResourceSpec>> {
+    let mut fix = Fix::new(s);
+    fix.field(validate::canonical_domain("name", &s.name)?, |z| {
+        &mut z.name
+    });
+    for (i, ns) in s.nameservers.iter().enumerate() {
+        let ns = validate::canonical_dns_name("nameservers", ns, NameRules::Hostname)?;
+        fix.field(ns, |z| &mut z.nameservers[i]);
+    }
+    if let Some(mx) = s.template.as_ref().and_then(|t| t.mx.as_ref()) {
+        let mx = validate::canonical_dns_name("template.mx", mx, NameRules::Hostname)?;
+        fix.field(mx, |z| {
+            z.template
+                .get_or_insert_default()
+                .mx
+                .get_or_insert_default()
+        });
+    }
+    Ok(fix.done())
+}
+
+fn canonical_record(s: &DnsRecordSpec) -> Result<Option<ResourceSpec>> {
+    let mut fix = Fix::new(s);
+    let zone = validate::canonical_domain("zone", &s.zone)?;
+    let name = canonical_owner(&s.name, &zone)?;
+    fix.field(name, |r| &mut r.name);
+    fix.field(zone, |r| &mut r.zone);
+    if let Some(ttl) = s.ttl {
+        if ttl == 0 || ttl > MAX_TTL {
+            return Err(Error::invalid_input(
+                "ttl",
+                format!("must be between 1 and {MAX_TTL}"),
+            ));
+        }
+    }
+    if let Some(data) = s.data.canonical_form()? {
+        fix.copy().data = data;
+    }
+    Ok(fix.done())
+}
+
+fn canonical_forwarder(s: &MailForwarderSpec) -> Result<Option<ResourceSpec>> {
+    let mut fix = Fix::new(s);
+    let source = match s.source.strip_prefix('@') {
+        Some(domain) => match validate::canonical_domain("source", domain)? {
+            Cow::Borrowed(_) => Cow::Borrowed(s.source.as_str()),
+            Cow::Owned(domain) => Cow::Owned(format!("@{domain}")),
+        },
+        None => validate::canonical_email_address("source", &s.source)?,
+    };
+    fix.field(source, |f| &mut f.source);
+    if s.destinations.is_empty() {
+        return Err(Error::invalid_input(
+            "destinations",
+            "a forwarder needs at least one destination",
+        ));
+    }
+    for (i, d) in s.destinations.iter().enumerate() {
+        let d = validate::canonical_email_address("destinations", d)?;
+        fix.field(d, |f| &mut f.destinations[i]);
+    }
+    // Canonical destinations are sorted and distinct.
+    if !fix.current().destinations.windows(2).all(|w| w[0] < w[1]) {
+        let destinations = &mut fix.copy().destinations;
+        destinations.sort();
+        destinations.dedup();
+    }
+    Ok(fix.done())
 }
 
 /// Largest TTL DNS allows (RFC 2181: 2^31 - 1).
@@ -502,109 +685,52 @@ impl ResourceSpec {
     /// assert!(bad.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<ResourceSpec> {
+        self.canonical().map(Cow::into_owned)
+    }
+
+    /// [`ResourceSpec::validate`] without a copy when the spec is canonical
+    /// already: the same checks, the same errors, and the spec itself
+    /// borrowed back unless a name had to change.
+    ///
+    /// A spec is typically validated more than once on its way to a provider
+    /// (the [`CheckedLayer`](crate::layer::CheckedLayer), then an adapter
+    /// that must stay safe when called without the layer, then the diff);
+    /// only the first pass may allocate.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use stackdock_core::spec::{DomainSpec, ResourceSpec};
+    /// let given = ResourceSpec::from(DomainSpec { name: "Shop.Example.COM.".into(), ..Default::default() });
+    /// let canonical = given.canonical().unwrap().into_owned();
+    /// assert_eq!(canonical.name(), "shop.example.com");
+    /// assert!(matches!(canonical.canonical().unwrap(), Cow::Borrowed(_)));
+    /// ```
+    pub fn canonical(&self) -> Result<Cow<'_, ResourceSpec>> {
         check_common(self.common())?;
-        let mut out = self.clone();
-        match &mut out {
-            ResourceSpec::Server(s) => {
-                validate::resource_name("name", &s.name, 128)?;
-                if let Some(ip) = &s.ipv4 {
-                    ip.parse::<std::net::Ipv4Addr>()
-                        .map_err(|_| Error::invalid_input("ipv4", "not an IPv4 address"))?;
-                }
-            }
-            ResourceSpec::WebService(s) => {
-                validate::resource_name("name", &s.name, 253)?;
-                if let Some(repo) = &s.repository {
-                    let ok = repo.split('/').count() >= 2
-                        && repo.split('/').all(|p| {
-                            !p.is_empty()
-                                && p.bytes()
-                                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                        });
-                    if !ok {
-                        return Err(Error::invalid_input("repository", "expected owner/name"));
-                    }
-                }
-            }
-            ResourceSpec::Deployment(s) => {
-                validate::resource_name("service", &s.service, 253)?;
-                if let Some(r) = &s.git_ref {
-                    validate::resource_name("git_ref", r, 255)?;
-                }
-                if let Some(sha) = &s.commit_sha {
-                    if !(7..=64).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit())
-                    {
-                        return Err(Error::invalid_input(
-                            "commit_sha",
-                            "expected a hex commit id",
-                        ));
-                    }
-                }
-            }
-            ResourceSpec::Domain(s) => {
-                s.name = validate::domain("name", &s.name)?;
-                if let Some(r) = &mut s.redirect {
-                    *r = validate::domain("redirect", r)?;
-                }
-            }
-            ResourceSpec::Database(s) => {
-                validate::resource_name("name", &s.name, 63)?;
-                if let Some(owner) = &s.owner {
-                    validate::resource_name("owner", owner, 63)?;
-                }
-                if let Some(limit) = s.connection_limit {
-                    if limit < -1 {
-                        return Err(Error::invalid_input(
-                            "connection_limit",
-                            "must be -1 (unlimited) or more",
-                        ));
-                    }
-                }
-            }
-            ResourceSpec::DnsZone(s) => {
-                s.name = validate::domain("name", &s.name)?;
-                for ns in &mut s.nameservers {
-                    *ns = validate::dns_name("nameservers", ns, NameRules::Hostname)?;
-                }
-                if let Some(mx) = s.template.as_mut().and_then(|t| t.mx.as_mut()) {
-                    *mx = validate::dns_name("template.mx", mx, NameRules::Hostname)?;
-                }
-            }
-            ResourceSpec::DnsRecord(s) => {
-                s.zone = validate::domain("zone", &s.zone)?;
-                s.name = absolute_owner(&s.name, &s.zone)?;
-                if let Some(ttl) = s.ttl {
-                    if ttl == 0 || ttl > MAX_TTL {
-                        return Err(Error::invalid_input(
-                            "ttl",
-                            format!("must be between 1 and {MAX_TTL}"),
-                        ));
-                    }
-                }
-                s.data.canonicalise()?;
-            }
+        Ok(match self.canonical_form()? {
+            Some(fixed) => Cow::Owned(fixed),
+            None => Cow::Borrowed(self),
+        })
+    }
+
+    /// The kind's own checks; the canonical spec when it differs from `self`.
+    fn canonical_form(&self) -> Result<Option<ResourceSpec>> {
+        match self {
+            ResourceSpec::Server(s) => check_server(s).map(|()| None),
+            ResourceSpec::WebService(s) => check_web_service(s).map(|()| None),
+            ResourceSpec::Deployment(s) => check_deployment(s).map(|()| None),
+            ResourceSpec::Database(s) => check_database(s).map(|()| None),
+            ResourceSpec::Domain(s) => canonical_domain(s),
+            ResourceSpec::DnsZone(s) => canonical_zone(s),
+            ResourceSpec::DnsRecord(s) => canonical_record(s),
             ResourceSpec::Mailbox(s) => {
-                s.address = validate::email_address("address", &s.address)?;
+                let mut fix = Fix::new(s);
+                let address = validate::canonical_email_address("address", &s.address)?;
+                fix.field(address, |m| &mut m.address);
+                Ok(fix.done())
             }
-            ResourceSpec::MailForwarder(s) => {
-                s.source = match s.source.strip_prefix('@') {
-                    Some(domain) => format!("@{}", validate::domain("source", domain)?),
-                    None => validate::email_address("source", &s.source)?,
-                };
-                if s.destinations.is_empty() {
-                    return Err(Error::invalid_input(
-                        "destinations",
-                        "a forwarder needs at least one destination",
-                    ));
-                }
-                for d in &mut s.destinations {
-                    *d = validate::email_address("destinations", d)?;
-                }
-                s.destinations.sort();
-                s.destinations.dedup();
-            }
+            ResourceSpec::MailForwarder(s) => canonical_forwarder(s),
         }
-        Ok(out)
     }
 
     /// Compare this spec with what the provider reports.
@@ -615,8 +741,8 @@ impl ResourceSpec {
     /// [`Observation::of`](crate::Observation::of) instead.
     pub fn diff(&self, actual: &Resource) -> (Vec<FieldDiff>, Vec<FieldDiff>) {
         let mut d = Differ::new();
-        let spec = self.validate().unwrap_or_else(|_| self.clone());
-        match (&spec, actual) {
+        let spec = self.canonical().unwrap_or(Cow::Borrowed(self));
+        match (&*spec, actual) {
             (ResourceSpec::Server(s), Resource::Server(r)) => {
                 d.opt("region", s.region.as_ref(), r.region.as_ref());
                 d.opt("plan", s.plan.as_ref(), r.plan.as_ref());
@@ -698,5 +824,150 @@ impl ResourceSpec {
             d.req("tenant", &Some(tenant.clone()), &actual.meta().tenant);
         }
         (d.drift, d.late)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(zone: &str, name: &str, data: RecordData) -> ResourceSpec {
+        DnsRecordSpec {
+            zone: zone.into(),
+            name: name.into(),
+            ttl: Some(300),
+            data,
+            common: Common::default(),
+        }
+        .into()
+    }
+
+    /// Specs in every kind, some canonical and some not.
+    fn samples() -> Vec<ResourceSpec> {
+        let mx = |exchange: &str| RecordData::MX {
+            preference: 10,
+            exchange: exchange.into(),
+        };
+        vec![
+            DatabaseSpec {
+                name: "shop".into(),
+                ..Default::default()
+            }
+            .into(),
+            DomainSpec {
+                name: "Shop.Example.com.".into(),
+                redirect: Some("WWW.example.com".into()),
+                ..Default::default()
+            }
+            .into(),
+            DomainSpec {
+                name: "shop.example.com".into(),
+                redirect: Some("www.example.com".into()),
+                ..Default::default()
+            }
+            .into(),
+            DnsZoneSpec {
+                name: "example.com".into(),
+                nameservers: vec!["ns1.example.net".into(), "NS2.example.net.".into()],
+                template: Some(ZoneDefaults {
+                    mx: Some("Mail.example.com".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+            .into(),
+            record("example.com", "www", mx("mail.example.com")),
+            record("example.com", "@", mx("mail.example.com")),
+            record("example.com", "www.example.com", mx("mail.example.com")),
+            record("Example.com", "www.example.com", mx("MAIL.example.com.")),
+            record(
+                "example.com",
+                "www.example.com",
+                RecordData::MX {
+                    preference: 0,
+                    exchange: ".".into(),
+                },
+            ),
+            MailboxSpec {
+                address: "Alice@Example.com".into(),
+                ..Default::default()
+            }
+            .into(),
+            MailboxSpec {
+                address: "bücher@bücher.de".into(),
+                ..Default::default()
+            }
+            .into(),
+            MailForwarderSpec {
+                source: "@Example.com".into(),
+                destinations: vec!["b@example.com".into(), "a@example.com".into()],
+                ..Default::default()
+            }
+            .into(),
+            MailForwarderSpec {
+                source: "sales@example.com".into(),
+                destinations: vec!["a@example.com".into(), "A@example.com".into()],
+                ..Default::default()
+            }
+            .into(),
+        ]
+    }
+
+    fn json_of(spec: &ResourceSpec) -> serde_json::Value {
+        serde_json::to_value(spec).unwrap()
+    }
+
+    #[test]
+    fn a_canonical_spec_is_borrowed_back_and_others_are_fixed() {
+        for spec in samples() {
+            let Ok(once) = spec.canonical() else {
+                continue; // invalid samples (bücher@) are the next test's
+            };
+            let once = once.into_owned();
+            let again = once.canonical().unwrap();
+            assert!(
+                matches!(again, Cow::Borrowed(_)),
+                "canonical form copied again: {once:?}"
+            );
+            let was_canonical = matches!(spec.canonical().unwrap(), Cow::Borrowed(_));
+            assert_eq!(
+                was_canonical,
+                json_of(&spec) == json_of(&once),
+                "borrowed exactly when nothing changed: {spec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn canonical_forms_are_the_ones_validate_gives() {
+        let forms: Vec<_> = samples()
+            .iter()
+            .map(|s| s.validate().map(|s| json_of(&s)))
+            .collect();
+        let fwd = forms[11].as_ref().unwrap();
+        assert_eq!(fwd["source"], "@example.com");
+        assert_eq!(
+            fwd["destinations"],
+            serde_json::json!(["a@example.com", "b@example.com"])
+        );
+        assert_eq!(
+            forms[12].as_ref().unwrap()["destinations"],
+            serde_json::json!(["a@example.com"])
+        );
+        assert_eq!(
+            forms[3].as_ref().unwrap()["nameservers"][1],
+            "ns2.example.net"
+        );
+        assert_eq!(
+            forms[3].as_ref().unwrap()["template"]["mx"],
+            "mail.example.com"
+        );
+        assert_eq!(forms[5].as_ref().unwrap()["name"], "example.com");
+        assert_eq!(
+            forms[7].as_ref().unwrap()["data"]["exchange"],
+            "mail.example.com"
+        );
+        assert_eq!(forms[8].as_ref().unwrap()["data"]["exchange"], "");
+        assert!(forms[10].is_err(), "a non-ASCII local part is refused");
     }
 }

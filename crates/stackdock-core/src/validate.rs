@@ -11,6 +11,8 @@
 //!
 //! [`ErrorKind::InvalidInput`]: crate::ErrorKind::InvalidInput
 
+use std::borrow::Cow;
+
 use crate::{Error, Result};
 
 /// Maximum length of a DNS name in presentation form without the trailing dot.
@@ -93,6 +95,16 @@ fn check_a_label(field: &str, label: &str) -> Result<()> {
 /// assert!(dns_name("name", "_dmarc.example.com", NameRules::RecordOwner).is_ok());
 /// ```
 pub fn dns_name(field: &str, name: &str, rules: NameRules) -> Result<String> {
+    canonical_dns_name(field, name, rules).map(Cow::into_owned)
+}
+
+/// [`dns_name`], borrowing `name` when it is already canonical (the common
+/// case of a spec checked twice: no allocation the second time).
+pub(crate) fn canonical_dns_name<'a>(
+    field: &str,
+    name: &'a str,
+    rules: NameRules,
+) -> Result<Cow<'a, str>> {
     reject_control(field, name)?;
     let trimmed = name.strip_suffix('.').unwrap_or(name);
     if trimmed.is_empty() {
@@ -113,12 +125,18 @@ pub fn dns_name(field: &str, name: &str, rules: NameRules) -> Result<String> {
             ),
         ));
     }
-    let ascii = if trimmed.is_ascii() {
-        trimmed.to_ascii_lowercase()
-    } else {
-        idna::domain_to_ascii(trimmed)
-            .map_err(|_| Error::invalid_input(field, "invalid internationalised domain name"))?
-    };
+    let ascii =
+        if !trimmed.is_ascii() {
+            Cow::Owned(idna::domain_to_ascii(trimmed).map_err(|_| {
+                Error::invalid_input(field, "invalid internationalised domain name")
+            })?)
+        } else if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(trimmed.to_ascii_lowercase())
+        } else if trimmed.len() == name.len() {
+            Cow::Borrowed(name)
+        } else {
+            Cow::Owned(trimmed.to_owned()) // only the trailing dot goes
+        };
     if ascii.len() > MAX_DNS_NAME_LEN {
         return Err(Error::invalid_input(
             field,
@@ -147,7 +165,12 @@ pub fn dns_name(field: &str, name: &str, rules: NameRules) -> Result<String> {
 /// assert!(host_name("exchange", "1.2.3.4").is_err());
 /// ```
 pub fn host_name(field: &str, name: &str) -> Result<String> {
-    let canonical = dns_name(field, name, NameRules::Hostname)?;
+    canonical_host_name(field, name).map(Cow::into_owned)
+}
+
+/// [`host_name`], borrowing `name` when it is already canonical.
+pub(crate) fn canonical_host_name<'a>(field: &str, name: &'a str) -> Result<Cow<'a, str>> {
+    let canonical = canonical_dns_name(field, name, NameRules::Hostname)?;
     let last = canonical.rsplit('.').next().unwrap_or_default();
     if last.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::invalid_input(
@@ -209,7 +232,12 @@ fn check_label(field: &str, label: &str, first: bool, rules: NameRules) -> Resul
 /// assert!(domain("domain", "1.2.3.4").is_err());
 /// ```
 pub fn domain(field: &str, name: &str) -> Result<String> {
-    let canonical = dns_name(field, name, NameRules::Hostname)?;
+    canonical_domain(field, name).map(Cow::into_owned)
+}
+
+/// [`domain`], borrowing `name` when it is already canonical.
+pub(crate) fn canonical_domain<'a>(field: &str, name: &'a str) -> Result<Cow<'a, str>> {
+    let canonical = canonical_dns_name(field, name, NameRules::Hostname)?;
     let mut labels = canonical.rsplit('.');
     let tld = labels.next().unwrap_or_default();
     if labels.next().is_none() {
@@ -237,8 +265,19 @@ pub fn fqdn(canonical: &str) -> String {
 }
 
 /// Whether `name` is `zone` or below it (both canonical).
+///
+/// ```
+/// use stackdock_core::validate::is_in_zone;
+/// assert!(is_in_zone("www.example.com", "example.com"));
+/// assert!(is_in_zone("example.com", "example.com"));
+/// assert!(!is_in_zone("badexample.com", "example.com"));
+/// ```
 pub fn is_in_zone(name: &str, zone: &str) -> bool {
-    name == zone || name.ends_with(&format!(".{zone}"))
+    match name.strip_suffix(zone) {
+        Some("") => true,
+        Some(below) => below.ends_with('.'),
+        None => false,
+    }
 }
 
 /// Characters allowed in a local part besides letters, digits and dots.
@@ -261,27 +300,38 @@ const LOCAL_PART_SPECIALS: &[u8] = b"+-_=";
 /// assert!(email_address("address", "x@example.com\r\nBcc: y@evil.test").is_err());
 /// ```
 pub fn email_address(field: &str, address: &str) -> Result<String> {
+    canonical_email_address(field, address).map(Cow::into_owned)
+}
+
+/// [`email_address`], borrowing `address` when it is already canonical.
+pub(crate) fn canonical_email_address<'a>(field: &str, address: &'a str) -> Result<Cow<'a, str>> {
     reject_control(field, address)?;
     let (local, domain_part) = address
         .rsplit_once('@')
         .ok_or_else(|| Error::invalid_input(field, "address needs an @"))?;
-    let local = local_part(field, local)?;
-    let domain_part = domain(field, domain_part)?;
-    let full = format!("{local}@{domain_part}");
-    if full.len() > MAX_EMAIL_LEN {
+    let local = canonical_local_part(field, local)?;
+    let domain_part = canonical_domain(field, domain_part)?;
+    let len = local.len() + 1 + domain_part.len();
+    if len > MAX_EMAIL_LEN {
         return Err(Error::invalid_input(
             field,
-            format!(
-                "address is {} bytes, at most {MAX_EMAIL_LEN} allowed",
-                full.len()
-            ),
+            format!("address is {len} bytes, at most {MAX_EMAIL_LEN} allowed"),
         ));
     }
-    Ok(full)
+    Ok(match (local, domain_part) {
+        // Both halves as given: the address is `local@domain` already.
+        (Cow::Borrowed(_), Cow::Borrowed(_)) => Cow::Borrowed(address),
+        (local, domain_part) => Cow::Owned(format!("{local}@{domain_part}")),
+    })
 }
 
 /// Validate a local part alone (see [`email_address`]); returns it lower-cased.
 pub fn local_part(field: &str, local: &str) -> Result<String> {
+    canonical_local_part(field, local).map(Cow::into_owned)
+}
+
+/// [`local_part`], borrowing `local` when it is already lower-case.
+fn canonical_local_part<'a>(field: &str, local: &'a str) -> Result<Cow<'a, str>> {
     reject_control(field, local)?;
     if local.is_empty() {
         return Err(Error::invalid_input(field, "local part must not be empty"));
@@ -310,7 +360,11 @@ pub fn local_part(field: &str, local: &str) -> Result<String> {
             ),
         ));
     }
-    Ok(local.to_ascii_lowercase())
+    Ok(if local.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(local.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(local)
+    })
 }
 
 /// A generic resource name: 1 to `max_len` bytes, no control characters, no
