@@ -13,8 +13,10 @@ use stackdock_runtime::{Error, Result};
 use crate::db_error;
 
 /// (version, name, SQL), in order.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "queue", include_str!("../migrations/0002_queue.sql")),
+];
 
 /// Create `schema` if needed and bring it to the latest version.
 pub(crate) async fn run(client: &mut Client, schema: &str) -> Result<()> {

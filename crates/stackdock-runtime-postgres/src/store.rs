@@ -1,13 +1,15 @@
 //! [`PostgresStore`]: the runtime's [`Store`] on PostgreSQL.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use stackdock_core::provisioning::sanitize_message;
 use stackdock_core::{ResourceId, ResourceKind};
 use stackdock_pg::{Object, Pool};
 use stackdock_runtime::model::{
-    AuditEntry, AuditOutcome, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation,
-    OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+    AuditEntry, AuditOutcome, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem,
+    Lease, Operation, OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
 };
 use stackdock_runtime::store::Store;
 use stackdock_runtime::{Error, Result};
@@ -98,12 +100,59 @@ impl PostgresStore {
         conn.execute(&statement, params).await.map_err(db_error)
     }
 
+    /// Take the scope for a new run — `running` with no request, or
+    /// `queued` with one — or join / refuse.
+    async fn start(
+        &self,
+        scope: &str,
+        operation: Operation,
+        actor: &str,
+        request: Option<&str>,
+    ) -> Result<StartOutcome> {
+        let (status, attempts) = match request {
+            Some(_) => ("queued", 0i32),
+            None => ("running", 1i32),
+        };
+        for _ in 0..START_ATTEMPTS {
+            let id = RunId::new();
+            // The partial unique index `runs_one_active_per_scope` refuses a
+            // second active run of the scope; DO NOTHING turns that into
+            // "0 rows" (it waits for a racing insert to commit or abort first).
+            let inserted = self
+                .query(
+                    &format!(
+                        "INSERT INTO runs (id, scope, operation, actor, status, attempts, created_at, updated_at, request) \
+                         VALUES ($1, $2, $3, $4, $5, $6, now(), now(), $7) ON CONFLICT DO NOTHING \
+                         RETURNING {RUN_COLUMNS}, ARRAY[]::text[] AS steps"
+                    ),
+                    &[&id.as_str(), &scope, &operation.as_str(), &actor, &status, &attempts, &request],
+                )
+                .await?;
+            if let Some(row) = inserted.first() {
+                return Ok(StartOutcome::Started(run_from_row(row)?));
+            }
+            // Read committed: this statement sees the run that beat us,
+            // unless it finished meanwhile — then try again.
+            let Some(active) = self.active_run_of(scope).await? else {
+                continue;
+            };
+            if active.operation == operation {
+                return Ok(StartOutcome::Joined(active));
+            }
+            return Err(Error::ScopeBusy {
+                scope: scope.to_owned(),
+                active_run: active.id,
+                operation: active.operation,
+            });
+        }
+        Err(Error::store(format!(
+            "scope {scope}: runs keep starting and finishing; gave up after {START_ATTEMPTS} tries"
+        )))
+    }
+
     async fn runs_where(&self, clause: &str, bind: &str) -> Result<Vec<OperationRun>> {
-        let sql = format!(
-            "SELECT {RUN_COLUMNS}, \
-             ARRAY(SELECT step FROM run_steps s WHERE s.run_id = runs.id ORDER BY s.seq) AS steps \
-             FROM runs WHERE {clause} ORDER BY seq"
-        );
+        let sql =
+            format!("SELECT {RUN_COLUMNS}, {STEPS_COLUMN} FROM runs WHERE {clause} ORDER BY seq");
         self.query(&sql, &[&bind])
             .await?
             .iter()
@@ -119,8 +168,17 @@ impl PostgresStore {
     }
 }
 
+/// The steps a run touched, in order, as an array column of a `runs` row.
+const STEPS_COLUMN: &str =
+    "ARRAY(SELECT step FROM run_steps s WHERE s.run_id = runs.id ORDER BY s.seq) AS steps";
+
+/// A lease length in milliseconds, for `$n * interval '1 millisecond'`.
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 const RUN_COLUMNS: &str =
-    "id, scope, operation, actor, status, attempts, created_at, updated_at, finished_at, reason, message";
+    "id, scope, operation, actor, status, attempts, created_at, updated_at, finished_at, reason, message, cancel_requested";
 
 fn run_from_row(row: &Row) -> Result<OperationRun> {
     let operation: String = row.try_get("operation").map_err(db_error)?;
@@ -140,6 +198,7 @@ fn run_from_row(row: &Row) -> Result<OperationRun> {
         finished_at: row.try_get("finished_at").map_err(db_error)?,
         reason: row.try_get("reason").map_err(db_error)?,
         message: row.try_get("message").map_err(db_error)?,
+        cancel_requested: row.try_get("cancel_requested").map_err(db_error)?,
         steps: row
             .try_get::<_, Option<Vec<String>>>("steps")
             .map_err(db_error)?
@@ -175,41 +234,100 @@ impl Store for PostgresStore {
         operation: Operation,
         actor: &str,
     ) -> Result<StartOutcome> {
-        for _ in 0..START_ATTEMPTS {
-            let id = RunId::new();
-            // The partial unique index `runs_one_active_per_scope` refuses a
-            // second active run of the scope; DO NOTHING turns that into
-            // "0 rows" (it waits for a racing insert to commit or abort first).
-            let inserted = self
-                .query(
-                    &format!(
-                        "INSERT INTO runs (id, scope, operation, actor, status, attempts, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, 'running', 1, now(), now()) ON CONFLICT DO NOTHING \
-                         RETURNING {RUN_COLUMNS}, ARRAY[]::text[] AS steps"
-                    ),
-                    &[&id.as_str(), &scope, &operation.as_str(), &actor],
-                )
-                .await?;
-            if let Some(row) = inserted.first() {
-                return Ok(StartOutcome::Started(run_from_row(row)?));
-            }
-            // Read committed: this statement sees the run that beat us,
-            // unless it finished meanwhile — then try again.
-            let Some(active) = self.active_run_of(scope).await? else {
-                continue;
-            };
-            if active.operation == operation {
-                return Ok(StartOutcome::Joined(active));
-            }
-            return Err(Error::ScopeBusy {
-                scope: scope.to_owned(),
-                active_run: active.id,
-                operation: active.operation,
-            });
-        }
-        Err(Error::store(format!(
-            "scope {scope}: runs keep starting and finishing; gave up after {START_ATTEMPTS} tries"
-        )))
+        self.start(scope, operation, actor, None).await
+    }
+
+    async fn submit_run(
+        &self,
+        scope: &str,
+        operation: Operation,
+        actor: &str,
+        request: &serde_json::Value,
+    ) -> Result<StartOutcome> {
+        let request = serde_json::to_string(request).map_err(Error::store)?;
+        self.start(scope, operation, actor, Some(&request)).await
+    }
+
+    async fn claim_run(&self, worker: &str, lease_for: Duration) -> Result<Option<ClaimedRun>> {
+        // SKIP LOCKED: concurrent claimers each lock a different candidate
+        // instead of queueing behind one; the row is re-checked under its
+        // lock, so a run is handed out once.
+        let rows = self
+            .query(
+                &format!(
+                    "WITH next AS (SELECT id AS next_id FROM runs \
+                       WHERE status = 'queued' OR (status = 'running' AND lease_expires_at < clock_timestamp()) \
+                       ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                     UPDATE runs SET status = 'running', attempts = runs.attempts + 1, lease_worker = $1, \
+                       lease_expires_at = clock_timestamp() + $2 * interval '1 millisecond', updated_at = now() \
+                     FROM next WHERE runs.id = next.next_id \
+                     RETURNING {RUN_COLUMNS}, {STEPS_COLUMN}, request, lease_expires_at"
+                ),
+                &[&worker, &millis(lease_for)],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let run = run_from_row(row)?;
+        let request: Option<String> = row.try_get("request").map_err(db_error)?;
+        let request = request.ok_or_else(|| Error::store("a claimed run has no request"))?;
+        Ok(Some(ClaimedRun {
+            request: serde_json::from_str(&request)
+                .map_err(|e| Error::store(format!("bad run request: {e}")))?,
+            lease: Lease {
+                run_id: run.id.clone(),
+                worker: worker.to_owned(),
+                attempt: run.attempts,
+                expires_at: row.try_get("lease_expires_at").map_err(db_error)?,
+            },
+            run,
+        }))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Option<Lease>> {
+        let attempt = i32::try_from(lease.attempt).unwrap_or(i32::MAX);
+        let rows = self
+            .query(
+                "UPDATE runs SET lease_expires_at = clock_timestamp() + $4 * interval '1 millisecond' \
+                 WHERE id = $1 AND lease_worker = $2 AND attempts = $3 AND status = 'running' \
+                 RETURNING lease_expires_at",
+                &[&lease.run_id.as_str(), &lease.worker, &attempt, &millis(lease_for)],
+            )
+            .await?;
+        rows.first()
+            .map(|row| {
+                Ok(Lease {
+                    expires_at: row.try_get(0).map_err(db_error)?,
+                    ..lease.clone()
+                })
+            })
+            .transpose()
+    }
+
+    async fn release_run(&self, lease: &Lease) -> Result<bool> {
+        let attempt = i32::try_from(lease.attempt).unwrap_or(i32::MAX);
+        let released = self
+            .execute(
+                "UPDATE runs SET status = 'queued', lease_worker = NULL, lease_expires_at = NULL, \
+                 updated_at = now() \
+                 WHERE id = $1 AND lease_worker = $2 AND attempts = $3 AND status = 'running'",
+                &[&lease.run_id.as_str(), &lease.worker, &attempt],
+            )
+            .await?;
+        Ok(released == 1)
+    }
+
+    async fn run_request(&self, id: &RunId) -> Result<Option<serde_json::Value>> {
+        let rows = self
+            .query("SELECT request FROM runs WHERE id = $1", &[&id.as_str()])
+            .await?;
+        let Some(text) = rows.first().and_then(|row| row.get::<_, Option<String>>(0)) else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::store(format!("bad run request: {e}")))
     }
 
     async fn finish_run(
@@ -225,8 +343,21 @@ impl Store for PostgresStore {
         let message = message.map(sanitize_message);
         self.execute(
             "UPDATE runs SET status = $2, reason = $3, message = $4, updated_at = now(), \
-             finished_at = now() WHERE id = $1 AND status IN ('queued', 'running')",
+             finished_at = now(), lease_expires_at = NULL \
+             WHERE id = $1 AND status IN ('queued', 'running')",
             &[&id.as_str(), &status.as_str(), &reason, &message],
+        )
+        .await?;
+        self.get_run(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("run {id}")))
+    }
+
+    async fn request_cancel(&self, id: &RunId) -> Result<OperationRun> {
+        self.execute(
+            "UPDATE runs SET cancel_requested = true, updated_at = now() \
+             WHERE id = $1 AND status IN ('queued', 'running') AND NOT cancel_requested",
+            &[&id.as_str()],
         )
         .await?;
         self.get_run(id)

@@ -33,15 +33,18 @@ async fn replicas_starting_together_migrate_once_and_share_the_scope_lock() {
         for open in opens {
             replicas.push(open.await.unwrap());
         }
-        let versions = common::client()
+        let versions: Vec<i64> = common::client()
             .await
             .query(
-                &format!("SELECT version FROM {schema}.schema_migrations"),
+                &format!("SELECT version FROM {schema}.schema_migrations ORDER BY version"),
                 &[],
             )
             .await
-            .unwrap();
-        assert_eq!(versions.len(), 1, "each migration is applied once");
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert_eq!(versions, [1, 2], "every migration applied, once");
 
         let first = replicas[0]
             .start_run("acme", Operation::Apply, "alice")
@@ -154,6 +157,56 @@ async fn the_store_connects_under_the_sslmodes_any_server_accepts() {
                 .unwrap()
                 .is_started());
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claimers_on_three_replicas_take_each_of_120_runs_once() {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+    common::in_fresh_schema("sd_claims", |schema| async move {
+        let mut replicas = Vec::new();
+        for _ in 0..3 {
+            replicas.push(Arc::new(common::store(&schema).await));
+        }
+        let mut submitted = BTreeSet::new();
+        for i in 0..120 {
+            let replica = &replicas[i % 3];
+            let scope = format!("tenant-{i}");
+            let run = replica
+                .submit_run(
+                    &scope,
+                    Operation::Apply,
+                    "client",
+                    &serde_json::json!({"i": i}),
+                )
+                .await
+                .unwrap();
+            submitted.insert(run.run().id.clone());
+        }
+        let claimers: Vec<_> = (0..12)
+            .map(|c| {
+                let store = replicas[c % 3].clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    while let Some(claim) = store
+                        .claim_run(&format!("w{c}"), Duration::from_secs(60))
+                        .await
+                        .unwrap()
+                    {
+                        mine.push(claim.run.id);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut claimed = Vec::new();
+        for claimer in claimers {
+            claimed.extend(claimer.await.unwrap());
+        }
+        assert_eq!(claimed.len(), 120, "no run claimed twice");
+        assert_eq!(claimed.into_iter().collect::<BTreeSet<_>>(), submitted);
     })
     .await;
 }

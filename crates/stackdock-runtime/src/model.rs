@@ -191,6 +191,48 @@ impl StartOutcome {
     }
 }
 
+/// A worker's claim on a run: it executes the run until `expires_at`
+/// unless it renews the lease ([`Store::renew_lease`]) first. Past that
+/// moment any worker may claim the run again and resume it.
+///
+/// `attempt` is the fencing token: each claim increments the run's
+/// `attempts`, and a lease of an earlier attempt no longer renews or
+/// releases anything.
+///
+/// [`Store::renew_lease`]: crate::store::Store::renew_lease
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The run.
+    pub run_id: RunId,
+    /// Who holds it (a worker id, unique per worker process).
+    pub worker: String,
+    /// The run's `attempts` when it was claimed.
+    pub attempt: u32,
+    /// When the claim lapses unless renewed (the store's clock).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What [`Store::claim_run`](crate::store::Store::claim_run) hands a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedRun {
+    /// The run, now `running` with `attempts` incremented.
+    pub run: OperationRun,
+    /// The request stored with it by
+    /// [`Store::submit_run`](crate::store::Store::submit_run) (a serialised
+    /// `RunRequest`).
+    pub request: serde_json::Value,
+    /// The claim.
+    pub lease: Lease,
+}
+
+impl ClaimedRun {
+    /// Whether an earlier claim of this run lapsed or was released, so this
+    /// one resumes it (observe first: its steps may be half done).
+    pub fn is_resumed(&self) -> bool {
+        self.run.attempts > 1
+    }
+}
+
 /// The recorded state of one step of a scope. Keyed by (scope, step): it
 /// survives runs, and each run that touches it says so.
 ///

@@ -5,19 +5,24 @@
 //!
 //! It lives here, behind the `testing` feature, rather than in
 //! `stackdock-testkit`: the checks need the runtime's types, and keeping
-//! them here spares the adapter testkit a dependency on sqlx. A future
+//! them here spares the adapter testkit a dependency on sqlx.
+//!
+//! The queue checks claim whatever is claimable in the store, so they
+//! assume that nothing else submits runs to it while they run (the other
+//! checks only start runs, which are never claimable). A future
 //! PostgreSQL store dev-depends on `stackdock-runtime` with `testing` and
 //! calls [`all`].
 //!
 //! ```
 //! use std::sync::Arc;
 //! use stackdock_runtime::store::MemoryStore;
-//! # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
 //! stackdock_runtime::store_conformance::all(Arc::new(MemoryStore::new())).await;
 //! # });
 //! ```
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use stackdock_core::provisioning::{Reason, Step};
@@ -45,6 +50,9 @@ pub async fn all(store: Arc<dyn Store>) {
     scope_ownership(store.clone()).await;
     inventory_upserts_and_marks_vanished(store.as_ref()).await;
     cancel_is_recorded_on_the_run(store.as_ref()).await;
+    queue_submit_dedupes_and_claims(store.as_ref()).await;
+    leases_renew_release_and_lapse(store.as_ref()).await;
+    concurrent_claims_take_each_run_once(store.clone()).await;
 }
 
 /// A cancel request is durable on the active run (visible to every reader),
@@ -662,4 +670,267 @@ pub async fn inventory_upserts_and_marks_vanished(store: &dyn Store) {
         !got.last_sync_error.unwrap().contains("abc123"),
         "sync errors are sanitised"
     );
+}
+
+fn request(scope: &str, n: u32) -> serde_json::Value {
+    serde_json::json!({"scope": scope, "n": n, "blueprint": {"steps": {"db": {"port": 5432}}}})
+}
+
+/// Submit queues a run with its request, holding the scope like a running
+/// one (same dedupe, same `ScopeBusy`, also against `start_run`); a claim
+/// hands it out once, `running`, attempt 1, with its request; runs started
+/// in-process are never claimed.
+pub async fn queue_submit_dedupes_and_claims(store: &dyn Store) {
+    let scope = unique("queue");
+    let req = request(&scope, 1);
+    let StartOutcome::Started(queued) = store
+        .submit_run(&scope, Operation::Apply, "alice", &req)
+        .await
+        .unwrap()
+    else {
+        panic!("the first submit must queue a run")
+    };
+    assert_eq!((queued.status, queued.attempts), (RunStatus::Queued, 0));
+    let again = store
+        .submit_run(&scope, Operation::Apply, "bob", &request(&scope, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        StartOutcome::Joined(queued.clone()),
+        "same operation joins the queued run"
+    );
+    let in_process = store
+        .start_run(&scope, Operation::Apply, "carol")
+        .await
+        .unwrap();
+    assert_eq!(
+        in_process.run().id,
+        queued.id,
+        "start_run joins a queued run too"
+    );
+    for busy in [
+        store
+            .submit_run(&scope, Operation::Destroy, "dave", &req)
+            .await,
+        store.start_run(&scope, Operation::Destroy, "dave").await,
+    ] {
+        match busy {
+            Err(Error::ScopeBusy { active_run, .. }) => assert_eq!(active_run, queued.id),
+            other => panic!("another operation on a queued scope must be ScopeBusy, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.run_request(&queued.id).await.unwrap(),
+        Some(req.clone())
+    );
+    let started_elsewhere = store
+        .start_run(&unique("in-process"), Operation::Apply, "erin")
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    assert_eq!(
+        store.run_request(&started_elsewhere.id).await.unwrap(),
+        None
+    );
+
+    let claim = store
+        .claim_run("worker-a", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a queued run to claim");
+    assert_eq!(claim.run.id, queued.id);
+    assert_eq!(
+        (claim.run.status, claim.run.attempts),
+        (RunStatus::Running, 1)
+    );
+    assert!(!claim.is_resumed());
+    assert_eq!(claim.request, req);
+    assert_eq!(
+        (
+            claim.lease.run_id.clone(),
+            claim.lease.worker.as_str(),
+            claim.lease.attempt
+        ),
+        (queued.id.clone(), "worker-a", 1)
+    );
+    assert!(claim.lease.expires_at > Utc::now() + chrono::Duration::seconds(50));
+    assert!(
+        store
+            .claim_run("worker-b", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "a claimed run (and a run started in-process) is not claimable"
+    );
+    let got = store.get_run(&queued.id).await.unwrap().unwrap();
+    assert_eq!((got.status, got.attempts), (RunStatus::Running, 1));
+    let done = store
+        .finish_run(&queued.id, RunStatus::Succeeded, None, None)
+        .await
+        .unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded);
+    assert!(
+        store
+            .renew_lease(&claim.lease, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "a finished run's lease does not renew"
+    );
+    assert!(!store.release_run(&claim.lease).await.unwrap());
+    assert_eq!(
+        store.get_run(&queued.id).await.unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
+    store
+        .finish_run(&started_elsewhere.id, RunStatus::Succeeded, None, None)
+        .await
+        .unwrap();
+}
+
+/// A lease renews while it is the current claim; a released run is queued
+/// again and its next claim is a resume (attempt 2); a lapsed lease lets
+/// another worker claim the run (attempt 3), after which the old lease
+/// neither renews nor releases.
+pub async fn leases_renew_release_and_lapse(store: &dyn Store) {
+    let scope = unique("lease");
+    let run = store
+        .submit_run(&scope, Operation::Destroy, "alice", &request(&scope, 1))
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    let first = store
+        .claim_run("worker-a", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let renewed = store
+        .renew_lease(&first.lease, Duration::from_secs(120))
+        .await
+        .unwrap()
+        .expect("the current claim renews");
+    assert!(renewed.expires_at > first.lease.expires_at);
+    assert_eq!((renewed.attempt, renewed.worker.as_str()), (1, "worker-a"));
+    let mut other_worker = renewed.clone();
+    other_worker.worker = "worker-b".into();
+    assert!(store
+        .renew_lease(&other_worker, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store.release_run(&other_worker).await.unwrap());
+
+    assert!(store.release_run(&renewed).await.unwrap());
+    let released = store.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(
+        released.status,
+        RunStatus::Queued,
+        "a released run is queued again"
+    );
+    assert!(
+        store.active_run(&scope).await.unwrap().is_some(),
+        "and still holds its scope"
+    );
+    let second = store
+        .claim_run("worker-b", Duration::from_millis(50))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (second.run.id.clone(), second.lease.attempt),
+        (run.id.clone(), 2)
+    );
+    assert!(second.is_resumed());
+    assert!(store
+        .renew_lease(&renewed, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .is_none());
+
+    tokio::time::sleep(Duration::from_millis(200)).await; // the 50 ms lease lapses
+    let third = store
+        .claim_run("worker-c", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a run whose lease lapsed is claimable");
+    assert_eq!(
+        (third.run.id.clone(), third.lease.attempt),
+        (run.id.clone(), 3)
+    );
+    assert_eq!(third.run.status, RunStatus::Running);
+    assert!(
+        store
+            .renew_lease(&second.lease, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "a lapsed lease that was claimed again does not renew"
+    );
+    assert!(!store.release_run(&second.lease).await.unwrap());
+    assert!(store
+        .claim_run("worker-d", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .finish_run(&run.id, RunStatus::Failed, Some("test"), None)
+        .await
+        .unwrap();
+    assert!(store
+        .claim_run("worker-d", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// 24 queued runs, 8 workers claiming concurrently until the queue is
+/// empty: every run is claimed exactly once.
+pub async fn concurrent_claims_take_each_run_once(store: Arc<dyn Store>) {
+    let prefix = unique("claims");
+    let mut submitted = std::collections::BTreeSet::new();
+    for i in 0..24 {
+        let scope = format!("{prefix}-{i}");
+        let run = store
+            .submit_run(&scope, Operation::Apply, "alice", &request(&scope, i))
+            .await
+            .unwrap();
+        submitted.insert(run.run().id.clone());
+    }
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(claim) = store
+                    .claim_run(&format!("worker-{w}"), Duration::from_secs(60))
+                    .await
+                    .unwrap()
+                {
+                    assert_eq!(claim.lease.attempt, 1);
+                    mine.push(claim.run.id);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for worker in workers {
+        claimed.extend(worker.await.unwrap());
+    }
+    assert_eq!(
+        claimed.len(),
+        submitted.len(),
+        "each run claimed once, none twice"
+    );
+    let unique_claims: std::collections::BTreeSet<_> = claimed.iter().cloned().collect();
+    assert_eq!(unique_claims, submitted, "every submitted run was claimed");
+    for id in &submitted {
+        store
+            .finish_run(id, RunStatus::Succeeded, None, None)
+            .await
+            .unwrap();
+    }
 }

@@ -4,26 +4,38 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use stackdock_core::provisioning::sanitize_message;
 use stackdock_core::{ResourceId, ResourceKind};
 
 use super::Store;
 use crate::model::{
-    AuditEntry, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation, OperationRun,
-    RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+    AuditEntry, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem, Lease, Operation,
+    OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
 };
 use crate::{Error, Result};
 
 #[derive(Debug, Default)]
 struct Inner {
     runs: Vec<OperationRun>,
+    /// Submitted runs' requests and current leases, by run id.
+    queue: BTreeMap<RunId, Queued>,
     steps: BTreeMap<(String, String), StepState>,
     audit: Vec<AuditEntry>,
     secrets: BTreeMap<(String, String, String), SealedSecret>,
     scopes: BTreeMap<String, String>,
     inventory: BTreeMap<(String, ResourceKind, String), InventoryItem>,
     syncs: BTreeMap<String, DockSync>,
+}
+
+/// What the queue knows of a submitted run.
+#[derive(Debug, Default)]
+struct Queued {
+    request: serde_json::Value,
+    /// (worker, expires at) of the current claim.
+    lease: Option<(String, DateTime<Utc>)>,
 }
 
 /// A [`Store`] in memory: every method is one critical section, so
@@ -58,16 +70,17 @@ impl MemoryStore {
     }
 }
 
-#[async_trait]
-impl Store for MemoryStore {
-    async fn start_run(
-        &self,
+impl Inner {
+    /// Take the scope for a new run with `status`, or join / refuse.
+    fn start(
+        &mut self,
         scope: &str,
         operation: Operation,
         actor: &str,
+        status: RunStatus,
+        request: Option<&serde_json::Value>,
     ) -> Result<StartOutcome> {
-        let mut inner = self.lock();
-        if let Some(active) = inner
+        if let Some(active) = self
             .runs
             .iter()
             .find(|r| r.scope == scope && r.status.is_active())
@@ -87,8 +100,8 @@ impl Store for MemoryStore {
             scope: scope.to_owned(),
             operation,
             actor: actor.to_owned(),
-            status: RunStatus::Running,
-            attempts: 1,
+            status,
+            attempts: u32::from(status == RunStatus::Running),
             created_at: now,
             updated_at: now,
             finished_at: None,
@@ -97,8 +110,127 @@ impl Store for MemoryStore {
             steps: Vec::new(),
             cancel_requested: false,
         };
-        inner.runs.push(run.clone());
+        if let Some(request) = request {
+            let queued = Queued {
+                request: request.clone(),
+                lease: None,
+            };
+            self.queue.insert(run.id.clone(), queued);
+        }
+        self.runs.push(run.clone());
         Ok(StartOutcome::Started(run))
+    }
+
+    /// Queued, or running under a lease that lapsed before `now`.
+    fn claimable(&self, run: &OperationRun, now: DateTime<Utc>) -> bool {
+        match run.status {
+            RunStatus::Queued => true,
+            RunStatus::Running => self
+                .queue
+                .get(&run.id)
+                .and_then(|q| q.lease.as_ref())
+                .is_some_and(|(_, expires)| *expires < now),
+            _ => false,
+        }
+    }
+
+    /// Whether `lease` is the current claim of an unfinished run.
+    fn holds(&self, lease: &Lease) -> bool {
+        let current = self
+            .queue
+            .get(&lease.run_id)
+            .and_then(|q| q.lease.as_ref())
+            .is_some_and(|(worker, _)| *worker == lease.worker);
+        current
+            && self.runs.iter().any(|r| {
+                r.id == lease.run_id
+                    && r.status == RunStatus::Running
+                    && r.attempts == lease.attempt
+            })
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn start_run(
+        &self,
+        scope: &str,
+        operation: Operation,
+        actor: &str,
+    ) -> Result<StartOutcome> {
+        self.lock()
+            .start(scope, operation, actor, RunStatus::Running, None)
+    }
+
+    async fn submit_run(
+        &self,
+        scope: &str,
+        operation: Operation,
+        actor: &str,
+        request: &serde_json::Value,
+    ) -> Result<StartOutcome> {
+        self.lock()
+            .start(scope, operation, actor, RunStatus::Queued, Some(request))
+    }
+
+    async fn claim_run(&self, worker: &str, lease_for: Duration) -> Result<Option<ClaimedRun>> {
+        let mut inner = self.lock();
+        let now = Utc::now();
+        let Some(index) = inner.runs.iter().position(|r| inner.claimable(r, now)) else {
+            return Ok(None);
+        };
+        let expires_at = now + lease_for;
+        let run = &mut inner.runs[index];
+        run.status = RunStatus::Running;
+        run.attempts += 1;
+        run.updated_at = now;
+        let run = run.clone();
+        let queued = inner.queue.entry(run.id.clone()).or_default();
+        queued.lease = Some((worker.to_owned(), expires_at));
+        Ok(Some(ClaimedRun {
+            request: queued.request.clone(),
+            lease: Lease {
+                run_id: run.id.clone(),
+                worker: worker.to_owned(),
+                attempt: run.attempts,
+                expires_at,
+            },
+            run,
+        }))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Option<Lease>> {
+        let mut inner = self.lock();
+        if !inner.holds(lease) {
+            return Ok(None);
+        }
+        let expires_at = Utc::now() + lease_for;
+        if let Some(queued) = inner.queue.get_mut(&lease.run_id) {
+            queued.lease = Some((lease.worker.clone(), expires_at));
+        }
+        Ok(Some(Lease {
+            expires_at,
+            ..lease.clone()
+        }))
+    }
+
+    async fn release_run(&self, lease: &Lease) -> Result<bool> {
+        let mut inner = self.lock();
+        if !inner.holds(lease) {
+            return Ok(false);
+        }
+        if let Some(queued) = inner.queue.get_mut(&lease.run_id) {
+            queued.lease = None;
+        }
+        if let Some(run) = inner.runs.iter_mut().find(|r| r.id == lease.run_id) {
+            run.status = RunStatus::Queued;
+            run.updated_at = Utc::now();
+        }
+        Ok(true)
+    }
+
+    async fn run_request(&self, id: &RunId) -> Result<Option<serde_json::Value>> {
+        Ok(self.lock().queue.get(id).map(|q| q.request.clone()))
     }
 
     async fn finish_run(
@@ -125,7 +257,11 @@ impl Store for MemoryStore {
             run.reason = reason.map(str::to_owned);
             run.message = message.map(sanitize_message);
         }
-        Ok(run.clone())
+        let run = run.clone();
+        if let Some(queued) = inner.queue.get_mut(id) {
+            queued.lease = None;
+        }
+        Ok(run)
     }
 
     async fn request_cancel(&self, id: &RunId) -> Result<OperationRun> {

@@ -2,9 +2,11 @@
 //! the audit log and sealed secrets.
 //!
 //! [`Store`] is async and object-safe (`Arc<dyn Store>`). Two
-//! implementations: [`MemoryStore`] (tests, demos) and [`SqliteStore`]
-//! (the embedded default: one file, WAL, migrations). Both pass the same
-//! conformance suite (`store_conformance`, feature `testing`).
+//! implementations here: [`MemoryStore`] (tests, demos) and [`SqliteStore`]
+//! (the embedded default: one file, WAL, migrations); a third, for many
+//! replicas sharing one database, is `PostgresStore` in the crate
+//! `stackdock-runtime-postgres`. All pass the same conformance suite
+//! (`store_conformance`, feature `testing`).
 //!
 //! # Run deduplication
 //!
@@ -15,6 +17,24 @@
 //! * no active run on the scope → a new run, `running`, holds it;
 //! * the same operation is active → that run ([`StartOutcome::Joined`]);
 //! * another operation is active → [`Error::ScopeBusy`] naming it.
+//!
+//! # The queue and leases
+//!
+//! [`Store::submit_run`] is `start_run` for another process to execute: the
+//! run is `queued` with its request, and it holds its scope exactly like a
+//! running one (same dedupe, same `ScopeBusy`). Workers take queued runs
+//! with [`Store::claim_run`], atomically (PostgreSQL: `FOR UPDATE SKIP
+//! LOCKED`; SQLite: one `UPDATE`; memory: one critical section), so each
+//! claim hands a run to exactly one worker, under a [`Lease`] the worker
+//! renews ([`Store::renew_lease`]) while it executes. A run whose lease
+//! lapsed (its worker died or lost the database) is claimed again like a
+//! queued one, with `attempts` incremented: the new worker resumes it.
+//! [`Store::release_run`] gives a run back to the queue (a worker stopping).
+//! Runs started with [`Store::start_run`] have no lease and are never
+//! claimed: their process executes them.
+//!
+//! Lease times are the store's clock (PostgreSQL's for the PostgreSQL
+//! store), so replicas with skewed clocks agree on when a lease lapsed.
 
 mod memory;
 mod sqlite;
@@ -23,13 +43,14 @@ pub use memory::MemoryStore;
 pub use sqlite::{SqliteStore, STATE_FILE};
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use stackdock_core::ResourceId;
 
 use crate::model::{
-    AuditEntry, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation, OperationRun,
-    RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+    AuditEntry, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem, Lease, Operation,
+    OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
 };
 #[allow(unused_imports)] // for the docs
 use crate::Error;
@@ -46,6 +67,36 @@ pub trait Store: Send + Sync + fmt::Debug {
         operation: Operation,
         actor: &str,
     ) -> Result<StartOutcome>;
+
+    /// Queue `operation` on `scope` for `actor` with `request` (a serialised
+    /// `RunRequest`), for a worker to [claim](Store::claim_run); or join /
+    /// refuse exactly like [`start_run`](Store::start_run). A new run is
+    /// `queued` with `attempts` 0. Atomic.
+    async fn submit_run(
+        &self,
+        scope: &str,
+        operation: Operation,
+        actor: &str,
+        request: &serde_json::Value,
+    ) -> Result<StartOutcome>;
+
+    /// Claim the oldest run that is queued or whose lease lapsed, for
+    /// `worker`, leased for `lease_for`: it becomes `running`, its
+    /// `attempts` goes up by one. `None` when there is nothing to claim.
+    /// Concurrent claims never hand one run to two workers.
+    async fn claim_run(&self, worker: &str, lease_for: Duration) -> Result<Option<ClaimedRun>>;
+
+    /// Extend `lease` to `lease_for` from now. `None` when the lease is no
+    /// longer this worker's (another claim took the run after it lapsed,
+    /// it was released, or the run finished): stop executing the run.
+    async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Option<Lease>>;
+
+    /// Give a claimed, unfinished run back to the queue (`queued`, no
+    /// lease) for another worker. `false` when `lease` no longer holds it.
+    async fn release_run(&self, lease: &Lease) -> Result<bool>;
+
+    /// The request stored with a [submitted](Store::submit_run) run.
+    async fn run_request(&self, id: &RunId) -> Result<Option<serde_json::Value>>;
 
     /// Finish an active run with `status` (not `queued` / `running`), a
     /// reason code and a sanitised message; it releases the scope. Finishing

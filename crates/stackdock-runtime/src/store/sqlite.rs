@@ -17,8 +17,8 @@ use stackdock_core::{ResourceId, ResourceKind};
 
 use super::Store;
 use crate::model::{
-    AuditEntry, AuditOutcome, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation,
-    OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+    AuditEntry, AuditOutcome, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem,
+    Lease, Operation, OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
 };
 use crate::{Error, Result};
 
@@ -61,6 +61,13 @@ impl MigrationSource<'static> for Embedded {
                     "cancel".into(),
                     MigrationType::Simple,
                     include_str!("../../migrations/0004_cancel.sql").into(),
+                    false,
+                ),
+                Migration::new(
+                    5,
+                    "queue".into(),
+                    MigrationType::Simple,
+                    include_str!("../../migrations/0005_queue.sql").into(),
                     false,
                 ),
             ])
@@ -168,64 +175,39 @@ const RUN_COLUMNS: &str =
     "id, scope, operation, actor, status, attempts, created_at, updated_at, finished_at, reason, message, cancel_requested";
 
 impl SqliteStore {
-    async fn with_steps(&self, mut run: OperationRun) -> Result<OperationRun> {
-        let rows = sqlx::query("SELECT step FROM run_steps WHERE run_id = ? ORDER BY seq")
-            .bind(run.id.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-        run.steps = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>("step"))
-            .collect::<std::result::Result<_, _>>()?;
-        Ok(run)
-    }
-
-    async fn runs_where(&self, clause: &str, bind: &str) -> Result<Vec<OperationRun>> {
-        let sql =
-            format!("SELECT {RUN_COLUMNS} FROM runs WHERE {clause} ORDER BY created_at, rowid");
-        let rows = sqlx::query(&sql).bind(bind).fetch_all(&self.pool).await?;
-        let mut runs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            runs.push(self.with_steps(run_from_row(row)?).await?);
-        }
-        Ok(runs)
-    }
-}
-
-fn step_from_row(row: &SqliteRow) -> Result<StepState> {
-    let body: String = row.try_get("body")?;
-    serde_json::from_str(&body).map_err(|e| Error::store(format!("bad step state: {e}")))
-}
-
-fn id_text(id: &ResourceId) -> String {
-    format!("{}:{}", id.kind, id.id)
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn start_run(
+    /// Take the scope for a new run — `running` with no request, or
+    /// `queued` with one — or join / refuse.
+    async fn start(
         &self,
         scope: &str,
         operation: Operation,
         actor: &str,
+        request: Option<&str>,
     ) -> Result<StartOutcome> {
         let now = ts(Utc::now());
         let id = RunId::new();
+        let (status, attempts) = match request {
+            Some(_) => ("queued", 0),
+            None => ("running", 1),
+        };
         // One transaction: the insert takes SQLite's write lock first, so the
         // select that follows sees the run that beat us, and nobody can
         // finish or start one in between. The partial unique index
         // `runs_one_active_per_scope` is what refuses a second active run.
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO runs (id, scope, operation, actor, status, attempts, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, 'running', 1, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO runs (id, scope, operation, actor, status, attempts, created_at, updated_at, request) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(id.as_str())
         .bind(scope)
         .bind(operation.as_str())
         .bind(actor)
+        .bind(status)
+        .bind(attempts)
         .bind(&now)
         .bind(&now)
+        .bind(request)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -256,6 +238,154 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn with_steps(&self, mut run: OperationRun) -> Result<OperationRun> {
+        let rows = sqlx::query("SELECT step FROM run_steps WHERE run_id = ? ORDER BY seq")
+            .bind(run.id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        run.steps = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("step"))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(run)
+    }
+
+    async fn runs_where(&self, clause: &str, bind: &str) -> Result<Vec<OperationRun>> {
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM runs WHERE {clause} ORDER BY created_at, rowid");
+        let rows = sqlx::query(&sql).bind(bind).fetch_all(&self.pool).await?;
+        let mut runs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            runs.push(self.with_steps(run_from_row(row)?).await?);
+        }
+        Ok(runs)
+    }
+}
+
+fn parse_request(text: Option<&str>) -> Result<serde_json::Value> {
+    let text = text.ok_or_else(|| Error::store("a claimed run has no request"))?;
+    serde_json::from_str(text).map_err(|e| Error::store(format!("bad run request: {e}")))
+}
+
+fn millis_to_time(ms: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| Error::store("lease time out of range"))
+}
+
+fn step_from_row(row: &SqliteRow) -> Result<StepState> {
+    let body: String = row.try_get("body")?;
+    serde_json::from_str(&body).map_err(|e| Error::store(format!("bad step state: {e}")))
+}
+
+fn id_text(id: &ResourceId) -> String {
+    format!("{}:{}", id.kind, id.id)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn start_run(
+        &self,
+        scope: &str,
+        operation: Operation,
+        actor: &str,
+    ) -> Result<StartOutcome> {
+        self.start(scope, operation, actor, None).await
+    }
+
+    async fn submit_run(
+        &self,
+        scope: &str,
+        operation: Operation,
+        actor: &str,
+        request: &serde_json::Value,
+    ) -> Result<StartOutcome> {
+        let request = serde_json::to_string(request).map_err(Error::store)?;
+        self.start(scope, operation, actor, Some(&request)).await
+    }
+
+    async fn claim_run(&self, worker: &str, lease_for: Duration) -> Result<Option<ClaimedRun>> {
+        let now = Utc::now();
+        let expires_at = now + lease_for;
+        // One statement: SQLite runs writers one at a time, so the
+        // subquery's pick and the update cannot be split by another claim.
+        let sql = format!(
+            "UPDATE runs SET status = 'running', attempts = attempts + 1, lease_worker = ?1, \
+             lease_expires_at = ?2, updated_at = ?3 \
+             WHERE id = (SELECT id FROM runs WHERE status = 'queued' \
+                OR (status = 'running' AND lease_expires_at < ?4) ORDER BY created_at, rowid LIMIT 1) \
+             RETURNING {RUN_COLUMNS}, request"
+        );
+        let row = sqlx::query(&sql)
+            .bind(worker)
+            .bind(expires_at.timestamp_millis())
+            .bind(ts(now))
+            .bind(now.timestamp_millis())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let run = self.with_steps(run_from_row(&row)?).await?;
+        let request: Option<String> = row.try_get("request")?;
+        Ok(Some(ClaimedRun {
+            request: parse_request(request.as_deref())?,
+            lease: Lease {
+                run_id: run.id.clone(),
+                worker: worker.to_owned(),
+                attempt: run.attempts,
+                expires_at: millis_to_time(expires_at.timestamp_millis())?,
+            },
+            run,
+        }))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Option<Lease>> {
+        let expires_at = Utc::now() + lease_for;
+        let renewed = sqlx::query(
+            "UPDATE runs SET lease_expires_at = ? \
+             WHERE id = ? AND lease_worker = ? AND attempts = ? AND status = 'running'",
+        )
+        .bind(expires_at.timestamp_millis())
+        .bind(lease.run_id.as_str())
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok((renewed == 1).then(|| Lease {
+            expires_at: millis_to_time(expires_at.timestamp_millis()).unwrap_or(expires_at),
+            ..lease.clone()
+        }))
+    }
+
+    async fn release_run(&self, lease: &Lease) -> Result<bool> {
+        let released = sqlx::query(
+            "UPDATE runs SET status = 'queued', lease_worker = NULL, lease_expires_at = NULL, \
+             updated_at = ? WHERE id = ? AND lease_worker = ? AND attempts = ? AND status = 'running'",
+        )
+        .bind(ts(Utc::now()))
+        .bind(lease.run_id.as_str())
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(released == 1)
+    }
+
+    async fn run_request(&self, id: &RunId) -> Result<Option<serde_json::Value>> {
+        let row = sqlx::query("SELECT request FROM runs WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => match row.try_get::<Option<String>, _>("request")? {
+                Some(text) => parse_request(Some(&text)).map(Some),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
     async fn finish_run(
         &self,
         id: &RunId,
@@ -268,8 +398,8 @@ impl Store for SqliteStore {
         }
         let now = ts(Utc::now());
         sqlx::query(
-            "UPDATE runs SET status = ?, reason = ?, message = ?, updated_at = ?, finished_at = ? \
-             WHERE id = ? AND status IN ('queued', 'running')",
+            "UPDATE runs SET status = ?, reason = ?, message = ?, updated_at = ?, finished_at = ?, \
+             lease_expires_at = NULL WHERE id = ? AND status IN ('queued', 'running')",
         )
         .bind(status.as_str())
         .bind(reason)
