@@ -114,3 +114,37 @@ async fn quoted_text_comes_back_unchanged() {
         assert_eq!(row.columns()[0].name(), s);
     }
 }
+
+#[tokio::test]
+async fn a_listening_connection_receives_notifications_and_its_receiver_ends_with_it() {
+    let info = conninfo::parse(&url()).unwrap();
+    let settings = tls(info.ssl_mode.unwrap_or_default());
+    let (listener, mut notifications) = stackdock_pg::connect_listening(&info.config, &settings)
+        .await
+        .unwrap();
+    let channel = format!("stackdock_pg_test_{}", std::process::id());
+    listener
+        .batch_execute(&format!("LISTEN {channel}"))
+        .await
+        .unwrap();
+    let sender = client().await;
+    sender
+        .execute("SELECT pg_notify($1, 'hello')", &[&channel])
+        .await
+        .unwrap();
+    let n = notifications.recv().await.expect("the notification");
+    assert_eq!((n.channel(), n.payload()), (channel.as_str(), "hello"));
+    let pid = listener
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap();
+    let pid: i32 = pid.get(0);
+    sender
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap();
+    assert!(
+        notifications.recv().await.is_none(),
+        "the receiver ends when the connection does"
+    );
+}

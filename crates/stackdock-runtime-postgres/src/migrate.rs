@@ -16,6 +16,7 @@ use crate::db_error;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "queue", include_str!("../migrations/0002_queue.sql")),
+    (3, "notify", include_str!("../migrations/0003_notify.sql")),
 ];
 
 /// Create `schema` if needed and bring it to the latest version.

@@ -1,6 +1,9 @@
 //! [`PostgresStore`]: the runtime's [`Store`] on PostgreSQL.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -49,7 +52,20 @@ use crate::{db_error, migrate, pool_error};
 pub struct PostgresStore {
     pool: Pool,
     schema: String,
+    /// How to open the `LISTEN` connection of [`Store::wait_for_work`].
+    config: Arc<PostgresStoreConfig>,
+    /// That connection, opened on the first wait, reopened after it broke.
+    listener: Arc<tokio::sync::Mutex<Option<Listener>>>,
 }
+
+/// A connection listening on [`CHANNEL`], and what it hears.
+struct Listener {
+    _client: tokio_postgres::Client,
+    notifications: mpsc::UnboundedReceiver<tokio_postgres::Notification>,
+}
+
+/// The channel the `runs_notify_claimable` trigger notifies.
+const CHANNEL: &str = "stackdock_runs";
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,6 +84,8 @@ impl PostgresStore {
         let store = PostgresStore {
             pool,
             schema: config.schema.clone(),
+            config: Arc::new(config),
+            listener: Arc::default(),
         };
         let mut conn = store.conn().await?;
         migrate::run(&mut conn, &store.schema).await?;
@@ -148,6 +166,54 @@ impl PostgresStore {
         Err(Error::store(format!(
             "scope {scope}: runs keep starting and finishing; gave up after {START_ATTEMPTS} tries"
         )))
+    }
+
+    async fn listen(&self) -> Result<Listener> {
+        let (client, notifications) =
+            stackdock_pg::connect_listening(&self.config.session_config(), &self.config.tls)
+                .await
+                .map_err(Error::store)?;
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .map_err(db_error)?;
+        Ok(Listener {
+            _client: client,
+            notifications,
+        })
+    }
+
+    /// Wait on the listener (opening it first if needed) for a
+    /// notification of this schema, until `deadline`.
+    async fn wait_notified(&self, deadline: tokio::time::Instant) {
+        let mut slot = self.listener.lock().await;
+        if slot.is_none() {
+            match self.listen().await {
+                Ok(listener) => *slot = Some(listener),
+                Err(e) => {
+                    // Polling still works: the caller claims at the deadline.
+                    tracing::debug!(error = %e, "cannot LISTEN for new runs; polling");
+                    drop(slot);
+                    tokio::time::sleep_until(deadline).await;
+                    return;
+                }
+            }
+        }
+        let Some(listener) = slot.as_mut() else {
+            return;
+        };
+        loop {
+            match tokio::time::timeout_at(deadline, listener.notifications.recv()).await {
+                Ok(Some(n)) if n.payload() == self.schema => return,
+                Ok(Some(_)) => continue, // another schema's run
+                Ok(None) => {
+                    // The connection ended (database restart): reopen next time.
+                    *slot = None;
+                    return;
+                }
+                Err(_) => return, // deadline
+            }
+        }
     }
 
     async fn runs_where(&self, clause: &str, bind: &str) -> Result<Vec<OperationRun>> {
@@ -316,6 +382,11 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(released == 1)
+    }
+
+    async fn wait_for_work(&self, timeout: Duration) {
+        self.wait_notified(tokio::time::Instant::now() + timeout)
+            .await;
     }
 
     async fn run_request(&self, id: &RunId) -> Result<Option<serde_json::Value>> {

@@ -44,7 +44,7 @@ async fn replicas_starting_together_migrate_once_and_share_the_scope_lock() {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        assert_eq!(versions, [1, 2], "every migration applied, once");
+        assert_eq!(versions, [1, 2, 3], "every migration applied, once");
 
         let first = replicas[0]
             .start_run("acme", Operation::Apply, "alice")
@@ -207,6 +207,46 @@ async fn claimers_on_three_replicas_take_each_of_120_runs_once() {
         }
         assert_eq!(claimed.len(), 120, "no run claimed twice");
         assert_eq!(claimed.into_iter().collect::<BTreeSet<_>>(), submitted);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_waiter_is_woken_by_a_submit_on_another_replica_not_by_other_schemas() {
+    use std::time::Duration;
+    common::in_fresh_schema("sd_wake", |schema| async move {
+        let other_schema = format!("{schema}_x");
+        let waiter = Arc::new(common::store(&schema).await);
+        let submitter = common::store(&schema).await;
+        let neighbour = common::store(&other_schema).await;
+        // The first wait opens the LISTEN connection; later notifications queue on it.
+        waiter.wait_for_work(Duration::from_millis(10)).await;
+        let waiting = {
+            let waiter = waiter.clone();
+            tokio::spawn(async move { waiter.wait_for_work(Duration::from_secs(3600)).await })
+        };
+        neighbour
+            .submit_run("t", Operation::Apply, "c", &serde_json::json!({}))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "another schema's run must not wake this schema's workers"
+        );
+        submitter
+            .submit_run("t", Operation::Apply, "c", &serde_json::json!({}))
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(30), waiting)
+            .await
+            .expect("a submit wakes the idle waiter")
+            .unwrap();
+        common::client()
+            .await
+            .batch_execute(&format!("DROP SCHEMA {other_schema} CASCADE"))
+            .await
+            .unwrap();
     })
     .await;
 }

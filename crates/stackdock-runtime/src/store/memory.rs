@@ -55,6 +55,8 @@ struct Queued {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Wakes idle workers when a run becomes claimable.
+    work: tokio::sync::Notify,
 }
 
 impl MemoryStore {
@@ -169,8 +171,11 @@ impl Store for MemoryStore {
         actor: &str,
         request: &serde_json::Value,
     ) -> Result<StartOutcome> {
-        self.lock()
-            .start(scope, operation, actor, RunStatus::Queued, Some(request))
+        let outcome =
+            self.lock()
+                .start(scope, operation, actor, RunStatus::Queued, Some(request))?;
+        self.work.notify_waiters();
+        Ok(outcome)
     }
 
     async fn claim_run(&self, worker: &str, lease_for: Duration) -> Result<Option<ClaimedRun>> {
@@ -226,7 +231,13 @@ impl Store for MemoryStore {
             run.status = RunStatus::Queued;
             run.updated_at = Utc::now();
         }
+        drop(inner);
+        self.work.notify_waiters();
         Ok(true)
+    }
+
+    async fn wait_for_work(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.work.notified()).await;
     }
 
     async fn run_request(&self, id: &RunId) -> Result<Option<serde_json::Value>> {

@@ -98,6 +98,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The request stored with a [submitted](Store::submit_run) run.
     async fn run_request(&self, id: &RunId) -> Result<Option<serde_json::Value>>;
 
+    /// Wait until a run may have become claimable (submitted or released),
+    /// or `timeout` passes — an idle worker's nap between claims. It may
+    /// return early for nothing: the caller just claims again.
+    ///
+    /// The default sleeps `timeout` (polling). Stores that can be told do
+    /// better: the memory and SQLite stores wake waiters of the same
+    /// process at once; the PostgreSQL store `LISTEN`s, so a run submitted
+    /// by any replica wakes every idle worker.
+    async fn wait_for_work(&self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
+
     /// Finish an active run with `status` (not `queued` / `running`), a
     /// reason code and a sanitised message; it releases the scope. Finishing
     /// a run that is already finished is [`Error::NotFound`]-free: it

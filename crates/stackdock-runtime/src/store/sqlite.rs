@@ -95,6 +95,9 @@ impl MigrationSource<'static> for Embedded {
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    /// Wakes idle workers of this process when a run becomes claimable
+    /// (workers of other processes poll).
+    work: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl SqliteStore {
@@ -124,7 +127,11 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         Migrator::new(Embedded).await?.run(&pool).await?;
-        Ok(SqliteStore { pool, path })
+        Ok(SqliteStore {
+            pool,
+            path,
+            work: Default::default(),
+        })
     }
 
     /// The state file.
@@ -299,7 +306,9 @@ impl Store for SqliteStore {
         request: &serde_json::Value,
     ) -> Result<StartOutcome> {
         let request = serde_json::to_string(request).map_err(Error::store)?;
-        self.start(scope, operation, actor, Some(&request)).await
+        let outcome = self.start(scope, operation, actor, Some(&request)).await?;
+        self.work.notify_waiters();
+        Ok(outcome)
     }
 
     async fn claim_run(&self, worker: &str, lease_for: Duration) -> Result<Option<ClaimedRun>> {
@@ -369,7 +378,14 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        if released == 1 {
+            self.work.notify_waiters();
+        }
         Ok(released == 1)
+    }
+
+    async fn wait_for_work(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.work.notified()).await;
     }
 
     async fn run_request(&self, id: &RunId) -> Result<Option<serde_json::Value>> {
