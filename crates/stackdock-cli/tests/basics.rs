@@ -1,0 +1,305 @@
+//! The command without provider servers: state, docks, principals, exit
+//! codes, denials, secrets, help and completions.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{contains, Sd};
+
+#[test]
+fn init_makes_a_private_state_and_is_idempotent() {
+    let sd = Sd::new();
+    let out = sd.json(&["init"]);
+    assert_eq!(out["created"], true);
+    let mode = |p: &str| {
+        std::fs::metadata(sd.state().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("vault.key"), 0o600);
+    assert_eq!(mode("."), 0o700);
+    let key_before = std::fs::read(sd.state().join("vault.key")).unwrap();
+    assert_eq!(sd.json(&["init"])["created"], false);
+    assert_eq!(
+        std::fs::read(sd.state().join("vault.key")).unwrap(),
+        key_before
+    );
+    let principals = sd.json(&["principal", "list"]);
+    assert_eq!(principals["principals"]["operator"]["role"], "operator");
+}
+
+#[test]
+fn commands_before_init_say_what_to_do() {
+    let sd = Sd::new();
+    let err = sd.fails(1, &["dock", "list"]);
+    assert!(err.contains("no StackDock state in"), "{err}");
+    assert!(err.contains("init"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let sd = Sd::init();
+    sd.fails(2, &["dock", "add"]);
+    sd.fails(2, &["apply"]);
+    sd.fails(2, &["reconcile"]);
+    sd.fails(2, &["--output", "yaml", "runs"]);
+    let err = sd.fails(
+        2,
+        &[
+            "dock",
+            "add",
+            "x",
+            "--provider",
+            "postgres",
+            "--set",
+            "password=hunter2",
+        ],
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(err.contains("--secret password=env:VAR"), "{err}");
+}
+
+#[test]
+fn dock_secrets_go_only_into_the_vault() {
+    let sd = Sd::init();
+    let secret = "sentinel-Pdns-Key-91f2c7";
+    sd.cmd()
+        .env("PDNS_KEY", secret)
+        .args([
+            "dock",
+            "add",
+            "dns",
+            "--provider",
+            "powerdns",
+            "--set",
+            "url=http://127.0.0.1:9",
+            "--set",
+            "adapter.owner=stackdock",
+            "--secret",
+            "api_key=env:PDNS_KEY",
+        ])
+        .assert()
+        .success();
+    let token_file = sd.file("token", &format!("{secret}-file\n"));
+    sd.ok(&[
+        "dock",
+        "add",
+        "vc",
+        "--provider",
+        "vercel",
+        "--secret",
+        &format!("token=file:{}", token_file.display()),
+    ]);
+    let docks = sd.json(&["dock", "list"]);
+    let dns = &docks["docks"][0];
+    assert_eq!(dns["id"], "dns");
+    assert_eq!(dns["credentials"]["api_key"], "vault:api_key");
+    assert_eq!(dns["settings"]["adapter"]["owner"], "stackdock");
+    let bytes = sd.state_bytes();
+    assert!(
+        !contains(&bytes, secret),
+        "a dock secret is in the state in clear"
+    );
+    // An unset variable is refused before anything is written.
+    let err = sd.fails(
+        2,
+        &[
+            "dock",
+            "add",
+            "pg",
+            "--provider",
+            "postgres",
+            "--secret",
+            "password=env:SD_UNSET_VAR_X",
+        ],
+    );
+    assert!(err.contains("SD_UNSET_VAR_X is not set"), "{err}");
+    assert_eq!(
+        sd.json(&["dock", "list"])["docks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Adding it again needs --replace.
+    let err = sd.fails(
+        1,
+        &[
+            "dock",
+            "add",
+            "vc",
+            "--provider",
+            "vercel",
+            "--secret",
+            &format!("token=file:{}", token_file.display()),
+        ],
+    );
+    assert!(err.contains("--replace"), "{err}");
+    sd.ok(&["dock", "remove", "vc"]);
+    assert_eq!(
+        sd.json(&["dock", "list"])["docks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn dock_check_opens_the_sealed_credentials_and_reports_a_dead_endpoint() {
+    let sd = Sd::init();
+    let zones = sd.dir.path().join("zones");
+    sd.ok(&[
+        "dock",
+        "add",
+        "files",
+        "--provider",
+        "zonefile",
+        "--set",
+        &format!("directory={}", zones.display()),
+    ]);
+    let out = sd.json(&["dock", "check", "files"]);
+    assert_eq!(out["credentials"], "ok");
+    sd.cmd()
+        .env("K", "some-key")
+        .args([
+            "dock",
+            "add",
+            "dns",
+            "--provider",
+            "powerdns",
+            "--set",
+            "url=http://127.0.0.1:9",
+            "--secret",
+            "api_key=env:K",
+        ])
+        .assert()
+        .success();
+    let err = sd.fails(1, &["dock", "check", "dns"]);
+    assert!(err.contains("dns"), "{err}");
+    assert!(!err.contains("some-key"), "{err}");
+    // The decryption is audited.
+    let audit = sd.json(&["audit", "--actor", "operator"]);
+    let decrypts: Vec<_> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operation"] == "decrypt")
+        .collect();
+    assert!(!decrypts.is_empty(), "{audit}");
+}
+
+#[test]
+fn a_read_only_principal_is_denied_with_exit_4_and_audited() {
+    let sd = Sd::init();
+    sd.ok(&["principal", "add", "val", "--role", "viewer"]);
+    sd.ok(&["--as", "val", "dock", "list"]);
+    let err = sd.fails(
+        4,
+        &[
+            "--as",
+            "val",
+            "dock",
+            "add",
+            "x",
+            "--provider",
+            "zonefile",
+            "--set",
+            "directory=/tmp/x",
+        ],
+    );
+    assert!(err.contains("permission denied"), "{err}");
+    sd.fails(4, &["--as", "val", "vault", "rotate"]);
+    sd.fails(4, &["--as", "mallory", "dock", "list"]);
+    let audit = sd.json(&["audit", "--since", "1h"]);
+    let denied: Vec<(String, String)> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "denied")
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["operation"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        denied,
+        vec![
+            ("val".to_owned(), "dock_add".to_owned()),
+            ("val".to_owned(), "vault_rotate".to_owned()),
+            ("mallory".to_owned(), "authenticate".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn vault_rotate_reseals_and_retires_the_old_key() {
+    let sd = Sd::init();
+    sd.cmd()
+        .env("K", "rotate-me")
+        .args([
+            "dock",
+            "add",
+            "dns",
+            "--provider",
+            "powerdns",
+            "--set",
+            "url=http://127.0.0.1:9",
+            "--secret",
+            "api_key=env:K",
+        ])
+        .assert()
+        .success();
+    let before = std::fs::read_to_string(sd.state().join("vault.key")).unwrap();
+    let out = sd.json(&["vault", "rotate"]);
+    assert_eq!(out["key_id"], "k2");
+    assert_eq!(out["resealed"], 1);
+    let after = std::fs::read_to_string(sd.state().join("vault.key")).unwrap();
+    assert!(
+        after.starts_with("k2:") && after.lines().count() == 1,
+        "old key kept"
+    );
+    assert_ne!(before, after);
+    let mode = std::fs::metadata(sd.state().join("vault.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    // The dock still builds: its credential opens with the new key.
+    let err = sd.fails(1, &["dock", "check", "dns"]);
+    assert!(!err.contains("vault"), "{err}");
+}
+
+#[test]
+fn a_key_file_readable_by_others_is_refused() {
+    let sd = Sd::init();
+    let key = sd.state().join("vault.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = sd.fails(1, &["dock", "list"]);
+    assert!(err.contains("chmod 600"), "{err}");
+}
+
+#[test]
+fn completions_for_every_shell() {
+    let sd = Sd::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = sd.ok(&["completions", shell]);
+        assert!(out.contains("stackdock"), "{shell}");
+        assert!(out.contains("reconcile"), "{shell}");
+    }
+}
+
+#[test]
+fn help_snapshots() {
+    let sd = Sd::new();
+    insta::assert_snapshot!("help", sd.ok(&["--help"]));
+    insta::assert_snapshot!("apply_help", sd.ok(&["apply", "--help"]));
+    insta::assert_snapshot!("dock_add_help", sd.ok(&["dock", "add", "--help"]));
+}
