@@ -1009,25 +1009,14 @@ impl VercelClient {
             // Overwriting makes the request safe to repeat.
             req = req.query("upsert", "true").idempotent(true);
         }
-        let mut raw = self.value(req).await?;
-        if let Some(first) = raw
+        let response = self.inner.http.send(req).await?;
+        let mut raw: Value = response.json().map_err(|e| e.with_operation(OP))?;
+        if raw
             .get("failed")
             .and_then(Value::as_array)
-            .and_then(|f| f.first())
+            .is_some_and(|f| !f.is_empty())
         {
-            let err = first.get("error").cloned().unwrap_or(Value::Null);
-            let body = serde_json::to_vec(&json!({ "error": err })).unwrap_or_default();
-            let status = match err.get("code").and_then(Value::as_str) {
-                Some("ENV_ALREADY_EXISTS") => 403,
-                _ => 400,
-            };
-            return Err(crate::error::map_error(
-                status,
-                &stackdock_http::HeaderMap::new(),
-                &body,
-                std::time::SystemTime::now(),
-            )
-            .with_operation(OP));
+            return Err(env_refused(&response, &raw).with_operation(OP));
         }
         let created = match raw.get_mut("created").map(Value::take) {
             Some(Value::Array(items)) => items,
@@ -1052,6 +1041,30 @@ impl VercelClient {
                 .await,
         )
     }
+}
+
+/// The error of the first `failed[]` entry of a bulk env create (a `2xx`
+/// answer, decoded as `raw`). Each entry repeats the variable, its value
+/// included, so the error is built from the scrubbed body, like the errors
+/// of `4xx` answers; only the code, which decides the kind, is read raw (the
+/// scrubbed copy is cut at a size limit).
+fn env_refused(response: &stackdock_http::Response, raw: &Value) -> Error {
+    let scrubbed: Value = serde_json::from_slice(&response.scrubbed_body()).unwrap_or_default();
+    let err = scrubbed
+        .pointer("/failed/0/error")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let status = match raw.pointer("/failed/0/error/code").and_then(Value::as_str) {
+        Some("ENV_ALREADY_EXISTS") => 403,
+        _ => 400,
+    };
+    let body = serde_json::to_vec(&json!({ "error": err })).unwrap_or_default();
+    crate::error::map_error(
+        status,
+        &stackdock_http::HeaderMap::new(),
+        &body,
+        std::time::SystemTime::now(),
+    )
 }
 
 fn env_body(v: &NewEnvVar) -> EnvBody<'_> {

@@ -80,3 +80,61 @@ async fn env_var_values_echoed_in_errors_are_scrubbed() {
     check(400).await;
     check(500).await;
 }
+
+/// Vercel answers a bulk env create with `201` and a `failed[]` entry per
+/// variable it refused; the entry's `error` repeats the variable, its value
+/// included (`{code, message, key, value, target}`), and a message may echo
+/// the request. That error is built from a 2xx body, past the scrubbing of
+/// error answers: it must be scrubbed all the same.
+struct RefusesEnv;
+
+impl Respond for RefusesEnv {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        let var = &sent[0];
+        ResponseTemplate::new(201).set_body_json(json!({
+            "created": [],
+            "failed": [{"error": {
+                "code": "bad_value",
+                "message": format!(
+                    "invalid value {}\n2026-01-01T00:00:00Z  INFO forged: all good",
+                    var["value"].as_str().unwrap_or_default()
+                ),
+                "key": var["key"],
+                "value": var["value"],
+                "target": var["target"],
+            }}],
+        }))
+    }
+}
+
+#[tokio::test]
+async fn env_values_echoed_in_failed_entries_are_scrubbed() {
+    let token = sentinel("vercel-token");
+    let value = sentinel("env-value");
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(RefusesEnv)
+        .mount(&server)
+        .await;
+    let config = VercelConfig::new(&token)
+        .team_id("team_leakcheck")
+        .base_url(server.uri())
+        .retry(RetryConfig::none());
+    let client = VercelClient::new(config).unwrap();
+    let logs = LogCapture::start();
+    let vars = [NewEnvVar::new(
+        "DATABASE_URL",
+        value.clone(),
+        &[EnvTarget::Production],
+    )];
+    let err = client
+        .create_env("prj_leakcheck", &vars, false)
+        .await
+        .expect_err("every variable was refused");
+    assert!(err.to_string().contains("invalid value"), "{err}");
+    LeakCheck::new()
+        .error(&err)
+        .logs(&logs)
+        .assert_clean(&[&token, &value]);
+}
