@@ -490,6 +490,11 @@ impl DockAdapter for VercelAdapter {
         Some(self.client.base_url().to_owned())
     }
 
+    /// Project environment variables (see [`crate::env`]).
+    fn env_vars(&self) -> Option<&dyn stackdock_core::extension::EnvVars> {
+        Some(self)
+    }
+
     /// Only account domains have an id known before the create (the domain
     /// name). A project domain's id starts with the project *id*, which the
     /// spec may give as a name; everything else gets an id from Vercel.

@@ -3,6 +3,7 @@
 pub mod adapter;
 pub mod client;
 pub mod config;
+pub mod env;
 pub mod error;
 pub mod factory;
 mod input;
