@@ -6,6 +6,7 @@ mod engine;
 mod error;
 pub mod events;
 pub mod model;
+pub mod plan;
 pub mod rbac;
 pub mod store;
 #[cfg(feature = "testing")]

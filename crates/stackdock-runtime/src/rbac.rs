@@ -294,6 +294,23 @@ impl<'a> Session<'a> {
         self.runtime.cancel(run, &self.principal.id).await
     }
 
+    /// [`Runtime::plan`], needing `provisioning: read` in the blueprint's
+    /// org; a scope another org owns is not found.
+    pub async fn plan(&self, blueprint: &crate::blueprint::Blueprint) -> Result<crate::plan::Plan> {
+        let owner = self.owner(&blueprint.scope).await?;
+        let org = owner.as_deref().unwrap_or(blueprint.org());
+        let visible = (org == blueprint.org()).then_some(org);
+        self.check(
+            visible,
+            &blueprint.scope,
+            "plan",
+            Area::Provisioning,
+            Access::Read,
+        )
+        .await?;
+        self.runtime.plan(blueprint).await
+    }
+
     /// [`Runtime::status`], needing `provisioning: read`.
     pub async fn status(&self, scope: &str) -> Result<ScopeStatus> {
         let owner = self.owner(scope).await?;

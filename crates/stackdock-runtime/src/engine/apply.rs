@@ -48,6 +48,13 @@ impl Runtime {
             }
         })
         .await;
+        // Only an apply prunes (a reconcile's blueprint is the records themselves).
+        let failure = match failure {
+            None if ctx.operation == Operation::Apply => {
+                self.prune(ctx, blueprint, &outcomes).await?
+            }
+            other => other,
+        };
         let mut steps = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
         let Some(failure) = failure else {
             return self

@@ -95,43 +95,63 @@ impl Runtime {
                     dock: state.dock.clone(),
                 },
             );
-            let mut record = state.record.clone();
             if self.held_elsewhere(&state).await? {
                 // Release, do not delete: another scope manages it too.
-                let sink = StepSink::new(self, ctx, state);
                 let why = "held by another scope; released, not deleted";
-                if record.state != S::Deprovisioning {
-                    record
-                        .transition(S::Deprovisioning, Step::new(Reason::Manual, why))
-                        .map_err(Error::from)?;
-                    sink.persist(&record).await?;
-                }
-                record
-                    .transition(S::Deprovisioned, Step::new(Reason::Manual, why))
-                    .map_err(Error::from)?;
-                sink.persist(&record).await?;
-                return Ok(StepOutcome::Skipped {
-                    reason: "held_by_another_scope".into(),
-                });
+                return self
+                    .release_step(ctx, state, why, "held_by_another_scope")
+                    .await;
             }
-            let dock = self.docks.require(&state.dock)?;
-            let spec: Option<ResourceSpec> = serde_json::from_value(state.spec.clone()).ok();
-            let (step, state_dock) = (state.step.clone(), state.dock.clone());
-            let sink = StepSink::new(self, ctx, state);
-            let mut retries = 0;
-            loop {
-                let permits = self.permits.acquire(&state_dock).await;
-                let attempt =
-                    drive::deprovision(dock.as_ref(), spec.as_ref(), &mut record, &sink).await;
-                drop(permits);
-                match attempt {
-                    Err(e) if self.retry_after_backoff(ctx, &step, &mut retries, &e).await => {}
-                    other => break other?,
-                }
-            }
-            Ok(StepOutcome::Deleted)
+            self.delete_step(ctx, state).await
         }
         .instrument(span)
         .await
+    }
+
+    /// Delete a step's resource (retrying temporary failures).
+    async fn delete_step(&self, ctx: &RunCtx, state: StepState) -> Result<StepOutcome> {
+        let dock = self.docks.require(&state.dock)?;
+        let spec: Option<ResourceSpec> = serde_json::from_value(state.spec.clone()).ok();
+        let (step, dock_id) = (state.step.clone(), state.dock.clone());
+        let mut record = state.record.clone();
+        let sink = StepSink::new(self, ctx, state);
+        let mut retries = 0;
+        loop {
+            let permits = self.permits.acquire(&dock_id).await;
+            let attempt =
+                drive::deprovision(dock.as_ref(), spec.as_ref(), &mut record, &sink).await;
+            drop(permits);
+            match attempt {
+                Err(e) if self.retry_after_backoff(ctx, &step, &mut retries, &e).await => {}
+                other => break other?,
+            }
+        }
+        Ok(StepOutcome::Deleted)
+    }
+
+    /// Stop managing a step's resource without calling its dock: recorded
+    /// `deprovisioned` (reason `manual`, `why`), audited as a skipped delete.
+    pub(super) async fn release_step(
+        &self,
+        ctx: &RunCtx,
+        state: StepState,
+        why: &str,
+        code: &str,
+    ) -> Result<StepOutcome> {
+        let mut record = state.record.clone();
+        let sink = StepSink::new(self, ctx, state);
+        if record.state != S::Deprovisioning {
+            record
+                .transition(S::Deprovisioning, Step::new(Reason::Manual, why))
+                .map_err(Error::from)?;
+            sink.persist(&record).await?;
+        }
+        record
+            .transition(S::Deprovisioned, Step::new(Reason::Manual, why))
+            .map_err(Error::from)?;
+        sink.persist(&record).await?;
+        Ok(StepOutcome::Skipped {
+            reason: code.to_owned(),
+        })
     }
 }

@@ -7,6 +7,7 @@ mod cancel;
 mod dag;
 mod destroy;
 mod limits;
+mod plan;
 mod reconcile;
 mod request;
 mod rollback;
