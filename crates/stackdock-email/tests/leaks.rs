@@ -12,9 +12,22 @@ use stackdock_testkit::leak::{plain_sentinel, sentinel, LeakCheck, LogCapture};
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 /// A JMAP server that finds nothing, and answers any request carrying
-/// `credentials` with a 400 problem repeating the whole request.
+/// `credentials` with an error repeating the whole request, in the way
+/// `answer` says.
 struct EchoingStalwart {
     base: String,
+    answer: Echo,
+}
+
+/// Where the echo goes.
+#[derive(Debug, Clone, Copy)]
+enum Echo {
+    /// A 400 problem-details body.
+    Problem,
+    /// A 200 whose `/set` response refuses the object (`notCreated`).
+    NotCreated,
+    /// A 200 with a method-level `error` response.
+    MethodError,
 }
 
 impl Respond for EchoingStalwart {
@@ -39,11 +52,31 @@ impl Respond for EchoingStalwart {
         }
         dump.push_str(&body);
         dump.push_str("\n2026-01-01T00:00:00Z  INFO forged: all good");
-        ResponseTemplate::new(400).set_body_json(json!({
-            "type": "urn:ietf:params:jmap:error:invalidArguments",
-            "status": 400,
-            "detail": dump,
-        }))
+        match self.answer {
+            Echo::Problem => ResponseTemplate::new(400).set_body_json(json!({
+                "type": "urn:ietf:params:jmap:error:invalidArguments",
+                "status": 400,
+                "detail": dump,
+            })),
+            Echo::NotCreated => ResponseTemplate::new(200).set_body_json(json!({
+                "methodResponses": [["x:Account/set", {
+                    "accountId": "d1",
+                    "notCreated": {"a": {
+                        "type": "invalidProperties",
+                        "description": dump,
+                        "properties": ["credentials"],
+                    }},
+                }, "0"]],
+                "sessionState": "s1",
+            })),
+            Echo::MethodError => ResponseTemplate::new(200).set_body_json(json!({
+                "methodResponses": [["error", {
+                    "type": "invalidArguments",
+                    "description": dump,
+                }, "0"]],
+                "sessionState": "s1",
+            })),
+        }
     }
 }
 
@@ -102,10 +135,25 @@ fn collect_secrets(value: &Value, out: &mut Vec<String>) {
 
 #[tokio::test]
 async fn echoed_passwords_and_hashes_are_scrubbed() {
+    check(Echo::Problem).await;
+}
+
+/// The errors of `notCreated` entries and method-level `error` responses
+/// come from 200 answers, past the scrubbing of error answers.
+#[tokio::test]
+async fn echoes_in_jmap_errors_of_200_answers_are_scrubbed() {
+    check(Echo::NotCreated).await;
+    check(Echo::MethodError).await;
+}
+
+async fn check(answer: Echo) {
     let server = MockServer::start().await;
     let base = server.uri();
     Mock::given(wiremock::matchers::any())
-        .respond_with(EchoingStalwart { base: base.clone() })
+        .respond_with(EchoingStalwart {
+            base: base.clone(),
+            answer,
+        })
         .mount(&server)
         .await;
     let admin_password = sentinel("admin");
@@ -123,6 +171,7 @@ async fn echoed_passwords_and_hashes_are_scrubbed() {
         ..Default::default()
     };
     let err = adapter.create(&spec.into()).await.unwrap_err();
+    assert!(err.to_string().contains("forged"), "{answer:?}: {err}");
     let hashes = sent_hashes(&server).await;
     assert!(!hashes.is_empty(), "the create sent a hash: {err}");
 

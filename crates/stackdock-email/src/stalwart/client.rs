@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::{json, Value};
 use stackdock_core::{Error, Result};
-use stackdock_http::{HttpClient, Request, Url};
+use stackdock_http::{HttpClient, Request, Response, Url};
 use tokio::sync::OnceCell;
 
 use super::config::StalwartConfig;
@@ -105,6 +105,17 @@ impl StalwartClient {
         calls: Vec<(&str, Value)>,
         read_only: bool,
     ) -> Result<Vec<Value>> {
+        self.exchange(op, calls, read_only).await.map(|r| r.args)
+    }
+
+    /// [`StalwartClient::call`], keeping the answer for errors built later
+    /// from what it says (`notCreated` …).
+    async fn exchange(
+        &self,
+        op: &'static str,
+        calls: Vec<(&str, Value)>,
+        read_only: bool,
+    ) -> Result<Replies> {
         let session = self.session().await.map_err(|e| e.with_operation(op))?;
         let method_calls: Vec<Value> = calls
             .into_iter()
@@ -117,42 +128,47 @@ impl StalwartClient {
             })
             .collect();
         let body = json!({ "using": USING, "methodCalls": method_calls });
-        let response: Value = self
+        let answer = self
             .http
-            .send_json(
+            .send(
                 Request::post(session.api_path.clone())
                     .json(&body)
                     .idempotent(read_only)
                     .operation(op),
             )
             .await?;
+        let response: Value = answer.json().map_err(|e| e.with_operation(op))?;
         let responses = response
             .get("methodResponses")
             .and_then(Value::as_array)
             .ok_or_else(|| {
                 Error::invalid_response("JMAP response without methodResponses").with_operation(op)
             })?;
-        let mut out = Vec::with_capacity(responses.len());
-        for r in responses {
+        let mut args = Vec::with_capacity(responses.len());
+        for (i, r) in responses.iter().enumerate() {
             let name = r.get(0).and_then(Value::as_str).unwrap_or_default();
-            let args = r.get(1).cloned().unwrap_or(Value::Null);
             if name == "error" {
-                return Err(jmap_error(&args).with_operation(op));
+                let pointer = format!("/methodResponses/{i}/1");
+                let raw = r.get(1).unwrap_or(&Value::Null);
+                return Err(scrubbed_jmap_error(&answer, &pointer, raw).with_operation(op));
             }
-            out.push(args);
+            args.push(r.get(1).cloned().unwrap_or(Value::Null));
         }
-        Ok(out)
+        Ok(Replies { args, answer })
     }
 
     /// One `/set` call; returns `created.<key>` / `updated.<id>` (or `Null`),
     /// mapping `notCreated` / `notUpdated` / `notDestroyed`.
     async fn set(&self, op: &'static str, method: &str, args: Value) -> Result<Value> {
-        let mut r = self.call(op, vec![(method, args)], false).await?;
-        let r = r.pop().unwrap_or(Value::Null);
+        let mut replies = self.exchange(op, vec![(method, args)], false).await?;
+        let r = replies.args.pop().unwrap_or(Value::Null);
         for key in ["notCreated", "notUpdated", "notDestroyed"] {
             if let Some(errors) = r.get(key).and_then(Value::as_object) {
-                if let Some((_, first)) = errors.iter().next() {
-                    return Err(jmap_error(first).with_operation(op));
+                if let Some((object, raw)) = errors.iter().next() {
+                    let object = object.replace('~', "~0").replace('/', "~1");
+                    let pointer = format!("/methodResponses/0/1/{key}/{object}");
+                    let error = scrubbed_jmap_error(&replies.answer, &pointer, raw);
+                    return Err(error.with_operation(op));
                 }
             }
         }
@@ -359,6 +375,33 @@ impl StalwartClient {
             other => other.map(drop),
         }
     }
+}
+
+/// The arguments of each method response of one JMAP request, and the
+/// answer they came in.
+struct Replies {
+    args: Vec<Value>,
+    answer: Response,
+}
+
+/// The JMAP error object `raw` at `pointer` in `answer`, mapped from the
+/// answer's scrubbed copy: a 200 answer's errors (`notCreated`,
+/// method-level `error`) echo the request like error answers do, and take
+/// the same one scrubbing path (every secret the request carried, control
+/// characters).
+fn scrubbed_jmap_error(answer: &Response, pointer: &str, raw: &Value) -> Error {
+    let scrubbed: Value = serde_json::from_slice(&answer.scrubbed_body()).unwrap_or_default();
+    if let Some(error) = scrubbed.pointer(pointer) {
+        return jmap_error(error);
+    }
+    // The scrubbed copy is cut at a size limit: keep only the error's type
+    // (a JMAP token such as `alreadyExists`), which decides the kind.
+    let kind = raw
+        .get("type")
+        .and_then(Value::as_str)
+        .filter(|t| t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .unwrap_or("unknown");
+    jmap_error(&json!({ "type": kind, "description": "details too long to report" }))
 }
 
 /// The `id` of a JMAP object.
