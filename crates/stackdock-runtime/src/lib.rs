@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod blueprint;
+pub mod controller;
 mod engine;
 mod error;
 pub mod events;
@@ -18,3 +19,9 @@ pub use engine::{
     StepStatus, SyncReport,
 };
 pub use error::{Error, Result};
+
+/// A poisoned lock is still consistent here: every critical section leaves
+/// its data whole.
+pub(crate) fn engine_lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
