@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use rand::distributions::{Alphanumeric, DistString};
 
+use stackdock_core::extension::{PasswordRotation, RotatedPassword};
 use stackdock_core::resource::{ConnectionDetails, Database};
 use stackdock_core::secret::{ExposeSecret, SecretString};
 use stackdock_core::{
@@ -293,6 +294,12 @@ impl DockAdapter for PostgresAdapter {
     /// `host:port` of the admin connection (never the user or password).
     fn endpoint(&self) -> Option<String> {
         Some(self.config.endpoint())
+    }
+
+    /// Owner password rotation, reachable from any dock (see
+    /// [`rotate_password`](PostgresAdapter::rotate_password)).
+    fn password_rotation(&self) -> Option<&dyn PasswordRotation> {
+        Some(self)
     }
 
     /// A database's id is its name.
@@ -654,5 +661,30 @@ impl PostgresAdapter {
             Err(e) if e.kind() == &stackdock_core::ErrorKind::PermissionDenied => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// [`PostgresAdapter::rotate_password`] as the core extension: a control plane
+/// holding `Arc<dyn DockAdapter>` rotates a database owner's password with
+/// `dock.require_password_rotation()?.rotate_password(&id, Some(password))`.
+/// Same checks (SASLprep, NUL, ownership), same lock, SCRAM verifier only.
+#[async_trait]
+impl PasswordRotation for PostgresAdapter {
+    async fn rotate_password(
+        &self,
+        id: &ResourceId,
+        password: Option<SecretString>,
+    ) -> Result<RotatedPassword> {
+        let connection = PostgresAdapter::rotate_password(self, id, password).await?;
+        let password = connection
+            .password
+            .clone()
+            .ok_or_else(|| Error::internal("a rotation returned no password"))?;
+        Ok(RotatedPassword {
+            id: id.clone(),
+            user: connection.user.clone(),
+            password,
+            connection: Some(connection),
+        })
     }
 }
