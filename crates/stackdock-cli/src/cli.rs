@@ -27,15 +27,32 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// The state: a directory (embedded SQLite store, configuration and
-    /// vault key file); default $XDG_STATE_HOME/stackdock.
+    /// vault key file; default $XDG_STATE_HOME/stackdock), or a
+    /// postgres:// URL shared by many replicas (configuration and key file
+    /// then in --home).
     #[arg(
         long,
         global = true,
         env = "STACKDOCK_STORE",
         hide_env_values = true,
-        value_name = "DIR"
+        value_name = "DIR|URL"
     )]
     pub(crate) store: Option<String>,
+
+    /// With a PostgreSQL store: the schema the state lives in.
+    #[arg(
+        long,
+        global = true,
+        env = "STACKDOCK_STORE_SCHEMA",
+        value_name = "SCHEMA",
+        default_value = "stackdock"
+    )]
+    pub(crate) store_schema: String,
+
+    /// With a PostgreSQL store: the directory of the configuration and the
+    /// vault key file (default $XDG_STATE_HOME/stackdock).
+    #[arg(long, global = true, env = "STACKDOCK_HOME", value_name = "DIR")]
+    pub(crate) home: Option<std::path::PathBuf>,
 
     /// Act as this principal (an identity and role from the state's role
     /// table); `init` creates the local operator `operator`.
@@ -258,6 +275,15 @@ pub(crate) enum RunCommand {
     Show {
         /// The run id.
         id: String,
+    },
+    /// Ask an active run to stop: in-flight provider calls finish, nothing
+    /// new starts, nothing is rolled back; the run ends `cancelled`.
+    Cancel {
+        /// The run id.
+        id: String,
+        /// Wait until the run has stopped.
+        #[arg(long)]
+        wait: bool,
     },
 }
 

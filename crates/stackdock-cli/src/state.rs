@@ -12,6 +12,7 @@ use stackdock_runtime::rbac::{Access, Area, Decision, Policy, Principal, RolePol
 use stackdock_runtime::store::{SqliteStore, Store};
 use stackdock_runtime::vault::{AesGcmVault, VaultCredentials};
 use stackdock_runtime::Runtime;
+use stackdock_runtime_postgres::{PostgresStore, PostgresStoreConfig};
 
 use crate::error::{CliError, CliResult};
 use crate::home::{Config, Home};
@@ -32,16 +33,77 @@ pub(crate) fn factories() -> DockFactories {
         .with(stackdock_gridpane::GridPaneFactory)
 }
 
-/// Where the state is, as given by `--store`.
-pub(crate) fn home_of(store: Option<&str>) -> CliResult<Home> {
-    match store {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Err(
-            CliError::usage("a PostgreSQL store is not available in this build yet")
-                .hint("use a state directory (--store DIR)"),
-        ),
-        Some(dir) => Ok(Home::new(dir.strip_prefix("sqlite:").unwrap_or(dir))),
-        None => Ok(Home::new(Home::default_dir()?)),
+/// Where the state is: the directory of the configuration and key file,
+/// and the store.
+#[derive(Debug, Clone)]
+pub(crate) struct Location {
+    pub(crate) home: Home,
+    pub(crate) store: StoreAt,
+}
+
+/// Which store.
+#[derive(Clone)]
+pub(crate) enum StoreAt {
+    /// The embedded SQLite store in the state directory.
+    Sqlite,
+    /// A PostgreSQL store many replicas share.
+    Postgres {
+        /// The connection string (may carry a password: never printed).
+        url: zeroize::Zeroizing<String>,
+        /// The schema.
+        schema: String,
+    },
+}
+
+impl std::fmt::Debug for StoreAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreAt::Sqlite => f.write_str("Sqlite"),
+            StoreAt::Postgres { schema, .. } => write!(f, "Postgres {{ schema: {schema} }}"),
+        }
     }
+}
+
+/// Where the state is, from `--store`, `--store-schema` and `--home`.
+pub(crate) fn locate(global: &crate::cli::Global) -> CliResult<Location> {
+    match global.store.as_deref() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let home = match &global.home {
+                Some(dir) => Home::new(dir),
+                None => Home::new(Home::default_dir()?),
+            };
+            Ok(Location {
+                home,
+                store: StoreAt::Postgres {
+                    url: zeroize::Zeroizing::new(url.to_owned()),
+                    schema: global.store_schema.clone(),
+                },
+            })
+        }
+        Some(dir) => Ok(Location {
+            home: Home::new(dir.strip_prefix("sqlite:").unwrap_or(dir)),
+            store: StoreAt::Sqlite,
+        }),
+        None => Ok(Location {
+            home: Home::new(Home::default_dir()?),
+            store: StoreAt::Sqlite,
+        }),
+    }
+}
+
+/// Open (creating and migrating if needed) the store.
+pub(crate) async fn open_store(location: &Location) -> CliResult<Arc<dyn Store>> {
+    Ok(match &location.store {
+        StoreAt::Sqlite => Arc::new(SqliteStore::open(&location.home.dir).await?),
+        StoreAt::Postgres { url, schema } => {
+            let config = PostgresStoreConfig::from_url(url)
+                .and_then(|c| c.with_schema(schema))
+                .map_err(|e| {
+                    CliError::from(e).hint("check the postgres:// URL and --store-schema")
+                })?;
+            Arc::new(PostgresStore::connect(config).await?)
+        }
+    })
 }
 
 /// What an access check is about (recorded in the audit entry of a refusal).
@@ -82,10 +144,11 @@ pub(crate) struct State {
 impl State {
     /// Open the state in `home` as `actor` (who must be in the role table;
     /// an unknown one is refused and audited).
-    pub(crate) async fn open(home: Home, actor: &str) -> CliResult<State> {
+    pub(crate) async fn open(location: &Location, actor: &str) -> CliResult<State> {
+        let home = location.home.clone();
         let config = home.load()?;
         let keys = home.keys()?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&home.dir).await?);
+        let store = open_store(location).await?;
         let audit: Arc<dyn AuditSink> = Arc::new(StoreAudit::new(store.clone()));
         let vault = Arc::new(AesGcmVault::new(store.clone(), keys, audit.clone()));
         let principal = match config.principal(actor) {

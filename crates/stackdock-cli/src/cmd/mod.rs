@@ -18,17 +18,17 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Command, CompletionsArgs};
 use crate::error::{CliError, CliResult};
 use crate::output::Ui;
-use crate::state::{home_of, State};
+use crate::state::{locate, State};
 
 /// Run one parsed command line.
 pub(crate) async fn run(cli: Cli, ui: Ui) -> CliResult<ExitCode> {
-    let home = home_of(cli.global.store.as_deref())?;
+    let location = locate(&cli.global)?;
     let actor = cli.global.principal.as_str();
     match cli.command {
-        Command::Init(args) => init::run(&ui, &home, &args).await,
+        Command::Init(args) => init::run(&ui, &location, &args).await,
         Command::Completions(args) => completions(&args),
         command => {
-            let state = State::open(home, actor).await?;
+            let state = State::open(&location, actor).await?;
             dispatch(&ui, &state, command).await
         }
     }

@@ -90,10 +90,18 @@ pub(crate) async fn list(ui: &Ui, state: &State, args: &RunsArgs) -> CliResult<E
 pub(crate) async fn run(ui: &Ui, state: &State, command: RunCommand) -> CliResult<ExitCode> {
     match command {
         RunCommand::Show { id } => show(ui, state, &id).await,
+        RunCommand::Cancel { id, wait } => cancel(ui, state, &id, wait).await,
     }
 }
 
-async fn show(ui: &Ui, state: &State, id: &str) -> CliResult<ExitCode> {
+/// The run `id`, after checking `need` on its scope; another org's run and
+/// a run that does not exist read the same.
+async fn authorized_run(
+    state: &State,
+    id: &str,
+    operation: &str,
+    need: Access,
+) -> CliResult<OperationRun> {
     let not_found =
         || CliError::failed(format!("not found: run {id}")).hint("see `stackdock runs`");
     let run = state.store.get_run(&RunId(id.to_owned())).await?;
@@ -101,18 +109,47 @@ async fn show(ui: &Ui, state: &State, id: &str) -> CliResult<ExitCode> {
         Some(run) => org_of(state, &run.scope).await?,
         None => None,
     };
-    // Another org's run and a run that does not exist read the same.
     state
         .authorize(
             org.as_deref(),
             Target::Resource(&format!("run:{id}")),
-            "show_run",
+            operation,
             Area::Provisioning,
-            Access::Read,
+            need,
         )
         .await
         .map_err(|e| if org.is_none() { not_found() } else { e })?;
-    let run = run.ok_or_else(not_found)?;
+    run.ok_or_else(not_found)
+}
+
+async fn cancel(ui: &Ui, state: &State, id: &str, wait: bool) -> CliResult<ExitCode> {
+    let run = authorized_run(state, id, "cancel", Access::Full).await?;
+    let runtime = state.runtime([]).await?;
+    let mut run = runtime.cancel(&run.id, &state.principal.id).await?;
+    if wait && run.status.is_active() {
+        run = runtime.wait(&run.id).await?;
+    }
+    if ui.json() {
+        ui.print_json(&serde_json::json!({ "run": run }))?;
+    } else if run.status.is_active() {
+        ui.say(&format!(
+            "run {} ({} {}): cancel requested; it stops once its in-flight calls return",
+            run.id, run.operation, run.scope
+        ))?;
+    } else {
+        ui.say(&format!(
+            "run {} ({} {}): {}",
+            run.id,
+            run.operation,
+            run.scope,
+            ui.paint(run.status.as_str())
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(ui: &Ui, state: &State, id: &str) -> CliResult<ExitCode> {
+    let run = authorized_run(state, id, "show_run", Access::Read).await?;
     let audit = state
         .store
         .list_audit(&AuditQuery {
@@ -132,6 +169,7 @@ async fn show(ui: &Ui, state: &State, id: &str) -> CliResult<ExitCode> {
         ("status", ui.paint(run.status.as_str())),
         ("actor", run.actor.clone()),
         ("attempts", run.attempts.to_string()),
+        ("cancel requested", run.cancel_requested.to_string()),
         ("started", when(run.created_at)),
         ("finished", or_dash(run.finished_at.map(when))),
         ("reason", or_dash(run.reason.as_ref())),
