@@ -1,5 +1,6 @@
 //! The shared conformance suite on both backends: a throwaway PowerDNS
-//! server and a directory of zone files, each behind a fault hook.
+//! server and a directory of zone files, each behind a fault hook, with the
+//! leak check over everything the run logged at TRACE level.
 
 mod common;
 
@@ -13,6 +14,7 @@ use stackdock_core::{DockAdapter, ListOptions, ResourceId, ResourceKind, Resourc
 use stackdock_dns::{
     AdapterOptions, DnsAdapter, DnsBackend, PowerDnsClient, PowerDnsConfig, ZoneFileBackend,
 };
+use stackdock_testkit::leak::{LeakCheck, LogCapture};
 use stackdock_testkit::{Fixture, Harness, Report};
 
 /// The zone the record fixture lives in. It belongs to the tenant the
@@ -108,8 +110,11 @@ fn record_fixture() -> Fixture {
 }
 
 /// Runs the suite on `backend` (behind a fault hook) with the record
-/// fixture's zone in place, and checks that every check ran.
+/// fixture's zone in place, and checks that every check ran and that
+/// `secret` (the API key) never reached a log line.
 async fn run_conformance<B: DnsBackend>(backend: B, secret: Option<&str>) -> Report {
+    // Global: the multi-threaded runtime logs from its worker threads.
+    let logs = LogCapture::start_global();
     let faulty = Arc::new(FaultBackend::new(backend));
     let adapter = Arc::new(DnsAdapter::from_arc(
         faulty.clone(),
@@ -131,6 +136,11 @@ async fn run_conformance<B: DnsBackend>(backend: B, secret: Option<&str>) -> Rep
     adapter.delete(&zone_id).await.unwrap();
     assert!(!adapter.observe(&zone_id, None).await.unwrap().exists());
     assert_all_ran(&report);
+    assert!(logs.text().contains("dns change done"), "nothing logged");
+    LeakCheck::new()
+        .logs(&logs)
+        .debug("report", &report)
+        .assert_clean(secret.as_slice());
     report
 }
 

@@ -13,6 +13,7 @@ use stackdock_core::{DockAdapter, DockAdapterExt, ListOptions, ResourceId, Resou
 use stackdock_email::sql::{MailStore, PostfixDovecotAdapter};
 use stackdock_email::stalwart::{StalwartAdapter, StalwartConfig};
 use stackdock_http::RetryConfig;
+use stackdock_testkit::leak::{sentinel, LeakCheck, LogCapture};
 use stackdock_testkit::{FaultHook, Fixture, Harness, Report};
 use support::TestSchema;
 
@@ -91,17 +92,19 @@ fn assert_ran(report: &Report, kinds: usize, tenancy: bool) {
     }
 }
 
-fn sql_fixtures() -> Vec<Fixture> {
+/// The SQL fixtures, the mailbox created with `password` and updated to
+/// `changed`.
+fn sql_fixtures(password: &str, changed: &str) -> Vec<Fixture> {
     let mut mailbox_fixture = Fixture::new(mailbox(
         "alice@conformance.example.com",
-        Some("Correct-Horse-1"),
+        Some(password),
         Some(1 << 30),
     ))
     .update(MailboxSpec {
         enabled: false,
         ..mailbox(
             "alice@conformance.example.com",
-            Some("Changed-Horse-2"),
+            Some(changed),
             Some(2 << 30),
         )
     })
@@ -217,6 +220,10 @@ fn stalwart_fixtures() -> Vec<Fixture> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_passes_on_postgres() {
+    // Global: the multi-threaded runtime logs from its worker threads.
+    let logs = LogCapture::start_global();
+    let password = sentinel("mailbox");
+    let changed = sentinel("changed");
     let schema = TestSchema::new();
     let adapter = Arc::new(
         PostfixDovecotAdapter::connect("mail-test", schema.config())
@@ -225,11 +232,11 @@ async fn conformance_suite_passes_on_postgres() {
     );
     let counter = adapter.store().clone();
     let report = Harness::new(adapter.clone())
-        .fixtures(sql_fixtures())
+        .fixtures(sql_fixtures(&password, &changed))
         .remote_calls(move || counter.remote_calls())
         .faults(Arc::new(StoreFaults(adapter.store().clone())))
-        .secret("Correct-Horse-1")
-        .secret("Changed-Horse-2")
+        .secret(password.clone())
+        .secret(changed.clone())
         .run()
         .await;
     // `run` panics on any failure; here is what ran: every check for
@@ -251,15 +258,24 @@ async fn conformance_suite_passes_on_postgres() {
     );
     let counter = scoped.store().clone();
     let report = Harness::new(scoped.clone())
-        .fixtures(sql_fixtures())
+        .fixtures(sql_fixtures(&password, &changed))
         .remote_calls(move || counter.remote_calls())
         .faults(Arc::new(StoreFaults(scoped.store().clone())))
+        .secret(password.clone())
+        .secret(changed.clone())
         .run()
         .await;
     assert_ran(&report, 2, false);
     assert!(schema.snapshot().await.is_empty());
     adapter.check_credentials().await.unwrap();
     schema.cleanup().await;
+
+    // No password of the run reached a log line, at any level.
+    assert!(logs.text().contains("stackdock_email::audit"), "nothing logged");
+    LeakCheck::new()
+        .logs(&logs)
+        .debug("report", &report)
+        .assert_clean(&[&password, &changed]);
 }
 
 fn stalwart_config(uri: &str) -> StalwartConfig {

@@ -1,4 +1,5 @@
-//! The shared conformance suite against a real PostgreSQL server.
+//! The shared conformance suite against a real PostgreSQL server, with the
+//! leak check over everything it logged at TRACE level.
 
 mod common;
 
@@ -8,6 +9,7 @@ use common::{StatementFaults, TestEnv};
 use stackdock_core::secret::{ExposeSecret, SecretString};
 use stackdock_core::spec::{Common, DatabaseSpec};
 use stackdock_core::{DockAdapter, ListOptions, ResourceId, ResourceKind};
+use stackdock_testkit::leak::{sentinel, LeakCheck, LogCapture};
 use stackdock_testkit::{Fixture, Harness};
 
 #[tokio::test]
@@ -15,10 +17,11 @@ async fn conformance() {
     let env = TestEnv::new().await;
     let name = env.name("conf");
     let tenant = env.name("tenant");
-    let password = "Conformance-Password-7";
+    let logs = LogCapture::start_global();
+    let password = sentinel("database");
     let spec = |limit: i32| DatabaseSpec {
         name: name.clone(),
-        password: Some(SecretString::from(password.to_owned())),
+        password: Some(SecretString::from(password.clone())),
         connection_limit: Some(limit),
         common: Common {
             tenant: Some(tenant.clone()),
@@ -51,7 +54,7 @@ async fn conformance() {
     // trust server ignores passwords, so give one when the URL has none.
     let mut config = stackdock_postgres::PostgresConfig::from_url(&common::admin_url()).unwrap();
     if config.password.is_none() && !env.tcp_auth_checks_passwords().await {
-        config = config.with_password("admin-Secret-123");
+        config = config.with_password(sentinel("admin"));
     }
     let admin_password = config
         .password
@@ -62,10 +65,10 @@ async fn conformance() {
     let mut harness = Harness::new(adapter.clone() as Arc<dyn DockAdapter>)
         .fixture(fixture)
         .remote_calls(move || counter.sql_sent())
-        .secret(password)
+        .secret(password.clone())
         .faults(Arc::new(StatementFaults(adapter.clone())));
-    if let Some(pw) = admin_password {
-        harness = harness.secret(pw);
+    if let Some(pw) = &admin_password {
+        harness = harness.secret(pw.clone());
     }
     let report = harness.run().await;
     // `run` panics on any failure; here is what ran. Every per-kind check
@@ -98,4 +101,14 @@ async fn conformance() {
     // Nothing under the test's prefix is left: no database, and no role of a
     // half-made provisioning (listings do not show those, the catalog does).
     env.assert_clean().await;
+
+    // No password of the run reached a log line, at any level.
+    let text = logs.text();
+    assert!(text.contains("postgres admin statement"), "nothing logged");
+    let mut secrets = vec![password.as_str()];
+    secrets.extend(admin_password.as_deref());
+    LeakCheck::new()
+        .logs(&logs)
+        .debug("report", &report)
+        .assert_clean(&secrets);
 }

@@ -33,7 +33,7 @@
 use std::fmt::Debug;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
 use stackdock_core::Error;
@@ -110,35 +110,88 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
-/// Captures every `tracing` event at TRACE level of the current thread while it
-/// lives (a thread-local default subscriber: use it in `#[tokio::test]`s,
-/// which run on one thread unless told otherwise).
+/// Captures every `tracing` event at TRACE level while it lives: of the
+/// current thread ([`LogCapture::start`], for `#[tokio::test]`s, which run
+/// on one thread unless told otherwise) or of the whole process
+/// ([`LogCapture::start_global`], for multi-threaded runtimes).
 pub struct LogCapture {
     buffer: Arc<Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
+    /// Where this capture's text starts in `buffer`.
+    from: usize,
+    _guard: Option<tracing::subscriber::DefaultGuard>,
 }
 
 impl LogCapture {
-    /// Start capturing.
+    /// Start capturing the current thread's events.
     pub fn start() -> Self {
         let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = SharedWriter(buffer.clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
         LogCapture {
+            _guard: Some(tracing::subscriber::set_default(trace_subscriber(
+                buffer.clone(),
+            ))),
             buffer,
-            _guard: tracing::subscriber::set_default(subscriber),
+            from: 0,
         }
     }
 
-    /// Everything logged so far.
-    pub fn text(&self) -> String {
-        let bytes = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
-        String::from_utf8_lossy(&bytes).into_owned()
+    /// Start capturing every thread's events, for tests on a multi-threaded
+    /// runtime (where spawned tasks log from worker threads).
+    ///
+    /// The first call installs a process-wide TRACE subscriber (events of
+    /// the `log` crate are not forwarded: only `tracing`'s); the capture
+    /// holds what is logged after it started, by any test of the process
+    /// running at the same time too — for a leak check, a superset.
+    ///
+    /// # Panics
+    ///
+    /// When another global subscriber was installed first: the capture
+    /// would see nothing, and a leak check on it could not fail.
+    ///
+    /// ```
+    /// use stackdock_testkit::leak::LogCapture;
+    /// let capture = LogCapture::start_global();
+    /// std::thread::spawn(|| tracing::trace!(field = "from a worker", "an event"))
+    ///     .join()
+    ///     .unwrap();
+    /// assert!(capture.text().contains("from a worker"));
+    /// ```
+    pub fn start_global() -> Self {
+        static GLOBAL: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+        let buffer = GLOBAL
+            .get_or_init(|| {
+                let buffer = Arc::new(Mutex::new(Vec::new()));
+                tracing::subscriber::set_global_default(trace_subscriber(buffer.clone()))
+                    .expect("LogCapture::start_global: another global subscriber is installed");
+                buffer
+            })
+            .clone();
+        let from = lock(&buffer).len();
+        LogCapture {
+            buffer,
+            from,
+            _guard: None,
+        }
     }
+
+    /// Everything logged since the capture started.
+    pub fn text(&self) -> String {
+        let bytes = lock(&self.buffer);
+        String::from_utf8_lossy(&bytes[self.from..]).into_owned()
+    }
+}
+
+fn lock(buffer: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
+    buffer.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A TRACE-level text subscriber writing into `buffer`.
+fn trace_subscriber(buffer: Arc<Mutex<Vec<u8>>>) -> impl tracing::Subscriber + Send + Sync {
+    let writer = SharedWriter(buffer);
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish()
 }
 
 impl Debug for LogCapture {
@@ -152,10 +205,7 @@ struct SharedWriter(Arc<Mutex<Vec<u8>>>);
 
 impl Write for SharedWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
+        lock(&self.0).extend_from_slice(buf);
         Ok(buf.len())
     }
 
