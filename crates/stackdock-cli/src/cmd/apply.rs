@@ -12,7 +12,8 @@ use crate::cli::{ApplyArgs, DestroyArgs, OnFailure, ReconcileArgs};
 use crate::error::{io_error, CliError, CliResult, Exit};
 use crate::output::{Table, Ui};
 use crate::progress::{outcome_text, short, Progress};
-use crate::state::State;
+use crate::state::{State, Target};
+use stackdock_runtime::rbac::{Access, Area};
 
 /// Read and validate a blueprint file (TOML, or JSON by extension).
 pub(crate) fn read_blueprint(path: &std::path::Path) -> CliResult<Blueprint> {
@@ -59,8 +60,30 @@ async fn recorded_docks(state: &State, scope: &str) -> CliResult<BTreeSet<String
         .collect())
 }
 
+/// Check `provisioning: full` on `scope` before any dock is built (building
+/// one opens its credentials); the runtime's session checks again. A scope
+/// of another org reads as not found. `org` is the blueprint's, if any.
+async fn precheck(state: &State, scope: &str, org: Option<&str>, operation: &str) -> CliResult<()> {
+    let owner = state.scope_org(scope).await?;
+    let org = match (owner.as_deref(), org) {
+        (Some(owner), Some(wanted)) if owner != wanted => None,
+        (Some(owner), _) => Some(owner),
+        (None, wanted) => wanted,
+    };
+    state
+        .authorize(
+            org,
+            Target::Scope(scope),
+            operation,
+            Area::Provisioning,
+            Access::Full,
+        )
+        .await
+}
+
 pub(crate) async fn apply(ui: &Ui, state: &State, args: &ApplyArgs) -> CliResult<ExitCode> {
     let blueprint = read_blueprint(&args.file)?;
+    precheck(state, &blueprint.scope, Some(blueprint.org()), "apply").await?;
     let docks = blueprint_docks(state, &blueprint)?;
     let runtime = state.runtime(docks).await?;
     let options = match args.on_failure {
@@ -80,6 +103,7 @@ pub(crate) async fn destroy(ui: &Ui, state: &State, args: &DestroyArgs) -> CliRe
     if !args.yes {
         confirm_destroy(&args.tenant)?;
     }
+    precheck(state, &args.tenant, None, "destroy").await?;
     let docks = recorded_docks(state, &args.tenant).await?;
     let runtime = state.runtime(docks.iter().map(String::as_str)).await?;
     let outcome = follow(ui, runtime, &args.tenant, |rt| {
@@ -117,6 +141,7 @@ pub(crate) async fn reconcile(ui: &Ui, state: &State, args: &ReconcileArgs) -> C
     let mut worst: Option<CliError> = None;
     let mut summary = Table::new(&["tenant", "status", "run"]);
     for scope in &scopes {
+        precheck(state, scope, None, "reconcile").await?;
         let docks = recorded_docks(state, scope).await?;
         let runtime = state.runtime(docks.iter().map(String::as_str)).await?;
         let result = follow(ui, runtime, scope, |rt| {
