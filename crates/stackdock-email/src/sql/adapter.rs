@@ -197,6 +197,11 @@ impl DockAdapter for PostfixDovecotAdapter {
         &self.dock_id
     }
 
+    /// Mailbox password rotation (see [`super::rotation`]).
+    fn password_rotation(&self) -> Option<&dyn stackdock_core::extension::PasswordRotation> {
+        Some(self)
+    }
+
     fn capabilities(&self) -> Capabilities {
         // Rows carry labels, and the listing query filters by domain and
         // labels. Tenants: an operator dock records the spec's tenant and

@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod redacted;
+pub mod rotation;
 pub mod schema;
 pub mod templates;
 
