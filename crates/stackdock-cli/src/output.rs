@@ -61,7 +61,15 @@ impl Ui {
         out_line(&text)
     }
 
-    /// Print a message for people (not in JSON mode, not with -q).
+    /// Print a result for people (not in JSON mode; also with -q).
+    pub(crate) fn result(&self, text: &str) -> CliResult<()> {
+        if self.json() {
+            return Ok(());
+        }
+        out_line(text)
+    }
+
+    /// Print a hint or a note for people (not in JSON mode, not with -q).
     pub(crate) fn say(&self, text: &str) -> CliResult<()> {
         if self.json() || self.quiet {
             return Ok(());

@@ -171,7 +171,7 @@ pub(crate) async fn reconcile(ui: &Ui, state: &State, args: &ReconcileArgs) -> C
     }
     if args.all && !ui.json() && !ui.quiet {
         if summary.is_empty() {
-            ui.say("no tenant with recorded state")?;
+            ui.result("no tenant with recorded state")?;
         } else {
             summary.print()?;
         }
@@ -253,7 +253,7 @@ fn conclude(ui: &Ui, what: &str, scope: &str, outcome: Outcome) -> CliResult<Exi
             *counts.entry(outcome_text(o)).or_default() += 1;
         }
         let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        ui.say(&format!(
+        ui.result(&format!(
             "{what} {scope}: {} (run {}){}",
             ui.paint(run.status.as_str()),
             short(run.id.as_str()),
@@ -264,7 +264,7 @@ fn conclude(ui: &Ui, what: &str, scope: &str, outcome: Outcome) -> CliResult<Exi
             }
         ))?;
     } else {
-        ui.say(&format!(
+        ui.result(&format!(
             "{what} {scope}: {} (run {})",
             ui.paint(run.status.as_str()),
             short(run.id.as_str())

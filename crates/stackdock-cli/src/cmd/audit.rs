@@ -49,7 +49,7 @@ pub(crate) async fn run(ui: &Ui, state: &State, args: &AuditArgs) -> CliResult<E
     if ui.json() {
         ui.print_json(&serde_json::json!({ "audit": entries }))?;
     } else if entries.is_empty() {
-        ui.say("no audit entries")?;
+        ui.result("no audit entries")?;
     } else {
         table(ui, &entries).print()?;
     }

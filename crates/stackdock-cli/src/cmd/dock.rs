@@ -81,7 +81,7 @@ async fn add(ui: &Ui, state: &State, args: &DockAddArgs) -> CliResult<ExitCode> 
         ui.print_json(&dock)?;
     } else {
         let sealed: Vec<&str> = secrets.keys().map(String::as_str).collect();
-        ui.say(&format!(
+        ui.result(&format!(
             "dock {} ({provider}) {}; credentials sealed in the vault: {}",
             args.name,
             if existing.is_some() {
@@ -267,7 +267,7 @@ async fn list(ui: &Ui, state: &State) -> CliResult<ExitCode> {
         ]);
     }
     if table.is_empty() {
-        ui.say("no docks yet: stackdock dock add NAME --provider ...")?;
+        ui.result("no docks yet: stackdock dock add NAME --provider ...")?;
     } else {
         table.print()?;
     }
@@ -296,7 +296,7 @@ async fn check(ui: &Ui, state: &State, name: &str) -> CliResult<ExitCode> {
             "dock": name, "provider": dock.provider().id, "endpoint": endpoint, "credentials": "ok"
         }))?;
     } else {
-        ui.say(&format!(
+        ui.result(&format!(
             "dock {name}: {provider} at {}: credentials {}",
             or_dash(endpoint),
             ui.paint("ok")
@@ -329,7 +329,7 @@ async fn remove(ui: &Ui, state: &State, name: &str) -> CliResult<ExitCode> {
     if ui.json() {
         ui.print_json(&serde_json::json!({ "removed": name }))?;
     } else {
-        ui.say(&format!("dock {name} removed"))?;
+        ui.result(&format!("dock {name} removed"))?;
     }
     Ok(ExitCode::SUCCESS)
 }

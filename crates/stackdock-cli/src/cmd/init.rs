@@ -64,7 +64,7 @@ fn done(ui: &Ui, location: &Location, created: bool) -> CliResult<ExitCode> {
             "operator": LOCAL_OPERATOR,
         }))?;
     } else if created {
-        ui.say(&format!(
+        ui.result(&format!(
             "initialised {}: store {store}, configuration {CONFIG_FILE}, vault key {KEY_FILE} (mode 0600; back it up, it is never in the store); acting as `{LOCAL_OPERATOR}`",
             home.dir.display()
         ))?;

@@ -79,7 +79,7 @@ async fn add(
     if ui.json() {
         ui.print_json(&serde_json::json!({ "principal": name, "role": role, "org": org }))?;
     } else {
-        ui.say(&format!(
+        ui.result(&format!(
             "principal {name} (org {org}) has role {role}; act as it with --as {name}"
         ))?;
     }
@@ -135,7 +135,7 @@ async fn remove(ui: &Ui, state: &State, name: &str) -> CliResult<ExitCode> {
     if ui.json() {
         ui.print_json(&serde_json::json!({ "removed": name }))?;
     } else {
-        ui.say(&format!("principal {name} removed"))?;
+        ui.result(&format!("principal {name} removed"))?;
     }
     Ok(ExitCode::SUCCESS)
 }

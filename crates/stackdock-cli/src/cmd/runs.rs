@@ -80,7 +80,7 @@ pub(crate) async fn list(ui: &Ui, state: &State, args: &RunsArgs) -> CliResult<E
         ]);
     }
     if table.is_empty() {
-        ui.say("no runs")?;
+        ui.result("no runs")?;
     } else {
         table.print()?;
     }
@@ -132,12 +132,12 @@ async fn cancel(ui: &Ui, state: &State, id: &str, wait: bool) -> CliResult<ExitC
     if ui.json() {
         ui.print_json(&serde_json::json!({ "run": run }))?;
     } else if run.status.is_active() {
-        ui.say(&format!(
+        ui.result(&format!(
             "run {} ({} {}): cancel requested; it stops once its in-flight calls return",
             run.id, run.operation, run.scope
         ))?;
     } else {
-        ui.say(&format!(
+        ui.result(&format!(
             "run {} ({} {}): {}",
             run.id,
             run.operation,
@@ -187,7 +187,7 @@ async fn show(ui: &Ui, state: &State, id: &str) -> CliResult<ExitCode> {
     }
     facts.print()?;
     if !audit.is_empty() {
-        ui.say("")?;
+        ui.result("")?;
         super::audit::table(ui, &audit).print()?;
     }
     Ok(ExitCode::SUCCESS)

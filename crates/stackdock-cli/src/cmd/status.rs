@@ -98,7 +98,7 @@ fn render(
             r.actor
         )
     };
-    ui.say(&format!(
+    ui.result(&format!(
         "tenant {}: last run {}; active run {}",
         status.scope,
         or_dash(status.last_run.as_ref().map(run_text)),
@@ -129,7 +129,7 @@ fn render(
         table.row(row);
     }
     if table.is_empty() {
-        ui.say("no recorded steps")?;
+        ui.result("no recorded steps")?;
     } else {
         table.print()?;
     }

@@ -48,7 +48,7 @@ pub(crate) async fn sync(ui: &Ui, state: &State, args: &SyncArgs) -> CliResult<E
     if ui.json() {
         ui.print_json(&serde_json::json!({ "syncs": reports }))?;
     } else if table.is_empty() {
-        ui.say("no docks to sync")?;
+        ui.result("no docks to sync")?;
     } else {
         table.print()?;
     }
@@ -91,7 +91,7 @@ pub(crate) async fn inventory(ui: &Ui, state: &State, args: &InventoryArgs) -> C
         ]);
     }
     if table.is_empty() {
-        ui.say("the inventory is empty: run `stackdock sync` first")?;
+        ui.result("the inventory is empty: run `stackdock sync` first")?;
     } else {
         table.print()?;
     }

@@ -62,7 +62,7 @@ async fn rotate(ui: &Ui, state: &State) -> CliResult<ExitCode> {
     if ui.json() {
         ui.print_json(&serde_json::json!({ "key_id": new_id, "resealed": resealed }))?;
     } else {
-        ui.say(&format!(
+        ui.result(&format!(
             "vault key rotated to {new_id}: {resealed} secrets re-sealed; old keys removed from {}",
             state.home.key_path().display()
         ))?;
