@@ -99,6 +99,8 @@ pub(crate) enum Command {
     /// Configure the docks (provider accounts) tenants are provisioned on.
     #[command(subcommand)]
     Dock(DockCommand),
+    /// What `apply` of a blueprint would do (no mutating call).
+    Plan(PlanArgs),
     /// Provision or update a tenant from a blueprint file.
     Apply(ApplyArgs),
     /// A tenant as the store has it (no provider is called unless --refresh).
@@ -205,6 +207,10 @@ pub(crate) struct DockAddArgs {
     /// Replace a dock of the same name.
     #[arg(long)]
     pub(crate) replace: bool,
+    /// Create or upgrade the dock's schema first (postfix-dovecot: the
+    /// virtual domain, user and alias tables Postfix and Dovecot read).
+    #[arg(long)]
+    pub(crate) migrate: bool,
 }
 
 /// What to do when a step fails.
@@ -214,6 +220,13 @@ pub(crate) enum OnFailure {
     Rollback,
     /// Leave everything for a later apply or reconcile.
     Keep,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    /// The blueprint (TOML, or JSON when the name ends in .json).
+    #[arg(long = "file", short = 'f', value_name = "FILE")]
+    pub(crate) file: PathBuf,
 }
 
 #[derive(Debug, Args)]

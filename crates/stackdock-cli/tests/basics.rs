@@ -198,6 +198,21 @@ fn a_read_only_principal_is_denied_with_exit_4_and_audited() {
     let sd = Sd::init();
     sd.ok(&["principal", "add", "val", "--role", "viewer"]);
     sd.ok(&["--as", "val", "dock", "list"]);
+    let zones = sd.dir.path().join("zones");
+    sd.ok(&[
+        "dock",
+        "add",
+        "files",
+        "--provider",
+        "zonefile",
+        "--set",
+        &format!("directory={}", zones.display()),
+    ]);
+    let bp = sd.file("t.toml", "scope = \"t\"\n[steps.zone]\ndock = \"files\"\nspec = { kind = \"dns_zone\", name = \"t.example\" }\n");
+    let bp = bp.display().to_string();
+    // Read access plans; it does not apply.
+    sd.ok(&["--as", "val", "plan", "-f", &bp]);
+    sd.fails(4, &["--as", "val", "apply", "-f", &bp]);
     let err = sd.fails(
         4,
         &[
@@ -231,6 +246,7 @@ fn a_read_only_principal_is_denied_with_exit_4_and_audited() {
     assert_eq!(
         denied,
         vec![
+            ("val".to_owned(), "apply".to_owned()),
             ("val".to_owned(), "dock_add".to_owned()),
             ("val".to_owned(), "vault_rotate".to_owned()),
             ("mallory".to_owned(), "authenticate".to_owned()),

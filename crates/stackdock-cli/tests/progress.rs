@@ -76,10 +76,12 @@ fn redact(text: &str) -> String {
 #[test]
 fn piped_progress_is_plain_lines_and_the_status_table_reads_the_store() {
     let (sd, file) = with_zone_dock();
+    insta::assert_snapshot!("plan_before", sd.ok(&["plan", "-f", &file]));
     let out = sd.ok(&["apply", "-f", &file]);
     assert!(!out.contains('\x1b'), "no escape codes in a pipe: {out:?}");
     insta::assert_snapshot!("apply_lines", redact(&out));
     insta::assert_snapshot!("status_table", redact(&sd.ok(&["status", "acme"])));
+    insta::assert_snapshot!("plan_after", sd.ok(&["plan", "-f", &file]));
     // Unchanged: nothing to do, and the summary says so.
     let again = sd.ok(&["-q", "apply", "-f", &file]);
     assert_eq!(

@@ -196,6 +196,11 @@ async fn a_hosting_tenant_from_apply_to_nothing_left() {
     let database = format!("{tenant}_app");
     let file = hosting_blueprint(&sd, &tenant);
 
+    // The plan: everything to create, nothing called that mutates.
+    let plan = sd.json(&["plan", "-f", &file]);
+    assert_eq!(plan["mutations"], 6, "{plan}");
+    assert_eq!(database_exists(&pg, &database).await, None);
+
     // A read-only principal is refused before anything happens, and audited.
     sd.ok(&["principal", "add", "ro", "--role", "viewer"]);
     let err = sd.fails(4, &["--as", "ro", "apply", "-f", &file]);

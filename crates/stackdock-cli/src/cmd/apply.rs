@@ -8,7 +8,7 @@ use stackdock_runtime::blueprint::Blueprint;
 use stackdock_runtime::model::{OperationRun, RunStatus};
 use stackdock_runtime::{ApplyOptions, RunReport, Runtime};
 
-use crate::cli::{ApplyArgs, DestroyArgs, OnFailure, ReconcileArgs};
+use crate::cli::{ApplyArgs, DestroyArgs, OnFailure, PlanArgs, ReconcileArgs};
 use crate::error::{io_error, CliError, CliResult, Exit};
 use crate::output::{Table, Ui};
 use crate::progress::{outcome_text, short, Progress};
@@ -63,7 +63,13 @@ async fn recorded_docks(state: &State, scope: &str) -> CliResult<BTreeSet<String
 /// Check `provisioning: full` on `scope` before any dock is built (building
 /// one opens its credentials); the runtime's session checks again. A scope
 /// of another org reads as not found. `org` is the blueprint's, if any.
-async fn precheck(state: &State, scope: &str, org: Option<&str>, operation: &str) -> CliResult<()> {
+async fn precheck(
+    state: &State,
+    scope: &str,
+    org: Option<&str>,
+    operation: &str,
+    need: Access,
+) -> CliResult<()> {
     let owner = state.scope_org(scope).await?;
     let org = match (owner.as_deref(), org) {
         (Some(owner), Some(wanted)) if owner != wanted => None,
@@ -76,14 +82,21 @@ async fn precheck(state: &State, scope: &str, org: Option<&str>, operation: &str
             Target::Scope(scope),
             operation,
             Area::Provisioning,
-            Access::Full,
+            need,
         )
         .await
 }
 
 pub(crate) async fn apply(ui: &Ui, state: &State, args: &ApplyArgs) -> CliResult<ExitCode> {
     let blueprint = read_blueprint(&args.file)?;
-    precheck(state, &blueprint.scope, Some(blueprint.org()), "apply").await?;
+    precheck(
+        state,
+        &blueprint.scope,
+        Some(blueprint.org()),
+        "apply",
+        Access::Full,
+    )
+    .await?;
     let docks = blueprint_docks(state, &blueprint)?;
     let runtime = state.runtime(docks).await?;
     let options = match args.on_failure {
@@ -99,11 +112,36 @@ pub(crate) async fn apply(ui: &Ui, state: &State, args: &ApplyArgs) -> CliResult
     conclude(ui, "apply", &scope, outcome)
 }
 
+/// What an apply of the blueprint would do, with no mutating call.
+pub(crate) async fn plan(ui: &Ui, state: &State, args: &PlanArgs) -> CliResult<ExitCode> {
+    let blueprint = read_blueprint(&args.file)?;
+    precheck(
+        state,
+        &blueprint.scope,
+        Some(blueprint.org()),
+        "plan",
+        Access::Read,
+    )
+    .await?;
+    let docks = blueprint_docks(state, &blueprint)?;
+    let runtime = state.runtime(docks).await?;
+    let plan = state
+        .call_context()
+        .scope(runtime.session(state.principal.clone()).plan(&blueprint))
+        .await?;
+    if ui.json() {
+        ui.print_json(&serde_json::json!({ "plan": plan, "mutations": plan.mutations() }))?;
+    } else {
+        ui.result(plan.to_string().trim_end())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) async fn destroy(ui: &Ui, state: &State, args: &DestroyArgs) -> CliResult<ExitCode> {
     if !args.yes {
         confirm_destroy(&args.tenant)?;
     }
-    precheck(state, &args.tenant, None, "destroy").await?;
+    precheck(state, &args.tenant, None, "destroy", Access::Full).await?;
     let docks = recorded_docks(state, &args.tenant).await?;
     let runtime = state.runtime(docks.iter().map(String::as_str)).await?;
     let outcome = follow(ui, runtime, &args.tenant, |rt| {
@@ -141,7 +179,7 @@ pub(crate) async fn reconcile(ui: &Ui, state: &State, args: &ReconcileArgs) -> C
     let mut worst: Option<CliError> = None;
     let mut summary = Table::new(&["tenant", "status", "run"]);
     for scope in &scopes {
-        precheck(state, scope, None, "reconcile").await?;
+        precheck(state, scope, None, "reconcile", Access::Full).await?;
         let docks = recorded_docks(state, scope).await?;
         let runtime = state.runtime(docks.iter().map(String::as_str)).await?;
         let result = follow(ui, runtime, scope, |rt| {

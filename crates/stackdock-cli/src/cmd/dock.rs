@@ -52,6 +52,9 @@ async fn add(ui: &Ui, state: &State, args: &DockAddArgs) -> CliResult<ExitCode> 
     factories()
         .build(&dock, &Credentials::from_values(&args.name, values))
         .map_err(|e| CliError::from(e).hint("fix the --set / --secret values"))?;
+    if args.migrate {
+        migrate(&dock, &secrets).await?;
+    }
     dock.credentials = secrets
         .keys()
         .map(|k| (k.clone(), CredentialRef::Vault(k.clone())))
@@ -101,6 +104,24 @@ async fn add(ui: &Ui, state: &State, args: &DockAddArgs) -> CliResult<ExitCode> 
         ))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Create or upgrade a postfix-dovecot dock's schema (idempotent).
+async fn migrate(dock: &DockConfig, secrets: &BTreeMap<String, SecretString>) -> CliResult<()> {
+    if dock.provider != stackdock_email::sql::PROVIDER_ID {
+        return Err(CliError::usage(format!(
+            "--migrate: a {} dock has no schema to migrate",
+            dock.provider
+        )));
+    }
+    let mut config: stackdock_email::SqlConfig = dock.settings_as()?;
+    config.url = secrets
+        .get("url")
+        .cloned()
+        .ok_or_else(|| CliError::usage("--migrate needs --secret url=..."))?;
+    let store = stackdock_email::MailStore::connect(&config).await?;
+    store.migrate().await?;
+    Ok(())
 }
 
 /// `KEY=VALUE` settings as a JSON object: dotted keys nest, a VALUE that

@@ -38,6 +38,7 @@ async fn dispatch(ui: &Ui, state: &State, command: Command) -> CliResult<ExitCod
     match command {
         Command::Dock(c) => dock::run(ui, state, c).await,
         Command::Principal(c) => principal::run(ui, state, c).await,
+        Command::Plan(a) => apply::plan(ui, state, &a).await,
         Command::Apply(a) => apply::apply(ui, state, &a).await,
         Command::Status(a) => status::run(ui, state, &a).await,
         Command::Reconcile(a) => apply::reconcile(ui, state, &a).await,
