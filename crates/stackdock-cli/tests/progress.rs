@@ -127,3 +127,74 @@ fn a_terminal_gets_progress_bars() {
     );
     assert!(screen.contains("apply acme:"), "{screen:?}");
 }
+
+#[test]
+fn sync_fills_the_inventory_and_reconcile_all_and_run_show_read_back() {
+    let (sd, file) = with_zone_dock();
+    sd.ok(&["apply", "-f", &file]);
+    let synced = sd.json(&["sync"]);
+    let report = &synced["syncs"][0];
+    assert_eq!(report["run"]["status"], "succeeded", "{synced}");
+    let inventory = sd.json(&["inventory", "--dock", "files", "--kind", "dns_zone"]);
+    let names: Vec<&str> = inventory["inventory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["acme.example"]);
+    let records = sd.json(&["inventory", "--kind", "dns_record"]);
+    assert!(
+        records["inventory"].as_array().unwrap().len() >= 2,
+        "{records}"
+    );
+    sd.fails(2, &["inventory", "--kind", "planet"]);
+
+    // Every tenant with state: one, up to date.
+    let out = sd.ok(&["reconcile", "--all"]);
+    assert!(out.contains("acme") && out.contains("succeeded"), "{out}");
+    let runs = sd.json(&["runs"]);
+    let ops: Vec<String> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {}", r["scope"], r["operation"]))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            "\"acme\" \"reconcile\"",
+            "\"dock:files\" \"sync\"",
+            "\"acme\" \"apply\""
+        ]
+    );
+    let apply_id = runs["runs"][2]["id"].as_str().unwrap().to_owned();
+    let shown = sd.json(&["run", "show", &apply_id]);
+    assert_eq!(
+        shown["run"]["steps"],
+        serde_json::json!(["zone", "shop", "txt"])
+    );
+    let creates = shown["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operation"] == "create")
+        .count();
+    assert_eq!(creates, 3, "{shown}");
+    // An unknown run and another principal's view of it read the same.
+    let err = sd.fails(1, &["run", "show", "00000000-0000-0000-0000-000000000000"]);
+    assert!(err.contains("not found"), "{err}");
+    sd.ok(&[
+        "principal",
+        "add",
+        "eve",
+        "--role",
+        "viewer",
+        "--org",
+        "rival",
+    ]);
+    let err = sd.fails(1, &["--as", "eve", "run", "show", &apply_id]);
+    assert!(err.contains("not found"), "{err}");
+    let err = sd.fails(1, &["--as", "eve", "status", "acme"]);
+    assert!(err.contains("not found"), "{err}");
+}

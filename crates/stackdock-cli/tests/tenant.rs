@@ -343,6 +343,21 @@ async fn a_hosting_tenant_from_apply_to_nothing_left() {
     mail_schema.cleanup().await;
 }
 
+/// The lines a child writes, as they come.
+fn lines_of(out: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Poll `status` until a run holds `tenant`; its id.
 fn wait_for_active_run(sd: &Sd, tenant: &str) -> String {
     for _ in 0..600 {
@@ -356,4 +371,86 @@ fn wait_for_active_run(sd: &Sd, tenant: &str) -> String {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     panic!("no run became active on {tenant}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_cancelled_from_another_process_stops_and_the_next_apply_finishes() {
+    let pdns = pdns::PdnsServer::start();
+    let mail_schema = mail::TestSchema::new();
+    mail_schema
+        .store(stackdock_email::PasswordScheme::BlfCrypt)
+        .await;
+    let pg = mail::raw_client().await;
+    let sd = Sd::init();
+    add_docks(&sd, &pdns, &mail_schema.name);
+    let u = uuid::Uuid::new_v4().simple().to_string();
+    let tenant = format!("c{}", &u[..10]);
+    let file = sd
+        .file(
+            "cancel.toml",
+            &format!(
+                "scope = \"{tenant}\"\n\
+                 [steps.owner]\ndock = \"mail\"\nspec = {{ kind = \"mailbox\", address = \"owner@{tenant}.example\" }}\n\
+                 secrets = {{ password = \"generate\" }}\n\
+                 [steps.db]\ndock = \"pg\"\nneeds = [\"owner\"]\nspec = {{ kind = \"database\", name = \"{tenant}_db\" }}\n"
+            ),
+        )
+        .display()
+        .to_string();
+    let mut lock_conn = mail::raw_client().await;
+    let lock = lock_conn.transaction().await.unwrap();
+    lock.batch_execute(&format!(
+        "LOCK TABLE \"{s}\".virtual_users IN ACCESS EXCLUSIVE MODE",
+        s = mail_schema.name
+    ))
+    .await
+    .unwrap();
+    let mut apply = spawn(&sd, &["-o", "json", "apply", "-f", &file]);
+    let events = lines_of(apply.stdout.take().unwrap());
+    let active = wait_for_active_run(&sd, &tenant);
+    let cancelled = sd.json(&["run", "cancel", &active]);
+    assert_eq!(cancelled["run"]["cancel_requested"], true, "{cancelled}");
+    // The executing process notices (it polls the store) and says so.
+    let seen: Vec<String> = events
+        .iter()
+        .take_while(|l| !l.contains("\"cancelling\""))
+        .collect();
+    assert!(!seen.iter().any(|l| l.contains("run_finished")), "{seen:?}");
+    lock.commit().await.unwrap();
+    let rest: Vec<String> = events.iter().collect();
+    let out = apply.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stderr}\nseen {seen:#?}\nrest {rest:#?}"
+    );
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    // With -o json: the events, the report, then the error.
+    let report = last_json(
+        rest.iter()
+            .rev()
+            .find(|l| l.contains("\"report\""))
+            .unwrap(),
+    );
+    assert_eq!(report["run"]["status"], "cancelled", "{rest:?}");
+    assert_eq!(last_json(rest.last().unwrap())["error"]["exit"], 1);
+    // Nothing new started after the cancel: the database was never asked for.
+    assert_eq!(database_exists(&pg, &format!("{tenant}_db")).await, None);
+    let run = sd.json(&["run", "show", &active]);
+    assert_eq!(run["run"]["status"], "cancelled", "{run}");
+    // The next apply finishes the job; destroy leaves nothing.
+    sd.ok(&["apply", "-f", &file]);
+    assert!(database_exists(&pg, &format!("{tenant}_db"))
+        .await
+        .is_some());
+    sd.ok(&["destroy", &tenant, "--yes"]);
+    assert_eq!(database_exists(&pg, &format!("{tenant}_db")).await, None);
+    assert_eq!(
+        mail_rows(&pg, &mail_schema.name, &format!("{tenant}.example")).await,
+        0
+    );
+    // The dock secrets never reached the state in clear.
+    assert!(!common::contains(&sd.state_bytes(), pdns::API_KEY));
+    mail_schema.cleanup().await;
 }
