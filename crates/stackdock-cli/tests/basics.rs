@@ -182,6 +182,11 @@ fn dock_check_opens_the_sealed_credentials_and_reports_a_dead_endpoint() {
     let err = sd.fails(1, &["dock", "check", "dns"]);
     assert!(err.contains("dns"), "{err}");
     assert!(!err.contains("some-key"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line without -v: {err}");
+    // -v adds the cause chain, still without the secret.
+    let verbose = sd.fails(1, &["-v", "dock", "check", "dns"]);
+    assert!(verbose.contains("caused by: "), "{verbose}");
+    assert!(!verbose.contains("some-key"), "{verbose}");
     // The decryption is audited.
     let audit = sd.json(&["audit", "--actor", "operator"]);
     let decrypts: Vec<_> = audit["audit"]
