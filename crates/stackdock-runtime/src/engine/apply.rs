@@ -116,15 +116,15 @@ impl Runtime {
             blueprint::resolve(step, &def.spec, &outputs)?
         };
         // What the store keeps: the spec without secrets (they are not there yet).
+        let without_secrets = blueprint::spec_from_json(step, &resolved)?;
         let recorded =
-            serde_json::to_value(blueprint::spec_from_json(step, &resolved)?).map_err(|e| {
-                BlueprintError::InvalidSpec {
-                    step: step.to_owned(),
-                    reason: e.to_string(),
-                }
+            serde_json::to_value(&without_secrets).map_err(|e| BlueprintError::InvalidSpec {
+                step: step.to_owned(),
+                reason: e.to_string(),
             })?;
         if def.secrets.is_empty() {
-            return Ok((blueprint::spec_from_json(step, &resolved)?, recorded));
+            // Parsed once: the spec is the one the record was made from.
+            return Ok((without_secrets, recorded));
         }
         let mut with_secrets = resolved;
         for (field, reference) in &def.secrets {
