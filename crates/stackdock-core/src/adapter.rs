@@ -8,7 +8,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::capability::{Capabilities, Operation};
-use crate::extension::{Backups, EnvVars, PasswordRotation};
+use crate::extension::{Backups, EnvVars, PasswordRotation, SystemUsers};
 pub use crate::outcome::{CreateOutcome, Created};
 use crate::resource::{Resource, ResourceId, ResourceKind};
 use crate::spec::{FieldDiff, ResourceSpec};
@@ -318,6 +318,11 @@ pub trait DockAdapter: Send + Sync + fmt::Debug {
     fn password_rotation(&self) -> Option<&dyn PasswordRotation> {
         None
     }
+
+    /// Login users of servers, when this dock has them.
+    fn system_users(&self) -> Option<&dyn SystemUsers> {
+        None
+    }
 }
 
 /// Conveniences available on every adapter (including `dyn DockAdapter`).
@@ -411,6 +416,12 @@ pub trait DockAdapterExt: DockAdapter {
     fn require_password_rotation(&self) -> Result<&dyn PasswordRotation> {
         self.password_rotation()
             .ok_or_else(|| missing_extension(self, "password rotation"))
+    }
+
+    /// [`DockAdapter::system_users`], or [`Unsupported`](crate::ErrorKind::Unsupported).
+    fn require_system_users(&self) -> Result<&dyn SystemUsers> {
+        self.system_users()
+            .ok_or_else(|| missing_extension(self, "system users"))
     }
 }
 

@@ -51,7 +51,7 @@ use rand::Rng;
 
 use crate::adapter::{Created, DockAdapter, ListOptions, Observation, Page, ProviderInfo};
 use crate::capability::{Capabilities, Operation};
-use crate::extension::{Backups, EnvVars, PasswordRotation};
+use crate::extension::{Backups, EnvVars, PasswordRotation, SystemUsers};
 use crate::resource::{Resource, ResourceId, ResourceKind};
 use crate::spec::ResourceSpec;
 use crate::{Error, ErrorStatus, Result};
@@ -292,6 +292,10 @@ impl DockAdapter for Checked {
         self.inner
             .password_rotation()
             .map(|_| self as &dyn PasswordRotation)
+    }
+
+    fn system_users(&self) -> Option<&dyn SystemUsers> {
+        self.inner.system_users().map(|_| self as &dyn SystemUsers)
     }
 
     async fn check_credentials(&self) -> Result<()> {
@@ -557,6 +561,10 @@ impl DockAdapter for Retrying {
 
     fn password_rotation(&self) -> Option<&dyn PasswordRotation> {
         self.inner.password_rotation()
+    }
+
+    fn system_users(&self) -> Option<&dyn SystemUsers> {
+        self.inner.system_users()
     }
 
     async fn check_credentials(&self) -> Result<()> {

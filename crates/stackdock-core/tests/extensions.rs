@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use stackdock_core::extension::{
     Backup, BackupFrequency, BackupRef, BackupSchedule, BackupTrigger, Backups, EnvVar, EnvVarSpec,
-    EnvVars, NewBackup, PasswordRotation, RotatedPassword,
+    EnvVars, NewBackup, NewSystemUser, PasswordRotation, RotatedPassword, SystemUser, SystemUsers,
 };
 use stackdock_core::secret::{ExposeSecret, SecretString};
 use stackdock_core::{
@@ -57,6 +57,36 @@ impl DockAdapter for Fake {
     }
     fn password_rotation(&self) -> Option<&dyn PasswordRotation> {
         Some(self)
+    }
+    fn system_users(&self) -> Option<&dyn SystemUsers> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl SystemUsers for Fake {
+    async fn list_system_users(&self, _server: &ResourceId) -> Result<Vec<SystemUser>> {
+        self.called().map(|()| Vec::new())
+    }
+    async fn create_system_user(&self, _s: &ResourceId, u: &NewSystemUser) -> Result<SystemUser> {
+        self.called()?;
+        Ok(SystemUser {
+            id: "1".into(),
+            username: u.username.clone(),
+            ssh_access: true,
+            provider_data: serde_json::Value::Null,
+        })
+    }
+    async fn set_system_user_password(
+        &self,
+        _server: &ResourceId,
+        _username: &str,
+        _password: SecretString,
+    ) -> Result<()> {
+        self.called()
+    }
+    async fn delete_system_user(&self, _server: &ResourceId, _username: &str) -> Result<()> {
+        self.called()
     }
 }
 
@@ -268,4 +298,43 @@ async fn a_dock_without_an_extension_says_unsupported() {
         panic!("the in-memory dock has no password rotation")
     };
     assert!(matches!(err.kind(), ErrorKind::Unsupported { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn system_user_calls_are_checked_before_the_adapter() {
+    let fake = Fake::new();
+    let dock = registry_with(fake.clone());
+    let users = dock.require_system_users().unwrap();
+    let server = ResourceId::new(ResourceKind::Server, "29330");
+    let made = users
+        .create_system_user(&server, &NewSystemUser::new("acme", "Long-Pass-5"))
+        .await
+        .unwrap();
+    assert_eq!(made.username, "acme");
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
+    let site = ResourceId::new(ResourceKind::WebService, "1");
+    let errors = [
+        users.list_system_users(&site).await.unwrap_err(),
+        users
+            .create_system_user(&server, &NewSystemUser::new("Root;id", "Long-Pass-5"))
+            .await
+            .unwrap_err(),
+        users
+            .set_system_user_password(&server, "acme", SecretString::from("nl\nsecret-pw"))
+            .await
+            .unwrap_err(),
+        users
+            .delete_system_user(&server, "../etc")
+            .await
+            .unwrap_err(),
+    ];
+    for err in &errors {
+        assert!(is_invalid(err), "{err}");
+        assert!(!err.to_string().contains("secret-pw"), "{err}");
+    }
+    assert_eq!(
+        fake.calls.load(Ordering::SeqCst),
+        1,
+        "nothing more reached the adapter"
+    );
 }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::types::{validate_env_batch, validate_password};
+use super::types::{system_username, validate_env_batch, validate_password};
 use super::*;
 use crate::layer::Checked;
 use crate::resource::ResourceKind;
@@ -186,6 +186,61 @@ impl PasswordRotation for Checked {
             password_rotation,
             gate().and_then(|()| password.as_ref().map_or(Ok(()), validate_password)),
             |inner| inner.rotate_password(id, password)
+        )
+    }
+}
+
+#[async_trait]
+impl SystemUsers for Checked {
+    async fn list_system_users(&self, server: &ResourceId) -> Result<Vec<SystemUser>> {
+        checked_call!(
+            self,
+            "list system users",
+            system_users,
+            target("server", server, ResourceKind::Server),
+            |inner| inner.list_system_users(server)
+        )
+    }
+
+    async fn create_system_user(
+        &self,
+        server: &ResourceId,
+        user: &NewSystemUser,
+    ) -> Result<SystemUser> {
+        checked_call!(
+            self,
+            "create system user",
+            system_users,
+            target("server", server, ResourceKind::Server).and_then(|()| user.validate()),
+            |inner| inner.create_system_user(server, user)
+        )
+    }
+
+    async fn set_system_user_password(
+        &self,
+        server: &ResourceId,
+        username: &str,
+        password: SecretString,
+    ) -> Result<()> {
+        checked_call!(
+            self,
+            "set system user password",
+            system_users,
+            target("server", server, ResourceKind::Server)
+                .and_then(|()| system_username("username", username))
+                .and_then(|()| validate_password(&password)),
+            |inner| inner.set_system_user_password(server, username, password)
+        )
+    }
+
+    async fn delete_system_user(&self, server: &ResourceId, username: &str) -> Result<()> {
+        checked_call!(
+            self,
+            "delete system user",
+            system_users,
+            target("server", server, ResourceKind::Server)
+                .and_then(|()| system_username("username", username)),
+            |inner| inner.delete_system_user(server, username)
         )
     }
 }

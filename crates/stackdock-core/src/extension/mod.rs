@@ -3,10 +3,11 @@
 //! Some things a control plane needs are not resources with a
 //! create/observe/update/delete life cycle: restoring a site from a backup,
 //! changing its backup schedule, setting a project's environment variables,
-//! rotating a database owner's or a mailbox's password. Each is a small
-//! typed **extension trait** here ([`Backups`], [`EnvVars`],
-//! [`PasswordRotation`]), and [`DockAdapter`](crate::DockAdapter) has one
-//! accessor per trait (`backups()`, `env_vars()`, `password_rotation()`)
+//! rotating a database owner's or a mailbox's password, managing a server's
+//! login users. Each is a small typed **extension trait** here ([`Backups`],
+//! [`EnvVars`], [`PasswordRotation`], [`SystemUsers`]), and
+//! [`DockAdapter`](crate::DockAdapter) has one accessor per trait
+//! (`backups()`, `env_vars()`, `password_rotation()`, `system_users()`)
 //! that returns `None` unless the adapter implements it. A control plane that
 //! holds only an `Arc<dyn DockAdapter>` from the
 //! [`DockRegistry`](crate::DockRegistry) asks the dock, never its concrete
@@ -26,7 +27,8 @@
 //! and HTTP providers already retry safe requests in their transport.
 //!
 //! [`DockAdapterExt`](crate::DockAdapterExt) adds `require_backups()`,
-//! `require_env_vars()` and `require_password_rotation()`, which turn a
+//! `require_env_vars()`, `require_password_rotation()` and
+//! `require_system_users()`, which turn a
 //! missing extension into a typed
 //! [`Unsupported`](crate::ErrorKind::Unsupported) error:
 //!
@@ -59,8 +61,9 @@ use crate::secret::SecretString;
 use crate::Result;
 
 pub use types::{
-    env_key, Backup, BackupFrequency, BackupRef, BackupSchedule, BackupTrigger, EnvVar, EnvVarSpec,
-    NewBackup, RotatedPassword, MAX_ENV_VALUE_BYTES, MAX_PASSWORD_BYTES,
+    env_key, system_username, validate_password, Backup, BackupFrequency, BackupRef,
+    BackupSchedule, BackupTrigger, EnvVar, EnvVarSpec, NewBackup, NewSystemUser, RotatedPassword,
+    SystemUser, MAX_ENV_VALUE_BYTES, MAX_PASSWORD_BYTES,
 };
 
 /// Backups of a site or service: list, take, restore, delete, and the
@@ -150,4 +153,41 @@ pub trait PasswordRotation: Send + Sync + std::fmt::Debug {
         id: &ResourceId,
         password: Option<SecretString>,
     ) -> Result<RotatedPassword>;
+}
+
+/// Login (SSH/SFTP) users of a server: a GridPane system user owns sites'
+/// files on its server.
+///
+/// The target is the [`Server`](crate::ResourceKind::Server); users are named
+/// by their user name, unique per server.
+///
+/// # Guarantees
+/// * Every argument is validated before any remote call; passwords never
+///   appear in `Debug`, errors or logs.
+/// * [`create_system_user`](SystemUsers::create_system_user) is idempotent:
+///   a user of that name already on the server is returned, not duplicated.
+/// * [`delete_system_user`](SystemUsers::delete_system_user) succeeds when
+///   the user is already gone; setting the same password twice leaves it set.
+#[async_trait]
+pub trait SystemUsers: Send + Sync + std::fmt::Debug {
+    /// The users of `server`.
+    async fn list_system_users(&self, server: &ResourceId) -> Result<Vec<SystemUser>>;
+
+    /// Create `user` on `server` (or return the one already there).
+    async fn create_system_user(
+        &self,
+        server: &ResourceId,
+        user: &NewSystemUser,
+    ) -> Result<SystemUser>;
+
+    /// Set a new password for `username` on `server`.
+    async fn set_system_user_password(
+        &self,
+        server: &ResourceId,
+        username: &str,
+        password: SecretString,
+    ) -> Result<()>;
+
+    /// Delete `username` from `server`.
+    async fn delete_system_user(&self, server: &ResourceId, username: &str) -> Result<()>;
 }

@@ -407,7 +407,14 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// Provider-independent password checks: not empty, no NUL, no control
 /// characters, at most [`MAX_PASSWORD_BYTES`]. Errors never quote it.
-pub(crate) fn validate_password(password: &SecretString) -> Result<()> {
+///
+/// ```
+/// use stackdock_core::extension::validate_password;
+/// use stackdock_core::secret::SecretString;
+/// assert!(validate_password(&SecretString::from("correct horse")).is_ok());
+/// assert!(validate_password(&SecretString::from("nul\0")).is_err());
+/// ```
+pub fn validate_password(password: &SecretString) -> Result<()> {
     let text = password.expose_secret();
     if text.is_empty() {
         return Err(Error::invalid_input("password", "must not be empty"));
@@ -425,6 +432,76 @@ pub(crate) fn validate_password(password: &SecretString) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A login user to create on a server. The password is a secret.
+///
+/// ```
+/// use stackdock_core::extension::NewSystemUser;
+/// let user = NewSystemUser::new("acme", "Long-Enough-Pass-1");
+/// assert!(user.validate().is_ok());
+/// assert!(!format!("{user:?}").contains("Long-Enough"));
+/// assert!(NewSystemUser::new("Acme;rm", "x").validate().is_err());
+/// ```
+#[derive(Clone)]
+pub struct NewSystemUser {
+    /// The Linux user name: a lower-case letter, then lower-case letters,
+    /// digits, `-` and `_`; at most 32 bytes.
+    pub username: String,
+    /// Its password. Never printed.
+    pub password: SecretString,
+    /// An SSH public key to install, if any.
+    pub ssh_public_key: Option<String>,
+}
+
+impl fmt::Debug for NewSystemUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewSystemUser")
+            .field("username", &self.username)
+            .field("password", &REDACTED)
+            .field("ssh_public_key", &self.ssh_public_key)
+            .finish()
+    }
+}
+
+impl NewSystemUser {
+    /// `username` with `password`, no SSH key.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        NewSystemUser {
+            username: username.into(),
+            password: SecretString::from(password.into()),
+            ssh_public_key: None,
+        }
+    }
+
+    /// Provider-independent checks (the provider adds its own password rules).
+    pub fn validate(&self) -> Result<()> {
+        system_username("username", &self.username)?;
+        validate_password(&self.password)?;
+        if let Some(key) = &self.ssh_public_key {
+            resource_name("ssh_public_key", key, 16_384)?;
+        }
+        Ok(())
+    }
+}
+
+/// A Linux user name as `useradd` accepts it portably: a lower-case letter,
+/// then lower-case letters, digits, `-` and `_`, at most 32 bytes.
+pub fn system_username(field: &str, name: &str) -> Result<()> {
+    slug(field, name, 32, true)
+}
+
+/// A login user of a server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemUser {
+    /// The provider's id of the user.
+    pub id: String,
+    /// The Linux user name.
+    pub username: String,
+    /// Whether it may log in over SSH.
+    pub ssh_access: bool,
+    /// The provider's raw entry, secrets removed.
+    pub provider_data: serde_json::Value,
 }
 
 #[cfg(test)]
