@@ -11,6 +11,8 @@
 //!
 //! `cargo bench -p stackdock-runtime --bench runtime` (not run by CI).
 
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)] // a bench prints its results
+
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
