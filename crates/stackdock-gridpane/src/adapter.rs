@@ -991,6 +991,12 @@ impl DockAdapter for GridPaneAdapter {
         Some(self)
     }
 
+    /// System users of servers: list, create, set password, delete (see
+    /// [`crate::system_users`]).
+    fn system_users(&self) -> Option<&dyn stackdock_core::extension::SystemUsers> {
+        Some(self)
+    }
+
     async fn check_credentials(&self) -> Result<()> {
         self.client
             .current_user()

@@ -8,6 +8,7 @@ pub mod error;
 pub mod factory;
 pub mod input;
 pub mod model;
+pub mod system_users;
 
 pub use adapter::{GridPaneAdapter, DEFAULT_PHP_VERSION, PROVIDER_ID};
 pub use client::{CustomServerCreated, GridPaneClient, ListPage, ProviderServerCreated};

@@ -10,39 +10,13 @@ use serde_json::json;
 use stackdock_core::extension::{
     BackupFrequency, BackupRef, BackupSchedule, BackupTrigger, NewBackup,
 };
-use stackdock_core::factory::{Credentials, DockConfig, DockFactories};
-use stackdock_core::secret::SecretString;
-use stackdock_core::{
-    DockAdapter, DockAdapterExt, DockRegistry, ErrorKind, ResourceId, ResourceKind,
-};
-use stackdock_gridpane::GridPaneFactory;
+use stackdock_core::{DockAdapter, DockAdapterExt, ErrorKind, ResourceId, ResourceKind};
 use wiremock::MockServer;
 
 const SITE: &str = "474559";
 
-/// A GridPane dock built the way a control plane builds it: configuration,
-/// factory, registry (so every layer is in between).
 async fn dock() -> (common::FakeGridPane, MockServer, Arc<dyn DockAdapter>) {
-    let fake = common::FakeGridPane::seeded();
-    let server = fake.start().await;
-    let config: DockConfig = serde_json::from_value(json!({
-        "id": "gp-main", "provider": "gridpane",
-        "settings": {"base_url": format!("{}{}", server.uri(), common::PREFIX)},
-        "credentials": {"token": "env:UNUSED_HERE"}
-    }))
-    .unwrap();
-    let credentials = Credentials::from_values(
-        "gp-main",
-        [("token".to_owned(), SecretString::from(common::TOKEN))],
-    );
-    let adapter = DockFactories::new()
-        .with(GridPaneFactory)
-        .build(&config, &credentials)
-        .unwrap();
-    let mut registry = DockRegistry::new();
-    registry.insert(adapter).unwrap();
-    let dock = registry.require("gp-main").unwrap();
-    (fake, server, dock)
+    common::registry_dock().await
 }
 
 fn site() -> ResourceId {

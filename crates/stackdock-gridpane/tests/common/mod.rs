@@ -257,6 +257,39 @@ pub async fn start_adapter() -> (FakeGridPane, MockServer, GridPaneAdapter) {
     (fake, server, adapter)
 }
 
+/// A GridPane dock built the way a control plane builds it: configuration,
+/// factory, registry (so every layer is in between). Dock id `gp-main`.
+pub async fn registry_dock() -> (
+    FakeGridPane,
+    MockServer,
+    std::sync::Arc<dyn stackdock_core::DockAdapter>,
+) {
+    use stackdock_core::factory::{Credentials, DockConfig, DockFactories};
+    let fake = FakeGridPane::seeded();
+    let server = fake.start().await;
+    let config: DockConfig = serde_json::from_value(json!({
+        "id": "gp-main", "provider": "gridpane",
+        "settings": {"base_url": format!("{}{PREFIX}", server.uri())},
+        "credentials": {"token": "env:UNUSED_HERE"}
+    }))
+    .unwrap();
+    let credentials = Credentials::from_values(
+        "gp-main",
+        [(
+            "token".to_owned(),
+            stackdock_core::secret::SecretString::from(TOKEN),
+        )],
+    );
+    let adapter = DockFactories::new()
+        .with(stackdock_gridpane::GridPaneFactory)
+        .build(&config, &credentials)
+        .unwrap();
+    let mut registry = stackdock_core::DockRegistry::new();
+    registry.insert(adapter).unwrap();
+    let dock = registry.require("gp-main").unwrap();
+    (fake, server, dock)
+}
+
 /// An adapter whose HTTP layer does not retry, so a fault placed with
 /// [`FaultHook::fail_call`] reaches the adapter.
 pub fn adapter_without_retries(server: &MockServer) -> GridPaneAdapter {
