@@ -338,3 +338,21 @@ async fn system_user_calls_are_checked_before_the_adapter() {
         "nothing more reached the adapter"
     );
 }
+
+#[tokio::test]
+async fn hand_built_layer_stacks_forward_every_extension() {
+    use stackdock_core::layer::{CheckedLayer, Layer, RetryLayer};
+    let fake = Fake::new();
+    let dock = RetryLayer::default().layer(CheckedLayer.layer(fake.clone()));
+    assert!(dock.backups().is_some() && dock.env_vars().is_some());
+    assert!(dock.password_rotation().is_some() && dock.system_users().is_some());
+    // Through both layers the checks still run before the adapter.
+    let err = dock
+        .require_env_vars()
+        .unwrap()
+        .delete_env_var(&site(), "no such key!")
+        .await
+        .unwrap_err();
+    assert!(is_invalid(&err), "{err}");
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 0);
+}
