@@ -271,7 +271,10 @@ async fn conformance_suite_passes_on_postgres() {
     schema.cleanup().await;
 
     // No password of the run reached a log line, at any level.
-    assert!(logs.text().contains("stackdock_email::audit"), "nothing logged");
+    assert!(
+        logs.text().contains("stackdock_email::audit"),
+        "nothing logged"
+    );
     LeakCheck::new()
         .logs(&logs)
         .debug("report", &report)
