@@ -48,6 +48,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::TryFutureExt;
 use rand::Rng;
+use tokio::time::Instant;
 
 use crate::adapter::{Created, DockAdapter, ListOptions, Observation, Page, ProviderInfo};
 use crate::capability::{Capabilities, Operation};
@@ -104,9 +105,8 @@ pub struct Checked {
     inner: Arc<dyn DockAdapter>,
     caps: Capabilities,
     endpoint: Option<String>,
-    /// Retries of the checked call ([`RetryPolicy::none`] unless
-    /// [`Checked::with_retry`]).
-    retry: RetryPolicy,
+    /// Retries of the checked calls ([`Checked::with_retry`]).
+    retry: Option<RetryPolicy>,
 }
 
 impl fmt::Debug for Checked {
@@ -127,7 +127,7 @@ impl Checked {
             inner,
             caps,
             endpoint,
-            retry: RetryPolicy::none(),
+            retry: None,
         }
     }
 
@@ -135,22 +135,39 @@ impl Checked {
     /// what [`RetryLayer`] outside this layer does, in this one wrapper.
     /// Errors of the checks themselves are permanent and never retried.
     pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.retry = Some(policy);
         self
     }
 
-    /// `call` (one call of the inner adapter), retried by this layer's
-    /// policy, every error with the caller's context.
-    async fn call<T, Fut>(
+    /// When the first attempt starts, if a retry policy will need it.
+    fn retry_clock(&self) -> Option<Instant> {
+        self.retry.as_ref().and_then(RetryPolicy::clock)
+    }
+
+    /// After the first attempt of a checked call failed with `error`:
+    /// `call` again as the retry policy allows, every error with the
+    /// caller's `context`.
+    ///
+    /// Each operation awaits its first attempt inline and boxes this
+    /// future only after a failure: an operation's future is moved into a
+    /// box on every call, so the retry loop (and its timer) must not make
+    /// it bigger.
+    async fn after_failure<T, Fut>(
         &self,
+        error: Error,
+        started: Option<Instant>,
+        context: &(impl Fn(Error) -> Error + Sync),
         mut call: impl FnMut() -> Fut + Send,
-        context: impl Fn(Error) -> Error + Send + Sync,
     ) -> Result<T>
     where
         Fut: std::future::Future<Output = Result<T>> + Send,
         T: Send,
     {
-        retry_temporary(&self.retry, || call().map_err(&context)).await
+        let error = context(error);
+        match &self.retry {
+            None => Err(error),
+            Some(policy) => retry_failed(policy, started, error, || call().map_err(context)).await,
+        }
     }
 
     /// The wrapped adapter.
@@ -203,14 +220,10 @@ impl Checked {
         Ok(())
     }
 
-    fn checked_spec<'s>(
-        &self,
-        op: Operation,
-        spec: &'s ResourceSpec,
-    ) -> Result<Cow<'s, ResourceSpec>> {
+    fn checked_spec<'s>(&self, op: Operation, spec: &'s ResourceSpec) -> Result<CheckedSpec<'s>> {
         self.gate(op, spec.kind())?;
         self.gate_spec(op, spec)?;
-        spec.canonical()
+        spec.canonical().map(CheckedSpec::from)
     }
 
     fn kinds_agree(id: &ResourceId, spec: &ResourceSpec) -> Result<()> {
@@ -303,14 +316,28 @@ impl DockAdapter for Checked {
             e.with_context("dock", self.inner.dock_id())
                 .with_context("provider", self.inner.provider().id.clone())
         };
-        self.call(|| self.inner.check_credentials(), context).await
+        let started = self.retry_clock();
+        match self.inner.check_credentials().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let again = || self.inner.check_credentials();
+                Box::pin(self.after_failure(e, started, &context, again)).await
+            }
+        }
     }
 
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
         let context = self.context(Operation::List, kind);
         let options = self.checked_list_options(kind, options).map_err(&context)?;
         let options = &options;
-        self.call(|| self.inner.list(kind, options), context).await
+        let started = self.retry_clock();
+        match self.inner.list(kind, options).await {
+            Ok(page) => Ok(page),
+            Err(e) => {
+                let again = || self.inner.list(kind, options);
+                Box::pin(self.after_failure(e, started, &context, again)).await
+            }
+        }
     }
 
     async fn observe(
@@ -323,12 +350,19 @@ impl DockAdapter for Checked {
         let desired = match desired {
             Some(spec) => {
                 Self::kinds_agree(id, spec).map_err(&context)?;
-                Some(spec.canonical().map_err(&context)?)
+                Some(CheckedSpec::from(spec.canonical().map_err(&context)?))
             }
             None => None,
         };
         let desired = desired.as_deref();
-        self.call(|| self.inner.observe(id, desired), context).await
+        let started = self.retry_clock();
+        match self.inner.observe(id, desired).await {
+            Ok(observation) => Ok(observation),
+            Err(e) => {
+                let again = || self.inner.observe(id, desired);
+                Box::pin(self.after_failure(e, started, &context, again)).await
+            }
+        }
     }
 
     async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
@@ -337,7 +371,14 @@ impl DockAdapter for Checked {
             .checked_spec(Operation::Create, spec)
             .map_err(&context)?;
         let spec = &*spec;
-        self.call(|| self.inner.create(spec), context).await
+        let started = self.retry_clock();
+        match self.inner.create(spec).await {
+            Ok(created) => Ok(created),
+            Err(e) => {
+                let again = || self.inner.create(spec);
+                Box::pin(self.after_failure(e, started, &context, again)).await
+            }
+        }
     }
 
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
@@ -347,13 +388,55 @@ impl DockAdapter for Checked {
             .checked_spec(Operation::Update, spec)
             .map_err(&context)?;
         let spec = &*spec;
-        self.call(|| self.inner.update(id, spec), context).await
+        let started = self.retry_clock();
+        match self.inner.update(id, spec).await {
+            Ok(resource) => Ok(resource),
+            Err(e) => {
+                let again = || self.inner.update(id, spec);
+                Box::pin(self.after_failure(e, started, &context, again)).await
+            }
+        }
     }
 
     async fn delete(&self, id: &ResourceId) -> Result<()> {
         let context = self.context(Operation::Delete, id.kind);
         self.gate(Operation::Delete, id.kind).map_err(&context)?;
-        self.call(|| self.inner.delete(id), context).await
+        let started = self.retry_clock();
+        match self.inner.delete(id).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let again = || self.inner.delete(id);
+                Box::pin(self.after_failure(e, started, &context, again)).await
+            }
+        }
+    }
+}
+
+/// A checked spec in a pointer's room: the caller's, when it was canonical
+/// already, else its canonical copy, boxed. (Held across the adapter call,
+/// it is part of the call's future, which is moved into a box on every call.)
+enum CheckedSpec<'s> {
+    Given(&'s ResourceSpec),
+    Fixed(Box<ResourceSpec>),
+}
+
+impl<'s> From<Cow<'s, ResourceSpec>> for CheckedSpec<'s> {
+    fn from(spec: Cow<'s, ResourceSpec>) -> Self {
+        match spec {
+            Cow::Borrowed(given) => CheckedSpec::Given(given),
+            Cow::Owned(fixed) => CheckedSpec::Fixed(Box::new(fixed)),
+        }
+    }
+}
+
+impl std::ops::Deref for CheckedSpec<'_> {
+    type Target = ResourceSpec;
+
+    fn deref(&self) -> &ResourceSpec {
+        match self {
+            CheckedSpec::Given(given) => given,
+            CheckedSpec::Fixed(fixed) => fixed,
+        }
     }
 }
 
@@ -395,6 +478,12 @@ impl RetryPolicy {
             max_retries: 0,
             ..Self::default()
         }
+    }
+
+    /// When a call's first attempt starts, read only if a retry may follow
+    /// (a retry may not start later than `retry_timeout` after it).
+    fn clock(&self) -> Option<Instant> {
+        (self.max_retries > 0).then(Instant::now)
     }
 
     /// The jittered wait before retry number `retry` (1-based), before any
@@ -496,34 +585,53 @@ impl Retrying {
 
 /// Calls `call` until it succeeds, fails permanently, or `policy` runs out
 /// (the error is then [`ErrorStatus::Persistent`], so no outer layer retries
-/// it again). The one retry loop of [`RetryLayer`] and [`Checked::with_retry`].
+/// it again).
 async fn retry_temporary<T, F, Fut>(policy: &RetryPolicy, mut call: F) -> Result<T>
 where
     F: FnMut() -> Fut + Send,
     Fut: std::future::Future<Output = Result<T>> + Send,
     T: Send,
 {
-    if policy.max_retries == 0 {
-        return call().await; // nothing to time or count
+    let started = policy.clock();
+    match call().await {
+        Ok(value) => Ok(value),
+        Err(error) => retry_failed(policy, started, error, call).await,
     }
-    let started = tokio::time::Instant::now();
+}
+
+/// The rest of [`retry_temporary`] after a first attempt that started at
+/// `started` failed with `error`. The one retry loop of [`RetryLayer`] and
+/// [`Checked::with_retry`].
+async fn retry_failed<T, F, Fut>(
+    policy: &RetryPolicy,
+    started: Option<Instant>,
+    mut error: Error,
+    mut call: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut + Send,
+    Fut: std::future::Future<Output = Result<T>> + Send,
+    T: Send,
+{
     let mut retry = 0;
     loop {
-        let error = match call().await {
-            Ok(value) => return Ok(value),
-            Err(error) => error,
-        };
         let retryable = error.is_temporary() && error.status() != ErrorStatus::Persistent;
         if !retryable {
             return Err(error);
         }
         retry += 1;
         let wait = error.retry_after().unwrap_or_else(|| policy.backoff(retry));
-        if retry > policy.max_retries || started.elapsed() + wait > policy.retry_timeout {
+        // `started` is `None` only when no retry is allowed at all.
+        let late = started.is_none_or(|s| s.elapsed() + wait > policy.retry_timeout);
+        if retry > policy.max_retries || late {
             return Err(error.persistent());
         }
         tracing::debug!(retry, wait_ms = wait.as_millis() as u64, error = %error, "retrying");
         tokio::time::sleep(wait).await;
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(e) => error = e,
+        }
     }
 }
 
