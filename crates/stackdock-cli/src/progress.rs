@@ -18,8 +18,12 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    /// Render the events of runs on `scope` from `events`.
-    pub(crate) fn start(ui: &Ui, scope: &str, events: broadcast::Receiver<RunEvent>) -> Self {
+    /// Render the events of runs on `scope` (every scope: `None`) from `events`.
+    pub(crate) fn start(
+        ui: &Ui,
+        scope: Option<&str>,
+        events: broadcast::Receiver<RunEvent>,
+    ) -> Self {
         let mut renderer: Box<dyn Render> = if ui.quiet {
             Box::new(Silent)
         } else if ui.json() {
@@ -29,12 +33,14 @@ impl Progress {
         } else {
             Box::new(Lines { ui: *ui })
         };
-        let scope = scope.to_owned();
+        let scope = scope.map(str::to_owned);
         let task = tokio::spawn(async move {
             let mut events = events;
             loop {
                 match events.recv().await {
-                    Ok(event) if event.scope == scope => renderer.event(&event),
+                    Ok(event) if scope.as_ref().is_none_or(|s| *s == event.scope) => {
+                        renderer.event(&event)
+                    }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(n)) => renderer.lagged(n),
                     Err(broadcast::error::RecvError::Closed) => break,

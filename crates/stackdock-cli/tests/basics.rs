@@ -324,3 +324,24 @@ fn help_snapshots() {
     insta::assert_snapshot!("apply_help", sd.ok(&["apply", "--help"]));
     insta::assert_snapshot!("dock_add_help", sd.ok(&["dock", "add", "--help"]));
 }
+
+#[test]
+fn the_example_blueprints_parse_and_name_their_docks() {
+    let sd = Sd::init();
+    for (example, dock) in [
+        ("hosting-tenant.toml", "pg"),
+        ("agency-site.toml", "pg"),
+    ] {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/").to_owned() + example;
+        // Valid (parsed, references and needs resolved, specs checked) up to
+        // the docks, which this state does not have.
+        let err = sd.fails(2, &["plan", "-f", &path]);
+        assert!(
+            err.contains("not configured") && err.contains(dock),
+            "{example}: {err}"
+        );
+    }
+    let broken = sd.file("broken.toml", "scope = \"x\"\n[steps.a]\ndock = \"d\"\nspec = { kind = \"dns_record\", zone = \"${b.name}\" }\n");
+    let err = sd.fails(2, &["apply", "-f", &broken.display().to_string()]);
+    assert!(err.contains("broken.toml"), "{err}");
+}

@@ -249,7 +249,7 @@ where
     F: FnOnce(Runtime) -> Fut,
     Fut: std::future::Future<Output = stackdock_runtime::Result<RunReport>>,
 {
-    let progress = Progress::start(ui, scope, runtime.subscribe());
+    let progress = Progress::start(ui, Some(scope), runtime.subscribe());
     let result = start(runtime.clone()).await;
     let outcome = match result {
         Ok(report) if report.joined => {
