@@ -1,0 +1,648 @@
+//! A tenant on real servers: a PostgreSQL database, a PowerDNS zone and
+//! records that use the database's outputs, a Postfix/Dovecot mailbox and
+//! forwarder (their SQL backend on PostgreSQL) — applied, observed, drifted
+//! out of band, reconciled, destroyed; and a fault at every remote call.
+//!
+//! PostgreSQL comes from `scripts/test.sh` (`STACKDOCK_TEST_PG_URL`, or the
+//! server on 127.0.0.1:5432); PowerDNS is started here on loopback (installed
+//! by `scripts/services/powerdns.sh`). No soft skips: a missing server fails.
+
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use stackdock_core::layer::{standard, RetryPolicy};
+use stackdock_core::secret::ExposeSecret;
+use stackdock_core::spec::ResourceSpec;
+use stackdock_core::{
+    Capabilities, Created, DockAdapter, DockAdapterExt, DockRegistry, ListOptions, Observation,
+    Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
+};
+use stackdock_runtime::audit::StoreAudit;
+use stackdock_runtime::blueprint::{Blueprint, SecretRef};
+use stackdock_runtime::model::{AuditQuery, RunStatus};
+use stackdock_runtime::store::{SqliteStore, Store};
+use stackdock_runtime::vault::{AesGcmVault, CredentialVault, MasterKeys};
+use stackdock_runtime::{ApplyOptions, Runtime};
+
+const SCHEMA: &str = "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql";
+const API_KEY: &str = "stackdock-runtime-test-key-41c9";
+const STEPS: usize = 6;
+
+fn pg_url() -> String {
+    std::env::var("STACKDOCK_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn unique() -> String {
+    uuid_like()[..10].to_owned()
+}
+
+fn uuid_like() -> String {
+    stackdock_runtime::model::RunId::new().0.replace('-', "")
+}
+
+/// A throwaway pdns_server (sqlite3 backend, API on), killed on drop.
+struct Pdns {
+    child: Child,
+    _dir: tempfile::TempDir,
+    api_port: u16,
+}
+
+fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl Pdns {
+    fn start() -> Pdns {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("pdns.sqlite3");
+        let schema = std::fs::File::open(SCHEMA)
+            .expect("pdns-backend-sqlite3 schema: run scripts/services/powerdns.sh");
+        let loaded = Command::new("sqlite3")
+            .arg(&db)
+            .stdin(schema)
+            .status()
+            .expect("sqlite3: run scripts/services/powerdns.sh");
+        assert!(loaded.success());
+        std::fs::write(dir.path().join("pdns.conf"), "").unwrap();
+        for _ in 0..5 {
+            let (dns_port, api_port) = (free_port(), free_port());
+            let log = std::fs::File::create(dir.path().join("pdns.log")).unwrap();
+            let mut child = Command::new("pdns_server")
+                .args([
+                    format!("--config-dir={}", dir.path().display()),
+                    format!("--socket-dir={}", dir.path().display()),
+                    "--launch=gsqlite3".into(),
+                    format!("--gsqlite3-database={}", db.display()),
+                    "--local-address=127.0.0.1".into(),
+                    format!("--local-port={dns_port}"),
+                    "--api=yes".into(),
+                    format!("--api-key={API_KEY}"),
+                    "--webserver=yes".into(),
+                    "--webserver-address=127.0.0.1".into(),
+                    format!("--webserver-port={api_port}"),
+                    "--webserver-allow-from=127.0.0.1".into(),
+                    "--daemon=no".into(),
+                    "--guardian=no".into(),
+                    "--disable-syslog".into(),
+                    "--setuid=".into(),
+                    "--setgid=".into(),
+                    "--cache-ttl=0".into(),
+                    "--negquery-cache-ttl=0".into(),
+                    "--query-cache-ttl=0".into(),
+                    "--zone-cache-refresh-interval=0".into(),
+                    "--security-poll-suffix=".into(),
+                ])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("pdns_server: run scripts/services/powerdns.sh");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(15) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", api_port)).is_ok() {
+                    return Pdns {
+                        child,
+                        _dir: dir,
+                        api_port,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!(
+            "pdns_server did not start: {}",
+            std::fs::read_to_string(dir.path().join("pdns.log")).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Pdns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every remote call of every dock goes through one counter; the k-th fails.
+#[derive(Debug, Default)]
+struct Faults {
+    calls: AtomicUsize,
+    fail_at: AtomicUsize,
+}
+
+impl Faults {
+    fn check(&self) -> Result<()> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.fail_at.load(Ordering::SeqCst) {
+            return Err(stackdock_core::Error::provider(
+                Some(400),
+                None,
+                "injected fault",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A real adapter behind the fault counter.
+#[derive(Debug)]
+struct Faulty {
+    inner: Arc<dyn DockAdapter>,
+    faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl DockAdapter for Faulty {
+    fn provider(&self) -> &ProviderInfo {
+        self.inner.provider()
+    }
+    fn dock_id(&self) -> &str {
+        self.inner.dock_id()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
+        self.inner.planned_id(spec)
+    }
+    async fn check_credentials(&self) -> Result<()> {
+        self.inner.check_credentials().await
+    }
+    async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
+        self.faults.check()?;
+        self.inner.list(kind, options).await
+    }
+    async fn observe(
+        &self,
+        id: &ResourceId,
+        desired: Option<&ResourceSpec>,
+    ) -> Result<Observation> {
+        self.faults.check()?;
+        self.inner.observe(id, desired).await
+    }
+    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
+        self.faults.check()?;
+        self.inner.create(spec).await
+    }
+    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
+        self.faults.check()?;
+        self.inner.update(id, spec).await
+    }
+    async fn delete(&self, id: &ResourceId) -> Result<()> {
+        self.faults.check()?;
+        self.inner.delete(id).await
+    }
+}
+
+/// The three real docks (`pg`, `dns`, `mail`), bare (for out-of-band
+/// changes and leftover counts) and as the runtime sees them.
+struct Servers {
+    _pdns: Pdns,
+    pg: Arc<dyn DockAdapter>,
+    dns: Arc<dyn DockAdapter>,
+    mail: Arc<dyn DockAdapter>,
+    mail_schema: String,
+}
+
+impl Servers {
+    async fn start() -> Servers {
+        let pdns = Pdns::start();
+        let pg: Arc<dyn DockAdapter> = Arc::new(
+            stackdock_postgres::PostgresAdapter::from_url("pg", &pg_url()).expect("PostgreSQL URL"),
+        );
+        let client = stackdock_dns::PowerDnsClient::new(stackdock_dns::PowerDnsConfig::new(
+            format!("http://127.0.0.1:{}", pdns.api_port),
+            API_KEY,
+        ))
+        .unwrap();
+        let dns: Arc<dyn DockAdapter> = Arc::new(stackdock_dns::DnsAdapter::new(
+            client,
+            stackdock_dns::AdapterOptions::default().with_dock_id("dns"),
+        ));
+        let mail_schema = format!("sdrt_{}", unique());
+        let mail: Arc<dyn DockAdapter> = Arc::new(
+            stackdock_email::sql::PostfixDovecotAdapter::connect(
+                "mail",
+                stackdock_email::sql::SqlConfig::new(pg_url())
+                    .with_schema(&mail_schema)
+                    .with_bcrypt_cost(4),
+            )
+            .await
+            .expect("the Postfix/Dovecot SQL backend on PostgreSQL"),
+        );
+        Servers {
+            _pdns: pdns,
+            pg,
+            dns,
+            mail,
+            mail_schema,
+        }
+    }
+
+    fn registry(&self, faults: &Arc<Faults>) -> DockRegistry {
+        let mut docks = DockRegistry::new();
+        for inner in [&self.pg, &self.dns, &self.mail] {
+            docks
+                .insert_layered(standard(Arc::new(Faulty {
+                    inner: inner.clone(),
+                    faults: faults.clone(),
+                })))
+                .unwrap();
+        }
+        docks
+    }
+
+    /// What exists on the real servers for `tenant`: databases, zones,
+    /// records in its zone, mailboxes and forwarders of its domain.
+    async fn leftovers(&self, tenant: &Tenant) -> Vec<String> {
+        let mut found = Vec::new();
+        let databases = self
+            .pg
+            .list_all(ResourceKind::Database, &ListOptions::default())
+            .await
+            .unwrap();
+        found.extend(
+            databases
+                .iter()
+                .map(|r| r.meta().name.clone())
+                .filter(|n| *n == tenant.database),
+        );
+        let zones = self
+            .dns
+            .list_all(ResourceKind::DnsZone, &ListOptions::default())
+            .await
+            .unwrap();
+        found.extend(
+            zones
+                .iter()
+                .map(|r| r.meta().name.clone())
+                .filter(|n| n.trim_end_matches('.') == tenant.zone),
+        );
+        for kind in [ResourceKind::Mailbox, ResourceKind::MailForwarder] {
+            let items = self
+                .mail
+                .list_all(kind, &ListOptions::default())
+                .await
+                .unwrap();
+            found.extend(
+                items
+                    .iter()
+                    .map(|r| r.meta().name.clone())
+                    .filter(|n| n.ends_with(&format!("@{}", tenant.zone))),
+            );
+        }
+        found
+    }
+
+    async fn drop_mail_schema(&self) {
+        let (client, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                self.mail_schema
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+/// A tenant's unique names.
+struct Tenant {
+    scope: String,
+    database: String,
+    zone: String,
+}
+
+impl Tenant {
+    fn new() -> Tenant {
+        let id = unique();
+        Tenant {
+            scope: format!("t{id}"),
+            database: format!("sdrt_{id}"),
+            zone: format!("t{id}.example"),
+        }
+    }
+
+    fn blueprint(&self) -> Blueprint {
+        Blueprint::builder(&self.scope)
+            .org("agency")
+            .step_json(
+                "db",
+                "pg",
+                serde_json::json!({"kind": "database", "name": self.database}),
+            )
+            .secret("password", SecretRef::Generate)
+            .step_json(
+                "zone",
+                "dns",
+                serde_json::json!({"kind": "dns_zone", "name": self.zone}),
+            )
+            .step_json(
+                "db_txt",
+                "dns",
+                serde_json::json!({
+                    "kind": "dns_record", "zone": "${zone.name}", "name": "_db", "ttl": 300,
+                    "data": {"type": "TXT", "text": "host=${db.host} port=${db.port} db=${db.name}"}
+                }),
+            )
+            .step_json(
+                "www",
+                "dns",
+                serde_json::json!({
+                    "kind": "dns_record", "zone": "${zone.name}", "name": "app", "ttl": 300,
+                    "data": {"type": "A", "address": "192.0.2.10"}
+                }),
+            )
+            .step_json(
+                "mailbox",
+                "mail",
+                serde_json::json!({"kind": "mailbox", "address": format!("info@{}", self.zone)}),
+            )
+            .needs("zone")
+            .secret("password", SecretRef::Generate)
+            .step_json(
+                "forwarder",
+                "mail",
+                serde_json::json!({
+                    "kind": "mail_forwarder", "source": format!("sales@{}", self.zone),
+                    "destinations": ["${mailbox.name}"]
+                }),
+            )
+            .build()
+            .unwrap()
+    }
+}
+
+struct Fixture {
+    runtime: Runtime,
+    store: Arc<dyn Store>,
+    vault: Arc<dyn CredentialVault>,
+    dir: tempfile::TempDir,
+}
+
+async fn fixture(servers: &Servers, faults: &Arc<Faults>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let vault: Arc<dyn CredentialVault> = Arc::new(AesGcmVault::new(
+        store.clone(),
+        MasterKeys::generate("k1"),
+        Arc::new(StoreAudit::new(store.clone())),
+    ));
+    let runtime = Runtime::new(store.clone(), servers.registry(faults))
+        .with_vault(vault.clone())
+        .with_retry(RetryPolicy::none());
+    Fixture {
+        runtime,
+        store,
+        vault,
+        dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_on_real_servers_applies_drifts_reconciles_and_destroys() {
+    let servers = Servers::start().await;
+    let faults = Arc::new(Faults::default());
+    let fx = fixture(&servers, &faults).await;
+    let tenant = Tenant::new();
+    let bp = tenant.blueprint();
+
+    let report = fx
+        .runtime
+        .apply(&bp, "alice", ApplyOptions::rollback())
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{:?}", report.failure);
+    assert_eq!(
+        servers.leftovers(&tenant).await.len(),
+        4,
+        "database, zone, mailbox, forwarder"
+    );
+    let txt = fx
+        .store
+        .get_step(&tenant.scope, "db_txt")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(txt.spec["data"]["text"]
+        .as_str()
+        .unwrap()
+        .contains(&tenant.database));
+
+    // Observe: the plan against the real servers is empty, and an unchanged
+    // apply makes no mutating call (no audit entry either).
+    let plan = fx.runtime.plan(&bp).await.unwrap();
+    assert!(plan.is_empty(), "{plan}");
+    // Decryptions of the generated passwords are audited; mutations are not there.
+    let mutations = |audit: Vec<stackdock_runtime::model::AuditEntry>| {
+        audit
+            .into_iter()
+            .filter(|e| e.operation != "decrypt")
+            .count()
+    };
+    let audit_before = mutations(fx.store.list_audit(&AuditQuery::default()).await.unwrap());
+    let again = fx
+        .runtime
+        .apply(&bp, "alice", ApplyOptions::rollback())
+        .await
+        .unwrap();
+    assert!(again.succeeded() && again.run.steps.is_empty(), "{again:?}");
+    assert_eq!(
+        mutations(fx.store.list_audit(&AuditQuery::default()).await.unwrap()),
+        audit_before,
+        "an unchanged apply audits no mutation"
+    );
+
+    // Drift out of band: the TXT record and the forwarder vanish behind the runtime's back.
+    for step in ["db_txt", "forwarder"] {
+        let state = fx
+            .store
+            .get_step(&tenant.scope, step)
+            .await
+            .unwrap()
+            .unwrap();
+        let dock = if step == "db_txt" {
+            &servers.dns
+        } else {
+            &servers.mail
+        };
+        dock.delete(state.resource_id().unwrap()).await.unwrap();
+    }
+    let drifted = fx.runtime.plan(&bp).await.unwrap();
+    assert_eq!(drifted.mutations(), 2, "{drifted}");
+    let reconciled = fx
+        .runtime
+        .reconcile(&tenant.scope, "agency", "controller")
+        .await
+        .unwrap();
+    assert!(reconciled.succeeded(), "{:?}", reconciled.failure);
+    assert!(fx.runtime.plan(&bp).await.unwrap().is_empty());
+
+    let destroyed = fx
+        .runtime
+        .destroy(&tenant.scope, "agency", "alice")
+        .await
+        .unwrap();
+    assert!(destroyed.succeeded(), "{:?}", destroyed.failure);
+    assert!(
+        servers.leftovers(&tenant).await.is_empty(),
+        "{:?}",
+        servers.leftovers(&tenant).await
+    );
+
+    // Audit: one entry per mutation (6 creates + 2 re-creates, 6 deletes).
+    let audit = fx
+        .store
+        .list_audit(&AuditQuery {
+            scope: Some(tenant.scope.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let count = |op: &str| audit.iter().filter(|e| e.operation == op).count();
+    assert_eq!(
+        (count("create"), count("update"), count("delete")),
+        (STEPS + 2, 0, STEPS)
+    );
+
+    // No generated password anywhere in the state (SQLite file and WAL) or the audit.
+    let mut secrets = Vec::new();
+    for (dock, step) in [("pg", "db"), ("mail", "mailbox")] {
+        let name = format!("{}/{step}/password", tenant.scope);
+        secrets.push(
+            fx.vault
+                .open("agency", dock, &name)
+                .await
+                .unwrap()
+                .expose_secret()
+                .to_owned(),
+        );
+    }
+    let audit_text =
+        serde_json::to_string(&fx.store.list_audit(&AuditQuery::default()).await.unwrap()).unwrap();
+    for entry in std::fs::read_dir(fx.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for secret in &secrets {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a secret reached the state"
+            );
+            assert!(
+                !audit_text.contains(secret.as_str()),
+                "a secret reached the audit"
+            );
+        }
+    }
+    servers.drop_mail_schema().await;
+}
+
+/// Remote calls of a clean apply of a fresh tenant.
+async fn calls_of_a_clean_apply(servers: &Servers) -> usize {
+    let faults = Arc::new(Faults::default());
+    let fx = fixture(servers, &faults).await;
+    let tenant = Tenant::new();
+    let report = fx
+        .runtime
+        .apply(&tenant.blueprint(), "a", ApplyOptions::rollback())
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{:?}", report.failure);
+    let calls = faults.calls.load(Ordering::SeqCst);
+    fx.runtime
+        .destroy(&tenant.scope, "agency", "a")
+        .await
+        .unwrap();
+    assert!(servers.leftovers(&tenant).await.is_empty());
+    calls
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_at_every_remote_call_on_real_servers_rolls_back_or_is_finished_by_one_reconcile() {
+    let servers = Servers::start().await;
+    let calls = calls_of_a_clean_apply(&servers).await;
+    assert!(calls >= 2 * STEPS, "{calls} calls");
+    for k in 1..=calls {
+        // Rollback: nothing is left on the servers.
+        let faults = Arc::new(Faults::default());
+        faults.fail_at.store(k, Ordering::SeqCst);
+        let fx = fixture(&servers, &faults).await;
+        let tenant = Tenant::new();
+        let report = fx
+            .runtime
+            .apply(&tenant.blueprint(), "a", ApplyOptions::rollback())
+            .await
+            .unwrap();
+        assert_eq!(report.run.status, RunStatus::Failed, "fault at call {k}");
+        assert_eq!(
+            report.run.reason.as_deref(),
+            Some("rolled_back"),
+            "fault at call {k}: {:?}",
+            report.run.message
+        );
+        let left = servers.leftovers(&tenant).await;
+        assert!(left.is_empty(), "fault at call {k}: rollback left {left:?}");
+
+        // Keep: one reconcile finishes what was recorded, the next apply the rest.
+        let faults = Arc::new(Faults::default());
+        faults.fail_at.store(k, Ordering::SeqCst);
+        let fx = fixture(&servers, &faults).await;
+        let tenant = Tenant::new();
+        let kept = fx
+            .runtime
+            .apply(&tenant.blueprint(), "a", ApplyOptions::keep())
+            .await
+            .unwrap();
+        assert_eq!(kept.run.status, RunStatus::Failed, "fault at call {k}");
+        let reconciled = fx
+            .runtime
+            .reconcile(&tenant.scope, "agency", "a")
+            .await
+            .unwrap();
+        assert!(
+            reconciled.succeeded(),
+            "fault at call {k}: {:?}",
+            reconciled.failure
+        );
+        let finished = fx
+            .runtime
+            .apply(&tenant.blueprint(), "a", ApplyOptions::keep())
+            .await
+            .unwrap();
+        assert!(
+            finished.succeeded(),
+            "fault at call {k}: {:?}",
+            finished.failure
+        );
+        assert_eq!(
+            servers.leftovers(&tenant).await.len(),
+            4,
+            "fault at call {k}: exactly one of each"
+        );
+        let destroyed = fx
+            .runtime
+            .destroy(&tenant.scope, "agency", "a")
+            .await
+            .unwrap();
+        assert!(destroyed.succeeded() && servers.leftovers(&tenant).await.is_empty());
+    }
+    servers.drop_mail_schema().await;
+}
