@@ -11,6 +11,8 @@ use stackdock_core::{
     Result,
 };
 
+mod rotation;
+
 use super::client::{required_id, StalwartClient};
 use super::config::StalwartConfig;
 use crate::convert::{forwarder_resource, key_of, mailbox_resource, planned_id};
@@ -827,6 +829,11 @@ impl DockAdapter for StalwartAdapter {
             }
             _ => Err(self.unsupported(Operation::Create, kind)),
         }
+    }
+
+    /// Mailbox password rotation (see the `rotation` module).
+    fn password_rotation(&self) -> Option<&dyn stackdock_core::extension::PasswordRotation> {
+        Some(self)
     }
 
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
