@@ -104,3 +104,41 @@ async fn a_stalwart_mailbox_password_rotates_through_the_registry() {
         generated.password.expose_secret()
     ));
 }
+
+#[tokio::test]
+async fn an_account_stackdock_did_not_make_is_refused_and_unchanged() {
+    let fake = FakeStalwart::start().await;
+    let ops = dock(&fake.uri(), "mail-ops", None);
+    let address = "theirs@stalwart.example.com";
+    let created = ops
+        .create(&ResourceSpec::from(MailboxSpec {
+            address: address.into(),
+            password: Some(SecretString::from("Their-Own-Pass-44")),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let account_id = created.meta().provider_data["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another tool made it: no StackDock marker on the account.
+    fake.state()
+        .accounts
+        .get_mut(&account_id)
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove("description");
+    let err = ops
+        .require_password_rotation()
+        .unwrap()
+        .rotate_password(&ResourceId::new(ResourceKind::Mailbox, address), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Refused, "{err}");
+    assert!(
+        verifies(&fake, &account_id, "Their-Own-Pass-44"),
+        "unchanged"
+    );
+}
