@@ -17,10 +17,12 @@ enum Op {
     Audit,
     Docks,
     Sync,
+    Plan,
+    Cancel,
 }
 
 impl Op {
-    const ALL: [Op; 7] = [
+    const ALL: [Op; 9] = [
         Op::Apply,
         Op::Reconcile,
         Op::Destroy,
@@ -28,12 +30,16 @@ impl Op {
         Op::Audit,
         Op::Docks,
         Op::Sync,
+        Op::Plan,
+        Op::Cancel,
     ];
 
     fn needs(self) -> (Area, Access) {
         match self {
-            Op::Apply | Op::Reconcile | Op::Destroy => (Area::Provisioning, Access::Full),
-            Op::Status => (Area::Provisioning, Access::Read),
+            Op::Apply | Op::Reconcile | Op::Destroy | Op::Cancel => {
+                (Area::Provisioning, Access::Full)
+            }
+            Op::Status | Op::Plan => (Area::Provisioning, Access::Read),
             Op::Audit => (Area::Audit, Access::Read),
             Op::Docks => (Area::Docks, Access::Read),
             Op::Sync => (Area::Docks, Access::Full),
@@ -53,6 +59,11 @@ impl Op {
             Op::Audit => session.audit(scope).await.map(drop),
             Op::Docks => session.docks().await.map(drop),
             Op::Sync => session.sync("dns").await.map(drop),
+            Op::Plan => session.plan(&tenant(scope)).await.map(drop),
+            Op::Cancel => {
+                let runs = fx.store.list_runs(scope).await.unwrap();
+                session.cancel(&runs.last().unwrap().id).await.map(drop)
+            }
         }
     }
 }
@@ -150,6 +161,27 @@ async fn another_orgs_scope_is_not_found_never_forbidden() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    let plan = fx.runtime.session(rival.clone()).plan(&stolen).await;
+    assert!(matches!(plan, Err(Error::NotFound(_))), "{plan:?}");
+    let agency_run = fx.store.list_runs("acme").await.unwrap().remove(0);
+    let cancel = fx
+        .runtime
+        .session(rival.clone())
+        .cancel(&agency_run.id)
+        .await;
+    let unknown = fx
+        .runtime
+        .session(rival.clone())
+        .cancel(&stackdock_runtime::model::RunId::new())
+        .await;
+    match (cancel, unknown) {
+        (Err(Error::NotFound(theirs)), Err(Error::NotFound(nothing))) => assert_eq!(
+            theirs.replace(agency_run.id.as_str(), "X").len(),
+            nothing.len() - 36 + 1,
+            "another org's run reads like a missing one"
+        ),
+        other => panic!("cancel of another org's run must be not found: {other:?}"),
+    }
     // And without a session (the embedding app's own call) the scope is still theirs.
     let err = fx
         .runtime
