@@ -418,8 +418,33 @@ async fn fixture(servers: &Servers, faults: &Arc<Faults>) -> Fixture {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Everything logged (every level) while it is installed, for the secret scan.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// One thread: the log capture (a thread-local default subscriber) sees every
+// task of the test.
+#[tokio::test]
 async fn a_tenant_on_real_servers_applies_drifts_reconciles_and_destroys() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _capture = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
     let servers = Servers::start().await;
     let faults = Arc::new(Faults::default());
     let fx = fixture(&servers, &faults).await;
@@ -535,6 +560,17 @@ async fn a_tenant_on_real_servers_applies_drifts_reconciles_and_destroys() {
                 .unwrap()
                 .expose_secret()
                 .to_owned(),
+        );
+    }
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("run finished"),
+        "the capture sees the runtime's logs"
+    );
+    for secret in &secrets {
+        assert!(
+            !logged.contains(secret.as_str()),
+            "a secret reached the logs"
         );
     }
     let audit_text =
