@@ -13,6 +13,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod store_conformance;
 pub mod vault;
+pub mod worker;
 
 pub use engine::{
     ApplyOptions, Executed, OnFailure, RunReport, RunRequest, Runtime, ScopeStatus, StepFailure,

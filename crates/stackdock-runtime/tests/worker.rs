@@ -1,0 +1,214 @@
+//! Workers on one store: every queued run executed once, a lost lease stops
+//! an execution (another worker resumes it), a stop releases what is still
+//! running. In-process workers here; the multi-process, kill -9 and
+//! database-restart tests are in `stackdock-runtime-postgres`.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{tenant, Fixture};
+use stackdock_runtime::model::{Lease, RunStatus};
+use stackdock_runtime::store::MemoryStore;
+use stackdock_runtime::worker::{Worker, WorkerOptions, WorkerReport};
+use stackdock_runtime::{ApplyOptions, RunRequest};
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::JoinHandle;
+
+/// A worker running until the returned sender fires.
+fn start(
+    fixture: &Fixture,
+    options: WorkerOptions,
+) -> (oneshot::Sender<()>, JoinHandle<WorkerReport>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let worker = Worker::new(fixture.runtime.clone()).with_options(options);
+    let task = tokio::spawn(worker.run_until(async {
+        let _ = stopped.await;
+    }));
+    (stop, task)
+}
+
+fn options(id: &str) -> WorkerOptions {
+    WorkerOptions::default()
+        .with_id(id)
+        .with_concurrency(3)
+        .with_idle_wait(Duration::from_millis(50))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_execute_every_queued_run_once() {
+    let fixture = Fixture::memory();
+    let mut ids = std::collections::BTreeSet::new();
+    for round in 0..2 {
+        for t in 0..8 {
+            let request = RunRequest::apply(
+                &tenant(&format!("w{t}")),
+                "client",
+                ApplyOptions::rollback(),
+            );
+            let outcome = fixture.runtime.enqueue(&request).await.unwrap();
+            assert_eq!(
+                outcome.is_started(),
+                round == 0,
+                "the second submit joins the first"
+            );
+            ids.insert(outcome.run().id.clone());
+        }
+    }
+    let workers = [start(&fixture, options("a")), start(&fixture, options("b"))];
+    for id in &ids {
+        let run = fixture.runtime.wait(id).await.unwrap();
+        assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+        assert_eq!(run.attempts, 1, "executed once");
+    }
+    let mut total = WorkerReport::default();
+    for (stop, task) in workers {
+        stop.send(()).unwrap();
+        let report = task.await.unwrap();
+        total.claimed += report.claimed;
+        total.succeeded += report.succeeded;
+        total.resumed += report.resumed;
+    }
+    assert_eq!((total.claimed, total.succeeded, total.resumed), (8, 8, 0));
+    // 6 steps per tenant, each created once.
+    assert_eq!(fixture.mutations(), 8 * 6);
+    assert_eq!(fixture.resources(), 8 * 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_that_loses_its_lease_stops_and_another_resumes_without_duplicates() {
+    let gate = Arc::new(Semaphore::new(0));
+    let fixture = Fixture::with(Arc::new(MemoryStore::new()), None, |probe| {
+        probe.gate = Some(gate.clone())
+    });
+    let request = RunRequest::apply(&tenant("stolen"), "client", ApplyOptions::rollback());
+    let run = fixture
+        .runtime
+        .enqueue(&request)
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    let lease = Duration::from_millis(600);
+    let (stop_a, a) = start(&fixture, options("a").with_lease(lease));
+    // Once "a" holds the run, stop it (it claims nothing more and lets the
+    // run go on), then take the run away as a lapse seen by another worker
+    // would: release a's claim. a's next heartbeat finds it gone.
+    let claimed = loop {
+        let current = fixture.store.get_run(&run.id).await.unwrap().unwrap();
+        if current.status == RunStatus::Running {
+            break current;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    stop_a.send(()).unwrap();
+    let a_lease = Lease {
+        run_id: run.id.clone(),
+        worker: "a".into(),
+        attempt: claimed.attempts,
+        expires_at: chrono::Utc::now(),
+    };
+    assert!(fixture.store.release_run(&a_lease).await.unwrap());
+    let report_a = a.await.unwrap();
+    assert_eq!(
+        (report_a.claimed, report_a.lost, report_a.succeeded),
+        (1, 1, 0),
+        "{report_a:?}"
+    );
+
+    gate.add_permits(1000);
+    let (stop_b, b) = start(&fixture, options("b"));
+    let done = fixture.runtime.wait(&run.id).await.unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded);
+    assert_eq!(done.attempts, 2, "b's claim resumed the run");
+    stop_b.send(()).unwrap();
+    let report_b = b.await.unwrap();
+    assert_eq!(
+        (report_b.claimed, report_b.resumed, report_b.succeeded),
+        (1, 1, 1)
+    );
+    assert_eq!(fixture.resources(), 6, "every resource exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopping_worker_releases_what_it_cannot_finish_and_a_lapsed_claim_is_resumed() {
+    let gate = Arc::new(Semaphore::new(0));
+    let fixture = Fixture::with(Arc::new(MemoryStore::new()), None, |probe| {
+        probe.gate = Some(gate.clone())
+    });
+    let request = RunRequest::apply(&tenant("draining"), "client", ApplyOptions::keep());
+    let run = fixture
+        .runtime
+        .enqueue(&request)
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    let (stop, task) = start(
+        &fixture,
+        options("a").with_drain(Duration::from_millis(100)),
+    );
+    while fixture
+        .store
+        .get_run(&run.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+        != RunStatus::Running
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(()).unwrap();
+    let report = task.await.unwrap();
+    assert_eq!((report.claimed, report.released), (1, 1), "{report:?}");
+    let released = fixture.store.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(
+        released.status,
+        RunStatus::Queued,
+        "given back, still holding its scope"
+    );
+
+    // A worker that dies holding the claim: claim it by hand with a short
+    // lease and never renew; a live worker takes it over once it lapses.
+    let dead = fixture
+        .store
+        .claim_run("dead", Duration::from_millis(200))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead.run.id, run.id);
+    gate.add_permits(1000);
+    let (stop, task) = start(&fixture, options("b"));
+    let done = fixture.runtime.wait(&run.id).await.unwrap();
+    assert_eq!((done.status, done.attempts), (RunStatus::Succeeded, 3));
+    stop.send(()).unwrap();
+    assert_eq!(task.await.unwrap().resumed, 1);
+    assert_eq!(fixture.resources(), 6);
+}
+
+#[tokio::test]
+async fn an_unreadable_request_fails_the_run_instead_of_looping() {
+    let fixture = Fixture::memory();
+    let run = fixture
+        .store
+        .submit_run(
+            "broken",
+            stackdock_runtime::model::Operation::Apply,
+            "x",
+            &serde_json::json!({"not": "a request"}),
+        )
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    let (stop, task) = start(&fixture, options("a"));
+    let done = fixture.runtime.wait(&run.id).await.unwrap();
+    assert_eq!(
+        (done.status, done.reason.as_deref()),
+        (RunStatus::Failed, Some("invalid_request"))
+    );
+    stop.send(()).unwrap();
+    assert_eq!(task.await.unwrap().failed, 1);
+}
