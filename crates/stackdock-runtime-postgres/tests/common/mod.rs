@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod cluster;
+
 use std::future::Future;
 
 use stackdock_runtime_postgres::{PostgresStore, PostgresStoreConfig};
@@ -25,7 +27,12 @@ fn uuid_hex() -> String {
 
 /// The config for `schema` on the test server.
 pub(crate) fn config(schema: &str) -> PostgresStoreConfig {
-    PostgresStoreConfig::from_url(&url())
+    config_at(&url(), schema)
+}
+
+/// The config for `schema` on the server at `url`.
+pub(crate) fn config_at(url: &str, schema: &str) -> PostgresStoreConfig {
+    PostgresStoreConfig::from_url(url)
         .unwrap()
         .with_schema(schema)
         .unwrap()
@@ -34,14 +41,24 @@ pub(crate) fn config(schema: &str) -> PostgresStoreConfig {
 
 /// A store in a fresh schema.
 pub(crate) async fn store(schema: &str) -> PostgresStore {
-    PostgresStore::connect(config(schema)).await.expect(
+    store_at(&url(), schema).await
+}
+
+/// A store in `schema` on the server at `url`.
+pub(crate) async fn store_at(url: &str, schema: &str) -> PostgresStore {
+    PostgresStore::connect(config_at(url, schema)).await.expect(
         "PostgreSQL for the tests (./scripts/test.sh starts it, or set STACKDOCK_TEST_PG_URL)",
     )
 }
 
 /// A plain client on the test server.
 pub(crate) async fn client() -> tokio_postgres::Client {
-    let info = stackdock_pg::conninfo::parse(&url()).unwrap();
+    client_at(&url()).await
+}
+
+/// A plain client on the server at `url`.
+pub(crate) async fn client_at(url: &str) -> tokio_postgres::Client {
+    let info = stackdock_pg::conninfo::parse(url).unwrap();
     stackdock_pg::connect(
         &info.config,
         &stackdock_pg::TlsSettings::new(info.ssl_mode.unwrap_or_default()),
