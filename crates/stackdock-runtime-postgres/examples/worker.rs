@@ -95,7 +95,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[derive(Debug)]
 struct Recorder {
     inner: Arc<dyn DockAdapter>,
-    db: tokio_postgres::Client,
+    /// A pool, not one connection: it must outlive a database restart.
+    db: stackdock_pg::Pool,
+    table: String,
     worker: String,
     latency: Duration,
 }
@@ -108,31 +110,60 @@ impl Recorder {
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let info = stackdock_pg::conninfo::parse(url)?;
         let tls = stackdock_pg::TlsSettings::new(info.ssl_mode.unwrap_or_default());
-        let db = stackdock_pg::connect(&info.config, &tls).await?;
+        let db =
+            stackdock_pg::build_pool(info.config, &tls, &stackdock_pg::PoolOptions::default())?;
         // Under a transaction-level advisory lock: concurrent CREATE TABLE
         // IF NOT EXISTS of one table is not race-free in PostgreSQL.
-        db.batch_execute(&format!(
+        db.get().await?.batch_execute(&format!(
             "BEGIN; SELECT pg_advisory_xact_lock(hashtext('{schema}.dock_calls')); \
              CREATE TABLE IF NOT EXISTS {schema}.dock_calls ( \
                seq BIGINT GENERATED ALWAYS AS IDENTITY, worker TEXT NOT NULL, op TEXT NOT NULL, \
                resource TEXT NOT NULL, outcome TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()); \
-             COMMIT; SET search_path TO {schema}"
+             COMMIT"
         ))
         .await?;
         Ok(Recorder {
             inner,
             db,
+            table: format!("{schema}.dock_calls"),
             worker: env("STACKDOCK_WORKER_ID").unwrap_or_else(|| std::process::id().to_string()),
             latency: env_ms("STACKDOCK_CALL_LATENCY_MS", 0),
         })
     }
 
+    /// Record a call, retrying for up to 20 s while the table's database is
+    /// unreachable (a restart): the record must not change the call's outcome.
     async fn record(&self, op: &str, resource: &str, outcome: &str) -> stackdock_core::Result<()> {
-        self.db
-            .execute(
-                "INSERT INTO dock_calls (worker, op, resource, outcome) VALUES ($1, $2, $3, $4)",
-                &[&self.worker, &op, &resource, &outcome],
-            )
+        let mut tries = 0;
+        loop {
+            match self.try_record(op, resource, outcome).await {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < 100 => {
+                    tries += 1;
+                    tracing::debug!(error = %e, "recording a call failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn try_record(
+        &self,
+        op: &str,
+        resource: &str,
+        outcome: &str,
+    ) -> stackdock_core::Result<()> {
+        let conn = self
+            .db
+            .get()
+            .await
+            .map_err(|e| stackdock_pg::map_pool_error(e, &[]))?;
+        let sql = format!(
+            "INSERT INTO {} (worker, op, resource, outcome) VALUES ($1, $2, $3, $4)",
+            self.table
+        );
+        conn.execute(&sql, &[&self.worker, &op, &resource, &outcome])
             .await
             .map(drop)
             .map_err(|e| stackdock_pg::map_pg_error(&e, &[]))

@@ -52,6 +52,8 @@ struct WorkerProcess {
 
 struct Cluster {
     url: String,
+    /// Where the `pg` dock provisions (default: the store's server).
+    dock_url: String,
     schema: String,
     lease_ms: u64,
     latency_ms: u64,
@@ -64,6 +66,7 @@ impl Cluster {
     fn new(url: &str, schema: &str, lease_ms: u64, latency_ms: u64) -> Self {
         Cluster {
             url: url.to_owned(),
+            dock_url: url.to_owned(),
             schema: schema.to_owned(),
             lease_ms,
             latency_ms,
@@ -80,7 +83,7 @@ impl Cluster {
         let child = Command::new(worker_binary())
             .env("STACKDOCK_STATE_URL", &self.url)
             .env("STACKDOCK_STATE_SCHEMA", &self.schema)
-            .env("STACKDOCK_PG_DOCK_URL", &self.url)
+            .env("STACKDOCK_PG_DOCK_URL", &self.dock_url)
             .env("STACKDOCK_WORKER_ID", &id)
             .env("STACKDOCK_RECORD_CALLS", "1")
             .env("STACKDOCK_CALL_LATENCY_MS", self.latency_ms.to_string())
@@ -319,7 +322,7 @@ async fn destroy_all_and_expect_nothing_left(
         assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     }
     assert_eq!(
-        leftovers(url, prefix).await,
+        leftovers(&cluster.dock_url, prefix).await,
         (vec![], vec![]),
         "0 leaked databases and roles"
     );
@@ -506,4 +509,162 @@ async fn kill_9_of_workers_at_random_points_loses_and_duplicates_nothing() {
             std::panic::resume_unwind(panic);
         }
     }
+}
+
+/// The lines of every worker's log.
+fn logs(cluster: &Cluster) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(cluster.logs.path()).unwrap() {
+        out.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_ride_out_a_database_restart_mid_batch() {
+    // The store's server is restarted; the dock provisions on the shared
+    // test server, so what is measured is the store's outage alone.
+    let server = common::cluster::PrivateServer::start();
+    let url = &server.url();
+    let dock_url = &common::url();
+    let schema = "plane".to_owned();
+    let prefix = format!("sdr{}", &RunId::new().0[..6]);
+    drop(common::store_at(url, &schema).await);
+    let mut cluster = Cluster::new(url, &schema, 3_000, 30);
+    cluster.dock_url = dock_url.clone();
+    for _ in 0..3 {
+        cluster.spawn();
+    }
+    let mut cluster_ref = AssertUnwindSafe(&mut cluster);
+    let outcome = async {
+        let cluster = &mut **cluster_ref;
+        let requests: Vec<_> = (0..30)
+            .map(|i| {
+                RunRequest::apply(&blueprint(&prefix, i, true), "client", ApplyOptions::keep())
+            })
+            .collect();
+        let runs = submit_from_three_clients(url, &schema, requests.clone()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let store = common::store_at(url, &schema).await;
+        let finished_before = count_finished(&store, &runs).await;
+        server.restart(); // every session of the store cut; back a moment later
+        let done = wait_all(&store, &runs, Duration::from_secs(90), cluster).await;
+        assert!(
+            finished_before < runs.len(),
+            "the restart must land mid-batch"
+        );
+        // A run whose store writes failed during the outage may end failed
+        // (reason internal); nothing is stuck, and the apply submitted again
+        // finishes the scope with no duplicate.
+        let failed: Vec<_> = done
+            .iter()
+            .filter(|r| r.status != RunStatus::Succeeded)
+            .map(|r| r.scope.clone())
+            .collect();
+        let again: Vec<_> = requests
+            .iter()
+            .filter(|r| failed.contains(&r.scope))
+            .cloned()
+            .collect();
+        if !again.is_empty() {
+            let rerun = submit_from_three_clients(url, &schema, again).await;
+            for run in wait_all(&store, &rerun, Duration::from_secs(60), cluster).await {
+                assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+            }
+        }
+        for (resource, _, created, adopted, _) in create_calls(url, &schema).await {
+            assert!(
+                created <= 1 && adopted == 0,
+                "{resource}: created {created}, adopted {adopted}"
+            );
+        }
+        assert_eq!(
+            leftovers(dock_url, &prefix).await.0.len(),
+            60,
+            "every database exists once"
+        );
+        let resumed = done.iter().filter(|r| r.attempts > 1).count();
+        eprintln!(
+            "restart: {finished_before}/30 runs finished before it; {resumed} resumed after it; {} failed by it and applied again",
+            failed.len()
+        );
+        let scopes: Vec<_> = runs.keys().cloned().collect();
+        destroy_all_and_expect_nothing_left(url, &schema, &prefix, &scopes, cluster).await;
+    };
+    let result = AssertUnwindSafe(outcome).catch_unwind().await;
+    cluster.stop();
+    drop_leftovers(dock_url, &prefix).await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    let logs = logs(&cluster);
+    let warnings = logs.lines().filter(|l| l.contains("WARN")).count();
+    eprintln!("worker warnings during the restart: {warnings}");
+    for line in logs
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+    {
+        // Every error the outage caused is a store error of a temporary
+        // kind (unavailable / timed out), a lease given up because of it, or
+        // the pool dropping a connection the restart closed.
+        assert!(
+            line.contains("unavailable")
+                || line.contains("timed out")
+                || line.contains("lease")
+                || line.contains("could not be recycled"),
+            "unexpected error during the restart: {line}"
+        );
+    }
+}
+
+async fn count_finished(store: &dyn Store, runs: &BTreeMap<String, BTreeSet<RunId>>) -> usize {
+    let mut n = 0;
+    for id in runs.values().flatten() {
+        n += usize::from(!store.get_run(id).await.unwrap().unwrap().status.is_active());
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroy_submitted_on_another_replica_during_an_apply_is_scope_busy() {
+    let server = common::cluster::PrivateServer::start();
+    let url = &server.url();
+    let schema = "plane".to_owned();
+    drop(common::store_at(url, &schema).await);
+    let mut cluster = Cluster::new(url, &schema, 10_000, 1_500);
+    cluster.spawn();
+    let replica_a = client(url, &schema).await;
+    let replica_b = client(url, &schema).await;
+    let apply = RunRequest::apply(&blueprint("sdb", 1, true), "alice", ApplyOptions::keep());
+    let run = replica_a.enqueue(&apply).await.unwrap().run().clone();
+    let store = common::store_at(url, &schema).await;
+    while store.get_run(&run.id).await.unwrap().unwrap().status != RunStatus::Running {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let destroy = RunRequest::destroy(&apply.scope, "default", "bob");
+    match replica_b.enqueue(&destroy).await {
+        Err(stackdock_runtime::Error::ScopeBusy {
+            active_run,
+            operation,
+            ..
+        }) => {
+            assert_eq!(
+                (active_run, operation),
+                (run.id.clone(), stackdock_runtime::model::Operation::Apply)
+            );
+        }
+        other => panic!("expected ScopeBusy, got {other:?}"),
+    }
+    let done = replica_b.wait(&run.id).await.unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded);
+    let destroyed = replica_b.enqueue(&destroy).await.unwrap();
+    assert!(
+        destroyed.is_started(),
+        "once the apply finished, the destroy runs"
+    );
+    assert_eq!(
+        replica_a.wait(&destroyed.run().id).await.unwrap().status,
+        RunStatus::Succeeded
+    );
+    cluster.stop();
 }
