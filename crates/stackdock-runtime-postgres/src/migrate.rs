@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "queue", include_str!("../migrations/0002_queue.sql")),
     (3, "notify", include_str!("../migrations/0003_notify.sql")),
+    (
+        4,
+        "retention",
+        include_str!("../migrations/0004_retention.sql"),
+    ),
 ];
 
 /// Create `schema` if needed and bring it to the latest version.

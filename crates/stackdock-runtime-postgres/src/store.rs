@@ -12,7 +12,8 @@ use stackdock_core::{ResourceId, ResourceKind};
 use stackdock_pg::{Object, Pool};
 use stackdock_runtime::model::{
     AuditEntry, AuditOutcome, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem,
-    Lease, Operation, OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+    Lease, Operation, OperationRun, Pruned, Retention, RunId, RunStatus, SealedSecret,
+    StartOutcome, StepState,
 };
 use stackdock_runtime::store::Store;
 use stackdock_runtime::{Error, Result};
@@ -382,6 +383,47 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(released == 1)
+    }
+
+    async fn prune(&self, retention: &Retention) -> Result<Pruned> {
+        let mut pruned = Pruned::default();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(db_error)?;
+        if let Some(cut) = retention.finished_runs_before {
+            let finished = "SELECT id FROM runs WHERE status NOT IN ('queued', 'running') \
+                            AND finished_at < $1";
+            tx.execute(
+                &format!("DELETE FROM run_steps WHERE run_id IN ({finished})"),
+                &[&cut],
+            )
+            .await
+            .map_err(db_error)?;
+            pruned.runs = tx
+                .execute(
+                    &format!("DELETE FROM runs WHERE id IN ({finished})"),
+                    &[&cut],
+                )
+                .await
+                .map_err(db_error)?;
+        }
+        if let Some(cut) = retention.audit_before {
+            // The one way past the append-only trigger, for this transaction only.
+            tx.batch_execute("SET LOCAL stackdock.audit_prune = 'on'")
+                .await
+                .map_err(db_error)?;
+            pruned.audit = tx
+                .execute("DELETE FROM audit WHERE at < $1", &[&cut])
+                .await
+                .map_err(db_error)?;
+        }
+        if let Some(cut) = retention.vanished_inventory_before {
+            pruned.inventory = tx
+                .execute("DELETE FROM inventory WHERE vanished_at < $1", &[&cut])
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(pruned)
     }
 
     async fn wait_for_work(&self, timeout: Duration) {

@@ -44,7 +44,7 @@ async fn replicas_starting_together_migrate_once_and_share_the_scope_lock() {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        assert_eq!(versions, [1, 2, 3], "every migration applied, once");
+        assert_eq!(versions, [1, 2, 3, 4], "every migration applied, once");
 
         let first = replicas[0]
             .start_run("acme", Operation::Apply, "alice")
@@ -90,6 +90,16 @@ async fn audit_rows_cannot_be_changed_or_deleted() {
             .append_audit(&AuditEntry::new("alice", "create", AuditOutcome::Succeeded))
             .await
             .unwrap();
+        // A prune opens the way for its own transaction only.
+        let old = chrono::Utc::now() - chrono::Duration::days(1);
+        let pruned = store
+            .prune(&stackdock_runtime::model::Retention {
+                audit_before: Some(old),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(pruned.audit, 0);
         let raw = common::client().await;
         for sql in [
             "UPDATE {s}.audit SET actor = 'mallory'",

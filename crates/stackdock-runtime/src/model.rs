@@ -474,3 +474,39 @@ pub struct DockSync {
     /// Items (not vanished) after the last successful sync.
     pub items: u64,
 }
+
+/// What [`Store::prune`](crate::store::Store::prune) deletes: each field is
+/// a cut-off, `None` keeps everything of that kind. Active runs and step
+/// state are never pruned (they are the scope's state, not its history).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Finished runs (and the list of steps they touched) that finished before this.
+    pub finished_runs_before: Option<DateTime<Utc>>,
+    /// Audit entries written before this.
+    pub audit_before: Option<DateTime<Utc>>,
+    /// Inventory items that vanished before this.
+    pub vanished_inventory_before: Option<DateTime<Utc>>,
+}
+
+impl Retention {
+    /// Keep `days` of history of each kind, counted back from `now`.
+    pub fn days(days: u32, now: DateTime<Utc>) -> Self {
+        let cut = now - chrono::Duration::days(i64::from(days));
+        Retention {
+            finished_runs_before: Some(cut),
+            audit_before: Some(cut),
+            vanished_inventory_before: Some(cut),
+        }
+    }
+}
+
+/// What one [`Store::prune`](crate::store::Store::prune) deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pruned {
+    /// Finished runs.
+    pub runs: u64,
+    /// Audit entries.
+    pub audit: u64,
+    /// Vanished inventory items.
+    pub inventory: u64,
+}

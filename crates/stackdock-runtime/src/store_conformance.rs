@@ -30,7 +30,7 @@ use stackdock_core::{CreateOutcome, ProvisioningState, ResourceId, ResourceKind}
 
 use crate::model::{
     AuditEntry, AuditOutcome, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation,
-    RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+    Retention, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
 };
 use crate::store::Store;
 use crate::Error;
@@ -53,6 +53,8 @@ pub async fn all(store: Arc<dyn Store>) {
     queue_submit_dedupes_and_claims(store.as_ref()).await;
     leases_renew_release_and_lapse(store.as_ref()).await;
     concurrent_claims_take_each_run_once(store.clone()).await;
+    // Last: it prunes the history the checks above left.
+    prune_deletes_old_history_only(store.as_ref()).await;
 }
 
 /// A cancel request is durable on the active run (visible to every reader),
@@ -933,4 +935,130 @@ pub async fn concurrent_claims_take_each_run_once(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
+}
+
+/// History older than the cut-off goes (finished runs, audit entries,
+/// vanished inventory items); newer history, active runs and step state stay.
+pub async fn prune_deletes_old_history_only(store: &dyn Store) {
+    let scope = unique("prune");
+    let dock = unique("prune-dock");
+    let history = |tag: &'static str| {
+        let scope = scope.clone();
+        let dock = dock.clone();
+        async move {
+            let run = store
+                .start_run(&format!("{scope}-{tag}"), Operation::Apply, "alice")
+                .await
+                .unwrap()
+                .run()
+                .clone();
+            store
+                .finish_run(&run.id, RunStatus::Succeeded, None, None)
+                .await
+                .unwrap();
+            let mut entry = AuditEntry::new("alice", tag, AuditOutcome::Succeeded);
+            entry.scope = Some(scope.clone());
+            store.append_audit(&entry).await.unwrap();
+            let seen = [item(&dock, tag, tag)];
+            store
+                .sync_inventory(&dock, ResourceKind::DnsZone, &seen, Utc::now())
+                .await
+                .unwrap();
+            run
+        }
+    };
+    let old = history("old").await;
+    let mut step = StepState::new(&scope, "db", "pg");
+    step.created_by_run = Some(old.id.clone());
+    store.put_step(&step, None).await.unwrap();
+    // "old" vanishes when the next listing of the dock lacks it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let new = history("new").await;
+    let active = store
+        .start_run(&format!("{scope}-active"), Operation::Apply, "bob")
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let cut = Utc::now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Newer than the cut: vanishes "new" now, and a new audit entry.
+    store
+        .sync_inventory(&dock, ResourceKind::DnsZone, &[], Utc::now())
+        .await
+        .unwrap();
+    let mut late = AuditEntry::new("alice", "late", AuditOutcome::Succeeded);
+    late.scope = Some(scope.clone());
+    store.append_audit(&late).await.unwrap();
+
+    let pruned = store
+        .prune(&Retention {
+            finished_runs_before: Some(cut),
+            audit_before: Some(cut),
+            vanished_inventory_before: Some(cut),
+        })
+        .await
+        .unwrap();
+    assert!(pruned.runs >= 2 && pruned.audit >= 2, "{pruned:?}");
+    assert!(
+        store.get_run(&old.id).await.unwrap().is_none(),
+        "an old finished run goes"
+    );
+    assert!(
+        store.get_run(&new.id).await.unwrap().is_none(),
+        "so does any run finished before the cut"
+    );
+    assert_eq!(
+        store.get_run(&active.id).await.unwrap().map(|r| r.status),
+        Some(RunStatus::Running),
+        "an active run is never pruned"
+    );
+    let audit: Vec<_> = store
+        .list_audit(&AuditQuery {
+            scope: Some(scope.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.operation)
+        .collect();
+    assert_eq!(
+        audit,
+        vec!["late"],
+        "audit before the cut goes, after it stays"
+    );
+    let inventory: Vec<_> = store
+        .list_inventory(Some(&dock))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.provider_resource_id)
+        .collect();
+    assert_eq!(
+        inventory,
+        vec!["new"],
+        "an item that vanished before the cut goes; one that vanished after stays"
+    );
+    assert_eq!(
+        store
+            .get_step(&scope, "db")
+            .await
+            .unwrap()
+            .unwrap()
+            .created_by_run,
+        Some(old.id.clone()),
+        "step state is never pruned"
+    );
+    let nothing = store.prune(&Retention::default()).await.unwrap();
+    assert_eq!(
+        nothing,
+        crate::model::Pruned::default(),
+        "no cut-off, nothing pruned"
+    );
+    store
+        .finish_run(&active.id, RunStatus::Succeeded, None, None)
+        .await
+        .unwrap();
 }

@@ -73,6 +73,15 @@ async fn sqlite_audit_rows_cannot_be_changed_or_deleted() {
         .append_audit(&AuditEntry::new("alice", "create", AuditOutcome::Succeeded))
         .await
         .unwrap();
+    // A prune opens the way for its own transaction only.
+    let old = chrono::Utc::now() - chrono::Duration::days(1);
+    store
+        .prune(&stackdock_runtime::model::Retention {
+            audit_before: Some(old),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let mut raw = SqliteConnectOptions::new()
         .filename(store.path())
         .connect()

@@ -13,7 +13,7 @@ use stackdock_core::{ResourceId, ResourceKind};
 use super::Store;
 use crate::model::{
     AuditEntry, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem, Lease, Operation,
-    OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+    OperationRun, Pruned, Retention, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
 };
 use crate::{Error, Result};
 
@@ -234,6 +234,38 @@ impl Store for MemoryStore {
         drop(inner);
         self.work.notify_waiters();
         Ok(true)
+    }
+
+    async fn prune(&self, retention: &Retention) -> Result<Pruned> {
+        let mut inner = self.lock();
+        let mut pruned = Pruned::default();
+        if let Some(cut) = retention.finished_runs_before {
+            let before = inner.runs.len();
+            let gone: Vec<RunId> = inner
+                .runs
+                .iter()
+                .filter(|r| !r.status.is_active() && r.finished_at.is_some_and(|t| t < cut))
+                .map(|r| r.id.clone())
+                .collect();
+            inner.runs.retain(|r| !gone.contains(&r.id));
+            for id in &gone {
+                inner.queue.remove(id);
+            }
+            pruned.runs = (before - inner.runs.len()) as u64;
+        }
+        if let Some(cut) = retention.audit_before {
+            let before = inner.audit.len();
+            inner.audit.retain(|e| e.at >= cut);
+            pruned.audit = (before - inner.audit.len()) as u64;
+        }
+        if let Some(cut) = retention.vanished_inventory_before {
+            let before = inner.inventory.len();
+            inner
+                .inventory
+                .retain(|_, i| i.vanished_at.is_none_or(|t| t >= cut));
+            pruned.inventory = (before - inner.inventory.len()) as u64;
+        }
+        Ok(pruned)
     }
 
     async fn wait_for_work(&self, timeout: Duration) {

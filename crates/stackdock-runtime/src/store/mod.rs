@@ -50,7 +50,7 @@ use stackdock_core::ResourceId;
 
 use crate::model::{
     AuditEntry, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem, Lease, Operation,
-    OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+    OperationRun, Pruned, Retention, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
 };
 #[allow(unused_imports)] // for the docs
 use crate::Error;
@@ -97,6 +97,12 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The request stored with a [submitted](Store::submit_run) run.
     async fn run_request(&self, id: &RunId) -> Result<Option<serde_json::Value>>;
+
+    /// Delete history older than `retention` says: finished runs, audit
+    /// entries, vanished inventory items; one transaction. The audit log is
+    /// append-only for everything else: this is its one way out. Active
+    /// runs and step state are never touched.
+    async fn prune(&self, retention: &Retention) -> Result<Pruned>;
 
     /// Wait until a run may have become claimable (submitted or released),
     /// or `timeout` passes — an idle worker's nap between claims. It may

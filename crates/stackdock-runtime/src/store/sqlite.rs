@@ -18,7 +18,8 @@ use stackdock_core::{ResourceId, ResourceKind};
 use super::Store;
 use crate::model::{
     AuditEntry, AuditOutcome, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem,
-    Lease, Operation, OperationRun, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+    Lease, Operation, OperationRun, Pruned, Retention, RunId, RunStatus, SealedSecret,
+    StartOutcome, StepState,
 };
 use crate::{Error, Result};
 
@@ -68,6 +69,13 @@ impl MigrationSource<'static> for Embedded {
                     "queue".into(),
                     MigrationType::Simple,
                     include_str!("../../migrations/0005_queue.sql").into(),
+                    false,
+                ),
+                Migration::new(
+                    6,
+                    "retention".into(),
+                    MigrationType::Simple,
+                    include_str!("../../migrations/0006_retention.sql").into(),
                     false,
                 ),
             ])
@@ -382,6 +390,50 @@ impl Store for SqliteStore {
             self.work.notify_waiters();
         }
         Ok(released == 1)
+    }
+
+    async fn prune(&self, retention: &Retention) -> Result<Pruned> {
+        let mut pruned = Pruned::default();
+        let mut tx = self.pool.begin().await?;
+        if let Some(cut) = retention.finished_runs_before {
+            let finished = "SELECT id FROM runs WHERE status NOT IN ('queued', 'running') \
+                            AND finished_at IS NOT NULL AND finished_at < ?";
+            sqlx::query(&format!(
+                "DELETE FROM run_steps WHERE run_id IN ({finished})"
+            ))
+            .bind(ts(cut))
+            .execute(&mut *tx)
+            .await?;
+            pruned.runs = sqlx::query(&format!("DELETE FROM runs WHERE id IN ({finished})"))
+                .bind(ts(cut))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        if let Some(cut) = retention.audit_before {
+            sqlx::query("UPDATE audit_prune_gate SET open = 1")
+                .execute(&mut *tx)
+                .await?;
+            pruned.audit = sqlx::query("DELETE FROM audit WHERE at < ?")
+                .bind(ts(cut))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("UPDATE audit_prune_gate SET open = 0")
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(cut) = retention.vanished_inventory_before {
+            pruned.inventory = sqlx::query(
+                "DELETE FROM inventory WHERE vanished_at IS NOT NULL AND vanished_at < ?",
+            )
+            .bind(ts(cut))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(pruned)
     }
 
     async fn wait_for_work(&self, timeout: Duration) {
