@@ -126,8 +126,27 @@ pub(crate) enum Command {
     /// Who may act on this state (principals and their roles).
     #[command(subcommand)]
     Principal(PrincipalCommand),
+    /// Claim and execute queued runs (`apply --detach`) until SIGTERM or
+    /// Ctrl-C; run one per replica on a shared PostgreSQL store.
+    Worker(WorkerArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// Runs executed at once by this worker.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) concurrency: usize,
+    /// Seconds a claim lasts without a heartbeat (renewed every third).
+    #[arg(long, default_value_t = 30)]
+    pub(crate) lease: u64,
+    /// On stop, seconds runs in flight may go on before they are released.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) drain: u64,
+    /// This worker's id in leases (default: host-pid-random).
+    #[arg(long)]
+    pub(crate) id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +260,9 @@ pub(crate) struct ApplyArgs {
     /// tenant already running if there is one.
     #[arg(long)]
     pub(crate) wait: bool,
+    /// Queue the run for a `stackdock worker` and return its id at once.
+    #[arg(long, conflicts_with = "wait")]
+    pub(crate) detach: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use stackdock_runtime::blueprint::Blueprint;
-use stackdock_runtime::model::{OperationRun, RunStatus};
-use stackdock_runtime::{ApplyOptions, RunReport, Runtime};
+use stackdock_runtime::model::{AuditEntry, AuditOutcome, OperationRun, RunStatus};
+use stackdock_runtime::{ApplyOptions, RunReport, RunRequest, Runtime};
 
 use crate::cli::{ApplyArgs, DestroyArgs, OnFailure, PlanArgs, ReconcileArgs};
 use crate::error::{io_error, CliError, CliResult, Exit};
@@ -104,12 +104,57 @@ pub(crate) async fn apply(ui: &Ui, state: &State, args: &ApplyArgs) -> CliResult
         OnFailure::Keep => ApplyOptions::keep(),
     };
     let scope = blueprint.scope.clone();
+    if args.detach {
+        let request = RunRequest::apply(&blueprint, &state.principal.id, options);
+        return detach(ui, state, &runtime, request).await;
+    }
     let outcome = follow(ui, runtime, &scope, |rt| {
         let principal = state.principal.clone();
         async move { rt.session(principal).apply(&blueprint, options).await }
     })
     .await?;
     conclude(ui, "apply", &scope, outcome)
+}
+
+/// Queue `request` for a worker; print the run (queued, or the one already
+/// active that it joined).
+async fn detach(
+    ui: &Ui,
+    state: &State,
+    runtime: &Runtime,
+    request: RunRequest,
+) -> CliResult<ExitCode> {
+    let queued = runtime.enqueue(&request).await?;
+    let run = queued.run();
+    // Queueing is audited (who asked, for which run), so `runs` and `audit`
+    // see a queued run before a worker touches it.
+    let mut entry = AuditEntry::new(&state.principal.id, "enqueue", AuditOutcome::Succeeded);
+    entry.org = Some(request.org.clone());
+    entry.scope = Some(run.scope.clone());
+    entry.run_id = Some(run.id.clone());
+    entry.reason = Some(
+        if queued.is_started() {
+            "queued"
+        } else {
+            "joined"
+        }
+        .into(),
+    );
+    state.audit.record(entry).await?;
+    if ui.json() {
+        ui.print_json(&serde_json::json!({ "run": run, "joined": !queued.is_started() }))?;
+    } else if queued.is_started() {
+        ui.result(&format!(
+            "{} {}: queued as run {} for a `stackdock worker`; follow it with `stackdock run show {}`",
+            run.operation, run.scope, run.id, run.id
+        ))?;
+    } else {
+        ui.result(&format!(
+            "{} {}: run {} ({}) is already {}; not queued again",
+            run.operation, run.scope, run.id, run.actor, run.status
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What an apply of the blueprint would do, with no mutating call.

@@ -9,6 +9,7 @@ mod runs;
 mod status;
 mod sync;
 mod vault;
+mod worker;
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ async fn dispatch(ui: &Ui, state: &State, command: Command) -> CliResult<ExitCod
         Command::Sync(a) => sync::sync(ui, state, &a).await,
         Command::Inventory(a) => sync::inventory(ui, state, &a).await,
         Command::Vault(c) => vault::run(ui, state, c).await,
+        Command::Worker(a) => worker::run(ui, state, &a).await,
         Command::Init(_) | Command::Completions(_) => {
             Err(CliError::failed("internal: dispatched twice"))
         }
