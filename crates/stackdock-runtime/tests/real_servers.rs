@@ -140,15 +140,32 @@ impl Drop for Pdns {
 }
 
 /// Every remote call of every dock goes through one counter; the k-th fails.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Faults {
     calls: AtomicUsize,
     fail_at: AtomicUsize,
+    /// The call that waits for `gate` first (0: none).
+    hold_at: AtomicUsize,
+    gate: tokio::sync::Semaphore,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            calls: AtomicUsize::new(0),
+            fail_at: AtomicUsize::new(0),
+            hold_at: AtomicUsize::new(0),
+            gate: tokio::sync::Semaphore::new(0),
+        }
+    }
 }
 
 impl Faults {
-    fn check(&self) -> Result<()> {
+    async fn check(&self) -> Result<()> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.hold_at.load(Ordering::SeqCst) {
+            drop(self.gate.acquire().await.unwrap());
+        }
         if n == self.fail_at.load(Ordering::SeqCst) {
             return Err(stackdock_core::Error::provider(
                 Some(400),
@@ -185,7 +202,7 @@ impl DockAdapter for Faulty {
         self.inner.check_credentials().await
     }
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        self.faults.check()?;
+        self.faults.check().await?;
         self.inner.list(kind, options).await
     }
     async fn observe(
@@ -193,19 +210,19 @@ impl DockAdapter for Faulty {
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
-        self.faults.check()?;
+        self.faults.check().await?;
         self.inner.observe(id, desired).await
     }
     async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
-        self.faults.check()?;
+        self.faults.check().await?;
         self.inner.create(spec).await
     }
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        self.faults.check()?;
+        self.faults.check().await?;
         self.inner.update(id, spec).await
     }
     async fn delete(&self, id: &ResourceId) -> Result<()> {
-        self.faults.check()?;
+        self.faults.check().await?;
         self.inner.delete(id).await
     }
 }
@@ -803,5 +820,105 @@ async fn fifty_concurrent_applies_on_real_servers_are_one_run_and_a_destroy_mean
         .await
         .unwrap();
     assert!(servers.leftovers(&tenant).await.is_empty());
+    servers.drop_mail_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_never_deletes_what_another_scope_adopted_meanwhile_on_real_servers() {
+    let servers = Servers::start().await;
+    let database = format!("sdrt_{}", unique());
+    let blueprint = |scope: &str, with_zone: bool| {
+        let mut b = Blueprint::builder(scope).org("agency").step_json(
+            "db",
+            "pg",
+            serde_json::json!({"kind": "database", "name": database}),
+        );
+        if with_zone {
+            b = b
+                .step_json(
+                    "zone",
+                    "dns",
+                    serde_json::json!({"kind": "dns_zone", "name": format!("{scope}.example")}),
+                )
+                .needs("db");
+        }
+        b.build().unwrap()
+    };
+    // A creates the database, then is held before its zone's first call,
+    // which fails once released.
+    let faults_a = Arc::new(Faults::default());
+    faults_a.hold_at.store(3, Ordering::SeqCst);
+    faults_a.fail_at.store(3, Ordering::SeqCst);
+    let a = Arc::new(fixture(&servers, &faults_a).await);
+    let scope_a = format!("a{}", unique());
+    let applying = {
+        let (a, bp) = (a.clone(), blueprint(&scope_a, true));
+        tokio::spawn(async move {
+            a.runtime
+                .apply(&bp, "alice", ApplyOptions::rollback())
+                .await
+        })
+    };
+    while faults_a.calls.load(Ordering::SeqCst) < 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // B (same store, another scope) adopts the database meanwhile.
+    let b = Runtime::new(
+        a.store.clone(),
+        servers.registry(&Arc::new(Faults::default())),
+    )
+    .with_vault(a.vault.clone())
+    .with_retry(RetryPolicy::none());
+    let scope_b = format!("b{}", unique());
+    let adopted = b
+        .apply(&blueprint(&scope_b, false), "bob", ApplyOptions::rollback())
+        .await
+        .unwrap();
+    assert!(adopted.succeeded(), "{:?}", adopted.failure);
+    assert_eq!(
+        adopted.steps["db"],
+        stackdock_runtime::events::StepOutcome::Adopted
+    );
+
+    faults_a.gate.add_permits(1);
+    let failed = applying.await.unwrap().unwrap();
+    assert_eq!(failed.run.status, RunStatus::Failed);
+    assert!(
+        matches!(
+            failed.steps["db"],
+            stackdock_runtime::events::StepOutcome::Skipped { .. }
+        ),
+        "{:?}",
+        failed.steps
+    );
+    let databases = servers
+        .pg
+        .list_all(ResourceKind::Database, &ListOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        databases.iter().any(|d| d.meta().name == database),
+        "A's rollback deleted the database B adopted"
+    );
+    // Each scope still records it: destroying one releases it, the last deletes it.
+    let exists = || async {
+        servers
+            .pg
+            .list_all(ResourceKind::Database, &ListOptions::default())
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.meta().name == database)
+    };
+    let released = b.destroy(&scope_b, "agency", "bob").await.unwrap();
+    assert!(released.succeeded(), "{:?}", released.failure);
+    assert!(exists().await, "A still holds it: B's destroy releases it");
+    let destroyed = a
+        .runtime
+        .destroy(&scope_a, "agency", "alice")
+        .await
+        .unwrap();
+    assert!(destroyed.succeeded(), "{:?}", destroyed.failure);
+    assert!(!exists().await, "the last scope holding it deletes it");
     servers.drop_mail_schema().await;
 }
