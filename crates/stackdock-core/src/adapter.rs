@@ -119,6 +119,23 @@ impl<T> Page<T> {
             next_cursor: None,
         }
     }
+
+    /// The same page with each item mapped, items mapped to `None` left out
+    /// (a provider's raw items into resources, skipping what it cannot carry).
+    ///
+    /// ```
+    /// use stackdock_core::Page;
+    /// let page = Page { items: vec!["1", "x", "3"], next_cursor: Some("2".to_owned()) };
+    /// let numbers = page.filter_map(|s| s.parse::<u8>().ok());
+    /// assert_eq!(numbers.items, vec![1, 3]);
+    /// assert_eq!(numbers.next_cursor.as_deref(), Some("2"));
+    /// ```
+    pub fn filter_map<U>(self, f: impl FnMut(T) -> Option<U>) -> Page<U> {
+        Page {
+            items: self.items.into_iter().filter_map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
 }
 
 /// What observing a resource found. Observing never changes anything.

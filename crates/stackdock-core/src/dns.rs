@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 use crate::validate::{self, NameRules};
 use crate::Error;
 
+pub mod presentation;
+
+pub use crate::spec::absolute_owner;
+pub use presentation::{parse_rdata, parse_ttl, tokenize};
+
 /// A DNS record type that StackDock knows how to carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -482,6 +487,147 @@ impl fmt::Display for RecordData {
             }
         }
     }
+}
+
+/// The owner name relative to `zone`, as many provider APIs want it: `""`
+/// for the apex, `www` for `www.example.com`; a name outside the zone is
+/// returned whole. Both arguments canonical (see [`absolute_owner`] for the
+/// inverse).
+///
+/// ```
+/// use stackdock_core::dns::relative_owner;
+/// assert_eq!(relative_owner("www.example.com", "example.com"), "www");
+/// assert_eq!(relative_owner("example.com", "example.com"), "");
+/// assert_eq!(relative_owner("wwwexample.com", "example.com"), "wwwexample.com");
+/// ```
+pub fn relative_owner<'a>(owner: &'a str, zone: &str) -> &'a str {
+    if owner == zone {
+        return "";
+    }
+    owner
+        .strip_suffix(zone)
+        .and_then(|n| n.strip_suffix('.'))
+        .filter(|n| !n.is_empty())
+        .unwrap_or(owner)
+}
+
+/// The TXT quoting policy every adapter applies to a provider's TXT
+/// `content`: content made only of quoted character-strings (`"v=spf1 " "-all"`,
+/// escapes allowed) is decoded and joined; anything else is the text itself.
+/// Providers that render TXT quoted and those that store it raw then read
+/// back the same [`RecordData::TXT`].
+///
+/// ```
+/// use stackdock_core::dns::txt_text;
+/// assert_eq!(txt_text(r#""v=spf1 " "-all""#), "v=spf1 -all");
+/// assert_eq!(txt_text("plain text"), "plain text");
+/// assert_eq!(txt_text(r#""say \"hi\"""#), r#"say "hi""#);
+/// ```
+pub fn txt_text(content: &str) -> String {
+    let quoted = presentation::tokenize(content)
+        .ok()
+        .filter(|tokens| !tokens.is_empty() && tokens.iter().all(|t| t.quoted));
+    let decoded = quoted.and_then(|tokens| {
+        let mut bytes = Vec::new();
+        for t in tokens {
+            bytes.extend(t.decoded().ok()?);
+        }
+        String::from_utf8(bytes).ok()
+    });
+    decoded.unwrap_or_else(|| content.to_owned())
+}
+
+/// Parse a provider's record `content` of type `rtype`: TXT by
+/// [`txt_text`], everything else as presentation text with names relative to
+/// `origin` (absolute when they end in a dot). Pass `""` for providers that
+/// write absolute names without the trailing dot.
+///
+/// ```
+/// use stackdock_core::dns::{parse_content, RecordData, RecordType};
+/// let mx = parse_content(RecordType::MX, "10 mail.example.com", "").unwrap();
+/// assert_eq!(mx, RecordData::MX { preference: 10, exchange: "mail.example.com".into() });
+/// ```
+pub fn parse_content(rtype: RecordType, content: &str, origin: &str) -> crate::Result<RecordData> {
+    if rtype == RecordType::TXT {
+        return Ok(RecordData::TXT {
+            text: txt_text(content),
+        });
+    }
+    presentation::parse_rdata(rtype, content, origin)
+}
+
+/// A record as many REST APIs hold it: a priority field (MX preference,
+/// SRV priority; `None` for other types) and the rest of the data as
+/// presentation text with names absolute and **without** trailing dots.
+///
+/// ```
+/// use stackdock_core::dns::{content_parts, RecordData};
+/// let mx = RecordData::MX { preference: 10, exchange: "mail.example.com".into() };
+/// assert_eq!(content_parts(&mx), (Some(10), "mail.example.com".to_owned()));
+/// let srv = RecordData::SRV { priority: 1, weight: 5, port: 5060, target: "sip.example.com".into() };
+/// assert_eq!(content_parts(&srv), (Some(1), "5 5060 sip.example.com".to_owned()));
+/// let txt = RecordData::TXT { text: "v=spf1 -all".into() };
+/// assert_eq!(content_parts(&txt), (None, "\"v=spf1 -all\"".to_owned()));
+/// ```
+pub fn content_parts(data: &RecordData) -> (Option<u16>, String) {
+    let bare = |name: &str| {
+        if name.is_empty() {
+            ".".to_owned()
+        } else {
+            name.to_owned()
+        }
+    };
+    match data {
+        RecordData::MX {
+            preference,
+            exchange,
+        } => (Some(*preference), bare(exchange)),
+        RecordData::SRV {
+            priority,
+            weight,
+            port,
+            target,
+        } => (Some(*priority), format!("{weight} {port} {}", bare(target))),
+        RecordData::CNAME { target }
+        | RecordData::PTR { target }
+        | RecordData::ALIAS { target } => (None, target.clone()),
+        RecordData::NS { nameserver } => (None, nameserver.clone()),
+        other => (None, other.to_string()),
+    }
+}
+
+/// The inverse of [`content_parts`], lenient the way APIs are: `content`
+/// may or may not repeat the priority, names may end in a dot, TXT follows
+/// [`txt_text`]. `None` for an unknown type or unreadable data.
+///
+/// ```
+/// use stackdock_core::dns::{from_parts, RecordData};
+/// let mx = RecordData::MX { preference: 10, exchange: "mail.example.com".into() };
+/// assert_eq!(from_parts("MX", Some(10), "mail.example.com."), Some(mx.clone()));
+/// assert_eq!(from_parts("MX", None, "10 mail.example.com"), Some(mx));
+/// assert_eq!(from_parts("LOC", None, "x"), None);
+/// ```
+pub fn from_parts(rtype: &str, priority: Option<u16>, content: &str) -> Option<RecordData> {
+    let rtype: RecordType = rtype.parse().ok()?;
+    let fields = content.split_whitespace().count();
+    let text = match (rtype, priority) {
+        (RecordType::MX, Some(p)) if fields == 1 => format!("{p} {content}"),
+        (RecordType::SRV, Some(p)) if fields == 3 => format!("{p} {content}"),
+        _ => content.to_owned(),
+    };
+    let absolute = |t: &str| {
+        let words = t
+            .split_whitespace()
+            .map(|w| if w == "." { w } else { w.trim_end_matches('.') });
+        words.collect::<Vec<_>>().join(" ")
+    };
+    let text = match rtype {
+        RecordType::TXT | RecordType::CAA => text,
+        _ => absolute(&text),
+    };
+    let mut data = parse_content(rtype, &text, "").ok()?;
+    data.canonicalise().ok()?;
+    Some(data)
 }
 
 #[cfg(test)]

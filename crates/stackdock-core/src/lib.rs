@@ -20,6 +20,8 @@
 //! * [`context`]: who is asking, carried with the task.
 //! * [`secret`]: secrets that never print.
 //! * [`validate`]: the validators every adapter runs before a remote call.
+//! * [`kit`]: typed per-kind handlers behind one generic adapter, for new
+//!   provider crates.
 //! * [`InMemoryAdapter`]: a complete adapter kept in memory, for tests and demos.
 //!
 //! ```
@@ -37,6 +39,7 @@ pub mod drive;
 pub mod error;
 pub mod extension;
 pub mod factory;
+pub mod kit;
 pub mod layer;
 pub mod memory;
 pub mod outcome;

@@ -249,6 +249,53 @@ impl Zone {
         })
     }
 
+    /// A zone read from an API that holds records one by one (Cloudflare,
+    /// Vercel, ...): `(owner, ttl, data, marker)` per record, grouped into
+    /// sets. A set is marked when all its records carry the same marker; its
+    /// TTL is its first record's. Records of types or shapes StackDock does
+    /// not manage are left out (they are never planned over).
+    ///
+    /// ```
+    /// use stackdock_core::dns::RecordData;
+    /// use stackdock_dns::model::Zone;
+    /// let a = |last| RecordData::A { address: [192, 0, 2, last].into() };
+    /// let zone = Zone::from_records("example.com", [
+    ///     ("www.example.com".to_owned(), 300, a(1), Some("me".to_owned())),
+    ///     ("www.example.com".to_owned(), 300, a(2), Some("me".to_owned())),
+    ///     ("api.example.com".to_owned(), 60, a(3), None),
+    /// ]).unwrap();
+    /// assert_eq!(zone.record_count(), 3);
+    /// assert_eq!(zone.get("www.example.com", a(1).record_type()).unwrap().owner.as_deref(), Some("me"));
+    /// assert_eq!(zone.get("api.example.com", a(3).record_type()).unwrap().owner, None);
+    /// ```
+    pub fn from_records(
+        name: &str,
+        records: impl IntoIterator<Item = (String, u32, RecordData, Option<String>)>,
+    ) -> Result<Self> {
+        type Group = (u32, Vec<RecordData>, Option<Option<String>>);
+        let mut zone = Zone::new(name)?;
+        let mut groups: BTreeMap<(String, RecordType), Group> = BTreeMap::new();
+        for (owner, ttl, data, marker) in records {
+            let group =
+                groups
+                    .entry((owner, data.record_type()))
+                    .or_insert((ttl, Vec::new(), None));
+            group.1.push(data);
+            group.2 = match group.2.take() {
+                None => Some(marker),
+                Some(seen) if seen == marker => Some(seen),
+                Some(_) => Some(None),
+            };
+        }
+        for ((owner, _), (ttl, records, marker)) in groups {
+            let Ok(mut set) = RecordSet::new(&zone.name, &format!("{owner}."), ttl, records) else {
+                continue;
+            };
+            set.owner = marker.flatten();
+            zone.insert(set);
+        }
+        Ok(zone)
+    }
     /// Set the tenant.
     pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
         self.tenant = Some(tenant.into());

@@ -44,7 +44,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::fmt;
 
-use stackdock_core::dns::RecordType;
+use stackdock_core::dns::{RecordData, RecordType};
 use stackdock_core::{Error, ErrorKind, Result};
 
 use crate::model::{check_owner_marker, RecordSet, RecordSetKey, Zone};
@@ -234,6 +234,107 @@ impl Plan {
                 Change::Delete(s) => s.len(),
             })
             .sum()
+    }
+}
+
+/// One record-level step of a [`Plan`], for APIs that change records one
+/// by one rather than whole sets (Cloudflare, Vercel, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOp<'a> {
+    /// Delete this record.
+    Delete {
+        /// Owner name (canonical, absolute).
+        name: &'a str,
+        /// The record.
+        data: &'a RecordData,
+    },
+    /// Keep this record, with a new TTL or ownership marker.
+    Restamp {
+        /// Owner name.
+        name: &'a str,
+        /// The record.
+        data: &'a RecordData,
+        /// Its TTL from now on.
+        ttl: u32,
+        /// Its marker from now on.
+        owner: Option<&'a str>,
+    },
+    /// Create this record.
+    Add {
+        /// Owner name.
+        name: &'a str,
+        /// The record.
+        data: &'a RecordData,
+        /// Its TTL.
+        ttl: u32,
+        /// Its marker.
+        owner: Option<&'a str>,
+    },
+}
+
+impl Plan {
+    /// The plan as record-level steps: every delete, then every restamp,
+    /// then every add (so a name freed by a delete can be reused, e.g. a
+    /// CNAME replacing an A). Records an update keeps unchanged are not
+    /// listed.
+    ///
+    /// ```
+    /// use stackdock_core::dns::RecordData;
+    /// use stackdock_dns::model::Zone;
+    /// use stackdock_dns::plan::{plan, PlanOptions, RecordOp};
+    /// let a = |last| RecordData::A { address: [192, 0, 2, last].into() };
+    /// let mut actual = Zone::new("example.com").unwrap();
+    /// actual.add("www", 300, a(1)).unwrap();
+    /// actual.rrsets.values_mut().for_each(|s| s.owner = Some("stackdock".into()));
+    /// let mut desired = Zone::new("example.com").unwrap();
+    /// desired.add("www", 300, a(2)).unwrap();
+    /// let p = plan(&desired, Some(&actual), &PlanOptions::default()).unwrap();
+    /// let ops = p.record_ops();
+    /// assert!(matches!(ops[0], RecordOp::Delete { data, .. } if *data == a(1)));
+    /// assert!(matches!(ops[1], RecordOp::Add { data, ttl: 300, .. } if *data == a(2)));
+    /// ```
+    pub fn record_ops(&self) -> Vec<RecordOp<'_>> {
+        let (mut deletes, mut restamps, mut adds) = (Vec::new(), Vec::new(), Vec::new());
+        for change in &self.changes {
+            let (before, after) = match change {
+                Change::Add(set) => (None, Some(set)),
+                Change::Delete(set) => (Some(set), None),
+                Change::Update { before, after } => (Some(before), Some(after)),
+            };
+            if let Some(b) = before {
+                let restamp = after.filter(|a| a.ttl != b.ttl || a.owner != b.owner);
+                for data in &b.records {
+                    let name = b.name.as_str();
+                    match after {
+                        Some(a) if a.records.contains(data) => {
+                            if let Some(a) = restamp {
+                                let owner = a.owner.as_deref();
+                                restamps.push(RecordOp::Restamp {
+                                    name,
+                                    data,
+                                    ttl: a.ttl,
+                                    owner,
+                                });
+                            }
+                        }
+                        _ => deletes.push(RecordOp::Delete { name, data }),
+                    }
+                }
+            }
+            if let Some(a) = after {
+                let new = a
+                    .records
+                    .iter()
+                    .filter(|d| !before.is_some_and(|b| b.records.contains(d)));
+                adds.extend(new.map(|data| RecordOp::Add {
+                    name: &a.name,
+                    data,
+                    ttl: a.ttl,
+                    owner: a.owner.as_deref(),
+                }));
+            }
+        }
+        deletes.into_iter().chain(restamps).chain(adds).collect()
     }
 }
 

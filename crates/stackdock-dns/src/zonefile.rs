@@ -142,38 +142,9 @@ fn entries(text: &str) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
-/// Parse a TTL: seconds, or BIND units (`1h30m`, `2d`, `1w`).
-pub fn parse_ttl(text: &str) -> Option<u32> {
-    if text.is_empty() {
-        return None;
-    }
-    if let Ok(v) = text.parse::<u32>() {
-        return Some(v);
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit: u64 = match c.to_ascii_lowercase() {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            'w' => 604800,
-            _ => return None,
-        };
-        let n: u64 = digits.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        digits.clear();
-    }
-    if !digits.is_empty() {
-        return None;
-    }
-    u32::try_from(total).ok()
-}
+/// Parse a TTL: seconds, or BIND units (`1h30m`, `2d`, `1w`); one rule for
+/// every DNS crate, kept in core.
+pub use stackdock_core::dns::presentation::parse_ttl;
 
 /// Parse a master file whose initial origin is `zone`.
 ///

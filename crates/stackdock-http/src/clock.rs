@@ -26,6 +26,22 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// A shared clock (e.g. from a [`RestConfig`](crate::RestConfig)) is a clock.
+impl Clock for Arc<dyn Clock> {
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
+    fn elapsed(&self) -> Duration {
+        (**self).elapsed()
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        (**self).sleep(duration)
+    }
+    fn deadline(&self, remaining: Duration) -> BoxFuture<'static, ()> {
+        (**self).deadline(remaining)
+    }
+}
+
 /// The default [`Clock`]: `SystemTime::now` and `tokio::time`.
 #[derive(Debug, Clone)]
 pub struct TokioClock {

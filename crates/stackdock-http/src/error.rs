@@ -69,6 +69,72 @@ impl ErrorMapper for StatusErrorMapper {
     }
 }
 
+/// An [`ErrorMapper`] for APIs whose error bodies carry a code and a
+/// message: it reads the first error object at a JSON pointer, maps codes
+/// to kinds from three lists, a 400 / 422 with any other code to
+/// [`ErrorKind::InvalidInput`] (the field from the error's
+/// `source.pointer` when the API gives one), and everything else — and any
+/// body it cannot read — by status ([`status_error`]). Codes may be JSON
+/// numbers or strings; compare them as text.
+///
+/// ```
+/// use stackdock_core::ErrorKind;
+/// use stackdock_http::{ErrorCodes, ErrorMapper, HeaderMap};
+/// const CODES: ErrorCodes = ErrorCodes {
+///     error: "/errors/0",
+///     not_found: &["81044"],
+///     already_exists: &["81057"],
+///     unauthenticated: &["9109"],
+/// };
+/// let body = br#"{"success":false,"errors":[{"code":81057,"message":"Record already exists."}]}"#;
+/// assert_eq!(CODES.map_error(400, &HeaderMap::new(), body).kind(), &ErrorKind::AlreadyExists);
+/// let body = br#"{"errors":[{"code":9005,"message":"bad content","source":{"pointer":"/content"}}]}"#;
+/// assert!(matches!(CODES.map_error(400, &HeaderMap::new(), body).kind(),
+///     ErrorKind::InvalidInput { field, .. } if field == "content"));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCodes {
+    /// JSON pointer of the error object (with `code` and `message`), e.g. `/errors/0`.
+    pub error: &'static str,
+    /// Codes meaning the resource does not exist.
+    pub not_found: &'static [&'static str],
+    /// Codes meaning it already exists.
+    pub already_exists: &'static [&'static str],
+    /// Codes meaning the credentials were refused.
+    pub unauthenticated: &'static [&'static str],
+}
+
+impl ErrorMapper for ErrorCodes {
+    fn map_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
+        let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let Some(error) = value
+            .pointer(self.error)
+            .filter(|_| status != 429 && status < 500)
+        else {
+            return status_error(status, headers, body);
+        };
+        let code = match &error["code"] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let message = truncate(error["message"].as_str().unwrap_or_default(), 300);
+        let err = if self.not_found.contains(&code.as_str()) {
+            Error::not_found(message)
+        } else if self.already_exists.contains(&code.as_str()) {
+            Error::already_exists(message)
+        } else if self.unauthenticated.contains(&code.as_str()) {
+            Error::new(ErrorKind::Unauthenticated).with_message(message)
+        } else if matches!(status, 400 | 422) {
+            let field = error.pointer("/source/pointer").and_then(|p| p.as_str());
+            let field = field.map(|p| p.trim_start_matches('/').replace('/', "."));
+            rejected_input(status, field.as_deref(), message)
+        } else {
+            return status_error(status, headers, body);
+        };
+        err.with_context("code", code)
+    }
+}
+
 /// The default mapping by status, for bodies a provider mapper does not understand.
 ///
 /// | status | kind |
@@ -99,7 +165,34 @@ pub fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
         .with_context("status", status.to_string())
 }
 
-/// A short human-readable excerpt of an error body.
+/// A short human-readable excerpt of an error body: its `message` /
+/// `error_description` / `error.message` / `error` field when it is JSON,
+/// the trimmed text otherwise, at most 300 characters. Bodies reach an
+/// [`ErrorMapper`] already scrubbed of the client's secrets.
+///
+/// ```
+/// use stackdock_http::error_message;
+/// assert_eq!(error_message(br#"{"error":{"message":"name is taken"}}"#), "name is taken");
+/// assert_eq!(error_message(b" upstream down "), "upstream down");
+/// ```
+pub fn error_message(body: &[u8]) -> String {
+    body_message(body)
+}
+
+/// The provider refused the caller's input (a 400 or 422 that names what
+/// was wrong): [`ErrorKind::InvalidInput`] with the field (`request` when the
+/// provider did not name one) and the provider's message, permanent.
+///
+/// ```
+/// use stackdock_core::ErrorKind;
+/// let e = stackdock_http::rejected_input(422, Some("content"), "not an IPv4 address");
+/// assert!(matches!(e.kind(), ErrorKind::InvalidInput { field, .. } if field == "content"));
+/// ```
+pub fn rejected_input(status: u16, field: Option<&str>, message: impl Into<String>) -> Error {
+    Error::invalid_input(field.unwrap_or("request"), message)
+        .with_context("status", status.to_string())
+}
+
 fn body_message(body: &[u8]) -> String {
     const MAX: usize = 300;
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {

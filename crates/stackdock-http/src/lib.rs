@@ -8,15 +8,19 @@ mod error;
 mod paginate;
 mod redact;
 mod request;
+mod rest;
 mod retry_after;
 mod scrub;
 
 pub use client::HttpClient;
 pub use clock::{Clock, ManualClock, TokioClock};
 pub use config::{Auth, CircuitBreakerConfig, HttpConfig, RetryConfig, DEFAULT_MAX_RESPONSE_BYTES};
-pub use error::{status_error, ErrorMapper, StatusErrorMapper};
+pub use error::{
+    error_message, rejected_input, status_error, ErrorCodes, ErrorMapper, StatusErrorMapper,
+};
 pub use paginate::{paginate, PageOf};
 pub use request::{encode_path_segment, RateLimitInfo, Request, Response};
+pub use rest::{found, gone, AuthStyle, PageNumber, Paging, RestApi, RestClient, RestConfig};
 pub use retry_after::parse_retry_after;
 
 /// Re-exported so provider crates use the same versions as this layer.

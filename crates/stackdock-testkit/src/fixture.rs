@@ -328,3 +328,64 @@ pub fn spec_common_mut(spec: &mut ResourceSpec) -> &mut Common {
         other => panic!("the testkit does not know {} specs yet", other.kind()),
     }
 }
+
+/// The fixtures of a DNS provider: zones and records.
+///
+/// * zones: creates `kit-<zone>` (updated to two name servers), rejects
+///   malformed zone names;
+/// * records: an `A` record `www` in `zone` — which must already exist —
+///   updated to another address and TTL, listed with `zone` as parent;
+///   rejects an owner outside the zone, a TTL of 0 and a CNAME to an address.
+///
+/// A provider without name-server updates or with another parent
+/// convention adjusts the returned fixtures (they are plain data).
+///
+/// ```
+/// use stackdock_core::ResourceKind;
+/// let fixtures = stackdock_testkit::dns_fixtures("conformance.example");
+/// assert_eq!(fixtures[0].kind(), ResourceKind::DnsZone);
+/// assert_eq!(fixtures[1].list_options.parent.as_deref(), Some("conformance.example"));
+/// ```
+pub fn dns_fixtures(zone: &str) -> Vec<Fixture> {
+    let new_zone = format!("kit-{zone}");
+    let zones = Fixture::new(DnsZoneSpec {
+        name: new_zone.clone(),
+        ..Default::default()
+    })
+    .update(DnsZoneSpec {
+        name: new_zone,
+        nameservers: vec!["ns1.kit.example".into(), "ns2.kit.example".into()],
+        ..Default::default()
+    })
+    .invalid(DnsZoneSpec {
+        name: "not a zone".into(),
+        ..Default::default()
+    })
+    .invalid(DnsZoneSpec {
+        name: "zone\r\nX-Injected: 1".into(),
+        ..Default::default()
+    });
+    let record = |name: &str, ttl, data| DnsRecordSpec {
+        zone: zone.to_owned(),
+        name: name.to_owned(),
+        ttl,
+        data,
+        common: Common::default(),
+    };
+    let a = |last| RecordData::A {
+        address: [192, 0, 2, last].into(),
+    };
+    let records = Fixture::new(record("www", Some(300), a(10)))
+        .update(record("www", Some(600), a(20)))
+        .list_options(ListOptions::in_parent(zone))
+        .invalid(record("www.elsewhere.example.", Some(300), a(10)))
+        .invalid(record("www", Some(0), a(10)))
+        .invalid(record(
+            "alias",
+            None,
+            RecordData::CNAME {
+                target: "192.0.2.1".into(),
+            },
+        ));
+    vec![zones, records]
+}

@@ -20,6 +20,7 @@
 //! | `validation_first` | invalid specs fail with `InvalidInput`, no remote call |
 //! | `observe_missing` | a missing id observes as absent, not an error |
 //! | `lifecycle` | create (outcome *created*) → observe → listed → update → observe → delete → absent |
+//! | `update` | listed as skipped when the lifecycle could not update (kind without update, fixture without an update spec) |
 //! | `create_twice` | same id; first *created*, second *adopted* |
 //! | `delete_twice` | deleting what is gone succeeds |
 //! | `concurrent_creates` | 20 at once: one resource, created once, adopted by the rest, never untyped errors |
@@ -57,6 +58,7 @@
 //! ```
 
 pub mod checks;
+pub mod fake_rest;
 pub mod fixture;
 // The leak check of the conformance suite (documented in leak.rs: an outer doc
 // here would make rustdoc resolve that file's links from this scope).
@@ -70,7 +72,7 @@ use stackdock_core::layer::{CheckedLayer, Layer};
 use stackdock_core::{DockAdapter, Error, InMemoryAdapter};
 
 pub use checks::{Check, FaultHook};
-pub use fixture::{default_spec, hostile_names, memory_fixtures, Fixture};
+pub use fixture::{default_spec, dns_fixtures, hostile_names, memory_fixtures, Fixture};
 pub use report::{CheckResult, Outcome, Report};
 
 /// How many concurrent calls the race checks make.
@@ -239,6 +241,18 @@ impl Harness {
             kind,
             Ok(checks::lifecycle(a, fixture).await),
         );
+        // The lifecycle updates only where it can: say so when it could not,
+        // rather than let a passed lifecycle stand for a tested update.
+        let no_update = if !ops.update {
+            Some("update not supported on this kind")
+        } else if fixture.update.is_none() {
+            Some("the fixture gives no update spec")
+        } else {
+            None
+        };
+        if let Some(why) = no_update {
+            push(report, "update", kind, Err(why.to_owned()));
+        }
         let result = if fixture.idempotent_create {
             Ok(checks::create_twice(a, fixture).await)
         } else {

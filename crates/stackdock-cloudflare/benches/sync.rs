@@ -1,0 +1,2 @@
+//! Placeholder, replaced by the zone-sync benchmark.
+fn main() {}
