@@ -14,6 +14,7 @@
 //! | `email`    | `stackdock-email`     | Postfix/Dovecot on SQL, Stalwart      |
 //! | `vercel`   | `stackdock-vercel`    | Vercel REST API                       |
 //! | `gridpane` | `stackdock-gridpane`  | GridPane REST API                     |
+//! | `cloudflare` | `stackdock-cloudflare` | Cloudflare DNS (with plan/apply)    |
 //! | `full`     | all of the above      |                                       |
 //! | `runtime`  | `stackdock-runtime`   | the control-plane engine (not a provider) |
 //!
@@ -62,3 +63,7 @@ pub use stackdock_gridpane as gridpane;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// Cloudflare DNS zones and records, with plan/apply (feature `cloudflare`).
+#[cfg(feature = "cloudflare")]
+pub use stackdock_cloudflare as cloudflare;

@@ -14,26 +14,25 @@
 
 use serde_json::{json, Value};
 use stackdock_core::dns::{content_parts, from_parts, RecordData, RecordType};
-use stackdock_core::kit::KitProvider;
-use stackdock_core::kit::{create_or_adopt, dns_record, dns_zone, parent, KindHandler, KitAdapter};
-use stackdock_core::spec::{DnsRecordSpec, DnsZoneSpec};
-use stackdock_core::{async_trait, Arguments, Created, Error, ListOptions, Operations, Page};
-use stackdock_core::{Resource, ResourceKind, ResourceStatus as Status, Result};
+use stackdock_core::kit::{create_or_adopt, dns_record, dns_zone, parent, require, KitAdapter};
+use stackdock_core::{async_trait, Created, Error, ListOptions, Operations, Page};
+use stackdock_core::{kit::KindHandler, spec::DnsRecordSpec, spec::DnsZoneSpec};
+use stackdock_core::{kit::KitProvider, Resource, ResourceKind, ResourceStatus as Status, Result};
 use stackdock_http::{encode_path_segment as seg, Request, RestClient};
 
-use crate::client::{records_path, ZONES_PER_PAGE};
-use crate::{CloudflareClient, CloudflareConfig, API};
+use crate::{client::records_path, client::ZONES_PER_PAGE, CloudflareClient, CloudflareConfig};
 
 /// The Cloudflare adapter.
 pub type CloudflareAdapter = KitAdapter<RestClient>;
 
+fn unreadable() -> Error {
+    Error::invalid_response("unreadable record")
+}
+
 /// The adapter for `config` (no call is made).
 pub fn adapter(config: &CloudflareConfig) -> Result<CloudflareAdapter> {
     let c = CloudflareClient::new(config)?;
-    let args = Arguments::new()
-        .with_parent_filter()
-        .with_provider_assigned_ids();
-    let args = args.with_max_page_size(API.max_page_size);
+    let args = c.rest.arguments().with_parent_filter(); // records list per zone
     let adapter = KitAdapter::new(c.rest.clone()).with_arguments(args);
     Ok(adapter.with(Zones(c.clone())).with(Records(c)))
 }
@@ -47,12 +46,10 @@ fn zone(rest: &RestClient, raw: Value) -> Resource {
     };
     let text = |v: &Value| v.as_str().unwrap_or_default().to_ascii_lowercase();
     let servers = raw["name_servers"].as_array().map(|a| a.iter().map(text));
-    let (id, name) = (text(&raw["id"]), text(&raw["name"]));
+    let (id, name) = (raw["id"].as_str().unwrap_or_default(), text(&raw["name"]));
     let meta = rest.meta(ResourceKind::DnsZone, id, name, raw.clone());
-    dns_zone(
-        meta.with_status(status),
-        servers.into_iter().flatten().collect(),
-    )
+    let nameservers = servers.into_iter().flatten().collect();
+    dns_zone(meta.with_status(status), nameservers)
 }
 
 /// A record's owner, TTL and typed data (`None` for types StackDock does
@@ -69,16 +66,8 @@ fn record(rest: &RestClient, zone: &str, raw: Value) -> Option<Resource> {
     let (name, ttl, data) = record_parts(&raw)?;
     let id = format!("{zone}/{}", raw["id"].as_str()?);
     let meta = rest.meta(ResourceKind::DnsRecord, id, name, raw);
-    Some(dns_record(
-        meta.with_status(Status::Active),
-        zone,
-        ttl,
-        data,
-    ))
-}
-
-fn malformed() -> Error {
-    Error::invalid_response("Cloudflare answered with an unreadable record")
+    let meta = meta.with_status(Status::Active);
+    Some(dns_record(meta, zone, ttl, data))
 }
 
 /// The body of a record create or overwrite, marked ours: SRV and CAA
@@ -112,17 +101,14 @@ impl KindHandler for Zones {
     }
 
     fn check(&self, spec: &DnsZoneSpec) -> Result<()> {
-        if spec.nameservers.is_empty() && spec.template.is_none() {
-            return Ok(());
-        }
-        Err(Error::invalid_input("nameservers", "set by Cloudflare"))
+        let honoured = spec.nameservers.is_empty() && spec.template.is_none();
+        require(honoured, "nameservers", "set by Cloudflare")
     }
 
     async fn list(&self, o: &ListOptions) -> Result<Page<Resource>> {
-        let mut o = o.clone();
-        o.page_size = Some(o.page_size.unwrap_or(ZONES_PER_PAGE).min(ZONES_PER_PAGE));
-        let page = self.0.rest.page(self.0.zones_request(None), &o);
-        Ok(page.await?.filter_map(|raw| Some(zone(&self.0.rest, raw))))
+        let req = self.0.zones_request(None);
+        let page = self.0.rest.page_capped(req, o, ZONES_PER_PAGE).await?;
+        Ok(page.filter_map(|raw| Some(zone(&self.0.rest, raw))))
     }
 
     async fn get(&self, id: &str) -> Result<Option<Resource>> {
@@ -154,10 +140,6 @@ impl KindHandler for Zones {
 pub struct Records(pub CloudflareClient);
 
 impl Records {
-    fn ours(&self, raw: &Value) -> bool {
-        raw["comment"].as_str() == Some(&self.0.marker)
-    }
-
     /// The record with the spec's name, type and data; `AlreadyExists`
     /// when it is not ours.
     async fn find(&self, zone_id: &str, s: &DnsRecordSpec) -> Result<Option<Resource>> {
@@ -166,19 +148,28 @@ impl Records {
         let req = req.query("type", s.data.record_type().as_str());
         let same = |raw: &Value| record_parts(raw).is_some_and(|r| r.2 == s.data);
         match self.0.rest.all(req).await?.into_iter().find(same) {
-            Some(raw) if !self.ours(&raw) => Err(Error::already_exists("not ours")),
+            Some(raw) if raw["comment"] != *self.0.marker => Err(Error::already_exists("not ours")),
             found => Ok(found.and_then(|raw| record(&self.0.rest, &s.zone, raw))),
         }
     }
 
-    /// The path of record `id` when it exists; `Conflict` when it is not ours.
-    async fn owned(&self, id: &str) -> Result<Option<String>> {
-        let Some((_, path)) = self.0.locate(id).await? else {
+    /// Record `id`: its zone, path and raw answer, `None` when it does not exist.
+    async fn fetch<'a>(&self, id: &'a str) -> Result<Option<(&'a str, String, Value)>> {
+        let Some((zone, record)) = id.rsplit_once('/') else {
             return Ok(None);
         };
-        match self.0.rest.get::<Value>(&path).await? {
-            Some(raw) if !self.ours(&raw) => Err(Error::conflict("not ours")),
-            found => Ok(found.map(|_| path)),
+        let Some(zone_id) = self.0.zone_id(zone).await? else {
+            return Ok(None);
+        };
+        let path = records_path(&zone_id, Some(record));
+        Ok(self.0.rest.get(&path).await?.map(|raw| (zone, path, raw)))
+    }
+
+    /// The path of record `id` when it exists; `Conflict` when it is not ours.
+    async fn owned(&self, id: &str) -> Result<Option<String>> {
+        match self.fetch(id).await? {
+            Some(f) if f.2["comment"] != *self.0.marker => Err(Error::conflict("not ours")),
+            found => Ok(found.map(|(_, path, _)| path)),
         }
     }
 }
@@ -187,21 +178,12 @@ impl Records {
 impl KindHandler for Records {
     type Spec = DnsRecordSpec;
 
-    fn operations(&self) -> Operations {
-        Operations::ALL
-    }
-
     fn check(&self, s: &DnsRecordSpec) -> Result<()> {
         use RecordType::{ALIAS, HTTPS, SOA};
-        if matches!(s.data.record_type(), SOA | ALIAS | HTTPS) {
-            return Err(Error::invalid_input("data", "type not managed here"));
-        }
-        match s.ttl {
-            Some(t) if t != 1 && !(30..=86400).contains(&t) => {
-                Err(Error::invalid_input("ttl", "1 or 30 to 86400"))
-            }
-            _ => Ok(()),
-        }
+        let managed = !matches!(s.data.record_type(), SOA | ALIAS | HTTPS);
+        require(managed, "data", "record type not managed on Cloudflare")?;
+        let ttl_ok = s.ttl.is_none_or(|t| t == 1 || (30..=86400).contains(&t));
+        require(ttl_ok, "ttl", "1 (automatic) or 30 to 86400")
     }
 
     async fn list(&self, o: &ListOptions) -> Result<Page<Resource>> {
@@ -212,11 +194,8 @@ impl KindHandler for Records {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Resource>> {
-        let Some((zone, path)) = self.0.locate(id).await? else {
-            return Ok(None);
-        };
-        let found = self.0.rest.get(path).await?;
-        Ok(found.and_then(|raw| record(&self.0.rest, zone, raw)))
+        let found = self.fetch(id).await?;
+        Ok(found.and_then(|(zone, _, raw)| record(&self.0.rest, zone, raw)))
     }
 
     async fn create(&self, s: &DnsRecordSpec) -> Result<Created> {
@@ -224,20 +203,19 @@ impl KindHandler for Records {
         let body = body(&s.name, s.ttl, &s.data, &self.0.marker);
         let create = async {
             let made = self.0.rest.post(records_path(&zone_id, None), &body);
-            record(&self.0.rest, &s.zone, made.await?).ok_or_else(malformed)
+            record(&self.0.rest, &s.zone, made.await?).ok_or_else(unreadable)
         };
         create_or_adopt(&s.clone().into(), || self.find(&zone_id, s), create).await
     }
 
     async fn update(&self, id: &str, s: &DnsRecordSpec) -> Result<Resource> {
-        if !id.starts_with(&format!("{}/", s.zone)) {
-            return Err(Error::invalid_input("zone", "records stay in their zone"));
-        }
+        let same_zone = id.starts_with(&format!("{}/", s.zone));
+        require(same_zone, "zone", "a record cannot move to another zone")?;
         let missing = || Error::not_found(id.to_owned());
         let path = self.owned(id).await?.ok_or_else(missing)?;
         let body = body(&s.name, s.ttl, &s.data, &self.0.marker);
         let made = self.0.rest.put(path, &body).await?;
-        record(&self.0.rest, &s.zone, made).ok_or_else(malformed)
+        record(&self.0.rest, &s.zone, made).ok_or_else(unreadable)
     }
 
     async fn delete(&self, id: &str) -> Result<()> {

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 use stackdock_core::kit::Memo;
-use stackdock_core::{Error, ListOptions, Result};
+use stackdock_core::{Error, Result};
 use stackdock_http::{encode_path_segment as seg, Request, RestClient};
 
 use crate::config::{CloudflareConfig, API, DEFAULT_MARKER};
@@ -28,22 +28,17 @@ pub const ZONES_PER_PAGE: u32 = 50;
 
 /// `/zones/{zone_id}/dns_records`, and `/{record_id}` when given.
 pub fn records_path(zone_id: &str, record_id: Option<&str>) -> String {
-    let record = record_id
-        .map(|r| format!("/{}", seg(r)))
-        .unwrap_or_default();
-    format!("/zones/{}/dns_records{record}", seg(zone_id))
+    let path = format!("/zones/{}/dns_records", seg(zone_id));
+    record_id.map_or(path.clone(), |r| format!("{path}/{}", seg(r)))
 }
 
 impl CloudflareClient {
     /// A client for `config` (no call is made).
     pub fn new(config: &CloudflareConfig) -> Result<Self> {
+        let marker = config.marker.as_deref().unwrap_or(DEFAULT_MARKER);
         Ok(CloudflareClient {
             rest: RestClient::new(&config.rest, &API, crate::error::ERRORS)?,
-            marker: config
-                .marker
-                .as_deref()
-                .unwrap_or(DEFAULT_MARKER)
-                .to_owned(),
+            marker: marker.to_owned(),
             account_id: config.account_id.clone(),
             batch_size: 200,
             zone_ids: Memo::default(),
@@ -59,15 +54,7 @@ impl CloudflareClient {
 
     /// The zone named `name`, `None` when there is none.
     pub async fn zone_named(&self, name: &str) -> Result<Option<Value>> {
-        let first = ListOptions {
-            page_size: Some(ZONES_PER_PAGE),
-            ..Default::default()
-        };
-        let page = self
-            .rest
-            .page(self.zones_request(Some(name)), &first)
-            .await?;
-        Ok(page.items.into_iter().next())
+        self.rest.first(self.zones_request(Some(name))).await
     }
 
     /// The id of zone `name`, `None` when there is none (remembered).
@@ -77,16 +64,6 @@ impl CloudflareClient {
             Ok(zone.and_then(|z| z["id"].as_str().map(str::to_owned)))
         };
         self.zone_ids.get_or_find(name, find).await
-    }
-
-    /// The zone and path of record `<zone name>/<record id>`, `None` when
-    /// the zone does not exist or the id is not of that form.
-    pub async fn locate<'a>(&self, id: &'a str) -> Result<Option<(&'a str, String)>> {
-        let Some((zone, record)) = id.rsplit_once('/') else {
-            return Ok(None);
-        };
-        let zone_id = self.zone_id(zone).await?;
-        Ok(zone_id.map(|zone_id| (zone, records_path(&zone_id, Some(record)))))
     }
 
     /// [`CloudflareClient::zone_id`], or `InvalidInput` naming the zone.

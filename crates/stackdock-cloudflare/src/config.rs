@@ -30,11 +30,12 @@ pub const DEFAULT_MARKER: &str = "managed-by:stackdock";
 ///
 /// ```
 /// use stackdock_cloudflare::CloudflareConfig;
-/// let config = CloudflareConfig::new("cf-token").account_id("0123abcd");
+/// let mut config = CloudflareConfig::new("cf-token");
+/// config.account_id = Some("0123abcd".into());
 /// assert!(!format!("{config:?}").contains("cf-token"));
 /// assert_eq!(config.marker, None); // "managed-by:stackdock"
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[non_exhaustive]
 pub struct CloudflareConfig {
     /// Token, endpoint, paging, retries, dock id.
@@ -53,25 +54,17 @@ impl CloudflareConfig {
     /// A configuration with `token` and the defaults.
     pub fn new(token: impl Into<String>) -> Self {
         let rest = RestConfig::new(token);
-        let (account_id, marker) = (None, None);
-        CloudflareConfig {
+        Self {
             rest,
-            account_id,
-            marker,
+            ..Self::default()
         }
     }
 
     /// Read `CLOUDFLARE_TOKEN`, `CLOUDFLARE_API_URL` and `CLOUDFLARE_ACCOUNT_ID`.
     pub fn from_env() -> Result<Self> {
-        let mut config = CloudflareConfig::new("");
+        let mut config = Self::new("");
         config.rest = RestConfig::from_env(API.env_prefix)?;
         config.account_id = std::env::var("CLOUDFLARE_ACCOUNT_ID").ok();
         Ok(config)
-    }
-
-    /// Create zones in this account.
-    pub fn account_id(mut self, id: impl Into<String>) -> Self {
-        self.account_id = Some(id.into());
-        self
     }
 }

@@ -8,7 +8,5 @@ pub mod factory;
 #[cfg(feature = "plan")]
 pub mod plan;
 
+pub use crate::{client::CloudflareClient, config::*, factory::CloudflareFactory};
 pub use adapter::{adapter, CloudflareAdapter, Records, Zones};
-pub use client::CloudflareClient;
-pub use config::{CloudflareConfig, API, PROVIDER_ID};
-pub use factory::CloudflareFactory;

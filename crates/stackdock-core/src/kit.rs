@@ -198,6 +198,21 @@ pub fn dns_record(meta: ResourceMeta, zone: &str, ttl: u32, data: RecordData) ->
     })
 }
 
+/// `Ok(())` when `holds`, else `InvalidInput` on `field` with `reason`: a
+/// provider's own rule in one line.
+///
+/// ```
+/// use stackdock_core::kit::require;
+/// assert!(require(true, "ttl", "at least 60").is_ok());
+/// assert!(require(false, "ttl", "at least 60").is_err());
+/// ```
+pub fn require(holds: bool, field: &str, reason: &str) -> Result<()> {
+    match holds {
+        true => Ok(()),
+        false => Err(Error::invalid_input(field, reason)),
+    }
+}
+
 /// A small shared map from names to provider ids (a zone's name to its id
 /// ...), for APIs that address children by a parent id the spec does not
 /// carry. Cheap to clone; clones share the map.
@@ -263,8 +278,12 @@ pub trait KindHandler: Send + Sync + 'static {
     /// The spec type of this kind (e.g. [`DnsZoneSpec`]).
     type Spec: KindSpec;
 
-    /// Which operations this kind supports.
-    fn operations(&self) -> Operations;
+    /// Which operations this kind supports (default: all five). Declare
+    /// only what you implement: a declared operation left to its default
+    /// body fails with `Internal`, which the conformance suite reports.
+    fn operations(&self) -> Operations {
+        Operations::ALL
+    }
 
     /// The provider's own rules beyond core validation (run before any call).
     fn check(&self, spec: &Self::Spec) -> Result<()> {

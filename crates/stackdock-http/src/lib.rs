@@ -20,7 +20,9 @@ pub use error::{
 };
 pub use paginate::{paginate, PageOf};
 pub use request::{encode_path_segment, RateLimitInfo, Request, Response};
-pub use rest::{found, gone, AuthStyle, PageNumber, Paging, RestApi, RestClient, RestConfig};
+pub use rest::{
+    found, gone, rest_dock, AuthStyle, PageNumber, Paging, RestApi, RestClient, RestConfig,
+};
 pub use retry_after::parse_retry_after;
 
 /// Re-exported so provider crates use the same versions as this layer.

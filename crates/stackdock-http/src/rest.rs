@@ -35,9 +35,10 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use stackdock_core::factory::{Credentials, DockConfig};
 use stackdock_core::kit::KitProvider;
 use stackdock_core::secret::{redact_url, ExposeSecret, SecretString, REDACTED};
-use stackdock_core::{Error, ListOptions, Page, ProviderInfo, Result};
+use stackdock_core::{Arguments, DockAdapter, Error, ListOptions, Page, ProviderInfo, Result};
 
 use crate::clock::Clock;
 use crate::config::{Auth, HttpConfig, RetryConfig};
@@ -179,6 +180,13 @@ mod duration_secs {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         f64::deserialize(d)
             .and_then(|s| Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom))
+    }
+}
+
+/// No token (a dock built from settings gets it from its credentials).
+impl Default for RestConfig {
+    fn default() -> Self {
+        RestConfig::new("")
     }
 }
 
@@ -408,7 +416,19 @@ impl RestClient {
         req: Request,
         options: &ListOptions,
     ) -> Result<Page<serde_json::Value>> {
-        let size = self.page_size(options.page_size).to_string();
+        self.page_capped(req, options, self.api.max_page_size).await
+    }
+
+    /// [`RestClient::page`] for an endpoint that serves smaller pages than
+    /// the API's maximum (Cloudflare: 5,000 records but 50 zones a page).
+    pub async fn page_capped(
+        &self,
+        req: Request,
+        options: &ListOptions,
+        max_page_size: u32,
+    ) -> Result<Page<serde_json::Value>> {
+        let size = self.page_size(options.page_size).min(max_page_size.max(1));
+        let size = size.to_string();
         let cursor = options.cursor.clone();
         match self.api.paging {
             Paging::Number {
@@ -455,6 +475,16 @@ impl RestClient {
         }
     }
 
+    /// The first item of the listing `req` (a lookup by name ...), asked
+    /// for with the smallest page the API serves.
+    pub async fn first(&self, req: Request) -> Result<Option<serde_json::Value>> {
+        let options = ListOptions {
+            page_size: Some(self.api.min_page_size.max(1)),
+            ..Default::default()
+        };
+        Ok(self.page(req, &options).await?.items.into_iter().next())
+    }
+
     /// Every item of the listing `req`, all pages at the largest page size
     /// (fails on a cursor that does not advance).
     pub async fn all(&self, req: Request) -> Result<Vec<serde_json::Value>> {
@@ -486,8 +516,7 @@ impl RestClient {
 /// A REST client is the provider part of a kit adapter: identity from the
 /// [`RestApi`] (provider id = its default dock id), the dock id and
 /// endpoint of the configuration, credentials checked with
-/// [`RestApi::check_path`]. Set the arguments with
-/// [`KitAdapter::with_arguments`](stackdock_core::kit::KitAdapter::with_arguments).
+/// [`RestApi::check_path`].
 #[stackdock_core::async_trait]
 impl KitProvider for RestClient {
     fn info(&self) -> ProviderInfo {
@@ -502,10 +531,57 @@ impl KitProvider for RestClient {
         Some(self.endpoint.clone())
     }
 
+    /// What REST APIs have in common: the provider assigns ids, and pages
+    /// hold at most [`RestApi::max_page_size`] items. Add the rest (parent
+    /// filters, labels ...) with [`KitAdapter::with_arguments`](stackdock_core::kit::KitAdapter::with_arguments).
+    fn arguments(&self) -> Arguments {
+        let args = Arguments::new().with_provider_assigned_ids();
+        args.with_max_page_size(self.api.max_page_size)
+    }
+
     async fn check_credentials(&self) -> Result<()> {
         let req = Request::get(self.api.check_path).operation("check credentials");
         self.http.send_empty(req).await
     }
+}
+
+/// A REST provider's [`DockFactory::build`](stackdock_core::factory::DockFactory::build):
+/// the dock's settings as the provider's configuration `C` (which reaches
+/// its flattened [`RestConfig`] through `rest`), the credential `token` and
+/// the dock id put into it, then `build`. No call is made.
+///
+/// ```
+/// use stackdock_core::factory::{Credentials, DockConfig};
+/// use stackdock_core::secret::SecretString;
+/// use stackdock_http::{rest_dock, RestConfig};
+///
+/// let dock: DockConfig = serde_json::from_str(r#"{
+///     "id": "example-eu", "provider": "example", "settings": {"page_size": 20},
+///     "credentials": {"token": "env:EXAMPLE_EU_TOKEN"}
+/// }"#).unwrap();
+/// let credentials = Credentials::from_values("example-eu", [("token".to_owned(), SecretString::from("t"))]);
+/// let built = rest_dock(&dock, &credentials, |c: &mut RestConfig| c, |c| {
+///     assert_eq!((c.dock_id.as_deref(), c.page_size), (Some("example-eu"), Some(20)));
+///     Ok(stackdock_core::InMemoryAdapter::new("example-eu"))
+/// });
+/// assert!(built.is_ok());
+/// ```
+pub fn rest_dock<C, A>(
+    dock: &DockConfig,
+    credentials: &Credentials,
+    rest: fn(&mut C) -> &mut RestConfig,
+    build: fn(&C) -> Result<A>,
+) -> Result<Arc<dyn DockAdapter>>
+where
+    C: DeserializeOwned,
+    A: DockAdapter + 'static,
+{
+    let mut config: C = dock.settings_as()?;
+    let common = rest(&mut config);
+    common.token = credentials.require("token")?.clone();
+    common.dock_id = Some(dock.id.clone());
+    let named = |e: Error| Error::config(format!("dock {}: {e}", dock.id));
+    Ok(Arc::new(build(&config).map_err(named)?))
 }
 
 /// `Ok(None)` for a `NotFound`.

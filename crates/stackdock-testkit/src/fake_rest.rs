@@ -14,7 +14,9 @@
 //!   [`FaultHook`] of the `nothing_half_made` check (fail the k-th call);
 //! * **pages**: [`page_of`] slices a listing by page number;
 //! * **request log**: every method, path and JSON body, for snapshots of
-//!   what the adapter sent ([`FakeRest::requests`]).
+//!   what the adapter sent ([`FakeRest::requests`]);
+//! * **latency**: a fixed delay on every answer, for benchmarks
+//!   ([`FakeRest::latency`]).
 //!
 //! Error bodies are the provider's own shape: pass a function from status
 //! and message to the body ([`FakeRest::errors`]).
@@ -133,6 +135,7 @@ struct Shared<S> {
     routes: Vec<Route<S>>,
     auth: Option<(String, String)>,
     auth_status: u16,
+    latency: std::time::Duration,
     errors: ErrorBody,
     calls: AtomicUsize,
     faults: Mutex<VecDeque<Fault>>,
@@ -176,6 +179,7 @@ impl<S: Send + 'static> FakeRest<S> {
                 routes: Vec::new(),
                 auth: None,
                 auth_status: 401,
+                latency: std::time::Duration::ZERO,
                 errors: Box::new(default_error),
                 calls: AtomicUsize::new(0),
                 faults: Mutex::new(VecDeque::new()),
@@ -200,6 +204,12 @@ impl<S: Send + 'static> FakeRest<S> {
     /// The status of a refused credential (default 401; Cloudflare says 403).
     pub fn auth_status(self, status: u16) -> Self {
         self.configure(|s| s.auth_status = status)
+    }
+
+    /// Answer every request only after `latency` (benchmarks measure
+    /// against a fixed round trip).
+    pub fn latency(self, latency: std::time::Duration) -> Self {
+        self.configure(|s| s.latency = latency)
     }
 
     /// How error bodies look at this provider.
@@ -289,7 +299,10 @@ impl<S: Send + 'static> FakeRest<S> {
     fn refusal(&self, request: &wiremock::Request, n: usize) -> Option<ResponseTemplate> {
         let shared = &self.shared;
         if let Some((name, value)) = &shared.auth {
-            let given = request.headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+            let given = request
+                .headers
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok());
             if given != Some(value.as_str()) {
                 let refused = Reply::error(shared.auth_status, "invalid credentials");
                 return Some(self.render(refused));
@@ -315,7 +328,9 @@ impl<S: Send + 'static> FakeRest<S> {
             Reply::Json(status, body) => (status, body),
             Reply::Error(status, message) => (status, (self.shared.errors)(status, &message)),
         };
-        ResponseTemplate::new(status).set_body_json(body)
+        ResponseTemplate::new(status)
+            .set_body_json(body)
+            .set_delay(self.shared.latency)
     }
 }
 

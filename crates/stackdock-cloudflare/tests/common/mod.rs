@@ -339,9 +339,12 @@ fn batch(s: &mut State, call: &Call) -> Reply {
             }
             result["patches"].as_array_mut().unwrap().push(r.clone());
         }
+        let key = |r: &Value| format!("{}|{}|{}", r["type"], r["name"], r["content"]);
+        let mut existing: std::collections::HashSet<String> =
+            s.records[&zone_id].iter().map(key).collect();
         for body in list("posts") {
             let record = s.record(&body, None)?;
-            if s.identical(&zone_id, &record) {
+            if !existing.insert(key(&record)) {
                 return Err(error(400, 81058, "An identical record already exists."));
             }
             s.records.get_mut(&zone_id).unwrap().push(record.clone());
@@ -361,7 +364,8 @@ fn batch(s: &mut State, call: &Call) -> Reply {
 /// A Cloudflare config pointed at the fake, without retries (so injected
 /// faults reach the adapter) unless `retry` is given.
 pub(crate) fn config(url: &str, retry: Option<RetryConfig>) -> CloudflareConfig {
-    let mut config = CloudflareConfig::new(TOKEN).account_id(ACCOUNT);
+    let mut config = CloudflareConfig::new(TOKEN);
+    config.account_id = Some(ACCOUNT.to_owned());
     config.rest = config
         .rest
         .base_url(url)

@@ -1,0 +1,149 @@
+//! Whole-zone plan/apply through the batch endpoint: only our records are
+//! touched, the safety threshold holds, and a second plan is empty.
+
+mod common;
+
+use common::{client, fake};
+use serde_json::json;
+use stackdock_core::dns::RecordData;
+use stackdock_core::ErrorKind;
+use stackdock_dns::model::Zone;
+use stackdock_dns::plan::PlanOptions;
+
+const MARKER: &str = "managed-by:stackdock";
+
+fn a(last: u8) -> RecordData {
+    RecordData::A {
+        address: [192, 0, 2, last].into(),
+    }
+}
+
+#[tokio::test]
+async fn sync_touches_only_our_records_in_few_batches() {
+    let fake = fake();
+    let zone_id = fake.state().add_zone("plan.example");
+    let server = fake.start().await;
+    let mut cf = client(&server.uri());
+    cf.batch_size = 3;
+    // Another tool's record, and one of ours the desired zone drops.
+    let records = |s: &mut common::State| s.records.get_mut(&zone_id).unwrap().clone();
+    for (name, content, comment) in [
+        ("mail.plan.example", "192.0.2.99", json!(null)),
+        ("old.plan.example", "192.0.2.98", json!(MARKER)),
+    ] {
+        let body = json!({ "type": "A", "name": name, "content": content, "ttl": 300, "comment": comment });
+        reqwest::Client::new()
+            .post(format!("{}/zones/{zone_id}/dns_records", server.uri()))
+            .bearer_auth(common::TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut desired = Zone::new("plan.example").unwrap();
+    desired.add("www", 300, a(1)).unwrap();
+    desired.add("www", 300, a(2)).unwrap();
+    desired
+        .add(
+            "@",
+            3600,
+            RecordData::TXT {
+                text: "v=spf1 -all".into(),
+            },
+        )
+        .unwrap();
+    desired
+        .add(
+            "_sip._tcp",
+            600,
+            RecordData::SRV {
+                priority: 10,
+                weight: 5,
+                port: 5060,
+                target: "sip.plan.example".into(),
+            },
+        )
+        .unwrap();
+    desired
+        .add(
+            "@",
+            3600,
+            RecordData::CAA {
+                flags: 0,
+                tag: "issue".into(),
+                value: "letsencrypt.org".into(),
+            },
+        )
+        .unwrap();
+
+    fake.clear_requests();
+    let zone_plan = cf
+        .plan_zone(&desired, &PlanOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(zone_plan.plan.counts(), (4, 0, 1), "{}", zone_plan.plan);
+    // One delete and five posts, three changes a request: two batches.
+    assert_eq!(zone_plan.batches.len(), 2);
+    insta::assert_json_snapshot!("batches", zone_plan.batches);
+    assert_eq!(cf.apply_zone(&zone_plan).await.unwrap(), 2);
+    let batches = fake
+        .requests()
+        .into_iter()
+        .filter(|(_, path, _)| path.ends_with("/batch"))
+        .count();
+    assert_eq!(batches, 2);
+
+    let after = records(&mut fake.state());
+    let foreign = after
+        .iter()
+        .find(|r| r["name"] == "mail.plan.example")
+        .expect("another tool's record stays");
+    assert_eq!(foreign["comment"], json!(null));
+    assert!(
+        !after.iter().any(|r| r["name"] == "old.plan.example"),
+        "our dropped record is deleted"
+    );
+    assert_eq!(after.iter().filter(|r| r["comment"] == MARKER).count(), 5);
+
+    // Applied: planning again changes nothing.
+    let again = cf
+        .plan_zone(&desired, &PlanOptions::default())
+        .await
+        .unwrap();
+    assert!(again.plan.is_empty(), "{}", again.plan);
+    assert!(again.batches.is_empty());
+}
+
+#[tokio::test]
+async fn the_safety_threshold_refuses_a_large_delete_unless_forced() {
+    let fake = fake();
+    fake.state().add_zone("big.example");
+    let server = fake.start().await;
+    let cf = client(&server.uri());
+    let mut full = Zone::new("big.example").unwrap();
+    for i in 0..20 {
+        full.add(&format!("h{i}"), 300, a(i)).unwrap();
+    }
+    cf.sync_zone(&full, &PlanOptions::default()).await.unwrap();
+    let mut small = Zone::new("big.example").unwrap();
+    small.add("h0", 300, a(0)).unwrap();
+    let err = cf
+        .sync_zone(&small, &PlanOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Refused, "{err}");
+    assert_eq!(
+        fake.state().records.values().map(Vec::len).sum::<usize>(),
+        20,
+        "nothing applied"
+    );
+    let plan = cf
+        .sync_zone(&small, &PlanOptions::default().forced())
+        .await
+        .unwrap();
+    assert_eq!(plan.counts(), (0, 0, 19));
+    assert_eq!(
+        fake.state().records.values().map(Vec::len).sum::<usize>(),
+        1
+    );
+}
