@@ -546,6 +546,9 @@ mod tests {
     proptest! {
         #[test]
         fn canonical_names_are_fixed_points(labels in proptest::collection::vec("[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", 2..6)) {
+            // An `xn--` label is punycode and must decode (a separate test);
+            // plain LDH labels are what this property is about.
+            prop_assume!(labels.iter().all(|l| !l.starts_with("xn--")));
             let name = labels.join(".");
             let once = dns_name("f", &name, NameRules::Hostname).unwrap();
             let twice = dns_name("f", &format!("{}.", once.to_uppercase()), NameRules::Hostname).unwrap();
