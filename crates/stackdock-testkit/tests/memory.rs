@@ -329,7 +329,9 @@ impl DockAdapter for Broken {
                     .inner
                     .create(&self.renamed(&self.renamed(&spec)))
                     .await?;
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                // A window wider than every cancel point, so some cancel
+                // lands inside it however slow the machine is.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 self.call()?;
                 self.inner.delete(&half.id()).await?;
                 return self.inner.create(&spec).await;
