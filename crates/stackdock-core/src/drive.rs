@@ -21,6 +21,10 @@
 //!   **created** (the record's `create_requested` was written only after the
 //!   resource was observed absent); otherwise it creates. It never sends a
 //!   second create blindly.
+//! * A resource found in status **`provisioning`** (a create of it was
+//!   interrupted part-way, e.g. a database whose ownership marker was never
+//!   finished) is not taken as done: the driver calls `create`, which the
+//!   adapter contract makes finish it or adopt it, never duplicate it.
 //! * A `provisioned` record is **re-provisioned** by [`reconcile`]: observe,
 //!   then nothing (up to date), an update (drifted) or a re-create (vanished).
 //! * **[`deprovision`]** deletes the recorded resource (delete of what is
@@ -55,7 +59,7 @@ use crate::adapter::{Created, DockAdapter, DockAdapterExt};
 use crate::context::CallContext;
 use crate::outcome::CreateOutcome;
 use crate::provisioning::{ProvisioningRecord, ProvisioningState as S, Reason, Step};
-use crate::resource::{Resource, ResourceId};
+use crate::resource::{Resource, ResourceId, ResourceStatus};
 use crate::spec::ResourceSpec;
 use crate::{Error, Result};
 
@@ -164,7 +168,7 @@ async fn first_create(
     record: &mut ProvisioningRecord,
     sink: &dyn TransitionSink,
 ) -> Result<Created> {
-    if let Some(existing) = adapter.find(spec).await? {
+    if let Some(existing) = finished(adapter.find(spec).await?) {
         let reason = if record.state == S::Missing {
             Reason::Reappeared
         } else {
@@ -207,7 +211,7 @@ async fn resume_create(
 ) -> Result<Created> {
     let step = Step::new(Reason::Resumed, format!("{} resumed", describe(spec)));
     advance(record, sink, S::Provisioning, step).await?;
-    match adapter.find(spec).await {
+    match adapter.find(spec).await.map(finished) {
         Ok(Some(existing)) => {
             record.resource_id = Some(existing.id());
             let step = Step::new(
@@ -225,6 +229,13 @@ async fn resume_create(
         Ok(None) => create(adapter, spec, record, sink).await,
         Err(error) => Err(failed(record, sink, error).await),
     }
+}
+
+/// A found resource that is done being made; one still `provisioning` (a
+/// create interrupted part-way) is `None`, so the driver creates and the
+/// adapter finishes or adopts it instead of the record calling it done.
+fn finished(found: Option<Resource>) -> Option<Resource> {
+    found.filter(|r| r.status() != ResourceStatus::Provisioning)
 }
 
 /// The create call itself, from `provisioning`.

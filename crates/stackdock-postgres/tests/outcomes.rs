@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use common::TestEnv;
 use futures::future::join_all;
+use stackdock_core::drive::{self, Discard};
 use stackdock_core::factory::{Credentials, DockConfig, DockFactories, DockFactory};
 use stackdock_core::layer::standard;
 use stackdock_core::secret::SecretString;
 use stackdock_core::spec::{Common, DatabaseSpec, ResourceSpec};
 use stackdock_core::{
-    CreateOutcome, DockAdapter, DockAdapterExt, DockRegistry, ErrorKind, ListOptions, ResourceId,
-    ResourceKind, ResourceStatus,
+    CreateOutcome, DockAdapter, DockAdapterExt, DockRegistry, ErrorKind, ListOptions,
+    ProvisioningRecord, ProvisioningSource, ProvisioningState, ResourceId, ResourceKind,
+    ResourceStatus,
 };
 use stackdock_postgres::adapter::FaultTiming;
 use stackdock_postgres::{PostgresFactory, ProvisionStep};
@@ -81,6 +83,43 @@ async fn finishing_an_interrupted_create_reports_created() {
     assert_eq!(
         adapter.create(&s).await.unwrap().outcome,
         CreateOutcome::Adopted
+    );
+    adapter.delete(&id(&name)).await.unwrap();
+    env.assert_clean().await;
+}
+
+/// A control plane's driver resuming a record left in `provisioning` by a
+/// crash after `CREATE DATABASE` finishes the database (listed, active)
+/// rather than recording the half-made one as done — found by the
+/// runtime's random-abort trials on this server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_provisioning_finishes_the_half_made_database() {
+    let env = TestEnv::new().await;
+    let adapter = env.new_adapter();
+    let name = env.name("drive");
+    let s = spec(&name, Some("t"));
+    let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
+    adapter.inject(ProvisionStep::CreateDatabase, FaultTiming::HangAfter);
+    let crashed = tokio::time::timeout(
+        Duration::from_secs(5),
+        drive::provision(&adapter, &s, &mut record, &Discard),
+    )
+    .await;
+    assert!(crashed.is_err(), "the hanging create was dropped");
+    assert_eq!(record.state, ProvisioningState::Provisioning);
+
+    let resumed = drive::provision(&adapter, &s, &mut record, &Discard)
+        .await
+        .unwrap();
+    assert_eq!(record.state, ProvisioningState::Provisioned);
+    assert_eq!(resumed.meta().status, ResourceStatus::Active);
+    let listed = adapter
+        .list_all(ResourceKind::Database, &ListOptions::for_tenant("t"))
+        .await
+        .unwrap();
+    assert!(
+        listed.iter().any(|r| r.name() == name),
+        "the resumed database is listed"
     );
     adapter.delete(&id(&name)).await.unwrap();
     env.assert_clean().await;
