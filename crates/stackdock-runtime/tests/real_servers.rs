@@ -712,6 +712,89 @@ async fn a_fault_at_every_remote_call_on_real_servers_rolls_back_or_is_finished_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_aborted_at_random_points_resume_with_exactly_one_of_each_on_real_servers() {
+    use rand::Rng;
+    let servers = Servers::start().await;
+    let faults = Arc::new(Faults::default());
+    // How long a clean apply takes here: the window the aborts fall in.
+    let window = {
+        let fx = fixture(&servers, &faults).await;
+        let tenant = Tenant::new();
+        let started = Instant::now();
+        let report = fx
+            .runtime
+            .apply(&tenant.blueprint(), "a", ApplyOptions::keep())
+            .await
+            .unwrap();
+        assert!(report.succeeded(), "{:?}", report.failure);
+        fx.runtime
+            .destroy(&tenant.scope, "agency", "a")
+            .await
+            .unwrap();
+        started.elapsed()
+    };
+    for trial in 0..20 {
+        let fx = Arc::new(fixture(&servers, &faults).await);
+        let tenant = Tenant::new();
+        let cut = window.mul_f64(rand::thread_rng().gen_range(0.0..1.0));
+        let task = {
+            let (fx, bp) = (fx.clone(), tenant.blueprint());
+            tokio::spawn(async move { fx.runtime.apply(&bp, "a", ApplyOptions::rollback()).await })
+        };
+        tokio::time::sleep(cut).await;
+        task.abort();
+        let _ = task.await;
+        // The dead run still holds the scope: end it as an operator would.
+        // Its start may still commit after the abort (the SQLite driver's
+        // worker finishes a statement already sent), so a resume can meet
+        // it: end that one too, then resume.
+        let resumed = loop {
+            if let Some(dead) = fx.store.active_run(&tenant.scope).await.unwrap() {
+                fx.store
+                    .finish_run(&dead.id, RunStatus::Cancelled, Some("process_died"), None)
+                    .await
+                    .unwrap();
+            }
+            let report = fx
+                .runtime
+                .apply(&tenant.blueprint(), "a", ApplyOptions::rollback())
+                .await
+                .unwrap();
+            if !report.joined {
+                break report;
+            }
+        };
+        assert!(
+            resumed.succeeded(),
+            "trial {trial} (cut at {cut:?}): {:?}",
+            resumed.failure
+        );
+        let left = servers.leftovers(&tenant).await;
+        assert_eq!(
+            left.len(),
+            4,
+            "trial {trial} (cut at {cut:?}): exactly one of each: {left:?}"
+        );
+        let destroyed = fx
+            .runtime
+            .destroy(&tenant.scope, "agency", "a")
+            .await
+            .unwrap();
+        assert!(
+            destroyed.succeeded(),
+            "trial {trial}: {:?}",
+            destroyed.failure
+        );
+        let left = servers.leftovers(&tenant).await;
+        assert!(
+            left.is_empty(),
+            "trial {trial} (cut at {cut:?}): leaked {left:?}"
+        );
+    }
+    servers.drop_mail_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_applies_on_real_servers_are_one_run_and_a_destroy_meanwhile_is_busy() {
     let servers = Servers::start().await;
     let faults = Arc::new(Faults::default());
