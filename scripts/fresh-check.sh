@@ -67,6 +67,12 @@ if [ "${1:-}" = "--tests" ]; then
     cargo test --all-features -p stackdock-email --test hash_doveadm --test sql_postfix --test sql_dovecot
     cargo test --all-features -p stackdock-dns --test zonefile --test zonefile_backend --test powerdns
     cargo test --all-features -p stackdock-postgres --test scram_login
+    # pdns_server, sqlite3 and PostgreSQL's initdb/pg_ctl, from the runtime,
+    # its PostgreSQL store (whole crate: the workers test needs its example
+    # binary built) and the CLI.
+    cargo test --all-features -p stackdock-runtime --test real_servers
+    cargo test --all-features -p stackdock-runtime-postgres
+    cargo test --all-features -p stackdock-cli --test tenant
 fi
 
 for daemon in pdns_server dovecot master; do
