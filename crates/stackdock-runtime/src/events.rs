@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use stackdock_core::provisioning::Reason;
-use stackdock_core::ProvisioningState;
+use stackdock_core::{ProvisioningState, ResourceStatus};
 
 use crate::model::{Operation, RunId, RunStatus};
 
@@ -78,6 +78,20 @@ pub enum RunEventKind {
     Cancelling,
     /// A step failed and the run compensates what it created.
     RollbackStarted,
+    /// A deploy's deployment was created, or its status changed.
+    Deployment {
+        /// The web service step deployed.
+        step: String,
+        /// The provider's id of the deployment.
+        deployment: String,
+        /// Its universal status (`provisioning` while it builds).
+        status: ResourceStatus,
+        /// Its provisioning state (`provisioned` once ready, `failed`).
+        state: ProvisioningState,
+        /// Where it is served, once known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+    },
     /// The run ended.
     RunFinished {
         /// How.

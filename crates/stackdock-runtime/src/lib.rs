@@ -16,8 +16,8 @@ pub mod vault;
 pub mod worker;
 
 pub use engine::{
-    ApplyOptions, Executed, OnFailure, RunReport, RunRequest, Runtime, ScopeStatus, StepFailure,
-    StepStatus, SyncReport,
+    ApplyOptions, DeployReport, DeployRequest, Executed, OnFailure, RunReport, RunRequest, Runtime,
+    ScopeStatus, StepFailure, StepStatus, SyncReport,
 };
 pub use error::{Error, Result};
 

@@ -51,6 +51,9 @@ pub enum Operation {
     Reconcile,
     /// Inventory sync (not implemented yet; reserved).
     Sync,
+    /// A new deployment of a recorded web service, followed to ready or
+    /// failed ([`Runtime::deploy`](crate::Runtime::deploy)).
+    Deploy,
 }
 
 impl Operation {
@@ -61,6 +64,7 @@ impl Operation {
             Operation::Destroy => "destroy",
             Operation::Reconcile => "reconcile",
             Operation::Sync => "sync",
+            Operation::Deploy => "deploy",
         }
     }
 
@@ -71,6 +75,7 @@ impl Operation {
             "destroy" => Operation::Destroy,
             "reconcile" => Operation::Reconcile,
             "sync" => Operation::Sync,
+            "deploy" => Operation::Deploy,
             _ => return None,
         })
     }

@@ -270,6 +270,27 @@ impl<'a> Session<'a> {
             .await
     }
 
+    /// [`Runtime::deploy`], needing `provisioning: full`.
+    pub async fn deploy(
+        &self,
+        scope: &str,
+        request: &crate::DeployRequest,
+    ) -> Result<crate::DeployReport> {
+        let owner = self.owner(scope).await?;
+        let org = self
+            .check(
+                owner.as_deref(),
+                scope,
+                "deploy",
+                Area::Provisioning,
+                Access::Full,
+            )
+            .await?;
+        self.runtime
+            .deploy(scope, &org, &self.principal.id, request)
+            .await
+    }
+
     /// [`Runtime::cancel`] of a run, needing `provisioning: full` in the
     /// org of the run's scope (`docks: full` for a sync run); another org's
     /// run is not found.

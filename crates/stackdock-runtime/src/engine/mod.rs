@@ -5,6 +5,7 @@
 mod apply;
 mod cancel;
 mod dag;
+mod deploy;
 mod destroy;
 mod limits;
 mod plan;
@@ -20,6 +21,7 @@ use limits::{CancelFlag, Permits};
 use sink::StepSink;
 
 use request::dependencies;
+pub use deploy::{DeployReport, DeployRequest};
 pub use request::{Executed, RunRequest};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -200,6 +202,7 @@ pub struct Runtime {
     permits: Arc<Permits>,
     retry: RetryPolicy,
     cancel_poll: Duration,
+    deploy_poll: deploy::DeployPoll,
     executing: Arc<Mutex<HashMap<RunId, CancelFlag>>>,
     events: broadcast::Sender<RunEvent>,
     policy: Arc<dyn Policy>,
@@ -256,6 +259,7 @@ impl Runtime {
             )),
             retry: STEP_RETRY,
             cancel_poll: Duration::from_millis(500),
+            deploy_poll: deploy::DeployPoll::default(),
             executing: Arc::default(),
             events: broadcast::channel(1024).0,
             policy: Arc::new(RolePolicy),

@@ -45,6 +45,9 @@ pub struct RunRequest {
     /// Options of an apply (ignored by the other operations).
     #[serde(default)]
     pub options: ApplyOptions,
+    /// What a deploy deploys (and only a deploy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeployRequest>,
 }
 
 impl RunRequest {
@@ -57,6 +60,7 @@ impl RunRequest {
             operation: Operation::Apply,
             blueprint: Some(blueprint.clone()),
             options,
+            deploy: None,
         }
     }
 
@@ -68,6 +72,14 @@ impl RunRequest {
     /// Destroy `scope` of `org` as `actor`.
     pub fn destroy(scope: &str, org: &str, actor: &str) -> Self {
         Self::without_blueprint(scope, org, actor, Operation::Destroy)
+    }
+
+    /// Deploy a web service of `scope` of `org` as `actor`.
+    pub fn deploy(scope: &str, org: &str, actor: &str, deploy: DeployRequest) -> Self {
+        RunRequest {
+            deploy: Some(deploy),
+            ..Self::without_blueprint(scope, org, actor, Operation::Deploy)
+        }
     }
 
     /// Sync the inventory of `dock` as `actor` (the scope is `dock:<id>`).
@@ -83,6 +95,7 @@ impl RunRequest {
             operation,
             blueprint: None,
             options: ApplyOptions::default(),
+            deploy: None,
         }
     }
 
@@ -94,7 +107,7 @@ impl RunRequest {
         }
     }
 
-    fn invalid(&self, why: impl Into<String>) -> Error {
+    pub(super) fn invalid(&self, why: impl Into<String>) -> Error {
         Error::InvalidRequest(format!(
             "{} of scope {}: {}",
             self.operation,
@@ -112,6 +125,8 @@ pub enum Executed {
     Run(RunReport),
     /// A sync.
     Sync(SyncReport),
+    /// A deploy (boxed: a deployment is large beside the other reports).
+    Deploy(Box<DeployReport>),
 }
 
 impl Executed {
@@ -120,6 +135,7 @@ impl Executed {
         match self {
             Executed::Run(r) => &r.run,
             Executed::Sync(s) => &s.run,
+            Executed::Deploy(d) => &d.run,
         }
     }
 }
@@ -129,7 +145,8 @@ impl Runtime {
     /// provider call: an apply's blueprint is valid and names the request's
     /// scope and org; the scope belongs to the request's org (the first
     /// apply claims it, atomically in the store; another org's scope is
-    /// [`Error::NotFound`]); a sync's dock is registered.
+    /// [`Error::NotFound`]); a sync's dock is registered; a deploy's web
+    /// service is recorded and provisioned, on a dock that can deploy.
     ///
     /// A queue calls it before enqueueing; [`execute`](Runtime::execute)
     /// trusts that it was called.
@@ -149,6 +166,7 @@ impl Runtime {
                     .ok_or_else(|| request.invalid("a sync's scope is dock:<id>"))?;
                 self.docks.require(dock)?;
             }
+            Operation::Deploy => self.admit_deploy(request).await?,
             _ => {
                 let owner = self.store.scope_org(&request.scope).await?;
                 if owner.is_some_and(|owner| owner != request.org) {
@@ -182,6 +200,10 @@ impl Runtime {
         self.check_matches(run, request)?;
         match request.operation {
             Operation::Sync => self.execute_sync(run, request).await.map(Executed::Sync),
+            Operation::Deploy => self
+                .execute_deploy(run, request)
+                .await
+                .map(|report| Executed::Deploy(Box::new(report))),
             _ => self.execute_run(run, request).await.map(Executed::Run),
         }
     }
@@ -214,7 +236,7 @@ impl Runtime {
         Ok(blueprint)
     }
 
-    fn run_ctx(run: &OperationRun, request: &RunRequest) -> RunCtx {
+    pub(super) fn run_ctx(run: &OperationRun, request: &RunRequest) -> RunCtx {
         RunCtx {
             id: run.id.clone(),
             operation: request.operation,
@@ -270,7 +292,7 @@ impl Runtime {
 
     /// Run `work` for `run` in its call context, with its cancel flag
     /// registered and tripped when the store records a cancel request.
-    async fn watched<T>(
+    pub(super) async fn watched<T>(
         &self,
         ctx: &RunCtx,
         run: &OperationRun,
