@@ -85,6 +85,7 @@ use async_trait::async_trait;
 use crate::adapter::{Created, DockAdapter, ListOptions, Observation, Page, ProviderInfo};
 use crate::capability::{Arguments, Capabilities, Operation, Operations};
 use crate::dns::RecordData;
+use crate::extension::{Backups, EnvVars, PasswordRotation, SystemUsers};
 use crate::resource::{Resource, ResourceId, ResourceKind, ResourceMeta};
 use crate::spec::{
     DatabaseSpec, DeploymentSpec, DnsRecordSpec, DnsZoneSpec, DomainSpec, MailForwarderSpec,
@@ -143,6 +144,27 @@ pub trait KitProvider: Send + Sync + fmt::Debug + 'static {
     }
     /// Check the credentials with a cheap call.
     async fn check_credentials(&self) -> Result<()>;
+
+    /// Backups of sites, when the provider has them (the adapter's
+    /// [`DockAdapter::backups`]).
+    fn backups(&self) -> Option<&dyn Backups> {
+        None
+    }
+
+    /// Environment variables of web services, when the provider has them.
+    fn env_vars(&self) -> Option<&dyn EnvVars> {
+        None
+    }
+
+    /// Password rotation, when the provider has it.
+    fn password_rotation(&self) -> Option<&dyn PasswordRotation> {
+        None
+    }
+
+    /// Login users of servers, when the provider has them.
+    fn system_users(&self) -> Option<&dyn SystemUsers> {
+        None
+    }
 
     /// The common part of a resource this provider reports: reference
     /// (provider, dock, kind, id), name, and the raw payload (secret fields
@@ -661,4 +683,194 @@ impl<P: KitProvider> DockAdapter for KitAdapter<P> {
             other => other.map_err(context(Operation::Delete, id.kind)),
         }
     }
+
+    fn backups(&self) -> Option<&dyn Backups> {
+        self.provider.backups()
+    }
+
+    fn env_vars(&self) -> Option<&dyn EnvVars> {
+        self.provider.env_vars()
+    }
+
+    fn password_rotation(&self) -> Option<&dyn PasswordRotation> {
+        self.provider.password_rotation()
+    }
+
+    fn system_users(&self) -> Option<&dyn SystemUsers> {
+        self.provider.system_users()
+    }
+}
+
+/// Implement [`DockAdapter`] for a named adapter type by delegating every
+/// method to the adapter `|this| <expr>` borrows from it (a [`KitAdapter`]
+/// field, or one behind an `Arc` so the type stays `Clone`): a provider keeps
+/// its own adapter type — with its constructors and typed accessors — while
+/// the kit does the work. Extensions are delegated too, so put them on the
+/// [`KitProvider`].
+///
+/// ```
+/// use stackdock_core::kit::{KitAdapter, KitProvider};
+/// use stackdock_core::{async_trait, DockAdapter, ProviderInfo, Result};
+///
+/// #[derive(Debug)]
+/// struct Demo;
+/// #[async_trait]
+/// impl KitProvider for Demo {
+///     fn info(&self) -> ProviderInfo { ProviderInfo::new("demo", "Demo") }
+///     fn dock_id(&self) -> &str { "demo-1" }
+///     async fn check_credentials(&self) -> Result<()> { Ok(()) }
+/// }
+///
+/// /// The demo adapter, with a constructor of its own.
+/// #[derive(Debug, Clone)]
+/// pub struct DemoAdapter(std::sync::Arc<KitAdapter<Demo>>);
+/// impl DemoAdapter {
+///     pub fn new() -> Self { DemoAdapter(KitAdapter::new(Demo).into()) }
+/// }
+/// stackdock_core::delegate_dock_adapter!(DemoAdapter, |this| &*this.0);
+///
+/// let dock: Box<dyn DockAdapter> = Box::new(DemoAdapter::new());
+/// assert_eq!(dock.dock_id(), "demo-1");
+/// ```
+#[macro_export]
+macro_rules! delegate_dock_adapter {
+    ($ty:ty, |$this:ident| $inner:expr) => {
+        #[$crate::async_trait]
+        impl $crate::DockAdapter for $ty {
+            fn provider(&self) -> &$crate::ProviderInfo {
+                $crate::DockAdapter::provider({
+                    let $this = self;
+                    $inner
+                })
+            }
+            fn dock_id(&self) -> &str {
+                $crate::DockAdapter::dock_id({
+                    let $this = self;
+                    $inner
+                })
+            }
+            fn capabilities(&self) -> $crate::Capabilities {
+                $crate::DockAdapter::capabilities({
+                    let $this = self;
+                    $inner
+                })
+            }
+            fn endpoint(&self) -> ::std::option::Option<::std::string::String> {
+                $crate::DockAdapter::endpoint({
+                    let $this = self;
+                    $inner
+                })
+            }
+            fn planned_id(
+                &self,
+                spec: &$crate::ResourceSpec,
+            ) -> ::std::option::Option<$crate::ResourceId> {
+                $crate::DockAdapter::planned_id(
+                    {
+                        let $this = self;
+                        $inner
+                    },
+                    spec,
+                )
+            }
+            async fn check_credentials(&self) -> $crate::Result<()> {
+                $crate::DockAdapter::check_credentials({
+                    let $this = self;
+                    $inner
+                })
+                .await
+            }
+            async fn list(
+                &self,
+                kind: $crate::ResourceKind,
+                options: &$crate::ListOptions,
+            ) -> $crate::Result<$crate::Page<$crate::Resource>> {
+                $crate::DockAdapter::list(
+                    {
+                        let $this = self;
+                        $inner
+                    },
+                    kind,
+                    options,
+                )
+                .await
+            }
+            async fn observe(
+                &self,
+                id: &$crate::ResourceId,
+                desired: ::std::option::Option<&$crate::ResourceSpec>,
+            ) -> $crate::Result<$crate::Observation> {
+                $crate::DockAdapter::observe(
+                    {
+                        let $this = self;
+                        $inner
+                    },
+                    id,
+                    desired,
+                )
+                .await
+            }
+            async fn create(&self, spec: &$crate::ResourceSpec) -> $crate::Result<$crate::Created> {
+                $crate::DockAdapter::create(
+                    {
+                        let $this = self;
+                        $inner
+                    },
+                    spec,
+                )
+                .await
+            }
+            async fn update(
+                &self,
+                id: &$crate::ResourceId,
+                spec: &$crate::ResourceSpec,
+            ) -> $crate::Result<$crate::Resource> {
+                $crate::DockAdapter::update(
+                    {
+                        let $this = self;
+                        $inner
+                    },
+                    id,
+                    spec,
+                )
+                .await
+            }
+            async fn delete(&self, id: &$crate::ResourceId) -> $crate::Result<()> {
+                $crate::DockAdapter::delete(
+                    {
+                        let $this = self;
+                        $inner
+                    },
+                    id,
+                )
+                .await
+            }
+            fn backups(&self) -> ::std::option::Option<&dyn $crate::extension::Backups> {
+                $crate::DockAdapter::backups({
+                    let $this = self;
+                    $inner
+                })
+            }
+            fn env_vars(&self) -> ::std::option::Option<&dyn $crate::extension::EnvVars> {
+                $crate::DockAdapter::env_vars({
+                    let $this = self;
+                    $inner
+                })
+            }
+            fn password_rotation(
+                &self,
+            ) -> ::std::option::Option<&dyn $crate::extension::PasswordRotation> {
+                $crate::DockAdapter::password_rotation({
+                    let $this = self;
+                    $inner
+                })
+            }
+            fn system_users(&self) -> ::std::option::Option<&dyn $crate::extension::SystemUsers> {
+                $crate::DockAdapter::system_users({
+                    let $this = self;
+                    $inner
+                })
+            }
+        }
+    };
 }

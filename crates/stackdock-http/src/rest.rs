@@ -324,23 +324,47 @@ impl fmt::Debug for RestClient {
 impl RestClient {
     /// A client for `config` on `api`, mapping errors with `mapper`.
     pub fn new(config: &RestConfig, api: &RestApi, mapper: impl ErrorMapper) -> Result<Self> {
-        let http_config = config.http_config(api)?;
-        let endpoint = redact_url(http_config.base_url.as_str());
-        let mut http = HttpClient::new(http_config, mapper)?;
+        let http = HttpClient::new(config.http_config(api)?, mapper)?;
+        Ok(Self::from_http(config, api, http))
+    }
+
+    /// A client over an HTTP layer the provider built itself (from
+    /// [`RestConfig::http_config`] plus what its API needs on every call: a
+    /// default query, a user agent, other timeouts). The dock id, page size
+    /// and clock come from `config`.
+    ///
+    /// ```
+    /// use stackdock_http::{HttpClient, Paging, RestApi, RestClient, RestConfig, StatusErrorMapper};
+    /// # const API: RestApi = RestApi { name: "Example", base_url: "https://api.example.com",
+    /// #     env_prefix: "EXAMPLE_", dock_id: "example", default_page_size: 20, max_page_size: 100,
+    /// #     min_page_size: 1, envelope: "", paging: Paging::pages("/items", "/pages"), check_path: "/me" };
+    /// let config = RestConfig::new("t");
+    /// let http = config.http_config(&API).unwrap().with_default_query("team", "acme");
+    /// let client = RestClient::from_http(&config, &API, HttpClient::new(http, StatusErrorMapper).unwrap());
+    /// assert_eq!(client.page_size(None), 20);
+    /// ```
+    pub fn from_http(config: &RestConfig, api: &RestApi, mut http: HttpClient) -> Self {
         if let Some(clock) = &config.clock {
             http = http.with_clock(clock.clone());
         }
         let max = api.max_page_size.max(1);
-        Ok(RestClient {
+        RestClient {
+            // As configured (a parsed URL would gain a trailing `/`).
+            endpoint: redact_url(config.base_url.as_deref().unwrap_or(api.base_url)),
             http,
             dock_id: config.dock_id.clone().unwrap_or_else(|| api.dock_id.into()),
-            endpoint,
             default_page_size: config
                 .page_size
                 .unwrap_or(api.default_page_size)
                 .clamp(1, max),
             api: *api,
-        })
+        }
+    }
+
+    /// Use another clock for retry waits (tests use a [`ManualClock`](crate::ManualClock)).
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.http = self.http.with_clock(clock);
+        self
     }
 
     /// The HTTP layer, for calls the helpers below do not cover.
@@ -427,10 +451,41 @@ impl RestClient {
         options: &ListOptions,
         max_page_size: u32,
     ) -> Result<Page<serde_json::Value>> {
+        self.page_in(req, options, max_page_size, self.api.paging)
+            .await
+    }
+
+    /// [`RestClient::page`] for an endpoint that pages its own way (another
+    /// cursor key, items under another name ...).
+    ///
+    /// ```no_run
+    /// # async fn f(client: stackdock_http::RestClient) -> stackdock_core::Result<()> {
+    /// use stackdock_http::{Paging, Request};
+    /// let projects = Paging::Cursor { cursor: "from", limit: "limit", items: "/projects", next: "/pagination/next" };
+    /// let page = client.page_as(Request::get("/v10/projects"), &Default::default(), projects).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn page_as(
+        &self,
+        req: Request,
+        options: &ListOptions,
+        paging: Paging,
+    ) -> Result<Page<serde_json::Value>> {
+        self.page_in(req, options, self.api.max_page_size, paging)
+            .await
+    }
+
+    async fn page_in(
+        &self,
+        req: Request,
+        options: &ListOptions,
+        max_page_size: u32,
+        paging: Paging,
+    ) -> Result<Page<serde_json::Value>> {
         let size = self.page_size(options.page_size).min(max_page_size.max(1));
         let size = size.to_string();
         let cursor = options.cursor.clone();
-        match self.api.paging {
+        match paging {
             Paging::Number {
                 page,
                 per_page,
@@ -488,13 +543,27 @@ impl RestClient {
     /// Every item of the listing `req`, all pages at the largest page size
     /// (fails on a cursor that does not advance).
     pub async fn all(&self, req: Request) -> Result<Vec<serde_json::Value>> {
-        let mut options = ListOptions {
+        let options = ListOptions {
             page_size: Some(self.api.max_page_size),
             ..Default::default()
         };
+        self.all_as(req, &options, self.api.paging).await
+    }
+
+    /// Every item of the listing `req` from `options`' cursor on, at its page
+    /// size (the configured one when `None`), for an endpoint that pages its
+    /// own way (see [`RestClient::page_as`]); fails on a cursor that does not
+    /// advance.
+    pub async fn all_as(
+        &self,
+        req: Request,
+        options: &ListOptions,
+        paging: Paging,
+    ) -> Result<Vec<serde_json::Value>> {
+        let mut options = options.clone();
         let mut out = Vec::new();
         loop {
-            let page = self.page(req.clone(), &options).await?;
+            let page = self.page_as(req.clone(), &options, paging).await?;
             out.extend(page.items);
             match page.next_cursor {
                 Some(next) if Some(&next) != options.cursor.as_ref() => options.cursor = Some(next),
