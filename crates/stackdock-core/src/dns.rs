@@ -270,8 +270,18 @@ impl RecordData {
 
     /// The canonical form of this data when it differs (`None`: it is
     /// canonical already, and nothing was allocated to find that out), or the
-    /// error [`RecordData::canonicalise`] would give.
-    pub(crate) fn canonical_form(&self) -> crate::Result<Option<RecordData>> {
+    /// error [`RecordData::canonicalise`] would give. Checking a big zone
+    /// that is canonical already costs no copy.
+    ///
+    /// ```
+    /// use stackdock_core::dns::RecordData;
+    /// let cname = RecordData::CNAME { target: "www.example.com".into() };
+    /// assert_eq!(cname.canonical_form().unwrap(), None);
+    /// let upper = RecordData::CNAME { target: "WWW.Example.com.".into() };
+    /// assert_eq!(upper.canonical_form().unwrap(), Some(cname));
+    /// assert!(RecordData::CNAME { target: "1.2.3.4".into() }.canonical_form().is_err());
+    /// ```
+    pub fn canonical_form(&self) -> crate::Result<Option<RecordData>> {
         if self.check_canonical()? {
             return Ok(None);
         }
@@ -609,6 +619,21 @@ pub fn content_parts(data: &RecordData) -> (Option<u16>, String) {
 /// ```
 pub fn from_parts(rtype: &str, priority: Option<u16>, content: &str) -> Option<RecordData> {
     let rtype: RecordType = rtype.parse().ok()?;
+    // Addresses, most of a big zone, need no text handling: what parses
+    // here is what the presentation parser below would give.
+    match rtype {
+        RecordType::A => {
+            if let Ok(address) = content.parse() {
+                return Some(RecordData::A { address });
+            }
+        }
+        RecordType::AAAA => {
+            if let Ok(address) = content.parse() {
+                return Some(RecordData::AAAA { address });
+            }
+        }
+        _ => {}
+    }
     let fields = content.split_whitespace().count();
     let text = match (rtype, priority) {
         (RecordType::MX, Some(p)) if fields == 1 => format!("{p} {content}"),
@@ -703,6 +728,34 @@ mod tests {
                 nameserver: bad.into(),
             };
             assert!(canonical(ns).is_err(), "NS {bad:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_read_by_from_parts_match_the_presentation_parser() {
+        let inputs = [
+            "192.0.2.1",
+            " 192.0.2.1",
+            "192.0.2.1.",
+            "010.0.2.1",
+            "192.0.2",
+            "2001:db8::1",
+            "::ffff:1.2.3.4",
+            "2001:DB8::1",
+            "\"192.0.2.1\"",
+            "192.0.2.1 192.0.2.2",
+            "",
+        ];
+        for rtype in [RecordType::A, RecordType::AAAA] {
+            for input in inputs {
+                let words = input.split_whitespace().map(|w| w.trim_end_matches('.'));
+                let slow = parse_content(rtype, &words.collect::<Vec<_>>().join(" "), "").ok();
+                assert_eq!(
+                    from_parts(rtype.as_str(), None, input),
+                    slow,
+                    "{rtype} {input:?}"
+                );
+            }
         }
     }
 

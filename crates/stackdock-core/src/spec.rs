@@ -416,8 +416,17 @@ pub fn absolute_owner(name: &str, zone: &str) -> Result<String> {
     canonical_owner(name, zone).map(Cow::into_owned)
 }
 
-/// [`absolute_owner`], borrowing `name` when it is canonical and absolute.
-fn canonical_owner<'a>(name: &'a str, zone: &str) -> Result<Cow<'a, str>> {
+/// [`absolute_owner`], borrowing `name` when it is canonical and absolute
+/// (checking the names of a big zone that is canonical already copies none).
+///
+/// ```
+/// use std::borrow::Cow;
+/// use stackdock_core::spec::canonical_owner;
+/// let same = canonical_owner("www.example.com", "example.com").unwrap();
+/// assert!(matches!(same, Cow::Borrowed("www.example.com")));
+/// assert_eq!(canonical_owner("www", "example.com").unwrap(), "www.example.com");
+/// ```
+pub fn canonical_owner<'a>(name: &'a str, zone: &str) -> Result<Cow<'a, str>> {
     let zone = validate::canonical_dns_name("zone", zone, NameRules::Hostname)?;
     // No trimming: " " is a bad name, not a way to say "the apex".
     if name.is_empty() || name == "@" {

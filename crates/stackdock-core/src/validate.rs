@@ -100,7 +100,16 @@ pub fn dns_name(field: &str, name: &str, rules: NameRules) -> Result<String> {
 
 /// [`dns_name`], borrowing `name` when it is already canonical (the common
 /// case of a spec checked twice: no allocation the second time).
-pub(crate) fn canonical_dns_name<'a>(
+///
+/// ```
+/// use std::borrow::Cow;
+/// use stackdock_core::validate::{canonical_dns_name, NameRules};
+/// let same = canonical_dns_name("name", "www.example.com", NameRules::Hostname).unwrap();
+/// assert!(matches!(same, Cow::Borrowed(_)));
+/// let fixed = canonical_dns_name("name", "WWW.example.com.", NameRules::Hostname).unwrap();
+/// assert_eq!(fixed, "www.example.com");
+/// ```
+pub fn canonical_dns_name<'a>(
     field: &str,
     name: &'a str,
     rules: NameRules,
