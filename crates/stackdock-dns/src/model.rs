@@ -11,14 +11,15 @@
 //! are changed together (as in PowerDNS and RFC 2181 §5); a record set is the
 //! unit of planning.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 use stackdock_core::dns::{RecordData, RecordType};
-use stackdock_core::spec::{absolute_owner, MAX_TTL};
-use stackdock_core::validate;
+use stackdock_core::spec::{absolute_owner, canonical_owner, MAX_TTL};
+use stackdock_core::validate::{self, NameRules};
 use stackdock_core::{Error, Result};
 
 use crate::presentation::SUPPORTED_TYPES;
@@ -107,6 +108,9 @@ impl RecordSet {
 
     /// Validate and canonicalise in place (names, content, TTL, order).
     pub fn normalise(&mut self, zone: &str) -> Result<()> {
+        if self.is_canonical(zone) {
+            return Ok(());
+        }
         check_type(self.rtype)?;
         check_ttl(self.ttl)?;
         if self.records.is_empty() {
@@ -144,6 +148,40 @@ impl RecordSet {
             check_owner_marker(owner)?;
         }
         Ok(())
+    }
+
+    /// Whether [`RecordSet::normalise`] would accept this set and leave it
+    /// as it is, found without copying (sets of two or more records aside,
+    /// whose order is checked on their presentation forms). `false` for a
+    /// set that is invalid or not canonical: [`RecordSet::normalise`] says
+    /// which. `zone` must be canonical.
+    ///
+    /// ```
+    /// use stackdock_core::dns::RecordData;
+    /// use stackdock_dns::model::RecordSet;
+    /// let a = RecordData::A { address: [192, 0, 2, 1].into() };
+    /// let mut set = RecordSet::new("example.com", "www", 300, vec![a]).unwrap();
+    /// assert!(set.is_canonical("example.com"));
+    /// set.name = "WWW.example.com".into();
+    /// assert!(!set.is_canonical("example.com"));
+    /// ```
+    pub fn is_canonical(&self, zone: &str) -> bool {
+        let name = validate::canonical_dns_name("name", &self.name, NameRules::RecordOwner);
+        let one = matches!(self.rtype, RecordType::CNAME | RecordType::SOA);
+        check_type(self.rtype).is_ok()
+            && check_ttl(self.ttl).is_ok()
+            && matches!(name, Ok(Cow::Borrowed(_)))
+            && validate::is_in_zone(&self.name, zone)
+            && !self.records.is_empty()
+            && !(one && self.records.len() > 1)
+            && self.records.iter().all(|data| {
+                data.record_type() == self.rtype && matches!(data.canonical_form(), Ok(None))
+            })
+            && is_sorted_records(&self.records)
+            && self
+                .owner
+                .as_deref()
+                .is_none_or(|o| check_owner_marker(o).is_ok())
     }
 
     /// Whether two sets hold the same data (TTL and records; owner ignored).
@@ -185,6 +223,22 @@ pub fn sort_records(records: &mut Vec<RecordData>) {
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     keyed.dedup_by(|a, b| a.0 == b.0);
     records.extend(keyed.into_iter().map(|(_, r)| r));
+}
+
+/// Whether records are in [`sort_records`] order, without duplicates.
+fn is_sorted_records(records: &[RecordData]) -> bool {
+    if records.len() < 2 {
+        return true;
+    }
+    let mut previous: Option<String> = None;
+    for r in records {
+        let text = r.to_string();
+        if previous.as_ref().is_some_and(|p| *p >= text) {
+            return false;
+        }
+        previous = Some(text);
+    }
+    true
 }
 
 fn check_type(rtype: RecordType) -> Result<()> {
@@ -272,30 +326,57 @@ impl Zone {
         name: &str,
         records: impl IntoIterator<Item = (String, u32, RecordData, Option<String>)>,
     ) -> Result<Self> {
-        type Group = (u32, Vec<RecordData>, Option<Option<String>>);
         let mut zone = Zone::new(name)?;
-        let mut groups: BTreeMap<(String, RecordType), Group> = BTreeMap::new();
-        for (owner, ttl, data, marker) in records {
-            let group =
-                groups
-                    .entry((owner, data.record_type()))
-                    .or_insert((ttl, Vec::new(), None));
-            group.1.push(data);
-            group.2 = match group.2.take() {
-                None => Some(marker),
-                Some(seen) if seen == marker => Some(seen),
-                Some(_) => Some(None),
-            };
+        // Sorted by owner and type (stably: a set's first record keeps its
+        // place), then grouped by neighbours: no map of groups, and the sets
+        // come out in key order, so the zone's map is built in one pass.
+        let mut records: Vec<_> = records.into_iter().collect();
+        records.sort_by(|a, b| (&a.0, a.2.record_type()).cmp(&(&b.0, b.2.record_type())));
+        let mut sets = Vec::new();
+        let mut records = records.into_iter().peekable();
+        while let Some((owner, ttl, data, marker)) = records.next() {
+            let rtype = data.record_type();
+            let (mut group, mut marker) = (vec![data], Some(marker));
+            while let Some(next) = records.next_if(|n| n.0 == owner && n.2.record_type() == rtype) {
+                group.push(next.2);
+                marker = marker.filter(|m| *m == next.3);
+            }
+            if let Some(set) = zone.set_from_records(owner, ttl, group, marker.flatten()) {
+                sets.push((set.key(), set));
+            }
         }
-        for ((owner, _), (ttl, records, marker)) in groups {
-            let Ok(mut set) = RecordSet::new(&zone.name, &format!("{owner}."), ttl, records) else {
-                continue;
-            };
-            set.owner = marker.flatten();
-            zone.insert(set);
-        }
+        zone.rrsets = sets.into_iter().collect();
         Ok(zone)
     }
+
+    /// One set of [`Zone::from_records`]; `None` when it is not valid here.
+    fn set_from_records(
+        &self,
+        owner: String,
+        ttl: u32,
+        mut records: Vec<RecordData>,
+        marker: Option<String>,
+    ) -> Option<RecordSet> {
+        // The zone name was checked once; records parsed by `from_parts`
+        // are canonical, so this rarely copies.
+        sort_records(&mut records);
+        let name = match canonical_owner(&owner, &self.name) {
+            Ok(Cow::Borrowed(_)) => owner,
+            _ => absolute_owner(&format!("{owner}."), &self.name).ok()?,
+        };
+        let rtype = records.first()?.record_type();
+        let mut set = RecordSet {
+            name,
+            rtype,
+            ttl,
+            records,
+            owner: None,
+        };
+        set.normalise(&self.name).ok()?;
+        set.owner = marker;
+        Some(set)
+    }
+
     /// Set the tenant.
     pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
         self.tenant = Some(tenant.into());
@@ -418,9 +499,7 @@ impl Zone {
             if !canonical {
                 break;
             }
-            let mut checked = set.clone();
-            checked.normalise(&name)?;
-            canonical = checked == *set && checked.key() == *key;
+            canonical = set.is_canonical(&name) && key.name == set.name && key.rtype == set.rtype;
         }
         if !canonical {
             let mut owned = self.clone();

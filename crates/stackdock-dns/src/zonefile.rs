@@ -92,54 +92,85 @@ struct Entry {
     line: usize,
 }
 
-fn entries(text: &str) -> Result<Vec<Entry>> {
-    let mut lexer = Lexer::new(text);
-    let mut out = Vec::new();
-    let mut line = 1;
-    let mut current = Entry {
+/// The entries of a master file, one at a time: a 50,000-record file is
+/// never held as tokens all at once.
+struct Entries<'a> {
+    lexer: Lexer<'a>,
+    line: usize,
+    depth: usize,
+    current: Option<Entry>,
+}
+
+fn entries(text: &str) -> Entries<'_> {
+    let lexer = Lexer::new(text);
+    let current = Some(Entry {
         owner_omitted: lexer.at_blank(),
         tokens: Vec::new(),
         comments: Vec::new(),
-        line,
-    };
-    let mut depth = 0usize;
-    let at = |line: usize, e: Error| match e.kind() {
-        stackdock_core::ErrorKind::InvalidInput { reason, .. } => {
-            Error::invalid_input(format!("line {line}"), reason.clone())
-        }
-        _ => e,
-    };
-    loop {
-        let item = lexer.next_item().map_err(|e| at(line, e))?;
-        match item {
-            None => break,
-            Some(Lexed::Token(t)) => current.tokens.push(t),
-            Some(Lexed::Comment(c)) => current.comments.push(c),
-            Some(Lexed::Open) => depth += 1,
-            Some(Lexed::Close) => {
-                depth = depth.checked_sub(1).ok_or_else(|| {
-                    Error::invalid_input(format!("line {line}"), "unbalanced ')'")
-                })?;
-            }
-            Some(Lexed::Newline) => {
-                line += 1;
-                if depth == 0 {
-                    let next = Entry {
-                        owner_omitted: lexer.at_blank(),
-                        tokens: Vec::new(),
-                        comments: Vec::new(),
-                        line,
+        line: 1,
+    });
+    Entries {
+        lexer,
+        line: 1,
+        depth: 0,
+        current,
+    }
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        // Taken out while it is filled; not put back after an error or the end.
+        let mut current = self.current.take()?;
+        loop {
+            let item = match self.lexer.next_item() {
+                Ok(item) => item,
+                Err(e) => return Some(Err(at_line(self.line, e))),
+            };
+            match item {
+                None if self.depth != 0 => {
+                    return Some(Err(at_line(
+                        self.line,
+                        Error::invalid_input("", "unclosed '('"),
+                    )));
+                }
+                None => return Some(Ok(current)),
+                Some(Lexed::Token(t)) => current.tokens.push(t),
+                Some(Lexed::Comment(c)) => current.comments.push(c),
+                Some(Lexed::Open) => self.depth += 1,
+                Some(Lexed::Close) => {
+                    let Some(depth) = self.depth.checked_sub(1) else {
+                        let e = Error::invalid_input("", "unbalanced ')'");
+                        return Some(Err(at_line(self.line, e)));
                     };
-                    out.push(std::mem::replace(&mut current, next));
+                    self.depth = depth;
+                }
+                Some(Lexed::Newline) => {
+                    self.line += 1;
+                    if self.depth == 0 {
+                        self.current = Some(Entry {
+                            owner_omitted: self.lexer.at_blank(),
+                            tokens: Vec::new(),
+                            comments: Vec::new(),
+                            line: self.line,
+                        });
+                        return Some(Ok(current));
+                    }
                 }
             }
         }
     }
-    if depth != 0 {
-        return Err(Error::invalid_input(format!("line {line}"), "unclosed '('"));
+}
+
+/// An input error of the lexer, placed at `line`.
+fn at_line(line: usize, e: Error) -> Error {
+    match e.kind() {
+        stackdock_core::ErrorKind::InvalidInput { reason, .. } => {
+            Error::invalid_input(format!("line {line}"), reason.clone())
+        }
+        _ => e,
     }
-    out.push(current);
-    Ok(out)
 }
 
 /// Parse a TTL: seconds, or BIND units (`1h30m`, `2d`, `1w`); one rule for
@@ -155,8 +186,8 @@ pub fn parse(text: &str, zone: &str) -> Result<Zone> {
     let mut default_ttl: Option<u32> = None;
     let mut last_owner: Option<String> = None;
     let mut last_ttl: Option<u32> = None;
-    let mut owner_markers: Vec<(String, RecordType, String)> = Vec::new();
-    for entry in entries(text)? {
+    for entry in entries(text) {
+        let entry = entry?;
         let field = format!("line {}", entry.line);
         if entry.tokens.is_empty() {
             for c in &entry.comments {
@@ -272,19 +303,11 @@ pub fn parse(text: &str, zone: &str) -> Result<Zone> {
         set.records.push(data);
         for c in &entry.comments {
             if let Some(m) = c.trim().strip_prefix(OWNER_TAG) {
-                owner_markers.push((owner.clone(), rtype, m.trim().to_owned()));
+                set.owner = Some(m.trim().to_owned()); // the last marker of a set wins
             }
         }
         last_owner = Some(owner);
         last_ttl = Some(ttl);
-    }
-    for (name, rtype, marker) in owner_markers {
-        if let Some(set) = out
-            .rrsets
-            .get_mut(&crate::model::RecordSetKey::new(name, rtype))
-        {
-            set.owner = Some(marker);
-        }
     }
     out.validate()?;
     Ok(out)
