@@ -9,18 +9,30 @@
 //! or marker of records that stay), then posts — `batch_size` changes a
 //! request in that order, so a new 10,000-record zone takes 2 reads and 50
 //! batches on a Free plan.
+//!
+//! Reading is built for big zones: the pages after the first are fetched
+//! in parallel (at most [`PAGES_IN_FLIGHT`] at once) while the earlier ones
+//! are parsed, each page is read straight into typed records borrowing from
+//! its bytes (no JSON tree), and every record is validated once.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 
+use serde::Deserialize;
 use serde_json::{json, Value};
-use stackdock_core::Result;
+use stackdock_core::dns::{from_parts, RecordData};
+use stackdock_core::{Error, Result};
 use stackdock_dns::model::Zone;
 use stackdock_dns::plan::{plan, Ownership, Plan, PlanOptions, RecordOp};
-use stackdock_http::Request;
+use stackdock_http::{Request, Response};
 
-use crate::adapter::{body, record_parts};
+use crate::adapter::body;
 use crate::client::records_path;
+use crate::config::API;
 use crate::CloudflareClient;
+
+/// The most listing pages requested at once when reading a zone.
+pub const PAGES_IN_FLIGHT: usize = 8;
 
 /// A plan and the batch requests that apply it.
 #[derive(Debug, Clone)]
@@ -32,33 +44,171 @@ pub struct ZonePlan {
     zone_id: String,
 }
 
+/// One record of a listing page, borrowing from the page's bytes.
+#[derive(Deserialize)]
+struct Listed<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    rtype: Cow<'a, str>,
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default)]
+    priority: Option<u64>,
+    #[serde(default)]
+    ttl: Option<u64>,
+    #[serde(default, borrow)]
+    comment: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Listing<'a> {
+    #[serde(borrow)]
+    result: Vec<Listed<'a>>,
+}
+
+#[derive(Deserialize)]
+struct PageCount {
+    #[serde(default)]
+    result_info: Option<PageInfo>,
+}
+
+#[derive(Deserialize)]
+struct PageInfo {
+    #[serde(default)]
+    total_pages: u32,
+}
+
+/// A listed record as planning needs it.
+struct Record {
+    id: String,
+    name: String,
+    ttl: u32,
+    data: RecordData,
+    comment: Option<String>,
+}
+
+fn unreadable(e: serde_json::Error) -> Error {
+    // The place, never the values (they may hold record data).
+    let at = format!("line {} column {}", e.line(), e.column());
+    Error::invalid_response(format!("unreadable Cloudflare record listing at {at}"))
+}
+
+/// The records of one listing page that StackDock carries (as `record_parts`).
+fn read_page(body: &[u8], out: &mut Vec<Record>) -> Result<()> {
+    let page: Listing<'_> = serde_json::from_slice(body).map_err(unreadable)?;
+    out.reserve(page.result.len());
+    for r in page.result {
+        let priority = r.priority.map(u16::try_from).transpose();
+        let (Ok(priority), Some(content)) = (priority, r.content) else {
+            continue;
+        };
+        let data = from_parts(&r.rtype, priority, &content);
+        let ttl = r.ttl.and_then(|t| u32::try_from(t).ok());
+        let (Some(data), Some(ttl)) = (data, ttl) else {
+            continue;
+        };
+        let name = match r.name {
+            Cow::Borrowed(n) if !n.bytes().any(|b| b.is_ascii_uppercase()) => n.to_owned(),
+            name => name.to_ascii_lowercase(),
+        };
+        let (id, comment) = (r.id.into_owned(), r.comment.map(Cow::into_owned));
+        out.push(Record {
+            id,
+            name,
+            ttl,
+            data,
+            comment,
+        });
+    }
+    Ok(())
+}
+
 impl CloudflareClient {
+    fn records_page(&self, zone_id: &str, page: u32) -> Request {
+        let per_page = API.max_page_size.to_string();
+        let req = Request::get(records_path(zone_id, None)).query("page", page.to_string());
+        req.query("per_page", per_page)
+            .operation("list dns records")
+    }
+
+    /// Every record of zone `zone_id`: page 1, then the others in parallel
+    /// while the pages before them are parsed.
+    async fn all_records(&self, zone_id: &str) -> Result<Vec<Record>> {
+        let first = self.rest.http().send(self.records_page(zone_id, 1)).await?;
+        let count: PageCount = serde_json::from_slice(&first.body).map_err(unreadable)?;
+        let total = count.result_info.map_or(1, |i| i.total_pages.max(1));
+        let mut pending = VecDeque::new();
+        let mut next = 2;
+        let mut records = Vec::new();
+        let mut body = Some(first);
+        loop {
+            while next <= total && pending.len() < PAGES_IN_FLIGHT {
+                let (http, req) = (self.rest.http().clone(), self.records_page(zone_id, next));
+                pending.push_back(tokio::spawn(async move { http.send(req).await }));
+                next += 1;
+            }
+            if let Some(page) = body.take() {
+                read_page(&page.body, &mut records)?;
+            }
+            let Some(task) = pending.pop_front() else {
+                return Ok(records);
+            };
+            let page: Result<Response> = task
+                .await
+                .map_err(|e| Error::internal(format!("record listing task failed: {e}")))?;
+            body = Some(page?);
+        }
+    }
+
     /// The plan that turns the zone (which must exist) into `desired`;
     /// marked ownership uses this dock's marker.
     pub async fn plan_zone(&self, desired: &Zone, options: &PlanOptions) -> Result<ZonePlan> {
         let zone_id = self.require_zone_id(&desired.name).await?;
-        let records = self
-            .rest
-            .all(Request::get(records_path(&zone_id, None)))
-            .await?;
-        let mut ids = HashMap::new();
-        let mut actual = Vec::new();
-        for raw in &records {
-            let Some((name, ttl, data)) = record_parts(raw) else {
-                continue;
-            };
-            ids.insert((name.clone(), data.clone()), raw["id"].clone());
-            actual.push((name, ttl, data, raw["comment"].as_str().map(str::to_owned)));
-        }
-        let actual = Zone::from_records(&desired.name, actual)?;
+        let records = self.all_records(&zone_id).await?;
+        let actual = Zone::from_records(
+            &desired.name,
+            records
+                .iter()
+                .map(|r| (r.name.clone(), r.ttl, r.data.clone(), r.comment.clone())),
+        )?;
         let mut options = options.clone();
         if let Ownership::Marked(_) = options.ownership {
             options = options.with_ownership(Ownership::Marked(self.marker.clone()));
         }
         let plan = plan(desired, Some(&actual), &options)?;
-        let id = |name: &str, data| ids.get(&(name.to_owned(), Clone::clone(data)));
-        let ops: Vec<(&str, Value)> = (plan.record_ops().into_iter())
-            .map(|op| match op {
+        drop(actual);
+        let batches = self.batches(&plan.record_ops(), &records);
+        Ok(ZonePlan {
+            plan,
+            batches,
+            zone_id,
+        })
+    }
+
+    /// The batch bodies of `ops`, `batch_size` a request; record ids are
+    /// looked up only for the records deleted or restamped.
+    fn batches(&self, ops: &[RecordOp<'_>], records: &[Record]) -> Vec<Value> {
+        let mut ids: HashMap<(&str, &RecordData), Option<&str>> = HashMap::new();
+        for op in ops {
+            if let RecordOp::Delete { name, data } | RecordOp::Restamp { name, data, .. } = *op {
+                ids.insert((name, data), None);
+            }
+        }
+        if !ids.is_empty() {
+            for r in records {
+                if let Some(id) = ids.get_mut(&(r.name.as_str(), &r.data)) {
+                    *id = Some(r.id.as_str());
+                }
+            }
+        }
+        let id = |name, data| ids.get(&(name, data)).copied().flatten();
+        let empty = || json!({ "deletes": [], "patches": [], "posts": [] });
+        let (mut batches, mut batch, mut size) = (Vec::new(), empty(), 0);
+        for op in ops {
+            let (key, op) = match *op {
                 RecordOp::Delete { name, data } => ("deletes", json!({ "id": id(name, data) })),
                 RecordOp::Restamp {
                     name, data, ttl, ..
@@ -70,14 +220,20 @@ impl CloudflareClient {
                 RecordOp::Add {
                     name, data, ttl, ..
                 } => ("posts", body(name, Some(ttl), data, &self.marker)),
-            })
-            .collect();
-        let batches = ops.chunks(self.batch_size.max(1)).map(batch_body).collect();
-        Ok(ZonePlan {
-            plan,
-            batches,
-            zone_id,
-        })
+            };
+            if let Some(list) = batch[key].as_array_mut() {
+                list.push(op);
+            }
+            size += 1;
+            if size == self.batch_size.max(1) {
+                batches.push(std::mem::replace(&mut batch, empty()));
+                size = 0;
+            }
+        }
+        if size > 0 {
+            batches.push(batch);
+        }
+        batches
     }
 
     /// Send the plan's batches in order; returns how many requests it took.
@@ -98,14 +254,4 @@ impl CloudflareClient {
         self.apply_zone(&zone_plan).await?;
         Ok(zone_plan.plan)
     }
-}
-
-fn batch_body(chunk: &[(&str, Value)]) -> Value {
-    let mut batch = json!({ "deletes": [], "patches": [], "posts": [] });
-    for (key, op) in chunk {
-        if let Some(list) = batch[*key].as_array_mut() {
-            list.push(op.clone());
-        }
-    }
-    batch
 }

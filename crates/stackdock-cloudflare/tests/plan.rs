@@ -147,3 +147,58 @@ async fn the_safety_threshold_refuses_a_large_delete_unless_forced() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_zone_of_several_pages_is_read_whole() {
+    let fake = fake();
+    let zone_id = fake.state().add_zone("pages.example");
+    let server = fake.start().await;
+    let cf = client(&server.uri());
+    // 5,000 records a page: 12,003 records are three pages, read in parallel.
+    let address = |i: u32| std::net::Ipv4Addr::from(0x0a00_0000 + i);
+    let mut desired = Zone::new("pages.example").unwrap();
+    {
+        let mut state = fake.state();
+        let records = state.records.get_mut(&zone_id).unwrap();
+        for i in 0..12_003u32 {
+            let name = format!("h{i}.pages.example");
+            records.push(json!({
+                "id": format!("{i:032x}"), "name": name, "type": "A",
+                "content": address(i).to_string(), "ttl": 300, "comment": MARKER,
+            }));
+            if i != 11_000 {
+                desired
+                    .add(
+                        &name,
+                        300,
+                        RecordData::A {
+                            address: address(i),
+                        },
+                    )
+                    .unwrap();
+            }
+        }
+    }
+    fake.clear_requests();
+    let zone_plan = cf
+        .plan_zone(&desired, &PlanOptions::default())
+        .await
+        .unwrap();
+    let mut pages: Vec<_> = (fake.requests().into_iter())
+        .filter(|(_, path, _)| path.contains("/dns_records?"))
+        .map(|(_, path, _)| path)
+        .collect();
+    pages.sort();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert!(
+        pages.iter().all(|p| p.contains("per_page=5000")),
+        "{pages:?}"
+    );
+    // Only the record left out of the desired zone changes, found on page 3.
+    assert_eq!(zone_plan.plan.counts(), (0, 0, 1), "{}", zone_plan.plan);
+    let id = format!("{:032x}", 11_000);
+    assert_eq!(
+        zone_plan.batches,
+        vec![json!({ "deletes": [{ "id": id }], "patches": [], "posts": [] })]
+    );
+}
