@@ -3,16 +3,18 @@
 use std::fmt;
 use std::sync::Arc;
 
-use futures::stream::BoxStream;
-use futures::TryStreamExt;
 use serde_json::{json, Value};
 use stackdock_core::dns::RecordData;
+use stackdock_core::extension::EnvVars;
+use stackdock_core::kit::KitProvider;
 use stackdock_core::resource::{Deployment, DnsRecord, Domain, WebService};
 use stackdock_core::secret::ExposeSecret;
-use stackdock_core::{Error, ErrorKind, Result};
-use stackdock_http::{encode_path_segment as seg, paginate, HttpClient, PageOf, Request};
+use stackdock_core::{async_trait, Arguments, Error, ErrorKind, ListOptions, ProviderInfo, Result};
+use stackdock_http::{
+    encode_path_segment as seg, found, gone, HttpClient, Paging, Request, RestClient,
+};
 
-use crate::config::VercelConfig;
+use crate::config::{until, VercelConfig, API};
 use crate::error::VercelErrorMapper;
 use crate::input;
 use crate::mapping;
@@ -23,6 +25,14 @@ use crate::model::{
 use crate::types::{
     DeploymentQuery, DeploymentSource, DeploymentTarget, EnvVar, NewDeployment, NewEnvVar,
     NewProject, NewProjectDomain, ProjectUpdate, ReadyState, WaitOptions,
+};
+
+/// The projects list continues with `from` (a number or a string).
+pub(crate) const PROJECTS: Paging = Paging::Cursor {
+    cursor: "from",
+    limit: "limit",
+    items: "/projects",
+    next: "/pagination/next",
 };
 
 /// A client of one Vercel account or team. Cheap to clone.
@@ -45,15 +55,11 @@ pub struct VercelClient {
 }
 
 struct Inner {
-    http: HttpClient,
-    dock_id: String,
-    /// The endpoint with any userinfo password redacted, for error context.
-    base_url: String,
+    rest: RestClient,
     /// One lock per zone around "list the zone, then add the record": Vercel
     /// accepts duplicate records, so without it concurrent creates of one
     /// record in this process would each add one.
     record_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    page_size: u32,
     max_concurrency: usize,
     team: Option<crate::config::TeamScope>,
 }
@@ -61,25 +67,11 @@ struct Inner {
 impl fmt::Debug for VercelClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VercelClient")
-            .field("dock_id", &self.inner.dock_id)
+            .field("dock_id", &self.dock_id())
             .field("team", &self.inner.team)
-            .field("page_size", &self.inner.page_size)
+            .field("page_size", &self.page_size())
             .finish_non_exhaustive()
     }
-}
-
-/// `Ok(None)` for a `NotFound`.
-fn found<T>(r: Result<T>) -> Result<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// `Ok(())` for a `NotFound`: deleting what is gone succeeds.
-fn gone(r: Result<()>) -> Result<()> {
-    found(r).map(drop)
 }
 
 fn malformed(op: &'static str, what: &str) -> Error {
@@ -92,25 +84,27 @@ impl VercelClient {
         let http = HttpClient::new(config.http_config()?, VercelErrorMapper)?;
         Ok(VercelClient {
             inner: Arc::new(Inner {
-                http,
-                dock_id: config.dock_id.clone(),
-                base_url: stackdock_core::secret::redact_url(&config.base_url),
+                rest: RestClient::from_http(&config.rest, &API, http),
                 record_locks: Default::default(),
-                page_size: config.page_size,
-                max_concurrency: config.max_concurrency,
+                max_concurrency: config.rest.max_concurrency,
                 team: config.team.clone(),
             }),
         })
     }
 
+    /// The kit's REST client under this one (paging, envelopes, dock id).
+    pub fn rest(&self) -> &RestClient {
+        &self.inner.rest
+    }
+
     /// The dock id put into resource references.
     pub fn dock_id(&self) -> &str {
-        &self.inner.dock_id
+        self.inner.rest.dock_id()
     }
 
     /// The API endpoint this client talks to (a password in it redacted).
     pub fn base_url(&self) -> &str {
-        &self.inner.base_url
+        self.inner.rest.endpoint()
     }
 
     /// The lock serialising record creates in `zone` within this process.
@@ -124,7 +118,7 @@ impl VercelClient {
     }
 
     pub(crate) fn page_size(&self) -> u32 {
-        self.inner.page_size
+        self.inner.rest.page_size(None)
     }
 
     pub(crate) fn max_concurrency(&self) -> usize {
@@ -132,63 +126,48 @@ impl VercelClient {
     }
 
     pub(crate) async fn send_raw(&self, req: Request) -> Result<stackdock_http::Bytes> {
-        self.inner.http.send(req).await.map(|r| r.body)
+        self.inner.rest.http().send(req).await.map(|r| r.body)
     }
 
     async fn value(&self, req: Request) -> Result<Value> {
-        self.inner.http.send_json::<Value>(req).await
+        self.inner.rest.http().send_json::<Value>(req).await
     }
 
-    /// A listing as a stream of raw items: `cursor_param` carries
-    /// `pagination.next` into the next request until it is null.
-    pub(crate) fn raw_pages(
-        &self,
-        base: Request,
-        key: &'static str,
-        cursor_param: &'static str,
-        op: &'static str,
-    ) -> BoxStream<'static, Result<Value>> {
-        let http = self.inner.http.clone();
-        let limit = self.inner.page_size.to_string();
-        paginate(move |cursor: Option<String>| {
-            let http = http.clone();
-            let mut req = base.clone().query("limit", limit.clone()).operation(op);
-            if let Some(c) = cursor {
-                req = req.query(cursor_param, c);
-            }
-            async move {
-                let body: Value = http.send_json(req).await?;
-                let (items, next) = split_page(body, key).ok_or_else(|| malformed(op, key))?;
-                Ok(PageOf::new(items, next.map(|c| c.to_query())))
-            }
-        })
+    /// `DELETE`: success when it is already gone.
+    async fn delete(&self, req: Request) -> Result<()> {
+        gone(self.inner.rest.http().send_empty(req).await)
     }
 
-    /// One page of a listing: raw items and the next cursor.
-    pub(crate) async fn raw_page(
+    /// Every item of a listing, all pages at the configured page size.
+    pub(crate) async fn all(
         &self,
-        base: Request,
-        key: &'static str,
-        cursor_param: &'static str,
-        cursor: Option<&str>,
-        limit: u32,
+        req: Request,
+        paging: Paging,
         op: &'static str,
-    ) -> Result<(Vec<Value>, Option<String>)> {
-        let mut req = base.query("limit", limit.to_string()).operation(op);
-        if let Some(c) = cursor {
-            req = req.query(cursor_param, c);
-        }
-        let body = self.value(req).await?;
-        let (items, next) = split_page(body, key).ok_or_else(|| malformed(op, key))?;
-        Ok((items, next.map(|c| c.to_query())))
+    ) -> Result<Vec<Value>> {
+        let options = ListOptions::default();
+        let all = self.inner.rest.all_as(req.operation(op), &options, paging);
+        all.await.map_err(|e| e.with_operation(op))
+    }
+
+    /// Every item of a listing, each mapped by `map`.
+    async fn all_of<T>(
+        &self,
+        req: Request,
+        paging: Paging,
+        op: &'static str,
+        map: impl Fn(Value) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.all(req, paging, op)
+            .await?
+            .into_iter()
+            .map(map)
+            .collect()
     }
 
     /// Check the token with a cheap call (`GET /v2/user`).
     pub async fn check_credentials(&self) -> Result<()> {
-        self.inner
-            .http
-            .send_empty(Request::get("/v2/user").operation("check credentials"))
-            .await
+        KitProvider::check_credentials(&self.inner.rest).await
     }
 
     // ---- projects -------------------------------------------------------
@@ -214,16 +193,9 @@ impl VercelClient {
 
     /// Every project, following the `from` continuation token.
     pub async fn list_projects(&self) -> Result<Vec<WebService>> {
-        let dock = self.dock_id().to_owned();
-        self.raw_pages(
-            Request::get("/v10/projects"),
-            "projects",
-            "from",
-            "list web services",
-        )
-        .and_then(|raw| futures::future::ready(mapping::project(&dock, raw)))
-        .try_collect()
-        .await
+        let (req, dock) = (Request::get("/v10/projects"), self.dock_id());
+        let map = |raw| mapping::project(dock, raw);
+        self.all_of(req, PROJECTS, "list web services", map).await
     }
 
     /// `POST /v11/projects`: create `p` (already checked) and return Vercel's
@@ -287,15 +259,11 @@ impl VercelClient {
     /// Succeeds when it is already gone.
     pub async fn delete_project(&self, id_or_name: &str) -> Result<()> {
         input::project_ref("id", id_or_name)?;
-        gone(
-            self.inner
-                .http
-                .send_empty(
-                    Request::delete(format!("/v9/projects/{}", seg(id_or_name)))
-                        .operation("delete web service"),
-                )
-                .await,
+        self.delete(
+            Request::delete(format!("/v9/projects/{}", seg(id_or_name)))
+                .operation("delete web service"),
         )
+        .await
     }
 
     // ---- deployments ----------------------------------------------------
@@ -390,10 +358,8 @@ impl VercelClient {
     /// Every deployment matching `q`, following the `until` cursor.
     pub async fn list_deployments(&self, q: &DeploymentQuery) -> Result<Vec<Deployment>> {
         let req = Self::deployments_request(q).map_err(|e| e.with_operation("list deployments"))?;
-        let dock = self.dock_id().to_owned();
-        self.raw_pages(req, "deployments", "until", "list deployments")
-            .and_then(|raw| futures::future::ready(mapping::deployment(&dock, raw, None)))
-            .try_collect()
+        let map = |raw| mapping::deployment(self.dock_id(), raw, None);
+        self.all_of(req, until("/deployments"), "list deployments", map)
             .await
     }
 
@@ -412,15 +378,10 @@ impl VercelClient {
     /// Delete a deployment; succeeds when it is already gone.
     pub async fn delete_deployment(&self, id: &str) -> Result<()> {
         input::deployment_ref("id", id).map_err(|e| e.with_operation("delete deployment"))?;
-        gone(
-            self.inner
-                .http
-                .send_empty(
-                    Request::delete(format!("/v13/deployments/{}", seg(id)))
-                        .operation("delete deployment"),
-                )
-                .await,
+        self.delete(
+            Request::delete(format!("/v13/deployments/{}", seg(id))).operation("delete deployment"),
         )
+        .await
     }
 
     /// Poll a deployment until it is `READY`, with backoff, for at most
@@ -496,19 +457,10 @@ impl VercelClient {
     /// Every domain of a project.
     pub async fn list_project_domains(&self, project: &str) -> Result<Vec<Domain>> {
         input::project_ref("service_id", project)?;
-        let dock = self.dock_id().to_owned();
-        let project_id = project.to_owned();
-        self.raw_pages(
-            Request::get(format!("/v9/projects/{}/domains", seg(project))),
-            "domains",
-            "until",
-            "list domains",
-        )
-        .and_then(move |raw| {
-            futures::future::ready(mapping::project_domain(&dock, raw, &project_id))
-        })
-        .try_collect()
-        .await
+        let req = Request::get(format!("/v9/projects/{}/domains", seg(project)));
+        let map = |raw| mapping::project_domain(self.dock_id(), raw, project);
+        self.all_of(req, until("/domains"), "list domains", map)
+            .await
     }
 
     /// `POST /v10/projects/{project}/domains`: attach `name` (checked,
@@ -598,35 +550,25 @@ impl VercelClient {
         const OP: &str = "delete domain";
         input::project_ref("service_id", project).map_err(|e| e.with_operation(OP))?;
         let name = input::domain("name", domain).map_err(|e| e.with_operation(OP))?;
-        gone(
-            self.inner
-                .http
-                .send_empty(
-                    Request::delete(format!(
-                        "/v9/projects/{}/domains/{}",
-                        seg(project),
-                        seg(&name)
-                    ))
-                    .operation(OP),
-                )
-                .await,
+        self.delete(
+            Request::delete(format!(
+                "/v9/projects/{}/domains/{}",
+                seg(project),
+                seg(&name)
+            ))
+            .operation(OP),
         )
+        .await
     }
 
     // ---- account domains ------------------------------------------------
 
     /// Every domain of the account or team.
     pub async fn list_domains(&self) -> Result<Vec<Domain>> {
-        let dock = self.dock_id().to_owned();
-        self.raw_pages(
-            Request::get("/v5/domains"),
-            "domains",
-            "until",
-            "list account domains",
-        )
-        .and_then(|raw| futures::future::ready(mapping::account_domain(&dock, raw)))
-        .try_collect()
-        .await
+        let (req, dock) = (Request::get("/v5/domains"), self.dock_id());
+        let map = |raw| mapping::account_domain(dock, raw);
+        self.all_of(req, until("/domains"), "list account domains", map)
+            .await
     }
 
     /// An account domain by name; `None` when the account does not hold it.
@@ -671,12 +613,8 @@ impl VercelClient {
     pub async fn remove_domain(&self, name: &str) -> Result<()> {
         const OP: &str = "remove account domain";
         let name = input::domain("name", name).map_err(|e| e.with_operation(OP))?;
-        gone(
-            self.inner
-                .http
-                .send_empty(Request::delete(format!("/v6/domains/{}", seg(&name))).operation(OP))
-                .await,
-        )
+        self.delete(Request::delete(format!("/v6/domains/{}", seg(&name))).operation(OP))
+            .await
     }
 
     // ---- DNS records ----------------------------------------------------
@@ -689,18 +627,10 @@ impl VercelClient {
     /// represent are left out).
     pub async fn list_dns_records(&self, zone: &str) -> Result<Vec<DnsRecord>> {
         let zone = input::domain("zone", zone)?;
-        let dock = self.dock_id().to_owned();
-        let records: Vec<Option<DnsRecord>> = self
-            .raw_pages(
-                Self::records_request(&zone),
-                "records",
-                "until",
-                "list dns records",
-            )
-            .and_then(|raw| futures::future::ready(mapping::record(&dock, &zone, raw)))
-            .try_collect()
-            .await?;
-        Ok(records.into_iter().flatten().collect())
+        let (req, dock) = (Self::records_request(&zone), self.dock_id());
+        let map = |raw| mapping::record(dock, &zone, raw);
+        let records = self.all_of(req, until("/records"), "list dns records", map);
+        Ok(records.await?.into_iter().flatten().collect())
     }
 
     /// One record of a zone (Vercel has no single-record read, so this lists
@@ -804,147 +734,15 @@ impl VercelClient {
         const OP: &str = "delete dns record";
         let zone = input::domain("zone", zone).map_err(|e| e.with_operation(OP))?;
         input::deployment_ref("id", record_id).map_err(|e| e.with_operation(OP))?;
-        gone(
-            self.inner
-                .http
-                .send_empty(
-                    Request::delete(format!(
-                        "/v2/domains/{}/records/{}",
-                        seg(&zone),
-                        seg(record_id)
-                    ))
-                    .operation(OP),
-                )
-                .await,
+        self.delete(
+            Request::delete(format!(
+                "/v2/domains/{}/records/{}",
+                seg(&zone),
+                seg(record_id)
+            ))
+            .operation(OP),
         )
-    }
-
-    // ---- single pages (the adapter's `list`) ------------------------------
-
-    /// One page of projects, after the `from` token `cursor`.
-    pub(crate) async fn projects_page(
-        &self,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> Result<(Vec<WebService>, Option<String>)> {
-        let (raw, next) = self
-            .raw_page(
-                Request::get("/v10/projects"),
-                "projects",
-                "from",
-                cursor,
-                limit,
-                "list web services",
-            )
-            .await?;
-        let dock = self.dock_id();
-        Ok((
-            raw.into_iter()
-                .map(|r| mapping::project(dock, r))
-                .collect::<Result<_>>()?,
-            next,
-        ))
-    }
-
-    /// One page of deployments (of `project` when given).
-    pub(crate) async fn deployments_page(
-        &self,
-        project: Option<&str>,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> Result<(Vec<Deployment>, Option<String>)> {
-        let q = DeploymentQuery {
-            project_id: project.map(str::to_owned),
-            ..Default::default()
-        };
-        let req = Self::deployments_request(&q)?;
-        let (raw, next) = self
-            .raw_page(
-                req,
-                "deployments",
-                "until",
-                cursor,
-                limit,
-                "list deployments",
-            )
-            .await?;
-        let dock = self.dock_id();
-        let items = raw
-            .into_iter()
-            .map(|r| mapping::deployment(dock, r, project))
-            .collect::<Result<_>>()?;
-        Ok((items, next))
-    }
-
-    /// One page of a project's domains.
-    pub(crate) async fn project_domains_page(
-        &self,
-        project: &str,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> Result<(Vec<Domain>, Option<String>)> {
-        input::project_ref("parent", project)?;
-        let req = Request::get(format!("/v9/projects/{}/domains", seg(project)));
-        let (raw, next) = self
-            .raw_page(req, "domains", "until", cursor, limit, "list domains")
-            .await?;
-        let dock = self.dock_id();
-        let items = raw
-            .into_iter()
-            .map(|r| mapping::project_domain(dock, r, project))
-            .collect::<Result<_>>()?;
-        Ok((items, next))
-    }
-
-    /// One page of the account's domains.
-    pub(crate) async fn domains_page(
-        &self,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> Result<(Vec<Domain>, Option<String>)> {
-        let (raw, next) = self
-            .raw_page(
-                Request::get("/v5/domains"),
-                "domains",
-                "until",
-                cursor,
-                limit,
-                "list domains",
-            )
-            .await?;
-        let dock = self.dock_id();
-        Ok((
-            raw.into_iter()
-                .map(|r| mapping::account_domain(dock, r))
-                .collect::<Result<_>>()?,
-            next,
-        ))
-    }
-
-    /// One page of a zone's records (types StackDock cannot represent are left out).
-    pub(crate) async fn dns_records_page(
-        &self,
-        zone: &str,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> Result<(Vec<DnsRecord>, Option<String>)> {
-        let zone = input::domain("parent", zone)?;
-        let (raw, next) = self
-            .raw_page(
-                Self::records_request(&zone),
-                "records",
-                "until",
-                cursor,
-                limit,
-                "list dns records",
-            )
-            .await?;
-        let dock = self.dock_id();
-        let mut items = Vec::with_capacity(raw.len());
-        for r in raw {
-            items.extend(mapping::record(dock, &zone, r)?);
-        }
-        Ok((items, next))
+        .await
     }
 
     // ---- environment variables ------------------------------------------
@@ -1009,7 +807,7 @@ impl VercelClient {
             // Overwriting makes the request safe to repeat.
             req = req.query("upsert", "true").idempotent(true);
         }
-        let response = self.inner.http.send(req).await?;
+        let response = self.inner.rest.http().send(req).await?;
         let mut raw: Value = response.json().map_err(|e| e.with_operation(OP))?;
         if raw
             .get("failed")
@@ -1031,15 +829,11 @@ impl VercelClient {
         const OP: &str = "delete env var";
         input::project_ref("project", project).map_err(|e| e.with_operation(OP))?;
         input::deployment_ref("id", env_id).map_err(|e| e.with_operation(OP))?;
-        gone(
-            self.inner
-                .http
-                .send_empty(
-                    Request::delete(format!("/v9/projects/{}/env/{}", seg(project), seg(env_id)))
-                        .operation(OP),
-                )
-                .await,
+        self.delete(
+            Request::delete(format!("/v9/projects/{}/env/{}", seg(project), seg(env_id)))
+                .operation(OP),
         )
+        .await
     }
 }
 
@@ -1075,5 +869,40 @@ fn env_body(v: &NewEnvVar) -> EnvBody<'_> {
         target: v.targets.iter().map(|t| t.as_str()).collect(),
         git_branch: v.git_branch.as_deref(),
         comment: v.comment.as_deref(),
+    }
+}
+
+/// The client is the provider part of the [`VercelAdapter`](crate::VercelAdapter):
+/// identity, endpoint and credential check from the kit's REST client, the
+/// arguments Vercel honours, and env vars as the core extension.
+#[async_trait]
+impl KitProvider for VercelClient {
+    fn info(&self) -> ProviderInfo {
+        self.inner.rest.info()
+    }
+
+    fn dock_id(&self) -> &str {
+        self.inner.rest.dock_id()
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        Some(self.base_url().to_owned())
+    }
+
+    /// Parent filters (project for deployments and domains, zone for
+    /// records), pages of at most 100, provider-assigned ids, builds that
+    /// finish after the create returns.
+    fn arguments(&self) -> Arguments {
+        let args = self.inner.rest.arguments().with_parent_filter();
+        args.with_async_builds()
+    }
+
+    async fn check_credentials(&self) -> Result<()> {
+        VercelClient::check_credentials(self).await
+    }
+
+    /// Project environment variables (see [`crate::env`]).
+    fn env_vars(&self) -> Option<&dyn EnvVars> {
+        Some(self)
     }
 }

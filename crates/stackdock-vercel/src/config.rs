@@ -1,12 +1,8 @@
 //! Configuration of a Vercel dock: token, team scope, endpoint and limits.
 
-use std::fmt;
-use std::time::Duration;
-
 use serde::Deserialize;
-use stackdock_core::secret::{ExposeSecret, SecretString, REDACTED};
 use stackdock_core::{Error, Result};
-use stackdock_http::{Auth, HttpConfig, RetryConfig};
+use stackdock_http::{HttpConfig, Paging, RestApi, RestConfig, RetryConfig};
 
 /// Vercel's public API endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://api.vercel.com";
@@ -35,6 +31,32 @@ impl TeamScope {
     }
 }
 
+/// Vercel's REST API as the kit sees it: bearer token, cursor paging
+/// (`limit` and `until`; each listing names its items), pages of at most 100.
+pub const API: RestApi = RestApi {
+    name: "Vercel",
+    base_url: DEFAULT_BASE_URL,
+    env_prefix: "VERCEL_",
+    dock_id: crate::mapping::PROVIDER_ID,
+    default_page_size: MAX_PAGE_SIZE,
+    max_page_size: MAX_PAGE_SIZE,
+    min_page_size: 1,
+    envelope: "",
+    paging: until("/records"),
+    check_path: "/v2/user",
+};
+
+/// Cursor paging of a listing whose items are at `items`, continued with
+/// `until` (most listings; the projects list continues with `from`).
+pub const fn until(items: &'static str) -> Paging {
+    Paging::Cursor {
+        cursor: "until",
+        limit: "limit",
+        items,
+        next: "/pagination/next",
+    }
+}
+
 /// How to reach one Vercel account or team.
 ///
 /// Deserialised from a dock's `settings`; the token is never read from
@@ -46,87 +68,31 @@ impl TeamScope {
 /// let config = VercelConfig::new("vercel-token").team_id("team_abc");
 /// assert!(!format!("{config:?}").contains("vercel-token"));
 /// ```
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VercelConfig {
-    /// Access token (`Authorization: Bearer …`). Never deserialised.
-    #[serde(skip, default = "no_token")]
-    pub token: SecretString,
+    /// Token (`Authorization: Bearer …`), endpoint (default
+    /// [`DEFAULT_BASE_URL`]), page size (1..=100, default 100), concurrency,
+    /// timeout, retries and dock id (default `vercel`).
+    #[serde(flatten)]
+    pub rest: RestConfig,
     /// Team to act on; the personal account when `None`.
     #[serde(default)]
     pub team: Option<TeamScope>,
-    /// API endpoint (default [`DEFAULT_BASE_URL`]); tests point it at a fake server.
-    #[serde(default = "default_base_url")]
-    pub base_url: String,
-    /// Items per page when listing (1..=100, default 100).
-    #[serde(default = "default_page_size")]
-    pub page_size: u32,
-    /// Concurrent in-flight requests (default 16).
-    #[serde(default = "default_concurrency")]
-    pub max_concurrency: usize,
-    /// Per-attempt request timeout (default 30 s).
-    #[serde(default = "default_timeout", with = "duration_secs")]
-    pub request_timeout: Duration,
-    /// Retry policy of the shared HTTP layer.
-    #[serde(skip)]
-    pub retry: RetryConfig,
-    /// Dock id reported in resource references (default `vercel`).
-    #[serde(default = "default_dock_id")]
-    pub dock_id: String,
-}
-
-/// The token of a config read from settings, until the credential is set.
-fn no_token() -> SecretString {
-    SecretString::from(String::new())
-}
-
-fn default_base_url() -> String {
-    DEFAULT_BASE_URL.to_owned()
-}
-fn default_page_size() -> u32 {
-    MAX_PAGE_SIZE
-}
-fn default_concurrency() -> usize {
-    16
-}
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_dock_id() -> String {
-    "vercel".to_owned()
-}
-
-mod duration_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        f64::deserialize(d)
-            .and_then(|s| Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom))
-    }
 }
 
 impl VercelConfig {
     /// A configuration for the personal account of `token`'s owner.
     pub fn new(token: impl Into<String>) -> Self {
-        VercelConfig {
-            token: SecretString::from(token.into()),
-            team: None,
-            base_url: default_base_url(),
-            page_size: default_page_size(),
-            max_concurrency: default_concurrency(),
-            request_timeout: default_timeout(),
-            retry: RetryConfig::default(),
-            dock_id: default_dock_id(),
-        }
+        let rest = RestConfig::new(token);
+        VercelConfig { rest, team: None }
     }
 
     /// Read `VERCEL_TOKEN` (required), `VERCEL_TEAM_ID` or `VERCEL_TEAM_SLUG`,
     /// and `VERCEL_API_URL`.
     pub fn from_env() -> Result<Self> {
-        Self::from_env_prefixed("VERCEL_")
+        Self::from_env_prefixed(API.env_prefix)
     }
 
     /// Like [`from_env`](Self::from_env) with another prefix, so that two
@@ -139,23 +105,18 @@ impl VercelConfig {
 
     /// [`from_env_prefixed`](Self::from_env_prefixed) over any source of variables.
     pub(crate) fn from_lookup(prefix: &str, var: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let token_key = format!("{prefix}TOKEN");
-        let token = var(&token_key)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::config(format!("{token_key} is not set")))?;
-        let mut config = VercelConfig::new(token);
-        if let Some(id) = var(&format!("{prefix}TEAM_ID")) {
-            config = config.team_id(id);
-        } else if let Some(slug) = var(&format!("{prefix}TEAM_SLUG")) {
-            config = config.team_slug(slug);
-        }
-        if let Some(url) = var(&format!("{prefix}API_URL")) {
-            config.base_url = url;
-        }
-        if prefix != "VERCEL_" {
-            config.dock_id = prefix.trim_end_matches('_').to_ascii_lowercase();
-        }
-        Ok(config)
+        let rest = RestConfig::from_lookup(prefix, &var)?;
+        let config = VercelConfig { rest, team: None };
+        Ok(
+            match (
+                var(&format!("{prefix}TEAM_ID")),
+                var(&format!("{prefix}TEAM_SLUG")),
+            ) {
+                (Some(id), _) => config.team_id(id),
+                (None, Some(slug)) => config.team_slug(slug),
+                (None, None) => config,
+            },
+        )
     }
 
     /// Act on the team with this id (`team_…`).
@@ -172,91 +133,59 @@ impl VercelConfig {
 
     /// Use another endpoint (a fake server in tests).
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
+        self.rest = self.rest.base_url(url);
         self
     }
 
-    /// Items per page when listing (clamped to 1..=100).
+    /// Items per page when listing (1..=100).
     pub fn page_size(mut self, size: u32) -> Self {
-        self.page_size = size;
+        self.rest = self.rest.page_size(size);
         self
     }
 
     /// Concurrent in-flight requests.
     pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.max_concurrency = n;
+        self.rest = self.rest.max_concurrency(n);
         self
     }
 
     /// Retry policy.
     pub fn retry(mut self, retry: RetryConfig) -> Self {
-        self.retry = retry;
+        self.rest = self.rest.retry(retry);
         self
     }
 
     /// Dock id reported in resource references.
     pub fn dock_id(mut self, dock_id: impl Into<String>) -> Self {
-        self.dock_id = dock_id.into();
+        self.rest = self.rest.dock_id(dock_id);
         self
     }
 
-    /// Check the configuration and build the shared HTTP layer's configuration.
+    /// Check the configuration and build the shared HTTP layer's
+    /// configuration: the kit's, with the team on every call.
     pub fn http_config(&self) -> Result<HttpConfig> {
-        if self.token.expose_secret().trim().is_empty() {
-            return Err(Error::config("the Vercel token is empty"));
+        if !(1..=MAX_PAGE_SIZE).contains(&self.rest.page_size.unwrap_or(MAX_PAGE_SIZE)) {
+            let e = format!("page_size must be between 1 and {MAX_PAGE_SIZE}");
+            return Err(Error::config(e));
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
-            return Err(Error::config(format!(
-                "page_size must be between 1 and {MAX_PAGE_SIZE}"
-            )));
+        let http = self.rest.http_config(&API)?;
+        let Some(team) = &self.team else {
+            return Ok(http);
+        };
+        let (key, value) = team.query_pair();
+        let safe = |b: u8| b.is_ascii_alphanumeric() || b"-_".contains(&b);
+        if value.is_empty() || !value.bytes().all(safe) {
+            let e = "team id or slug must be non-empty [A-Za-z0-9_-]";
+            return Err(Error::config(e));
         }
-        if let Some(team) = &self.team {
-            let (_, value) = team.query_pair();
-            if value.is_empty()
-                || !value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-            {
-                return Err(Error::config(
-                    "team id or slug must be non-empty [A-Za-z0-9_-]",
-                ));
-            }
-        }
-        let mut http = HttpConfig::parse(&self.base_url)?
-            .with_auth(Auth::Bearer(self.token.clone()))
-            .with_retry(self.retry.clone())
-            .with_max_concurrency(self.max_concurrency);
-        http.request_timeout = self.request_timeout;
-        if let Some(team) = &self.team {
-            let (key, value) = team.query_pair();
-            http = http.with_default_query(key, value);
-        }
-        http.validate()?;
-        Ok(http)
-    }
-}
-
-impl fmt::Debug for VercelConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VercelConfig")
-            .field("token", &REDACTED)
-            .field("team", &self.team)
-            .field(
-                "base_url",
-                &stackdock_core::secret::redact_url(&self.base_url),
-            )
-            .field("page_size", &self.page_size)
-            .field("max_concurrency", &self.max_concurrency)
-            .field("request_timeout", &self.request_timeout)
-            .field("retry", &self.retry)
-            .field("dock_id", &self.dock_id)
-            .finish()
+        Ok(http.with_default_query(key, value))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stackdock_core::secret::ExposeSecret;
 
     #[test]
     fn debug_redacts_token_and_team_goes_into_every_query() {
@@ -288,9 +217,12 @@ mod tests {
     fn deserializes_with_defaults() {
         let config: VercelConfig = serde_json::from_str(r#"{"team":{"id":"team_1"}}"#).unwrap();
         assert_eq!(config.team, Some(TeamScope::Id("team_1".into())));
-        assert_eq!(config.page_size, 100);
-        assert_eq!(config.base_url, DEFAULT_BASE_URL);
-        assert!(config.token.expose_secret().is_empty());
+        assert_eq!(config.rest.page_size.unwrap_or(API.default_page_size), 100);
+        assert_eq!(
+            config.rest.base_url.as_deref().unwrap_or(API.base_url),
+            DEFAULT_BASE_URL
+        );
+        assert!(config.rest.token.expose_secret().is_empty());
     }
 
     #[test]
@@ -309,12 +241,12 @@ mod tests {
             _ => None,
         };
         let eu = VercelConfig::from_lookup("VERCEL_EU_", vars).unwrap();
-        assert_eq!(eu.token.expose_secret(), "tok-eu");
+        assert_eq!(eu.rest.token.expose_secret(), "tok-eu");
         assert_eq!(eu.team, Some(TeamScope::Slug("acme-eu".into())));
-        assert_eq!(eu.dock_id, "vercel_eu");
+        assert_eq!(eu.rest.dock_id.as_deref(), Some("vercel_eu"));
         let default = VercelConfig::from_lookup("VERCEL_", vars).unwrap();
-        assert_eq!(default.token.expose_secret(), "tok-default");
-        assert_eq!(default.dock_id, "vercel");
+        assert_eq!(default.rest.token.expose_secret(), "tok-default");
+        assert_eq!(default.rest.dock_id.as_deref(), Some("vercel"));
         let err = VercelConfig::from_lookup("VERCEL_US_", vars).unwrap_err();
         assert!(err.to_string().contains("VERCEL_US_TOKEN"), "{err}");
     }

@@ -33,15 +33,15 @@ use stackdock_core::async_trait;
 use stackdock_core::extension::{EnvVar as CoreEnvVar, EnvVarSpec, EnvVars};
 use stackdock_core::{Error, ResourceId, Result};
 
-use crate::adapter::VercelAdapter;
+use crate::client::VercelClient;
 use crate::input;
 use crate::types::{EnvTarget, EnvType, EnvVar, NewEnvVar};
 
 #[async_trait]
-impl EnvVars for VercelAdapter {
+impl EnvVars for VercelClient {
     async fn list_env_vars(&self, service: &ResourceId) -> Result<Vec<CoreEnvVar>> {
         let project = project(service)?;
-        let vars = self.client().list_env(project).await?;
+        let vars = self.list_env(project).await?;
         Ok(vars.into_iter().map(core_env_var).collect())
     }
 
@@ -52,15 +52,15 @@ impl EnvVars for VercelAdapter {
     ) -> Result<Vec<CoreEnvVar>> {
         let project = project(service)?;
         let vars = vars.iter().map(new_env_var).collect::<Result<Vec<_>>>()?;
-        let stored = self.client().create_env(project, &vars, true).await?;
+        let stored = self.create_env(project, &vars, true).await?;
         Ok(stored.into_iter().map(core_env_var).collect())
     }
 
     async fn delete_env_var(&self, service: &ResourceId, key: &str) -> Result<()> {
         let project = project(service)?;
-        for var in self.client().list_env(project).await? {
+        for var in self.list_env(project).await? {
             if var.key == key {
-                self.client().delete_env(project, &var.id).await?;
+                self.delete_env(project, &var.id).await?;
             }
         }
         Ok(())

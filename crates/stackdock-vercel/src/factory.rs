@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use stackdock_core::factory::{Credentials, DockConfig, DockFactory};
 use stackdock_core::{DockAdapter, Result};
+use stackdock_http::{rest_dock, RestConfig};
 
 use crate::{VercelAdapter, VercelConfig, PROVIDER_ID};
 
@@ -40,14 +41,7 @@ impl DockFactory for VercelFactory {
     }
 
     fn build(&self, dock: &DockConfig, credentials: &Credentials) -> Result<Arc<dyn DockAdapter>> {
-        let mut config: VercelConfig = dock.settings_as()?;
-        config.token = credentials.require("token")?.clone();
-        config.dock_id = dock.id.clone();
-        // Check the settings now, so errors name the dock.
-        let named = |e: stackdock_core::Error| {
-            stackdock_core::Error::config(format!("dock {}: settings: {e}", dock.id))
-        };
-        config.http_config().map_err(named)?;
-        Ok(Arc::new(VercelAdapter::new(config).map_err(named)?))
+        let rest: fn(&mut VercelConfig) -> &mut RestConfig = |c| &mut c.rest;
+        rest_dock(dock, credentials, rest, |c| VercelAdapter::new(c.clone()))
     }
 }

@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::client::VercelClient;
+use crate::config::until;
 use crate::mapping;
 use crate::model::{split_page, Cursor};
 use crate::types::{Inventory, InventoryOptions};
@@ -169,26 +170,21 @@ impl VercelClient {
             "/v9/projects/{}/domains",
             encode_path_segment(project_id)
         ));
-        let mut cursor: Option<String> = None;
+        let base = base.operation("list domains");
+        let mut options = stackdock_core::ListOptions::default();
         let mut out = Vec::new();
         let mut pages = 0;
         loop {
-            let (items, next) = self
-                .raw_page(
-                    base.clone(),
-                    "domains",
-                    "until",
-                    cursor.as_deref(),
-                    self.page_size(),
-                    "list domains",
-                )
-                .await?;
+            let page = self
+                .rest()
+                .page_as(base.clone(), &options, until("/domains"));
+            let page = page.await?;
             pages += 1;
-            for raw in items {
+            for raw in page.items {
                 out.push(mapping::project_domain(self.dock_id(), raw, project_id)?);
             }
-            match next {
-                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
+            match page.next_cursor {
+                Some(c) if Some(&c) != options.cursor.as_ref() => options.cursor = Some(c),
                 Some(_) => {
                     return Err(Error::invalid_response("pagination cursor did not advance"))
                 }

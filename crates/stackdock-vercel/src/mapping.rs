@@ -429,16 +429,7 @@ pub(crate) fn record(dock_id: &str, zone: &str, raw: Value) -> Result<Option<Dns
 }
 
 /// The record name Vercel wants: relative to the zone, `""` for the apex.
-pub(crate) fn relative_name<'a>(owner: &'a str, zone: &str) -> &'a str {
-    if owner == zone {
-        ""
-    } else {
-        owner
-            .strip_suffix(zone)
-            .and_then(|n| n.strip_suffix('.'))
-            .unwrap_or(owner)
-    }
-}
+pub(crate) use stackdock_core::dns::relative_owner as relative_name;
 
 /// The create / update body for a record. Types Vercel does not serve are
 /// rejected before any call.
