@@ -103,6 +103,9 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Provision or update a tenant from a blueprint file.
     Apply(ApplyArgs),
+    /// A new deployment of a tenant's web service, followed until it is
+    /// ready or failed (no other step of the tenant is touched).
+    Deploy(DeployArgs),
     /// A tenant as the store has it (no provider is called unless --refresh).
     Status(StatusArgs),
     /// Observe a tenant's resources and repair drift, from the store alone.
@@ -263,6 +266,36 @@ pub(crate) struct ApplyArgs {
     /// Queue the run for a `stackdock worker` and return its id at once.
     #[arg(long, conflicts_with = "wait")]
     pub(crate) detach: bool,
+}
+
+/// Where a deployment goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DeployTarget {
+    /// The production environment (its domains move to the new build).
+    Production,
+    /// A preview URL of its own.
+    Preview,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// The tenant (scope).
+    pub(crate) tenant: String,
+    /// The blueprint step of the web service to deploy.
+    pub(crate) service: String,
+    /// Build this branch or tag (default: the service's production branch).
+    #[arg(long = "ref", value_name = "BRANCH", conflicts_with = "redeploy")]
+    pub(crate) git_ref: Option<String>,
+    /// Rebuild this existing deployment instead of building from git.
+    #[arg(long, value_name = "ID")]
+    pub(crate) redeploy: Option<String>,
+    /// The environment (default: the provider's; preview on Vercel).
+    #[arg(long, value_enum)]
+    pub(crate) target: Option<DeployTarget>,
+    /// Follow the build until it is ready or failed (the default), or the
+    /// deploy of the tenant already running if there is one.
+    #[arg(long)]
+    pub(crate) wait: bool,
 }
 
 #[derive(Debug, Args)]

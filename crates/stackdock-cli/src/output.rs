@@ -45,10 +45,10 @@ impl Ui {
         }
         let code = match word {
             "provisioned" | "succeeded" | "created" | "adopted" | "updated" | "unchanged"
-            | "deleted" | "deprovisioned" | "up to date" | "ok" => "32",
+            | "deleted" | "deprovisioned" | "up to date" | "ok" | "ready" => "32",
             "failed" | "missing" | "denied" | "cancelled" | "drifted" => "31",
             "provisioning" | "updating" | "deprovisioning" | "running" | "queued"
-            | "rolled_back" | "skipped" => "33",
+            | "rolled_back" | "skipped" | "building" => "33",
             _ => return word.to_owned(),
         };
         format!("\x1b[{code}m{word}\x1b[0m")

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use stackdock_core::ProvisioningState;
 use stackdock_runtime::events::{RunEvent, RunEventKind, StepOutcome};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -137,6 +138,17 @@ impl Lines {
                 )
             }
             RunEventKind::RollbackStarted => "  rolling back what this run created".into(),
+            RunEventKind::Deployment {
+                step,
+                deployment,
+                state,
+                url,
+                ..
+            } => format!(
+                "  {step:<16} deployment {deployment} {}{}",
+                self.ui.paint(deployment_word(*state)),
+                url.as_deref().map(|u| format!(" {u}")).unwrap_or_default()
+            ),
             RunEventKind::RunFinished { status } => {
                 format!("run {run}: {}", self.ui.paint(status.as_str()))
             }
@@ -218,6 +230,26 @@ impl Render for Bars {
                 self.bar(step).finish_with_message(msg);
             }
             RunEventKind::RollbackStarted => self.print("rolling back what this run created"),
+            RunEventKind::Deployment {
+                step,
+                deployment,
+                state,
+                url,
+                ..
+            } => {
+                let word = self.ui.paint(deployment_word(*state));
+                let msg = format!("deployment {deployment} {word}");
+                let bar = self.bar(step);
+                match state {
+                    ProvisioningState::Provisioning | ProvisioningState::Pending => {
+                        bar.set_message(msg)
+                    }
+                    _ => bar.finish_with_message(match url {
+                        Some(url) => format!("{msg} {url}"),
+                        None => msg,
+                    }),
+                }
+            }
             RunEventKind::RunFinished { status } => {
                 for bar in self.steps.values() {
                     if !bar.is_finished() {
@@ -236,6 +268,18 @@ impl Render for Bars {
                 bar.abandon();
             }
         }
+    }
+}
+
+/// A deployment's state in a word: `building` until the provider says
+/// `ready` or `failed`.
+fn deployment_word(state: ProvisioningState) -> &'static str {
+    match state {
+        ProvisioningState::Pending | ProvisioningState::Provisioning => "building",
+        ProvisioningState::Provisioned => "ready",
+        ProvisioningState::Failed => "failed",
+        ProvisioningState::Deprovisioned => "deleted",
+        _ => "unknown",
     }
 }
 

@@ -323,6 +323,7 @@ fn help_snapshots() {
     insta::assert_snapshot!("help", sd.ok(&["--help"]));
     insta::assert_snapshot!("apply_help", sd.ok(&["apply", "--help"]));
     insta::assert_snapshot!("dock_add_help", sd.ok(&["dock", "add", "--help"]));
+    insta::assert_snapshot!("deploy_help", sd.ok(&["deploy", "--help"]));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod apply;
 mod audit;
+mod deploy;
 mod dock;
 mod init;
 mod principal;
@@ -41,6 +42,7 @@ async fn dispatch(ui: &Ui, state: &State, command: Command) -> CliResult<ExitCod
         Command::Principal(c) => principal::run(ui, state, c).await,
         Command::Plan(a) => apply::plan(ui, state, &a).await,
         Command::Apply(a) => apply::apply(ui, state, &a).await,
+        Command::Deploy(a) => deploy::run(ui, state, &a).await,
         Command::Status(a) => status::run(ui, state, &a).await,
         Command::Reconcile(a) => apply::reconcile(ui, state, &a).await,
         Command::Destroy(a) => apply::destroy(ui, state, &a).await,

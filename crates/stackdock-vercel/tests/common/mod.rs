@@ -16,7 +16,12 @@ pub const TEAM: &str = "team_LLHUOMOoDlqOp8wPE4kFo9pE";
 
 /// A fixture file from `tests/fixtures/` as JSON.
 pub fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    // Through the crate's directory by name, so that other crates' tests
+    // that include this module (the CLI's deploy test) find the fixtures too.
+    let path = format!(
+        "{}/../stackdock-vercel/tests/fixtures/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -75,6 +80,8 @@ pub struct FakeVercel {
     calls: Arc<AtomicUsize>,
     /// The call number (of `calls`) to refuse with a 503, if any.
     fail_at: Arc<Mutex<Option<usize>>>,
+    /// Builds end in ERROR instead of READY.
+    builds_fail: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn err(status: u16, code: &str, message: &str) -> ResponseTemplate {
@@ -180,6 +187,12 @@ impl FakeVercel {
             .unwrap();
         p["link"] = link;
         id
+    }
+
+    /// From now on builds go QUEUED -> BUILDING -> ERROR (a failed build)
+    /// instead of ending READY.
+    pub fn fail_builds(&self) {
+        self.builds_fail.store(true, Ordering::SeqCst);
     }
 
     /// Add a zone served by Vercel DNS.
@@ -377,6 +390,7 @@ impl FakeVercel {
                         // Builds progress one step per look.
                         let next = match d["readyState"].as_str() {
                             Some("QUEUED") => "BUILDING",
+                            Some("BUILDING") if self.builds_fail.load(Ordering::SeqCst) => "ERROR",
                             Some("BUILDING") => "READY",
                             Some(other) => other,
                             None => "READY",
