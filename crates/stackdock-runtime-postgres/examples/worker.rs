@@ -19,6 +19,9 @@
 //!   dock, with its outcome, in the table `dock_calls` of the store's schema
 //!   (what the tests count duplicates with), and `STACKDOCK_CALL_LATENCY_MS`
 //!   of latency before and after each (so a kill lands mid-call).
+//! * `STACKDOCK_DOCK_LIMIT=N`: at most N calls in flight on the `pg` dock
+//!   over **every** worker of the store (`PostgresDockSlots`, leased like
+//!   the runs for `STACKDOCK_LEASE_MS`), not N per process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,14 +71,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut docks = DockRegistry::new();
     docks.insert(pg)?;
 
-    let runtime = Runtime::new(store, docks);
+    let lease = env_ms("STACKDOCK_LEASE_MS", 30_000);
+    let mut runtime = Runtime::new(store.clone(), docks);
+    if let Some(limit) = env("STACKDOCK_DOCK_LIMIT").and_then(|v| v.parse().ok()) {
+        let mut slots = store.dock_slots().with_lease(lease);
+        if let Some(id) = env("STACKDOCK_WORKER_ID") {
+            slots = slots.with_holder(id);
+        }
+        runtime = runtime
+            .with_dock_concurrency("pg", limit)
+            .with_shared_dock_limits(Arc::new(slots));
+    }
     let mut options = WorkerOptions::default()
         .with_concurrency(
             env("STACKDOCK_CONCURRENCY")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(4),
         )
-        .with_lease(env_ms("STACKDOCK_LEASE_MS", 30_000))
+        .with_lease(lease)
         .with_drain(env_ms("STACKDOCK_DRAIN_MS", 30_000))
         .with_idle_wait(Duration::from_secs(1));
     if let Some(id) = env("STACKDOCK_WORKER_ID") {

@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "retention",
         include_str!("../migrations/0004_retention.sql"),
     ),
+    (
+        5,
+        "dock_slots",
+        include_str!("../migrations/0005_dock_slots.sql"),
+    ),
 ];
 
 /// Create `schema` if needed and bring it to the latest version.

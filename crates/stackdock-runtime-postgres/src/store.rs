@@ -107,13 +107,17 @@ impl PostgresStore {
         self.pool.get().await.map_err(pool_error)
     }
 
-    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
         let conn = self.conn().await?;
         let statement = conn.prepare_cached(sql).await.map_err(db_error)?;
         conn.query(&statement, params).await.map_err(db_error)
     }
 
-    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+    pub(crate) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         let conn = self.conn().await?;
         let statement = conn.prepare_cached(sql).await.map_err(db_error)?;
         conn.execute(&statement, params).await.map_err(db_error)
@@ -240,7 +244,7 @@ const STEPS_COLUMN: &str =
     "ARRAY(SELECT step FROM run_steps s WHERE s.run_id = runs.id ORDER BY s.seq) AS steps";
 
 /// A lease length in milliseconds, for `$n * interval '1 millisecond'`.
-fn millis(d: Duration) -> f64 {
+pub(crate) fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
@@ -754,6 +758,14 @@ impl Store for PostgresStore {
         .iter()
         .map(secret_from_row)
         .collect()
+    }
+
+    async fn delete_secrets(&self, org: &str, dock: &str) -> Result<u64> {
+        self.execute(
+            "DELETE FROM secrets WHERE org = $1 AND dock = $2",
+            &[&org, &dock],
+        )
+        .await
     }
 }
 

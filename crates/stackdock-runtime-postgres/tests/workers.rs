@@ -8,7 +8,10 @@
 //! * kill -9 of workers at random points (20 kills, each replaced): the
 //!   runs are resumed after their leases lapse, no duplicate create, and
 //!   after a destroy of every scope nothing is left on the server;
-//! * a destroy submitted on another replica while an apply runs: `ScopeBusy`.
+//! * a destroy submitted on another replica while an apply runs: `ScopeBusy`;
+//! * a dock limit shared by every worker process: never more calls in
+//!   flight on the dock than the limit, even across a kill -9 of a worker
+//!   holding a slot.
 
 mod common;
 
@@ -57,6 +60,8 @@ struct Cluster {
     schema: String,
     lease_ms: u64,
     latency_ms: u64,
+    /// `STACKDOCK_DOCK_LIMIT`: the `pg` dock's limit shared by every worker.
+    dock_limit: Option<usize>,
     logs: tempfile::TempDir,
     workers: Vec<WorkerProcess>,
     spawned: usize,
@@ -70,6 +75,7 @@ impl Cluster {
             schema: schema.to_owned(),
             lease_ms,
             latency_ms,
+            dock_limit: None,
             logs: tempfile::tempdir().unwrap(),
             workers: Vec::new(),
             spawned: 0,
@@ -80,7 +86,11 @@ impl Cluster {
         self.spawned += 1;
         let id = format!("w{}", self.spawned);
         let log = std::fs::File::create(self.logs.path().join(format!("{id}.log"))).unwrap();
-        let child = Command::new(worker_binary())
+        let mut command = Command::new(worker_binary());
+        if let Some(limit) = self.dock_limit {
+            command.env("STACKDOCK_DOCK_LIMIT", limit.to_string());
+        }
+        let child = command
             .env("STACKDOCK_STATE_URL", &self.url)
             .env("STACKDOCK_STATE_SCHEMA", &self.schema)
             .env("STACKDOCK_PG_DOCK_URL", &self.dock_url)
@@ -667,4 +677,116 @@ async fn a_destroy_submitted_on_another_replica_during_an_apply_is_scope_busy() 
         RunStatus::Succeeded
     );
     cluster.stop();
+}
+
+/// The most create and delete calls in flight at once, from the call
+/// records: each `started` row and the next row of the same call (same
+/// worker, operation, resource). A call a kill cut short has no end: it
+/// counts at the instant it started only (its slot lapses with its lease).
+async fn max_calls_in_flight(url: &str, schema: &str) -> i64 {
+    common::client_at(url)
+        .await
+        .query_one(
+            &format!(
+                "WITH calls AS (SELECT s.at AS started, \
+                   COALESCE((SELECT min(e.at) FROM {schema}.dock_calls e WHERE e.worker = s.worker \
+                     AND e.op = s.op AND e.resource = s.resource AND e.outcome <> 'started' AND e.seq > s.seq), s.at) AS ended \
+                   FROM {schema}.dock_calls s WHERE s.outcome = 'started') \
+                 SELECT COALESCE(max((SELECT count(*) FROM calls o \
+                   WHERE o.started <= c.started AND (o.ended > c.started OR o = c))), 0) FROM calls c"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A worker holding a slot of the `pg` dock now (polled until one does,
+/// for up to 30 s).
+async fn a_slot_holder(url: &str, schema: &str, live: &[String]) -> String {
+    let client = common::client_at(url).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT holder FROM {schema}.dock_slots WHERE dock = 'pg' \
+                     AND holder IS NOT NULL AND expires_at > clock_timestamp()"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        if let Some(holder) = rows
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .find(|h| live.contains(h))
+        {
+            return holder;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no worker took a slot of the shared limit"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dock_limit_is_shared_by_every_worker_process_and_survives_a_kill_9() {
+    const LIMIT: usize = 2;
+    let server = common::cluster::PrivateServer::start();
+    let url = &server.url();
+    let schema = "plane".to_owned();
+    let prefix = "sdl".to_owned();
+    drop(common::store_at(url, &schema).await);
+    // Each worker may run 4 runs at once and 2 calls on `pg` (its own
+    // bound): 6 in flight over 3 processes unless the limit is shared.
+    let mut cluster = Cluster::new(url, &schema, 1_500, 100);
+    cluster.dock_limit = Some(LIMIT);
+    for _ in 0..3 {
+        cluster.spawn();
+    }
+    let mut cluster_ref = AssertUnwindSafe(&mut cluster);
+    let outcome = async {
+        let cluster = &mut **cluster_ref;
+        let requests: Vec<_> = (0..24)
+            .map(|i| {
+                RunRequest::apply(
+                    &blueprint(&prefix, i, false),
+                    "client",
+                    ApplyOptions::keep(),
+                )
+            })
+            .collect();
+        let runs = submit_from_three_clients(url, &schema, requests).await;
+        // kill -9 a worker while it holds a slot: the slot must come back
+        // (its lease lapses) or the batch stalls at one call at a time.
+        let live: Vec<_> = cluster.workers.iter().map(|w| w.id.clone()).collect();
+        let victim = a_slot_holder(url, &schema, &live).await;
+        cluster.kill(&victim);
+        cluster.spawn();
+        let store = common::store_at(url, &schema).await;
+        for run in wait_all(&store, &runs, Duration::from_secs(90), cluster).await {
+            assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+        }
+        for (resource, _, created, adopted, failed) in create_calls(url, &schema).await {
+            assert_eq!((created, adopted, failed), (1, 0, 0), "{resource}");
+        }
+        let scopes: Vec<_> = runs.keys().cloned().collect();
+        destroy_all_and_expect_nothing_left(url, &schema, &prefix, &scopes, cluster).await;
+        let max = max_calls_in_flight(url, &schema).await;
+        eprintln!("shared limit {LIMIT}: at most {max} calls in flight over 3 worker processes (victim {victim})");
+        assert_eq!(
+            max, LIMIT as i64,
+            "the limit is reached (so this test can fail) and never exceeded"
+        );
+    };
+    let result = AssertUnwindSafe(outcome).catch_unwind().await;
+    cluster.stop();
+    drop_leftovers(url, &prefix).await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
 }

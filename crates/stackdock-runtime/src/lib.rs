@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod blueprint;
 pub mod controller;
+pub mod dock_slots;
 mod engine;
 mod error;
 pub mod events;

@@ -228,7 +228,7 @@ impl Runtime {
             let sink = StepSink::new(self, ctx, state);
             let mut retries = 0;
             let result = loop {
-                let permits = self.permits.acquire(&def.dock).await;
+                let permits = self.permits.acquire(&def.dock).await?;
                 let attempt = drive::provision(dock.as_ref(), &spec, &mut record, &sink).await;
                 drop(permits);
                 match attempt {

@@ -117,7 +117,7 @@ impl Runtime {
         let sink = StepSink::new(self, ctx, state);
         let mut retries = 0;
         loop {
-            let permits = self.permits.acquire(&dock_id).await;
+            let permits = self.permits.acquire(&dock_id).await?;
             let attempt =
                 drive::deprovision(dock.as_ref(), spec.as_ref(), &mut record, &sink).await;
             drop(permits);

@@ -7,20 +7,25 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::lock;
+use crate::dock_slots::{DockSlot, DockSlots};
+use crate::Result;
 
 /// Permits for steps in flight: one pool for the whole runtime (every run
-/// it executes) and one per dock.
+/// it executes), one per dock, and, when replicas share a dock's limit, a
+/// slot of it.
 #[derive(Debug)]
 pub(super) struct Permits {
     overall: Arc<Semaphore>,
     per_dock_default: usize,
     per_dock: BTreeMap<String, usize>,
     docks: Mutex<HashMap<String, Arc<Semaphore>>>,
+    shared: Option<Arc<dyn DockSlots>>,
 }
 
-/// Both permits of one step attempt; released on drop.
+/// The permits of one step attempt; released on drop.
 pub(super) struct Held {
     _dock: OwnedSemaphorePermit,
+    _shared: Option<DockSlot>,
     _overall: OwnedSemaphorePermit,
 }
 
@@ -29,38 +34,51 @@ impl Permits {
         overall: usize,
         per_dock_default: usize,
         per_dock: BTreeMap<String, usize>,
+        shared: Option<Arc<dyn DockSlots>>,
     ) -> Self {
         Permits {
             overall: Arc::new(Semaphore::new(overall.max(1))),
             per_dock_default: per_dock_default.max(1),
             per_dock,
             docks: Mutex::new(HashMap::new()),
+            shared,
         }
     }
 
-    fn dock(&self, dock: &str) -> Arc<Semaphore> {
-        let mut docks = lock(&self.docks);
-        let limit = self
-            .per_dock
+    fn limit(&self, dock: &str) -> usize {
+        self.per_dock
             .get(dock)
             .copied()
-            .unwrap_or(self.per_dock_default);
-        docks
+            .unwrap_or(self.per_dock_default)
+            .max(1)
+    }
+
+    fn dock(&self, dock: &str) -> Arc<Semaphore> {
+        let limit = self.limit(dock);
+        lock(&self.docks)
             .entry(dock.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(limit.max(1))))
+            .or_insert_with(|| Arc::new(Semaphore::new(limit)))
             .clone()
     }
 
-    /// Wait for a permit of `dock`, then one of the overall pool (the dock's
-    /// first, so a busy dock does not hold overall permits it cannot use).
-    pub(super) async fn acquire(&self, dock: &str) -> Held {
-        let dock = self.dock(dock).acquire_owned().await;
+    /// Wait for a permit of `dock`, then a shared slot of it (when replicas
+    /// share the limit), then one of the overall pool: the dock's first, so
+    /// a busy dock does not hold overall permits it cannot use, and the
+    /// local one before the shared one, so this process never waits on the
+    /// backend for more slots than it may use.
+    pub(super) async fn acquire(&self, dock: &str) -> Result<Held> {
+        let local = self.dock(dock).acquire_owned().await;
+        let shared = match &self.shared {
+            Some(slots) => Some(slots.acquire(dock, self.limit(dock)).await?),
+            None => None,
+        };
         let overall = self.overall.clone().acquire_owned().await;
-        match (dock, overall) {
-            (Ok(dock), Ok(overall)) => Held {
-                _dock: dock,
+        match (local, overall) {
+            (Ok(local), Ok(overall)) => Ok(Held {
+                _dock: local,
+                _shared: shared,
                 _overall: overall,
-            },
+            }),
             // The semaphores are never closed.
             _ => unreachable!("runtime semaphores are never closed"),
         }

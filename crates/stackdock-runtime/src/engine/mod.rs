@@ -49,6 +49,7 @@ use zeroize::Zeroize;
 
 use crate::audit::{AuditSink, StoreAudit};
 use crate::blueprint::{self, Blueprint, BlueprintError, SecretRef};
+use crate::dock_slots::DockSlots;
 use crate::events::{RunEvent, RunEventKind, StepOutcome};
 use crate::model::{
     AuditEntry, AuditOutcome, DockSync, InventoryItem, Operation, OperationRun, RunId, RunStatus,
@@ -199,6 +200,7 @@ pub struct Runtime {
     concurrency: usize,
     dock_concurrency: usize,
     dock_limits: BTreeMap<String, usize>,
+    shared_dock_limits: Option<Arc<dyn DockSlots>>,
     permits: Arc<Permits>,
     retry: RetryPolicy,
     cancel_poll: Duration,
@@ -252,10 +254,12 @@ impl Runtime {
             concurrency: DEFAULT_CONCURRENCY,
             dock_concurrency: DEFAULT_DOCK_CONCURRENCY,
             dock_limits: BTreeMap::new(),
+            shared_dock_limits: None,
             permits: Arc::new(Permits::new(
                 DEFAULT_CONCURRENCY,
                 DEFAULT_DOCK_CONCURRENCY,
                 BTreeMap::new(),
+                None,
             )),
             retry: STEP_RETRY,
             cancel_poll: Duration::from_millis(500),
@@ -299,11 +303,22 @@ impl Runtime {
         self.rebuild_permits()
     }
 
+    /// Count the per-dock limits ([`with_dock_concurrency`](Runtime::with_dock_concurrency),
+    /// [`with_default_dock_concurrency`](Runtime::with_default_dock_concurrency))
+    /// in `slots`, shared with every replica that uses the same backend,
+    /// as well as in this process: a dock's limit is then the limit of the
+    /// whole control plane, not of each replica. See [`crate::dock_slots`].
+    pub fn with_shared_dock_limits(mut self, slots: Arc<dyn DockSlots>) -> Self {
+        self.shared_dock_limits = Some(slots);
+        self.rebuild_permits()
+    }
+
     fn rebuild_permits(mut self) -> Self {
         self.permits = Arc::new(Permits::new(
             self.concurrency,
             self.dock_concurrency,
             self.dock_limits.clone(),
+            self.shared_dock_limits.clone(),
         ));
         self
     }

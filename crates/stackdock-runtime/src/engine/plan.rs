@@ -85,7 +85,7 @@ impl Runtime {
             }
             Err(other) => return Err(other.into()),
         };
-        let _permits = self.permits.acquire(&def.dock).await;
+        let _permits = self.permits.acquire(&def.dock).await?;
         let found = match live.and_then(StepState::resource_id) {
             Some(id) => {
                 let observed = dock.observe(id, Some(&spec)).await?;
