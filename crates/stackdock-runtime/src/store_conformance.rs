@@ -47,6 +47,7 @@ pub async fn all(store: Arc<dyn Store>) {
     step_state_survives_runs(store.as_ref()).await;
     audit_is_append_only_and_queryable(store.as_ref()).await;
     secrets_round_trip(store.as_ref()).await;
+    secrets_deleted_by_dock(store.as_ref()).await;
     scope_ownership(store.clone()).await;
     inventory_upserts_and_marks_vanished(store.as_ref()).await;
     cancel_is_recorded_on_the_run(store.as_ref()).await;
@@ -518,6 +519,51 @@ pub async fn secrets_round_trip(store: &dyn Store) {
         .filter(|s| s.org == org)
         .collect();
     assert_eq!(mine.len(), 1);
+}
+
+/// Deleting a dock's secrets deletes exactly those: every name of that
+/// (org, dock), not the same dock of another org nor another dock.
+pub async fn secrets_deleted_by_dock(store: &dyn Store) {
+    let (org, other_org) = (unique("org"), unique("org"));
+    let sealed = |org: &str, dock: &str, name: &str| SealedSecret {
+        org: org.to_owned(),
+        dock: dock.to_owned(),
+        name: name.to_owned(),
+        key_id: "k1".into(),
+        nonce: vec![1; 12],
+        ciphertext: vec![2, 3, 4],
+        updated_at: Utc::now(),
+    };
+    for (o, d, n) in [
+        (&org, "pg", "password"),
+        (&org, "pg", "token"),
+        (&org, "dns", "api_key"),
+        (&other_org, "pg", "password"),
+    ] {
+        store.put_secret(&sealed(o, d, n)).await.unwrap();
+    }
+    assert_eq!(store.delete_secrets(&org, "pg").await.unwrap(), 2);
+    let mut left: Vec<(String, String, String)> = store
+        .list_secrets()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.org == org || s.org == other_org)
+        .map(|s| (s.org, s.dock, s.name))
+        .collect();
+    left.sort();
+    let mut expected = vec![
+        (org.clone(), "dns".to_owned(), "api_key".to_owned()),
+        (other_org.clone(), "pg".to_owned(), "password".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(left, expected);
+    assert!(store
+        .get_secret(&org, "pg", "token")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.delete_secrets(&org, "pg").await.unwrap(), 0);
 }
 
 /// The first org to claim a scope owns it; racing claims agree.

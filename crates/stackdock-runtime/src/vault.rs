@@ -246,6 +246,11 @@ pub trait CredentialVault: Send + Sync + fmt::Debug {
 
     /// Re-seal every secret not sealed with the current key; returns how many.
     async fn rotate(&self) -> Result<usize>;
+
+    /// Delete every secret sealed for `dock` in `org` — a removed dock's
+    /// credentials — and return how many there were. Audited (`vault_delete`,
+    /// resource `secrets:<dock>`), even when there were none.
+    async fn delete_dock(&self, org: &str, dock: &str) -> Result<u64>;
 }
 
 /// The AES-256-GCM [`CredentialVault`] over a [`Store`].
@@ -409,6 +414,24 @@ impl CredentialVault for AesGcmVault {
             rotated += 1;
         }
         Ok(rotated)
+    }
+
+    async fn delete_dock(&self, org: &str, dock: &str) -> Result<u64> {
+        let deleted = self.store.delete_secrets(org, dock).await?;
+        let ctx = CallContext::current().unwrap_or_default();
+        let mut entry = AuditEntry::new(
+            ctx.actor.unwrap_or_else(|| "system".into()),
+            "vault_delete",
+            AuditOutcome::Succeeded,
+        );
+        entry.org = Some(org.to_owned());
+        entry.dock = Some(dock.to_owned());
+        entry.resource = Some(format!("secrets:{dock}"));
+        entry.reason = Some("deleted".to_owned());
+        entry.message = Some(format!("{deleted} sealed secret(s) deleted"));
+        entry.run_id = ctx.run_id.map(RunId);
+        self.audit.record(entry).await?;
+        Ok(deleted)
     }
 }
 

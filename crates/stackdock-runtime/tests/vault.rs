@@ -292,3 +292,36 @@ async fn vault_references_resolve_for_the_dock_factory() {
         .unwrap();
     assert_eq!(env.expose_secret(), "from-env");
 }
+
+#[tokio::test]
+async fn deleting_a_dock_deletes_its_ciphertexts_only_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let v = vault(&store, MasterKeys::generate("k1"));
+    for (dock, name) in [("pg", "password"), ("pg", "url"), ("dns", "api_key")] {
+        v.seal("@docks", dock, name, &SecretString::from(SENTINEL))
+            .await
+            .unwrap();
+    }
+    assert_eq!(v.delete_dock("@docks", "pg").await.unwrap(), 2);
+    assert!(!v.contains("@docks", "pg", "password").await.unwrap());
+    assert!(matches!(
+        v.open("@docks", "pg", "url").await,
+        Err(Error::Vault(VaultError::NotFound { .. }))
+    ));
+    assert!(v.contains("@docks", "dns", "api_key").await.unwrap());
+    let remaining: Vec<_> = store.list_secrets().await.unwrap();
+    assert_eq!(remaining.len(), 1);
+
+    let deletes = store
+        .list_audit(&AuditQuery {
+            operation: Some("vault_delete".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(deletes[0].dock.as_deref(), Some("pg"));
+    assert_eq!(deletes[0].outcome, AuditOutcome::Succeeded);
+    assert!(!format!("{deletes:?}").contains(SENTINEL));
+}

@@ -510,4 +510,13 @@ impl Store for MemoryStore {
     async fn list_secrets(&self) -> Result<Vec<SealedSecret>> {
         Ok(self.lock().secrets.values().cloned().collect())
     }
+
+    async fn delete_secrets(&self, org: &str, dock: &str) -> Result<u64> {
+        let mut state = self.lock();
+        let before = state.secrets.len();
+        state
+            .secrets
+            .retain(|(o, d, _), _| !(o == org && d == dock));
+        Ok((before - state.secrets.len()) as u64)
+    }
 }

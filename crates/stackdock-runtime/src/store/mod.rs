@@ -201,4 +201,8 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Every sealed secret (for key rotation).
     async fn list_secrets(&self) -> Result<Vec<SealedSecret>>;
+
+    /// Delete every sealed secret of `dock` in `org` (a removed dock's
+    /// credentials); how many there were. Deleting none is not an error.
+    async fn delete_secrets(&self, org: &str, dock: &str) -> Result<u64>;
 }

@@ -829,6 +829,17 @@ impl Store for SqliteStore {
             .map(secret_from_row)
             .collect()
     }
+
+    async fn delete_secrets(&self, org: &str, dock: &str) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM secrets WHERE org = ? AND dock = ?")
+                .bind(org)
+                .bind(dock)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
 }
 
 fn secret_from_row(row: &SqliteRow) -> Result<SealedSecret> {
