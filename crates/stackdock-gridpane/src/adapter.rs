@@ -1,4 +1,4 @@
-//! [`GridPaneAdapter`]: GridPane servers, sites and domains behind [`DockAdapter`].
+//! [`GridPaneAdapter`]: GridPane servers, sites and domains behind [`DockAdapter`](stackdock_core::DockAdapter).
 //!
 //! | kind | GridPane | id |
 //! |---|---|---|
@@ -58,17 +58,18 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use serde_json::Value;
+use stackdock_core::kit::{KindHandler, KitAdapter, KitProvider};
 use stackdock_core::resource::{Domain, Server, WebService};
 use stackdock_core::secret::SecretString;
 use stackdock_core::spec::{DomainSpec, ProviderOptions, ServerSpec, WebServiceSpec};
 use stackdock_core::{
-    Arguments, Capabilities, CreateOutcome, Created, DockAdapter, Error, ErrorKind, ListOptions,
-    Observation, Operation, Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind,
-    ResourceMeta, ResourceSpec, ResourceStatus, Result,
+    Arguments, CreateOutcome, Created, Error, ErrorKind, ListOptions, Page, ProviderInfo, Resource,
+    ResourceId, ResourceKind, ResourceMeta, ResourceSpec, ResourceStatus, Result,
 };
+use stackdock_http::{found, PageNumber};
 
 use crate::client::GridPaneClient;
-use crate::config::{GridPaneConfig, MAX_PER_PAGE};
+use crate::config::GridPaneConfig;
 use crate::input::*;
 use crate::model::{DomainRecord, ServerRecord, SiteRecord};
 
@@ -142,23 +143,12 @@ impl CreateLocks {
     }
 }
 
-/// GridPane as a [`DockAdapter`]. See the [module docs](self).
-#[derive(Clone)]
-pub struct GridPaneAdapter {
-    client: GridPaneClient,
-    info: ProviderInfo,
-    dock_id: String,
-    creates: CreateLocks,
-}
+/// GridPane as a [`DockAdapter`](stackdock_core::DockAdapter): the kit's adapter over [`Servers`],
+/// [`Sites`] and [`Domains`]. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct GridPaneAdapter(Arc<KitAdapter<GridPane>>);
 
-impl fmt::Debug for GridPaneAdapter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GridPaneAdapter")
-            .field("dock_id", &self.dock_id)
-            .field("client", &self.client)
-            .finish()
-    }
-}
+stackdock_core::delegate_dock_adapter!(GridPaneAdapter, |this| &*this.0);
 
 impl GridPaneAdapter {
     /// An adapter for the account in `config`.
@@ -172,15 +162,85 @@ impl GridPaneAdapter {
 
     /// An adapter around an existing client.
     pub fn from_client(client: GridPaneClient, dock_id: impl Into<String>) -> Self {
-        GridPaneAdapter {
+        let (dock_id, creates) = (dock_id.into(), CreateLocks::default());
+        let gp = GridPane {
             client,
-            info: ProviderInfo::new(PROVIDER_ID, "GridPane"),
-            dock_id: dock_id.into(),
-            creates: CreateLocks::default(),
-        }
+            dock_id,
+            creates,
+        };
+        let kit = KitAdapter::new(gp.clone()).with(Servers(gp.clone()));
+        GridPaneAdapter(Arc::new(kit.with(Sites(gp.clone())).with(Domains(gp))))
     }
 
     /// The typed client, for system users, backups and build progress.
+    pub fn client(&self) -> &GridPaneClient {
+        self.0.provider().client()
+    }
+}
+
+/// The provider part of the adapter (client, dock id, create locks), shared
+/// by the kind handlers; the backups and system users extensions.
+#[derive(Clone)]
+pub struct GridPane {
+    client: GridPaneClient,
+    dock_id: String,
+    creates: CreateLocks,
+}
+
+impl fmt::Debug for GridPane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GridPane")
+            .field("dock_id", &self.dock_id)
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+/// Servers, sites and domains; listings of sites filter by server and of
+/// domains by site (`parent`); GridPane assigns the ids and builds servers
+/// and sites after the create returns. No tenancy and no labels: GridPane
+/// keeps neither, so the layer refuses them.
+#[async_trait]
+impl KitProvider for GridPane {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo::new(PROVIDER_ID, "GridPane")
+    }
+
+    fn dock_id(&self) -> &str {
+        &self.dock_id
+    }
+
+    /// The API base URL (the token travels in a header, never in the URL).
+    fn endpoint(&self) -> Option<String> {
+        Some(self.client().base_url().to_owned())
+    }
+
+    fn arguments(&self) -> Arguments {
+        let args = self.client().rest().arguments().with_parent_filter();
+        args.with_async_builds()
+    }
+
+    async fn check_credentials(&self) -> Result<()> {
+        let user = self.client().current_user().await;
+        user.map(drop)
+            .map_err(|e| e.with_operation("check credentials"))
+    }
+
+    /// Site backups: list, take, restore, purge and schedules (see
+    /// [`crate::backups`]).
+    fn backups(&self) -> Option<&dyn stackdock_core::extension::Backups> {
+        Some(self)
+    }
+
+    /// System users of servers: list, create, set password, delete (see
+    /// [`crate::system_users`]).
+    fn system_users(&self) -> Option<&dyn stackdock_core::extension::SystemUsers> {
+        Some(self)
+    }
+}
+
+impl GridPane {
+    /// The typed client.
     pub fn client(&self) -> &GridPaneClient {
         &self.client
     }
@@ -199,7 +259,7 @@ impl GridPaneAdapter {
             ResourceStatus::Pending | ResourceStatus::Provisioning | ResourceStatus::Unknown
         );
         if progress && building {
-            match self.client.build_progress(record.id).await {
+            match self.client().build_progress(record.id).await {
                 Ok(p) => {
                     percent = Some(p.percent());
                     status = match p.provisioning_state() {
@@ -299,7 +359,7 @@ impl GridPaneAdapter {
     /// The URL a redirect domain points at: its site's primary domain.
     async fn redirect_target(&self, record: &DomainRecord) -> Result<Option<String>> {
         match (record.is_redirect(), record.site_id) {
-            (true, Some(site)) => match self.client.get_site(site).await {
+            (true, Some(site)) => match self.client().get_site(site).await {
                 Ok(site) => Ok(Some(site.url)),
                 Err(e) if e.is_not_found() => Ok(None),
                 Err(e) => Err(e),
@@ -314,7 +374,7 @@ impl GridPaneAdapter {
     }
 
     async fn find_server(&self, label: &str) -> Result<Option<ServerRecord>> {
-        let mut stream = self.client.servers();
+        let mut stream = self.client().servers();
         while let Some(server) = stream.try_next().await? {
             if server.label == label {
                 return Ok(Some(server));
@@ -324,7 +384,7 @@ impl GridPaneAdapter {
     }
 
     async fn find_site(&self, url: &str) -> Result<Option<SiteRecord>> {
-        let mut stream = self.client.sites();
+        let mut stream = self.client().sites();
         while let Some(site) = stream.try_next().await? {
             if site.url.eq_ignore_ascii_case(url) {
                 return Ok(Some(site));
@@ -334,7 +394,7 @@ impl GridPaneAdapter {
     }
 
     async fn find_domain(&self, url: &str) -> Result<Option<DomainRecord>> {
-        let mut stream = self.client.domains();
+        let mut stream = self.client().domains();
         while let Some(domain) = stream.try_next().await? {
             if domain.url.eq_ignore_ascii_case(url) && domain.deleted_at.is_none() {
                 return Ok(Some(domain));
@@ -362,7 +422,7 @@ impl GridPaneAdapter {
             }
             Err(e) => return Err(e),
         };
-        let mut server = match self.client.get_server(server_id).await {
+        let mut server = match self.client().get_server(server_id).await {
             Ok(record) => self.server_resource(record, true).await?,
             // Just created: GridPane may not list it yet. Report what we asked for.
             Err(e) if e.is_not_found() => Server {
@@ -388,12 +448,13 @@ impl GridPaneAdapter {
     async fn post_server(&self, plan: &ServerPlan) -> Result<(u64, Option<SecretString>)> {
         Ok(match plan {
             ServerPlan::Custom(c) => {
-                let created = self.client.create_custom_server(c).await?;
+                let created = self.client().create_custom_server(c).await?;
                 (created.server_id, created.install_command)
             }
-            ServerPlan::Provider(p) => {
-                (self.client.create_provider_server(p).await?.server_id, None)
-            }
+            ServerPlan::Provider(p) => (
+                self.client().create_provider_server(p).await?.server_id,
+                None,
+            ),
         })
     }
 
@@ -455,7 +516,7 @@ impl GridPaneAdapter {
             setting.validate()?;
             settings.push(setting);
         }
-        let record = self.client.get_server(id).await?;
+        let record = self.client().get_server(id).await?;
         if record.label != spec.name {
             return Err(Error::invalid_input(
                 "name",
@@ -504,12 +565,12 @@ impl GridPaneAdapter {
                 enable_site_local_backups: local_backups.unwrap_or(false),
             });
         }
-        let client = &self.client;
+        let client = self.client();
         apply_in_order(settings, server_setting_key, |s| async move {
             client.update_server(id, &s).await
         })
         .await?;
-        let record = self.client.get_server(id).await?;
+        let record = self.client().get_server(id).await?;
         Ok(Resource::Server(self.server_resource(record, true).await?))
     }
 
@@ -522,7 +583,7 @@ impl GridPaneAdapter {
         if let Some(existing) = self.find_site(&site.url).await? {
             return self.adopt_site(spec, &site, existing);
         }
-        let id = match self.client.create_site(&site).await {
+        let id = match self.client().create_site(&site).await {
             Ok(Some(id)) => id,
             // GridPane's answer may not name the new site: it is the one with
             // this URL (URLs are unique, and ours was accepted).
@@ -539,7 +600,7 @@ impl GridPaneAdapter {
             }
             Err(e) => return Err(e),
         };
-        let resource = match self.client.get_site(id).await {
+        let resource = match self.client().get_site(id).await {
             Ok(record) => self.site_from(record),
             Err(e) if e.is_not_found() => {
                 let mut ws = self.site_from(SiteRecord::from_json(serde_json::json!({
@@ -605,7 +666,7 @@ impl GridPaneAdapter {
     async fn update_site(&self, id: u64, spec: &WebServiceSpec) -> Result<Resource> {
         let opts = site_options(spec)?;
         let url = stackdock_core::validate::domain("name", &spec.name)?;
-        let record = self.client.get_site(id).await?;
+        let record = self.client().get_site(id).await?;
         if !record.url.eq_ignore_ascii_case(&url) {
             return Err(Error::invalid_input(
                 "name",
@@ -649,18 +710,18 @@ impl GridPaneAdapter {
                 settings.push(SiteSetting::SystemUser(user));
             }
         }
-        let client = &self.client;
+        let client = self.client();
         apply_in_order(settings, SiteSetting::key, |s| async move {
             client.update_site(id, &s).await
         })
         .await?;
         Ok(Resource::WebService(
-            self.site_from(self.client.get_site(id).await?),
+            self.site_from(self.client().get_site(id).await?),
         ))
     }
 
     async fn delete_site(&self, id: u64) -> Result<()> {
-        let site = match self.client.get_site(id).await {
+        let site = match self.client().get_site(id).await {
             Ok(site) => site,
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
@@ -668,7 +729,7 @@ impl GridPaneAdapter {
         let server = site
             .server_id
             .ok_or_else(|| Error::invalid_response("site without server_id"))?;
-        self.client.delete_site(id, server).await
+        self.client().delete_site(id, server).await
     }
 
     // ---- domains -------------------------------------------------------
@@ -693,7 +754,7 @@ impl GridPaneAdapter {
         // resumed create as created from their own record).
         let id = record.id;
         self.converge_domain(&record, &plan, spec.ssl).await?;
-        let record = self.client.get_domain(id).await?;
+        let record = self.client().get_domain(id).await?;
         let target = record.is_redirect().then(|| site.url.clone());
         let resource = Resource::Domain(self.domain_from(record, target));
         Ok(match outcome {
@@ -705,7 +766,7 @@ impl GridPaneAdapter {
     /// The site a domain spec names; its redirect must point at the site's
     /// primary domain, where GridPane redirects to.
     async fn domain_site(&self, spec: &DomainSpec, plan: &DomainPlan) -> Result<SiteRecord> {
-        let site = match self.client.get_site(plan.site_id).await {
+        let site = match self.client().get_site(plan.site_id).await {
             Ok(site) => site,
             Err(e) if e.is_not_found() => {
                 return Err(Error::not_found(format!("web service {}", plan.site_id)))
@@ -744,7 +805,7 @@ impl GridPaneAdapter {
             kind: plan.kind,
             dns: plan.dns.unwrap_or(DnsIntegration::NONE),
         };
-        let id = match self.client.add_domain(&new).await {
+        let id = match self.client().add_domain(&new).await {
             Ok(Some(id)) => id,
             Ok(None) => self
                 .find_domain(&spec.name)
@@ -762,7 +823,7 @@ impl GridPaneAdapter {
             }
             Err(e) => return Err(e),
         };
-        Ok((self.client.get_domain(id).await?, CreateOutcome::Created))
+        Ok((self.client().get_domain(id).await?, CreateOutcome::Created))
     }
 
     async fn converge_domain(
@@ -804,7 +865,7 @@ impl GridPaneAdapter {
             }
             _ => {}
         }
-        let client = &self.client;
+        let client = self.client();
         let id = record.id;
         apply_in_order(settings, DomainSetting::key, |s| async move {
             client.update_domain(id, &s).await
@@ -814,7 +875,7 @@ impl GridPaneAdapter {
 
     async fn update_domain(&self, id: u64, spec: &DomainSpec) -> Result<Resource> {
         let plan = domain_plan(spec)?;
-        let record = self.client.get_domain(id).await?;
+        let record = self.client().get_domain(id).await?;
         if !record.url.eq_ignore_ascii_case(&spec.name) {
             return Err(Error::invalid_input(
                 "name",
@@ -834,216 +895,193 @@ impl GridPaneAdapter {
             ));
         }
         self.converge_domain(&record, &plan, spec.ssl).await?;
-        let record = self.client.get_domain(id).await?;
+        let record = self.client().get_domain(id).await?;
         Ok(Resource::Domain(self.domain_resource(record).await?))
     }
 
-    async fn list_page(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        if kind == ResourceKind::Server && options.parent.is_some() {
-            return Err(Error::invalid_input(
-                "parent",
-                "GridPane servers have no parent",
-            ));
-        }
-        let page =
-            match &options.cursor {
-                None => 1,
-                Some(c) => c.parse::<u32>().ok().filter(|p| *p >= 1).ok_or_else(|| {
-                    Error::invalid_input("cursor", "not a cursor of this adapter")
-                })?,
-            };
-        let per_page = options.page_size;
-        let parent = options.parent.as_deref();
-        let (items, next) = match kind {
-            ResourceKind::Server => {
-                let p = self.client.servers_page(page, per_page).await?;
-                let items = p
-                    .items
-                    .into_iter()
-                    .map(|r| {
-                        let status = r.resource_status();
-                        let percent = (status == ResourceStatus::Active).then_some(100);
-                        Resource::Server(self.server_from(r, status, percent))
-                    })
-                    .collect();
-                (items, p.next_page)
-            }
-            ResourceKind::WebService => {
-                let p = self.client.sites_page(page, per_page).await?;
-                let items = p
-                    .items
-                    .into_iter()
-                    .filter(|s| {
-                        parent.is_none_or(|par| {
-                            s.server_id.map(|i| i.to_string()).as_deref() == Some(par)
-                        })
-                    })
-                    .map(|s| Resource::WebService(self.site_from(s)))
-                    .collect();
-                (items, p.next_page)
-            }
-            ResourceKind::Domain => {
-                let p = self.client.domains_page(page, per_page).await?;
-                let mut targets: HashMap<u64, Option<String>> = HashMap::new();
-                let mut items = Vec::new();
-                for d in p.items {
-                    if d.deleted_at.is_some()
-                        || parent.is_some_and(|par| {
-                            d.site_id.map(|i| i.to_string()).as_deref() != Some(par)
-                        })
-                    {
-                        continue;
-                    }
-                    let target = match (d.is_redirect(), d.site_id) {
-                        (true, Some(site)) => match targets.get(&site) {
-                            Some(t) => t.clone(),
-                            None => {
-                                let t = self.redirect_target(&d).await?;
-                                targets.insert(site, t.clone());
-                                t
-                            }
-                        },
-                        _ => None,
-                    };
-                    items.push(Resource::Domain(self.domain_from(d, target)));
-                }
-                (items, p.next_page)
-            }
-            other => return Err(self.unsupported(Operation::List, other)),
-        };
-        Ok(Page {
-            items,
-            next_cursor: next.map(|n| n.to_string()),
-        })
-    }
-
-    async fn observe_inner(
+    /// Domains of one listing page, without deleted ones and those of
+    /// other sites than `parent`; a redirect's target read once per site.
+    async fn domains_of(
         &self,
-        id: &ResourceId,
-        desired: Option<&ResourceSpec>,
-    ) -> Result<Observation> {
-        // GridPane ids are numbers: anything else cannot exist there.
-        let Some(num) = parse_id(&id.id) else {
-            return Ok(Observation::absent());
-        };
-        let found = match id.kind {
-            ResourceKind::Server => match self.client.get_server(num).await {
-                Ok(r) => Some(Resource::Server(self.server_resource(r, true).await?)),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e),
-            },
-            ResourceKind::WebService => match self.client.get_site(num).await {
-                Ok(r) => Some(Resource::WebService(self.site_from(r))),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e),
-            },
-            ResourceKind::Domain => match self.client.get_domain(num).await {
-                Ok(r) if r.deleted_at.is_some() => None,
-                Ok(r) => Some(Resource::Domain(self.domain_resource(r).await?)),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e),
-            },
-            other => return Err(self.unsupported(Operation::Observe, other)),
-        };
-        Ok(match found {
-            Some(resource) => Observation::of(resource, desired),
-            None => Observation::absent(),
-        })
+        page: Vec<DomainRecord>,
+        parent: Option<&str>,
+    ) -> Result<Vec<Resource>> {
+        let mut targets: HashMap<u64, Option<String>> = HashMap::new();
+        let mut items = Vec::new();
+        for d in page {
+            let site = d.site_id.map(|i| i.to_string());
+            if d.deleted_at.is_some() || parent.is_some_and(|p| site.as_deref() != Some(p)) {
+                continue;
+            }
+            let target = match (d.is_redirect(), d.site_id) {
+                (true, Some(site)) => match targets.get(&site) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = self.redirect_target(&d).await?;
+                        targets.insert(site, t.clone());
+                        t
+                    }
+                },
+                _ => None,
+            };
+            items.push(Resource::Domain(self.domain_from(d, target)));
+        }
+        Ok(items)
     }
 }
 
+/// The page a cursor names and the page size of `o`.
+fn page_of(o: &ListOptions) -> Result<(u32, Option<u32>)> {
+    Ok((PageNumber::of(o, 0)?.page, o.page_size))
+}
+
+/// A listing page with the next page number as the cursor.
+fn page(items: Vec<Resource>, next: Option<u32>) -> Page<Resource> {
+    let next_cursor = next.map(|n| n.to_string());
+    Page { items, next_cursor }
+}
+
+/// `None` for a `NotFound`, else the resource `make` builds.
+async fn found_or<T, F>(got: Result<T>, make: impl FnOnce(T) -> F) -> Result<Option<Resource>>
+where
+    F: Future<Output = Result<Option<Resource>>>,
+{
+    match found(got)? {
+        Some(r) => make(r).await,
+        None => Ok(None),
+    }
+}
+
+/// The number of a GridPane id: `InvalidInput` for anything else.
+fn number(id: &str) -> Result<u64> {
+    parse_id(id).ok_or_else(|| Error::invalid_input("id", "GridPane ids are numbers"))
+}
+
+/// Servers (id: the server id).
+#[derive(Debug, Clone)]
+pub struct Servers(GridPane);
+
 #[async_trait]
-impl DockAdapter for GridPaneAdapter {
-    fn provider(&self) -> &ProviderInfo {
-        &self.info
+impl KindHandler for Servers {
+    type Spec = ServerSpec;
+
+    async fn list(&self, o: &ListOptions) -> Result<Page<Resource>> {
+        let (number, per_page) = page_of(o)?;
+        let p = self.0.client().servers_page(number, per_page).await?;
+        let server = |r: ServerRecord| {
+            let status = r.resource_status();
+            let percent = (status == ResourceStatus::Active).then_some(100);
+            Resource::Server(self.0.server_from(r, status, percent))
+        };
+        Ok(page(p.items.into_iter().map(server).collect(), p.next_page))
     }
 
-    fn dock_id(&self) -> &str {
-        &self.dock_id
+    /// GridPane ids are numbers: anything else cannot exist there.
+    async fn get(&self, id: &str) -> Result<Option<Resource>> {
+        let Some(num) = parse_id(id) else {
+            return Ok(None);
+        };
+        let server = |r| async {
+            Ok(Some(Resource::Server(
+                self.0.server_resource(r, true).await?,
+            )))
+        };
+        found_or(self.0.client().get_server(num).await, server).await
     }
 
-    /// Servers, sites and domains, every operation. Listings of sites filter
-    /// by server and of domains by site (`parent`); GridPane assigns the ids
-    /// and builds servers and sites after the create returns. No tenancy and
-    /// no labels: GridPane keeps neither, so the layer refuses them.
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::new()
-            .with_kind(ResourceKind::Server, Operations::ALL)
-            .with_kind(ResourceKind::WebService, Operations::ALL)
-            .with_kind(ResourceKind::Domain, Operations::ALL)
-            .with_arguments(
-                Arguments::new()
-                    .with_parent_filter()
-                    .with_max_page_size(MAX_PER_PAGE)
-                    .with_provider_assigned_ids()
-                    .with_async_builds(),
-            )
+    async fn create(&self, spec: &ServerSpec) -> Result<Created> {
+        self.0.create_server(spec).await
     }
 
-    /// The API base URL (the token travels in a header, never in the URL).
-    fn endpoint(&self) -> Option<String> {
-        Some(self.client.base_url().to_owned())
+    async fn update(&self, id: &str, spec: &ServerSpec) -> Result<Resource> {
+        self.0.update_server(number(id)?, spec).await
     }
 
-    /// Site backups: list, take, restore, purge and schedules (see
-    /// [`crate::backups`]).
-    fn backups(&self) -> Option<&dyn stackdock_core::extension::Backups> {
-        Some(self)
+    async fn delete(&self, id: &str) -> Result<()> {
+        self.0.client().delete_server(number(id)?).await
+    }
+}
+
+/// Sites (`WebService`, id: the site id), listed by server.
+#[derive(Debug, Clone)]
+pub struct Sites(GridPane);
+
+#[async_trait]
+impl KindHandler for Sites {
+    type Spec = WebServiceSpec;
+
+    async fn list(&self, o: &ListOptions) -> Result<Page<Resource>> {
+        let (number, per_page) = page_of(o)?;
+        let p = self.0.client().sites_page(number, per_page).await?;
+        let parent = o.parent.as_deref();
+        let on_parent = |s: &SiteRecord| {
+            parent.is_none_or(|par| s.server_id.map(|i| i.to_string()).as_deref() == Some(par))
+        };
+        let site = |s| Resource::WebService(self.0.site_from(s));
+        let items = p.items.into_iter().filter(on_parent).map(site).collect();
+        Ok(page(items, p.next_page))
     }
 
-    /// System users of servers: list, create, set password, delete (see
-    /// [`crate::system_users`]).
-    fn system_users(&self) -> Option<&dyn stackdock_core::extension::SystemUsers> {
-        Some(self)
+    async fn get(&self, id: &str) -> Result<Option<Resource>> {
+        let Some(num) = parse_id(id) else {
+            return Ok(None);
+        };
+        let site = |r| async { Ok(Some(Resource::WebService(self.0.site_from(r)))) };
+        found_or(self.0.client().get_site(num).await, site).await
     }
 
-    async fn check_credentials(&self) -> Result<()> {
-        self.client
-            .current_user()
-            .await
-            .map(drop)
-            .map_err(|e| e.with_operation("check credentials"))
+    async fn create(&self, spec: &WebServiceSpec) -> Result<Created> {
+        self.0.create_site(spec).await
     }
 
-    async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        self.list_page(kind, options).await
+    async fn update(&self, id: &str, spec: &WebServiceSpec) -> Result<Resource> {
+        self.0.update_site(number(id)?, spec).await
     }
 
-    async fn observe(
-        &self,
-        id: &ResourceId,
-        desired: Option<&ResourceSpec>,
-    ) -> Result<Observation> {
-        self.observe_inner(id, desired).await
+    async fn delete(&self, id: &str) -> Result<()> {
+        self.0.delete_site(number(id)?).await
+    }
+}
+
+/// Domains of sites (id: the domain id), listed by site.
+#[derive(Debug, Clone)]
+pub struct Domains(GridPane);
+
+#[async_trait]
+impl KindHandler for Domains {
+    type Spec = DomainSpec;
+
+    async fn list(&self, o: &ListOptions) -> Result<Page<Resource>> {
+        let (number, per_page) = page_of(o)?;
+        let p = self.0.client().domains_page(number, per_page).await?;
+        let items = self.0.domains_of(p.items, o.parent.as_deref()).await?;
+        Ok(page(items, p.next_page))
     }
 
-    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
-        match spec {
-            ResourceSpec::Server(s) => self.create_server(s).await,
-            ResourceSpec::WebService(s) => self.create_site(s).await,
-            ResourceSpec::Domain(s) => self.create_domain(s).await,
-            other => Err(self.unsupported(Operation::Create, other.kind())),
-        }
+    /// A deleted domain is absent.
+    async fn get(&self, id: &str) -> Result<Option<Resource>> {
+        let Some(num) = parse_id(id) else {
+            return Ok(None);
+        };
+        let domain = |r: DomainRecord| async {
+            if r.deleted_at.is_some() {
+                return Ok(None);
+            }
+            Ok(Some(Resource::Domain(self.0.domain_resource(r).await?)))
+        };
+        found_or(self.0.client().get_domain(num).await, domain).await
     }
 
-    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        let num = require_id(id)?;
-        match spec {
-            ResourceSpec::Server(s) => self.update_server(num, s).await,
-            ResourceSpec::WebService(s) => self.update_site(num, s).await,
-            ResourceSpec::Domain(s) => self.update_domain(num, s).await,
-            other => Err(self.unsupported(Operation::Update, other.kind())),
-        }
+    async fn create(&self, spec: &DomainSpec) -> Result<Created> {
+        self.0.create_domain(spec).await
     }
 
-    async fn delete(&self, id: &ResourceId) -> Result<()> {
-        let num = require_id(id)?;
-        match id.kind {
-            ResourceKind::Server => self.client.delete_server(num).await,
-            ResourceKind::WebService => self.delete_site(num).await,
-            ResourceKind::Domain => self.client.delete_domain(num).await,
-            other => Err(self.unsupported(Operation::Delete, other)),
-        }
+    async fn update(&self, id: &str, spec: &DomainSpec) -> Result<Resource> {
+        self.0.update_domain(number(id)?, spec).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<()> {
+        self.0.client().delete_domain(number(id)?).await
     }
 }
 
@@ -1056,7 +1094,7 @@ fn parse_id(id: &str) -> Option<u64> {
 }
 
 pub(crate) fn require_id(id: &ResourceId) -> Result<u64> {
-    parse_id(&id.id).ok_or_else(|| Error::invalid_input("id", "GridPane ids are numbers"))
+    number(&id.id)
 }
 
 fn numeric_field(field: &str, value: Option<&String>) -> Result<Option<u64>> {

@@ -44,12 +44,12 @@ use stackdock_core::extension::{
 };
 use stackdock_core::{Error, ResourceId, Result};
 
-use crate::adapter::{require_id, GridPaneAdapter};
+use crate::adapter::{require_id, GridPane};
 use crate::input::{BackupRequest, BackupSelection, BackupType, ScheduleUpdate};
 use crate::model::{self, AvailableBackup};
 
 #[async_trait]
-impl Backups for GridPaneAdapter {
+impl Backups for GridPane {
     async fn list_backups(&self, site: &ResourceId) -> Result<Vec<Backup>> {
         let site_id = require_id(site)?;
         let mut backups: Vec<Backup> = self

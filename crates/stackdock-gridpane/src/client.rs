@@ -11,9 +11,9 @@ use futures::TryStreamExt;
 use serde_json::Value;
 use stackdock_core::secret::SecretString;
 use stackdock_core::{Error, Result};
-use stackdock_http::{encode_path_segment, Auth, Clock, HttpClient, HttpConfig, PageOf, Request};
+use stackdock_http::{encode_path_segment, Clock, HttpClient, PageOf, Request, RestClient};
 
-use crate::config::GridPaneConfig;
+use crate::config::{GridPaneConfig, API};
 use crate::error::{map_error, GridPaneErrors};
 use crate::input::*;
 use crate::model::*;
@@ -61,16 +61,14 @@ pub struct ProviderServerCreated {
 /// ```
 #[derive(Clone)]
 pub struct GridPaneClient {
-    http: HttpClient,
-    per_page: u32,
-    base_url: String,
+    rest: RestClient,
 }
 
 impl fmt::Debug for GridPaneClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GridPaneClient")
-            .field("base_url", &self.base_url)
-            .field("per_page", &self.per_page)
+            .field("base_url", &self.base_url())
+            .field("per_page", &self.per_page())
             .finish_non_exhaustive()
     }
 }
@@ -83,48 +81,53 @@ impl GridPaneClient {
     /// A client for the account in `config`; an invalid config is `ConfigInvalid`.
     pub fn new(config: GridPaneConfig) -> Result<Self> {
         config.validate()?;
-        let http_config = HttpConfig::new(config.base_url.clone())
-            .with_auth(Auth::Bearer(config.token.clone()))
-            .with_retry(config.retry.clone())
-            .with_timeouts(std::time::Duration::from_secs(10), config.request_timeout)
-            .with_user_agent(concat!("stackdock-gridpane/", env!("CARGO_PKG_VERSION")));
-        let http = HttpClient::new(http_config, GridPaneErrors::new(config.throttle_wait))?;
-        Ok(GridPaneClient {
-            http,
-            per_page: config.per_page,
-            base_url: config.base_url.to_string(),
-        })
+        let agent = concat!("stackdock-gridpane/", env!("CARGO_PKG_VERSION"));
+        let http = config.rest.http_config(&API)?.with_user_agent(agent);
+        let http = HttpClient::new(http, GridPaneErrors::new(config.throttle_wait))?;
+        let rest = RestClient::from_http(&config.rest, &API, http);
+        Ok(GridPaneClient { rest })
     }
 
     /// Use another clock for retry waits (tests use `stackdock_http::ManualClock`).
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.http = self.http.with_clock(clock);
+        self.rest = self.rest.with_clock(clock);
         self
+    }
+
+    /// The kit's REST client under this one (dock id, endpoint, paging).
+    pub fn rest(&self) -> &RestClient {
+        &self.rest
+    }
+
+    fn http(&self) -> &HttpClient {
+        self.rest.http()
     }
 
     /// The rate-limit state GridPane reported on its last answer that carried
     /// rate-limit headers (`None` before any did): how many calls are left in
     /// the window and when it resets, for scheduling bulk work per dock.
     pub fn rate_limit(&self) -> Option<stackdock_http::RateLimitInfo> {
-        self.http.rate_limit()
+        self.http().rate_limit()
     }
 
     /// The API base URL requests go to (never carries the token).
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.rest.endpoint()
     }
 
     /// The page size used by the listing helpers.
     pub fn per_page(&self) -> u32 {
-        self.per_page
+        self.rest.page_size(None)
     }
 
     async fn get_json(&self, path: String, op: &'static str) -> Result<Value> {
-        self.http.send_json(Request::get(path).operation(op)).await
+        self.http()
+            .send_json(Request::get(path).operation(op))
+            .await
     }
 
     async fn send_body(&self, req: Request) -> Result<Value> {
-        let response = self.http.send(req).await?;
+        let response = self.http().send(req).await?;
         if response.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
@@ -187,7 +190,7 @@ impl GridPaneClient {
             .query("page", page.to_string())
             .query("per_page", per_page.to_string())
             .operation(op);
-        let mut body: Value = self.http.send_json(req).await?;
+        let mut body: Value = self.http().send_json(req).await?;
         let items = list_items(&mut body, nested).map_err(|e| e.with_operation(op))?;
         let next_page = next_page(&body, page, items.len());
         Ok(ListPage { items, next_page })
@@ -202,9 +205,7 @@ impl GridPaneClient {
         op: &'static str,
         parse: fn(Value) -> Result<T>,
     ) -> Result<ListPage<T>> {
-        let per_page = per_page
-            .unwrap_or(self.per_page)
-            .clamp(1, crate::config::MAX_PER_PAGE);
+        let per_page = self.rest.page_size(per_page);
         let raw = self.page_raw(path, nested, page, per_page, op).await?;
         let items = raw
             .items
@@ -780,9 +781,5 @@ fn schedules_of(body: &Value) -> Result<Vec<SiteBackupSchedules>> {
 
 /// Deleting what is already gone succeeds.
 fn ignore_missing(result: Result<Value>) -> Result<()> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(e),
-    }
+    stackdock_http::gone(result.map(drop))
 }

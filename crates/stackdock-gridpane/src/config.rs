@@ -1,12 +1,11 @@
 //! Configuration of a GridPane dock: API base URL, token, paging and throttling.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
-use stackdock_core::secret::{ExposeSecret, SecretString, REDACTED};
+use stackdock_core::secret::ExposeSecret;
 use stackdock_core::{Error, Result};
-use stackdock_http::RetryConfig;
+use stackdock_http::{Paging, RestApi, RestConfig, RetryConfig};
 use url::Url;
 
 /// The public GridPane API.
@@ -26,6 +25,26 @@ pub const MAX_PER_PAGE: u32 = 500;
 /// header says otherwise: GridPane's own tooling sleeps 31 seconds.
 pub const DEFAULT_THROTTLE_WAIT: Duration = Duration::from_secs(31);
 
+/// GridPane's REST API as the kit sees it: bearer token, Laravel page
+/// numbers (`page`, `per_page`), `GET /user` to check the token.
+pub const API: RestApi = RestApi {
+    name: "GridPane",
+    base_url: DEFAULT_BASE_URL,
+    env_prefix: "GRIDPANE_",
+    dock_id: crate::adapter::PROVIDER_ID,
+    default_page_size: DEFAULT_PER_PAGE,
+    max_page_size: MAX_PER_PAGE,
+    min_page_size: 1,
+    envelope: "",
+    paging: Paging::Number {
+        page: "page",
+        per_page: "per_page",
+        items: "/data",
+        total_pages: "/meta/last_page",
+    },
+    check_path: "/user",
+};
+
 /// Settings of one GridPane account ("dock").
 ///
 /// `Debug` never prints the token. Deserialised from a dock's `settings`
@@ -39,62 +58,64 @@ pub const DEFAULT_THROTTLE_WAIT: Duration = Duration::from_secs(31);
 ///     .with_agency_host("panel.my-agency.example")
 ///     .unwrap()
 ///     .with_dock_id("agency-main");
-/// assert_eq!(config.base_url.as_str(), "https://panel.my-agency.example/oauth/api/v1");
+/// assert_eq!(config.base_url(), "https://panel.my-agency.example/oauth/api/v1");
 /// assert!(!format!("{config:?}").contains("gp-personal-access-token"));
 /// ```
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "Settings")]
 #[non_exhaustive]
 pub struct GridPaneConfig {
-    /// API base URL, e.g. `https://my.gridpane.com/oauth/api/v1`. Agency
-    /// accounts use their own host with the same path.
-    #[serde(default = "default_base_url")]
-    pub base_url: Url,
-    /// Personal access token (GridPane dashboard → Settings → GridPane API).
-    /// Never deserialised: a credential, not a setting.
-    #[serde(skip, default = "no_token")]
-    pub token: SecretString,
-    /// Dock id; defaults to `gridpane`.
-    #[serde(default)]
-    pub dock_id: Option<String>,
-    /// Items per page when listing (1..=500).
-    #[serde(default = "default_per_page")]
-    pub per_page: u32,
+    /// Token (a personal access token: GridPane dashboard → Settings →
+    /// GridPane API), base URL (default [`DEFAULT_BASE_URL`]; agency accounts
+    /// use their own host with the same path), items per page (1..=500,
+    /// default [`DEFAULT_PER_PAGE`]), request timeout, retry policy (a total
+    /// budget of 180 s, so a 31 s throttle wait fits a few times) and dock id
+    /// (default `gridpane`).
+    #[serde(flatten)]
+    pub rest: RestConfig,
     /// Wait after a throttle answer that carries no `Retry-After` header.
-    #[serde(default = "default_throttle_wait", with = "seconds")]
     pub throttle_wait: Duration,
-    /// Timeout of one request attempt.
-    #[serde(default = "default_request_timeout", with = "seconds")]
-    pub request_timeout: Duration,
-    /// Retry policy of the shared HTTP layer.
-    #[serde(skip, default = "default_retry")]
-    pub retry: RetryConfig,
 }
 
-/// The token of a config read from settings, until the credential is set
-/// (an empty token fails [`GridPaneConfig::validate`]).
-fn no_token() -> SecretString {
-    SecretString::from(String::new())
+/// A dock's settings: the configuration without its token, with GridPane's
+/// retry budget (the kit's retry policy is not a setting).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(flatten)]
+    rest: RestConfig,
+    #[serde(default = "default_throttle_wait", with = "seconds")]
+    throttle_wait: Duration,
+    /// GridPane's name of the page size (the kit's `page_size` works too).
+    #[serde(default)]
+    per_page: Option<u32>,
 }
 
-fn default_base_url() -> Url {
-    Url::parse(DEFAULT_BASE_URL).expect("the default base URL is valid")
+impl From<Settings> for GridPaneConfig {
+    fn from(settings: Settings) -> Self {
+        let retry = GridPaneConfig::new("").rest.retry;
+        let page_size = settings.per_page.or(settings.rest.page_size);
+        let rest = RestConfig {
+            retry,
+            page_size,
+            ..settings.rest
+        };
+        let throttle_wait = settings.throttle_wait;
+        GridPaneConfig {
+            rest,
+            throttle_wait,
+        }
+    }
 }
-fn default_per_page() -> u32 {
-    DEFAULT_PER_PAGE
+
+impl Default for GridPaneConfig {
+    fn default() -> Self {
+        GridPaneConfig::new("")
+    }
 }
+
 fn default_throttle_wait() -> Duration {
     DEFAULT_THROTTLE_WAIT
-}
-fn default_request_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_retry() -> RetryConfig {
-    // A throttle wait of 31 s must fit in the total retry budget a few times.
-    RetryConfig {
-        retry_timeout: Duration::from_secs(180),
-        ..RetryConfig::default()
-    }
 }
 
 mod seconds {
@@ -114,41 +135,41 @@ mod seconds {
 }
 
 impl GridPaneConfig {
-    /// A configuration for `my.gridpane.com` with this token and the defaults.
+    /// Settings for the public API with `token` and the defaults.
     pub fn new(token: impl Into<String>) -> Self {
+        // A throttle wait of 31 s must fit in the total retry budget a few times.
+        let retry = RetryConfig {
+            retry_timeout: Duration::from_secs(180),
+            ..RetryConfig::default()
+        };
+        let rest = RestConfig::new(token).retry(retry);
+        let throttle_wait = DEFAULT_THROTTLE_WAIT;
         GridPaneConfig {
-            base_url: default_base_url(),
-            token: SecretString::from(token.into()),
-            dock_id: None,
-            per_page: DEFAULT_PER_PAGE,
-            throttle_wait: DEFAULT_THROTTLE_WAIT,
-            request_timeout: default_request_timeout(),
-            retry: default_retry(),
+            rest,
+            throttle_wait,
         }
     }
 
-    /// Read `GRIDPANE_TOKEN` (required), `GRIDPANE_BASE_URL` or
-    /// `GRIDPANE_HOST` (agency host), and `GRIDPANE_DOCK_ID`.
+    /// Read `GRIDPANE_TOKEN` (required), and `GRIDPANE_BASE_URL` or
+    /// `GRIDPANE_HOST` (an agency host), and `GRIDPANE_DOCK_ID`.
     pub fn from_env() -> Result<Self> {
-        Self::from_env_prefixed("GRIDPANE_")
+        Self::from_env_prefixed(API.env_prefix)
     }
 
-    /// Like [`from_env`](Self::from_env) with another prefix, so that two
-    /// docks can be configured side by side: `from_env_prefixed("GRIDPANE_AGENCY_")`
-    /// reads `GRIDPANE_AGENCY_TOKEN`, `GRIDPANE_AGENCY_HOST`, … Without a
-    /// `<prefix>DOCK_ID` the dock id is the prefix in lower case without its
-    /// trailing `_` (`gridpane_agency`).
+    /// Like [`from_env`](Self::from_env) with another prefix, so two docks
+    /// can be configured side by side: `from_env_prefixed("GRIDPANE_AGENCY_")`
+    /// reads `GRIDPANE_AGENCY_TOKEN`, `GRIDPANE_AGENCY_HOST`, … The dock id is
+    /// `<prefix>DOCK_ID`, else the prefix in lower case without its trailing
+    /// `_` (`gridpane_agency`).
     pub fn from_env_prefixed(prefix: &str) -> Result<Self> {
         Self::from_lookup(prefix, |key| std::env::var(key).ok())
     }
 
-    /// [`from_env_prefixed`](Self::from_env_prefixed) over any source of variables.
     pub(crate) fn from_lookup(prefix: &str, var: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let token_key = format!("{prefix}TOKEN");
-        let token = var(&token_key)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::config(format!("{token_key} is not set")))?;
-        let mut config = GridPaneConfig::new(token);
+        let rest = RestConfig::from_lookup(prefix, &var)?;
+        let mut config = GridPaneConfig::new("");
+        config.rest.token = rest.token;
+        config.rest.dock_id = rest.dock_id;
         let named = |key: &str| {
             let key = format!("{prefix}{key}");
             move |e: Error| Error::config(format!("{key}: {e}"))
@@ -160,28 +181,25 @@ impl GridPaneConfig {
         }
         if let Some(dock) = var(&format!("{prefix}DOCK_ID")) {
             config = config.with_dock_id(dock);
-        } else if prefix != "GRIDPANE_" {
-            config = config.with_dock_id(prefix.trim_end_matches('_').to_ascii_lowercase());
         }
         config.validate()?;
         Ok(config)
     }
 
-    /// Use another API base URL (a test server, or an agency host with its full path).
+    /// Use another API base URL (trailing `/` removed); it must be http(s)
+    /// without credentials, query or fragment.
     pub fn with_base_url(mut self, base_url: &str) -> Result<Self> {
         let trimmed = base_url.trim_end_matches('/');
-        self.base_url = Url::parse(trimmed).map_err(|e| {
-            Error::config(format!(
-                "base_url {:?} is not a URL: {e}",
-                stackdock_core::secret::redact_url(base_url)
-            ))
+        let url = Url::parse(trimmed).map_err(|e| {
+            let shown = stackdock_core::secret::redact_url(base_url);
+            Error::config(format!("base_url {shown:?} is not a URL: {e}"))
         })?;
-        self.validate_url()?;
+        validate_url(&url)?;
+        self.rest.base_url = Some(url.as_str().trim_end_matches('/').to_owned());
         Ok(self)
     }
 
-    /// Use an agency (white-label) host, e.g. `panel.agency.example`: the base
-    /// URL becomes `https://<host>/oauth/api/v1`.
+    /// Use an agency (white-label) host: `https://<host>/oauth/api/v1`.
     pub fn with_agency_host(self, host: &str) -> Result<Self> {
         let host = host.trim().trim_end_matches('/');
         let host = host.strip_prefix("https://").unwrap_or(host);
@@ -191,45 +209,57 @@ impl GridPaneConfig {
         self.with_base_url(&format!("https://{host}{API_PATH}"))
     }
 
-    /// Set the dock id.
+    /// Dock id put into resource references.
     pub fn with_dock_id(mut self, dock_id: impl Into<String>) -> Self {
-        self.dock_id = Some(dock_id.into());
+        self.rest.dock_id = Some(dock_id.into());
         self
     }
 
-    /// Set the page size used when listing.
+    /// Items per page when listing (1..=500).
     pub fn with_per_page(mut self, per_page: u32) -> Self {
-        self.per_page = per_page;
+        self.rest.page_size = Some(per_page);
         self
     }
 
-    /// Set the wait after a throttle answer without `Retry-After`.
+    /// Wait after a throttle answer without `Retry-After`.
     pub fn with_throttle_wait(mut self, wait: Duration) -> Self {
         self.throttle_wait = wait;
         self
     }
 
-    /// Set the retry policy.
+    /// Retry policy of the shared HTTP layer.
     pub fn with_retry(mut self, retry: RetryConfig) -> Self {
-        self.retry = retry;
+        self.rest.retry = retry;
         self
     }
 
-    /// Set the per-attempt request timeout.
+    /// Timeout of one request attempt.
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.rest.request_timeout = timeout;
         self
     }
 
-    /// The dock id (`gridpane` unless set).
+    /// The dock id (`gridpane` unless configured).
     pub fn dock_id(&self) -> &str {
-        self.dock_id.as_deref().unwrap_or("gridpane")
+        self.rest.dock_id.as_deref().unwrap_or(API.dock_id)
     }
 
-    /// Check the configuration before any request is made.
+    /// The API base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        self.rest.base_url.as_deref().unwrap_or(API.base_url)
+    }
+
+    /// Items per page when listing.
+    pub fn per_page(&self) -> u32 {
+        self.rest.page_size.unwrap_or(DEFAULT_PER_PAGE)
+    }
+
+    /// Check the settings: an http(s) base URL without credentials, a token
+    /// without whitespace, `per_page` in 1..=500, a valid dock id.
     pub fn validate(&self) -> Result<()> {
-        self.validate_url()?;
-        let token = self.token.expose_secret();
+        let url = Url::parse(self.base_url()).map_err(|e| Error::config(e.to_string()))?;
+        validate_url(&url)?;
+        let token = self.rest.token.expose_secret();
         if token.trim().is_empty() {
             return Err(Error::config("the GridPane token is empty"));
         }
@@ -238,46 +268,31 @@ impl GridPaneConfig {
                 "the GridPane token contains whitespace or control characters",
             ));
         }
-        if !(1..=MAX_PER_PAGE).contains(&self.per_page) {
-            return Err(Error::config(format!(
-                "per_page must be between 1 and {MAX_PER_PAGE}"
-            )));
+        if !(1..=MAX_PER_PAGE).contains(&self.per_page()) {
+            let e = format!("per_page must be between 1 and {MAX_PER_PAGE}");
+            return Err(Error::config(e));
         }
-        if let Some(dock) = &self.dock_id {
+        if let Some(dock) = &self.rest.dock_id {
             stackdock_core::validate::resource_name("dock_id", dock, 128)
                 .map_err(|e| Error::config(e.to_string()))?;
         }
         Ok(())
     }
-
-    fn validate_url(&self) -> Result<()> {
-        if !matches!(self.base_url.scheme(), "http" | "https") {
-            return Err(Error::config("base_url must be an http or https URL"));
-        }
-        if !self.base_url.username().is_empty() || self.base_url.password().is_some() {
-            return Err(Error::config(
-                "base_url must not carry credentials: set the token instead",
-            ));
-        }
-        if self.base_url.query().is_some() || self.base_url.fragment().is_some() {
-            return Err(Error::config("base_url must not have a query or fragment"));
-        }
-        Ok(())
-    }
 }
 
-impl fmt::Debug for GridPaneConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GridPaneConfig")
-            .field("base_url", &self.base_url.as_str())
-            .field("token", &REDACTED)
-            .field("dock_id", &self.dock_id())
-            .field("per_page", &self.per_page)
-            .field("throttle_wait", &self.throttle_wait)
-            .field("request_timeout", &self.request_timeout)
-            .field("retry", &self.retry)
-            .finish()
+fn validate_url(url: &Url) -> Result<()> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::config("base_url must be an http or https URL"));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::config(
+            "base_url must not carry credentials: set the token instead",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config("base_url must not have a query or fragment"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -289,14 +304,11 @@ mod tests {
         let c = GridPaneConfig::new("t")
             .with_agency_host("https://panel.example.org/")
             .unwrap();
-        assert_eq!(
-            c.base_url.as_str(),
-            "https://panel.example.org/oauth/api/v1"
-        );
+        assert_eq!(c.base_url(), "https://panel.example.org/oauth/api/v1");
         let c = GridPaneConfig::new("t")
             .with_base_url("http://127.0.0.1:9/oauth/api/v1/")
             .unwrap();
-        assert_eq!(c.base_url.as_str(), "http://127.0.0.1:9/oauth/api/v1");
+        assert_eq!(c.base_url(), "http://127.0.0.1:9/oauth/api/v1");
         assert!(GridPaneConfig::new("t")
             .with_agency_host("evil.example/path")
             .is_err());
@@ -327,9 +339,9 @@ mod tests {
     #[test]
     fn deserializes_with_defaults_and_never_a_token() {
         let c: GridPaneConfig = serde_json::from_str(r#"{"throttle_wait":2.5}"#).unwrap();
-        assert_eq!(c.base_url.as_str(), DEFAULT_BASE_URL);
+        assert_eq!(c.base_url(), DEFAULT_BASE_URL);
         assert_eq!(c.throttle_wait, Duration::from_millis(2500));
-        assert_eq!(c.per_page, DEFAULT_PER_PAGE);
+        assert_eq!(c.per_page(), DEFAULT_PER_PAGE);
         // No token yet: the credential is set by the factory.
         assert!(c.validate().is_err());
         let inline = serde_json::from_str::<GridPaneConfig>(r#"{"token":"written-inline"}"#)
@@ -355,14 +367,14 @@ mod tests {
         ]);
         let main = GridPaneConfig::from_lookup("GRIDPANE_", &env).unwrap();
         assert_eq!(main.dock_id(), "gridpane");
-        assert_eq!(main.base_url.as_str(), DEFAULT_BASE_URL);
+        assert_eq!(main.base_url(), DEFAULT_BASE_URL);
         let agency = GridPaneConfig::from_lookup("GRIDPANE_AGENCY_", &env).unwrap();
         assert_eq!(agency.dock_id(), "gridpane_agency");
         assert_eq!(
-            agency.base_url.as_str(),
+            agency.base_url(),
             "https://panel.agency.example/oauth/api/v1"
         );
-        assert_eq!(agency.token.expose_secret(), "agency-token");
+        assert_eq!(agency.rest.token.expose_secret(), "agency-token");
         let e = GridPaneConfig::from_lookup("GRIDPANE_EU_", &env).unwrap_err();
         assert!(e.to_string().contains("GRIDPANE_EU_TOKEN"), "{e}");
         let bad = vars(&[("GP_TOKEN", "t"), ("GP_HOST", "evil.example/path")]);

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use stackdock_core::factory::{Credentials, DockConfig, DockFactory};
 use stackdock_core::{DockAdapter, Error, Result};
+use stackdock_http::{rest_dock, RestConfig};
 
 use crate::{GridPaneAdapter, GridPaneConfig, PROVIDER_ID};
 
@@ -41,12 +42,13 @@ impl DockFactory for GridPaneFactory {
     }
 
     fn build(&self, dock: &DockConfig, credentials: &Credentials) -> Result<Arc<dyn DockAdapter>> {
-        let mut config: GridPaneConfig = dock.settings_as()?;
-        config.token = credentials.require("token")?.clone();
-        config.dock_id = Some(dock.id.clone());
-        // Check the settings now, so errors name the dock.
-        let named = |e: Error| Error::config(format!("dock {}: settings: {e}", dock.id));
-        config.validate().map_err(named)?;
-        Ok(Arc::new(GridPaneAdapter::new(config).map_err(named)?))
+        let rest: fn(&mut GridPaneConfig) -> &mut RestConfig = |c| &mut c.rest;
+        let build = |c: &GridPaneConfig| {
+            // Check the settings now, so errors name them.
+            let named = |e: Error| Error::config(format!("settings: {e}"));
+            c.validate().map_err(named)?;
+            GridPaneAdapter::new(c.clone())
+        };
+        rest_dock(dock, credentials, rest, build)
     }
 }

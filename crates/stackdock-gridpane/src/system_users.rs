@@ -30,12 +30,12 @@ use stackdock_core::extension::{NewSystemUser, SystemUser as CoreSystemUser, Sys
 use stackdock_core::secret::SecretString;
 use stackdock_core::{Error, ResourceId, Result};
 
-use crate::adapter::{require_id, GridPaneAdapter};
+use crate::adapter::{require_id, GridPane};
 use crate::input::{NewSystemUser as GpNewSystemUser, SystemUserUpdate};
 use crate::model::SystemUser;
 
 #[async_trait]
-impl SystemUsers for GridPaneAdapter {
+impl SystemUsers for GridPane {
     async fn list_system_users(&self, server: &ResourceId) -> Result<Vec<CoreSystemUser>> {
         let server_id = require_id(server)?;
         let users = self.client().list_system_users().await?;
