@@ -71,10 +71,15 @@ fn reset_peak() {
 }
 
 fn peak_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// A memory figure of this process from `/proc/self/status`, in MiB.
+fn status_mib(key: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
@@ -309,7 +314,7 @@ async fn bench_size(
 //
 // Each side is a fresh process (this binary run with `--child <mode>`):
 // * `ours-create` / `ours-noop`: read a zone file, build the desired zone,
-//   `Dns::plan` + `Dns::apply` (create: GET 404 + POST; no-op: one GET);
+//   `Dns::plan_owned` + `Dns::apply` (create: GET 404 + POST; no-op: one GET);
 // * `raw-create` / `raw-get`: reqwest with the bytes ready: one POST of the
 //   same body, or one GET of the zone read to the end (as `curl` does).
 // Wall time is measured by the parent around the child; peak memory is the
@@ -335,7 +340,11 @@ fn child_main(args: &[String]) {
                     PowerDnsClient::new(PowerDnsConfig::new(url.as_str(), common::API_KEY))
                         .unwrap(),
                 );
-                let plan = dns.plan(&desired, &PlanOptions::default()).await.unwrap();
+                // The desired zone is not needed after planning: handed over.
+                let plan = dns
+                    .plan_owned(desired, &PlanOptions::default())
+                    .await
+                    .unwrap();
                 assert_eq!(plan.create_zone, mode == "ours-create");
                 assert_eq!(plan.is_empty(), mode == "ours-noop");
                 dns.apply(&plan).await.unwrap();
@@ -346,6 +355,7 @@ fn child_main(args: &[String]) {
                 let text = std::fs::read_to_string(path).unwrap();
                 let desired = stackdock_dns::zonefile::parse(&text, zone).unwrap();
                 let file = t.elapsed();
+                let rss_desired = status_mib("VmRSS:");
                 let t = Instant::now();
                 drop(desired.canonical().unwrap());
                 let check = t.elapsed();
@@ -354,14 +364,16 @@ fn child_main(args: &[String]) {
                 let t = Instant::now();
                 let actual = client.get_zone(zone).await.unwrap().unwrap();
                 let get = t.elapsed();
+                let rss_both = status_mib("VmRSS:");
                 let t = Instant::now();
                 let plan = stackdock_dns::plan::plan(&desired, Some(&actual), &PlanOptions::default());
                 assert!(plan.unwrap().is_empty());
                 let diff = t.elapsed();
                 let ms = |d: Duration| d.as_secs_f64() * 1e3;
                 println!(
-                    "phases zone file {:.0} ms, validate {:.0} ms, GET + decode {:.0} ms, validate + plan {:.0} ms",
-                    ms(file), ms(check), ms(get), ms(diff)
+                    "phases zone file {:.0} ms, validate {:.0} ms, GET + decode {:.0} ms, validate + plan {:.0} ms; \
+                     RSS {rss_desired:.1} MiB with the desired zone, {rss_both:.1} MiB with the zone read back, peak {:.1} MiB",
+                    ms(file), ms(check), ms(get), ms(diff), peak_mib()
                 );
             }
             "raw-create" => {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use stackdock_core::{Error, ErrorKind, ProviderInfo, Result};
 
 use crate::model::{RecordSet, Zone};
-use crate::plan::{plan_validated, Change, Ownership, Plan, PlanOptions};
+use crate::plan::{plan_validated, plan_validated_owned, Change, Ownership, Plan, PlanOptions};
 
 /// The canonical form of a zone name handed to a backend entry point.
 ///
@@ -151,6 +151,29 @@ impl<B: DnsBackend> Dns<B> {
         self.backend.check_zone(&checked)?;
         let actual = self.backend.get_zone(&checked.name).await?;
         plan_validated(&checked, actual.as_ref(), options)
+    }
+
+    /// [`Dns::plan`] for a desired zone the caller no longer needs (one
+    /// read from a file, say): it is validated in place, and a new zone's
+    /// record sets move into the plan instead of being copied, so a
+    /// 50,000-set zone is held once rather than twice. The plan is the one
+    /// [`Dns::plan`] gives.
+    ///
+    /// ```no_run
+    /// use stackdock_dns::{zonefile, Dns, PlanOptions, ZoneFileBackend};
+    /// # async fn demo() -> stackdock_core::Result<()> {
+    /// let dns = Dns::new(ZoneFileBackend::new("/var/lib/stackdock/zones")?);
+    /// let text = std::fs::read_to_string("example.com.zone").expect("zone file");
+    /// let desired = zonefile::parse(&text, "example.com")?;
+    /// let plan = dns.plan_owned(desired, &PlanOptions::default()).await?;
+    /// dns.apply(&plan).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn plan_owned(&self, mut desired: Zone, options: &PlanOptions) -> Result<Plan> {
+        desired.validate()?;
+        self.backend.check_zone(&desired)?;
+        let actual = self.backend.get_zone(&desired.name).await?;
+        plan_validated_owned(desired, actual.as_ref(), options)
     }
 
     /// Apply a plan: nothing when it is empty, otherwise one call (create

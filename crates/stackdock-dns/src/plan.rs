@@ -401,14 +401,34 @@ pub fn plan(desired: &Zone, actual: Option<&Zone>, options: &PlanOptions) -> Res
     plan_validated(&desired, actual, options)
 }
 
-/// [`plan`] for a desired zone that [`Zone::validate`] already accepted.
-/// Only the sets that change are copied into the plan (a no-op plan of a
-/// 50,000-set zone copies nothing).
-pub(crate) fn plan_validated(
-    desired: &Zone,
+/// [`plan_validated`] for a desired zone the caller hands over: when the
+/// zone is new its sets move into the plan instead of being copied.
+pub(crate) fn plan_validated_owned(
+    desired: Zone,
     actual: Option<&Zone>,
     options: &PlanOptions,
 ) -> Result<Plan> {
+    if actual.is_some() {
+        return plan_validated(&desired, actual, options);
+    }
+    check_options(options)?;
+    let marker = options.ownership.marker();
+    let changes = (desired.rrsets.into_values())
+        .map(|mut set| {
+            set.owner = marker.map(str::to_owned);
+            Change::Add(set)
+        })
+        .collect();
+    Ok(Plan {
+        zone: desired.name,
+        tenant: desired.tenant,
+        create_zone: true,
+        changes,
+        existing_records: 0,
+    })
+}
+
+fn check_options(options: &PlanOptions) -> Result<()> {
     if let Some(marker) = options.ownership.marker() {
         check_owner_marker(marker)?;
     }
@@ -418,6 +438,18 @@ pub(crate) fn plan_validated(
             "must be between 0 and 1",
         ));
     }
+    Ok(())
+}
+
+/// [`plan`] for a desired zone that [`Zone::validate`] already accepted.
+/// Only the sets that change are copied into the plan (a no-op plan of a
+/// 50,000-set zone copies nothing).
+pub(crate) fn plan_validated(
+    desired: &Zone,
+    actual: Option<&Zone>,
+    options: &PlanOptions,
+) -> Result<Plan> {
+    check_options(options)?;
     let marker = options.ownership.marker().map(str::to_owned);
     // Every set as stored, the SOA included: a marked SOA makes the zone ours.
     let stored = |set: &RecordSet| RecordSet {
@@ -599,6 +631,28 @@ mod tests {
             s.owner = owner.map(str::to_owned);
         }
         z
+    }
+
+    #[test]
+    fn a_desired_zone_handed_over_plans_as_one_lent() {
+        let desired = zone_with(5, None).with_tenant("acme");
+        let mut changed = zone_with(3, Some(DEFAULT_OWNER));
+        changed.add("h1", 60, a(9)).unwrap();
+        for options in [
+            PlanOptions::default(),
+            PlanOptions::default().with_ownership(Ownership::Exclusive),
+        ] {
+            for actual in [None, Some(&changed)] {
+                let lent = plan(&desired, actual, &options);
+                let owned = plan_validated_owned(desired.clone(), actual, &options);
+                assert_eq!(format!("{lent:?}"), format!("{owned:?}"));
+            }
+        }
+        let bad = PlanOptions {
+            max_change_ratio: 2.0,
+            ..PlanOptions::default()
+        };
+        assert!(plan_validated_owned(desired, None, &bad).is_err());
     }
 
     #[test]
