@@ -455,10 +455,10 @@ impl KindHandler for Records {
 
     async fn create(&self, s: &DnsRecordSpec) -> Result<Created> {
         let (zone, name, data) = (&s.zone, &s.name, &s.data);
-        let made_ = self
+        let outcome = self
             .0
             .create_dns_record_outcome(zone, name, s.ttl, data, None);
-        Ok(made(made_.await?))
+        Ok(made(outcome.await?))
     }
 
     async fn update(&self, id: &str, s: &DnsRecordSpec) -> Result<Resource> {
