@@ -139,6 +139,7 @@ fn dock_secrets_go_only_into_the_vault() {
         ],
     );
     assert!(err.contains("--replace"), "{err}");
+    assert_eq!(sealed_docks(&sd), ["dns", "vc"]);
     sd.ok(&["dock", "remove", "vc"]);
     assert_eq!(
         sd.json(&["dock", "list"])["docks"]
@@ -147,6 +148,39 @@ fn dock_secrets_go_only_into_the_vault() {
             .len(),
         1
     );
+    // Its ciphertexts went with it (audited); the other dock's stayed.
+    assert_eq!(sealed_docks(&sd), ["dns"]);
+    let audit = sd.json(&["audit"]);
+    let deleted: Vec<&serde_json::Value> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operation"] == "vault_delete")
+        .collect();
+    assert_eq!(deleted.len(), 1, "{audit}");
+    assert_eq!(deleted[0]["dock"], "vc");
+    assert_eq!(deleted[0]["actor"], "operator");
+}
+
+/// The docks the state's vault holds ciphertexts of.
+fn sealed_docks(sd: &Sd) -> Vec<String> {
+    use stackdock_runtime::store::{SqliteStore, Store};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(sd.state()).await.unwrap();
+        let mut docks: Vec<String> = store
+            .list_secrets()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.dock)
+            .collect();
+        docks.dedup();
+        docks
+    })
 }
 
 #[test]

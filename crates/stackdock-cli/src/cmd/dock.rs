@@ -344,13 +344,23 @@ async fn remove(ui: &Ui, state: &State, name: &str) -> CliResult<ExitCode> {
             "destroy the tenant first (`stackdock destroy {scope}`)"
         )));
     }
+    // Its ciphertexts first: if the configuration cannot be written after,
+    // the dock is still listed (without credentials) and removing it again
+    // finishes the job; the other order could leave ciphertexts no command
+    // reaches.
+    let deleted = state
+        .call_context()
+        .scope(state.vault.delete_dock(DOCK_VAULT_ORG, name))
+        .await?;
     config.docks.remove(index);
     state.home.write_config(&config)?;
     audit(state, name, "dock_remove", AuditOutcome::Succeeded).await?;
     if ui.json() {
-        ui.print_json(&serde_json::json!({ "removed": name }))?;
+        ui.print_json(&serde_json::json!({ "removed": name, "secrets_deleted": deleted }))?;
     } else {
-        ui.result(&format!("dock {name} removed"))?;
+        ui.result(&format!(
+            "dock {name} removed ({deleted} sealed credential(s) deleted)"
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }
