@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use stackdock_core::{Error, ErrorKind, ProviderInfo, Result};
 
 use crate::model::{RecordSet, Zone};
-use crate::plan::{plan_validated, plan_validated_owned, Change, Ownership, Plan, PlanOptions};
+use crate::plan::{
+    plan_validated, plan_validated_owned, plan_validated_with, Change, Ownership, Plan,
+    PlanOptions, Unchanged,
+};
 
 /// The canonical form of a zone name handed to a backend entry point.
 ///
@@ -62,6 +65,21 @@ pub trait DnsBackend: Send + Sync + fmt::Debug + 'static {
 
     /// A whole zone with its records; `None` when it does not exist.
     async fn get_zone(&self, name: &str) -> Result<Option<Zone>>;
+
+    /// [`get_zone`](Self::get_zone) without the record sets `skip` returns
+    /// `true` for, decided as each set is read: a planner leaves out the
+    /// sets that already are as desired instead of holding a second copy of
+    /// a big zone. The default reads the whole zone, then filters.
+    async fn get_zone_skipping(
+        &self,
+        name: &str,
+        skip: &mut (dyn for<'r> FnMut(&'r RecordSet) -> bool + Send),
+    ) -> Result<Option<Zone>> {
+        Ok(self.get_zone(name).await?.map(|mut zone| {
+            zone.rrsets.retain(|_, set| !skip(set));
+            zone
+        }))
+    }
 
     /// The zone with only the record sets owned by one of `names` (canonical);
     /// `None` when the zone does not exist. Backends that can filter on the
@@ -149,8 +167,11 @@ impl<B: DnsBackend> Dns<B> {
         // Validated without a copy when `desired` is already canonical.
         let checked = desired.canonical()?;
         self.backend.check_zone(&checked)?;
-        let actual = self.backend.get_zone(&checked.name).await?;
-        plan_validated(&checked, actual.as_ref(), options)
+        let mut unchanged = Unchanged::new(&checked, options);
+        let actual = (self.backend)
+            .get_zone_skipping(&checked.name, &mut |set| unchanged.skip(set))
+            .await?;
+        plan_validated_with(&checked, actual.as_ref(), options, Some(&unchanged))
     }
 
     /// [`Dns::plan`] for a desired zone the caller no longer needs (one
@@ -172,8 +193,14 @@ impl<B: DnsBackend> Dns<B> {
     pub async fn plan_owned(&self, mut desired: Zone, options: &PlanOptions) -> Result<Plan> {
         desired.validate()?;
         self.backend.check_zone(&desired)?;
-        let actual = self.backend.get_zone(&desired.name).await?;
-        plan_validated_owned(desired, actual.as_ref(), options)
+        let mut unchanged = Unchanged::new(&desired, options);
+        let actual = (self.backend)
+            .get_zone_skipping(&desired.name, &mut |set| unchanged.skip(set))
+            .await?;
+        match actual {
+            Some(actual) => plan_validated_with(&desired, Some(&actual), options, Some(&unchanged)),
+            None => plan_validated_owned(desired, None, options),
+        }
     }
 
     /// Apply a plan: nothing when it is empty, otherwise one call (create

@@ -373,12 +373,17 @@ fn rrset_from_api(rrset: RrsetIn<'_>) -> Result<Option<RecordSet>> {
 
 /// Reads a zone GET's JSON, converting each rrset as soon as it is read:
 /// the API structs of a 50,000-record zone are never all in memory.
-struct ZoneIn {
+struct ZoneIn<'s> {
     /// The first conversion error (serde's own errors would hide its text).
     error: Option<Error>,
+    /// Sets left out as they are read (see `DnsBackend::get_zone_skipping`).
+    skip: Skip<'s>,
 }
 
-impl<'de> serde::de::Visitor<'de> for &mut ZoneIn {
+/// Which record sets a zone read leaves out.
+type Skip<'s> = &'s mut (dyn for<'r> FnMut(&'r RecordSet) -> bool + Send + 's);
+
+impl<'de> serde::de::Visitor<'de> for &mut ZoneIn<'_> {
     type Value = Option<Zone>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -419,12 +424,12 @@ impl<'de> serde::de::Visitor<'de> for &mut ZoneIn {
     }
 }
 
-struct RrsetsIn<'z> {
-    zone: &'z mut ZoneIn,
+struct RrsetsIn<'z, 's> {
+    zone: &'z mut ZoneIn<'s>,
     sets: &'z mut std::collections::BTreeMap<crate::model::RecordSetKey, RecordSet>,
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for RrsetsIn<'_> {
+impl<'de> serde::de::DeserializeSeed<'de> for RrsetsIn<'_, '_> {
     type Value = ();
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
@@ -432,7 +437,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for RrsetsIn<'_> {
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for RrsetsIn<'_> {
+impl<'de> serde::de::Visitor<'de> for RrsetsIn<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -448,6 +453,7 @@ impl<'de> serde::de::Visitor<'de> for RrsetsIn<'_> {
                 continue;
             }
             match rrset_from_api(rrset) {
+                Ok(Some(set)) if (self.zone.skip)(&set) => {}
                 Ok(Some(set)) => {
                     self.sets.insert(set.key(), set);
                 }
@@ -461,7 +467,12 @@ impl<'de> serde::de::Visitor<'de> for RrsetsIn<'_> {
 
 /// The zone in a zone GET's body.
 fn zone_from_json(body: &[u8]) -> Result<Zone> {
-    let mut reader = ZoneIn { error: None };
+    zone_from_json_skipping(body, &mut |_| false)
+}
+
+/// [`zone_from_json`] without the sets `skip` accepts.
+fn zone_from_json_skipping(body: &[u8], skip: Skip<'_>) -> Result<Zone> {
+    let mut reader = ZoneIn { error: None, skip };
     let mut de = serde_json::Deserializer::from_slice(body);
     // Shape errors name the place, never the values (they may hold record data).
     let shape = |e: serde_json::Error| {
@@ -640,6 +651,21 @@ impl DnsBackend for PowerDnsClient {
         let req = Request::get(self.zone_path(&zone_name(name)?)).operation("get zone");
         match self.send(req).await {
             Ok(resp) => zone_from_json(&resp.body).map(Some),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_zone_skipping(
+        &self,
+        name: &str,
+        skip: &mut (dyn for<'r> FnMut(&'r RecordSet) -> bool + Send),
+    ) -> Result<Option<Zone>> {
+        // Each set is offered to `skip` as soon as it is converted: the sets
+        // a planner finds unchanged are never held.
+        let req = Request::get(self.zone_path(&zone_name(name)?)).operation("get zone");
+        match self.send(req).await {
+            Ok(resp) => zone_from_json_skipping(&resp.body, skip).map(Some),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }

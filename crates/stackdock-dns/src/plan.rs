@@ -441,6 +441,45 @@ fn check_options(options: &PlanOptions) -> Result<()> {
     Ok(())
 }
 
+/// The sets of the zone read back that already are as desired and ours,
+/// found while it is read so that it need not hold them: a no-op plan of a
+/// 50,000-set zone then holds one zone, not two.
+pub(crate) struct Unchanged<'a> {
+    /// The desired sets in key order, and whether each was found unchanged.
+    wanted: Vec<(&'a RecordSetKey, &'a RecordSet, bool)>,
+    marker: Option<&'a str>,
+    /// Records of the sets left out (they count for the safety threshold).
+    records: usize,
+}
+
+impl<'a> Unchanged<'a> {
+    /// For planning towards `desired` (validated) with `options`.
+    pub(crate) fn new(desired: &'a Zone, options: &'a PlanOptions) -> Self {
+        Unchanged {
+            wanted: desired.rrsets.iter().map(|(k, s)| (k, s, false)).collect(),
+            marker: options.ownership.marker(),
+            records: 0,
+        }
+    }
+
+    /// Whether `have` is as desired and ours: then it is noted and the
+    /// planner needs nothing more of it (the rule of [`plan`]'s no-op case).
+    pub(crate) fn skip(&mut self, have: &RecordSet) -> bool {
+        let at = (have.name.as_str(), have.rtype);
+        let found = (self.wanted).binary_search_by(|(k, _, _)| (k.name.as_str(), k.rtype).cmp(&at));
+        let Ok(i) = found else {
+            return false;
+        };
+        let (_, want, seen) = &mut self.wanted[i];
+        if !(same_served_data(have, want) && have.owner.as_deref() == self.marker) {
+            return false;
+        }
+        *seen = true;
+        self.records += have.len();
+        true
+    }
+}
+
 /// [`plan`] for a desired zone that [`Zone::validate`] already accepted.
 /// Only the sets that change are copied into the plan (a no-op plan of a
 /// 50,000-set zone copies nothing).
@@ -448,6 +487,16 @@ pub(crate) fn plan_validated(
     desired: &Zone,
     actual: Option<&Zone>,
     options: &PlanOptions,
+) -> Result<Plan> {
+    plan_validated_with(desired, actual, options, None)
+}
+
+/// [`plan_validated`] for an `actual` zone read without the sets `unchanged` left out.
+pub(crate) fn plan_validated_with(
+    desired: &Zone,
+    actual: Option<&Zone>,
+    options: &PlanOptions,
+    unchanged: Option<&Unchanged<'_>>,
 ) -> Result<Plan> {
     check_options(options)?;
     let marker = options.ownership.marker().map(str::to_owned);
@@ -485,6 +534,8 @@ pub(crate) fn plan_validated(
     let mut unowned = Vec::new();
     // Both maps are sorted by key: walk them side by side (one comparison
     // per step, not a lookup per set: zones of 50,000 sets).
+    let left_out = |i: usize| unchanged.is_some_and(|u| u.wanted.get(i).is_some_and(|w| w.2));
+    let mut wanted = 0;
     let mut wants = desired.rrsets.iter().peekable();
     let mut haves = actual.rrsets.iter().peekable();
     loop {
@@ -497,7 +548,10 @@ pub(crate) fn plan_validated(
         match order {
             Ordering::Less => {
                 let (_, want) = wants.next().expect("peeked");
-                adds.push(Change::Add(stored(want)));
+                wanted += 1;
+                if !left_out(wanted - 1) {
+                    adds.push(Change::Add(stored(want)));
+                }
             }
             Ordering::Greater => {
                 let (key, have) = haves.next().expect("peeked");
@@ -509,6 +563,7 @@ pub(crate) fn plan_validated(
             Ordering::Equal => {
                 let ((key, want), (_, have)) =
                     (wants.next().expect("peeked"), haves.next().expect("peeked"));
+                wanted += 1;
                 if same_served_data(have, want) && have.owner == marker {
                     continue;
                 }
@@ -538,7 +593,7 @@ pub(crate) fn plan_validated(
         tenant: actual.tenant.clone(),
         create_zone: false,
         changes,
-        existing_records: actual.record_count(),
+        existing_records: actual.record_count() + unchanged.map_or(0, |u| u.records),
     };
     check_threshold(&plan, options)?;
     Ok(plan)
@@ -653,6 +708,42 @@ mod tests {
             ..PlanOptions::default()
         };
         assert!(plan_validated_owned(desired, None, &bad).is_err());
+    }
+
+    #[test]
+    fn sets_left_out_while_reading_plan_as_if_read() {
+        let desired = zone_with(12, None);
+        let mut actual = zone_with(10, Some(DEFAULT_OWNER));
+        actual.add("h3", 60, a(3)).unwrap(); // ours, another TTL: updated
+        actual.add("gone", 300, a(50)).unwrap(); // ours, not desired: deleted
+        actual.add("h4", 300, a(99)).unwrap(); // ours, more records: updated
+        for set in actual.rrsets.values_mut() {
+            set.owner = Some(DEFAULT_OWNER.into());
+        }
+        actual.add("h5", 300, a(5)).unwrap(); // same data, unmarked: adopted
+        actual.rrsets.values_mut().last().unwrap().owner = None;
+        actual.add("mail", 300, a(60)).unwrap(); // another tool's: left alone
+        for options in [
+            PlanOptions::default().adopting(),
+            PlanOptions::default()
+                .with_ownership(Ownership::Exclusive)
+                .forced(),
+            PlanOptions {
+                max_change_ratio: 0.05,
+                ..PlanOptions::default().adopting()
+            },
+        ] {
+            let whole = plan(&desired, Some(&actual), &options);
+            let mut unchanged = Unchanged::new(&desired, &options);
+            let mut read = actual.clone();
+            read.rrsets.retain(|_, set| !unchanged.skip(set));
+            assert!(
+                read.rrsets.len() < actual.rrsets.len()
+                    || options.ownership == Ownership::Exclusive
+            );
+            let skipped = plan_validated_with(&desired, Some(&read), &options, Some(&unchanged));
+            assert_eq!(format!("{whole:?}"), format!("{skipped:?}"));
+        }
     }
 
     #[test]
