@@ -166,6 +166,9 @@ impl CloudflareClient {
     /// The plan that turns the zone (which must exist) into `desired`;
     /// marked ownership uses this dock's marker.
     pub async fn plan_zone(&self, desired: &Zone, options: &PlanOptions) -> Result<ZonePlan> {
+        // Bad input fails before any call (planning checks it again, cheaply:
+        // a canonical zone is not copied).
+        let desired = desired.canonical()?;
         let zone_id = self.require_zone_id(&desired.name).await?;
         let records = self.all_records(&zone_id).await?;
         let actual = Zone::from_records(
@@ -178,7 +181,7 @@ impl CloudflareClient {
         if let Ownership::Marked(_) = options.ownership {
             options = options.with_ownership(Ownership::Marked(self.marker.clone()));
         }
-        let plan = plan(desired, Some(&actual), &options)?;
+        let plan = plan(&desired, Some(&actual), &options)?;
         drop(actual);
         let batches = self.batches(&plan.record_ops(), &records);
         Ok(ZonePlan {

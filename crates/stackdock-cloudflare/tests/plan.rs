@@ -202,3 +202,26 @@ async fn a_zone_of_several_pages_is_read_whole() {
         vec![json!({ "deletes": [{ "id": id }], "patches": [], "posts": [] })]
     );
 }
+
+#[tokio::test]
+async fn an_invalid_desired_zone_fails_before_any_call() {
+    let fake = fake();
+    fake.state().add_zone("bad.example");
+    let server = fake.start().await;
+    let cf = client(&server.uri());
+    let mut desired = Zone::new("bad.example").unwrap();
+    desired.add("www", 300, a(1)).unwrap();
+    for set in desired.rrsets.values_mut() {
+        set.ttl = 0;
+    }
+    fake.clear_requests();
+    let err = cf
+        .plan_zone(&desired, &PlanOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+        "{err}"
+    );
+    assert_eq!(fake.requests(), Vec::new(), "no call for bad input");
+}
