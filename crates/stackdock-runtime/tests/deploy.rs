@@ -29,6 +29,8 @@ struct Builds {
     deployments: Mutex<BTreeMap<String, (Deployment, usize)>>,
     creates: AtomicUsize,
     deployable: bool,
+    /// Looks at a deployment still to answer 503-like (temporary) errors.
+    unavailable: AtomicUsize,
 }
 
 impl Builds {
@@ -39,6 +41,7 @@ impl Builds {
             deployments: Mutex::default(),
             creates: AtomicUsize::new(0),
             deployable: true,
+            unavailable: AtomicUsize::new(0),
         })
     }
 
@@ -95,6 +98,13 @@ impl DockAdapter for Builds {
     ) -> stackdock_core::Result<Observation> {
         if id.kind != ResourceKind::Deployment {
             return self.inner.observe(id, desired).await;
+        }
+        if self
+            .unavailable
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(stackdock_core::Error::new(ErrorKind::Unavailable).with_message("busy"));
         }
         let mut deployments = self.deployments.lock().unwrap();
         let Some((deployment, looks)) = deployments.get_mut(&id.id) else {
@@ -172,9 +182,20 @@ const TENANT: &str = r#"
 "#;
 
 async fn applied(builds: Arc<Builds>) -> Fx {
+    applied_with(builds, true).await
+}
+
+/// `retried`: behind the standard layers (the dock's own retries), else
+/// behind the checks only, so every error reaches the runtime.
+async fn applied_with(builds: Arc<Builds>, retried: bool) -> Fx {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let mut docks = DockRegistry::new();
-    docks.insert(builds.clone()).unwrap();
+    if retried {
+        docks.insert(builds.clone()).unwrap();
+    } else {
+        let checked = stackdock_core::layer::Checked::new(builds.clone() as Arc<dyn DockAdapter>);
+        docks.insert_layered(Arc::new(checked)).unwrap();
+    }
     let runtime = Runtime::new(store.clone(), docks)
         .with_deploy_poll(Duration::from_millis(1), Duration::from_millis(4));
     let blueprint = Blueprint::from_toml(TENANT).unwrap();
@@ -481,4 +502,38 @@ async fn a_cancelled_deploy_stops_following_and_keeps_the_deployment() {
     assert_eq!(report.run.status, RunStatus::Cancelled);
     assert_eq!(fx.builds.creates(), 1);
     assert!(fx.store.active_run("acme").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn temporary_observe_failures_are_ridden_out_until_five_in_a_row() {
+    let fx = applied_with(Builds::new(&[Provisioning, Provisioned]), false).await;
+    fx.builds.unavailable.store(4, Ordering::SeqCst);
+    let report = fx
+        .runtime
+        .deploy("acme", "default", "alice", &DeployRequest::new("site"))
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{:?}", report.failure);
+    assert_eq!(fx.builds.creates(), 1);
+
+    // Five in a row: the deploy gives up, naming the deployment.
+    fx.builds.unavailable.store(5, Ordering::SeqCst);
+    let report = fx
+        .runtime
+        .deploy("acme", "default", "alice", &DeployRequest::new("site"))
+        .await
+        .unwrap();
+    assert_eq!(report.run.status, RunStatus::Failed);
+    assert_eq!(
+        fx.builds.unavailable.load(Ordering::SeqCst),
+        0,
+        "five looks"
+    );
+    let failure = report.failure.unwrap();
+    assert_eq!(failure.code, "unavailable");
+    assert!(
+        failure.message.contains("dpl_2 could not be observed"),
+        "{}",
+        failure.message
+    );
 }

@@ -383,7 +383,11 @@ impl Runtime {
         if ctx.cancel.is_cancelled() {
             return Ok(Err(cancelled_end("before a deployment was created")));
         }
-        let created = match target.adapter.create(&target.spec).await {
+        // Like a step's attempt: the call holds a permit of its dock.
+        let held = self.permits.acquire(&target.step.dock).await?;
+        let created = target.adapter.create(&target.spec).await;
+        drop(held);
+        let created = match created {
             Ok(created) => created,
             Err(e) => {
                 self.audit_deploy(
@@ -447,22 +451,23 @@ impl Runtime {
                 }
             }
             wait = (wait * 2).min(self.deploy_poll.max);
-            let observed = match target.adapter.observe(&rid, None).await {
+            let observed = match self.permits.acquire(&target.step.dock).await {
+                Ok(_held) => target
+                    .adapter
+                    .observe(&rid, None)
+                    .await
+                    .map_err(Error::Dock),
+                Err(e) => Err(e),
+            };
+            let observed = match observed {
                 Ok(observed) => observed,
-                Err(e)
-                    if e.status() != stackdock_core::ErrorStatus::Permanent
-                        && failures + 1 < OBSERVE_FAILURES =>
-                {
+                Err(e) if is_temporary(&e) && failures + 1 < OBSERVE_FAILURES => {
                     failures += 1;
-                    tracing::warn!(
-                        deployment = id,
-                        code = e.kind().as_str(),
-                        "observe failed; looking again"
-                    );
+                    tracing::warn!(deployment = id, error = %e, "observe failed; looking again");
                     continue;
                 }
                 Err(e) => {
-                    let failure = failure_of(service, &Error::Dock(e));
+                    let failure = failure_of(service, &e);
                     let message =
                         format!("deployment {id} could not be observed: {}", failure.message);
                     return (DeployEnd::failed(service, &failure.code, message), last);
@@ -606,6 +611,16 @@ impl Runtime {
             deployment,
             failure: end.failure,
         })
+    }
+}
+
+/// A failure worth looking again after: a dock's temporary error, or the
+/// shared dock limits' backend failing.
+fn is_temporary(e: &Error) -> bool {
+    match e {
+        Error::Dock(e) => e.status() != stackdock_core::ErrorStatus::Permanent,
+        Error::Store(_) => true,
+        _ => false,
     }
 }
 
