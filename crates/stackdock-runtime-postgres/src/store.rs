@@ -470,6 +470,40 @@ impl Store for PostgresStore {
             .ok_or_else(|| Error::NotFound(format!("run {id}")))
     }
 
+    async fn finish_run_fenced(
+        &self,
+        lease: &Lease,
+        status: RunStatus,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<OperationRun> {
+        if status.is_active() {
+            return Err(Error::store(format!("cannot finish a run as {status}")));
+        }
+        let message = message.map(sanitize_message);
+        let finished = self
+            .execute(
+                "UPDATE runs SET status = $2, reason = $3, message = $4, updated_at = now(), \
+                 finished_at = now(), lease_expires_at = NULL \
+                 WHERE id = $1 AND lease_worker = $5 AND attempts = $6 AND status = 'running'",
+                &[
+                    &lease.run_id.as_str(),
+                    &status.as_str(),
+                    &reason,
+                    &message,
+                    &lease.worker,
+                    &attempt_of(lease),
+                ],
+            )
+            .await?;
+        if finished != 1 {
+            return Err(lease_lost(lease));
+        }
+        self.get_run(&lease.run_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("run {}", lease.run_id)))
+    }
+
     async fn request_cancel(&self, id: &RunId) -> Result<OperationRun> {
         self.execute(
             "UPDATE runs SET cancel_requested = true, updated_at = now() \
@@ -495,43 +529,30 @@ impl Store for PostgresStore {
     }
 
     async fn put_step(&self, state: &StepState, run: Option<&RunId>) -> Result<()> {
-        let body = serde_json::to_string(state).map_err(Error::store)?;
-        let resource_id = state.resource_id().map(id_text);
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(db_error)?;
-        tx.execute(
-            "INSERT INTO steps (scope, step, dock, resource_id, live, state, body, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (scope, step) DO UPDATE SET dock = excluded.dock, \
-             resource_id = excluded.resource_id, live = excluded.live, state = excluded.state, \
-             body = excluded.body, updated_at = excluded.updated_at",
-            &[
-                &state.scope,
-                &state.step,
-                &state.dock,
-                &resource_id,
-                &state.holds_resource(),
-                &state.record.state.as_str(),
-                &body,
-                &state.updated_at,
-            ],
-        )
-        .await
-        .map_err(db_error)?;
-        if let Some(run) = run {
-            tx.execute(
-                "INSERT INTO run_steps (run_id, step) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&run.as_str(), &state.step],
+        write_step(&tx, state, run).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn put_step_fenced(&self, state: &StepState, lease: &Lease) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(db_error)?;
+        // The fence first: the UPDATE locks the run's row until the
+        // commit, so a concurrent claim waits for this step to be written
+        // (and then sees it), or came first and this matches nothing.
+        let held = tx
+            .execute(
+                "UPDATE runs SET updated_at = now() WHERE id = $1 AND lease_worker = $2 \
+                 AND attempts = $3 AND status = 'running'",
+                &[&lease.run_id.as_str(), &lease.worker, &attempt_of(lease)],
             )
             .await
             .map_err(db_error)?;
-            tx.execute(
-                "UPDATE runs SET updated_at = now() WHERE id = $1",
-                &[&run.as_str()],
-            )
-            .await
-            .map_err(db_error)?;
+        if held != 1 {
+            return Err(lease_lost(lease)); // dropping `tx` rolls it back
         }
+        write_step(&tx, state, Some(&lease.run_id)).await?;
         tx.commit().await.map_err(db_error)
     }
 
@@ -766,6 +787,61 @@ impl Store for PostgresStore {
             &[&org, &dock],
         )
         .await
+    }
+}
+
+/// Upsert a step's state and, with `run`, note that the run touched it.
+async fn write_step(
+    tx: &tokio_postgres::Transaction<'_>,
+    state: &StepState,
+    run: Option<&RunId>,
+) -> Result<()> {
+    let body = serde_json::to_string(state).map_err(Error::store)?;
+    let resource_id = state.resource_id().map(id_text);
+    tx.execute(
+        "INSERT INTO steps (scope, step, dock, resource_id, live, state, body, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (scope, step) DO UPDATE SET dock = excluded.dock, \
+         resource_id = excluded.resource_id, live = excluded.live, state = excluded.state, \
+         body = excluded.body, updated_at = excluded.updated_at",
+        &[
+            &state.scope,
+            &state.step,
+            &state.dock,
+            &resource_id,
+            &state.holds_resource(),
+            &state.record.state.as_str(),
+            &body,
+            &state.updated_at,
+        ],
+    )
+    .await
+    .map_err(db_error)?;
+    if let Some(run) = run {
+        tx.execute(
+            "INSERT INTO run_steps (run_id, step) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&run.as_str(), &state.step],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.execute(
+            "UPDATE runs SET updated_at = now() WHERE id = $1",
+            &[&run.as_str()],
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+fn attempt_of(lease: &Lease) -> i32 {
+    i32::try_from(lease.attempt).unwrap_or(i32::MAX)
+}
+
+fn lease_lost(lease: &Lease) -> Error {
+    Error::LeaseLost {
+        run: lease.run_id.clone(),
+        attempt: lease.attempt,
     }
 }
 

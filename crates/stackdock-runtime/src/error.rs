@@ -49,6 +49,17 @@ pub enum Error {
         /// The run.
         run: RunId,
     },
+    /// A worker's claim of a run is no longer the current one (its lease
+    /// lapsed and another worker claimed the run, or it was released or
+    /// finished): the store refused this write of run or step state
+    /// (fencing). Stop executing the run; its current holder carries on.
+    #[error("run {run}: attempt {attempt} no longer holds it; write refused")]
+    LeaseLost {
+        /// The run.
+        run: RunId,
+        /// The attempt whose lease was lost.
+        attempt: u32,
+    },
     /// The state store failed (I/O, SQL, migration); the message is sanitised.
     #[error("state store: {0}")]
     Store(String),

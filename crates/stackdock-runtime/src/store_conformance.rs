@@ -53,6 +53,7 @@ pub async fn all(store: Arc<dyn Store>) {
     cancel_is_recorded_on_the_run(store.as_ref()).await;
     queue_submit_dedupes_and_claims(store.as_ref()).await;
     leases_renew_release_and_lapse(store.as_ref()).await;
+    lapsed_claims_are_fenced_off(store.as_ref()).await;
     concurrent_claims_take_each_run_once(store.clone()).await;
     // Last: it prunes the history the checks above left.
     prune_deletes_old_history_only(store.as_ref()).await;
@@ -932,6 +933,108 @@ pub async fn leases_renew_release_and_lapse(store: &dyn Store) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// Fencing: a worker whose lease lapsed and whose run another worker then
+/// claimed can write neither step state nor the run's end
+/// ([`Error::LeaseLost`], nothing changed); the current holder can; a
+/// released claim is fenced off too.
+pub async fn lapsed_claims_are_fenced_off(store: &dyn Store) {
+    let scope = unique("fence");
+    let run = store
+        .submit_run(&scope, Operation::Apply, "alice", &request(&scope, 1))
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    let first = store
+        .claim_run("worker-a", Duration::from_millis(50))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut step = StepState::new(&scope, "zone", "dns");
+    step.outputs = serde_json::json!({"by": "worker-a"});
+    store
+        .put_step_fenced(&step, &first.lease)
+        .await
+        .expect("the holder writes");
+    assert_eq!(
+        store.get_run(&run.id).await.unwrap().unwrap().steps,
+        ["zone"]
+    );
+
+    tokio::time::sleep(Duration::from_millis(200)).await; // worker-a "pauses" past its lease
+    let second = store
+        .claim_run("worker-b", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("the lapsed run is claimed again");
+    assert_eq!(second.lease.attempt, first.lease.attempt + 1);
+
+    let mut stale = step.clone();
+    stale.outputs = serde_json::json!({"by": "worker-a, late"});
+    match store.put_step_fenced(&stale, &first.lease).await {
+        Err(Error::LeaseLost { run: lost, attempt }) => {
+            assert_eq!((lost, attempt), (run.id.clone(), first.lease.attempt));
+        }
+        other => panic!("a lapsed holder's step write must be refused: {other:?}"),
+    }
+    assert_eq!(
+        store
+            .get_step(&scope, "zone")
+            .await
+            .unwrap()
+            .unwrap()
+            .outputs["by"],
+        "worker-a",
+        "the refused write changed nothing"
+    );
+    let refused = store
+        .finish_run_fenced(&first.lease, RunStatus::Failed, Some("late"), None)
+        .await;
+    assert!(
+        matches!(refused, Err(Error::LeaseLost { .. })),
+        "a lapsed holder cannot finish the run: {refused:?}"
+    );
+    assert_eq!(
+        store.get_run(&run.id).await.unwrap().unwrap().status,
+        RunStatus::Running,
+        "still running for worker-b"
+    );
+
+    let mut current = step.clone();
+    current.outputs = serde_json::json!({"by": "worker-b"});
+    store
+        .put_step_fenced(&current, &second.lease)
+        .await
+        .unwrap();
+    assert!(store.release_run(&second.lease).await.unwrap());
+    assert!(
+        matches!(
+            store.put_step_fenced(&current, &second.lease).await,
+            Err(Error::LeaseLost { .. })
+        ),
+        "a released claim is fenced off"
+    );
+    let third = store
+        .claim_run("worker-c", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let done = store
+        .finish_run_fenced(&third.lease, RunStatus::Succeeded, None, None)
+        .await
+        .expect("the holder finishes the run");
+    assert_eq!(done.status, RunStatus::Succeeded);
+    assert!(
+        matches!(
+            store
+                .finish_run_fenced(&third.lease, RunStatus::Failed, None, None)
+                .await,
+            Err(Error::LeaseLost { .. })
+        ),
+        "a finished run is no longer held"
+    );
 }
 
 /// 24 queued runs, 8 workers claiming concurrently until the queue is

@@ -17,9 +17,14 @@
 //!    the worker **stops executing the run at once** (drops the execution,
 //!    as a crash would): another worker may own it by then.
 //! 3. **Execute** ([`Runtime::execute`]) from the request stored with the
-//!    run. A claim of a run whose earlier lease lapsed *resumes* it: every
-//!    step is driven from its recorded state, observe first, never a blind
-//!    second create. `execute` finishes the run in the store.
+//!    run, writing run and step state through a
+//!    [`FencedStore`](crate::store::FencedStore) of the claim: should the
+//!    worker miss that its lease lapsed (a pause, a partition) while
+//!    another worker claimed the run, its next write is refused
+//!    ([`Error::LeaseLost`]) and it stops, counted as lost. A claim of a
+//!    run whose earlier lease lapsed *resumes* it: every step is driven
+//!    from its recorded state, observe first, never a blind second create.
+//!    `execute` finishes the run in the store.
 //! 4. **Idle**: with nothing to claim the worker waits on
 //!    [`Store::wait_for_work`] (PostgreSQL: `LISTEN`, so a run submitted by
 //!    any replica wakes it at once; at most [`WorkerOptions::idle_wait`]
@@ -362,10 +367,15 @@ impl Worker {
                     .await
             }
         };
+        let runtime = self.runtime.fenced_by(&claim.lease);
         tokio::select! {
-            executed = self.runtime.execute(&claim.run, &request) => match executed {
+            executed = runtime.execute(&claim.run, &request) => match executed {
                 Ok(executed) => ended_as(&executed),
                 Err(Error::InvalidRequest(why)) => self.refuse(&claim, &why).await,
+                Err(Error::LeaseLost { .. }) => {
+                    tracing::warn!("the store refused a write: another worker holds the run now; execution stopped");
+                    Ended::Lost
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "run ended with an error");
                     Ended::Failed

@@ -132,6 +132,79 @@ async fn a_worker_that_loses_its_lease_stops_and_another_resumes_without_duplica
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_that_missed_its_lease_lapsing_is_fenced_off_by_the_store() {
+    let gate = Arc::new(Semaphore::new(0));
+    let fixture = Fixture::with(Arc::new(MemoryStore::new()), None, |probe| {
+        probe.gate = Some(gate.clone())
+    });
+    let request = RunRequest::apply(&tenant("paused"), "client", ApplyOptions::rollback());
+    let run = fixture
+        .runtime
+        .enqueue(&request)
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    // A lease of a minute: "a" renews it every 20 s, so within this test
+    // it never learns from a heartbeat that its claim is gone.
+    let (stop_a, a) = start(&fixture, options("a").with_lease(Duration::from_secs(60)));
+    let claimed = loop {
+        let current = fixture.store.get_run(&run.id).await.unwrap().unwrap();
+        if current.status == RunStatus::Running && !current.steps.is_empty() {
+            break current;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // "a" claims nothing more (its run goes on), is paused mid-call past
+    // its lease, and "b" claims the run: as the store sees it, a's claim
+    // ended and b's began.
+    stop_a.send(()).unwrap();
+    let a_lease = Lease {
+        run_id: run.id.clone(),
+        worker: "a".into(),
+        attempt: claimed.attempts,
+        expires_at: chrono::Utc::now(),
+    };
+    assert!(fixture.store.release_run(&a_lease).await.unwrap());
+    let b_claim = fixture
+        .store
+        .claim_run("b", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b_claim.lease.attempt, claimed.attempts + 1);
+    let steps_before = fixture.store.list_steps("paused").await.unwrap();
+
+    gate.add_permits(1000); // "a" resumes: its next write is refused
+    let report_a = a.await.unwrap();
+    assert_eq!(
+        (report_a.claimed, report_a.lost, report_a.succeeded),
+        (1, 1, 0),
+        "{report_a:?}"
+    );
+    let after = fixture.store.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.status, after.attempts),
+        (RunStatus::Running, b_claim.lease.attempt),
+        "a neither finished nor failed b's run"
+    );
+    assert_eq!(
+        fixture.store.list_steps("paused").await.unwrap(),
+        steps_before,
+        "no step state written by a after it lost the run"
+    );
+
+    // b's claim goes back to the queue; a worker "b" finishes the run.
+    assert!(fixture.store.release_run(&b_claim.lease).await.unwrap());
+    let (stop_b, b) = start(&fixture, options("b"));
+    let done = fixture.runtime.wait(&run.id).await.unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded, "{done:?}");
+    stop_b.send(()).unwrap();
+    b.await.unwrap();
+    assert_eq!(fixture.resources(), 6, "every resource exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stopping_worker_releases_what_it_cannot_finish_and_a_lapsed_claim_is_resumed() {
     let gate = Arc::new(Semaphore::new(0));
     let fixture = Fixture::with(Arc::new(MemoryStore::new()), None, |probe| {

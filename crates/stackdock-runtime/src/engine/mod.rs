@@ -20,8 +20,8 @@ use dag::run_dag;
 use limits::{CancelFlag, Permits};
 use sink::StepSink;
 
-use request::dependencies;
 pub use deploy::{DeployReport, DeployRequest};
+use request::dependencies;
 pub use request::{Executed, RunRequest};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -443,6 +443,10 @@ impl Runtime {
     /// already finished) and hand the error back.
     async fn release_on_error<T>(&self, ctx: &RunCtx, result: Result<T>) -> Result<T> {
         if let Err(error) = &result {
+            if matches!(error, Error::LeaseLost { .. }) {
+                // Another worker's run now: not ours to finish.
+                return result;
+            }
             let message = error.to_string();
             if let Err(e) = self
                 .store
@@ -459,6 +463,18 @@ impl Runtime {
             );
         }
         result
+    }
+
+    /// This runtime writing run and step state as the holder of `lease`
+    /// (a [`FencedStore`](crate::store::FencedStore)): what a worker
+    /// executes a claimed run with.
+    pub(crate) fn fenced_by(&self, lease: &crate::model::Lease) -> Runtime {
+        let mut fenced = self.clone();
+        fenced.store = Arc::new(crate::store::FencedStore::new(
+            self.store.clone(),
+            lease.clone(),
+        ));
+        fenced
     }
 
     fn call_context(&self, ctx: &RunCtx) -> CallContext {
@@ -554,6 +570,7 @@ fn failure_of(step: &str, error: &Error) -> StepFailure {
         Error::PermissionDenied { .. } => "permission_denied".into(),
         Error::InvalidRequest(_) => "invalid_request".into(),
         Error::Cancelled { .. } => "cancelled".into(),
+        Error::LeaseLost { .. } => "lease_lost".into(),
     };
     StepFailure {
         step: step.to_owned(),

@@ -283,28 +283,20 @@ impl Store for MemoryStore {
         reason: Option<&str>,
         message: Option<&str>,
     ) -> Result<OperationRun> {
-        if status.is_active() {
-            return Err(Error::store(format!("cannot finish a run as {status}")));
-        }
+        finish_locked(&mut self.lock(), id, status, reason, message)
+    }
+
+    async fn finish_run_fenced(
+        &self,
+        lease: &Lease,
+        status: RunStatus,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<OperationRun> {
+        // One critical section for the check and the write.
         let mut inner = self.lock();
-        let run = inner
-            .runs
-            .iter_mut()
-            .find(|r| &r.id == id)
-            .ok_or_else(|| Error::NotFound(format!("run {id}")))?;
-        if run.status.is_active() {
-            let now = Utc::now();
-            run.status = status;
-            run.updated_at = now;
-            run.finished_at = Some(now);
-            run.reason = reason.map(str::to_owned);
-            run.message = message.map(sanitize_message);
-        }
-        let run = run.clone();
-        if let Some(queued) = inner.queue.get_mut(id) {
-            queued.lease = None;
-        }
-        Ok(run)
+        fence(&inner, lease)?;
+        finish_locked(&mut inner, &lease.run_id, status, reason, message)
     }
 
     async fn request_cancel(&self, id: &RunId) -> Result<OperationRun> {
@@ -352,6 +344,21 @@ impl Store for MemoryStore {
                 .iter_mut()
                 .find(|r| &r.id == run_id)
                 .ok_or_else(|| Error::NotFound(format!("run {run_id}")))?;
+            if !run.steps.contains(&state.step) {
+                run.steps.push(state.step.clone());
+            }
+            run.updated_at = Utc::now();
+        }
+        inner
+            .steps
+            .insert((state.scope.clone(), state.step.clone()), state.clone());
+        Ok(())
+    }
+
+    async fn put_step_fenced(&self, state: &StepState, lease: &Lease) -> Result<()> {
+        let mut inner = self.lock();
+        fence(&inner, lease)?;
+        if let Some(run) = inner.runs.iter_mut().find(|r| r.id == lease.run_id) {
             if !run.steps.contains(&state.step) {
                 run.steps.push(state.step.clone());
             }
@@ -519,4 +526,58 @@ impl Store for MemoryStore {
             .retain(|(o, d, _), _| !(o == org && d == dock));
         Ok((before - state.secrets.len()) as u64)
     }
+}
+
+/// `Ok` while `lease` is the current claim of its run: running, same
+/// attempt, same worker.
+fn fence(inner: &Inner, lease: &Lease) -> Result<()> {
+    let run = inner.runs.iter().find(|r| r.id == lease.run_id);
+    let holder = inner
+        .queue
+        .get(&lease.run_id)
+        .and_then(|q| q.lease.as_ref())
+        .map(|(worker, _)| worker.as_str());
+    match run {
+        Some(run)
+            if run.status == RunStatus::Running
+                && run.attempts == lease.attempt
+                && holder == Some(lease.worker.as_str()) =>
+        {
+            Ok(())
+        }
+        _ => Err(Error::LeaseLost {
+            run: lease.run_id.clone(),
+            attempt: lease.attempt,
+        }),
+    }
+}
+
+fn finish_locked(
+    inner: &mut Inner,
+    id: &RunId,
+    status: RunStatus,
+    reason: Option<&str>,
+    message: Option<&str>,
+) -> Result<OperationRun> {
+    if status.is_active() {
+        return Err(Error::store(format!("cannot finish a run as {status}")));
+    }
+    let run = inner
+        .runs
+        .iter_mut()
+        .find(|r| &r.id == id)
+        .ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    if run.status.is_active() {
+        let now = Utc::now();
+        run.status = status;
+        run.updated_at = now;
+        run.finished_at = Some(now);
+        run.reason = reason.map(str::to_owned);
+        run.message = message.map(sanitize_message);
+    }
+    let run = run.clone();
+    if let Some(queued) = inner.queue.get_mut(id) {
+        queued.lease = None;
+    }
+    Ok(run)
 }

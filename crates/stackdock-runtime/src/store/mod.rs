@@ -33,12 +33,21 @@
 //! Runs started with [`Store::start_run`] have no lease and are never
 //! claimed: their process executes them.
 //!
+//! **Fencing**: a worker writes run and step state through a
+//! [`FencedStore`] of its claim, whose writes go through
+//! [`Store::put_step_fenced`] and [`Store::finish_run_fenced`]: once another
+//! worker claimed the run (the first one was paused or partitioned past its
+//! lease), the first one's writes are refused with [`Error::LeaseLost`]
+//! instead of overwriting what the new holder recorded.
+//!
 //! Lease times are the store's clock (PostgreSQL's for the PostgreSQL
 //! store), so replicas with skewed clocks agree on when a lease lapsed.
 
+mod fenced;
 mod memory;
 mod sqlite;
 
+pub use fenced::FencedStore;
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteStore, STATE_FILE};
 
@@ -128,6 +137,19 @@ pub trait Store: Send + Sync + fmt::Debug {
         message: Option<&str>,
     ) -> Result<OperationRun>;
 
+    /// [`finish_run`](Store::finish_run) of `lease`'s run as the holder of
+    /// `lease` (fencing): in the same atomic write, only if the run is
+    /// still `running` under this claim (same worker, same attempt);
+    /// otherwise [`Error::LeaseLost`] and nothing changes. A lease that
+    /// lapsed but was not claimed again still holds the run.
+    async fn finish_run_fenced(
+        &self,
+        lease: &Lease,
+        status: RunStatus,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<OperationRun>;
+
     /// Ask an active run to stop: record `cancel_requested` on it, durably,
     /// so whichever process executes it sees the request at its next check
     /// (and a worker that claims it later finishes it at once). Idempotent;
@@ -148,6 +170,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Write a step's state (insert or replace by (scope, step)) and, when
     /// `run` is given, note that the run touched the step. One durable write.
     async fn put_step(&self, state: &StepState, run: Option<&RunId>) -> Result<()>;
+
+    /// [`put_step`](Store::put_step) for `lease`'s run as the holder of
+    /// `lease` (fencing): written only if the run is still `running` under
+    /// this claim, checked in the same transaction (which also keeps a
+    /// concurrent claim of the run out until it committed); otherwise
+    /// [`Error::LeaseLost`] and nothing is written.
+    async fn put_step_fenced(&self, state: &StepState, lease: &Lease) -> Result<()>;
 
     /// One step's state.
     async fn get_step(&self, scope: &str, step: &str) -> Result<Option<StepState>>;

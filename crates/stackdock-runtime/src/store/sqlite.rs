@@ -291,6 +291,26 @@ fn step_from_row(row: &SqliteRow) -> Result<StepState> {
     serde_json::from_str(&body).map_err(|e| Error::store(format!("bad step state: {e}")))
 }
 
+/// Insert or replace a step's state (8 parameters, in column order).
+const UPSERT_STEP: &str =
+    "INSERT INTO steps (scope, step, dock, resource_id, live, state, body, updated_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+     ON CONFLICT (scope, step) DO UPDATE SET dock = excluded.dock, \
+     resource_id = excluded.resource_id, live = excluded.live, state = excluded.state, \
+     body = excluded.body, updated_at = excluded.updated_at";
+
+/// Note that run ?1 touched step ?2 (in the order first touched).
+const NOTE_RUN_STEP: &str = "INSERT INTO run_steps (run_id, step, seq) \
+     VALUES (?1, ?2, (SELECT COUNT(*) FROM run_steps WHERE run_id = ?1)) \
+     ON CONFLICT DO NOTHING";
+
+fn lease_lost(lease: &Lease) -> Error {
+    Error::LeaseLost {
+        run: lease.run_id.clone(),
+        attempt: lease.attempt,
+    }
+}
+
 fn id_text(id: &ResourceId) -> String {
     format!("{}:{}", id.kind, id.id)
 }
@@ -482,6 +502,41 @@ impl Store for SqliteStore {
             .ok_or_else(|| Error::NotFound(format!("run {id}")))
     }
 
+    async fn finish_run_fenced(
+        &self,
+        lease: &Lease,
+        status: RunStatus,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<OperationRun> {
+        if status.is_active() {
+            return Err(Error::store(format!("cannot finish a run as {status}")));
+        }
+        let now = ts(Utc::now());
+        let finished = sqlx::query(
+            "UPDATE runs SET status = ?, reason = ?, message = ?, updated_at = ?, finished_at = ?, \
+             lease_expires_at = NULL WHERE id = ? AND lease_worker = ? AND attempts = ? \
+             AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(message.map(sanitize_message))
+        .bind(&now)
+        .bind(&now)
+        .bind(lease.run_id.as_str())
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if finished != 1 {
+            return Err(lease_lost(lease));
+        }
+        self.get_run(&lease.run_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("run {}", lease.run_id)))
+    }
+
     async fn request_cancel(&self, id: &RunId) -> Result<OperationRun> {
         sqlx::query(
             "UPDATE runs SET cancel_requested = 1, updated_at = ? \
@@ -514,39 +569,70 @@ impl Store for SqliteStore {
     async fn put_step(&self, state: &StepState, run: Option<&RunId>) -> Result<()> {
         let body = serde_json::to_string(state).map_err(Error::store)?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO steps (scope, step, dock, resource_id, live, state, body, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (scope, step) DO UPDATE SET dock = excluded.dock, \
-             resource_id = excluded.resource_id, live = excluded.live, state = excluded.state, \
-             body = excluded.body, updated_at = excluded.updated_at",
-        )
-        .bind(&state.scope)
-        .bind(&state.step)
-        .bind(&state.dock)
-        .bind(state.resource_id().map(id_text))
-        .bind(state.holds_resource())
-        .bind(state.record.state.as_str())
-        .bind(&body)
-        .bind(ts(state.updated_at))
-        .execute(&mut *tx)
-        .await?;
-        if let Some(run) = run {
-            sqlx::query(
-                "INSERT INTO run_steps (run_id, step, seq) \
-                 VALUES (?1, ?2, (SELECT COUNT(*) FROM run_steps WHERE run_id = ?1)) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(run.as_str())
+        sqlx::query(UPSERT_STEP)
+            .bind(&state.scope)
             .bind(&state.step)
+            .bind(&state.dock)
+            .bind(state.resource_id().map(id_text))
+            .bind(state.holds_resource())
+            .bind(state.record.state.as_str())
+            .bind(&body)
+            .bind(ts(state.updated_at))
             .execute(&mut *tx)
             .await?;
+        if let Some(run) = run {
+            sqlx::query(NOTE_RUN_STEP)
+                .bind(run.as_str())
+                .bind(&state.step)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("UPDATE runs SET updated_at = ? WHERE id = ?")
                 .bind(ts(Utc::now()))
                 .bind(run.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_step_fenced(&self, state: &StepState, lease: &Lease) -> Result<()> {
+        let body = serde_json::to_string(state).map_err(Error::store)?;
+        let mut tx = self.pool.begin().await?;
+        // The fence first, as a write: from here to the commit this
+        // transaction holds the file's write lock, so no claim of the run
+        // can come between the check and the step.
+        let held = sqlx::query(
+            "UPDATE runs SET updated_at = ? WHERE id = ? AND lease_worker = ? AND attempts = ? \
+             AND status = 'running'",
+        )
+        .bind(ts(Utc::now()))
+        .bind(lease.run_id.as_str())
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if held != 1 {
+            tx.rollback().await?;
+            return Err(lease_lost(lease));
+        }
+        sqlx::query(UPSERT_STEP)
+            .bind(&state.scope)
+            .bind(&state.step)
+            .bind(&state.dock)
+            .bind(state.resource_id().map(id_text))
+            .bind(state.holds_resource())
+            .bind(state.record.state.as_str())
+            .bind(&body)
+            .bind(ts(state.updated_at))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(NOTE_RUN_STEP)
+            .bind(lease.run_id.as_str())
+            .bind(&state.step)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
