@@ -24,7 +24,9 @@
 //!
 //! [`adopt_or_conflict`] is the create-side rule: an existing resource is
 //! adopted when it is ours and matches the spec, and is a typed error
-//! otherwise; [`create_or_adopt`] is the race-safe create built on it.
+//! otherwise; [`create_or_adopt`] is the race-safe create built on it, and
+//! [`find_or_create`] the same create with a provider's own adopt rule and
+//! race signal.
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
@@ -427,13 +429,80 @@ where
     Fut: std::future::Future<Output = Result<Option<Resource>>>,
     C: std::future::Future<Output = Result<Resource>>,
 {
+    let adopt = |existing| std::future::ready(adopt_or_conflict(existing, spec));
+    let lost_race = |e: &Error| *e.kind() == crate::ErrorKind::AlreadyExists;
+    match find_or_create(find, adopt, create, lost_race).await? {
+        FoundOrMade::Adopted(created) => Ok(created),
+        FoundOrMade::Created(made) => Ok(Created::new(made)),
+    }
+}
+
+/// What [`find_or_create`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FoundOrMade<A, C> {
+    /// It found one: what `adopt` made of it.
+    Adopted(A),
+    /// Nothing was there: what `create` answered.
+    Created(C),
+}
+
+impl<T> FoundOrMade<T, T> {
+    /// The result and whether this call created it.
+    pub fn outcome(self) -> (T, crate::CreateOutcome) {
+        match self {
+            FoundOrMade::Adopted(t) => (t, crate::CreateOutcome::Adopted),
+            FoundOrMade::Created(t) => (t, crate::CreateOutcome::Created),
+        }
+    }
+}
+
+/// The race-safe create with a provider's own rules, under
+/// [`create_or_adopt`]: look (`find`) and `adopt` what is there (`adopt`
+/// may refuse it: `Conflict`, `AlreadyExists`); else `create`; when the
+/// create fails in a way that may mean another caller made it first
+/// (`lost_race`: a 409, a "name taken" 422 ...), look again and adopt the
+/// winner's, else return the create's error.
+///
+/// The create's answer comes back as it is (`FoundOrMade::Created`), so
+/// what follows a create — reading the new resource, finishing its
+/// settings — runs outside: a failure there is never taken for a lost race
+/// (which would report as adopted, and so never roll back, what this call
+/// made).
+///
+/// ```
+/// use stackdock_core::kit::{find_or_create, FoundOrMade};
+/// use stackdock_core::{Error, ErrorKind};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let looks = std::sync::atomic::AtomicUsize::new(0);
+/// // Nothing there at first; the create answers 409; the second look finds the winner's.
+/// let find = || async { Ok((looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0).then_some("prj_1")) };
+/// let adopt = |id: &'static str| async move { Ok(id.to_owned()) };
+/// let create = async { Err::<u64, _>(Error::conflict("taken")) };
+/// let conflict = |e: &Error| *e.kind() == ErrorKind::Conflict;
+/// let done = find_or_create(find, adopt, create, conflict).await.unwrap();
+/// assert_eq!(done, FoundOrMade::Adopted("prj_1".to_owned()));
+/// # });
+/// ```
+pub async fn find_or_create<T, A, C, F, FFut, AD, AFut, CFut>(
+    find: F,
+    adopt: AD,
+    create: CFut,
+    lost_race: impl Fn(&Error) -> bool,
+) -> Result<FoundOrMade<A, C>>
+where
+    F: Fn() -> FFut,
+    FFut: std::future::Future<Output = Result<Option<T>>>,
+    AD: Fn(T) -> AFut,
+    AFut: std::future::Future<Output = Result<A>>,
+    CFut: std::future::Future<Output = Result<C>>,
+{
     if let Some(existing) = find().await? {
-        return adopt_or_conflict(existing, spec);
+        return adopt(existing).await.map(FoundOrMade::Adopted);
     }
     match create.await {
-        Ok(made) => Ok(Created::new(made)),
-        Err(e) if *e.kind() == crate::ErrorKind::AlreadyExists => match find().await? {
-            Some(existing) => adopt_or_conflict(existing, spec),
+        Ok(made) => Ok(FoundOrMade::Created(made)),
+        Err(e) if lost_race(&e) => match find().await? {
+            Some(existing) => adopt(existing).await.map(FoundOrMade::Adopted),
             None => Err(e),
         },
         Err(e) => Err(e),
