@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 use stackdock_core::dns::RecordData;
+use stackdock_core::kit::{find_or_create, FoundOrMade};
 use stackdock_core::resource::{DnsRecord, Domain, WebService};
 use stackdock_core::{CreateOutcome, Error, ErrorKind, Result};
 
@@ -19,6 +20,11 @@ use crate::VercelClient;
 
 /// A create's result and whether this call made it.
 pub(crate) type Made<T> = (T, CreateOutcome);
+
+/// Vercel's answer to a create of what exists: 409.
+fn conflict(e: &Error) -> bool {
+    e.kind() == &ErrorKind::Conflict
+}
 
 impl VercelClient {
     /// Create a project, or adopt the project of the same name when it is
@@ -36,25 +42,15 @@ impl VercelClient {
     pub(crate) async fn create_project_outcome(&self, p: &NewProject) -> Result<Made<WebService>> {
         const OP: &str = "create web service";
         input::new_project(p).map_err(|e| e.with_operation(OP))?;
-        if let Some(raw) = self.project_raw(&p.name).await? {
-            return self
-                .adopt_project(p, raw)
-                .await
-                .map_err(|e| e.with_operation(OP));
-        }
-        let raw = match self.post_project(p).await {
-            Ok(raw) => raw,
-            // Lost a race (or an earlier attempt's answer): adopt the winner's.
-            Err(e) if e.kind() == &ErrorKind::Conflict => {
-                return match self.project_raw(&p.name).await? {
-                    Some(raw) => self
-                        .adopt_project(p, raw)
-                        .await
-                        .map_err(|e| e.with_operation(OP)),
-                    None => Err(e),
-                }
-            }
-            Err(e) => return Err(e),
+        let adopt = |raw| async move {
+            let adopted = self.adopt_project(p, raw).await;
+            adopted.map_err(|e| e.with_operation(OP))
+        };
+        // A 409: a lost race (or an earlier attempt's answer): adopt the winner's.
+        let find = || self.project_raw(&p.name);
+        let raw = match find_or_create(find, adopt, self.post_project(p), conflict).await? {
+            FoundOrMade::Adopted(adopted) => return Ok(adopted),
+            FoundOrMade::Created(raw) => raw,
         };
         let mut project = mapping::project(self.dock_id(), raw)?;
         if let Some(version) = &p.node_version {
@@ -174,20 +170,10 @@ impl VercelClient {
     pub(crate) async fn add_domain_outcome(&self, name: &str) -> Result<Made<Domain>> {
         const OP: &str = "add account domain";
         let name = input::domain("name", name).map_err(|e| e.with_operation(OP))?;
-        if let Some(existing) = self.get_domain(&name).await? {
-            return Ok((existing, CreateOutcome::Adopted));
-        }
-        match self.post_domain(&name).await {
-            Ok(domain) => Ok((domain, CreateOutcome::Created)),
-            // Added meanwhile by a concurrent caller: adopt it.
-            Err(e) if matches!(e.kind(), ErrorKind::Conflict) => {
-                match self.get_domain(&name).await? {
-                    Some(existing) => Ok((existing, CreateOutcome::Adopted)),
-                    None => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        // A 409: added meanwhile by a concurrent caller: adopt it.
+        let (find, adopt) = (|| self.get_domain(&name), |d| async { Ok(d) });
+        let made = find_or_create(find, adopt, self.post_domain(&name), conflict);
+        Ok(made.await?.outcome())
     }
 
     /// Create a DNS record; an identical record (same owner, type and data)
