@@ -50,7 +50,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
+use std::future::{ready, Future};
 use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -58,7 +58,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use serde_json::Value;
-use stackdock_core::kit::{KindHandler, KitAdapter, KitProvider};
+use stackdock_core::kit::{find_or_create, FoundOrMade, KindHandler, KitAdapter, KitProvider};
 use stackdock_core::resource::{Domain, Server, WebService};
 use stackdock_core::secret::SecretString;
 use stackdock_core::spec::{DomainSpec, ProviderOptions, ServerSpec, WebServiceSpec};
@@ -409,19 +409,14 @@ impl GridPane {
     async fn create_server(&self, spec: &ServerSpec) -> Result<Created> {
         let plan = server_plan(spec)?;
         let _serialised = self.creates.lock(ResourceKind::Server, &spec.name).await;
-        if let Some(existing) = self.find_server(&spec.name).await? {
-            return self.adopt_server(spec, &plan, existing).await;
-        }
-        let (server_id, install_command) = match self.post_server(&plan).await {
-            Ok(made) => made,
-            Err(e) if may_have_lost_a_race(&e) => {
-                return match self.find_server(&spec.name).await? {
-                    Some(existing) => self.adopt_server(spec, &plan, existing).await,
-                    None => Err(e),
-                }
-            }
-            Err(e) => return Err(e),
-        };
+        let find = || self.find_server(&spec.name);
+        let adopt = |existing| self.adopt_server(spec, &plan, existing);
+        let post = self.post_server(&plan);
+        let (server_id, install_command) =
+            match find_or_create(find, adopt, post, may_have_lost_a_race).await? {
+                FoundOrMade::Adopted(adopted) => return Ok(adopted),
+                FoundOrMade::Created(made) => made,
+            };
         let mut server = match self.client().get_server(server_id).await {
             Ok(record) => self.server_resource(record, true).await?,
             // Just created: GridPane may not list it yet. Report what we asked for.
@@ -580,25 +575,19 @@ impl GridPane {
     async fn create_site(&self, spec: &WebServiceSpec) -> Result<Created> {
         let site = new_site(spec)?;
         let _serialised = self.creates.lock(ResourceKind::WebService, &site.url).await;
-        if let Some(existing) = self.find_site(&site.url).await? {
-            return self.adopt_site(spec, &site, existing);
-        }
-        let id = match self.client().create_site(&site).await {
-            Ok(Some(id)) => id,
+        let find = || self.find_site(&site.url);
+        let adopt = |existing| ready(self.adopt_site(spec, &site, existing));
+        let post = self.client().create_site(&site);
+        let id = match find_or_create(find, adopt, post, may_have_lost_a_race).await? {
+            FoundOrMade::Adopted(adopted) => return Ok(adopted),
+            FoundOrMade::Created(Some(id)) => id,
             // GridPane's answer may not name the new site: it is the one with
             // this URL (URLs are unique, and ours was accepted).
-            Ok(None) => self
+            FoundOrMade::Created(None) => self
                 .find_site(&site.url)
                 .await?
                 .map(|s| s.id)
                 .ok_or_else(|| Error::invalid_response("the new site is not listed"))?,
-            Err(e) if may_have_lost_a_race(&e) => {
-                return match self.find_site(&site.url).await? {
-                    Some(existing) => self.adopt_site(spec, &site, existing),
-                    None => Err(e),
-                }
-            }
-            Err(e) => return Err(e),
         };
         let resource = match self.client().get_site(id).await {
             Ok(record) => self.site_from(record),
@@ -740,12 +729,13 @@ impl GridPane {
         let plan = domain_plan(spec)?;
         let _serialised = self.creates.lock(ResourceKind::Domain, &spec.name).await;
         let site = self.domain_site(spec, &plan).await?;
-        let (record, outcome) = match self.find_domain(&spec.name).await? {
-            Some(existing) => (
-                adoptable_domain(spec, &plan, existing)?,
-                CreateOutcome::Adopted,
-            ),
-            None => self.add_domain(spec, &plan, &site).await?,
+        let find = || self.find_domain(&spec.name);
+        let adopt = |existing| ready(adoptable_domain(spec, &plan, existing));
+        let post = self.add_domain(spec, &plan, &site);
+        let made = find_or_create(find, adopt, post, may_have_lost_a_race).await?;
+        let (record, outcome) = match made {
+            FoundOrMade::Adopted(record) => (record, CreateOutcome::Adopted),
+            FoundOrMade::Created(id) => (self.new_domain(spec, id).await?, CreateOutcome::Created),
         };
         // Settings after the add: if one fails (or the call is dropped), a
         // repeated create finds the domain and finishes them. That repeat
@@ -787,14 +777,14 @@ impl GridPane {
         Ok(site)
     }
 
-    /// The one `POST` of a domain create; a create that lost a race adopts
-    /// the winner's domain.
+    /// The one `POST` of a domain create: the new domain's id, when
+    /// GridPane's answer names it.
     async fn add_domain(
         &self,
         spec: &DomainSpec,
         plan: &DomainPlan,
         site: &SiteRecord,
-    ) -> Result<(DomainRecord, CreateOutcome)> {
+    ) -> Result<Option<u64>> {
         let server_id = site
             .server_id
             .ok_or_else(|| Error::invalid_response("site without server_id"))?;
@@ -805,25 +795,20 @@ impl GridPane {
             kind: plan.kind,
             dns: plan.dns.unwrap_or(DnsIntegration::NONE),
         };
-        let id = match self.client().add_domain(&new).await {
-            Ok(Some(id)) => id,
-            Ok(None) => self
+        self.client().add_domain(&new).await
+    }
+
+    /// The domain just added (with id `id` when GridPane said it).
+    async fn new_domain(&self, spec: &DomainSpec, id: Option<u64>) -> Result<DomainRecord> {
+        let id = match id {
+            Some(id) => id,
+            None => self
                 .find_domain(&spec.name)
                 .await?
                 .map(|d| d.id)
                 .ok_or_else(|| Error::invalid_response("the new domain is not listed"))?,
-            Err(e) if may_have_lost_a_race(&e) => {
-                return match self.find_domain(&spec.name).await? {
-                    Some(existing) => Ok((
-                        adoptable_domain(spec, plan, existing)?,
-                        CreateOutcome::Adopted,
-                    )),
-                    None => Err(e),
-                }
-            }
-            Err(e) => return Err(e),
         };
-        Ok((self.client().get_domain(id).await?, CreateOutcome::Created))
+        self.client().get_domain(id).await
     }
 
     async fn converge_domain(
