@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 use stackdock_core::dns::{RecordData, RecordType};
-use stackdock_core::spec::{absolute_owner, canonical_owner, MAX_TTL};
+use stackdock_core::spec::{absolute_owner, MAX_TTL};
 use stackdock_core::validate::{self, NameRules};
 use stackdock_core::{Error, Result};
 
@@ -357,16 +357,13 @@ impl Zone {
         mut records: Vec<RecordData>,
         marker: Option<String>,
     ) -> Option<RecordSet> {
-        // The zone name was checked once; records parsed by `from_parts`
-        // are canonical, so this rarely copies.
+        // The zone name was checked once; a canonical set (records parsed
+        // by `from_parts`, names as APIs give them) is checked without a
+        // copy, and `normalise` makes the owner absolute otherwise.
         sort_records(&mut records);
-        let name = match canonical_owner(&owner, &self.name) {
-            Ok(Cow::Borrowed(_)) => owner,
-            _ => absolute_owner(&format!("{owner}."), &self.name).ok()?,
-        };
         let rtype = records.first()?.record_type();
         let mut set = RecordSet {
-            name,
+            name: owner,
             rtype,
             ttl,
             records,
