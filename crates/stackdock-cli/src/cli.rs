@@ -296,6 +296,9 @@ pub(crate) struct DeployArgs {
     /// deploy of the tenant already running if there is one.
     #[arg(long)]
     pub(crate) wait: bool,
+    /// Queue the deploy for a `stackdock worker` and return its run id at once.
+    #[arg(long, conflicts_with = "wait")]
+    pub(crate) detach: bool,
 }
 
 #[derive(Debug, Args)]

@@ -207,3 +207,51 @@ async fn a_dock_without_deployments_says_so_in_one_line() {
     let runs = sd.json(&["runs", "--scope", "shop"]);
     assert_eq!(runs["runs"].as_array().map(Vec::len), Some(0), "{runs}");
 }
+
+/// `deploy --detach` queues the run (audited `enqueue`); a `stackdock
+/// worker` process claims it and follows the build to ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_deploy_is_executed_by_a_worker() {
+    let fake = FakeVercel::new();
+    let server = fake.start().await;
+    let sd = applied(&server);
+    let queued = sd.json(&["deploy", "agency", "site", "--detach"]);
+    assert_eq!(queued["run"]["status"], "queued", "{queued}");
+    assert_eq!(queued["run"]["operation"], "deploy");
+    let run = queued["run"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(looks_at_deployments(&server).await, 0, "nothing built yet");
+
+    let worker = std::process::Command::new(assert_cmd::cargo::cargo_bin("stackdock"))
+        .env("STACKDOCK_STORE", sd.state())
+        .env("NO_COLOR", "1")
+        .args(["-q", "worker", "--lease", "3", "--drain", "5", "--id", "w1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let shown = loop {
+        let shown = sd.json(&["run", "show", &run]);
+        if !matches!(shown["run"]["status"].as_str(), Some("queued" | "running")) {
+            break shown;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(worker.wait_with_output().unwrap().status.success());
+
+    assert_eq!(shown["run"]["status"], "succeeded", "{shown}");
+    assert_eq!(shown["run"]["reason"], "ready", "{shown}");
+    assert_eq!(looks_at_deployments(&server).await, 3);
+    let audit = shown["audit"].as_array().unwrap();
+    assert!(audit.iter().any(|e| e["operation"] == "enqueue"), "{shown}");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["operation"] == "deploy" && e["reason"] == "ready"),
+        "{shown}"
+    );
+}

@@ -125,6 +125,16 @@ async fn detach(
     request: RunRequest,
 ) -> CliResult<ExitCode> {
     let queued = runtime.enqueue(&request).await?;
+    report_queued(ui, state, &request, &queued).await
+}
+
+/// Audit and print a run `request` queued (or joined) for a worker.
+pub(super) async fn report_queued(
+    ui: &Ui,
+    state: &State,
+    request: &RunRequest,
+    queued: &stackdock_runtime::model::StartOutcome,
+) -> CliResult<ExitCode> {
     let run = queued.run();
     // Queueing is audited (who asked, for which run), so `runs` and `audit`
     // see a queued run before a worker touches it.

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use stackdock_runtime::rbac::{Access, Area};
-use stackdock_runtime::{DeployReport, DeployRequest, Error as RuntimeError};
+use stackdock_runtime::{DeployReport, DeployRequest, Error as RuntimeError, RunRequest};
 
 use crate::cli::{DeployArgs, DeployTarget};
 use crate::error::{CliError, CliResult};
@@ -29,6 +29,16 @@ pub(crate) async fn run(ui: &Ui, state: &State, args: &DeployArgs) -> CliResult<
     let step = state.store.get_step(tenant, &args.service).await?;
     let runtime = state.runtime(step.iter().map(|s| s.dock.as_str())).await?;
     let request = deploy_request(args);
+    if args.detach {
+        // Authorized above: the tenant has an owner.
+        let org = owner.unwrap_or_default();
+        let request = RunRequest::deploy(tenant, &org, &state.principal.id, request);
+        let queued = runtime
+            .enqueue(&request)
+            .await
+            .map_err(|e| explain(tenant, &args.service, step.as_ref(), e))?;
+        return super::apply::report_queued(ui, state, &request, &queued).await;
+    }
 
     let progress = Progress::start(ui, Some(tenant), runtime.subscribe());
     let result = runtime
