@@ -71,6 +71,21 @@ use crate::{Error, Result};
 pub trait TransitionSink: Send + Sync {
     /// Durably record the record as it is now.
     async fn persist(&self, record: &ProvisioningRecord) -> Result<()>;
+
+    /// Durably record the record as it is now, having just moved to
+    /// `provisioned` with `resource` (created, adopted, updated or found up
+    /// to date). Drivers call this instead of [`persist`](Self::persist) for
+    /// those transitions, so a sink that keeps what it learns of the
+    /// resource (its outputs) writes it in the same durable write as the
+    /// outcome. The default ignores `resource`.
+    async fn persist_provisioned(
+        &self,
+        record: &ProvisioningRecord,
+        resource: &Resource,
+    ) -> Result<()> {
+        let _ = resource;
+        self.persist(record).await
+    }
 }
 
 /// A sink that keeps nothing (tests, one-shot tools).
@@ -104,6 +119,17 @@ async fn advance(
 ) -> Result<()> {
     record.transition(to, step.by(actor()))?;
     sink.persist(record).await
+}
+
+/// Moves `record` to `provisioned` with `resource` and persists both.
+async fn provisioned(
+    record: &mut ProvisioningRecord,
+    sink: &dyn TransitionSink,
+    resource: &Resource,
+    step: Step,
+) -> Result<()> {
+    record.transition(S::Provisioned, step.by(actor()))?;
+    sink.persist_provisioned(record, resource).await
 }
 
 /// Records a failure, persists it, and hands the error back.
@@ -189,7 +215,7 @@ async fn first_create(
             format!("{} found as {}", describe(spec), existing.id()),
         )
         .with_outcome(CreateOutcome::Adopted);
-        advance(record, sink, S::Provisioned, step).await?;
+        provisioned(record, sink, &existing, step).await?;
         return Ok(Created::adopted(existing));
     }
     record.resource_id = adapter.planned_id(spec);
@@ -223,7 +249,7 @@ async fn resume_create(
                 ),
             )
             .with_outcome(CreateOutcome::Created);
-            advance(record, sink, S::Provisioned, step).await?;
+            provisioned(record, sink, &existing, step).await?;
             Ok(Created::new(existing))
         }
         Ok(None) => create(adapter, spec, record, sink).await,
@@ -257,7 +283,7 @@ async fn create(
                 format!("{} {} as {}", describe(spec), created.outcome, created.id()),
             )
             .with_outcome(created.outcome);
-            advance(record, sink, S::Provisioned, step).await?;
+            provisioned(record, sink, &created.resource, step).await?;
             Ok(created)
         }
         Err(error) => Err(failed(record, sink, error).await),
@@ -278,7 +304,7 @@ pub async fn update(
         Ok(resource) => {
             record.resource_id = Some(resource.id());
             let step = Step::new(Reason::Updated, format!("{} updated", resource.id()));
-            advance(record, sink, S::Provisioned, step).await?;
+            provisioned(record, sink, &resource, step).await?;
             Ok(resource)
         }
         Err(error) => Err(failed(record, sink, error).await),
@@ -341,7 +367,7 @@ pub async fn reconcile(
         Some(resource) => {
             if record.state != S::Provisioned {
                 let step = Step::new(Reason::UpToDate, format!("{id} is as asked"));
-                advance(record, sink, S::Provisioned, step).await?;
+                provisioned(record, sink, &resource, step).await?;
             }
             Ok(resource)
         }

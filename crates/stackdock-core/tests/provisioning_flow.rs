@@ -311,3 +311,58 @@ async fn registry_holds_object_safe_adapters() {
     adapter.check_credentials().await.unwrap();
     assert!(registry.require("three").unwrap_err().is_not_found());
 }
+
+/// Keeps, per persisted transition, the id of the resource handed with it
+/// (`None` for a plain `persist`).
+#[derive(Default)]
+struct ResourceSink(Mutex<Vec<(ProvisioningState, Option<ResourceId>)>>);
+
+#[async_trait::async_trait]
+impl drive::TransitionSink for ResourceSink {
+    async fn persist(&self, record: &ProvisioningRecord) -> Result<()> {
+        self.0.lock().unwrap().push((record.state, None));
+        Ok(())
+    }
+
+    async fn persist_provisioned(
+        &self,
+        record: &ProvisioningRecord,
+        resource: &Resource,
+    ) -> Result<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((record.state, Some(resource.id())));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_move_to_provisioned_hands_the_sink_its_resource() {
+    let adapter = InMemoryAdapter::new("t");
+    let sink = ResourceSink::default();
+    let mut record = ProvisioningRecord::new(ProvisioningSource::Api);
+    let id = provision(&adapter, &shop(5), &mut record, &sink)
+        .await
+        .unwrap()
+        .id();
+    // Drifted -> updated, then adopted by a fresh record.
+    reconcile(&adapter, &shop(9), &mut record, &sink)
+        .await
+        .unwrap();
+    let mut adopter = ProvisioningRecord::new(ProvisioningSource::Api);
+    provision(&adapter, &shop(9), &mut adopter, &sink)
+        .await
+        .unwrap();
+    let seen = sink.0.lock().unwrap().clone();
+    let with_resource: Vec<_> = seen
+        .iter()
+        .filter(|(state, _)| *state == ProvisioningState::Provisioned)
+        .map(|(_, resource)| resource.clone())
+        .collect();
+    assert_eq!(with_resource, vec![Some(id.clone()); 3], "{seen:?}");
+    assert!(seen
+        .iter()
+        .filter(|(state, _)| *state != ProvisioningState::Provisioned)
+        .all(|(_, resource)| resource.is_none()));
+}

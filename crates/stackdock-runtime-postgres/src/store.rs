@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use stackdock_core::provisioning::sanitize_message;
 use stackdock_core::{ResourceId, ResourceKind};
 use stackdock_pg::{Object, Pool};
+use stackdock_runtime::controller::ScopeRef;
 use stackdock_runtime::model::{
     AuditEntry, AuditOutcome, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem,
     Lease, Operation, OperationRun, Pruned, Retention, RunId, RunStatus, SealedSecret,
@@ -651,6 +652,20 @@ impl Store for PostgresStore {
             .await?
             .first()
             .map(|row| row.get(0)))
+    }
+
+    async fn list_scopes(&self) -> Result<Vec<ScopeRef>> {
+        Ok(self
+            .query(
+                "SELECT scope, org FROM scopes s WHERE EXISTS \
+                 (SELECT 1 FROM steps t WHERE t.scope = s.scope AND t.state <> 'deprovisioned') \
+                 ORDER BY scope COLLATE \"C\"",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|row| ScopeRef::new(row.get::<_, String>(0), row.get::<_, String>(1)))
+            .collect())
     }
 
     async fn sync_inventory(

@@ -216,21 +216,31 @@ async fn reconcile_sweep() {
 
 async fn sqlite_overhead() {
     const STEPS: usize = 1_000;
+    const ROUNDS: usize = 5;
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("run")).await.unwrap());
     let dock = Arc::new(Latency::new("d"));
     let runtime = runtime(store, dock, 8);
-    let started = Instant::now();
-    let report = runtime
-        .apply(&dag("big", STEPS, 1), "bench", ApplyOptions::keep())
-        .await
-        .unwrap();
-    let run = started.elapsed();
-    assert!(report.succeeded());
-
-    let raw = raw_commits(dir.path().join("raw"), 2 * STEPS).await;
+    // Rounds alternate the run and its raw commits, so a busy machine
+    // slows both alike; the best of each is compared.
+    let (mut run, mut raw) = (Duration::MAX, Duration::MAX);
+    for round in 0..ROUNDS {
+        let started = Instant::now();
+        let report = runtime
+            .apply(
+                &dag(&format!("big{round}"), STEPS, 1),
+                "bench",
+                ApplyOptions::keep(),
+            )
+            .await
+            .unwrap();
+        run = run.min(started.elapsed());
+        assert!(report.succeeded());
+        let raw_dir = dir.path().join(format!("raw{round}"));
+        raw = raw.min(raw_commits(raw_dir, 2 * STEPS).await);
+    }
     println!(
-        "sqlite durable overhead ({STEPS}-step run): {:.0} ms, raw {} commits {:.0} ms -> {:.3}x (target <= 1.5)",
+        "sqlite durable overhead ({STEPS}-step run, best of {ROUNDS} alternating rounds): {:.0} ms, raw {} commits {:.0} ms -> {:.3}x (target <= 1.5)",
         ms(run),
         2 * STEPS,
         ms(raw),

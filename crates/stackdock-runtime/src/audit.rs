@@ -39,20 +39,27 @@ impl StoreAudit {
 impl AuditSink for StoreAudit {
     async fn record(&self, entry: AuditEntry) -> Result<()> {
         let seq = self.store.append_audit(&entry).await?;
-        tracing::info!(
-            target: "stackdock::audit",
-            seq,
-            actor = %entry.actor,
-            org = entry.org.as_deref().unwrap_or(""),
-            scope = entry.scope.as_deref().unwrap_or(""),
-            dock = entry.dock.as_deref().unwrap_or(""),
-            resource = entry.resource.as_deref().unwrap_or(""),
-            operation = %entry.operation,
-            outcome = entry.outcome.as_str(),
-            reason = entry.reason.as_deref().unwrap_or(""),
-            run_id = entry.run_id.as_ref().map(|r| r.as_str()).unwrap_or(""),
-            "audit"
-        );
+        log_entry(seq, &entry);
         Ok(())
     }
+}
+
+/// Emit an entry the store appended as `seq` through `tracing` (target
+/// `stackdock::audit`): what [`StoreAudit`] does after each append, also
+/// for the entries the runtime commits together with a step's state.
+pub(crate) fn log_entry(seq: i64, entry: &AuditEntry) {
+    tracing::info!(
+        target: "stackdock::audit",
+        seq,
+        actor = %entry.actor,
+        org = entry.org.as_deref().unwrap_or(""),
+        scope = entry.scope.as_deref().unwrap_or(""),
+        dock = entry.dock.as_deref().unwrap_or(""),
+        resource = entry.resource.as_deref().unwrap_or(""),
+        operation = %entry.operation,
+        outcome = entry.outcome.as_str(),
+        reason = entry.reason.as_deref().unwrap_or(""),
+        run_id = entry.run_id.as_ref().map(|r| r.as_str()).unwrap_or(""),
+        "audit"
+    );
 }

@@ -38,7 +38,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,6 +49,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::model::RunStatus;
+use crate::store::Store;
 use crate::{Error, Result, Runtime};
 
 /// A scope and the organisation that owns it.
@@ -81,6 +82,41 @@ pub trait ScopeSource: Send + Sync {
 impl ScopeSource for Vec<ScopeRef> {
     async fn scopes(&self) -> Result<Vec<ScopeRef>> {
         Ok(self.clone())
+    }
+}
+
+/// Every scope the store knows there is something to reconcile in
+/// ([`Store::list_scopes`]), asked afresh at each sweep: a scope applied by
+/// any process (or replica) since the last sweep is in the next one, a
+/// destroyed one drops out.
+///
+/// ```
+/// use std::sync::Arc;
+/// use stackdock_core::DockRegistry;
+/// use stackdock_runtime::controller::{ControllerConfig, StoreScopes};
+/// use stackdock_runtime::store::{MemoryStore, Store};
+/// use stackdock_runtime::Runtime;
+///
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+/// let runtime = Runtime::new(store.clone(), DockRegistry::new());
+/// let controller = runtime.controller(StoreScopes::new(store), ControllerConfig::default());
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreScopes {
+    store: Arc<dyn Store>,
+}
+
+impl StoreScopes {
+    /// The scopes of `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        StoreScopes { store }
+    }
+}
+
+#[async_trait]
+impl ScopeSource for StoreScopes {
+    async fn scopes(&self) -> Result<Vec<ScopeRef>> {
+        self.store.list_scopes().await
     }
 }
 

@@ -28,6 +28,7 @@ use chrono::Utc;
 use stackdock_core::provisioning::{Reason, Step};
 use stackdock_core::{CreateOutcome, ProvisioningState, ResourceId, ResourceKind};
 
+use crate::controller::ScopeRef;
 use crate::model::{
     AuditEntry, AuditOutcome, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation,
     Retention, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
@@ -46,9 +47,11 @@ pub async fn all(store: Arc<dyn Store>) {
     concurrent_mixed_operations(store.clone()).await;
     step_state_survives_runs(store.as_ref()).await;
     audit_is_append_only_and_queryable(store.as_ref()).await;
+    step_and_audit_in_one_write(store.as_ref()).await;
     secrets_round_trip(store.as_ref()).await;
     secrets_deleted_by_dock(store.as_ref()).await;
     scope_ownership(store.clone()).await;
+    scopes_with_live_steps_are_listed(store.as_ref()).await;
     inventory_upserts_and_marks_vanished(store.as_ref()).await;
     cancel_is_recorded_on_the_run(store.as_ref()).await;
     queue_submit_dedupes_and_claims(store.as_ref()).await;
@@ -470,6 +473,130 @@ pub async fn audit_is_append_only_and_queryable(store: &dyn Store) {
         .unwrap();
     assert_eq!(by_op.len(), 1);
     assert_eq!(by_op[0].outcome, AuditOutcome::Succeeded);
+}
+
+/// `put_step_audited` writes the step (noting the run) and appends the
+/// entry (sanitised, next in sequence), like `put_step` + `append_audit`.
+pub async fn step_and_audit_in_one_write(store: &dyn Store) {
+    let scope = unique("stepaudit");
+    let run = store
+        .start_run(&scope, Operation::Apply, "alice")
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    let id = ResourceId::new(ResourceKind::Database, unique("db"));
+    let mut db = record_with_id(&id);
+    db.scope = scope.clone();
+    db.step = "db".into();
+    db.created_by_run = Some(run.id.clone());
+    let mut entry = AuditEntry::new("alice", "create", AuditOutcome::Succeeded);
+    entry.scope = Some(scope.clone());
+    entry.run_id = Some(run.id.clone());
+    entry.message = Some("password=hunter2 made".into());
+    let before = store.append_audit(&entry).await.unwrap();
+    let seq = store
+        .put_step_audited(&db, Some(&run.id), &entry)
+        .await
+        .unwrap();
+    assert!(seq > before, "the entry is next in sequence");
+    assert_eq!(store.get_step(&scope, "db").await.unwrap(), Some(db));
+    assert_eq!(
+        store.get_run(&run.id).await.unwrap().unwrap().steps,
+        vec!["db"],
+        "the run notes the step it touched"
+    );
+    let entries = store
+        .list_audit(&AuditQuery {
+            run_id: Some(run.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1].seq, seq);
+    assert!(!entries[1]
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("hunter2"));
+    store
+        .finish_run(&run.id, RunStatus::Succeeded, None, None)
+        .await
+        .unwrap();
+}
+
+/// `list_scopes` lists claimed scopes with a step that is not
+/// deprovisioned, with their org, by name: not a scope with no step, nor
+/// one whose every step is deprovisioned.
+pub async fn scopes_with_live_steps_are_listed(store: &dyn Store) {
+    let prefix = unique("ls");
+    let name = |s: &str| format!("{prefix}-{s}");
+    let deprovisioned = |scope: &str, step: &str| {
+        let mut state = record_with_id(&ResourceId::new(ResourceKind::Database, unique("db")));
+        state.scope = scope.to_owned();
+        state.step = step.to_owned();
+        state
+            .record
+            .transition(
+                ProvisioningState::Deprovisioning,
+                Step::new(Reason::DeleteRequested, "rm"),
+            )
+            .unwrap();
+        state
+            .record
+            .transition(
+                ProvisioningState::Deprovisioned,
+                Step::new(Reason::Deleted, "gone"),
+            )
+            .unwrap();
+        state
+    };
+    for (scope, org) in [
+        ("a", "org-1"),
+        ("b", "org-1"),
+        ("c", "org-2"),
+        ("d", "org-2"),
+    ] {
+        store.claim_scope(&name(scope), org).await.unwrap();
+    }
+    let mut live = record_with_id(&ResourceId::new(ResourceKind::Database, unique("db")));
+    live.scope = name("a");
+    store.put_step(&live, None).await.unwrap();
+    store
+        .put_step(&deprovisioned(&name("c"), "x"), None)
+        .await
+        .unwrap();
+    store
+        .put_step(&deprovisioned(&name("d"), "x"), None)
+        .await
+        .unwrap();
+    let mut failed = StepState::new(&name("d"), "y", "dock-a");
+    failed
+        .record
+        .transition(
+            ProvisioningState::Provisioning,
+            Step::new(Reason::CreateRequested, "go"),
+        )
+        .unwrap();
+    failed.record.fail("unavailable", "down", None).unwrap();
+    store.put_step(&failed, None).await.unwrap();
+
+    let listed: Vec<_> = store
+        .list_scopes()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.scope.starts_with(&prefix))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ScopeRef::new(name("a"), "org-1"),
+            ScopeRef::new(name("d"), "org-2")
+        ],
+        "scopes with a step that is not deprovisioned, by name"
+    );
 }
 
 /// Sealed secrets are stored by (org, dock, name), replaced on write, listed.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{injected, tenant, Fixture};
 use stackdock_core::layer::RetryPolicy;
 use stackdock_core::DockAdapter;
-use stackdock_runtime::controller::{ControllerConfig, ScopeRef};
+use stackdock_runtime::controller::{ControllerConfig, ScopeRef, StoreScopes};
 use stackdock_runtime::events::RunEventKind;
 use stackdock_runtime::model::Operation;
 use stackdock_runtime::store::MemoryStore;
@@ -174,5 +174,34 @@ async fn the_loop_stops_on_shutdown_after_its_reconciles_finish() {
     assert!(
         fx.store.active_run("acme").await.unwrap().is_none(),
         "no run is left half-way"
+    );
+}
+
+#[tokio::test]
+async fn a_controller_over_the_store_sweeps_every_scope_it_knows_on_sqlite() {
+    let fx = Fixture::sqlite().await;
+    apply(&fx, "a").await;
+    let controller = fx
+        .runtime
+        .controller(StoreScopes::new(fx.store.clone()), config());
+    // Applied after the controller was built: listed afresh at the sweep.
+    apply(&fx, "b").await;
+    apply(&fx, "gone").await;
+    fx.runtime.destroy("gone", "agency", "alice").await.unwrap();
+    delete_out_of_band(&fx, "b", "www").await;
+    let sweep = controller.sweep().await;
+    assert_eq!((sweep.reconciled, sweep.failed), (2, 0), "{sweep:?}");
+    assert_eq!(fx.resources(), 2 * STEPS, "what vanished was re-created");
+    let mut reconciled = Vec::new();
+    for scope in ["a", "b", "gone"] {
+        let runs = fx.store.list_runs(scope).await.unwrap();
+        if runs.iter().any(|r| r.operation == Operation::Reconcile) {
+            reconciled.push(scope);
+        }
+    }
+    assert_eq!(
+        reconciled,
+        ["a", "b"],
+        "a destroyed scope is not reconciled"
     );
 }

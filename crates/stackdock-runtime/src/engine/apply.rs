@@ -236,12 +236,16 @@ impl Runtime {
                     other => break other,
                 }
             };
-            let mut state = sink.into_state();
+            let (mut state, wrote) = sink.into_state();
             let created = result?;
             let new_outputs = blueprint::outputs_of(&created.resource);
-            let described_differently = loaded.as_ref().is_none_or(|l| {
-                (&l.needs, &l.spec, &l.secrets) != (&state.needs, &state.spec, &state.secrets)
-            });
+            // Every transition the sink wrote carried the description (and,
+            // once provisioned, the outputs): an up-to-date step writes only
+            // when its description or outputs changed.
+            let described_differently = !wrote
+                && loaded.as_ref().is_none_or(|l| {
+                    (&l.needs, &l.spec, &l.secrets) != (&state.needs, &state.spec, &state.secrets)
+                });
             if state.outputs != new_outputs || state.record != record || described_differently {
                 state.outputs = new_outputs.clone();
                 state.record = record.clone();

@@ -197,6 +197,9 @@ pub struct Runtime {
     docks: DockRegistry,
     vault: Option<Arc<dyn CredentialVault>>,
     audit: Arc<dyn AuditSink>,
+    /// `audit` is the default [`StoreAudit`] over `store`: a step's audit
+    /// entry is then committed with its state, in one write.
+    audit_in_store: bool,
     concurrency: usize,
     dock_concurrency: usize,
     dock_limits: BTreeMap<String, usize>,
@@ -248,6 +251,7 @@ impl Runtime {
     pub fn new(store: Arc<dyn Store>, docks: DockRegistry) -> Self {
         Runtime {
             audit: Arc::new(StoreAudit::new(store.clone())),
+            audit_in_store: true,
             store,
             docks,
             vault: None,
@@ -279,6 +283,7 @@ impl Runtime {
     /// Send audit entries to `audit` instead of the store.
     pub fn with_audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
         self.audit = audit;
+        self.audit_in_store = false;
         self
     }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use stackdock_core::{ResourceId, ResourceKind};
 
 use super::Store;
+use crate::controller::ScopeRef;
 use crate::model::{
     AuditEntry, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem, Lease, Operation,
     OperationRun, Pruned, Retention, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
@@ -181,6 +182,10 @@ impl Store for FencedStore {
 
     async fn scope_org(&self, scope: &str) -> Result<Option<String>> {
         self.inner.scope_org(scope).await
+    }
+
+    async fn list_scopes(&self) -> Result<Vec<ScopeRef>> {
+        self.inner.list_scopes().await
     }
 
     async fn sync_inventory(

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use stackdock_core::provisioning::sanitize_message;
-use stackdock_core::{ResourceId, ResourceKind};
+use stackdock_core::{ProvisioningState, ResourceId, ResourceKind};
 
 use super::Store;
+use crate::controller::ScopeRef;
 use crate::model::{
     AuditEntry, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem, Lease, Operation,
     OperationRun, Pruned, Retention, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
@@ -121,6 +122,15 @@ impl Inner {
         }
         self.runs.push(run.clone());
         Ok(StartOutcome::Started(run))
+    }
+
+    /// The steps of `scope`, by name (a range of the (scope, step) keys,
+    /// not a scan of every scope's steps).
+    fn steps_of<'a>(&'a self, scope: &'a str) -> impl Iterator<Item = &'a StepState> + 'a {
+        self.steps
+            .range((scope.to_owned(), String::new())..)
+            .take_while(move |((s, _), _)| s == scope)
+            .map(|(_, state)| state)
     }
 
     /// Queued, or running under a lease that lapsed before `now`.
@@ -379,13 +389,7 @@ impl Store for MemoryStore {
     }
 
     async fn list_steps(&self, scope: &str) -> Result<Vec<StepState>> {
-        Ok(self
-            .lock()
-            .steps
-            .values()
-            .filter(|s| s.scope == scope)
-            .cloned()
-            .collect())
+        Ok(self.lock().steps_of(scope).cloned().collect())
     }
 
     async fn steps_holding(&self, dock: &str, resource: &ResourceId) -> Result<Vec<StepState>> {
@@ -431,6 +435,20 @@ impl Store for MemoryStore {
 
     async fn scope_org(&self, scope: &str) -> Result<Option<String>> {
         Ok(self.lock().scopes.get(scope).cloned())
+    }
+
+    async fn list_scopes(&self) -> Result<Vec<ScopeRef>> {
+        let inner = self.lock();
+        Ok(inner
+            .scopes
+            .iter()
+            .filter(|(scope, _)| {
+                inner
+                    .steps_of(scope)
+                    .any(|s| s.record.state != ProvisioningState::Deprovisioned)
+            })
+            .map(|(scope, org)| ScopeRef::new(scope.clone(), org.clone()))
+            .collect())
     }
 
     async fn sync_inventory(

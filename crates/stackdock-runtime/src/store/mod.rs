@@ -57,6 +57,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use stackdock_core::ResourceId;
 
+use crate::controller::ScopeRef;
 use crate::model::{
     AuditEntry, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem, Lease, Operation,
     OperationRun, Pruned, Retention, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
@@ -178,6 +179,24 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// [`Error::LeaseLost`] and nothing is written.
     async fn put_step_fenced(&self, state: &StepState, lease: &Lease) -> Result<()>;
 
+    /// [`put_step`](Store::put_step) and [`append_audit`](Store::append_audit)
+    /// in **one durable write**: a step's outcome and its audit entry are
+    /// committed together, or neither is. Returns the entry's sequence
+    /// number.
+    ///
+    /// The default makes the two writes one after the other; the SQLite and
+    /// PostgreSQL stores use one transaction (one commit per transition is
+    /// what keeps an apply close to the raw cost of its durable writes).
+    async fn put_step_audited(
+        &self,
+        state: &StepState,
+        run: Option<&RunId>,
+        audit: &AuditEntry,
+    ) -> Result<i64> {
+        self.put_step(state, run).await?;
+        self.append_audit(audit).await
+    }
+
     /// One step's state.
     async fn get_step(&self, scope: &str, step: &str) -> Result<Option<StepState>>;
 
@@ -201,6 +220,13 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The org owning `scope`, if it was ever claimed.
     async fn scope_org(&self, scope: &str) -> Result<Option<String>>;
+
+    /// The scopes there is something to reconcile in: every claimed scope
+    /// with at least one recorded step that is not `deprovisioned`, with its
+    /// owning org, by scope name. A destroyed scope drops out; applying it
+    /// again brings it back. What a controller sweeps
+    /// ([`StoreScopes`](crate::controller::StoreScopes)).
+    async fn list_scopes(&self) -> Result<Vec<ScopeRef>>;
 
     /// Replace what the inventory knows of `kind` on `dock` with `items`,
     /// listed at `at`: upsert by (dock, kind, provider id), and mark the

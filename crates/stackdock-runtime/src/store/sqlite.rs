@@ -16,6 +16,7 @@ use stackdock_core::provisioning::sanitize_message;
 use stackdock_core::{ResourceId, ResourceKind};
 
 use super::Store;
+use crate::controller::ScopeRef;
 use crate::model::{
     AuditEntry, AuditOutcome, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem,
     Lease, Operation, OperationRun, Pruned, Retention, RunId, RunStatus, SealedSecret,
@@ -101,7 +102,12 @@ impl MigrationSource<'static> for Embedded {
 /// ```
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers (WAL: they never wait for the writer).
     pool: SqlitePool,
+    /// The one writer connection: writes of this process queue here, in
+    /// order, instead of meeting in SQLite's busy handler, which sleeps
+    /// (1 ms, 2 ms, 5 ms, … up to 100 ms) between retries of a locked file.
+    writer: SqlitePool,
     path: PathBuf,
     /// Wakes idle workers of this process when a run becomes claimable
     /// (workers of other processes poll).
@@ -130,13 +136,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        Migrator::new(Embedded).await?.run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await?;
-        Migrator::new(Embedded).await?.run(&pool).await?;
         Ok(SqliteStore {
             pool,
+            writer,
             path,
             work: Default::default(),
         })
@@ -149,6 +160,7 @@ impl SqliteStore {
 
     /// Close the pool (waits for connections to be returned).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
@@ -209,7 +221,7 @@ impl SqliteStore {
         // select that follows sees the run that beat us, and nobody can
         // finish or start one in between. The partial unique index
         // `runs_one_active_per_scope` is what refuses a second active run.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO runs (id, scope, operation, actor, status, attempts, created_at, updated_at, request) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -292,12 +304,16 @@ fn step_from_row(row: &SqliteRow) -> Result<StepState> {
 }
 
 /// Insert or replace a step's state (8 parameters, in column order).
-const UPSERT_STEP: &str =
-    "INSERT INTO steps (scope, step, dock, resource_id, live, state, body, updated_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-     ON CONFLICT (scope, step) DO UPDATE SET dock = excluded.dock, \
-     resource_id = excluded.resource_id, live = excluded.live, state = excluded.state, \
-     body = excluded.body, updated_at = excluded.updated_at";
+macro_rules! upsert_step {
+    () => {
+        "INSERT INTO steps (scope, step, dock, resource_id, live, state, body, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (scope, step) DO UPDATE SET dock = excluded.dock, \
+         resource_id = excluded.resource_id, live = excluded.live, state = excluded.state, \
+         body = excluded.body, updated_at = excluded.updated_at"
+    };
+}
+const UPSERT_STEP: &str = upsert_step!();
 
 /// Note that run ?1 touched step ?2 (in the order first touched).
 const NOTE_RUN_STEP: &str = "INSERT INTO run_steps (run_id, step, seq) \
@@ -313,6 +329,109 @@ fn lease_lost(lease: &Lease) -> Error {
 
 fn id_text(id: &ResourceId) -> String {
     format!("{}:{}", id.kind, id.id)
+}
+
+/// One step write as a single script: the step's state, then (when asked)
+/// the run that touched it and the audit entry. Parameters are plain `?`s,
+/// bound in the order they appear across the statements.
+macro_rules! step_script {
+    ($($part:expr),*) => {
+        concat!(
+            "BEGIN IMMEDIATE; ",
+            upsert_step!(),
+            "; ",
+            $($part,)*
+            "COMMIT;"
+        )
+    };
+}
+/// Parameters: run id, step, run id; then updated at, run id.
+macro_rules! run_part {
+    () => {
+        "INSERT INTO run_steps (run_id, step, seq) \
+         VALUES (?, ?, (SELECT COUNT(*) FROM run_steps WHERE run_id = ?)) ON CONFLICT DO NOTHING; \
+         UPDATE runs SET updated_at = ? WHERE id = ?; "
+    };
+}
+macro_rules! audit_part {
+    () => {
+        "INSERT INTO audit (at, actor, org, scope, dock, resource, operation, outcome, reason, run_id, message) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?); "
+    };
+}
+/// The four step scripts, by (notes a run, appends an audit entry).
+const STEP_SCRIPTS: [[&str; 2]; 2] = [
+    [step_script!(), step_script!(audit_part!())],
+    [
+        step_script!(run_part!()),
+        step_script!(run_part!(), audit_part!()),
+    ],
+];
+
+impl SqliteStore {
+    /// Write a step's state, note `run`, append `audit`: one transaction,
+    /// sent to the writer as one script (one round trip, one commit).
+    ///
+    /// The script runs in a task of its own, so it always runs to its
+    /// `COMMIT` (or is rolled back) even when the caller is dropped half-way
+    /// — a cancelled caller can never leave the writer inside a transaction.
+    /// Returns the audit entry's sequence number.
+    async fn write_step(
+        &self,
+        state: &StepState,
+        run: Option<&RunId>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<i64> {
+        let body = serde_json::to_string(state).map_err(Error::store)?;
+        let script = STEP_SCRIPTS[usize::from(run.is_some())][usize::from(audit.is_some())];
+        let mut query = sqlx::query(script)
+            .bind(state.scope.clone())
+            .bind(state.step.clone())
+            .bind(state.dock.clone())
+            .bind(state.resource_id().map(id_text))
+            .bind(state.holds_resource())
+            .bind(state.record.state.as_str())
+            .bind(body)
+            .bind(ts(state.updated_at));
+        if let Some(run) = run {
+            query = query
+                .bind(run.as_str().to_owned())
+                .bind(state.step.clone())
+                .bind(run.as_str().to_owned())
+                .bind(ts(Utc::now()))
+                .bind(run.as_str().to_owned());
+        }
+        if let Some(e) = audit {
+            query = query
+                .bind(ts(e.at))
+                .bind(e.actor.clone())
+                .bind(e.org.clone())
+                .bind(e.scope.clone())
+                .bind(e.dock.clone())
+                .bind(e.resource.clone())
+                .bind(e.operation.clone())
+                .bind(e.outcome.as_str())
+                .bind(e.reason.clone())
+                .bind(e.run_id.as_ref().map(|r| r.as_str().to_owned()))
+                .bind(e.message.as_deref().map(sanitize_message));
+        }
+        let writer = self.writer.clone();
+        let written = tokio::spawn(async move {
+            let mut conn = writer.acquire().await?;
+            match query.execute(&mut *conn).await {
+                Ok(done) => Ok(done.last_insert_rowid()),
+                Err(error) => {
+                    // A statement failed inside the script: end its transaction
+                    // (an error when SQLite already did is fine).
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    Err(Error::from(error))
+                }
+            }
+        });
+        written
+            .await
+            .map_err(|e| Error::store(format!("step write did not finish: {e}")))?
+    }
 }
 
 #[async_trait]
@@ -356,7 +475,7 @@ impl Store for SqliteStore {
             .bind(expires_at.timestamp_millis())
             .bind(ts(now))
             .bind(now.timestamp_millis())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -385,7 +504,7 @@ impl Store for SqliteStore {
         .bind(lease.run_id.as_str())
         .bind(&lease.worker)
         .bind(i64::from(lease.attempt))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok((renewed == 1).then(|| Lease {
@@ -403,7 +522,7 @@ impl Store for SqliteStore {
         .bind(lease.run_id.as_str())
         .bind(&lease.worker)
         .bind(i64::from(lease.attempt))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         if released == 1 {
@@ -414,7 +533,7 @@ impl Store for SqliteStore {
 
     async fn prune(&self, retention: &Retention) -> Result<Pruned> {
         let mut pruned = Pruned::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if let Some(cut) = retention.finished_runs_before {
             let finished = "SELECT id FROM runs WHERE status NOT IN ('queued', 'running') \
                             AND finished_at IS NOT NULL AND finished_at < ?";
@@ -495,7 +614,7 @@ impl Store for SqliteStore {
         .bind(&now)
         .bind(&now)
         .bind(id.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.get_run(id)
             .await?
@@ -526,7 +645,7 @@ impl Store for SqliteStore {
         .bind(lease.run_id.as_str())
         .bind(&lease.worker)
         .bind(i64::from(lease.attempt))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         if finished != 1 {
@@ -544,7 +663,7 @@ impl Store for SqliteStore {
         )
         .bind(ts(Utc::now()))
         .bind(id.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.get_run(id)
             .await?
@@ -567,38 +686,21 @@ impl Store for SqliteStore {
     }
 
     async fn put_step(&self, state: &StepState, run: Option<&RunId>) -> Result<()> {
-        let body = serde_json::to_string(state).map_err(Error::store)?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(UPSERT_STEP)
-            .bind(&state.scope)
-            .bind(&state.step)
-            .bind(&state.dock)
-            .bind(state.resource_id().map(id_text))
-            .bind(state.holds_resource())
-            .bind(state.record.state.as_str())
-            .bind(&body)
-            .bind(ts(state.updated_at))
-            .execute(&mut *tx)
-            .await?;
-        if let Some(run) = run {
-            sqlx::query(NOTE_RUN_STEP)
-                .bind(run.as_str())
-                .bind(&state.step)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE runs SET updated_at = ? WHERE id = ?")
-                .bind(ts(Utc::now()))
-                .bind(run.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.write_step(state, run, None).await.map(|_| ())
+    }
+
+    async fn put_step_audited(
+        &self,
+        state: &StepState,
+        run: Option<&RunId>,
+        audit: &AuditEntry,
+    ) -> Result<i64> {
+        self.write_step(state, run, Some(audit)).await
     }
 
     async fn put_step_fenced(&self, state: &StepState, lease: &Lease) -> Result<()> {
         let body = serde_json::to_string(state).map_err(Error::store)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // The fence first, as a write: from here to the commit this
         // transaction holds the file's write lock, so no claim of the run
         // can come between the check and the step.
@@ -685,7 +787,7 @@ impl Store for SqliteStore {
         .bind(&e.reason)
         .bind(e.run_id.as_ref().map(RunId::as_str))
         .bind(e.message.as_deref().map(sanitize_message))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(result.last_insert_rowid())
     }
@@ -725,7 +827,7 @@ impl Store for SqliteStore {
 
     async fn claim_scope(&self, scope: &str, org: &str) -> Result<String> {
         // Insert-or-keep, then read the owner, in one transaction.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO scopes (scope, org, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         )
@@ -752,6 +854,24 @@ impl Store for SqliteStore {
             .transpose()?)
     }
 
+    async fn list_scopes(&self) -> Result<Vec<ScopeRef>> {
+        sqlx::query(
+            "SELECT scope, org FROM scopes s WHERE EXISTS \
+             (SELECT 1 FROM steps t WHERE t.scope = s.scope AND t.state <> 'deprovisioned') \
+             ORDER BY scope",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ScopeRef::new(
+                row.try_get::<String, _>("scope")?,
+                row.try_get::<String, _>("org")?,
+            ))
+        })
+        .collect()
+    }
+
     async fn sync_inventory(
         &self,
         dock: &str,
@@ -761,7 +881,7 @@ impl Store for SqliteStore {
     ) -> Result<InventoryDelta> {
         let at = ts(at);
         let mut delta = InventoryDelta::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for item in items {
             delta.seen += 1;
             let body = serde_json::to_string(&item.resource).map_err(Error::store)?;
@@ -848,7 +968,7 @@ impl Store for SqliteStore {
         .bind(sync.last_success_at.map(ts))
         .bind(sync.last_sync_error.as_deref().map(sanitize_message))
         .bind(i64::try_from(sync.items).unwrap_or(i64::MAX))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -890,7 +1010,7 @@ impl Store for SqliteStore {
         .bind(&s.nonce)
         .bind(&s.ciphertext)
         .bind(ts(s.updated_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -921,7 +1041,7 @@ impl Store for SqliteStore {
             sqlx::query("DELETE FROM secrets WHERE org = ? AND dock = ?")
                 .bind(org)
                 .bind(dock)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected(),
         )
