@@ -290,23 +290,50 @@ impl<S: ScopeSource> Controller<S> {
 
     async fn reconcile_one(&self, scope: &ScopeRef) -> Outcome {
         let span = tracing::info_span!("reconcile", scope = %scope.scope);
-        let result = self
-            .runtime
-            .reconcile(&scope.scope, &scope.org, &self.config.actor)
-            .instrument(span)
-            .await;
-        let outcome = match &result {
-            Ok(report) if report.joined => match self.runtime.wait(&report.run.id).await {
-                Ok(run) if run.status == RunStatus::Succeeded => Outcome::Reconciled,
-                _ => Outcome::Failed,
-            },
-            Ok(report) if report.succeeded() => Outcome::Reconciled,
-            Ok(_) => Outcome::Failed,
-            Err(Error::ScopeBusy { .. }) => Outcome::Busy,
-            Err(_) => Outcome::Failed,
+        let runtime = self.runtime.clone();
+        let (name, org, actor) = (
+            scope.scope.clone(),
+            scope.org.clone(),
+            self.config.actor.clone(),
+        );
+        // A task of its own: the sweep's reconciles run on every worker
+        // thread of the tokio runtime, not all on the task polling the sweep.
+        let task = tokio::spawn(
+            async move {
+                let result = runtime.reconcile(&name, &org, &actor).await;
+                let outcome = match &result {
+                    Ok(report) if report.joined => match runtime.wait(&report.run.id).await {
+                        Ok(run) if run.status == RunStatus::Succeeded => Outcome::Reconciled,
+                        _ => Outcome::Failed,
+                    },
+                    Ok(report) if report.succeeded() => Outcome::Reconciled,
+                    Ok(_) => Outcome::Failed,
+                    Err(Error::ScopeBusy { .. }) => Outcome::Busy,
+                    Err(_) => Outcome::Failed,
+                };
+                (outcome, result)
+            }
+            .instrument(span),
+        );
+        let (outcome, result) = match task.await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(scope = %scope.scope, error = %e, "reconcile task panicked");
+                return self.requeue_failed(scope);
+            }
         };
         self.requeue(scope, &outcome, &result);
         outcome
+    }
+
+    /// Requeue `scope` with backoff after a reconcile that did not return.
+    fn requeue_failed(&self, scope: &ScopeRef) -> Outcome {
+        let failed = Err(Error::InvalidRequest(format!(
+            "the reconcile of {} panicked",
+            scope.scope
+        )));
+        self.requeue(scope, &Outcome::Failed, &failed);
+        Outcome::Failed
     }
 
     fn requeue(&self, scope: &ScopeRef, outcome: &Outcome, result: &Result<crate::RunReport>) {

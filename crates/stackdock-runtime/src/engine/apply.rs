@@ -43,7 +43,8 @@ impl Runtime {
         let failure = run_dag(deps, self.concurrency, |step| {
             let (outputs, outcomes) = (&outputs, &outcomes);
             async move {
-                let result = self.apply_step(ctx, blueprint, &step, outputs).await;
+                let needs = &deps[&step];
+                let result = self.apply_step(ctx, blueprint, &step, needs, outputs).await;
                 self.finish_step(ctx, &step, result, outcomes)
             }
         })
@@ -190,6 +191,7 @@ impl Runtime {
         ctx: &RunCtx,
         blueprint: &Blueprint,
         step: &str,
+        needs: &BTreeSet<String>,
         outputs: &Mutex<BTreeMap<String, serde_json::Value>>,
     ) -> Result<StepOutcome> {
         ctx.check_cancelled()?;
@@ -220,7 +222,7 @@ impl Runtime {
                 .clone()
                 .unwrap_or_else(|| StepState::new(&ctx.scope, step, &def.dock));
             state.dock = def.dock.clone();
-            state.needs = blueprint.dependencies(step)?.into_iter().collect();
+            state.needs = needs.iter().cloned().collect();
             state.spec = recorded_spec;
             state.secrets = def.secrets.clone();
             let before = state.record.history.len() + state.record.dropped as usize;
