@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ use crate::capability::{Capabilities, Operation};
 use crate::extension::{Backups, EnvVars, PasswordRotation, SystemUsers};
 pub use crate::outcome::{CreateOutcome, Created};
 use crate::resource::{Resource, ResourceId, ResourceKind};
-use crate::spec::{FieldDiff, ResourceSpec};
+use crate::spec::{Canonical, FieldDiff, ResourceSpec};
 use crate::{Error, Result};
 
 /// Who an adapter is.
@@ -167,10 +168,22 @@ impl Observation {
     /// This is the one diff every adapter uses, so "up to date" means the same
     /// across providers.
     pub fn of(resource: Resource, desired: Option<&ResourceSpec>) -> Self {
-        let (diff, late_initialized) = match desired {
-            Some(spec) => spec.diff(&resource),
-            None => (Vec::new(), Vec::new()),
-        };
+        let (diff, late_initialized) = desired.map(|s| s.diff(&resource)).unwrap_or_default();
+        Self::with_diff(resource, diff, late_initialized)
+    }
+
+    /// [`Observation::of`] with a desired spec that is canonical already
+    /// (no second validation pass).
+    pub fn of_checked(resource: Resource, desired: Option<Canonical<'_>>) -> Self {
+        let (diff, late_initialized) = desired.map(|s| s.diff(&resource)).unwrap_or_default();
+        Self::with_diff(resource, diff, late_initialized)
+    }
+
+    fn with_diff(
+        resource: Resource,
+        diff: Vec<FieldDiff>,
+        late_initialized: Vec<FieldDiff>,
+    ) -> Self {
         Observation {
             up_to_date: diff.is_empty(),
             resource: Some(resource),
@@ -230,6 +243,11 @@ impl Observation {
 /// (operations and arguments), checks that ids and specs agree, validates
 /// specs and list options and adds the dock, provider, operation and endpoint
 /// to every error — so an adapter receives only canonical, supported input.
+/// The layer calls [`observe_checked`](DockAdapter::observe_checked),
+/// [`create_checked`](DockAdapter::create_checked) and
+/// [`update_checked`](DockAdapter::update_checked) with the spec it has
+/// validated; they forward to `observe`, `create` and `update` unless an
+/// adapter overrides them to skip validating the same spec twice.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -313,6 +331,39 @@ pub trait DockAdapter: Send + Sync + fmt::Debug {
     /// Delete a resource (succeeds when it is already gone).
     async fn delete(&self, id: &ResourceId) -> Result<()> {
         Err(self.unsupported(Operation::Delete, id.kind))
+    }
+
+    /// [`observe`](DockAdapter::observe) as the
+    /// [`CheckedLayer`](crate::layer::CheckedLayer) calls it: the operation
+    /// gated, the id and the spec of one kind, the spec validated and
+    /// canonical. The default forwards to `observe` (no extra future); an
+    /// adapter that validates in `observe`, to stay safe when called bare,
+    /// overrides it to skip that second pass.
+    fn observe_checked<'a>(
+        &'a self,
+        id: &'a ResourceId,
+        desired: Option<Canonical<'a>>,
+    ) -> BoxFuture<'a, Result<Observation>> {
+        self.observe(id, desired.map(Canonical::spec))
+    }
+
+    /// [`create`](DockAdapter::create) as the
+    /// [`CheckedLayer`](crate::layer::CheckedLayer) calls it (see
+    /// [`observe_checked`](DockAdapter::observe_checked)): the operation and
+    /// the spec's arguments gated, the spec validated and canonical.
+    fn create_checked<'a>(&'a self, spec: Canonical<'a>) -> BoxFuture<'a, Result<Created>> {
+        self.create(spec.spec())
+    }
+
+    /// [`update`](DockAdapter::update) as the
+    /// [`CheckedLayer`](crate::layer::CheckedLayer) calls it (see
+    /// [`observe_checked`](DockAdapter::observe_checked)).
+    fn update_checked<'a>(
+        &'a self,
+        id: &'a ResourceId,
+        spec: Canonical<'a>,
+    ) -> BoxFuture<'a, Result<Resource>> {
+        self.update(id, spec.spec())
     }
 
     /// The typed error for an operation this adapter does not support.

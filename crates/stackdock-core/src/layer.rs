@@ -19,11 +19,24 @@
 //!
 //! [`standard`] builds both as **one** wrapper ([`Checked`] with a retry
 //! policy): the same behaviour as `RetryLayer` around `CheckedLayer`, with
-//! one boxed future per call instead of two. The layer validates a spec
-//! without copying it when it is canonical already
-//! ([`ResourceSpec::canonical`]), so an adapter that validates again (as it
-//! must, to stay safe when called without the layer) pays no allocation for
-//! it either. `cargo bench --bench core_overhead` measures what is left.
+//! one boxed future per call instead of two. What that wrapper costs per
+//! call:
+//!
+//! * **One validation, not two.** The layer validates a spec without
+//!   copying it when it is canonical already ([`ResourceSpec::canonical`])
+//!   and hands it on as a [`Canonical`] through the adapter's `*_checked`
+//!   methods ([`DockAdapter::create_checked`] and its siblings). An adapter
+//!   that validates in `create` — as it must, to stay safe when called
+//!   without the layer — overrides them to skip its second pass; the
+//!   defaults forward to `create` and friends, so other adapters work
+//!   unchanged.
+//! * **One small future.** The adapter's future is driven by a hand-written
+//!   future, not an `async` state machine around it; the retry loop is
+//!   built only after a failure, and error context only on the error path.
+//! * **No clock read on success.** The retry budget's clock is read only
+//!   when the first attempt does not finish on its first poll, or fails.
+//!
+//! `cargo bench --bench core_overhead` measures what is left.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -42,10 +55,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use futures::TryFutureExt;
 use rand::Rng;
 use tokio::time::Instant;
@@ -54,7 +71,7 @@ use crate::adapter::{Created, DockAdapter, ListOptions, Observation, Page, Provi
 use crate::capability::{Capabilities, Operation};
 use crate::extension::{Backups, EnvVars, PasswordRotation, SystemUsers};
 use crate::resource::{Resource, ResourceId, ResourceKind};
-use crate::spec::ResourceSpec;
+use crate::spec::{Canonical, ResourceSpec};
 use crate::{Error, ErrorStatus, Result};
 
 /// Wraps an adapter in behaviour of its own.
@@ -139,44 +156,13 @@ impl Checked {
         self
     }
 
-    /// When the first attempt starts, if a retry policy will need it.
-    fn retry_clock(&self) -> Option<Instant> {
-        self.retry.as_ref().and_then(RetryPolicy::clock)
-    }
-
-    /// After the first attempt of a checked call failed with `error`:
-    /// `call` again as the retry policy allows, every error with the
-    /// caller's `context`.
-    ///
-    /// Each operation awaits its first attempt inline and boxes this
-    /// future only after a failure: an operation's future is moved into a
-    /// box on every call, so the retry loop (and its timer) must not make
-    /// it bigger.
-    async fn after_failure<T, Fut>(
-        &self,
-        error: Error,
-        started: Option<Instant>,
-        context: &(impl Fn(Error) -> Error + Sync),
-        mut call: impl FnMut() -> Fut + Send,
-    ) -> Result<T>
-    where
-        Fut: std::future::Future<Output = Result<T>> + Send,
-        T: Send,
-    {
-        let error = context(error);
-        match &self.retry {
-            None => Err(error),
-            Some(policy) => retry_failed(policy, started, error, || call().map_err(context)).await,
-        }
-    }
-
     /// The wrapped adapter.
     pub fn inner(&self) -> &Arc<dyn DockAdapter> {
         &self.inner
     }
 
     /// Adds the dock, provider, endpoint and the caller's operation.
-    fn context(&self, op: Operation, kind: ResourceKind) -> impl Fn(Error) -> Error + '_ {
+    fn context(&self, op: Operation, kind: ResourceKind) -> impl Fn(Error) -> Error + Copy + '_ {
         move |e: Error| {
             if e.context().iter().any(|(k, _)| *k == "dock") {
                 return e; // already wrapped by another Checked layer
@@ -220,10 +206,107 @@ impl Checked {
         Ok(())
     }
 
-    fn checked_spec<'s>(&self, op: Operation, spec: &'s ResourceSpec) -> Result<CheckedSpec<'s>> {
+    fn checked_spec<'s>(
+        &self,
+        op: Operation,
+        spec: &'s ResourceSpec,
+    ) -> Result<Cow<'s, ResourceSpec>> {
         self.gate(op, spec.kind())?;
         self.gate_spec(op, spec)?;
-        spec.canonical().map(CheckedSpec::from)
+        spec.canonical()
+    }
+
+    /// The first attempt of a checked call, `attempt`, with the caller's
+    /// error context and this layer's retries (see [`Call`]).
+    fn call<'a, T, F>(&'a self, op: Operation, kind: ResourceKind, attempt: F) -> Call<'a, T, F>
+    where
+        F: Fn() -> BoxFuture<'a, Result<T>> + Send + Unpin + 'a,
+        T: Send + 'a,
+    {
+        Call {
+            layer: self,
+            op,
+            kind,
+            state: CallState::First {
+                attempt: attempt(),
+                started: None,
+            },
+            again: Some(attempt),
+        }
+    }
+
+    /// A call its checks refused: `error`, with the caller's context.
+    fn refused<'a, T: Send + 'a>(
+        &'a self,
+        op: Operation,
+        kind: ResourceKind,
+        error: Error,
+    ) -> BoxFuture<'a, Result<T>> {
+        Box::pin(std::future::ready(Err(self.context(op, kind)(error))))
+    }
+
+    fn observe_at<'a>(
+        &'a self,
+        id: &'a ResourceId,
+        desired: Option<&'a ResourceSpec>,
+    ) -> BoxFuture<'a, Result<Observation>> {
+        let (op, kind) = (Operation::Observe, id.kind);
+        if let Err(e) = self.gate(op, kind) {
+            return self.refused(op, kind, e);
+        }
+        let Some(spec) = desired else {
+            return Box::pin(self.call(op, kind, move || self.inner.observe_checked(id, None)));
+        };
+        match Self::kinds_agree(id, spec).and_then(|()| spec.canonical()) {
+            Err(e) => self.refused(op, kind, e),
+            Ok(Cow::Borrowed(spec)) => {
+                let spec = Some(Canonical::trusted(spec));
+                Box::pin(self.call(op, kind, move || self.inner.observe_checked(id, spec)))
+            }
+            // The canonical copy lives in the call's future.
+            Ok(Cow::Owned(spec)) => Box::pin(async move {
+                let spec = Some(Canonical::trusted(&spec));
+                self.call(op, kind, || self.inner.observe_checked(id, spec))
+                    .await
+            }),
+        }
+    }
+
+    fn create_at<'a>(&'a self, spec: &'a ResourceSpec) -> BoxFuture<'a, Result<Created>> {
+        let (op, kind) = (Operation::Create, spec.kind());
+        match self.checked_spec(op, spec) {
+            Err(e) => self.refused(op, kind, e),
+            Ok(Cow::Borrowed(spec)) => {
+                let spec = Canonical::trusted(spec);
+                Box::pin(self.call(op, kind, move || self.inner.create_checked(spec)))
+            }
+            Ok(Cow::Owned(spec)) => Box::pin(async move {
+                let spec = Canonical::trusted(&spec);
+                self.call(op, kind, || self.inner.create_checked(spec))
+                    .await
+            }),
+        }
+    }
+
+    fn update_at<'a>(
+        &'a self,
+        id: &'a ResourceId,
+        spec: &'a ResourceSpec,
+    ) -> BoxFuture<'a, Result<Resource>> {
+        let (op, kind) = (Operation::Update, id.kind);
+        let checked = Self::kinds_agree(id, spec).and_then(|()| self.checked_spec(op, spec));
+        match checked {
+            Err(e) => self.refused(op, kind, e),
+            Ok(Cow::Borrowed(spec)) => {
+                let spec = Canonical::trusted(spec);
+                Box::pin(self.call(op, kind, move || self.inner.update_checked(id, spec)))
+            }
+            Ok(Cow::Owned(spec)) => Box::pin(async move {
+                let spec = Canonical::trusted(&spec);
+                self.call(op, kind, || self.inner.update_checked(id, spec))
+                    .await
+            }),
+        }
     }
 
     fn kinds_agree(id: &ResourceId, spec: &ResourceSpec) -> Result<()> {
@@ -316,127 +399,146 @@ impl DockAdapter for Checked {
             e.with_context("dock", self.inner.dock_id())
                 .with_context("provider", self.inner.provider().id.clone())
         };
-        let started = self.retry_clock();
-        match self.inner.check_credentials().await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let again = || self.inner.check_credentials();
-                Box::pin(self.after_failure(e, started, &context, again)).await
-            }
+        let attempt = || self.inner.check_credentials().map_err(context);
+        match &self.retry {
+            None => attempt().await,
+            Some(policy) => retry_temporary(policy, attempt).await,
         }
     }
 
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        let context = self.context(Operation::List, kind);
-        let options = self.checked_list_options(kind, options).map_err(&context)?;
+        let options = self
+            .checked_list_options(kind, options)
+            .map_err(self.context(Operation::List, kind))?;
         let options = &options;
-        let started = self.retry_clock();
-        match self.inner.list(kind, options).await {
-            Ok(page) => Ok(page),
-            Err(e) => {
-                let again = || self.inner.list(kind, options);
-                Box::pin(self.after_failure(e, started, &context, again)).await
-            }
-        }
+        self.call(Operation::List, kind, || self.inner.list(kind, options))
+            .await
     }
 
-    async fn observe(
-        &self,
-        id: &ResourceId,
-        desired: Option<&ResourceSpec>,
-    ) -> Result<Observation> {
-        let context = self.context(Operation::Observe, id.kind);
-        self.gate(Operation::Observe, id.kind).map_err(&context)?;
-        let desired = match desired {
-            Some(spec) => {
-                Self::kinds_agree(id, spec).map_err(&context)?;
-                Some(CheckedSpec::from(spec.canonical().map_err(&context)?))
-            }
-            None => None,
+    // The checked operations are written out (no `async fn`): the checks
+    // run at once, and the adapter's own future is driven by one small
+    // hand-written future ([`Call`]) instead of a state machine around it.
+    fn observe<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        id: &'life1 ResourceId,
+        desired: Option<&'life2 ResourceSpec>,
+    ) -> BoxFuture<'async_trait, Result<Observation>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.observe_at(id, desired)
+    }
+
+    fn create<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        spec: &'life1 ResourceSpec,
+    ) -> BoxFuture<'async_trait, Result<Created>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.create_at(spec)
+    }
+
+    fn update<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        id: &'life1 ResourceId,
+        spec: &'life2 ResourceSpec,
+    ) -> BoxFuture<'async_trait, Result<Resource>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.update_at(id, spec)
+    }
+
+    fn delete<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        id: &'life1 ResourceId,
+    ) -> BoxFuture<'async_trait, Result<()>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        let (op, kind) = (Operation::Delete, id.kind);
+        match self.gate(op, kind) {
+            Err(e) => self.refused(op, kind, e),
+            Ok(()) => Box::pin(self.call(op, kind, move || self.inner.delete(id))),
+        }
+    }
+}
+
+/// One checked call after its checks passed: the adapter's first attempt,
+/// polled in place; its error given the caller's context; then, if the
+/// layer retries and the error is temporary, the retry loop (boxed, built
+/// only after a failure).
+///
+/// The clock a retry budget counts from is read only when it can matter:
+/// when the first attempt does not finish on its first poll, or fails. An
+/// adapter that answers at once and succeeds (in memory, or from a cache)
+/// pays for no clock read; for any other the budget starts at most one poll
+/// late.
+struct Call<'a, T, F> {
+    layer: &'a Checked,
+    op: Operation,
+    kind: ResourceKind,
+    state: CallState<'a, T>,
+    /// Makes another attempt; taken by the retry loop.
+    again: Option<F>,
+}
+
+enum CallState<'a, T> {
+    First {
+        attempt: BoxFuture<'a, Result<T>>,
+        started: Option<Instant>,
+    },
+    Retrying(BoxFuture<'a, Result<T>>),
+}
+
+impl<'a, T, F> Future for Call<'a, T, F>
+where
+    F: Fn() -> BoxFuture<'a, Result<T>> + Send + Unpin + 'a,
+    T: Send + 'a,
+{
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let call = self.get_mut();
+        let policy = call.layer.retry.as_ref();
+        let (error, started) = match &mut call.state {
+            CallState::Retrying(retries) => return retries.as_mut().poll(cx),
+            CallState::First { attempt, started } => match attempt.as_mut().poll(cx) {
+                Poll::Ready(Ok(value)) => return Poll::Ready(Ok(value)),
+                Poll::Ready(Err(error)) => (
+                    error,
+                    started.or_else(|| policy.and_then(RetryPolicy::clock)),
+                ),
+                Poll::Pending => {
+                    if started.is_none() {
+                        *started = policy.and_then(RetryPolicy::clock);
+                    }
+                    return Poll::Pending;
+                }
+            },
         };
-        let desired = desired.as_deref();
-        let started = self.retry_clock();
-        match self.inner.observe(id, desired).await {
-            Ok(observation) => Ok(observation),
-            Err(e) => {
-                let again = || self.inner.observe(id, desired);
-                Box::pin(self.after_failure(e, started, &context, again)).await
-            }
-        }
-    }
-
-    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
-        let context = self.context(Operation::Create, spec.kind());
-        let spec = self
-            .checked_spec(Operation::Create, spec)
-            .map_err(&context)?;
-        let spec = &*spec;
-        let started = self.retry_clock();
-        match self.inner.create(spec).await {
-            Ok(created) => Ok(created),
-            Err(e) => {
-                let again = || self.inner.create(spec);
-                Box::pin(self.after_failure(e, started, &context, again)).await
-            }
-        }
-    }
-
-    async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        let context = self.context(Operation::Update, id.kind);
-        Self::kinds_agree(id, spec).map_err(&context)?;
-        let spec = self
-            .checked_spec(Operation::Update, spec)
-            .map_err(&context)?;
-        let spec = &*spec;
-        let started = self.retry_clock();
-        match self.inner.update(id, spec).await {
-            Ok(resource) => Ok(resource),
-            Err(e) => {
-                let again = || self.inner.update(id, spec);
-                Box::pin(self.after_failure(e, started, &context, again)).await
-            }
-        }
-    }
-
-    async fn delete(&self, id: &ResourceId) -> Result<()> {
-        let context = self.context(Operation::Delete, id.kind);
-        self.gate(Operation::Delete, id.kind).map_err(&context)?;
-        let started = self.retry_clock();
-        match self.inner.delete(id).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let again = || self.inner.delete(id);
-                Box::pin(self.after_failure(e, started, &context, again)).await
-            }
-        }
-    }
-}
-
-/// A checked spec in a pointer's room: the caller's, when it was canonical
-/// already, else its canonical copy, boxed. (Held across the adapter call,
-/// it is part of the call's future, which is moved into a box on every call.)
-enum CheckedSpec<'s> {
-    Given(&'s ResourceSpec),
-    Fixed(Box<ResourceSpec>),
-}
-
-impl<'s> From<Cow<'s, ResourceSpec>> for CheckedSpec<'s> {
-    fn from(spec: Cow<'s, ResourceSpec>) -> Self {
-        match spec {
-            Cow::Borrowed(given) => CheckedSpec::Given(given),
-            Cow::Owned(fixed) => CheckedSpec::Fixed(Box::new(fixed)),
-        }
-    }
-}
-
-impl std::ops::Deref for CheckedSpec<'_> {
-    type Target = ResourceSpec;
-
-    fn deref(&self) -> &ResourceSpec {
-        match self {
-            CheckedSpec::Given(given) => given,
-            CheckedSpec::Fixed(fixed) => fixed,
-        }
+        let context = call.layer.context(call.op, call.kind);
+        let (Some(policy), Some(again)) = (policy, call.again.take()) else {
+            return Poll::Ready(Err(context(error)));
+        };
+        let mut retries: BoxFuture<'a, Result<T>> =
+            Box::pin(retry_failed(policy, started, context(error), move || {
+                again().map_err(context)
+            }));
+        let poll = retries.as_mut().poll(cx);
+        call.state = CallState::Retrying(retries);
+        poll
     }
 }
 
@@ -691,6 +793,26 @@ impl DockAdapter for Retrying {
         self.retry(|| self.inner.observe(id, desired)).await
     }
 
+    fn observe_checked<'a>(
+        &'a self,
+        id: &'a ResourceId,
+        desired: Option<Canonical<'a>>,
+    ) -> BoxFuture<'a, Result<Observation>> {
+        Box::pin(self.retry(move || self.inner.observe_checked(id, desired)))
+    }
+
+    fn create_checked<'a>(&'a self, spec: Canonical<'a>) -> BoxFuture<'a, Result<Created>> {
+        Box::pin(self.retry(move || self.inner.create_checked(spec)))
+    }
+
+    fn update_checked<'a>(
+        &'a self,
+        id: &'a ResourceId,
+        spec: Canonical<'a>,
+    ) -> BoxFuture<'a, Result<Resource>> {
+        Box::pin(self.retry(move || self.inner.update_checked(id, spec)))
+    }
+
     async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
         self.retry(|| self.inner.create(spec)).await
     }
@@ -701,5 +823,227 @@ impl DockAdapter for Retrying {
 
     async fn delete(&self, id: &ResourceId) -> Result<()> {
         self.retry(|| self.inner.delete(id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::spec::{DatabaseSpec, DnsZoneSpec};
+    use crate::InMemoryAdapter;
+
+    /// The in-memory adapter, counting which entry point the layer used.
+    #[derive(Debug)]
+    struct Counting {
+        memory: InMemoryAdapter,
+        plain: AtomicUsize,
+        checked: AtomicUsize,
+    }
+
+    impl Counting {
+        fn new() -> Self {
+            Counting {
+                memory: InMemoryAdapter::new("counting"),
+                plain: AtomicUsize::new(0),
+                checked: AtomicUsize::new(0),
+            }
+        }
+
+        fn plain(&self) {
+            self.plain.fetch_add(1, Ordering::SeqCst);
+        }
+
+        fn checked(&self) {
+            self.checked.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait]
+    impl DockAdapter for Counting {
+        fn provider(&self) -> &ProviderInfo {
+            self.memory.provider()
+        }
+
+        fn dock_id(&self) -> &str {
+            self.memory.dock_id()
+        }
+
+        fn capabilities(&self) -> Capabilities {
+            self.memory.capabilities()
+        }
+
+        async fn check_credentials(&self) -> Result<()> {
+            Ok(())
+        }
+
+        async fn observe(
+            &self,
+            id: &ResourceId,
+            desired: Option<&ResourceSpec>,
+        ) -> Result<Observation> {
+            self.plain();
+            self.memory.observe(id, desired).await
+        }
+
+        async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
+            self.plain();
+            self.memory.create(spec).await
+        }
+
+        async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
+            self.plain();
+            self.memory.update(id, spec).await
+        }
+
+        fn observe_checked<'a>(
+            &'a self,
+            id: &'a ResourceId,
+            desired: Option<Canonical<'a>>,
+        ) -> BoxFuture<'a, Result<Observation>> {
+            self.checked();
+            self.memory.observe_checked(id, desired)
+        }
+
+        fn create_checked<'a>(&'a self, spec: Canonical<'a>) -> BoxFuture<'a, Result<Created>> {
+            self.checked();
+            self.memory.create_checked(spec)
+        }
+
+        fn update_checked<'a>(
+            &'a self,
+            id: &'a ResourceId,
+            spec: Canonical<'a>,
+        ) -> BoxFuture<'a, Result<Resource>> {
+            self.checked();
+            self.memory.update_checked(id, spec)
+        }
+    }
+
+    fn zone(name: &str) -> ResourceSpec {
+        DnsZoneSpec {
+            name: name.into(),
+            ..Default::default()
+        }
+        .into()
+    }
+
+    #[tokio::test]
+    async fn the_layer_hands_adapters_validated_specs_through_the_checked_methods() {
+        let counting = Arc::new(Counting::new());
+        for dock in [
+            standard(counting.clone()),
+            CheckedLayer.layer(counting.clone()),
+        ] {
+            // Canonical already (borrowed on), and not (the canonical copy handed on).
+            for name in ["example.com", "Example.COM."] {
+                let spec = zone(name);
+                let created = dock.create(&spec).await.unwrap();
+                assert_eq!(created.resource.name(), "example.com");
+                let seen = dock.observe(&created.id(), Some(&spec)).await.unwrap();
+                assert!(seen.up_to_date, "{name}: {:?}", seen.diff);
+                dock.update(&created.id(), &spec).await.unwrap();
+            }
+        }
+        assert_eq!(counting.plain.load(Ordering::SeqCst), 0);
+        assert_eq!(counting.checked.load(Ordering::SeqCst), 12);
+    }
+
+    #[tokio::test]
+    async fn adapter_errors_carry_the_callers_context_and_permanent_ones_are_not_retried() {
+        let memory = Arc::new(InMemoryAdapter::new("dock-a"));
+        let dock = standard(memory.clone());
+        let spec = ResourceSpec::from(DatabaseSpec {
+            name: "shop".into(),
+            ..Default::default()
+        });
+        let id = dock.create(&spec).await.unwrap().id();
+        let calls = memory.remote_calls();
+        memory.fail_next(Operation::Observe, Error::not_found("backend said no"));
+        let err = dock.observe(&id, Some(&spec)).await.unwrap_err();
+        assert_eq!(
+            memory.remote_calls(),
+            calls + 1,
+            "a permanent error is not retried"
+        );
+        let text = err.to_string();
+        for part in ["observe database", "dock=dock-a", "provider=memory"] {
+            assert!(text.contains(part), "{part} missing from {text}");
+        }
+    }
+
+    /// Fails its first `failures` creates with `error` after `delay` (a
+    /// first poll that is pending), then creates in memory.
+    #[derive(Debug)]
+    struct Slow {
+        memory: InMemoryAdapter,
+        delay: Duration,
+        failures: usize,
+        error: fn() -> Error,
+        attempts: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl DockAdapter for Slow {
+        fn provider(&self) -> &ProviderInfo {
+            self.memory.provider()
+        }
+
+        fn dock_id(&self) -> &str {
+            self.memory.dock_id()
+        }
+
+        fn capabilities(&self) -> Capabilities {
+            self.memory.capabilities()
+        }
+
+        async fn check_credentials(&self) -> Result<()> {
+            Ok(())
+        }
+
+        async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
+            let attempt = self.attempts.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            if attempt < self.failures {
+                return Err((self.error)());
+            }
+            self.memory.create(spec).await
+        }
+    }
+
+    fn slow(delay: Duration, failures: usize) -> Arc<Slow> {
+        Arc::new(Slow {
+            memory: InMemoryAdapter::new("slow"),
+            delay,
+            failures,
+            error: || Error::rate_limited(Some(Duration::from_millis(1))),
+            attempts: AtomicUsize::new(0),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_pending_first_attempt_that_fails_is_retried() {
+        let adapter = slow(Duration::from_millis(5), 2);
+        let dock = standard(adapter.clone());
+        let spec = zone("example.com");
+        assert!(dock.create(&spec).await.unwrap().was_created());
+        assert_eq!(adapter.attempts.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn the_retry_budget_counts_from_the_start_of_the_first_attempt() {
+        // The first attempt alone outlasts the budget: no retry may start,
+        // though the failure itself asks for a wait of only 1 ms.
+        let adapter = slow(Duration::from_millis(60), 1);
+        let policy = RetryPolicy {
+            retry_timeout: Duration::from_millis(40),
+            ..RetryPolicy::default()
+        };
+        let dock = Checked::new(adapter.clone()).with_retry(policy);
+        let err = dock.create(&zone("example.com")).await.unwrap_err();
+        assert_eq!(adapter.attempts.load(Ordering::SeqCst), 1);
+        assert_eq!(err.status(), ErrorStatus::Persistent, "{err}");
+        assert!(err.to_string().contains("dock=slow"), "{err}");
     }
 }

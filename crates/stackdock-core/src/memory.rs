@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::Utc;
+use futures::future::BoxFuture;
 use rand::distributions::{Alphanumeric, DistString};
 
 use crate::adapter::{Created, DockAdapter, ListOptions, Observation, Page, ProviderInfo};
@@ -21,7 +22,7 @@ use crate::capability::{Arguments, Capabilities, Operation, Operations};
 use crate::provisioning::ProvisioningState;
 use crate::resource::*;
 use crate::secret::SecretString;
-use crate::spec::ResourceSpec;
+use crate::spec::{Canonical, ResourceSpec};
 use crate::{Error, Result};
 
 /// Default page size of [`InMemoryAdapter::list`].
@@ -338,6 +339,87 @@ impl InMemoryAdapter {
             }),
         })
     }
+
+    /// `observe` after the checks: the "remote" part.
+    fn observe_now(&self, id: &ResourceId, desired: Option<Canonical<'_>>) -> Result<Observation> {
+        let op = Operation::Observe.on(id.kind);
+        let mut store = self.lock();
+        self.remote(&mut store, Operation::Observe)
+            .map_err(|e| e.with_operation(op))?;
+        Ok(match store.items.get(&(id.kind, id.id.clone())) {
+            Some(resource) => Observation::of_checked(resource.clone(), desired),
+            None => Observation::absent(),
+        })
+    }
+
+    /// `create` after the checks: the "remote" part.
+    fn create_now(&self, spec: Canonical<'_>) -> Result<Created> {
+        let kind = spec.kind();
+        let op = Operation::Create.on(kind);
+        let mut store = self.lock();
+        self.remote(&mut store, Operation::Create)
+            .map_err(|e| e.with_operation(op.clone()))?;
+        if let Some(key) = Self::natural_key(&spec) {
+            let existing = store
+                .items
+                .values()
+                .find(|r| r.kind() == kind && Self::key_of(r).as_deref() == Some(key.as_str()));
+            if let Some(existing) = existing {
+                if existing.meta().tenant.as_deref() != spec.tenant() {
+                    return Err(Error::already_exists(format!(
+                        "{kind} {key} belongs to another tenant"
+                    ))
+                    .with_operation(op));
+                }
+                let (diff, _) = spec.diff(existing);
+                if !diff.is_empty() {
+                    let fields: Vec<_> = diff.iter().map(|d| d.field.as_str()).collect();
+                    return Err(Error::conflict(format!(
+                        "{kind} {key} exists with different {}",
+                        fields.join(", ")
+                    ))
+                    .with_operation(op));
+                }
+                return Ok(Created::adopted(existing.clone()));
+            }
+        }
+        store.next_id += 1;
+        let id = format!("{}_{:06}", id_prefix(kind), store.next_id);
+        let resource = self
+            .materialize(&store, &id, &spec, None)
+            .map_err(|e| e.with_operation(op))?;
+        store.items.insert((kind, id), resource.clone());
+        Ok(Created::new(resource))
+    }
+
+    /// `update` after the checks: the "remote" part.
+    fn update_now(&self, id: &ResourceId, spec: Canonical<'_>) -> Result<Resource> {
+        let op = Operation::Update.on(id.kind);
+        let mut store = self.lock();
+        self.remote(&mut store, Operation::Update)
+            .map_err(|e| e.with_operation(op.clone()))?;
+        let key = (id.kind, id.id.clone());
+        let previous = store
+            .items
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| Error::not_found(id.to_string()).with_operation(op.clone()))?;
+        if previous.meta().tenant.as_deref() != spec.tenant() {
+            // Another tenant's resource is invisible to this request.
+            return Err(Error::not_found(id.to_string()).with_operation(op));
+        }
+        if Self::natural_key(&spec) != Self::key_of(&previous) && id.kind != ResourceKind::DnsRecord
+        {
+            return Err(
+                Error::invalid_input("name", "cannot be changed by an update").with_operation(op),
+            );
+        }
+        let resource = self
+            .materialize(&store, &id.id, &spec, Some(&previous))
+            .map_err(|e| e.with_operation(op))?;
+        store.items.insert(key, resource.clone());
+        Ok(resource)
+    }
 }
 
 fn slugify(s: &str) -> String {
@@ -444,100 +526,62 @@ impl DockAdapter for InMemoryAdapter {
         id: &ResourceId,
         desired: Option<&ResourceSpec>,
     ) -> Result<Observation> {
-        let op = Operation::Observe.on(id.kind);
-        if let Some(spec) = desired {
-            if spec.kind() != id.kind {
-                return Err(
-                    Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
-                );
+        let desired = match desired {
+            Some(spec) => {
+                let invalid = |e: Error| e.with_operation(Operation::Observe.on(id.kind));
+                if spec.kind() != id.kind {
+                    return Err(invalid(Error::invalid_input(
+                        "kind",
+                        "spec kind does not match id",
+                    )));
+                }
+                Some(spec.canonical().map_err(invalid)?)
             }
-        }
-        let mut store = self.lock();
-        self.remote(&mut store, Operation::Observe)
-            .map_err(|e| e.with_operation(op))?;
-        Ok(match store.items.get(&(id.kind, id.id.clone())) {
-            Some(resource) => Observation::of(resource.clone(), desired),
-            None => Observation::absent(),
-        })
+            None => None,
+        };
+        self.observe_now(id, desired.as_deref().map(Canonical::trusted))
+    }
+
+    fn observe_checked<'a>(
+        &'a self,
+        id: &'a ResourceId,
+        desired: Option<Canonical<'a>>,
+    ) -> BoxFuture<'a, Result<Observation>> {
+        Box::pin(async move { self.observe_now(id, desired) })
     }
 
     async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
-        let kind = spec.kind();
-        let op = Operation::Create.on(kind);
-        // Validated again here (no copy when the layer already made it
-        // canonical): the adapter stays safe when called bare.
-        let spec = spec.canonical().map_err(|e| e.with_operation(op.clone()))?;
-        let mut store = self.lock();
-        self.remote(&mut store, Operation::Create)
-            .map_err(|e| e.with_operation(op.clone()))?;
-        if let Some(key) = Self::natural_key(&spec) {
-            let existing = store
-                .items
-                .values()
-                .find(|r| r.kind() == kind && Self::key_of(r).as_deref() == Some(key.as_str()));
-            if let Some(existing) = existing {
-                if existing.meta().tenant.as_deref() != spec.tenant() {
-                    return Err(Error::already_exists(format!(
-                        "{kind} {key} belongs to another tenant"
-                    ))
-                    .with_operation(op));
-                }
-                let (diff, _) = spec.diff(existing);
-                if !diff.is_empty() {
-                    let fields: Vec<_> = diff.iter().map(|d| d.field.as_str()).collect();
-                    return Err(Error::conflict(format!(
-                        "{kind} {key} exists with different {}",
-                        fields.join(", ")
-                    ))
-                    .with_operation(op));
-                }
-                return Ok(Created::adopted(existing.clone()));
-            }
-        }
-        store.next_id += 1;
-        let id = format!("{}_{:06}", id_prefix(kind), store.next_id);
-        let resource = self
-            .materialize(&store, &id, &spec, None)
-            .map_err(|e| e.with_operation(op))?;
-        store.items.insert((kind, id), resource.clone());
-        Ok(Created::new(resource))
+        // Validated here too: the adapter stays safe when called bare.
+        let spec = spec
+            .canonical()
+            .map_err(|e| e.with_operation(Operation::Create.on(spec.kind())))?;
+        self.create_now(Canonical::trusted(&spec))
+    }
+
+    fn create_checked<'a>(&'a self, spec: Canonical<'a>) -> BoxFuture<'a, Result<Created>> {
+        Box::pin(async move { self.create_now(spec) })
     }
 
     async fn update(&self, id: &ResourceId, spec: &ResourceSpec) -> Result<Resource> {
-        let op = Operation::Update.on(id.kind);
+        let op = || Operation::Update.on(id.kind);
         if spec.kind() != id.kind {
             return Err(
-                Error::invalid_input("kind", "spec kind does not match id").with_operation(op)
+                Error::invalid_input("kind", "spec kind does not match id").with_operation(op())
             );
         }
         if id.kind == ResourceKind::Deployment {
             return Err(self.unsupported(Operation::Update, id.kind));
         }
-        let spec = spec.canonical().map_err(|e| e.with_operation(op.clone()))?;
-        let mut store = self.lock();
-        self.remote(&mut store, Operation::Update)
-            .map_err(|e| e.with_operation(op.clone()))?;
-        let key = (id.kind, id.id.clone());
-        let previous = store
-            .items
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| Error::not_found(id.to_string()).with_operation(op.clone()))?;
-        if previous.meta().tenant.as_deref() != spec.tenant() {
-            // Another tenant's resource is invisible to this request.
-            return Err(Error::not_found(id.to_string()).with_operation(op));
-        }
-        if Self::natural_key(&spec) != Self::key_of(&previous) && id.kind != ResourceKind::DnsRecord
-        {
-            return Err(
-                Error::invalid_input("name", "cannot be changed by an update").with_operation(op),
-            );
-        }
-        let resource = self
-            .materialize(&store, &id.id, &spec, Some(&previous))
-            .map_err(|e| e.with_operation(op))?;
-        store.items.insert(key, resource.clone());
-        Ok(resource)
+        let spec = spec.canonical().map_err(|e| e.with_operation(op()))?;
+        self.update_now(id, Canonical::trusted(&spec))
+    }
+
+    fn update_checked<'a>(
+        &'a self,
+        id: &'a ResourceId,
+        spec: Canonical<'a>,
+    ) -> BoxFuture<'a, Result<Resource>> {
+        Box::pin(async move { self.update_now(id, spec) })
     }
 
     async fn delete(&self, id: &ResourceId) -> Result<()> {
@@ -560,5 +604,43 @@ impl DockAdapter for InMemoryAdapter {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::DnsZoneSpec;
+    use crate::ErrorKind;
+
+    fn zone(name: &str) -> ResourceSpec {
+        DnsZoneSpec {
+            name: name.into(),
+            ..Default::default()
+        }
+        .into()
+    }
+
+    #[tokio::test]
+    async fn bare_observe_validates_the_desired_spec_before_looking() {
+        let adapter = InMemoryAdapter::new("bare");
+        let id = adapter.create(&zone("example.com")).await.unwrap().id();
+        let calls = adapter.remote_calls();
+        // Compared in canonical form, as through the layer.
+        let seen = adapter.observe(&id, Some(&zone("Example.COM."))).await;
+        assert!(seen.unwrap().up_to_date);
+        let err = adapter
+            .observe(&id, Some(&zone("not a zone")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+            "{err}"
+        );
+        assert_eq!(
+            adapter.remote_calls(),
+            calls + 1,
+            "rejected before any call"
+        );
     }
 }

@@ -749,9 +749,15 @@ impl ResourceSpec {
     /// are never compared. Callers normally use
     /// [`Observation::of`](crate::Observation::of) instead.
     pub fn diff(&self, actual: &Resource) -> (Vec<FieldDiff>, Vec<FieldDiff>) {
-        let mut d = Differ::new();
         let spec = self.canonical().unwrap_or(Cow::Borrowed(self));
-        match (&*spec, actual) {
+        spec.diff_canonical(actual)
+    }
+
+    /// [`ResourceSpec::diff`] of a spec that is canonical already.
+    fn diff_canonical(&self, actual: &Resource) -> (Vec<FieldDiff>, Vec<FieldDiff>) {
+        let mut d = Differ::new();
+        let spec = self;
+        match (spec, actual) {
             (ResourceSpec::Server(s), Resource::Server(r)) => {
                 d.opt("region", s.region.as_ref(), r.region.as_ref());
                 d.opt("plan", s.plan.as_ref(), r.plan.as_ref());
@@ -833,6 +839,74 @@ impl ResourceSpec {
             d.req("tenant", &Some(tenant.clone()), &actual.meta().tenant);
         }
         (d.drift, d.late)
+    }
+}
+
+/// A spec that passed [`ResourceSpec::canonical`]: valid, and in canonical
+/// form. Only this crate makes one — the
+/// [`CheckedLayer`](crate::layer::CheckedLayer), after its checks — and hands
+/// it to the adapter's `*_checked` methods
+/// ([`DockAdapter::create_checked`](crate::DockAdapter::create_checked) and
+/// its siblings), so that an adapter which validates in `create` (to stay
+/// safe when called bare) need not validate the same spec again.
+///
+/// It derefs to the spec:
+///
+/// ```
+/// use std::sync::Arc;
+/// use stackdock_core::layer::{CheckedLayer, Layer};
+/// use stackdock_core::spec::{Canonical, DnsZoneSpec, ResourceSpec};
+/// use stackdock_core::{DockAdapter, Created, InMemoryAdapter, Result};
+/// use futures::future::BoxFuture;
+///
+/// /// Sees what the layer hands on.
+/// #[derive(Debug)]
+/// struct Peek(InMemoryAdapter);
+///
+/// #[stackdock_core::async_trait]
+/// impl DockAdapter for Peek {
+///     fn provider(&self) -> &stackdock_core::ProviderInfo { self.0.provider() }
+///     fn dock_id(&self) -> &str { self.0.dock_id() }
+///     fn capabilities(&self) -> stackdock_core::Capabilities { self.0.capabilities() }
+///     async fn check_credentials(&self) -> Result<()> { Ok(()) }
+///     fn create_checked<'a>(&'a self, spec: Canonical<'a>) -> BoxFuture<'a, Result<Created>> {
+///         assert_eq!(spec.name(), "example.com"); // validated and canonical
+///         self.0.create_checked(spec)
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let dock = CheckedLayer.layer(Arc::new(Peek(InMemoryAdapter::new("demo"))));
+/// let spec = ResourceSpec::from(DnsZoneSpec { name: "Example.COM.".into(), ..Default::default() });
+/// assert!(dock.create(&spec).await.unwrap().was_created());
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Canonical<'a>(&'a ResourceSpec);
+
+impl<'a> Canonical<'a> {
+    /// `spec`, which the caller has just passed through
+    /// [`ResourceSpec::canonical`] (its `Ok` value).
+    pub(crate) fn trusted(spec: &'a ResourceSpec) -> Self {
+        Canonical(spec)
+    }
+
+    /// The spec itself.
+    pub fn spec(self) -> &'a ResourceSpec {
+        self.0
+    }
+
+    /// [`ResourceSpec::diff`] without validating the spec again.
+    pub fn diff(self, actual: &Resource) -> (Vec<FieldDiff>, Vec<FieldDiff>) {
+        self.0.diff_canonical(actual)
+    }
+}
+
+impl std::ops::Deref for Canonical<'_> {
+    type Target = ResourceSpec;
+
+    fn deref(&self) -> &ResourceSpec {
+        self.0
     }
 }
 
