@@ -342,10 +342,10 @@ impl InMemoryAdapter {
 
     /// `observe` after the checks: the "remote" part.
     fn observe_now(&self, id: &ResourceId, desired: Option<Canonical<'_>>) -> Result<Observation> {
-        let op = Operation::Observe.on(id.kind);
+        let op = || Operation::Observe.on(id.kind);
         let mut store = self.lock();
         self.remote(&mut store, Operation::Observe)
-            .map_err(|e| e.with_operation(op))?;
+            .map_err(|e| e.with_operation(op()))?;
         Ok(match store.items.get(&(id.kind, id.id.clone())) {
             Some(resource) => Observation::of_checked(resource.clone(), desired),
             None => Observation::absent(),
@@ -355,10 +355,10 @@ impl InMemoryAdapter {
     /// `create` after the checks: the "remote" part.
     fn create_now(&self, spec: Canonical<'_>) -> Result<Created> {
         let kind = spec.kind();
-        let op = Operation::Create.on(kind);
+        let op = || Operation::Create.on(kind);
         let mut store = self.lock();
         self.remote(&mut store, Operation::Create)
-            .map_err(|e| e.with_operation(op.clone()))?;
+            .map_err(|e| e.with_operation(op()))?;
         if let Some(key) = Self::natural_key(&spec) {
             let existing = store
                 .items
@@ -369,7 +369,7 @@ impl InMemoryAdapter {
                     return Err(Error::already_exists(format!(
                         "{kind} {key} belongs to another tenant"
                     ))
-                    .with_operation(op));
+                    .with_operation(op()));
                 }
                 let (diff, _) = spec.diff(existing);
                 if !diff.is_empty() {
@@ -378,7 +378,7 @@ impl InMemoryAdapter {
                         "{kind} {key} exists with different {}",
                         fields.join(", ")
                     ))
-                    .with_operation(op));
+                    .with_operation(op()));
                 }
                 return Ok(Created::adopted(existing.clone()));
             }
@@ -387,36 +387,36 @@ impl InMemoryAdapter {
         let id = format!("{}_{:06}", id_prefix(kind), store.next_id);
         let resource = self
             .materialize(&store, &id, &spec, None)
-            .map_err(|e| e.with_operation(op))?;
+            .map_err(|e| e.with_operation(op()))?;
         store.items.insert((kind, id), resource.clone());
         Ok(Created::new(resource))
     }
 
     /// `update` after the checks: the "remote" part.
     fn update_now(&self, id: &ResourceId, spec: Canonical<'_>) -> Result<Resource> {
-        let op = Operation::Update.on(id.kind);
+        let op = || Operation::Update.on(id.kind);
         let mut store = self.lock();
         self.remote(&mut store, Operation::Update)
-            .map_err(|e| e.with_operation(op.clone()))?;
+            .map_err(|e| e.with_operation(op()))?;
         let key = (id.kind, id.id.clone());
         let previous = store
             .items
             .get(&key)
             .cloned()
-            .ok_or_else(|| Error::not_found(id.to_string()).with_operation(op.clone()))?;
+            .ok_or_else(|| Error::not_found(id.to_string()).with_operation(op()))?;
         if previous.meta().tenant.as_deref() != spec.tenant() {
             // Another tenant's resource is invisible to this request.
-            return Err(Error::not_found(id.to_string()).with_operation(op));
+            return Err(Error::not_found(id.to_string()).with_operation(op()));
         }
         if Self::natural_key(&spec) != Self::key_of(&previous) && id.kind != ResourceKind::DnsRecord
         {
             return Err(
-                Error::invalid_input("name", "cannot be changed by an update").with_operation(op),
+                Error::invalid_input("name", "cannot be changed by an update").with_operation(op()),
             );
         }
         let resource = self
             .materialize(&store, &id.id, &spec, Some(&previous))
-            .map_err(|e| e.with_operation(op))?;
+            .map_err(|e| e.with_operation(op()))?;
         store.items.insert(key, resource.clone());
         Ok(resource)
     }
@@ -481,14 +481,14 @@ impl DockAdapter for InMemoryAdapter {
     }
 
     async fn list(&self, kind: ResourceKind, options: &ListOptions) -> Result<Page<Resource>> {
-        let op = Operation::List.on(kind);
+        let op = || Operation::List.on(kind);
         let page_size = options
             .page_size
             .unwrap_or(DEFAULT_PAGE_SIZE)
             .clamp(1, MAX_PAGE_SIZE) as usize;
         let mut store = self.lock();
         self.remote(&mut store, Operation::List)
-            .map_err(|e| e.with_operation(op.clone()))?;
+            .map_err(|e| e.with_operation(op()))?;
         let after = options.cursor.clone();
         let matching: Vec<Resource> = store
             .items
@@ -585,10 +585,10 @@ impl DockAdapter for InMemoryAdapter {
     }
 
     async fn delete(&self, id: &ResourceId) -> Result<()> {
-        let op = Operation::Delete.on(id.kind);
+        let op = || Operation::Delete.on(id.kind);
         let mut store = self.lock();
         self.remote(&mut store, Operation::Delete)
-            .map_err(|e| e.with_operation(op))?;
+            .map_err(|e| e.with_operation(op()))?;
         if let Some(removed) = store.items.remove(&(id.kind, id.id.clone())) {
             // Children go with their parent, as they do at real providers.
             let parent_key = match removed.kind() {
@@ -642,5 +642,21 @@ mod tests {
             calls + 1,
             "rejected before any call"
         );
+    }
+
+    #[tokio::test]
+    async fn bare_errors_name_the_operation() {
+        let adapter = InMemoryAdapter::new("bare");
+        let id = adapter.create(&zone("example.com")).await.unwrap().id();
+        let observe = Operation::Observe.on(id.kind);
+        let create = Operation::Create.on(id.kind);
+        adapter.fail_next(Operation::Observe, Error::not_found("gone"));
+        let err = adapter.observe(&id, None).await.unwrap_err();
+        assert_eq!(err.operation(), Some(observe.as_str()));
+        adapter.fail_next(Operation::Create, Error::not_found("gone"));
+        let err = adapter.create(&zone("example.org")).await.unwrap_err();
+        assert_eq!(err.operation(), Some(create.as_str()));
+        let err = adapter.create(&zone("not a zone")).await.unwrap_err();
+        assert_eq!(err.operation(), Some(create.as_str()));
     }
 }
