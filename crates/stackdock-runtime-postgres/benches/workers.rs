@@ -6,6 +6,11 @@
 //! * **claim latency**: an idle worker (woken by `LISTEN/NOTIFY`) starts a
 //!   newly enqueued run — time from `enqueue` to its claim, p50
 //!   and p95 over 40 runs. Target: p95 ≤ 100 ms.
+//! * **durable-state overhead**: a 1,000-step apply on a zero-latency dock
+//!   (8 steps at a time), in-process and through a worker (whose writes are
+//!   fenced), against the raw commits the steps need — two single-row
+//!   upserts per step (intent, outcome), each its own transaction, 8 at a
+//!   time on the same server. Target: ≤ 1.5×.
 //!
 //! ```text
 //! STACKDOCK_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/postgres \
@@ -215,6 +220,97 @@ async fn claim_latency(schema: &str, samples: usize) -> Vec<Duration> {
     latencies
 }
 
+/// A blueprint of `steps` independent zones.
+fn wide(scope: &str, steps: usize) -> Blueprint {
+    let mut builder = Blueprint::builder(scope);
+    for i in 0..steps {
+        builder = builder.step_json(
+            format!("z{i}"),
+            "slow",
+            serde_json::json!({"kind": "dns_zone", "name": format!("z{i}.{scope}.example")}),
+        );
+    }
+    builder.build().unwrap()
+}
+
+/// Wall time of a `steps`-step apply, 8 steps at a time: in-process, or
+/// queued and executed by a worker (fenced writes).
+async fn wide_apply(schema: &str, scope: &str, steps: usize, by_worker: bool) -> Duration {
+    let runtime = runtime(store(schema).await, slow_dock(Duration::ZERO))
+        .with_concurrency(8)
+        .with_default_dock_concurrency(8);
+    let blueprint = wide(scope, steps);
+    if !by_worker {
+        let start = Instant::now();
+        let report = runtime
+            .apply(&blueprint, "bench", ApplyOptions::keep())
+            .await
+            .unwrap();
+        assert!(report.succeeded());
+        return start.elapsed();
+    }
+    let worker = Worker::new(runtime.clone()).with_options(
+        WorkerOptions::default()
+            .with_id("bench-overhead")
+            .with_concurrency(1),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(worker.run_until(async {
+        let _ = stopped.await;
+    }));
+    let start = Instant::now();
+    let request = RunRequest::apply(&blueprint, "bench", ApplyOptions::keep());
+    let id = runtime.enqueue(&request).await.unwrap().run().id.clone();
+    let run = runtime.wait(&id).await.unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(run.status, stackdock_runtime::model::RunStatus::Succeeded);
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    elapsed
+}
+
+/// `commits` single-row upserts of a ~600-byte step body, each its own
+/// transaction, 8 at a time (the apply's concurrency), on the same server.
+async fn raw_commits(schema: &str, commits: usize) -> Duration {
+    let info = stackdock_pg::conninfo::parse(&url()).unwrap();
+    let tls = stackdock_pg::TlsSettings::new(info.ssl_mode.unwrap_or_default());
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        clients.push(stackdock_pg::connect(&info.config, &tls).await.unwrap());
+    }
+    clients[0]
+        .batch_execute(&format!(
+            "CREATE TABLE {schema}.raw_steps (step TEXT PRIMARY KEY, state TEXT NOT NULL, body TEXT NOT NULL)"
+        ))
+        .await
+        .unwrap();
+    let sql = format!(
+        "INSERT INTO {schema}.raw_steps (step, state, body) VALUES ($1, $2, $3) \
+         ON CONFLICT (step) DO UPDATE SET state = excluded.state, body = excluded.body"
+    );
+    let body = "x".repeat(600);
+    let start = Instant::now();
+    let lanes = clients.iter().enumerate().map(|(lane, client)| {
+        let (sql, body) = (&sql, &body);
+        async move {
+            let statement = client.prepare(sql).await.unwrap();
+            for i in (lane..commits).step_by(8) {
+                let state = if i % 2 == 0 {
+                    "provisioning"
+                } else {
+                    "provisioned"
+                };
+                client
+                    .execute(&statement, &[&format!("s{}", i / 2), &state, body])
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    futures::future::join_all(lanes).await;
+    start.elapsed()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
@@ -239,6 +335,18 @@ async fn main() {
         "claim latency (enqueue -> claimed by an idle worker), 40 runs: p50 {p50:?}, p95 {p95:?} (target p95 <= 100 ms) {}",
         if p95 <= Duration::from_millis(100) { "MET" } else { "NOT MET" }
     );
+    const STEPS: usize = 1_000;
+    let in_process = wide_apply(&schema, "wide-a", STEPS, false).await;
+    let by_worker = wide_apply(&schema, "wide-b", STEPS, true).await;
+    let raw = raw_commits(&schema, 2 * STEPS).await;
+    for (how, took) in [("in-process", in_process), ("through a worker", by_worker)] {
+        let ratio = took.as_secs_f64() / raw.as_secs_f64();
+        println!(
+            "durable-state overhead, {STEPS}-step apply {how}: {took:?}, raw {} commits {raw:?}: {ratio:.2}x (target <= 1.5x) {}",
+            2 * STEPS,
+            if ratio <= 1.5 { "MET" } else { "NOT MET" }
+        );
+    }
     let info = stackdock_pg::conninfo::parse(&url()).unwrap();
     let client = stackdock_pg::connect(
         &info.config,

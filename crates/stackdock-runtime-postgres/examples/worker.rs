@@ -19,6 +19,8 @@
 //!   dock, with its outcome, in the table `dock_calls` of the store's schema
 //!   (what the tests count duplicates with), and `STACKDOCK_CALL_LATENCY_MS`
 //!   of latency before and after each (so a kill lands mid-call).
+//! * `STACKDOCK_PDNS_URL` and `STACKDOCK_PDNS_KEY` (optional): a `dns` dock
+//!   on that PowerDNS API (`stackdock-dns`).
 //! * `STACKDOCK_DOCK_LIMIT=N`: at most N calls in flight on the `pg` dock
 //!   over **every** worker of the store (`PostgresDockSlots`, leased like
 //!   the runs for `STACKDOCK_LEASE_MS`), not N per process.
@@ -70,6 +72,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut docks = DockRegistry::new();
     docks.insert(pg)?;
+    if let (Some(url), Some(key)) = (env("STACKDOCK_PDNS_URL"), env("STACKDOCK_PDNS_KEY")) {
+        let client =
+            stackdock_dns::PowerDnsClient::new(stackdock_dns::PowerDnsConfig::new(url, key))?;
+        docks.insert(Arc::new(stackdock_dns::DnsAdapter::new(
+            client,
+            stackdock_dns::AdapterOptions::default().with_dock_id("dns"),
+        )))?;
+    }
 
     let lease = env_ms("STACKDOCK_LEASE_MS", 30_000);
     let mut runtime = Runtime::new(store.clone(), docks);

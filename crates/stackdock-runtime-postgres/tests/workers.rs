@@ -62,6 +62,8 @@ struct Cluster {
     latency_ms: u64,
     /// `STACKDOCK_DOCK_LIMIT`: the `pg` dock's limit shared by every worker.
     dock_limit: Option<usize>,
+    /// The PowerDNS API of the `dns` dock, when the blueprints use one.
+    pdns_url: Option<String>,
     logs: tempfile::TempDir,
     workers: Vec<WorkerProcess>,
     spawned: usize,
@@ -76,6 +78,7 @@ impl Cluster {
             lease_ms,
             latency_ms,
             dock_limit: None,
+            pdns_url: None,
             logs: tempfile::tempdir().unwrap(),
             workers: Vec::new(),
             spawned: 0,
@@ -89,6 +92,11 @@ impl Cluster {
         let mut command = Command::new(worker_binary());
         if let Some(limit) = self.dock_limit {
             command.env("STACKDOCK_DOCK_LIMIT", limit.to_string());
+        }
+        if let Some(url) = &self.pdns_url {
+            command
+                .env("STACKDOCK_PDNS_URL", url)
+                .env("STACKDOCK_PDNS_KEY", stackdock_testkit::powerdns::API_KEY);
         }
         let child = command
             .env("STACKDOCK_STATE_URL", &self.url)
@@ -179,6 +187,68 @@ fn blueprint(prefix: &str, i: usize, two: bool) -> Blueprint {
             .needs("db");
     }
     builder.build().unwrap()
+}
+
+/// Scope `i` of [`blueprint`] with two databases, plus a real PowerDNS
+/// zone (`{prefix}-{i}.example.`) and a record in it on the `dns` dock.
+fn blueprint_with_zone(prefix: &str, i: usize) -> Blueprint {
+    let mut builder = Blueprint::builder(format!("tenant-{i:03}"))
+        .step_json(
+            "db",
+            "pg",
+            serde_json::json!({"kind": "database", "name": format!("{prefix}_{i:03}")}),
+        )
+        .step_json(
+            "stats",
+            "pg",
+            serde_json::json!({"kind": "database", "name": format!("{prefix}_{i:03}_st")}),
+        )
+        .needs("db")
+        .step_json(
+            "zone",
+            "dns",
+            serde_json::json!({"kind": "dns_zone", "name": zone_name(prefix, i)}),
+        );
+    builder = builder
+        .step_json(
+            "www",
+            "dns",
+            serde_json::json!({
+                "kind": "dns_record", "zone": "${zone.name}", "name": "app", "ttl": 300,
+                "data": {"type": "A", "address": "192.0.2.10"}
+            }),
+        )
+        .needs("zone");
+    builder.build().unwrap()
+}
+
+fn zone_name(prefix: &str, i: usize) -> String {
+    format!("{prefix}-{i:03}.example.")
+}
+
+/// The zones on the PowerDNS server at `api` whose names start with
+/// `prefix-`, without the final dot, sorted.
+async fn zones_on(api: &str, prefix: &str) -> Vec<String> {
+    use stackdock_core::{DockAdapterExt, ListOptions, ResourceKind};
+    let client = stackdock_dns::PowerDnsClient::new(stackdock_dns::PowerDnsConfig::new(
+        api,
+        stackdock_testkit::powerdns::API_KEY,
+    ))
+    .unwrap();
+    let dns = stackdock_dns::DnsAdapter::new(
+        client,
+        stackdock_dns::AdapterOptions::default().with_dock_id("dns"),
+    );
+    let mut found: Vec<String> = dns
+        .list_all(ResourceKind::DnsZone, &ListOptions::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|z| z.meta().name.trim_end_matches('.').to_owned())
+        .filter(|name| name.starts_with(&format!("{prefix}-")))
+        .collect();
+    found.sort();
+    found
 }
 
 /// Submit `requests` from 3 client replicas at once, each in its own
@@ -428,16 +498,24 @@ async fn kill_9_of_workers_at_random_points_loses_and_duplicates_nothing() {
     {
         let prefix = "sdw".to_owned();
         drop(common::store_at(url, &schema).await);
+        let pdns = stackdock_testkit::powerdns::PowerDns::start();
         let mut cluster = Cluster::new(url, &schema, 1_500, 40);
+        cluster.pdns_url = Some(pdns.api_url());
         for _ in 0..3 {
             cluster.spawn();
         }
         let mut cluster_ref = AssertUnwindSafe(&mut cluster);
         let outcome = async {
             let cluster = &mut **cluster_ref;
+            // Every other scope also gets a real PowerDNS zone and record.
             let requests: Vec<_> = (0..40)
                 .map(|i| {
-                    RunRequest::apply(&blueprint(&prefix, i, true), "client", ApplyOptions::keep())
+                    let blueprint = if i % 2 == 0 {
+                        blueprint_with_zone(&prefix, i)
+                    } else {
+                        blueprint(&prefix, i, true)
+                    };
+                    RunRequest::apply(&blueprint, "client", ApplyOptions::keep())
                 })
                 .collect();
             let runs = submit_from_three_clients(url, &schema, requests).await;
@@ -509,8 +587,20 @@ async fn kill_9_of_workers_at_random_points_loses_and_duplicates_nothing() {
                 80,
                 "every database exists"
             );
+            let zones = zones_on(&pdns.api_url(), &prefix).await;
+            let expected: Vec<_> = (0..40)
+                .step_by(2)
+                .map(|i| zone_name(&prefix, i).trim_end_matches('.').to_owned())
+                .collect();
+            assert_eq!(zones, expected, "every zone exists, once");
             let scopes: Vec<_> = runs.keys().cloned().collect();
             destroy_all_and_expect_nothing_left(url, &schema, &prefix, &scopes, cluster).await;
+            let leaked = zones_on(&pdns.api_url(), &prefix).await;
+            eprintln!(
+                "PowerDNS: 20 zones (and a record in each) applied, {} leaked after destroy",
+                leaked.len()
+            );
+            assert_eq!(leaked, Vec::<String>::new(), "0 leaked zones");
         };
         let result = AssertUnwindSafe(outcome).catch_unwind().await;
         cluster.stop();

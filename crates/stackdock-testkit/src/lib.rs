@@ -63,6 +63,7 @@ pub mod fixture;
 // The leak check of the conformance suite (documented in leak.rs: an outer doc
 // here would make rustdoc resolve that file's links from this scope).
 pub mod leak;
+pub mod powerdns;
 pub mod report;
 
 use std::fmt;
