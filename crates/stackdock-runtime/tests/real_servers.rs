@@ -7,8 +7,6 @@
 //! server on 127.0.0.1:5432); PowerDNS is started here on loopback (installed
 //! by `scripts/services/powerdns.sh`). No soft skips: a missing server fails.
 
-use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,8 +26,7 @@ use stackdock_runtime::store::{SqliteStore, Store};
 use stackdock_runtime::vault::{AesGcmVault, CredentialVault, MasterKeys};
 use stackdock_runtime::{ApplyOptions, Runtime};
 
-const SCHEMA: &str = "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql";
-const API_KEY: &str = "stackdock-runtime-test-key-41c9";
+const API_KEY: &str = stackdock_testkit::powerdns::API_KEY;
 const STEPS: usize = 6;
 
 fn pg_url() -> String {
@@ -46,98 +43,7 @@ fn uuid_like() -> String {
 }
 
 /// A throwaway pdns_server (sqlite3 backend, API on), killed on drop.
-struct Pdns {
-    child: Child,
-    _dir: tempfile::TempDir,
-    api_port: u16,
-}
-
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-impl Pdns {
-    fn start() -> Pdns {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("pdns.sqlite3");
-        let schema = std::fs::File::open(SCHEMA)
-            .expect("pdns-backend-sqlite3 schema: run scripts/services/powerdns.sh");
-        let loaded = Command::new("sqlite3")
-            .arg(&db)
-            .stdin(schema)
-            .status()
-            .expect("sqlite3: run scripts/services/powerdns.sh");
-        assert!(loaded.success());
-        std::fs::write(dir.path().join("pdns.conf"), "").unwrap();
-        for _ in 0..5 {
-            let (dns_port, api_port) = (free_port(), free_port());
-            let log = std::fs::File::create(dir.path().join("pdns.log")).unwrap();
-            let mut child = Command::new("pdns_server")
-                .args([
-                    format!("--config-dir={}", dir.path().display()),
-                    format!("--socket-dir={}", dir.path().display()),
-                    "--launch=gsqlite3".into(),
-                    format!("--gsqlite3-database={}", db.display()),
-                    "--local-address=127.0.0.1".into(),
-                    format!("--local-port={dns_port}"),
-                    "--api=yes".into(),
-                    format!("--api-key={API_KEY}"),
-                    "--webserver=yes".into(),
-                    "--webserver-address=127.0.0.1".into(),
-                    format!("--webserver-port={api_port}"),
-                    "--webserver-allow-from=127.0.0.1".into(),
-                    "--daemon=no".into(),
-                    "--guardian=no".into(),
-                    "--disable-syslog".into(),
-                    "--setuid=".into(),
-                    "--setgid=".into(),
-                    "--cache-ttl=0".into(),
-                    "--negquery-cache-ttl=0".into(),
-                    "--query-cache-ttl=0".into(),
-                    "--zone-cache-refresh-interval=0".into(),
-                    "--security-poll-suffix=".into(),
-                ])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("pdns_server: run scripts/services/powerdns.sh");
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(15) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if TcpStream::connect(("127.0.0.1", api_port)).is_ok() {
-                    return Pdns {
-                        child,
-                        _dir: dir,
-                        api_port,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!(
-            "pdns_server did not start: {}",
-            std::fs::read_to_string(dir.path().join("pdns.log")).unwrap_or_default()
-        );
-    }
-}
-
-impl Drop for Pdns {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Pdns = stackdock_testkit::powerdns::PowerDns;
 
 /// Every remote call of every dock goes through one counter; the k-th fails.
 #[derive(Debug)]
@@ -244,7 +150,7 @@ impl Servers {
             stackdock_postgres::PostgresAdapter::from_url("pg", &pg_url()).expect("PostgreSQL URL"),
         );
         let client = stackdock_dns::PowerDnsClient::new(stackdock_dns::PowerDnsConfig::new(
-            format!("http://127.0.0.1:{}", pdns.api_port),
+            pdns.api_url(),
             API_KEY,
         ))
         .unwrap();
