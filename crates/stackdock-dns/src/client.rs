@@ -731,8 +731,12 @@ impl DnsBackend for PowerDnsClient {
         if changes.is_empty() {
             return Ok(());
         }
+        // Every rrset in the body is a REPLACE or a DELETE, so sending it
+        // again leaves the zone as one send would: a 5xx (PowerDNS's SQL
+        // backend busy with a request whose caller went away) is retried.
         let req = Request::patch(path)
             .json(&patch_body(changes))
+            .idempotent(true)
             .operation("change records");
         self.send(req).await.map(drop)
     }
