@@ -539,21 +539,24 @@ impl Store for PostgresStore {
     async fn put_step_fenced(&self, state: &StepState, lease: &Lease) -> Result<()> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(db_error)?;
-        // The fence first: the UPDATE locks the run's row until the
-        // commit, so a concurrent claim waits for this step to be written
-        // (and then sees it), or came first and this matches nothing.
+        // The fence first, as a shared lock on the run's row until the
+        // commit: a concurrent claim (an UPDATE) waits for this step to be
+        // written and then sees it, or came first and this matches nothing.
+        // Shared, and the run's row is not updated here, so the steps of
+        // one run in flight at once do not queue behind each other.
         let held = tx
-            .execute(
-                "UPDATE runs SET updated_at = now() WHERE id = $1 AND lease_worker = $2 \
-                 AND attempts = $3 AND status = 'running'",
+            .query_opt(
+                "SELECT 1 FROM runs WHERE id = $1 AND lease_worker = $2 \
+                 AND attempts = $3 AND status = 'running' FOR SHARE",
                 &[&lease.run_id.as_str(), &lease.worker, &attempt_of(lease)],
             )
             .await
             .map_err(db_error)?;
-        if held != 1 {
+        if held.is_none() {
             return Err(lease_lost(lease)); // dropping `tx` rolls it back
         }
-        write_step(&tx, state, Some(&lease.run_id)).await?;
+        write_step(&tx, state, None).await?;
+        note_run_step(&tx, &lease.run_id, &state.step).await?;
         tx.commit().await.map_err(db_error)
     }
 
@@ -833,12 +836,7 @@ async fn write_step(
     .await
     .map_err(db_error)?;
     if let Some(run) = run {
-        tx.execute(
-            "INSERT INTO run_steps (run_id, step) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&run.as_str(), &state.step],
-        )
-        .await
-        .map_err(db_error)?;
+        note_run_step(tx, run, &state.step).await?;
         tx.execute(
             "UPDATE runs SET updated_at = now() WHERE id = $1",
             &[&run.as_str()],
@@ -847,6 +845,21 @@ async fn write_step(
         .map_err(db_error)?;
     }
     Ok(())
+}
+
+/// Note that `run` touched `step`.
+async fn note_run_step(
+    tx: &tokio_postgres::Transaction<'_>,
+    run: &RunId,
+    step: &str,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO run_steps (run_id, step) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&run.as_str(), &step],
+    )
+    .await
+    .map(drop)
+    .map_err(db_error)
 }
 
 fn attempt_of(lease: &Lease) -> i32 {
