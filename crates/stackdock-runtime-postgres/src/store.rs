@@ -560,6 +560,20 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db_error)
     }
 
+    async fn put_step_audited(
+        &self,
+        state: &StepState,
+        run: Option<&RunId>,
+        audit: &AuditEntry,
+    ) -> Result<i64> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(db_error)?;
+        write_step(&tx, state, run).await?;
+        let seq = insert_audit(&*tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(seq)
+    }
+
     async fn get_step(&self, scope: &str, step: &str) -> Result<Option<StepState>> {
         self.query(
             "SELECT body FROM steps WHERE scope = $1 AND step = $2",
@@ -595,29 +609,8 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit(&self, e: &AuditEntry) -> Result<i64> {
-        let message = e.message.as_deref().map(sanitize_message);
-        let rows = self
-            .query(
-                "INSERT INTO audit (at, actor, org, scope, dock, resource, operation, outcome, reason, run_id, message) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
-                &[
-                    &e.at,
-                    &e.actor,
-                    &e.org,
-                    &e.scope,
-                    &e.dock,
-                    &e.resource,
-                    &e.operation,
-                    &e.outcome.as_str(),
-                    &e.reason,
-                    &e.run_id.as_ref().map(RunId::as_str),
-                    &message,
-                ],
-            )
-            .await?;
-        rows.first()
-            .map(|row| row.get::<_, i64>(0))
-            .ok_or_else(|| Error::store("audit insert returned no sequence number"))
+        let conn = self.conn().await?;
+        insert_audit(&**conn, e).await
     }
 
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
@@ -845,6 +838,32 @@ async fn write_step(
         .map_err(db_error)?;
     }
     Ok(())
+}
+
+/// Append an audit entry (message sanitised); its sequence number.
+async fn insert_audit(db: &impl tokio_postgres::GenericClient, e: &AuditEntry) -> Result<i64> {
+    let message = e.message.as_deref().map(sanitize_message);
+    let row = db
+        .query_one(
+            "INSERT INTO audit (at, actor, org, scope, dock, resource, operation, outcome, reason, run_id, message) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
+            &[
+                &e.at,
+                &e.actor,
+                &e.org,
+                &e.scope,
+                &e.dock,
+                &e.resource,
+                &e.operation,
+                &e.outcome.as_str(),
+                &e.reason,
+                &e.run_id.as_ref().map(RunId::as_str),
+                &message,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(row.get(0))
 }
 
 /// Note that `run` touched `step`.
