@@ -184,9 +184,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// committed together, or neither is. Returns the entry's sequence
     /// number.
     ///
-    /// The default makes the two writes one after the other; the SQLite and
-    /// PostgreSQL stores use one transaction (one commit per transition is
-    /// what keeps an apply close to the raw cost of its durable writes).
+    /// The default makes the two writes one after the other, the step
+    /// first; the SQLite store uses one transaction (one commit per
+    /// transition is what keeps an apply close to the raw cost of its
+    /// durable writes), so does the PostgreSQL store; [`FencedStore`]
+    /// keeps the default for now (a fenced step write, then the entry).
     async fn put_step_audited(
         &self,
         state: &StepState,
