@@ -38,13 +38,25 @@ impl Runtime {
                 operation: ctx.operation,
             },
         );
+        // The scope's records, read once: the run holds the scope, so no one
+        // else writes them meanwhile (one read, not one per step).
+        let recorded: BTreeMap<String, StepState> = self
+            .store
+            .list_steps(&ctx.scope)
+            .await?
+            .into_iter()
+            .map(|s| (s.step.clone(), s))
+            .collect();
         let outputs = Mutex::new(BTreeMap::<String, serde_json::Value>::new());
         let outcomes = Mutex::new(BTreeMap::new());
         let failure = run_dag(deps, self.concurrency, |step| {
-            let (outputs, outcomes) = (&outputs, &outcomes);
+            let (outputs, outcomes, recorded) = (&outputs, &outcomes, &recorded);
             async move {
                 let needs = &deps[&step];
-                let result = self.apply_step(ctx, blueprint, &step, needs, outputs).await;
+                let loaded = recorded.get(&step);
+                let result = self
+                    .apply_step(ctx, blueprint, &step, needs, loaded, outputs)
+                    .await;
                 self.finish_step(ctx, &step, result, outcomes)
             }
         })
@@ -192,6 +204,7 @@ impl Runtime {
         blueprint: &Blueprint,
         step: &str,
         needs: &BTreeSet<String>,
+        loaded: Option<&StepState>,
         outputs: &Mutex<BTreeMap<String, serde_json::Value>>,
     ) -> Result<StepOutcome> {
         ctx.check_cancelled()?;
@@ -207,8 +220,7 @@ impl Runtime {
             );
             let dock = self.docks.require(&def.dock)?;
             let (spec, recorded_spec) = self.resolve_spec(ctx, step, def, outputs).await?;
-            let loaded = self.store.get_step(&ctx.scope, step).await?;
-            if let Some(old) = loaded.as_ref().filter(|s| s.holds_resource() && s.dock != def.dock) {
+            if let Some(old) = loaded.filter(|s| s.holds_resource() && s.dock != def.dock) {
                 return Err(BlueprintError::InvalidSpec {
                     step: step.to_owned(),
                     reason: format!(
@@ -219,7 +231,7 @@ impl Runtime {
                 .into());
             }
             let mut state = loaded
-                .clone()
+                .cloned()
                 .unwrap_or_else(|| StepState::new(&ctx.scope, step, &def.dock));
             state.dock = def.dock.clone();
             state.needs = needs.iter().cloned().collect();
@@ -245,7 +257,7 @@ impl Runtime {
             // once provisioned, the outputs): an up-to-date step writes only
             // when its description or outputs changed.
             let described_differently = !wrote
-                && loaded.as_ref().is_none_or(|l| {
+                && loaded.is_none_or(|l| {
                     (&l.needs, &l.spec, &l.secrets) != (&state.needs, &state.spec, &state.secrets)
                 });
             if state.outputs != new_outputs || state.record != record || described_differently {
