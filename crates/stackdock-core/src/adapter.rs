@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,27 @@ impl ProviderInfo {
             display_name: display_name.into(),
         }
     }
+}
+
+/// The provider's request budget as its last response reported it
+/// (`X-RateLimit-*` / IETF `RateLimit-*` headers), for a control plane to
+/// record and show. Each field is `None` when the provider did not say.
+///
+/// ```
+/// use stackdock_core::{DockAdapter, InMemoryAdapter, RateLimit};
+/// // An adapter without an HTTP API reports nothing.
+/// assert_eq!(InMemoryAdapter::new("local").rate_limit(), None);
+/// let budget = RateLimit { limit: Some(100), remaining: Some(7), reset_at: None };
+/// assert_eq!(budget.remaining, Some(7));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub limit: Option<u64>,
+    /// Requests left in the window.
+    pub remaining: Option<u64>,
+    /// When the window resets.
+    pub reset_at: Option<DateTime<Utc>>,
 }
 
 /// How to list resources.
@@ -369,6 +391,14 @@ pub trait DockAdapter: Send + Sync + fmt::Debug {
     /// The typed error for an operation this adapter does not support.
     fn unsupported(&self, op: Operation, kind: ResourceKind) -> Error {
         Error::unsupported(op.on(kind), self.provider().id.clone())
+    }
+
+    /// The provider's request budget as its last response reported it, when
+    /// the dock's API reports one (HTTP providers sending rate-limit
+    /// headers). Reads what the adapter already holds; never makes a call.
+    /// Default: `None`.
+    fn rate_limit(&self) -> Option<RateLimit> {
+        None
     }
 
     /// Backups of sites (list, take, restore, delete, schedules), when this

@@ -84,7 +84,9 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::adapter::{Created, DockAdapter, ListOptions, Observation, Page, ProviderInfo};
+use crate::adapter::{
+    Created, DockAdapter, ListOptions, Observation, Page, ProviderInfo, RateLimit,
+};
 use crate::capability::{Arguments, Capabilities, Operation, Operations};
 use crate::dns::RecordData;
 use crate::extension::{Backups, EnvVars, PasswordRotation, SystemUsers};
@@ -146,6 +148,12 @@ pub trait KitProvider: Send + Sync + fmt::Debug + 'static {
     }
     /// Check the credentials with a cheap call.
     async fn check_credentials(&self) -> Result<()>;
+
+    /// The request budget the provider's last response reported (the
+    /// adapter's [`DockAdapter::rate_limit`]). Default: `None`.
+    fn rate_limit(&self) -> Option<RateLimit> {
+        None
+    }
 
     /// Backups of sites, when the provider has them (the adapter's
     /// [`DockAdapter::backups`]).
@@ -686,6 +694,10 @@ impl<P: KitProvider> DockAdapter for KitAdapter<P> {
         Some(ResourceId::new(spec.kind(), id))
     }
 
+    fn rate_limit(&self) -> Option<RateLimit> {
+        self.provider.rate_limit()
+    }
+
     async fn check_credentials(&self) -> Result<()> {
         self.provider.check_credentials().await
     }
@@ -913,6 +925,12 @@ macro_rules! delegate_dock_adapter {
                     id,
                 )
                 .await
+            }
+            fn rate_limit(&self) -> ::std::option::Option<$crate::RateLimit> {
+                $crate::DockAdapter::rate_limit({
+                    let $this = self;
+                    $inner
+                })
             }
             fn backups(&self) -> ::std::option::Option<&dyn $crate::extension::Backups> {
                 $crate::DockAdapter::backups({

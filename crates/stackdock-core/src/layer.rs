@@ -67,7 +67,9 @@ use futures::TryFutureExt;
 use rand::Rng;
 use tokio::time::Instant;
 
-use crate::adapter::{Created, DockAdapter, ListOptions, Observation, Page, ProviderInfo};
+use crate::adapter::{
+    Created, DockAdapter, ListOptions, Observation, Page, ProviderInfo, RateLimit,
+};
 use crate::capability::{Capabilities, Operation};
 use crate::extension::{Backups, EnvVars, PasswordRotation, SystemUsers};
 use crate::resource::{Resource, ResourceId, ResourceKind};
@@ -372,6 +374,10 @@ impl DockAdapter for Checked {
     fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
         let spec = spec.canonical().ok()?;
         self.inner.planned_id(&spec)
+    }
+
+    fn rate_limit(&self) -> Option<RateLimit> {
+        self.inner.rate_limit()
     }
 
     // Extensions the inner adapter has are served by this layer's checked
@@ -759,6 +765,10 @@ impl DockAdapter for Retrying {
         self.inner.planned_id(spec)
     }
 
+    fn rate_limit(&self) -> Option<RateLimit> {
+        self.inner.rate_limit()
+    }
+
     // Extension calls are forwarded, not retried: some (taking or restoring
     // a backup) are not idempotent.
     fn backups(&self) -> Option<&dyn Backups> {
@@ -874,6 +884,10 @@ mod tests {
             self.memory.capabilities()
         }
 
+        fn rate_limit(&self) -> Option<RateLimit> {
+            Some(BUDGET)
+        }
+
         async fn check_credentials(&self) -> Result<()> {
             Ok(())
         }
@@ -918,6 +932,28 @@ mod tests {
         ) -> BoxFuture<'a, Result<Resource>> {
             self.checked();
             self.memory.update_checked(id, spec)
+        }
+    }
+
+    const BUDGET: RateLimit = RateLimit {
+        limit: Some(100),
+        remaining: Some(42),
+        reset_at: None,
+    };
+
+    #[test]
+    fn every_layer_reports_the_inner_adapters_rate_limit() {
+        let counting: Arc<dyn DockAdapter> = Arc::new(Counting::new());
+        let retry = RetryLayer {
+            policy: RetryPolicy::default(),
+        };
+        for dock in [
+            standard(counting.clone()),
+            CheckedLayer.layer(counting.clone()),
+            retry.layer(counting.clone()),
+            retry.layer(CheckedLayer.layer(counting)),
+        ] {
+            assert_eq!(dock.rate_limit(), Some(BUDGET), "{dock:?}");
         }
     }
 

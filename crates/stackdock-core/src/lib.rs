@@ -50,7 +50,9 @@ pub mod secret;
 pub mod spec;
 pub mod validate;
 
-pub use adapter::{DockAdapter, DockAdapterExt, ListOptions, Observation, Page, ProviderInfo};
+pub use adapter::{
+    DockAdapter, DockAdapterExt, ListOptions, Observation, Page, ProviderInfo, RateLimit,
+};
 pub use capability::{Arguments, Capabilities, Operation, Operations};
 pub use error::{Error, ErrorKind, ErrorStatus, Result};
 pub use memory::InMemoryAdapter;

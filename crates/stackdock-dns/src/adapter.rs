@@ -892,6 +892,10 @@ impl<B: DnsBackend> DockAdapter for DnsAdapter<B> {
         self.backend.endpoint()
     }
 
+    fn rate_limit(&self) -> Option<stackdock_core::RateLimit> {
+        self.backend.rate_limit()
+    }
+
     /// Ids are names: a zone's is its canonical name, a record's
     /// `<zone>/<owner>/<TYPE>/<content>` ([`record_id`]).
     fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {

@@ -57,6 +57,13 @@ pub trait DnsBackend: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// The request budget the backend's last response reported, when its
+    /// API reports one (an HTTP proxy in front of PowerDNS may). Never makes
+    /// a call. Default: `None`.
+    fn rate_limit(&self) -> Option<stackdock_core::RateLimit> {
+        None
+    }
+
     /// A cheap call that proves the backend is reachable and the credentials work.
     async fn check(&self) -> Result<()>;
 

@@ -591,6 +591,12 @@ impl DnsBackend for PowerDnsClient {
         Some(stackdock_core::secret::redact_url(&self.config.url).to_string())
     }
 
+    /// What the last response's rate-limit headers said (PowerDNS sends
+    /// none; a proxy in front of it may).
+    fn rate_limit(&self) -> Option<stackdock_core::RateLimit> {
+        self.http.rate_limit().map(stackdock_core::RateLimit::from)
+    }
+
     async fn check(&self) -> Result<()> {
         #[derive(Deserialize)]
         struct Server {

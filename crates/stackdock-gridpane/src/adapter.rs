@@ -226,6 +226,11 @@ impl KitProvider for GridPane {
             .map_err(|e| e.with_operation("check credentials"))
     }
 
+    /// What GridPane's last `X-RateLimit-*` headers said (Laravel's throttle).
+    fn rate_limit(&self) -> Option<stackdock_core::RateLimit> {
+        self.client().rest().rate_limit()
+    }
+
     /// Site backups: list, take, restore, purge and schedules (see
     /// [`crate::backups`]).
     fn backups(&self) -> Option<&dyn stackdock_core::extension::Backups> {

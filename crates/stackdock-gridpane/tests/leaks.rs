@@ -122,4 +122,9 @@ async fn laravel_rate_limit_headers_are_exposed_per_dock() {
     adapter.client().current_user().await.unwrap();
     let info = adapter.client().rate_limit().expect("headers seen");
     assert_eq!((info.limit, info.remaining), (Some(60), Some(57)));
+    // The same numbers through the core trait, behind the registry's layers,
+    // where a control plane reads them.
+    let dock = stackdock_core::layer::standard(std::sync::Arc::new(adapter));
+    let budget = dock.rate_limit().expect("reported through the adapter");
+    assert_eq!((budget.limit, budget.remaining), (Some(60), Some(57)));
 }

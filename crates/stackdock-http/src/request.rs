@@ -426,6 +426,18 @@ pub struct RateLimitInfo {
     pub reset: Option<SystemTime>,
 }
 
+/// The core's provider-neutral form, which a dock reports through
+/// [`DockAdapter::rate_limit`](stackdock_core::DockAdapter::rate_limit).
+impl From<RateLimitInfo> for stackdock_core::RateLimit {
+    fn from(info: RateLimitInfo) -> Self {
+        stackdock_core::RateLimit {
+            limit: info.limit,
+            remaining: info.remaining,
+            reset_at: info.reset.map(chrono::DateTime::<chrono::Utc>::from),
+        }
+    }
+}
+
 /// The rate-limit state in `headers`, with reset times relative to `now`.
 ///
 /// A reset below 10⁹ cannot be an epoch and is read as delay-seconds (the IETF

@@ -38,7 +38,9 @@ use serde::Deserialize;
 use stackdock_core::factory::{Credentials, DockConfig};
 use stackdock_core::kit::KitProvider;
 use stackdock_core::secret::{redact_url, ExposeSecret, SecretString, REDACTED};
-use stackdock_core::{Arguments, DockAdapter, Error, ListOptions, Page, ProviderInfo, Result};
+use stackdock_core::{
+    Arguments, DockAdapter, Error, ListOptions, Page, ProviderInfo, RateLimit, Result,
+};
 
 use crate::clock::Clock;
 use crate::config::{Auth, HttpConfig, RetryConfig};
@@ -611,6 +613,12 @@ impl KitProvider for RestClient {
     async fn check_credentials(&self) -> Result<()> {
         let req = Request::get(self.api.check_path).operation("check credentials");
         self.http.send_empty(req).await
+    }
+
+    /// What the last response's rate-limit headers said
+    /// ([`HttpClient::rate_limit`]).
+    fn rate_limit(&self) -> Option<RateLimit> {
+        self.http.rate_limit().map(RateLimit::from)
     }
 }
 

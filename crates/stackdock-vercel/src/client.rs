@@ -901,6 +901,11 @@ impl KitProvider for VercelClient {
         VercelClient::check_credentials(self).await
     }
 
+    /// What Vercel's last `X-RateLimit-*` headers said.
+    fn rate_limit(&self) -> Option<stackdock_core::RateLimit> {
+        self.inner.rest.rate_limit()
+    }
+
     /// Project environment variables (see [`crate::env`]).
     fn env_vars(&self) -> Option<&dyn EnvVars> {
         Some(self)
