@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dock_slots",
         include_str!("../migrations/0005_dock_slots.sql"),
     ),
+    (
+        6,
+        "rate_limit",
+        include_str!("../migrations/0006_rate_limit.sql"),
+    ),
 ];
 
 /// Create `schema` if needed and bring it to the latest version.

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use stackdock_core::provisioning::sanitize_message;
-use stackdock_core::{ResourceId, ResourceKind};
+use stackdock_core::{RateLimit, ResourceId, ResourceKind};
 use stackdock_pg::{Object, Pool};
 use stackdock_runtime::controller::ScopeRef;
 use stackdock_runtime::model::{
@@ -721,12 +721,27 @@ impl Store for PostgresStore {
     async fn put_dock_sync(&self, sync: &DockSync) -> Result<()> {
         let error = sync.last_sync_error.as_deref().map(sanitize_message);
         let items = i64::try_from(sync.items).unwrap_or(i64::MAX);
+        let budget = sync.rate_limit.unwrap_or_default();
+        let count = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let (limit, remaining) = (count(budget.limit), count(budget.remaining));
         self.execute(
-            "INSERT INTO dock_syncs (dock, last_sync_at, last_success_at, last_sync_error, items) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dock) DO UPDATE SET last_sync_at = excluded.last_sync_at, \
+            "INSERT INTO dock_syncs (dock, last_sync_at, last_success_at, last_sync_error, items, \
+             rate_limit_limit, rate_limit_remaining, rate_limit_reset_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dock) DO UPDATE SET last_sync_at = excluded.last_sync_at, \
              last_success_at = excluded.last_success_at, last_sync_error = excluded.last_sync_error, \
-             items = excluded.items",
-            &[&sync.dock, &sync.last_sync_at, &sync.last_success_at, &error, &items],
+             items = excluded.items, rate_limit_limit = excluded.rate_limit_limit, \
+             rate_limit_remaining = excluded.rate_limit_remaining, \
+             rate_limit_reset_at = excluded.rate_limit_reset_at",
+            &[
+                &sync.dock,
+                &sync.last_sync_at,
+                &sync.last_success_at,
+                &error,
+                &items,
+                &limit,
+                &remaining,
+                &budget.reset_at,
+            ],
         )
         .await
         .map(drop)
@@ -738,6 +753,15 @@ impl Store for PostgresStore {
             .await?;
         rows.iter()
             .map(|row| {
+                let count = |col: &str| -> Result<Option<u64>> {
+                    let n: Option<i64> = row.try_get(col).map_err(db_error)?;
+                    Ok(n.map(|n| u64::try_from(n).unwrap_or(0)))
+                };
+                let budget = RateLimit {
+                    limit: count("rate_limit_limit")?,
+                    remaining: count("rate_limit_remaining")?,
+                    reset_at: row.try_get("rate_limit_reset_at").map_err(db_error)?,
+                };
                 Ok(DockSync {
                     dock: row.try_get("dock").map_err(db_error)?,
                     last_sync_at: row.try_get("last_sync_at").map_err(db_error)?,
@@ -745,6 +769,8 @@ impl Store for PostgresStore {
                     last_sync_error: row.try_get("last_sync_error").map_err(db_error)?,
                     items: u64::try_from(row.try_get::<_, i64>("items").map_err(db_error)?)
                         .unwrap_or(0),
+                    // All NULL: the provider reported nothing.
+                    rate_limit: (budget != RateLimit::default()).then_some(budget),
                 })
             })
             .collect()

@@ -44,7 +44,11 @@ async fn replicas_starting_together_migrate_once_and_share_the_scope_lock() {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        assert_eq!(versions, [1, 2, 3, 4, 5], "every migration applied, once");
+        assert_eq!(
+            versions,
+            [1, 2, 3, 4, 5, 6],
+            "every migration applied, once"
+        );
 
         let first = replicas[0]
             .start_run("acme", Operation::Apply, "alice")

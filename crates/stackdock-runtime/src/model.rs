@@ -5,7 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use stackdock_core::{ProvisioningRecord, ResourceId, ResourceKind};
+use stackdock_core::{ProvisioningRecord, RateLimit, ResourceId, ResourceKind};
 
 use crate::blueprint::SecretRef;
 
@@ -478,6 +478,12 @@ pub struct DockSync {
     pub last_sync_error: Option<String>,
     /// Items (not vanished) after the last successful sync.
     pub items: u64,
+    /// The provider's request budget as the dock reported it at the end of
+    /// the last sync ([`DockAdapter::rate_limit`](stackdock_core::DockAdapter::rate_limit));
+    /// `None` when the provider reports none. A UI shows it without calling
+    /// the provider.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// What [`Store::prune`](crate::store::Store::prune) deletes: each field is

@@ -828,6 +828,11 @@ pub async fn inventory_upserts_and_marks_vanished(store: &dyn Store) {
         last_success_at: Some(t2),
         last_sync_error: Some("list dns_zone: token=abc123 refused".into()),
         items: 2,
+        rate_limit: Some(stackdock_core::RateLimit {
+            limit: Some(1200),
+            remaining: Some(0),
+            reset_at: chrono::DateTime::from_timestamp(1_700_000_060, 0),
+        }),
     };
     store.put_dock_sync(&sync).await.unwrap();
     let got = store
@@ -842,10 +847,23 @@ pub async fn inventory_upserts_and_marks_vanished(store: &dyn Store) {
         got.last_sync_at.map(|t| t.timestamp()),
         Some(t3.timestamp())
     );
+    assert_eq!(
+        got.rate_limit, sync.rate_limit,
+        "the request budget round-trips"
+    );
     assert!(
         !got.last_sync_error.unwrap().contains("abc123"),
         "sync errors are sanitised"
     );
+    // A later sync whose provider reported nothing clears the budget.
+    let quiet = DockSync {
+        rate_limit: None,
+        ..sync
+    };
+    store.put_dock_sync(&quiet).await.unwrap();
+    let got = store.dock_syncs().await.unwrap();
+    let got = got.iter().find(|s| s.dock == dock).unwrap();
+    assert_eq!(got.rate_limit, None);
 }
 
 fn request(scope: &str, n: u32) -> serde_json::Value {

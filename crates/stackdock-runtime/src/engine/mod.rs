@@ -142,6 +142,10 @@ pub struct SyncReport {
     pub kinds: BTreeMap<stackdock_core::ResourceKind, crate::model::InventoryDelta>,
     /// The first listing error (sanitised), if any.
     pub error: Option<String>,
+    /// The provider's request budget the dock reported after listing (also
+    /// on the dock's [`DockSync`](crate::model::DockSync)); `None` when it
+    /// reports none, or when this call joined another sync.
+    pub rate_limit: Option<stackdock_core::RateLimit>,
 }
 
 /// One step as the store has it.

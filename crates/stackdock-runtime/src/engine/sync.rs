@@ -5,7 +5,8 @@ use super::*;
 impl Runtime {
     /// List every kind `dock` can list into the inventory: upsert by
     /// (dock, kind, provider id), mark what is no longer listed vanished,
-    /// record `last_sync_at` / `last_sync_error`. A sync is a run on the
+    /// record `last_sync_at` / `last_sync_error` and the request budget the
+    /// provider reported ([`DockAdapter::rate_limit`]). A sync is a run on the
     /// scope `dock:<id>`: a second sync of the same dock while one runs
     /// joins it instead of listing again. Never changes anything at the
     /// provider. A kind whose listing fails keeps its previous inventory.
@@ -17,6 +18,7 @@ impl Runtime {
                 joined: true,
                 kinds: BTreeMap::new(),
                 error: None,
+                rate_limit: None,
             }),
             StartOutcome::Started(run) => self.execute_sync(&run, &request).await,
         }
@@ -70,6 +72,8 @@ impl Runtime {
                 self.store.sync_inventory(dock, kind, &items, at).await?,
             );
         }
+        // Read after the listings: the budget their last response left.
+        let rate_limit = adapter.rate_limit();
         let now = Utc::now();
         let previous = self
             .store
@@ -95,6 +99,7 @@ impl Runtime {
                 },
                 last_sync_error: error.clone(),
                 items,
+                rate_limit,
             })
             .await?;
         let status = if error.is_none() {
@@ -121,6 +126,7 @@ impl Runtime {
             joined: false,
             kinds,
             error,
+            rate_limit,
         })
     }
 }

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 use stackdock_core::provisioning::sanitize_message;
-use stackdock_core::{ResourceId, ResourceKind};
+use stackdock_core::{RateLimit, ResourceId, ResourceKind};
 
 use super::Store;
 use crate::controller::ScopeRef;
@@ -77,6 +77,13 @@ impl MigrationSource<'static> for Embedded {
                     "retention".into(),
                     MigrationType::Simple,
                     include_str!("../../migrations/0006_retention.sql").into(),
+                    false,
+                ),
+                Migration::new(
+                    7,
+                    "rate_limit".into(),
+                    MigrationType::Simple,
+                    include_str!("../../migrations/0007_rate_limit.sql").into(),
                     false,
                 ),
             ])
@@ -163,6 +170,26 @@ impl SqliteStore {
         self.writer.close().await;
         self.pool.close().await;
     }
+}
+
+/// The budget the three `rate_limit_*` columns hold; `None` when all are
+/// NULL (the provider reported nothing).
+fn rate_limit(
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    reset_at: Option<DateTime<Utc>>,
+) -> Option<RateLimit> {
+    let budget = RateLimit {
+        limit,
+        remaining,
+        reset_at,
+    };
+    (budget != RateLimit::default()).then_some(budget)
+}
+
+/// A count for an `INTEGER` column (SQLite's are signed 64-bit).
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -957,17 +984,24 @@ impl Store for SqliteStore {
     }
 
     async fn put_dock_sync(&self, sync: &DockSync) -> Result<()> {
+        let budget = sync.rate_limit.unwrap_or_default();
         sqlx::query(
-            "INSERT INTO dock_syncs (dock, last_sync_at, last_success_at, last_sync_error, items) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (dock) DO UPDATE SET last_sync_at = excluded.last_sync_at, \
+            "INSERT INTO dock_syncs (dock, last_sync_at, last_success_at, last_sync_error, items, \
+             rate_limit_limit, rate_limit_remaining, rate_limit_reset_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dock) DO UPDATE SET last_sync_at = excluded.last_sync_at, \
              last_success_at = excluded.last_success_at, last_sync_error = excluded.last_sync_error, \
-             items = excluded.items",
+             items = excluded.items, rate_limit_limit = excluded.rate_limit_limit, \
+             rate_limit_remaining = excluded.rate_limit_remaining, \
+             rate_limit_reset_at = excluded.rate_limit_reset_at",
         )
         .bind(&sync.dock)
         .bind(sync.last_sync_at.map(ts))
         .bind(sync.last_success_at.map(ts))
         .bind(sync.last_sync_error.as_deref().map(sanitize_message))
         .bind(i64::try_from(sync.items).unwrap_or(i64::MAX))
+        .bind(budget.limit.map(saturating_i64))
+        .bind(budget.remaining.map(saturating_i64))
+        .bind(budget.reset_at.map(ts))
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -985,12 +1019,21 @@ impl Store for SqliteStore {
                         .map(parse_ts)
                         .transpose()
                 };
+                let count = |col: &str| -> Result<Option<u64>> {
+                    let n: Option<i64> = row.try_get(col)?;
+                    Ok(n.map(|n| u64::try_from(n).unwrap_or(0)))
+                };
                 Ok(DockSync {
                     dock: row.try_get("dock")?,
                     last_sync_at: at("last_sync_at")?,
                     last_success_at: at("last_success_at")?,
                     last_sync_error: row.try_get("last_sync_error")?,
                     items: u64::try_from(row.try_get::<i64, _>("items")?).unwrap_or(0),
+                    rate_limit: rate_limit(
+                        count("rate_limit_limit")?,
+                        count("rate_limit_remaining")?,
+                        at("rate_limit_reset_at")?,
+                    ),
                 })
             })
             .collect()
