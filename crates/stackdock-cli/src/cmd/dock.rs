@@ -262,6 +262,7 @@ async fn list(ui: &Ui, state: &State) -> CliResult<ExitCode> {
         "credentials",
         "last sync",
         "items",
+        "rate limit",
     ]);
     for dock in &state.config.docks {
         let sync = syncs.iter().find(|s| s.dock == dock.id);
@@ -285,6 +286,7 @@ async fn list(ui: &Ui, state: &State) -> CliResult<ExitCode> {
             },
             or_dash(sync.and_then(|s| s.last_sync_at).map(when)),
             or_dash(sync.map(|s| s.items)),
+            or_dash(sync.and_then(|s| s.rate_limit).map(budget)),
         ]);
     }
     if table.is_empty() {
@@ -293,6 +295,17 @@ async fn list(ui: &Ui, state: &State) -> CliResult<ExitCode> {
         table.print()?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A dock's request budget as its last sync recorded it: `remaining/limit`
+/// (`?` for what the provider did not say) and when the window resets.
+fn budget(rate: stackdock_core::RateLimit) -> String {
+    let count = |n: Option<u64>| n.map_or_else(|| "?".to_owned(), |n| n.to_string());
+    let left = format!("{}/{}", count(rate.remaining), count(rate.limit));
+    match rate.reset_at {
+        Some(at) => format!("{left} until {}", when(at)),
+        None => left,
+    }
 }
 
 async fn check(ui: &Ui, state: &State, name: &str) -> CliResult<ExitCode> {
@@ -388,6 +401,21 @@ async fn audit(state: &State, dock: &str, operation: &str, outcome: AuditOutcome
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_limit_column_says_what_is_left_and_until_when() {
+        let full = stackdock_core::RateLimit {
+            limit: Some(60),
+            remaining: Some(57),
+            reset_at: chrono::DateTime::from_timestamp(1_700_000_060, 0),
+        };
+        assert_eq!(budget(full), "57/60 until 2023-11-14 22:14:20");
+        let partial = stackdock_core::RateLimit {
+            remaining: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(budget(partial), "3/?");
+    }
 
     #[test]
     fn settings_nest_on_dots_and_take_json_values() {
