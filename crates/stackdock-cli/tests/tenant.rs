@@ -11,8 +11,6 @@
 mod common;
 #[path = "../../stackdock-email/tests/support/mod.rs"]
 mod mail;
-#[path = "../../stackdock-dns/tests/common/mod.rs"]
-mod pdns;
 
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
@@ -20,6 +18,7 @@ use std::str::FromStr;
 use common::{last_json, Sd};
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
+use stackdock_testkit::powerdns as pdns;
 
 /// The hosting tenant example with every `acme` replaced by `tenant`.
 fn hosting_blueprint(sd: &Sd, tenant: &str) -> String {
@@ -34,7 +33,7 @@ fn hosting_blueprint(sd: &Sd, tenant: &str) -> String {
 }
 
 /// `dock add` of the three docks on the test servers.
-fn add_docks(sd: &Sd, pdns: &pdns::PdnsServer, mail_schema: &str) {
+fn add_docks(sd: &Sd, pdns: &pdns::PowerDns, mail_schema: &str) {
     let pg = tokio_postgres::Config::from_str(&mail::pg_url()).unwrap();
     let host = match &pg.get_hosts()[0] {
         tokio_postgres::config::Host::Tcp(h) => h.clone(),
@@ -75,7 +74,7 @@ fn add_docks(sd: &Sd, pdns: &pdns::PdnsServer, mail_schema: &str) {
             "--provider",
             "powerdns",
             "--set",
-            &format!("url={}", pdns.url()),
+            &format!("url={}", pdns.api_url()),
             "--secret",
             "api_key=env:SD_TEST_PDNS_KEY",
         ])
@@ -137,11 +136,11 @@ async fn mail_rows(pg: &tokio_postgres::Client, schema: &str, domain: &str) -> i
     pg.query_one(&sql, &[&domain]).await.unwrap().get(0)
 }
 
-async fn pdns_zone(pdns: &pdns::PdnsServer, zone: &str) -> reqwest::StatusCode {
+async fn pdns_zone(pdns: &pdns::PowerDns, zone: &str) -> reqwest::StatusCode {
     reqwest::Client::new()
         .get(format!(
             "{}/api/v1/servers/localhost/zones/{zone}.",
-            pdns.url()
+            pdns.api_url()
         ))
         .header("X-API-Key", pdns::API_KEY)
         .send()
@@ -151,13 +150,13 @@ async fn pdns_zone(pdns: &pdns::PdnsServer, zone: &str) -> reqwest::StatusCode {
 }
 
 /// Delete one RRset behind StackDock's back.
-async fn pdns_delete_rrset(pdns: &pdns::PdnsServer, zone: &str, name: &str, rtype: &str) {
+async fn pdns_delete_rrset(pdns: &pdns::PowerDns, zone: &str, name: &str, rtype: &str) {
     let body =
         serde_json::json!({ "rrsets": [{ "name": name, "type": rtype, "changetype": "DELETE" }] });
     let status = reqwest::Client::new()
         .patch(format!(
             "{}/api/v1/servers/localhost/zones/{zone}.",
-            pdns.url()
+            pdns.api_url()
         ))
         .header("X-API-Key", pdns::API_KEY)
         .json(&body)
@@ -182,7 +181,7 @@ fn spawn(sd: &Sd, args: &[&str]) -> Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hosting_tenant_from_apply_to_nothing_left() {
-    let pdns = pdns::PdnsServer::start();
+    let pdns = pdns::PowerDns::start();
     let mail_schema = mail::TestSchema::new();
     mail_schema
         .store(stackdock_email::PasswordScheme::BlfCrypt)
@@ -375,7 +374,7 @@ fn wait_for_active_run(sd: &Sd, tenant: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_cancelled_from_another_process_stops_and_the_next_apply_finishes() {
-    let pdns = pdns::PdnsServer::start();
+    let pdns = pdns::PowerDns::start();
     let mail_schema = mail::TestSchema::new();
     mail_schema
         .store(stackdock_email::PasswordScheme::BlfCrypt)

@@ -17,9 +17,6 @@
 //! `/proc/self/clear_refs`.
 #![allow(clippy::print_stdout, missing_docs, unreachable_pub)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
 use stackdock_core::dns::RecordData;
@@ -27,6 +24,7 @@ use stackdock_dns::client::rrset_to_api;
 use stackdock_dns::model::{Zone, ZoneTemplate};
 use stackdock_dns::plan::{PlanOptions, DEFAULT_OWNER};
 use stackdock_dns::{serial, Dns, DnsBackend, PowerDnsClient, PowerDnsConfig};
+use stackdock_testkit::powerdns::{PowerDns, API_KEY};
 
 fn desired_zone(name: &str, n: usize, variant: usize) -> Zone {
     let mut z = ZoneTemplate::disabled()
@@ -93,7 +91,7 @@ impl Raw {
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
-            .header("X-API-Key", common::API_KEY)
+            .header("X-API-Key", API_KEY)
             .header("Accept", "application/json")
     }
 
@@ -337,7 +335,7 @@ fn child_main(args: &[String]) {
                 let desired = stackdock_dns::zonefile::parse(&text, zone).unwrap();
                 drop(text);
                 let dns = Dns::new(
-                    PowerDnsClient::new(PowerDnsConfig::new(url.as_str(), common::API_KEY))
+                    PowerDnsClient::new(PowerDnsConfig::new(url.as_str(), API_KEY))
                         .unwrap(),
                 );
                 // The desired zone is not needed after planning: handed over.
@@ -360,7 +358,7 @@ fn child_main(args: &[String]) {
                 drop(desired.canonical().unwrap());
                 let check = t.elapsed();
                 let client =
-                    PowerDnsClient::new(PowerDnsConfig::new(url.as_str(), common::API_KEY)).unwrap();
+                    PowerDnsClient::new(PowerDnsConfig::new(url.as_str(), API_KEY)).unwrap();
                 let t = Instant::now();
                 let actual = client.get_zone(zone).await.unwrap().unwrap();
                 let get = t.elapsed();
@@ -380,7 +378,7 @@ fn child_main(args: &[String]) {
                 let body = std::fs::read(path).unwrap();
                 let resp = reqwest::Client::new()
                     .post(format!("{url}/api/v1/servers/localhost/zones?rrsets=false"))
-                    .header("X-API-Key", common::API_KEY)
+                    .header("X-API-Key", API_KEY)
                     .header("Content-Type", "application/json")
                     .body(body)
                     .send()
@@ -391,7 +389,7 @@ fn child_main(args: &[String]) {
             "raw-get" => {
                 let resp = reqwest::Client::new()
                     .get(format!("{url}/api/v1/servers/localhost/zones/{zone}."))
-                    .header("X-API-Key", common::API_KEY)
+                    .header("X-API-Key", API_KEY)
                     .send()
                     .await
                     .unwrap();
@@ -453,10 +451,10 @@ fn run_child(
 }
 
 /// Whole-process create and no-op of an `n`-record zone, `rounds` times each.
-async fn bench_processes(server: &common::PdnsServer, n: usize, rounds: usize) {
+async fn bench_processes(server: &PowerDns, n: usize, rounds: usize) {
     use stackdock_dns::DnsBackend;
     let dir = tempfile::tempdir().unwrap();
-    let url = server.url();
+    let url = server.api_url();
     let ours = format!("proc-ours-{n}.bench.example");
     let raw = format!("proc-raw-{n}.bench.example");
     let zone_file = dir.path().join(ZONE_FILE_NAME);
@@ -468,7 +466,7 @@ async fn bench_processes(server: &common::PdnsServer, n: usize, rounds: usize) {
     // The bare client's POST: the body stackdock sends for the same zone, ready-made.
     let body_file = dir.path().join("create.json");
     let raw_zone = owned(desired_zone(&raw, n, 0));
-    let config = PowerDnsConfig::new(url.as_str(), common::API_KEY);
+    let config = PowerDnsConfig::new(url.as_str(), API_KEY);
     let body = serde_json::to_vec(&stackdock_dns::client::create_body(&raw_zone, &config)).unwrap();
     std::fs::write(&body_file, body).unwrap();
     drop(raw_zone);
@@ -563,7 +561,7 @@ fn main() {
         return; // built by `cargo test --benches` / clippy: nothing to time
     }
     if let Ok(sizes) = std::env::var("STACKDOCK_BENCH_PROCESS_SIZES") {
-        let server = common::PdnsServer::start();
+        let server = PowerDns::start();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -586,19 +584,18 @@ fn main() {
     let rounds_env: Option<usize> = std::env::var("STACKDOCK_BENCH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok());
-    let server = common::PdnsServer::start();
+    let server = PowerDns::start();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let dns = Dns::new(
-            PowerDnsClient::new(PowerDnsConfig::new(server.url(), common::API_KEY)).unwrap(),
-        );
+        let dns =
+            Dns::new(PowerDnsClient::new(PowerDnsConfig::new(server.api_url(), API_KEY)).unwrap());
         let raw = Raw {
             http: reqwest::Client::new(),
-            base: format!("{}/api/v1", server.url()),
+            base: format!("{}/api/v1", server.api_url()),
         };
         // Warm up connections and the server.
         bench_size(&dns, &raw, 100, 1, &mut Vec::new()).await;

@@ -1,17 +1,15 @@
 //! Record-level behaviour of the DockAdapter, checked over DNS on a real
 //! PowerDNS (the conformance suite is in `conformance.rs`).
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{ask, PdnsServer, API_KEY};
 use hickory_proto::rr::RecordType as Qt;
 use stackdock_core::dns::RecordData;
 use stackdock_core::layer::standard;
 use stackdock_core::spec::{Common, DnsRecordSpec, DnsZoneSpec};
 use stackdock_core::{DockAdapterExt, ErrorKind, ListOptions, ResourceKind, ResourceSpec};
 use stackdock_dns::{AdapterOptions, DnsBackend, PowerDnsAdapter, PowerDnsClient, PowerDnsConfig};
+use stackdock_testkit::powerdns::{ask, PowerDns, API_KEY};
 
 const ZONE: &str = "conformance.example";
 
@@ -45,9 +43,9 @@ fn a(s: &str) -> RecordData {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_through_the_adapter_are_served() {
-    let server = PdnsServer::start();
+    let server = PowerDns::start();
     let port = server.dns_port;
-    let client = PowerDnsClient::new(PowerDnsConfig::new(server.url(), API_KEY)).unwrap();
+    let client = PowerDnsClient::new(PowerDnsConfig::new(server.api_url(), API_KEY)).unwrap();
     let raw = PowerDnsAdapter::new(client, AdapterOptions::default().with_dock_id("dns-main"));
     let backend = raw.backend().clone();
     // As applications get it: behind the layer that validates specs first.

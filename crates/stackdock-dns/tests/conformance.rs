@@ -7,7 +7,6 @@ mod common;
 use std::sync::Arc;
 
 use common::faults::FaultBackend;
-use common::{PdnsServer, API_KEY};
 use stackdock_core::dns::RecordData;
 use stackdock_core::spec::{Common, DnsRecordSpec, DnsZoneSpec};
 use stackdock_core::{DockAdapter, ListOptions, ResourceId, ResourceKind, ResourceSpec};
@@ -15,6 +14,7 @@ use stackdock_dns::{
     AdapterOptions, DnsAdapter, DnsBackend, PowerDnsClient, PowerDnsConfig, ZoneFileBackend,
 };
 use stackdock_testkit::leak::{LeakCheck, LogCapture};
+use stackdock_testkit::powerdns::{PowerDns, API_KEY};
 use stackdock_testkit::{Fixture, Harness, Report};
 
 /// The zone the record fixture lives in. It belongs to the tenant the
@@ -188,7 +188,7 @@ async fn conformance_suite_passes_on_zone_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_passes_on_powerdns() {
-    let server = PdnsServer::start();
-    let client = PowerDnsClient::new(PowerDnsConfig::new(server.url(), API_KEY)).unwrap();
+    let server = PowerDns::start();
+    let client = PowerDnsClient::new(PowerDnsConfig::new(server.api_url(), API_KEY)).unwrap();
     run_conformance(client, Some(API_KEY)).await;
 }

@@ -2,11 +2,8 @@
 //! backends (zone files checked by named-checkzone, and a real PowerDNS);
 //! one byte over a limit is refused before any call and leaves the zone usable.
 
-mod common;
-
 use std::process::Command;
 
-use common::{PdnsServer, API_KEY};
 use stackdock_core::dns::{RecordData, MAX_CAA_TAG_LEN, MAX_CAA_VALUE_LEN, MAX_TXT_LEN};
 use stackdock_core::spec::MAX_TTL;
 use stackdock_core::validate::MAX_DNS_NAME_LEN;
@@ -16,6 +13,7 @@ use stackdock_dns::{
     zonefile, Dns, DnsBackend, PlanOptions, PowerDnsClient, PowerDnsConfig, ZoneFileBackend,
     ZoneTemplate,
 };
+use stackdock_testkit::powerdns::{PowerDns, API_KEY};
 
 const ZONE: &str = "limits.example";
 
@@ -217,7 +215,8 @@ async fn zone_files_at_the_limits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn powerdns_at_the_limits() {
-    let server = PdnsServer::start();
-    let dns = Dns::new(PowerDnsClient::new(PowerDnsConfig::new(server.url(), API_KEY)).unwrap());
+    let server = PowerDns::start();
+    let dns =
+        Dns::new(PowerDnsClient::new(PowerDnsConfig::new(server.api_url(), API_KEY)).unwrap());
     limits_round_trip(&dns).await;
 }

@@ -1,11 +1,8 @@
 //! Core v2 behaviour of the adapter: created / adopted outcomes, races
 //! between processes, the layer's refusals, planned ids and the factories.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{PdnsServer, API_KEY};
 use stackdock_core::dns::RecordData;
 use stackdock_core::factory::{Credentials, DockConfig, DockFactories, DockFactory};
 use stackdock_core::layer::standard;
@@ -19,6 +16,7 @@ use stackdock_dns::{
     AdapterOptions, DnsAdapter, DnsBackend, PowerDnsClient, PowerDnsConfig, PowerDnsFactory,
     ZoneFileBackend, ZoneFileFactory,
 };
+use stackdock_testkit::powerdns::{PowerDns, API_KEY};
 
 fn zone_spec(name: &str, nameservers: &[&str]) -> ResourceSpec {
     ResourceSpec::from(DnsZoneSpec {
@@ -43,8 +41,8 @@ fn record_spec(zone: &str) -> ResourceSpec {
 
 /// A layered PowerDNS dock with its own client: two of them stand in for
 /// two processes (their per-zone locks do not serialise each other).
-fn pdns_dock(server: &PdnsServer) -> Arc<dyn DockAdapter> {
-    let client = PowerDnsClient::new(PowerDnsConfig::new(server.url(), API_KEY)).unwrap();
+fn pdns_dock(server: &PowerDns) -> Arc<dyn DockAdapter> {
+    let client = PowerDnsClient::new(PowerDnsConfig::new(server.api_url(), API_KEY)).unwrap();
     standard(Arc::new(DnsAdapter::new(client, AdapterOptions::default())))
 }
 
@@ -68,7 +66,7 @@ async fn race(docks: &[Arc<dyn DockAdapter>], spec: &ResourceSpec, n: usize) -> 
 /// the server's create is atomic, so exactly one racer reports created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zone_creates_racing_across_processes_give_one_created() {
-    let server = PdnsServer::start();
+    let server = PowerDns::start();
     // Twenty processes, one create each.
     let docks: Vec<_> = (0..20).map(|_| pdns_dock(&server)).collect();
     let spec = zone_spec("race.example", &[]);
@@ -89,7 +87,7 @@ async fn zone_creates_racing_across_processes_give_one_created() {
 /// may both have written the same set: never two records.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_creates_racing_across_processes_leave_one_record() {
-    let server = PdnsServer::start();
+    let server = PowerDns::start();
     let docks: Vec<_> = (0..20).map(|_| pdns_dock(&server)).collect();
     docks[0]
         .create(&zone_spec("records.example", &[]))
@@ -173,14 +171,14 @@ async fn outcomes_and_planned_ids_on_zone_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outcomes_and_planned_ids_on_powerdns() {
-    let server = PdnsServer::start();
+    let server = PowerDns::start();
     outcomes_and_planned_ids(pdns_dock(&server)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_layer_refuses_labels_and_zone_parents_before_any_call() {
-    let server = PdnsServer::start();
-    let client = PowerDnsClient::new(PowerDnsConfig::new(server.url(), API_KEY)).unwrap();
+    let server = PowerDns::start();
+    let client = PowerDnsClient::new(PowerDnsConfig::new(server.api_url(), API_KEY)).unwrap();
     let raw = Arc::new(DnsAdapter::new(client, AdapterOptions::default()));
     let dock = standard(raw.clone());
     let mut common = Common::default();
@@ -220,7 +218,7 @@ async fn the_layer_refuses_labels_and_zone_parents_before_any_call() {
         .await
         .unwrap_err();
     let text = format!("{e} {e:?}");
-    assert!(text.contains(&server.url()), "{text}");
+    assert!(text.contains(&server.api_url()), "{text}");
     assert!(!text.contains(API_KEY), "{text}");
 }
 

@@ -2,11 +2,8 @@
 //! our marker; taking over a zone another tool made is explicit and is not
 //! "changing everything"; a create killed part-way is completed on retry.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{PdnsServer, API_KEY};
 use stackdock_core::dns::RecordData;
 use stackdock_core::spec::DnsZoneSpec;
 use stackdock_core::{DockAdapter, ErrorKind, ResourceId, ResourceKind, ResourceSpec};
@@ -16,6 +13,7 @@ use stackdock_dns::{
     AdapterOptions, Dns, DnsAdapter, DnsBackend, PowerDnsClient, PowerDnsConfig, ZoneFileBackend,
     ZoneTemplate,
 };
+use stackdock_testkit::powerdns::{PowerDns, API_KEY};
 
 /// A zone as another tool (octoDNS, a panel) makes it: `sets` A sets, no markers.
 fn foreign_zone(name: &str, sets: usize) -> Zone {
@@ -160,13 +158,13 @@ async fn retried_create_plan_converges<B: DnsBackend>(backend: Arc<B>, leave_emp
     assert!(made.nameservers().len() == 2, "template records added");
 }
 
-fn pdns(server: &PdnsServer) -> Arc<PowerDnsClient> {
-    Arc::new(PowerDnsClient::new(PowerDnsConfig::new(server.url(), API_KEY)).unwrap())
+fn pdns(server: &PowerDns) -> Arc<PowerDnsClient> {
+    Arc::new(PowerDnsClient::new(PowerDnsConfig::new(server.api_url(), API_KEY)).unwrap())
 }
 
 /// What a pdns_server killed between creating the zone row and its records leaves.
-fn pdns_empty_zone(server: &PdnsServer, name: &str) {
-    let db = server.path().join("pdns.sqlite3");
+fn pdns_empty_zone(server: &PowerDns, name: &str) {
+    let db = server.database();
     let status = std::process::Command::new("sqlite3")
         .arg(&db)
         .arg(format!(
@@ -196,7 +194,7 @@ async fn zone_files_ownership() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn powerdns_ownership() {
-    let server = PdnsServer::start();
+    let server = PowerDns::start();
     foreign_zones_are_not_ours(pdns(&server)).await;
     taking_over_a_big_zone(pdns(&server)).await;
     pdns_empty_zone(&server, "crashed.example");

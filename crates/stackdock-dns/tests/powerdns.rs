@@ -1,11 +1,8 @@
-//! Against a real, throwaway PowerDNS (see `common`): what the crate writes
+//! Against a real, throwaway PowerDNS (`stackdock_testkit::powerdns`): what the crate writes
 //! is what the server answers over DNS.
-
-mod common;
 
 use std::cmp::Ordering;
 
-use common::{ask, PdnsServer, API_KEY};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType as Qt;
 use stackdock_core::dns::{RecordData, RecordType};
@@ -13,9 +10,10 @@ use stackdock_core::ErrorKind;
 use stackdock_dns::model::{RecordSet, Zone, ZoneTemplate};
 use stackdock_dns::plan::{Change, Ownership, PlanOptions};
 use stackdock_dns::{serial, Dns, DnsBackend, PowerDnsClient, PowerDnsConfig};
+use stackdock_testkit::powerdns::{ask, PowerDns, API_KEY};
 
-fn client(server: &PdnsServer) -> PowerDnsClient {
-    PowerDnsClient::new(PowerDnsConfig::new(server.url(), API_KEY)).unwrap()
+fn client(server: &PowerDns) -> PowerDnsClient {
+    PowerDnsClient::new(PowerDnsConfig::new(server.api_url(), API_KEY)).unwrap()
 }
 
 fn a(s: &str) -> RecordData {
@@ -84,7 +82,7 @@ fn site_zone(name: &str, www: &str) -> Zone {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dns_answers_follow_plan_and_apply() {
-    let server = PdnsServer::start();
+    let server = PowerDns::start();
     let dns = Dns::new(client(&server));
     let port = server.dns_port;
     let mut desired = site_zone("example.com", "192.0.2.10");
@@ -214,7 +212,7 @@ async fn dns_answers_follow_plan_and_apply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ownership_and_safety_threshold() {
-    let server = PdnsServer::start();
+    let server = PowerDns::start();
     let dns = Dns::new(client(&server));
     let port = server.dns_port;
     let mut desired = Zone::new("shared.example").unwrap();
@@ -348,7 +346,7 @@ async fn ownership_and_safety_threshold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenancy_and_error_mapping() {
-    let server = PdnsServer::start();
+    let server = PowerDns::start();
     let backend = client(&server);
     let mut z1 = Zone::new("one.example").unwrap().with_tenant("tenant-a");
     z1.add("www", 300, a("192.0.2.1")).unwrap();
@@ -430,7 +428,8 @@ async fn tenancy_and_error_mapping() {
         other => panic!("expected InvalidInput, got {other:?}: {err}"),
     }
     // 401: wrong key, and the key never shows in errors or Debug.
-    let wrong = PowerDnsClient::new(PowerDnsConfig::new(server.url(), "wrong-key-123")).unwrap();
+    let wrong =
+        PowerDnsClient::new(PowerDnsConfig::new(server.api_url(), "wrong-key-123")).unwrap();
     let err = wrong.list_zones(None).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Unauthenticated, "{err}");
     assert!(!format!("{err} {err:?} {wrong:?} {backend:?}").contains("wrong-key-123"));

@@ -1,16 +1,14 @@
 //! Generated zones through a real PowerDNS: what we write reads back as the
 //! same model (no phantom diffs from the server's own canonical forms).
 
-mod common;
-
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use common::{PdnsServer, API_KEY};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use stackdock_core::dns::RecordData;
 use stackdock_dns::model::Zone;
 use stackdock_dns::{Dns, DnsBackend, PlanOptions, PowerDnsClient, PowerDnsConfig};
+use stackdock_testkit::powerdns::{PowerDns, API_KEY};
 
 fn record(zone: &'static str) -> impl Strategy<Value = RecordData> {
     prop_oneof![
@@ -57,8 +55,9 @@ fn owner() -> impl Strategy<Value = String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_zones_read_back_identically() {
-    let server = PdnsServer::start();
-    let dns = Dns::new(PowerDnsClient::new(PowerDnsConfig::new(server.url(), API_KEY)).unwrap());
+    let server = PowerDns::start();
+    let dns =
+        Dns::new(PowerDnsClient::new(PowerDnsConfig::new(server.api_url(), API_KEY)).unwrap());
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let strategy =
         proptest::collection::vec((owner(), 1u32..100_000, record("gen.example")), 1..60);
