@@ -67,33 +67,23 @@ fn usage_errors_exit_2() {
 fn dock_secrets_go_only_into_the_vault() {
     let sd = Sd::init();
     let secret = "sentinel-Pdns-Key-91f2c7";
-    sd.cmd()
-        .env("PDNS_KEY", secret)
-        .args([
-            "dock",
-            "add",
-            "dns",
-            "--provider",
-            "powerdns",
-            "--set",
-            "url=http://127.0.0.1:9",
-            "--set",
-            "adapter.owner=stackdock",
-            "--secret",
-            "api_key=env:PDNS_KEY",
-        ])
-        .assert()
-        .success();
+    sd.add_powerdns_dock(
+        "http://127.0.0.1:9",
+        secret,
+        &["--set", "adapter.owner=stackdock"],
+    );
     let token_file = sd.file("token", &format!("{secret}-file\n"));
-    sd.ok(&[
+    let token = format!("token=file:{}", token_file.display());
+    let add_vercel = [
         "dock",
         "add",
         "vc",
         "--provider",
         "vercel",
         "--secret",
-        &format!("token=file:{}", token_file.display()),
-    ]);
+        &token,
+    ];
+    sd.ok(&add_vercel);
     let docks = sd.json(&["dock", "list"]);
     let dns = &docks["docks"][0];
     assert_eq!(dns["id"], "dns");
@@ -126,18 +116,7 @@ fn dock_secrets_go_only_into_the_vault() {
         2
     );
     // Adding it again needs --replace.
-    let err = sd.fails(
-        1,
-        &[
-            "dock",
-            "add",
-            "vc",
-            "--provider",
-            "vercel",
-            "--secret",
-            &format!("token=file:{}", token_file.display()),
-        ],
-    );
+    let err = sd.fails(1, &add_vercel);
     assert!(err.contains("--replace"), "{err}");
     assert_eq!(sealed_docks(&sd), ["dns", "vc"]);
     sd.ok(&["dock", "remove", "vc"]);
@@ -186,33 +165,10 @@ fn sealed_docks(sd: &Sd) -> Vec<String> {
 #[test]
 fn dock_check_opens_the_sealed_credentials_and_reports_a_dead_endpoint() {
     let sd = Sd::init();
-    let zones = sd.dir.path().join("zones");
-    sd.ok(&[
-        "dock",
-        "add",
-        "files",
-        "--provider",
-        "zonefile",
-        "--set",
-        &format!("directory={}", zones.display()),
-    ]);
+    sd.add_zone_dock();
     let out = sd.json(&["dock", "check", "files"]);
     assert_eq!(out["credentials"], "ok");
-    sd.cmd()
-        .env("K", "some-key")
-        .args([
-            "dock",
-            "add",
-            "dns",
-            "--provider",
-            "powerdns",
-            "--set",
-            "url=http://127.0.0.1:9",
-            "--secret",
-            "api_key=env:K",
-        ])
-        .assert()
-        .success();
+    sd.add_powerdns_dock("http://127.0.0.1:9", "some-key", &[]);
     let err = sd.fails(1, &["dock", "check", "dns"]);
     assert!(err.contains("dns"), "{err}");
     assert!(!err.contains("some-key"), "{err}");
@@ -237,16 +193,7 @@ fn a_read_only_principal_is_denied_with_exit_4_and_audited() {
     let sd = Sd::init();
     sd.ok(&["principal", "add", "val", "--role", "viewer"]);
     sd.ok(&["--as", "val", "dock", "list"]);
-    let zones = sd.dir.path().join("zones");
-    sd.ok(&[
-        "dock",
-        "add",
-        "files",
-        "--provider",
-        "zonefile",
-        "--set",
-        &format!("directory={}", zones.display()),
-    ]);
+    sd.add_zone_dock();
     let bp = sd.file("t.toml", "scope = \"t\"\n[steps.zone]\ndock = \"files\"\nspec = { kind = \"dns_zone\", name = \"t.example\" }\n");
     let bp = bp.display().to_string();
     // Read access plans; it does not apply.
@@ -296,21 +243,7 @@ fn a_read_only_principal_is_denied_with_exit_4_and_audited() {
 #[test]
 fn vault_rotate_reseals_and_retires_the_old_key() {
     let sd = Sd::init();
-    sd.cmd()
-        .env("K", "rotate-me")
-        .args([
-            "dock",
-            "add",
-            "dns",
-            "--provider",
-            "powerdns",
-            "--set",
-            "url=http://127.0.0.1:9",
-            "--secret",
-            "api_key=env:K",
-        ])
-        .assert()
-        .success();
+    sd.add_powerdns_dock("http://127.0.0.1:9", "rotate-me", &[]);
     let before = std::fs::read_to_string(sd.state().join("vault.key")).unwrap();
     let out = sd.json(&["vault", "rotate"]);
     assert_eq!(out["key_id"], "k2");

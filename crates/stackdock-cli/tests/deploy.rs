@@ -221,14 +221,7 @@ async fn a_detached_deploy_is_executed_by_a_worker() {
     let run = queued["run"]["id"].as_str().unwrap().to_owned();
     assert_eq!(looks_at_deployments(&server).await, 0, "nothing built yet");
 
-    let worker = std::process::Command::new(assert_cmd::cargo::cargo_bin("stackdock"))
-        .env("STACKDOCK_STORE", sd.state())
-        .env("NO_COLOR", "1")
-        .args(["-q", "worker", "--lease", "3", "--drain", "5", "--id", "w1"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let worker = sd.spawn(&["-q", "worker", "--lease", "3", "--drain", "5", "--id", "w1"]);
     let shown = loop {
         let shown = sd.json(&["run", "show", &run]);
         if !matches!(shown["run"]["status"].as_str(), Some("queued" | "running")) {

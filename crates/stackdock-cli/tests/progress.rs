@@ -21,16 +21,7 @@ spec = { kind = "dns_record", zone = "${zone.name}", name = "_info", ttl = 300, 
 
 fn with_zone_dock() -> (Sd, String) {
     let sd = Sd::init();
-    let zones = sd.dir.path().join("zones");
-    sd.ok(&[
-        "dock",
-        "add",
-        "files",
-        "--provider",
-        "zonefile",
-        "--set",
-        &format!("directory={}", zones.display()),
-    ]);
+    sd.add_zone_dock();
     let file = sd.file("acme.toml", BLUEPRINT).display().to_string();
     (sd, file)
 }

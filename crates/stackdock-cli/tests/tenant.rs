@@ -12,7 +12,6 @@ mod common;
 #[path = "../../stackdock-email/tests/support/mod.rs"]
 mod mail;
 
-use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 
 use common::{last_json, Sd};
@@ -65,21 +64,7 @@ fn add_docks(sd: &Sd, pdns: &pdns::PowerDns, mail_schema: &str) {
         pg_add.args(["--secret", "password=env:SD_TEST_PG_PASSWORD"]);
     }
     pg_add.assert().success();
-    sd.cmd()
-        .env("SD_TEST_PDNS_KEY", pdns::API_KEY)
-        .args([
-            "dock",
-            "add",
-            "dns",
-            "--provider",
-            "powerdns",
-            "--set",
-            &format!("url={}", pdns.api_url()),
-            "--secret",
-            "api_key=env:SD_TEST_PDNS_KEY",
-        ])
-        .assert()
-        .success();
+    sd.add_powerdns_dock(&pdns.api_url(), pdns::API_KEY, &[]);
     sd.cmd()
         .env("SD_TEST_MAIL_URL", mail::pg_url())
         .args([
@@ -167,18 +152,6 @@ async fn pdns_delete_rrset(pdns: &pdns::PowerDns, zone: &str, name: &str, rtype:
     assert!(status.is_success(), "{status}");
 }
 
-fn spawn(sd: &Sd, args: &[&str]) -> Child {
-    let program = assert_cmd::cargo::cargo_bin("stackdock");
-    let mut cmd = Command::new(program);
-    cmd.env("STACKDOCK_STORE", sd.state())
-        .env("NO_COLOR", "1")
-        .env_remove("STACKDOCK_AS")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.spawn().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hosting_tenant_from_apply_to_nothing_left() {
     let pdns = pdns::PowerDns::start();
@@ -216,9 +189,9 @@ async fn a_hosting_tenant_from_apply_to_nothing_left() {
     ))
     .await
     .unwrap();
-    let first = spawn(&sd, &["-o", "json", "apply", "-f", &file]);
+    let first = sd.spawn(&["-o", "json", "apply", "-f", &file]);
     let active = wait_for_active_run(&sd, &tenant);
-    let second = spawn(&sd, &["-o", "json", "apply", "-f", &file]);
+    let second = sd.spawn(&["-o", "json", "apply", "-f", &file]);
     let err = sd.fails(3, &["destroy", &tenant, "--yes"]);
     assert!(err.contains(&active) && err.contains("busy"), "{err}");
     let err = sd.fails(4, &["--as", "ro", "destroy", &tenant, "--yes"]);
@@ -404,7 +377,7 @@ async fn a_run_cancelled_from_another_process_stops_and_the_next_apply_finishes(
     ))
     .await
     .unwrap();
-    let mut apply = spawn(&sd, &["-o", "json", "apply", "-f", &file]);
+    let mut apply = sd.spawn(&["-o", "json", "apply", "-f", &file]);
     let events = lines_of(apply.stdout.take().unwrap());
     let active = wait_for_active_run(&sd, &tenant);
     let cancelled = sd.json(&["run", "cancel", &active]);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use common::{last_json, Sd};
 
@@ -20,19 +20,10 @@ fn blueprint(sd: &Sd, tenant: &str) -> String {
     .to_string()
 }
 
-fn worker(sd: &Sd, extra: &[(&str, String)], id: &str) -> Child {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("stackdock"));
-    cmd.env("STACKDOCK_STORE", sd.state()).env("NO_COLOR", "1");
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    cmd.args([
+fn worker(sd: &Sd, id: &str) -> Child {
+    sd.spawn(&[
         "-o", "json", "worker", "--lease", "3", "--drain", "5", "--id", id,
     ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap()
 }
 
 /// SIGTERM (a supervisor's stop) and the worker's closing report.
@@ -62,23 +53,10 @@ fn wait_finished(sd: &Sd, run: &str) -> serde_json::Value {
     panic!("run {run} did not finish");
 }
 
-fn zone_dock(sd: &Sd) {
-    let zones = sd.dir.path().join("zones");
-    sd.ok(&[
-        "dock",
-        "add",
-        "files",
-        "--provider",
-        "zonefile",
-        "--set",
-        &format!("directory={}", zones.display()),
-    ]);
-}
-
 #[test]
 fn a_detached_apply_is_queued_once_and_a_worker_executes_it() {
     let sd = Sd::init();
-    zone_dock(&sd);
+    sd.add_zone_dock();
     let file = blueprint(&sd, "acme");
     let queued = sd.json(&["apply", "-f", &file, "--detach"]);
     assert_eq!(queued["run"]["status"], "queued");
@@ -92,7 +70,7 @@ fn a_detached_apply_is_queued_once_and_a_worker_executes_it() {
     // Queued, visible, and holding the tenant: a destroy is busy.
     assert_eq!(sd.json(&["runs"])["runs"][0]["status"], "queued");
     sd.fails(3, &["destroy", "acme", "--yes"]);
-    let w = worker(&sd, &[], "w1");
+    let w = worker(&sd, "w1");
     let shown = wait_finished(&sd, &id);
     assert_eq!(shown["run"]["status"], "succeeded", "{shown}");
     let report = stop(w);
@@ -122,51 +100,28 @@ fn two_workers_on_one_postgresql_store_execute_each_run_once() {
         schema: schema.clone(),
     };
     let sd = Sd::new();
-    let home = sd.dir.path().join("home");
-    let env = [
-        ("STACKDOCK_STORE", url.clone()),
-        ("STACKDOCK_STORE_SCHEMA", schema.clone()),
-        ("STACKDOCK_HOME", home.display().to_string()),
-    ];
-    let run = |args: &[&str]| {
-        let mut cmd = sd.cmd();
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        let out = cmd.arg("-o").arg("json").args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        last_json(&String::from_utf8_lossy(&out.stdout))
-    };
-    run(&["init"]);
-    let zones = sd.dir.path().join("zones");
-    run(&[
-        "dock",
-        "add",
-        "files",
-        "--provider",
-        "zonefile",
-        "--set",
-        &format!("directory={}", zones.display()),
-    ]);
+    let home = sd.dir.path().join("home").display().to_string();
+    let sd = sd
+        .with_env("STACKDOCK_STORE", url.clone())
+        .with_env("STACKDOCK_STORE_SCHEMA", schema.clone())
+        .with_env("STACKDOCK_HOME", home);
+    sd.json(&["init"]);
+    sd.add_zone_dock();
     let tenants: Vec<String> = (0..4).map(|i| format!("t{i}")).collect();
     let mut ids = Vec::new();
     for t in &tenants {
         let file = blueprint(&sd, t);
         ids.push(
-            run(&["apply", "-f", &file, "--detach"])["run"]["id"]
+            sd.json(&["apply", "-f", &file, "--detach"])["run"]["id"]
                 .as_str()
                 .unwrap()
                 .to_owned(),
         );
     }
-    let workers = [worker(&sd, &env, "pg-w1"), worker(&sd, &env, "pg-w2")];
+    let workers = [worker(&sd, "pg-w1"), worker(&sd, "pg-w2")];
     for id in &ids {
         for _ in 0..600 {
-            let shown = run(&["run", "show", id]);
+            let shown = sd.json(&["run", "show", id]);
             if shown["run"]["status"] == "succeeded" {
                 break;
             }
@@ -186,7 +141,7 @@ fn two_workers_on_one_postgresql_store_execute_each_run_once() {
     );
     // Each resource created exactly once, whoever executed it.
     for t in &tenants {
-        let audit = run(&["audit", "--scope", t]);
+        let audit = sd.json(&["audit", "--scope", t]);
         let creates = audit["audit"]
             .as_array()
             .unwrap()

@@ -2,13 +2,15 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Output, Stdio};
 
 use assert_cmd::Command;
 
 /// A state directory in a temp dir, removed on drop.
 pub struct Sd {
     pub dir: tempfile::TempDir,
+    /// Set on every command run on this state (e.g. a PostgreSQL store).
+    env: Vec<(String, String)>,
 }
 
 impl Sd {
@@ -16,7 +18,15 @@ impl Sd {
     pub fn new() -> Sd {
         Sd {
             dir: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
         }
+    }
+
+    /// Every command on this state also gets `name=value` (after the
+    /// defaults: `STACKDOCK_STORE` may name another store).
+    pub fn with_env(mut self, name: &str, value: impl Into<String>) -> Sd {
+        self.env.push((name.to_owned(), value.into()));
+        self
     }
 
     /// A state directory after `init`.
@@ -38,8 +48,56 @@ impl Sd {
             .env_remove("STACKDOCK_AS")
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path());
         cmd
+    }
+
+    /// `stackdock args` started in the background with the same environment
+    /// as [`Sd::cmd`], stdout and stderr piped (for `worker` and concurrent
+    /// commands; `wait_with_output` collects them).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("stackdock"))
+            .env("STACKDOCK_STORE", self.state())
+            .env("COLUMNS", "100")
+            .env_remove("STACKDOCK_AS")
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.dir.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// `dock add files`: a zone-file dock writing into `<temp dir>/zones`.
+    pub fn add_zone_dock(&self) {
+        let zones = self.dir.path().join("zones");
+        self.ok(&[
+            "dock",
+            "add",
+            "files",
+            "--provider",
+            "zonefile",
+            "--set",
+            &format!("directory={}", zones.display()),
+        ]);
+    }
+
+    /// `dock add dns`: a PowerDNS dock at `url` whose API key comes from an
+    /// environment variable holding `api_key` (so it is sealed in the
+    /// vault), with `more` arguments of `dock add`.
+    pub fn add_powerdns_dock(&self, url: &str, api_key: &str, more: &[&str]) {
+        self.cmd()
+            .env("SD_TEST_PDNS_KEY", api_key)
+            .args(["dock", "add", "dns", "--provider", "powerdns"])
+            .args(["--set", &format!("url={url}")])
+            .args(["--secret", "api_key=env:SD_TEST_PDNS_KEY"])
+            .args(more)
+            .assert()
+            .success();
     }
 
     /// Run with `args`; return the output whatever the exit code.
