@@ -71,9 +71,7 @@ async fn assert_cancelled_then_resumed(fx: &Fixture, report: RunReport) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_stops_the_run_between_steps_and_keeps_what_was_done() {
     let gate = Arc::new(Semaphore::new(0));
-    let fx = Arc::new(Fixture::with(Arc::new(MemoryStore::new()), None, |p| {
-        p.gate = Some(gate.clone())
-    }));
+    let fx = Arc::new(Fixture::gated(&gate));
     let mut events = fx.runtime.subscribe();
     let (task, run) = apply_in_background(&fx).await;
 

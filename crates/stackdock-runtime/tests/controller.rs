@@ -96,9 +96,7 @@ async fn a_failing_scope_backs_off_and_the_others_go_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scope_another_operation_holds_is_busy_not_run_beside_it() {
     let gate = Arc::new(Semaphore::new(0));
-    let fx = Arc::new(Fixture::with(Arc::new(MemoryStore::new()), None, |p| {
-        p.gate = Some(gate.clone())
-    }));
+    let fx = Arc::new(Fixture::gated(&gate));
     let applying = {
         let fx = fx.clone();
         tokio::spawn(async move { apply(&fx, "held").await })

@@ -7,11 +7,14 @@
 //! server on 127.0.0.1:5432); PowerDNS is started here on loopback (installed
 //! by `scripts/services/powerdns.sh`). No soft skips: a missing server fails.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use common::Fixture;
 use stackdock_core::layer::{standard, RetryPolicy};
 use stackdock_core::secret::ExposeSecret;
 use stackdock_core::spec::ResourceSpec;
@@ -19,11 +22,9 @@ use stackdock_core::{
     Capabilities, Created, DockAdapter, DockAdapterExt, DockRegistry, ListOptions, Observation,
     Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
 };
-use stackdock_runtime::audit::StoreAudit;
 use stackdock_runtime::blueprint::{Blueprint, SecretRef};
 use stackdock_runtime::model::{AuditQuery, RunStatus};
 use stackdock_runtime::store::{SqliteStore, Store};
-use stackdock_runtime::vault::{AesGcmVault, CredentialVault, MasterKeys};
 use stackdock_runtime::{ApplyOptions, Runtime};
 
 const API_KEY: &str = stackdock_testkit::powerdns::API_KEY;
@@ -315,29 +316,15 @@ impl Tenant {
     }
 }
 
-struct Fixture {
-    runtime: Runtime,
-    store: Arc<dyn Store>,
-    vault: Arc<dyn CredentialVault>,
-    dir: tempfile::TempDir,
-}
-
+/// A runtime on a fresh SQLite store over the real docks behind `faults`,
+/// without retries (each injected fault is seen once).
 async fn fixture(servers: &Servers, faults: &Arc<Faults>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-    let vault: Arc<dyn CredentialVault> = Arc::new(AesGcmVault::new(
-        store.clone(),
-        MasterKeys::generate("k1"),
-        Arc::new(StoreAudit::new(store.clone())),
-    ));
-    let runtime = Runtime::new(store.clone(), servers.registry(faults))
-        .with_vault(vault.clone())
-        .with_retry(RetryPolicy::none());
+    let fx = Fixture::over(store, Some(dir), servers.registry(faults));
     Fixture {
-        runtime,
-        store,
-        vault,
-        dir,
+        runtime: fx.runtime.with_retry(RetryPolicy::none()),
+        ..fx
     }
 }
 
@@ -509,7 +496,7 @@ async fn a_tenant_on_real_servers_applies_drifts_reconciles_and_destroys() {
     }
     let audit_text =
         serde_json::to_string(&fx.store.list_audit(&AuditQuery::default()).await.unwrap()).unwrap();
-    for entry in std::fs::read_dir(fx.dir.path()).unwrap() {
+    for entry in std::fs::read_dir(fx.dir.as_ref().unwrap().path()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         for secret in &secrets {
             assert!(

@@ -298,9 +298,7 @@ async fn a_fault_at_every_call_with_keep_is_finished_by_the_next_apply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_applies_join_one_run_and_a_destroy_meanwhile_is_busy() {
     let gate = Arc::new(Semaphore::new(0));
-    let fx = Arc::new(Fixture::with(Arc::new(MemoryStore::new()), None, |p| {
-        p.gate = Some(gate.clone())
-    }));
+    let fx = Arc::new(Fixture::gated(&gate));
     let bp = tenant("acme");
     let first = {
         let (fx, bp) = (fx.clone(), bp.clone());

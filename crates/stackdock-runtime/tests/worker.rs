@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{tenant, Fixture};
-use stackdock_runtime::model::{Lease, RunStatus};
-use stackdock_runtime::store::MemoryStore;
+use stackdock_runtime::model::{Lease, OperationRun, RunId, RunStatus};
 use stackdock_runtime::worker::{Worker, WorkerOptions, WorkerReport};
 use stackdock_runtime::{ApplyOptions, RunRequest};
 use tokio::sync::{oneshot, Semaphore};
@@ -27,6 +26,63 @@ fn start(
         let _ = stopped.await;
     }));
     (stop, task)
+}
+
+/// Queue `request`; its run.
+async fn enqueue(fixture: &Fixture, request: &RunRequest) -> OperationRun {
+    fixture
+        .runtime
+        .enqueue(request)
+        .await
+        .unwrap()
+        .run()
+        .clone()
+}
+
+/// Poll the store until run `id` is running and `started` holds for it.
+async fn running(
+    fixture: &Fixture,
+    id: &RunId,
+    started: impl Fn(&OperationRun) -> bool,
+) -> OperationRun {
+    loop {
+        let current = fixture.store.get_run(id).await.unwrap().unwrap();
+        if current.status == RunStatus::Running && started(&current) {
+            return current;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Take run `id` away from `worker` (its claim `attempt`) as a lapse seen
+/// by another worker would: release the claim; the worker learns it at its
+/// next heartbeat or fenced write.
+async fn take_away(fixture: &Fixture, id: &RunId, worker: &str, attempt: u32) {
+    let lease = Lease {
+        run_id: id.clone(),
+        worker: worker.into(),
+        attempt,
+        expires_at: chrono::Utc::now(),
+    };
+    assert!(fixture.store.release_run(&lease).await.unwrap());
+}
+
+/// A worker `id` started, then stopped once run `run` ended: the run as it
+/// ended and the worker's report.
+async fn execute(fixture: &Fixture, run: &RunId, id: &str) -> (OperationRun, WorkerReport) {
+    let (stop, task) = start(fixture, options(id));
+    let done = fixture.runtime.wait(run).await.unwrap();
+    stop.send(()).unwrap();
+    (done, task.await.unwrap())
+}
+
+/// The report of a worker that claimed one run and lost it.
+fn assert_lost_its_run(report: &WorkerReport) {
+    assert_eq!(
+        (report.claimed, report.lost, report.succeeded),
+        (1, 1, 0),
+        "{report:?}"
+    );
 }
 
 fn options(id: &str) -> WorkerOptions {
@@ -79,51 +135,23 @@ async fn two_workers_execute_every_queued_run_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_that_loses_its_lease_stops_and_another_resumes_without_duplicates() {
     let gate = Arc::new(Semaphore::new(0));
-    let fixture = Fixture::with(Arc::new(MemoryStore::new()), None, |probe| {
-        probe.gate = Some(gate.clone())
-    });
+    let fixture = Fixture::gated(&gate);
     let request = RunRequest::apply(&tenant("stolen"), "client", ApplyOptions::rollback());
-    let run = fixture
-        .runtime
-        .enqueue(&request)
-        .await
-        .unwrap()
-        .run()
-        .clone();
+    let run = enqueue(&fixture, &request).await;
     let lease = Duration::from_millis(600);
     let (stop_a, a) = start(&fixture, options("a").with_lease(lease));
     // Once "a" holds the run, stop it (it claims nothing more and lets the
     // run go on), then take the run away as a lapse seen by another worker
     // would: release a's claim. a's next heartbeat finds it gone.
-    let claimed = loop {
-        let current = fixture.store.get_run(&run.id).await.unwrap().unwrap();
-        if current.status == RunStatus::Running {
-            break current;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let claimed = running(&fixture, &run.id, |_| true).await;
     stop_a.send(()).unwrap();
-    let a_lease = Lease {
-        run_id: run.id.clone(),
-        worker: "a".into(),
-        attempt: claimed.attempts,
-        expires_at: chrono::Utc::now(),
-    };
-    assert!(fixture.store.release_run(&a_lease).await.unwrap());
-    let report_a = a.await.unwrap();
-    assert_eq!(
-        (report_a.claimed, report_a.lost, report_a.succeeded),
-        (1, 1, 0),
-        "{report_a:?}"
-    );
+    take_away(&fixture, &run.id, "a", claimed.attempts).await;
+    assert_lost_its_run(&a.await.unwrap());
 
     gate.add_permits(1000);
-    let (stop_b, b) = start(&fixture, options("b"));
-    let done = fixture.runtime.wait(&run.id).await.unwrap();
+    let (done, report_b) = execute(&fixture, &run.id, "b").await;
     assert_eq!(done.status, RunStatus::Succeeded);
     assert_eq!(done.attempts, 2, "b's claim resumed the run");
-    stop_b.send(()).unwrap();
-    let report_b = b.await.unwrap();
     assert_eq!(
         (report_b.claimed, report_b.resumed, report_b.succeeded),
         (1, 1, 1)
@@ -134,38 +162,18 @@ async fn a_worker_that_loses_its_lease_stops_and_another_resumes_without_duplica
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_that_missed_its_lease_lapsing_is_fenced_off_by_the_store() {
     let gate = Arc::new(Semaphore::new(0));
-    let fixture = Fixture::with(Arc::new(MemoryStore::new()), None, |probe| {
-        probe.gate = Some(gate.clone())
-    });
+    let fixture = Fixture::gated(&gate);
     let request = RunRequest::apply(&tenant("paused"), "client", ApplyOptions::rollback());
-    let run = fixture
-        .runtime
-        .enqueue(&request)
-        .await
-        .unwrap()
-        .run()
-        .clone();
+    let run = enqueue(&fixture, &request).await;
     // A lease of a minute: "a" renews it every 20 s, so within this test
     // it never learns from a heartbeat that its claim is gone.
     let (stop_a, a) = start(&fixture, options("a").with_lease(Duration::from_secs(60)));
-    let claimed = loop {
-        let current = fixture.store.get_run(&run.id).await.unwrap().unwrap();
-        if current.status == RunStatus::Running && !current.steps.is_empty() {
-            break current;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let claimed = running(&fixture, &run.id, |run| !run.steps.is_empty()).await;
     // "a" claims nothing more (its run goes on), is paused mid-call past
     // its lease, and "b" claims the run: as the store sees it, a's claim
     // ended and b's began.
     stop_a.send(()).unwrap();
-    let a_lease = Lease {
-        run_id: run.id.clone(),
-        worker: "a".into(),
-        attempt: claimed.attempts,
-        expires_at: chrono::Utc::now(),
-    };
-    assert!(fixture.store.release_run(&a_lease).await.unwrap());
+    take_away(&fixture, &run.id, "a", claimed.attempts).await;
     let b_claim = fixture
         .store
         .claim_run("b", Duration::from_secs(60))
@@ -176,12 +184,7 @@ async fn a_worker_that_missed_its_lease_lapsing_is_fenced_off_by_the_store() {
     let steps_before = fixture.store.list_steps("paused").await.unwrap();
 
     gate.add_permits(1000); // "a" resumes: its next write is refused
-    let report_a = a.await.unwrap();
-    assert_eq!(
-        (report_a.claimed, report_a.lost, report_a.succeeded),
-        (1, 1, 0),
-        "{report_a:?}"
-    );
+    assert_lost_its_run(&a.await.unwrap());
     let after = fixture.store.get_run(&run.id).await.unwrap().unwrap();
     assert_eq!(
         (after.status, after.attempts),
@@ -196,43 +199,22 @@ async fn a_worker_that_missed_its_lease_lapsing_is_fenced_off_by_the_store() {
 
     // b's claim goes back to the queue; a worker "b" finishes the run.
     assert!(fixture.store.release_run(&b_claim.lease).await.unwrap());
-    let (stop_b, b) = start(&fixture, options("b"));
-    let done = fixture.runtime.wait(&run.id).await.unwrap();
+    let (done, _) = execute(&fixture, &run.id, "b").await;
     assert_eq!(done.status, RunStatus::Succeeded, "{done:?}");
-    stop_b.send(()).unwrap();
-    b.await.unwrap();
     assert_eq!(fixture.resources(), 6, "every resource exactly once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stopping_worker_releases_what_it_cannot_finish_and_a_lapsed_claim_is_resumed() {
     let gate = Arc::new(Semaphore::new(0));
-    let fixture = Fixture::with(Arc::new(MemoryStore::new()), None, |probe| {
-        probe.gate = Some(gate.clone())
-    });
+    let fixture = Fixture::gated(&gate);
     let request = RunRequest::apply(&tenant("draining"), "client", ApplyOptions::keep());
-    let run = fixture
-        .runtime
-        .enqueue(&request)
-        .await
-        .unwrap()
-        .run()
-        .clone();
+    let run = enqueue(&fixture, &request).await;
     let (stop, task) = start(
         &fixture,
         options("a").with_drain(Duration::from_millis(100)),
     );
-    while fixture
-        .store
-        .get_run(&run.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .status
-        != RunStatus::Running
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    running(&fixture, &run.id, |_| true).await;
     stop.send(()).unwrap();
     let report = task.await.unwrap();
     assert_eq!((report.claimed, report.released), (1, 1), "{report:?}");
@@ -253,11 +235,9 @@ async fn a_stopping_worker_releases_what_it_cannot_finish_and_a_lapsed_claim_is_
         .unwrap();
     assert_eq!(dead.run.id, run.id);
     gate.add_permits(1000);
-    let (stop, task) = start(&fixture, options("b"));
-    let done = fixture.runtime.wait(&run.id).await.unwrap();
+    let (done, report) = execute(&fixture, &run.id, "b").await;
     assert_eq!((done.status, done.attempts), (RunStatus::Succeeded, 3));
-    stop.send(()).unwrap();
-    assert_eq!(task.await.unwrap().resumed, 1);
+    assert_eq!(report.resumed, 1);
     assert_eq!(fixture.resources(), 6);
 }
 
@@ -276,12 +256,10 @@ async fn an_unreadable_request_fails_the_run_instead_of_looping() {
         .unwrap()
         .run()
         .clone();
-    let (stop, task) = start(&fixture, options("a"));
-    let done = fixture.runtime.wait(&run.id).await.unwrap();
+    let (done, report) = execute(&fixture, &run.id, "a").await;
     assert_eq!(
         (done.status, done.reason.as_deref()),
         (RunStatus::Failed, Some("invalid_request"))
     );
-    stop.send(()).unwrap();
-    assert_eq!(task.await.unwrap().failed, 1);
+    assert_eq!(report.failed, 1);
 }

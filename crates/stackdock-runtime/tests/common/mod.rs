@@ -157,6 +157,14 @@ impl Fixture {
         Self::with(Arc::new(MemoryStore::new()), None, |_| {})
     }
 
+    /// Over the in-memory store; every probe (but `slow`) holds its creates
+    /// until `gate` has permits.
+    pub fn gated(gate: &Arc<Semaphore>) -> Self {
+        Self::with(Arc::new(MemoryStore::new()), None, |probe| {
+            probe.gate = Some(gate.clone())
+        })
+    }
+
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
@@ -179,6 +187,19 @@ impl Fixture {
             registry.insert(probe.clone()).unwrap();
             docks.insert(name.to_owned(), probe);
         }
+        Fixture {
+            docks,
+            ..Self::over(store, dir, registry)
+        }
+    }
+
+    /// A runtime on `store` over the docks of `registry` (no probes), with
+    /// an AES-GCM vault that keeps its ciphertexts and audit in `store`.
+    pub fn over(
+        store: Arc<dyn Store>,
+        dir: Option<tempfile::TempDir>,
+        registry: DockRegistry,
+    ) -> Self {
         let vault: Arc<dyn CredentialVault> = Arc::new(AesGcmVault::new(
             store.clone(),
             MasterKeys::generate("k1"),
@@ -189,7 +210,7 @@ impl Fixture {
             runtime,
             store,
             vault,
-            docks,
+            docks: BTreeMap::new(),
             dir,
         }
     }
