@@ -95,7 +95,9 @@ pub fn verify(verifier: &str, password: &str) -> Result<bool> {
     // client-first: "n,,n=,r=<nonce>"; its bare part drops the "n,," header.
     let client_first = String::from_utf8_lossy(client.message()).into_owned();
     let client_bare = client_first.strip_prefix("n,,").ok_or_else(protocol)?;
-    let client_nonce = client_bare.rsplit("r=").next().unwrap_or_default();
+    // "n=,r=<nonce>": the nonce is all after the first ",r=" (it holds no
+    // comma, but may hold "r=" itself).
+    let (_, client_nonce) = client_bare.split_once(",r=").ok_or_else(protocol)?;
     let mut server_part = [0u8; 18];
     rand::rngs::OsRng.fill_bytes(&mut server_part);
     let nonce = format!("{client_nonce}{}", B64.encode(server_part));
@@ -154,6 +156,34 @@ mod tests {
     fn saslprep_maps_non_ascii_spaces_like_the_server() {
         let v = scram_verifier("a\u{00A0}b").unwrap();
         assert!(verify(&v, "a b").unwrap());
+    }
+
+    /// A verifier of `password` with one iteration (`Hi(p, s, 1)` is
+    /// `HMAC(p, s || INT(1))`): cheap enough for thousands of exchanges.
+    fn one_iteration_verifier(password: &str) -> String {
+        let salt = [7u8; 16];
+        let mut first = salt.to_vec();
+        first.extend_from_slice(&1u32.to_be_bytes());
+        let salted = hmac(password.as_bytes(), &first);
+        let stored_key = Sha256::digest(hmac(&salted, b"Client Key"));
+        let server_key = hmac(&salted, b"Server Key");
+        format!(
+            "SCRAM-SHA-256$1:{}${}:{}",
+            B64.encode(salt),
+            B64.encode(stored_key),
+            B64.encode(server_key)
+        )
+    }
+
+    /// The client's nonce is 24 random printable characters, so it holds
+    /// "r=" now and then (~0.27% of exchanges): the server's nonce must
+    /// extend all of it, not what follows its last "r=".
+    #[test]
+    fn every_client_nonce_is_taken_whole() {
+        let v = one_iteration_verifier("pencil");
+        for _ in 0..20_000 {
+            assert!(verify(&v, "pencil").unwrap());
+        }
     }
 
     /// RFC 7677 §3: the verifier of "pencil" with salt W22ZaJ0SNY7soEsUEjb6gQ==
