@@ -29,10 +29,15 @@
 //!   hoisted (`${db.host}`, `${db.port}`, `${db.user}`, `${db.database}`).
 //!   A string that is exactly one reference takes the output's JSON type.
 //! * **Secrets** are references in `secrets` (`generate`, `vault:KEY`,
-//!   `env:NAME`), injected into the spec only in memory, just before the
-//!   call: specs serialise with secret fields skipped, so no secret reaches
-//!   the state store. A literal `password` / `token` / `secret` in a spec is
-//!   refused.
+//!   `env:NAME`, `template:TEXT`), injected into the spec only in memory,
+//!   just before the call: specs serialise with secret fields skipped, so no
+//!   secret reaches the state store. A literal `password` / `token` /
+//!   `secret` in a spec is refused. A `template:` is text with references
+//!   to earlier steps' outputs *and secrets*
+//!   (`template:postgres://${db.user}:${db.password}@${db.host}/${db.name}`);
+//!   the steps it names are dependencies.
+//! * **Environment variables** of a web service are steps of kind
+//!   `env_var` ([`EnvVarStep`]), their value the `value` secret.
 //!
 //! The same blueprint in code, with the typed builder:
 //!
@@ -108,7 +113,7 @@ pub enum BlueprintError {
         steps: Vec<String>,
     },
     /// A secret written as a literal in a spec.
-    #[error("step {step}: {field} must be a secret reference (generate, vault:KEY, env:NAME) in `secrets`, not a literal")]
+    #[error("step {step}: {field} must be a secret reference (generate, vault:KEY, env:NAME, template:TEXT) in `secrets`, not a literal")]
     LiteralSecret {
         /// The step.
         step: String,
@@ -116,7 +121,9 @@ pub enum BlueprintError {
         field: String,
     },
     /// A bad secret reference.
-    #[error("step {step}: secret {field}: expected generate, vault:KEY or env:NAME")]
+    #[error(
+        "step {step}: secret {field}: expected generate, vault:KEY, env:NAME or template:TEXT"
+    )]
     BadSecretRef {
         /// The step.
         step: String,
@@ -134,7 +141,15 @@ pub enum BlueprintError {
 }
 
 /// Where a secret in a blueprint comes from. Written `generate`,
-/// `vault:KEY` or `env:NAME`.
+/// `vault:KEY`, `env:NAME` or `template:TEXT`.
+///
+/// ```
+/// use stackdock_runtime::blueprint::SecretRef;
+/// let url: SecretRef = "template:postgres://${db.user}:${db.password}@${db.host}/${db.name}".parse().unwrap();
+/// assert_eq!(url.references(), ["db.user", "db.password", "db.host", "db.name"]);
+/// assert!("template:".parse::<SecretRef>().is_err());
+/// assert!("template:${db".parse::<SecretRef>().is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum SecretRef {
@@ -145,6 +160,35 @@ pub enum SecretRef {
     Vault(String),
     /// An environment variable of the runtime's process.
     Env(String),
+    /// Text with `${step.field}` references, built in memory just before
+    /// the call. A reference names an output of an earlier step
+    /// (`${db.host}`) or one of its secrets (`${db.password}`, opened from
+    /// where that step's `secrets` say, never generated here); the steps it
+    /// names are dependencies, as references in a spec are. Values are put
+    /// in as they are (no URL encoding). The template text itself is not a
+    /// secret: it is recorded with the step, the text it makes is not.
+    Template(String),
+}
+
+/// Longest `template:` text accepted.
+const MAX_TEMPLATE_BYTES: usize = 16_384;
+
+impl SecretRef {
+    /// The `${...}` references of a template (without the braces); none for
+    /// the other kinds.
+    pub fn references(&self) -> Vec<&str> {
+        match self {
+            SecretRef::Template(text) => references_in(text).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn valid_template(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_TEMPLATE_BYTES
+        && !text.chars().any(char::is_control)
+        && references_in(text).is_ok_and(|refs| refs.iter().all(|r| split_reference(r).is_some()))
 }
 
 impl FromStr for SecretRef {
@@ -156,6 +200,7 @@ impl FromStr for SecretRef {
         match s.split_once(':') {
             Some(("vault", k)) if valid_secret_name(k) => Ok(SecretRef::Vault(k.to_owned())),
             Some(("env", k)) if valid_secret_name(k) => Ok(SecretRef::Env(k.to_owned())),
+            Some(("template", t)) if valid_template(t) => Ok(SecretRef::Template(t.to_owned())),
             _ => Err(()),
         }
     }
@@ -169,7 +214,7 @@ impl TryFrom<String> for SecretRef {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         s.parse()
-            .map_err(|()| "expected generate, vault:KEY or env:NAME".to_owned())
+            .map_err(|()| "expected generate, vault:KEY, env:NAME or template:TEXT".to_owned())
     }
 }
 
@@ -185,6 +230,7 @@ impl fmt::Display for SecretRef {
             SecretRef::Generate => f.write_str("generate"),
             SecretRef::Vault(k) => write!(f, "vault:{k}"),
             SecretRef::Env(k) => write!(f, "env:{k}"),
+            SecretRef::Template(t) => write!(f, "template:{t}"),
         }
     }
 }
@@ -314,6 +360,11 @@ impl Blueprint {
             })?;
         let mut deps: BTreeSet<String> = def.needs.iter().cloned().collect();
         let mut bad = None;
+        for reference in def.secrets.values().flat_map(SecretRef::references) {
+            if let Some((target, _)) = split_reference(reference) {
+                deps.insert(target.to_owned());
+            }
+        }
         walk_strings(&def.spec, &mut |s| match references_in(s) {
             Ok(refs) => {
                 for r in refs {
@@ -390,6 +441,10 @@ impl Blueprint {
                     step: name.clone(),
                     reason: "a spec is a table / object with a `kind`".into(),
                 })?;
+            if is_env_var(&def.spec) {
+                validate_env_var_step(name, def)?;
+                continue;
+            }
             for field in SECRET_FIELDS {
                 if object.get(*field).is_some_and(|v| !v.is_null()) {
                     return Err(BlueprintError::LiteralSecret {
@@ -423,6 +478,150 @@ impl Blueprint {
         }
         topological(&deps)
     }
+}
+
+/// The spec of an `env_var` step: one environment variable of a web
+/// service, set through its dock's
+/// [`EnvVars`](stackdock_core::extension::EnvVars) extension. The value is
+/// the step's `value` secret (usually a `template:`), never a spec field.
+///
+/// ```toml
+/// [steps.database_url]
+/// dock = "vercel"
+/// spec = { kind = "env_var", service = "${project.id}", key = "DATABASE_URL", targets = ["production", "preview"] }
+/// secrets = { value = "template:postgres://${db.user}:${db.password}@${db.host}:${db.port}/${db.name}" }
+/// ```
+///
+/// What the state store keeps of it: this spec (service resolved), the
+/// template text (a reference, not a value), and in the step's outputs a
+/// salted SHA-256 of the value (`value_sha256`, salted with the scope, step
+/// and key) that tells a later apply whether the value changed. The value
+/// itself is built in memory just before the call and dropped after it.
+///
+/// ```
+/// use stackdock_runtime::blueprint::{Blueprint, EnvVarStep, SecretRef};
+/// let bp = Blueprint::builder("site")
+///     .step_json("project", "vercel", serde_json::json!({"kind": "web_service", "name": "site"}))
+///     .step_json("db", "pg", serde_json::json!({"kind": "database", "name": "site"}))
+///     .secret("password", SecretRef::Generate)
+///     .step_json("url", "vercel", EnvVarStep::new("${project.id}", "DATABASE_URL", ["production"]).to_json())
+///     .secret("value", "template:postgres://${db.user}:${db.password}@${db.host}/${db.name}".parse().unwrap())
+///     .build()?;
+/// assert_eq!(bp.dependencies("url")?.into_iter().collect::<Vec<_>>(), ["db", "project"]);
+/// # Ok::<(), stackdock_runtime::blueprint::BlueprintError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvVarStep {
+    /// The web service's provider id, usually `${project.id}`.
+    pub service: String,
+    /// The variable's name (letters, digits and `_`, not starting with a digit).
+    pub key: String,
+    /// The environments it applies to (Vercel: `production`, `preview`,
+    /// `development`); at least one.
+    pub targets: Vec<String>,
+    /// Write-only at the provider (Vercel: production and preview only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+    /// A note shown next to the variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// The `kind` of an [`EnvVarStep`] spec.
+pub const ENV_VAR_KIND: &str = "env_var";
+
+impl EnvVarStep {
+    /// `key` on `service` in `targets`, not sensitive, no comment.
+    pub fn new(
+        service: impl Into<String>,
+        key: impl Into<String>,
+        targets: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        EnvVarStep {
+            service: service.into(),
+            key: key.into(),
+            targets: targets.into_iter().map(Into::into).collect(),
+            sensitive: false,
+            comment: None,
+        }
+    }
+
+    /// As a step spec: this with `kind = "env_var"`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("an env var step serialises");
+        if let Some(object) = value.as_object_mut() {
+            object.insert("kind".into(), ENV_VAR_KIND.into());
+        }
+        value
+    }
+
+    /// Parse a step spec of kind `env_var` (references resolved) and check it
+    /// as core checks an [`EnvVarSpec`](stackdock_core::extension::EnvVarSpec).
+    pub(crate) fn from_spec(step: &str, spec: &serde_json::Value) -> Result<Self, BlueprintError> {
+        let invalid = |reason: String| BlueprintError::InvalidSpec {
+            step: step.to_owned(),
+            reason: stackdock_core::provisioning::sanitize_message(&reason),
+        };
+        let mut fields = spec.clone();
+        if let Some(object) = fields.as_object_mut() {
+            object.remove("kind");
+        }
+        let parsed: EnvVarStep =
+            serde_json::from_value(fields).map_err(|e| invalid(e.to_string()))?;
+        if parsed.service.trim().is_empty() {
+            return Err(invalid(
+                "service: name the web service (`${project.id}`)".into(),
+            ));
+        }
+        parsed
+            .core_spec(stackdock_core::secret::SecretString::from(String::new()))
+            .validate()
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(parsed)
+    }
+
+    /// The core variable with `value`.
+    pub(crate) fn core_spec(
+        &self,
+        value: stackdock_core::secret::SecretString,
+    ) -> stackdock_core::extension::EnvVarSpec {
+        stackdock_core::extension::EnvVarSpec {
+            key: self.key.clone(),
+            value,
+            environments: self.targets.clone(),
+            sensitive: self.sensitive,
+            comment: self.comment.clone(),
+        }
+    }
+}
+
+/// Whether a step spec is an [`EnvVarStep`].
+pub(crate) fn is_env_var(spec: &serde_json::Value) -> bool {
+    spec.get("kind").and_then(serde_json::Value::as_str) == Some(ENV_VAR_KIND)
+}
+
+/// An `env_var` step: its value comes from `secrets.value` and only from
+/// there; the spec is checked once its references are resolved.
+fn validate_env_var_step(step: &str, def: &StepDef) -> Result<(), BlueprintError> {
+    if def.spec.get("value").is_some_and(|v| !v.is_null()) {
+        return Err(BlueprintError::LiteralSecret {
+            step: step.to_owned(),
+            field: "value".into(),
+        });
+    }
+    if !def.secrets.contains_key("value") || def.secrets.len() != 1 {
+        return Err(BlueprintError::InvalidSpec {
+            step: step.to_owned(),
+            reason: "an env_var step takes its value from `secrets = { value = ... }`, and no other secret".into(),
+        });
+    }
+    let mut has_refs = false;
+    walk_strings(&def.spec, &mut |s| has_refs |= s.contains("${"));
+    if !has_refs {
+        EnvVarStep::from_spec(step, &def.spec)?;
+    }
+    Ok(())
 }
 
 /// Kahn's algorithm over `deps` (node → what it needs); ties by name.

@@ -2,6 +2,13 @@
 
 use super::*;
 
+/// What a step drives: a resource through its dock, or an environment
+/// variable through its dock's `EnvVars` extension.
+pub(super) enum Desired {
+    Resource(ResourceSpec),
+    EnvVar(env_var::Wanted),
+}
+
 impl Runtime {
     /// Bring `blueprint.scope` to `blueprint` as `actor`.
     ///
@@ -116,18 +123,26 @@ impl Runtime {
     }
 
     /// Resolve a step's spec: references from earlier steps' outputs, then
-    /// secrets (in memory only).
+    /// secrets (in memory only). Returns what to drive, and the spec as the
+    /// store keeps it (no secret).
     pub(super) async fn resolve_spec(
         &self,
         ctx: &RunCtx,
+        blueprint: &Blueprint,
         step: &str,
-        def: &blueprint::StepDef,
+        loaded: Option<&StepState>,
         outputs: &Mutex<BTreeMap<String, serde_json::Value>>,
-    ) -> Result<(ResourceSpec, serde_json::Value)> {
+    ) -> Result<(Desired, serde_json::Value)> {
+        let def = &blueprint.steps[step];
         let resolved = {
             let outputs = lock(outputs);
             blueprint::resolve(step, &def.spec, &outputs)?
         };
+        if blueprint::is_env_var(&resolved) {
+            return self
+                .resolve_env_var(ctx, blueprint, step, resolved, loaded, outputs)
+                .await;
+        }
         // What the store keeps: the spec without secrets (they are not there yet).
         let without_secrets = blueprint::spec_from_json(step, &resolved)?;
         let recorded =
@@ -137,11 +152,13 @@ impl Runtime {
             })?;
         if def.secrets.is_empty() {
             // Parsed once: the spec is the one the record was made from.
-            return Ok((without_secrets, recorded));
+            return Ok((Desired::Resource(without_secrets), recorded));
         }
         let mut with_secrets = resolved;
         for (field, reference) in &def.secrets {
-            let secret = self.secret(ctx, step, &def.dock, field, reference).await?;
+            let secret = self
+                .secret(ctx, blueprint, step, field, reference, outputs)
+                .await?;
             if let Some(object) = with_secrets.as_object_mut() {
                 object.insert(
                     field.clone(),
@@ -159,10 +176,98 @@ impl Runtime {
                 }
             }
         }
-        Ok((spec?, recorded))
+        Ok((Desired::Resource(spec?), recorded))
     }
 
+    /// An `env_var` step: the spec parsed, the value built (in memory) and
+    /// its digest beside the one last recorded.
+    async fn resolve_env_var(
+        &self,
+        ctx: &RunCtx,
+        blueprint: &Blueprint,
+        step: &str,
+        resolved: serde_json::Value,
+        loaded: Option<&StepState>,
+        outputs: &Mutex<BTreeMap<String, serde_json::Value>>,
+    ) -> Result<(Desired, serde_json::Value)> {
+        let def = &blueprint.steps[step];
+        let parsed = blueprint::EnvVarStep::from_spec(step, &resolved)?;
+        if let Some(set) = loaded.filter(|l| l.holds_resource()) {
+            let before = env_var::recorded_step(set)?;
+            if let Some(before) = before.filter(|b| b.key != parsed.key) {
+                return Err(BlueprintError::InvalidSpec {
+                    step: step.to_owned(),
+                    reason: format!(
+                        "key changed from {} to {} while {} is set; give the step a new name (the old step's variable is then deleted) or destroy it first",
+                        before.key, parsed.key, before.key
+                    ),
+                }
+                .into());
+            }
+        }
+        let reference = def
+            .secrets
+            .get("value")
+            .ok_or_else(|| BlueprintError::InvalidSpec {
+                step: step.to_owned(),
+                reason: "an env_var step takes its value from `secrets = { value = ... }`".into(),
+            })?;
+        let value = self
+            .secret(ctx, blueprint, step, "value", reference, outputs)
+            .await?;
+        parsed
+            .core_spec(value.clone())
+            .validate()
+            .map_err(|e| e.with_context("step", step.to_owned()))?;
+        let digest = env_var::value_digest(&ctx.scope, step, &parsed.key, &value);
+        let recorded_digest = loaded
+            .and_then(|l| l.outputs.get("value_sha256"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let recorded = parsed.to_json();
+        Ok((
+            Desired::EnvVar(env_var::Wanted {
+                step: parsed,
+                value,
+                digest,
+                recorded_digest,
+                dock: def.dock.clone(),
+            }),
+            recorded,
+        ))
+    }
+
+    /// The secret `reference` names for `field` of `step`, in memory.
     pub(super) async fn secret(
+        &self,
+        ctx: &RunCtx,
+        blueprint: &Blueprint,
+        step: &str,
+        field: &str,
+        reference: &SecretRef,
+        outputs: &Mutex<BTreeMap<String, serde_json::Value>>,
+    ) -> Result<SecretString> {
+        let dock = &blueprint.steps[step].dock;
+        if let SecretRef::Template(text) = reference {
+            return self
+                .render_template(ctx, blueprint, step, field, text, outputs)
+                .await;
+        }
+        if let SecretRef::Generate = reference {
+            let vault = self.vault_for(step, field, reference)?;
+            let name = format!("{}/{step}/{field}", ctx.scope);
+            // Sealed before the create call: a lost reply never loses the password.
+            if !vault.contains(&ctx.org, dock, &name).await? {
+                let fresh =
+                    SecretString::from(Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32));
+                vault.seal(&ctx.org, dock, &name, &fresh).await?;
+            }
+        }
+        self.open_secret(ctx, step, dock, field, reference).await
+    }
+
+    /// A secret that already exists (a `generate`d one is opened, never made).
+    async fn open_secret(
         &self,
         ctx: &RunCtx,
         step: &str,
@@ -170,32 +275,94 @@ impl Runtime {
         field: &str,
         reference: &SecretRef,
     ) -> Result<SecretString> {
-        let vault = || {
-            self.vault.clone().ok_or_else(|| {
-                Error::from(stackdock_core::Error::config(format!(
-                    "step {step}: secret {field} ({reference}) needs a vault (Runtime::with_vault)"
-                )))
-            })
-        };
         match reference {
             SecretRef::Env(name) => std::env::var(name).map(SecretString::from).map_err(|_| {
                 Error::from(stackdock_core::Error::config(format!(
                     "step {step}: secret {field}: environment variable {name} is not set"
                 )))
             }),
-            SecretRef::Vault(key) => vault()?.open(&ctx.org, dock, key).await,
+            SecretRef::Vault(key) => {
+                let vault = self.vault_for(step, field, reference)?;
+                vault.open(&ctx.org, dock, key).await
+            }
             SecretRef::Generate => {
-                let vault = vault()?;
+                let vault = self.vault_for(step, field, reference)?;
                 let name = format!("{}/{step}/{field}", ctx.scope);
-                // Sealed before the create call: a lost reply never loses the password.
-                if !vault.contains(&ctx.org, dock, &name).await? {
-                    let fresh =
-                        SecretString::from(Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32));
-                    vault.seal(&ctx.org, dock, &name, &fresh).await?;
-                }
                 vault.open(&ctx.org, dock, &name).await
             }
+            SecretRef::Template(_) => Err(BlueprintError::BadSecretRef {
+                step: step.to_owned(),
+                field: field.to_owned(),
+            }
+            .into()),
         }
+    }
+
+    fn vault_for(
+        &self,
+        step: &str,
+        field: &str,
+        reference: &SecretRef,
+    ) -> Result<Arc<dyn CredentialVault>> {
+        self.vault.clone().ok_or_else(|| {
+            Error::from(stackdock_core::Error::config(format!(
+                "step {step}: secret {field} ({reference}) needs a vault (Runtime::with_vault)"
+            )))
+        })
+    }
+
+    /// A `template:` secret: each `${target.path}` is a secret of `target`
+    /// (a field of its `secrets`) or one of its outputs. Built in one pass,
+    /// so a value that itself contains `${...}` is never expanded again.
+    async fn render_template(
+        &self,
+        ctx: &RunCtx,
+        blueprint: &Blueprint,
+        step: &str,
+        field: &str,
+        text: &str,
+        outputs: &Mutex<BTreeMap<String, serde_json::Value>>,
+    ) -> Result<SecretString> {
+        let bad = || BlueprintError::BadSecretRef {
+            step: step.to_owned(),
+            field: field.to_owned(),
+        };
+        let mut out = zeroize::Zeroizing::new(String::with_capacity(text.len() + 64));
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after.find('}').ok_or_else(bad)?;
+            let reference = &after[..end];
+            let (target, path) = reference.split_once('.').ok_or_else(bad)?;
+            let target_def = blueprint.steps.get(target).ok_or_else(bad)?;
+            match target_def.secrets.get(path) {
+                Some(SecretRef::Template(_)) => return Err(bad().into()),
+                Some(secret) => {
+                    let opened = self
+                        .open_secret(ctx, target, &target_def.dock, path, secret)
+                        .await?;
+                    out.push_str(opened.expose_secret());
+                }
+                None => {
+                    let value = {
+                        let outputs = lock(outputs);
+                        blueprint::resolve(
+                            step,
+                            &serde_json::Value::String(format!("${{{reference}}}")),
+                            &outputs,
+                        )?
+                    };
+                    match value {
+                        serde_json::Value::String(s) => out.push_str(&s),
+                        other => out.push_str(&other.to_string()),
+                    }
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(SecretString::from(out.to_string()))
     }
 
     pub(super) async fn apply_step(
@@ -219,7 +386,12 @@ impl Runtime {
                 },
             );
             let dock = self.docks.require(&def.dock)?;
-            let (spec, recorded_spec) = self.resolve_spec(ctx, step, def, outputs).await?;
+            if blueprint::is_env_var(&def.spec) {
+                // Before any secret is opened or call made.
+                env_var::extension(dock.as_ref(), step)?;
+            }
+            let (desired, recorded_spec) =
+                self.resolve_spec(ctx, blueprint, step, loaded, outputs).await?;
             if let Some(old) = loaded.filter(|s| s.holds_resource() && s.dock != def.dock) {
                 return Err(BlueprintError::InvalidSpec {
                     step: step.to_owned(),
@@ -243,7 +415,17 @@ impl Runtime {
             let mut retries = 0;
             let result = loop {
                 let permits = self.permits.acquire(&def.dock).await?;
-                let attempt = drive::provision(dock.as_ref(), &spec, &mut record, &sink).await;
+                let attempt = match &desired {
+                    Desired::Resource(spec) => {
+                        drive::provision(dock.as_ref(), spec, &mut record, &sink)
+                            .await
+                            .map(|created| blueprint::outputs_of(&created.resource))
+                    }
+                    Desired::EnvVar(want) => match env_var::extension(dock.as_ref(), step) {
+                        Ok(env) => env_var::provision(env, want, &mut record, &sink).await,
+                        Err(e) => Err(e),
+                    },
+                };
                 drop(permits);
                 match attempt {
                     Err(e) if self.retry_after_backoff(ctx, step, &mut retries, &e).await => {}
@@ -251,8 +433,7 @@ impl Runtime {
                 }
             };
             let (mut state, wrote) = sink.into_state();
-            let created = result?;
-            let new_outputs = blueprint::outputs_of(&created.resource);
+            let new_outputs = result?;
             // Every transition the sink wrote carried the description (and,
             // once provisioned, the outputs): an up-to-date step writes only
             // when its description or outputs changed.

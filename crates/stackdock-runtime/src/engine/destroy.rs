@@ -95,6 +95,14 @@ impl Runtime {
                     dock: state.dock.clone(),
                 },
             );
+            if blueprint::is_env_var(&state.spec)
+                && state.record.outcome != Some(CreateOutcome::Created)
+            {
+                // A variable this scope found already there: its value may
+                // be what the app runs on; not ours to remove.
+                let why = "env var adopted, not created here; released, not deleted";
+                return self.release_step(ctx, state, why, "adopted").await;
+            }
             if self.held_elsewhere(&state).await? {
                 // Release, do not delete: another scope manages it too.
                 let why = "held by another scope; released, not deleted";
@@ -112,14 +120,20 @@ impl Runtime {
     async fn delete_step(&self, ctx: &RunCtx, state: StepState) -> Result<StepOutcome> {
         let dock = self.docks.require(&state.dock)?;
         let spec: Option<ResourceSpec> = serde_json::from_value(state.spec.clone()).ok();
+        let env_step = env_var::recorded_step(&state)?;
         let (step, dock_id) = (state.step.clone(), state.dock.clone());
         let mut record = state.record.clone();
         let sink = StepSink::new(self, ctx, state);
         let mut retries = 0;
         loop {
             let permits = self.permits.acquire(&dock_id).await?;
-            let attempt =
-                drive::deprovision(dock.as_ref(), spec.as_ref(), &mut record, &sink).await;
+            let attempt = match &env_step {
+                Some(env_step) => match env_var::extension(dock.as_ref(), &step) {
+                    Ok(env) => env_var::deprovision(env, env_step, &mut record, &sink).await,
+                    Err(e) => Err(e),
+                },
+                None => drive::deprovision(dock.as_ref(), spec.as_ref(), &mut record, &sink).await,
+            };
             drop(permits);
             match attempt {
                 Err(e) if self.retry_after_backoff(ctx, &step, &mut retries, &e).await => {}

@@ -7,6 +7,7 @@ mod cancel;
 mod dag;
 mod deploy;
 mod destroy;
+mod env_var;
 mod limits;
 mod plan;
 mod reconcile;

@@ -19,6 +19,7 @@ impl Runtime {
     /// `release` when it adopted them (or another scope holds them too).
     pub async fn plan(&self, blueprint: &Blueprint) -> Result<Plan> {
         blueprint.validate()?;
+        self.check_env_var_docks(blueprint)?;
         let owner = self.store.scope_org(&blueprint.scope).await?;
         if owner.is_some_and(|o| o != blueprint.org()) {
             return Err(Error::NotFound(format!("scope {}", blueprint.scope)));
@@ -73,6 +74,12 @@ impl Runtime {
             changes: Vec::new(),
             reason: String::new(),
         };
+        if blueprint::is_env_var(&def.spec) {
+            let env = env_var::extension(dock.as_ref(), name)?;
+            return self
+                .plan_env_var(env, name, def, recorded, live.is_some(), planned, outputs)
+                .await;
+        }
         let spec = match blueprint::resolve(name, &def.spec, outputs) {
             Ok(resolved) => blueprint::spec_from_json(name, &resolved)?,
             Err(BlueprintError::MissingOutput { .. }) => {
@@ -116,6 +123,43 @@ impl Runtime {
             planned.resource_id = Some(resource.id());
             outputs.insert(name.to_owned(), blueprint::outputs_of(&resource));
         }
+        Ok(planned)
+    }
+
+    /// An `env_var` step: from the service's listing and the record, with
+    /// no secret opened (the value is compared by digest at apply).
+    #[allow(clippy::too_many_arguments)]
+    async fn plan_env_var(
+        &self,
+        env: &dyn stackdock_core::extension::EnvVars,
+        name: &str,
+        def: &blueprint::StepDef,
+        recorded: Option<&StepState>,
+        live: bool,
+        mut planned: PlannedStep,
+        outputs: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<PlannedStep> {
+        let step = match blueprint::resolve(name, &def.spec, outputs) {
+            Ok(resolved) => blueprint::EnvVarStep::from_spec(name, &resolved)?,
+            Err(BlueprintError::MissingOutput { .. }) => {
+                planned.action = if live {
+                    PlanAction::Update
+                } else {
+                    PlanAction::Create
+                };
+                planned.reason = "needs values known after apply".into();
+                return Ok(planned);
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let template_changed = recorded.is_some_and(|r| {
+            r.holds_resource() && r.secrets.get("value") != def.secrets.get("value")
+        });
+        let _permits = self.permits.acquire(&def.dock).await?;
+        let (action, reason, changes) =
+            env_var::plan(env, &step, recorded, template_changed).await?;
+        planned.resource_id = Some(env_var::variable_id(&step));
+        (planned.action, planned.reason, planned.changes) = (action, reason, changes);
         Ok(planned)
     }
 

@@ -155,6 +155,7 @@ impl Runtime {
             Operation::Apply => {
                 let blueprint = self.blueprint_of(request)?;
                 blueprint.validate()?;
+                self.check_env_var_docks(blueprint)?;
                 let owner = self.store.claim_scope(&request.scope, &request.org).await?;
                 if owner != request.org {
                     return Err(Error::NotFound(format!("scope {}", request.scope)));
@@ -206,6 +207,22 @@ impl Runtime {
                 .map(|report| Executed::Deploy(Box::new(report))),
             _ => self.execute_run(run, request).await.map(Executed::Run),
         }
+    }
+
+    /// Every `env_var` step's dock, where it is registered here, has the
+    /// `EnvVars` extension: a typed `unsupported` error otherwise, before
+    /// the scope is claimed or any call made. (A dock not registered here
+    /// fails when its step runs, as every step's does.)
+    pub(super) fn check_env_var_docks(&self, blueprint: &Blueprint) -> Result<()> {
+        for (name, def) in &blueprint.steps {
+            if !blueprint::is_env_var(&def.spec) {
+                continue;
+            }
+            if let Ok(dock) = self.docks.require(&def.dock) {
+                env_var::extension(dock.as_ref(), name)?;
+            }
+        }
+        Ok(())
     }
 
     fn check_matches(&self, run: &OperationRun, request: &RunRequest) -> Result<()> {

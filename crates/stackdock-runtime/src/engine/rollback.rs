@@ -51,9 +51,19 @@ impl Runtime {
                     continue;
                 }
             };
+            let env_step = env_var::recorded_step(&state)?;
             let mut record = state.record.clone();
             let sink = StepSink::new(self, ctx, state);
-            match drive::rollback(dock.as_ref(), &mut record, &sink).await {
+            let undone = match &env_step {
+                Some(env_step) => match env_var::extension(dock.as_ref(), step) {
+                    Ok(env) => env_var::deprovision(env, env_step, &mut record, &sink)
+                        .await
+                        .map(|()| true),
+                    Err(e) => Err(e),
+                },
+                None => drive::rollback(dock.as_ref(), &mut record, &sink).await,
+            };
+            match undone {
                 Ok(true) => {
                     deleted.push(step.clone());
                     outcomes.insert(step.clone(), StepOutcome::RolledBack);
