@@ -198,9 +198,19 @@ async fn a_database_url_is_set_on_the_project_kept_and_changed_and_destroyed() {
     assert_eq!(var[0].key, "DATABASE_URL");
     assert_eq!(var[0].environments, ["production", "preview"]);
 
-    // Again: nothing to set, and the plan says so.
+    // Again: nothing to set, and the plan says so — without opening a secret.
+    let decrypts = || async {
+        let query = AuditQuery {
+            operation: Some("decrypt".into()),
+            ..Default::default()
+        };
+        site.store.list_audit(&query).await.unwrap().len()
+    };
+    let opened = decrypts().await;
+    assert!(opened > 0, "the apply opened the password");
     let plan = site.runtime.plan(&bp).await.unwrap();
     assert!(plan.is_empty(), "{plan}");
+    assert_eq!(decrypts().await, opened, "a plan decrypts nothing");
     let sets = site.env_sets().await;
     let again = site
         .runtime
@@ -578,4 +588,166 @@ async fn the_agency_site_example_applies_and_sets_its_database_url() {
         .unwrap();
     assert!(vars[0].sensitive, "{vars:?}");
     assert!(runtime.plan(&bp).await.unwrap().is_empty());
+}
+
+/// The Vercel adapter with its env var set held after it took effect, so a
+/// test can kill the run between the set and its recorded outcome.
+#[derive(Debug)]
+struct ReplyHeld {
+    inner: Arc<dyn DockAdapter>,
+    reply: Arc<tokio::sync::Semaphore>,
+    sets: std::sync::atomic::AtomicUsize,
+}
+
+#[stackdock_core::async_trait]
+impl DockAdapter for ReplyHeld {
+    fn provider(&self) -> &stackdock_core::ProviderInfo {
+        self.inner.provider()
+    }
+    fn dock_id(&self) -> &str {
+        self.inner.dock_id()
+    }
+    fn capabilities(&self) -> stackdock_core::Capabilities {
+        self.inner.capabilities()
+    }
+    async fn check_credentials(&self) -> stackdock_core::Result<()> {
+        self.inner.check_credentials().await
+    }
+    async fn list(
+        &self,
+        kind: ResourceKind,
+        options: &stackdock_core::ListOptions,
+    ) -> stackdock_core::Result<stackdock_core::Page<stackdock_core::Resource>> {
+        self.inner.list(kind, options).await
+    }
+    async fn observe(
+        &self,
+        id: &ResourceId,
+        desired: Option<&stackdock_core::ResourceSpec>,
+    ) -> stackdock_core::Result<stackdock_core::Observation> {
+        self.inner.observe(id, desired).await
+    }
+    async fn create(
+        &self,
+        spec: &stackdock_core::ResourceSpec,
+    ) -> stackdock_core::Result<stackdock_core::Created> {
+        self.inner.create(spec).await
+    }
+    async fn update(
+        &self,
+        id: &ResourceId,
+        spec: &stackdock_core::ResourceSpec,
+    ) -> stackdock_core::Result<stackdock_core::Resource> {
+        self.inner.update(id, spec).await
+    }
+    async fn delete(&self, id: &ResourceId) -> stackdock_core::Result<()> {
+        self.inner.delete(id).await
+    }
+    fn env_vars(&self) -> Option<&dyn stackdock_core::extension::EnvVars> {
+        Some(self)
+    }
+}
+
+#[stackdock_core::async_trait]
+impl stackdock_core::extension::EnvVars for ReplyHeld {
+    async fn list_env_vars(
+        &self,
+        service: &ResourceId,
+    ) -> stackdock_core::Result<Vec<stackdock_core::extension::EnvVar>> {
+        self.inner.require_env_vars()?.list_env_vars(service).await
+    }
+    async fn set_env_vars(
+        &self,
+        service: &ResourceId,
+        vars: &[EnvVarSpec],
+    ) -> stackdock_core::Result<Vec<stackdock_core::extension::EnvVar>> {
+        let stored = self
+            .inner
+            .require_env_vars()?
+            .set_env_vars(service, vars)
+            .await;
+        self.sets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        drop(self.reply.acquire().await.expect("gate open"));
+        stored
+    }
+    async fn delete_env_var(&self, service: &ResourceId, key: &str) -> stackdock_core::Result<()> {
+        self.inner
+            .require_env_vars()?
+            .delete_env_var(service, key)
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_whose_reply_was_lost_is_set_again_on_resume_and_recorded_created() {
+    let site = Site::new().await;
+    let held = Arc::new(ReplyHeld {
+        inner: site.vercel.clone(),
+        reply: Arc::new(tokio::sync::Semaphore::new(0)),
+        sets: Default::default(),
+    });
+    let mut docks = DockRegistry::new();
+    docks.insert(site.pg.clone()).unwrap();
+    docks.insert(held.clone()).unwrap();
+    let runtime = Runtime::new(site.store.clone(), docks)
+        .with_vault(site.vault.clone())
+        .with_retry(stackdock_core::layer::RetryPolicy::none());
+    let bp = blueprint(TEMPLATE, "");
+    let task = {
+        let (runtime, bp) = (runtime.clone(), bp.clone());
+        tokio::spawn(async move { runtime.apply(&bp, "alice", ApplyOptions::keep()).await })
+    };
+    // The variable is set at Vercel; the reply has not come back: kill the run.
+    while held.sets.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    let step = site
+        .store
+        .get_step("site", "database_url")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        step.record.state,
+        stackdock_core::ProvisioningState::Provisioning
+    );
+    let stale = site.store.active_run("site").await.unwrap().unwrap();
+    site.store
+        .finish_run(
+            &stale.id,
+            stackdock_runtime::model::RunStatus::Cancelled,
+            Some("abandoned"),
+            None,
+        )
+        .await
+        .unwrap();
+
+    held.reply.add_permits(1_000);
+    let resumed = runtime
+        .apply(&bp, "alice", ApplyOptions::keep())
+        .await
+        .unwrap();
+    assert!(resumed.succeeded(), "{resumed:?}");
+    assert_eq!(resumed.steps["database_url"], StepOutcome::Created);
+    let project = site.project_id().await;
+    assert_eq!(
+        site.fake.env_values(&project),
+        [site.expected_url("").await],
+        "one variable"
+    );
+    let step = site
+        .store
+        .get_step("site", "database_url")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(step
+        .record
+        .history
+        .iter()
+        .any(|t| t.reason == stackdock_core::provisioning::Reason::Resumed));
+    assert_eq!(step.created_by_run, Some(resumed.run.id.clone()));
+    assert!(step.record.may_delete_on_rollback(), "ours to delete");
 }
