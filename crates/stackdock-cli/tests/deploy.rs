@@ -248,3 +248,55 @@ async fn a_detached_deploy_is_executed_by_a_worker() {
         "{shown}"
     );
 }
+
+/// An `env_var` step on the Vercel dock: planned, set with its value from
+/// the environment of the `apply` process, kept (no-op) and never written to
+/// the state directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_env_var_step_is_planned_set_and_its_value_never_stored() {
+    const API_KEY: &str = "sk-live-7f1c2e9a-never-in-the-state";
+    let fake = FakeVercel::new();
+    let server = fake.start().await;
+    let sd = applied(&server);
+    let text = format!(
+        "{BLUEPRINT}\n[steps.api_key]\ndock = \"vc\"\nspec = {{ kind = \"env_var\", service = \"${{site.id}}\", key = \"API_KEY\", targets = [\"production\"] }}\nsecrets = {{ value = \"env:STACKDOCK_TEST_API_KEY\" }}\n"
+    );
+    let file = sd.file("agency-env.toml", &text);
+    let file = file.to_str().unwrap();
+    insta::assert_snapshot!("env_var_plan_before", sd.ok(&["plan", "-f", file]));
+
+    let out = sd
+        .cmd()
+        .env("STACKDOCK_TEST_API_KEY", API_KEY)
+        .args(["apply", "-f", file])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let status = sd.json(&["status", "agency"]);
+    let project = status["status"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "site")
+        .unwrap()["resource_id"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(fake.env_values(&project), [API_KEY]);
+    insta::assert_snapshot!("env_var_plan_after", sd.ok(&["plan", "-f", file]));
+    // `status --refresh` observes the project, and leaves the variable to
+    // plan / apply (observe does not know it) instead of reporting an error.
+    let refreshed = sd.json(&["status", "agency", "--refresh"]);
+    assert!(refreshed["observed"].get("site").is_some(), "{refreshed}");
+    assert!(
+        refreshed["observed"].get("api_key").is_none(),
+        "{refreshed}"
+    );
+    assert!(!common::contains(&sd.state_bytes(), API_KEY));
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!shown.contains(API_KEY), "{shown}");
+}

@@ -54,7 +54,12 @@ pub(crate) async fn run(ui: &Ui, state: &State, args: &StatusArgs) -> CliResult<
     let mut observed = BTreeMap::new();
     if args.refresh {
         let registry = state.registry(docks.iter().map(String::as_str)).await?;
-        for step in steps.iter().filter(|s| s.holds_resource()) {
+        // An env var step's "resource" is a variable of its web service, not
+        // something `observe` knows: the next apply or reconcile checks it.
+        let observable = |s: &&stackdock_runtime::model::StepState| {
+            s.holds_resource() && s.spec.get("kind").and_then(|k| k.as_str()) != Some("env_var")
+        };
+        for step in steps.iter().filter(observable) {
             let (Some(id), Ok(dock)) = (step.resource_id(), registry.require(&step.dock)) else {
                 continue;
             };
