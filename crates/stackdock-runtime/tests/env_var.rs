@@ -350,6 +350,51 @@ async fn a_variable_removed_behind_our_back_is_set_again_by_reconcile() {
         [site.expected_url("").await]
     );
 
+    // Made sensitive (write-only) with a note: the plan says so, the apply
+    // replaces the variable (an upsert does not change its type).
+    let mut sensitive = bp.clone();
+    let spec = &mut sensitive.steps.get_mut("database_url").unwrap().spec;
+    spec["sensitive"] = true.into();
+    spec["comment"] = "from the db step".into();
+    let plan = site.runtime.plan(&sensitive).await.unwrap();
+    let step = plan
+        .steps
+        .iter()
+        .find(|s| s.step == "database_url")
+        .unwrap();
+    assert_eq!(step.action, PlanAction::Update, "{plan}");
+    assert_eq!(
+        step.changes,
+        ["sensitive: false -> true", "comment changed"],
+        "{plan}"
+    );
+    let report = site
+        .runtime
+        .apply(&sensitive, "alice", ApplyOptions::keep())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.steps["database_url"],
+        StepOutcome::Updated,
+        "{report:?}"
+    );
+    let vars = env.list_env_vars(&service).await.unwrap();
+    assert_eq!((vars.len(), vars[0].sensitive), (1, true), "{vars:?}");
+    assert_eq!(
+        site.fake.env_values(&project),
+        [site.expected_url("").await]
+    );
+    let again = site
+        .runtime
+        .apply(&sensitive, "alice", ApplyOptions::keep())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.steps["database_url"],
+        StepOutcome::Unchanged,
+        "{again:?}"
+    );
+
     // A key renamed in place would orphan the old variable: refused, named.
     let renamed = bp.to_toml().unwrap().replace("DATABASE_URL", "DB_URL");
     let renamed = Blueprint::from_toml(&renamed).unwrap();

@@ -192,10 +192,12 @@ impl Runtime {
     ) -> Result<(Desired, serde_json::Value)> {
         let def = &blueprint.steps[step];
         let parsed = blueprint::EnvVarStep::from_spec(step, &resolved)?;
-        if let Some(set) = loaded.filter(|l| l.holds_resource()) {
-            let before = env_var::recorded_step(set)?;
-            if let Some(before) = before.filter(|b| b.key != parsed.key) {
-                return Err(BlueprintError::InvalidSpec {
+        let recorded_step = match loaded.filter(|l| l.holds_resource()) {
+            Some(set) => env_var::recorded_step(set)?,
+            None => None,
+        };
+        if let Some(before) = recorded_step.as_ref().filter(|b| b.key != parsed.key) {
+            return Err(BlueprintError::InvalidSpec {
                     step: step.to_owned(),
                     reason: format!(
                         "key changed from {} to {} while {} is set; give the step a new name (the old step's variable is then deleted) or destroy it first",
@@ -203,7 +205,6 @@ impl Runtime {
                     ),
                 }
                 .into());
-            }
         }
         let reference = def
             .secrets
@@ -231,6 +232,7 @@ impl Runtime {
                 value,
                 digest,
                 recorded_digest,
+                recorded: recorded_step,
                 dock: def.dock.clone(),
             }),
             recorded,

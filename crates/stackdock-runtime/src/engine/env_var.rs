@@ -41,6 +41,8 @@ pub(super) struct Wanted {
     pub(super) digest: String,
     /// The digest of the value last set, from the step's recorded outputs.
     pub(super) recorded_digest: Option<String>,
+    /// The step as last recorded (its comment and sensitivity as last set).
+    pub(super) recorded: Option<EnvVarStep>,
     pub(super) dock: String,
 }
 
@@ -118,6 +120,14 @@ fn live_with_key(vars: Vec<EnvVar>, key: &str) -> (Vec<EnvVar>, BTreeSet<String>
     (live, targets)
 }
 
+/// Whether the key's live copies must be deleted before the set: they
+/// cover other environments, or are of another sensitivity.
+fn must_replace(want: &Wanted, live: &[EnvVar], live_targets: &BTreeSet<String>) -> bool {
+    let wanted: BTreeSet<&String> = want.step.targets.iter().collect();
+    live_targets.iter().collect::<BTreeSet<_>>() != wanted
+        || live.iter().any(|v| v.sensitive != want.step.sensitive)
+}
+
 /// The dock's env var extension, or a typed `unsupported` error naming the
 /// step: what a blueprint asking a dock without it gets, before any call.
 pub(super) fn extension<'d>(
@@ -157,21 +167,23 @@ fn actor() -> Option<String> {
     CallContext::current().and_then(|c| c.actor)
 }
 
-/// Set the variable (after the intent `to` / `reason` is recorded) and
-/// record it `provisioned` with `done` (and `outcome`, for a create).
+/// Set the variable (its intent already recorded) and record it
+/// `provisioned` with `done`: the reason, and the outcome for a create.
+/// `replace`: delete the key's copies first (other environments, or another
+/// sensitivity, which an upsert does not overwrite).
 async fn set(
     env: &dyn EnvVars,
     want: &Wanted,
     record: &mut ProvisioningRecord,
     sink: &StepSink<'_>,
-    replace_targets: bool,
+    replace: bool,
     done: (Reason, Option<CreateOutcome>),
 ) -> stackdock_core::Result<serde_json::Value> {
     let service = service_id(&want.step);
     let key = &want.step.key;
-    if replace_targets {
-        // An upsert only overwrites the same key *and* environments: drop
-        // the old environments' copies first.
+    if replace {
+        // An upsert only overwrites the same key *and* environments (and
+        // type): drop the old copies first.
         if let Err(e) = env.delete_env_var(&service, key).await {
             return Err(failed(record, sink, e).await);
         }
@@ -203,7 +215,6 @@ pub(super) async fn provision(
     sink: &StepSink<'_>,
 ) -> stackdock_core::Result<serde_json::Value> {
     let key = want.step.key.clone();
-    let wanted_targets: BTreeSet<String> = want.step.targets.iter().cloned().collect();
     // A create whose intent was recorded but whose outcome was not (a dead
     // run, or a failed set whose reply was lost): setting again is an upsert,
     // and whatever is there now is this record's.
@@ -212,9 +223,9 @@ pub(super) async fn provision(
     if unfinished_create {
         let step = Step::new(Reason::Resumed, format!("env var {key} resumed"));
         advance(record, sink, S::Provisioning, step, None).await?;
-        let (_, live_targets) =
+        let (live, live_targets) =
             live_with_key(env.list_env_vars(&service_id(&want.step)).await?, &key);
-        let replace = !live_targets.is_empty() && live_targets != wanted_targets;
+        let replace = !live.is_empty() && must_replace(want, &live, &live_targets);
         let done = (Reason::Created, Some(CreateOutcome::Created));
         return set(env, want, record, sink, replace, done).await;
     }
@@ -239,7 +250,7 @@ pub(super) async fn provision(
         let done = (Reason::Created, Some(CreateOutcome::Created));
         return set(env, want, record, sink, false, done).await;
     }
-    let targets_differ = live_targets != wanted_targets;
+    let replace = must_replace(want, &live, &live_targets);
     if !recorded {
         // There, but not set by this step: adopt it, then set our value
         // (the provider does not show the one it has).
@@ -260,18 +271,22 @@ pub(super) async fn provision(
             Some(outputs(want, &live, None)),
         )
         .await?;
-        return update(env, want, record, sink, targets_differ).await;
+        return update(env, want, record, sink, replace).await;
     }
     let value_changed = want.recorded_digest.as_deref() != Some(want.digest.as_str());
-    if targets_differ || value_changed || record.state != S::Provisioned {
-        if targets_differ && record.state.can_transition_to(S::Drifted) {
+    let described_differently = want
+        .recorded
+        .as_ref()
+        .is_some_and(|r| (r.sensitive, &r.comment) != (want.step.sensitive, &want.step.comment));
+    if replace || value_changed || described_differently || record.state != S::Provisioned {
+        if replace && record.state.can_transition_to(S::Drifted) {
             let step = Step::new(
                 Reason::DriftDetected,
-                format!("env var {key} differs in targets"),
+                format!("env var {key} differs in environments or sensitivity"),
             );
             advance(record, sink, S::Drifted, step, None).await?;
         }
-        return update(env, want, record, sink, targets_differ).await;
+        return update(env, want, record, sink, replace).await;
     }
     Ok(outputs(want, &live, Some(&want.digest)))
 }
@@ -281,7 +296,7 @@ async fn update(
     want: &Wanted,
     record: &mut ProvisioningRecord,
     sink: &StepSink<'_>,
-    replace_targets: bool,
+    replace: bool,
 ) -> stackdock_core::Result<serde_json::Value> {
     let key = &want.step.key;
     let step = Step::new(
@@ -289,15 +304,7 @@ async fn update(
         format!("env var {key}: set requested"),
     );
     advance(record, sink, S::Updating, step, None).await?;
-    set(
-        env,
-        want,
-        record,
-        sink,
-        replace_targets,
-        (Reason::Updated, None),
-    )
-    .await
+    set(env, want, record, sink, replace, (Reason::Updated, None)).await
 }
 
 /// Delete the recorded variable (every copy of its key on its service);
@@ -357,6 +364,16 @@ pub(super) async fn plan(
             live_targets.into_iter().collect::<Vec<_>>().join(","),
             step.targets.join(",")
         ));
+    }
+    if live.iter().any(|v| v.sensitive != step.sensitive) {
+        changes.push(format!(
+            "sensitive: {} -> {}",
+            !step.sensitive, step.sensitive
+        ));
+    }
+    let before = recorded.and_then(|r| recorded_step(r).ok().flatten());
+    if before.is_some_and(|b| b.comment != step.comment) {
+        changes.push("comment changed".into());
     }
     if template_changed {
         changes.push("value: (template changed)".into());
