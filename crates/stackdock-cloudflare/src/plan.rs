@@ -11,12 +11,13 @@
 //! batches on a Free plan.
 //!
 //! Reading is built for big zones: the pages after the first are fetched
-//! in parallel (at most [`PAGES_IN_FLIGHT`] at once) while the earlier ones
-//! are parsed, each page is read straight into typed records borrowing from
-//! its bytes (no JSON tree), and every record is validated once.
+//! in parallel (at most [`PAGES_IN_FLIGHT`] at once), each is decoded on
+//! the blocking pool as soon as it arrives (decoding page 1 never holds
+//! back the request for page 2), straight into typed records borrowing
+//! from its bytes (no JSON tree), and every record is validated once.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -25,6 +26,7 @@ use stackdock_core::{Error, Result};
 use stackdock_dns::model::Zone;
 use stackdock_dns::plan::{plan, Ownership, Plan, PlanOptions, RecordOp};
 use stackdock_http::{Request, Response};
+use tokio::task::JoinSet;
 
 use crate::adapter::body;
 use crate::client::records_path;
@@ -97,9 +99,9 @@ fn unreadable(e: serde_json::Error) -> Error {
 }
 
 /// The records of one listing page that StackDock carries (as `record_parts`).
-fn read_page(body: &[u8], out: &mut Vec<Record>) -> Result<()> {
+fn read_page(body: &[u8]) -> Result<Vec<Record>> {
     let page: Listing<'_> = serde_json::from_slice(body).map_err(unreadable)?;
-    out.reserve(page.result.len());
+    let mut out = Vec::with_capacity(page.result.len());
     for r in page.result {
         let priority = r.priority.map(u16::try_from).transpose();
         let (Ok(priority), Some(content)) = (priority, r.content) else {
@@ -123,7 +125,17 @@ fn read_page(body: &[u8], out: &mut Vec<Record>) -> Result<()> {
             comment,
         });
     }
-    Ok(())
+    Ok(out)
+}
+
+/// Page `page`'s records, decoded on the blocking pool.
+async fn decode(page: u32, response: Response) -> Result<(u32, Vec<Record>)> {
+    let decoding = tokio::task::spawn_blocking(move || read_page(&response.body));
+    Ok((page, decoding.await.map_err(task_failed)??))
+}
+
+fn task_failed(e: tokio::task::JoinError) -> Error {
+    Error::internal(format!("record listing task failed: {e}"))
 }
 
 impl CloudflareClient {
@@ -134,32 +146,29 @@ impl CloudflareClient {
             .operation("list dns records")
     }
 
-    /// Every record of zone `zone_id`: page 1, then the others in parallel
-    /// while the pages before them are parsed.
+    /// Every record of zone `zone_id`, in page order: page 1, then the
+    /// others at most [`PAGES_IN_FLIGHT`] at once. Pages are decoded on the
+    /// blocking pool, so decoding one never holds back another's request.
     async fn all_records(&self, zone_id: &str) -> Result<Vec<Record>> {
         let first = self.rest.http().send(self.records_page(zone_id, 1)).await?;
         let count: PageCount = serde_json::from_slice(&first.body).map_err(unreadable)?;
         let total = count.result_info.map_or(1, |i| i.total_pages.max(1));
-        let mut pending = VecDeque::new();
-        let mut next = 2;
-        let mut records = Vec::new();
-        let mut body = Some(first);
+        let mut pages: Vec<Vec<Record>> = (0..total).map(|_| Vec::new()).collect();
+        let mut tasks = JoinSet::new(); // dropped on error: the rest are aborted
+        tasks.spawn(decode(1, first));
+        let (mut next, mut fetching) = (2, 0);
         loop {
-            while next <= total && pending.len() < PAGES_IN_FLIGHT {
+            while next <= total && fetching < PAGES_IN_FLIGHT {
                 let (http, req) = (self.rest.http().clone(), self.records_page(zone_id, next));
-                pending.push_back(tokio::spawn(async move { http.send(req).await }));
-                next += 1;
+                tasks.spawn(async move { decode(next, http.send(req).await?).await });
+                (next, fetching) = (next + 1, fetching + 1);
             }
-            if let Some(page) = body.take() {
-                read_page(&page.body, &mut records)?;
-            }
-            let Some(task) = pending.pop_front() else {
-                return Ok(records);
+            let Some(done) = tasks.join_next().await else {
+                return Ok(pages.into_iter().flatten().collect());
             };
-            let page: Result<Response> = task
-                .await
-                .map_err(|e| Error::internal(format!("record listing task failed: {e}")))?;
-            body = Some(page?);
+            let (page, records) = done.map_err(task_failed)??;
+            fetching -= usize::from(page > 1);
+            pages[page as usize - 1] = records;
         }
     }
 
@@ -182,8 +191,9 @@ impl CloudflareClient {
             options = options.with_ownership(Ownership::Marked(self.marker.clone()));
         }
         let plan = plan(&desired, Some(&actual), &options)?;
-        drop(actual);
         let batches = self.batches(&plan.record_ops(), &records);
+        // Freeing two copies of a big zone is work nobody waits for.
+        tokio::task::spawn_blocking(move || drop((actual, records)));
         Ok(ZonePlan {
             plan,
             batches,
@@ -241,12 +251,20 @@ impl CloudflareClient {
 
     /// Send the plan's batches in order; returns how many requests it took.
     pub async fn apply_zone(&self, zone_plan: &ZonePlan) -> Result<usize> {
-        for batch in &zone_plan.batches {
-            let path = format!("{}/batch", records_path(&zone_plan.zone_id, None));
-            let req = Request::post(path)
+        let path = format!("{}/batch", records_path(&zone_plan.zone_id, None));
+        let request = |batch| {
+            Request::post(&path)
                 .json(batch)
-                .operation("batch dns records");
-            self.rest.http().send_empty(req).await?;
+                .operation("batch dns records")
+        };
+        let mut requests = zone_plan.batches.iter().map(request);
+        let mut next = requests.next();
+        while let Some(req) = next {
+            // The next body is serialised while this one is in flight.
+            let (sent, following) =
+                tokio::join!(self.rest.http().send_empty(req), async { requests.next() });
+            sent?;
+            next = following;
         }
         Ok(zone_plan.batches.len())
     }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{client, fake};
-use serde_json::json;
+use serde_json::{json, Value};
 use stackdock_core::dns::RecordData;
 use stackdock_core::ErrorKind;
 use stackdock_dns::model::Zone;
@@ -224,4 +224,95 @@ async fn an_invalid_desired_zone_fails_before_any_call() {
         "{err}"
     );
     assert_eq!(fake.requests(), Vec::new(), "no call for bad input");
+}
+
+/// A Cloudflare-shaped server whose zone `pages.example` lists `pages`
+/// (record lists, page 1 first), page `slow` answered 300 ms late.
+async fn paged_server(pages: &[Value], slow: usize) -> wiremock::MockServer {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    let server = wiremock::MockServer::start().await;
+    let envelope = |result: Value, page: usize, total: usize| {
+        let info = json!({ "page": page, "per_page": 5000, "count": 1, "total_count": total, "total_pages": total });
+        json!({ "success": true, "errors": [], "messages": [], "result": result, "result_info": info })
+    };
+    let zone = json!([{ "id": "023e105f4ecef8ad9ca31a8372d0c353", "name": "pages.example", "status": "active" }]);
+    Mock::given(method("GET"))
+        .and(path("/zones"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(envelope(zone, 1, 1)))
+        .mount(&server)
+        .await;
+    for (i, records) in pages.iter().enumerate() {
+        let delay = std::time::Duration::from_millis(if i + 1 == slow { 300 } else { 0 });
+        let body = envelope(records.clone(), i + 1, pages.len());
+        Mock::given(method("GET"))
+            .and(path("/zones/023e105f4ecef8ad9ca31a8372d0c353/dns_records"))
+            .and(query_param("page", (i + 1).to_string()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(body)
+                    .set_delay(delay),
+            )
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
+fn listed(id: u32, name: &str, content: &str, ttl: u32) -> Value {
+    json!({
+        "id": format!("{id:032x}"), "name": name, "type": "A", "content": content,
+        "proxiable": true, "proxied": false, "ttl": ttl, "settings": {}, "meta": {},
+        "comment": MARKER, "tags": [],
+        "created_on": "2026-12-06T10:00:00Z", "modified_on": "2026-12-06T10:00:00Z",
+    })
+}
+
+#[tokio::test]
+async fn pages_are_joined_in_page_order_whatever_order_they_arrive_in() {
+    // One set spread over pages 2 and 3 with two TTLs: the set's TTL is its
+    // first record's, so reading pages in arrival order would plan
+    // differently depending on which page came back first.
+    let pages = [
+        json!([listed(1, "api.pages.example", "192.0.2.3", 300)]),
+        json!([listed(2, "www.pages.example", "192.0.2.1", 300)]),
+        json!([listed(3, "www.pages.example", "192.0.2.2", 600)]),
+    ];
+    let mut desired = Zone::new("pages.example").unwrap();
+    for (name, last) in [("api", 3), ("www", 1), ("www", 2)] {
+        desired.add(name, 300, a(last)).unwrap();
+    }
+    let mut plans = Vec::new();
+    for slow in [2, 3] {
+        let server = paged_server(&pages, slow).await;
+        let zone_plan = client(&server.uri())
+            .plan_zone(&desired, &PlanOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(server.received_requests().await.unwrap().len(), 4);
+        plans.push((zone_plan.plan, zone_plan.batches));
+    }
+    assert_eq!(plans[0], plans[1], "slow page 2 vs slow page 3");
+    assert!(plans[0].0.is_empty(), "{}", plans[0].0);
+}
+
+#[tokio::test]
+async fn an_unreadable_page_fails_the_plan_as_an_invalid_response() {
+    let pages = [
+        json!([listed(1, "api.pages.example", "192.0.2.3", 300)]),
+        json!([{ "id": 7, "name": ["not", "a", "name"] }]),
+        json!([listed(3, "www.pages.example", "192.0.2.2", 300)]),
+    ];
+    let server = paged_server(&pages, 0).await;
+    let mut desired = Zone::new("pages.example").unwrap();
+    desired.add("api", 300, a(3)).unwrap();
+    let err = client(&server.uri())
+        .plan_zone(&desired, &PlanOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidResponse), "{err}");
+    let batches = (server.received_requests().await.unwrap().into_iter())
+        .filter(|r| r.method.as_str() != "GET")
+        .count();
+    assert_eq!(batches, 0, "a plan sends no change");
 }
