@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{Row, SqlitePool};
 use stackdock_core::provisioning::sanitize_message;
@@ -23,6 +24,9 @@ use crate::model::{
     StartOutcome, StepState,
 };
 use crate::{Error, Result};
+use group_commit::GroupCommit;
+
+mod group_commit;
 
 /// The file name inside a state directory.
 pub const STATE_FILE: &str = "stackdock-state.db";
@@ -116,6 +120,8 @@ pub struct SqliteStore {
     /// (1 ms, 2 ms, 5 ms, … up to 100 ms) between retries of a locked file.
     writer: SqlitePool,
     path: PathBuf,
+    /// Step writes queued behind the writer, committed together.
+    group: std::sync::Arc<GroupCommit>,
     /// Wakes idle workers of this process when a run becomes claimable
     /// (workers of other processes poll).
     work: std::sync::Arc<tokio::sync::Notify>,
@@ -156,6 +162,7 @@ impl SqliteStore {
             pool,
             writer,
             path,
+            group: Default::default(),
             work: Default::default(),
         })
     }
@@ -343,9 +350,23 @@ macro_rules! upsert_step {
 const UPSERT_STEP: &str = upsert_step!();
 
 /// Note that run ?1 touched step ?2 (in the order first touched).
-const NOTE_RUN_STEP: &str = "INSERT INTO run_steps (run_id, step, seq) \
-     VALUES (?1, ?2, (SELECT COUNT(*) FROM run_steps WHERE run_id = ?1)) \
-     ON CONFLICT DO NOTHING";
+///
+/// `seq` grows over the whole table (the largest rowid + 1: one b-tree
+/// seek), so a run's steps sort in the order they were noted. It was a
+/// count of the run's rows so far, which made a run's n-th step count n
+/// rows.
+macro_rules! note_run_step {
+    ($run:literal, $step:literal) => {
+        concat!(
+            "INSERT INTO run_steps (run_id, step, seq) VALUES (",
+            $run,
+            ", ",
+            $step,
+            ", (SELECT IFNULL(MAX(rowid), 0) + 1 FROM run_steps)) ON CONFLICT DO NOTHING"
+        )
+    };
+}
+const NOTE_RUN_STEP: &str = note_run_step!("?1", "?2");
 
 fn lease_lost(lease: &Lease) -> Error {
     Error::LeaseLost {
@@ -359,25 +380,21 @@ fn id_text(id: &ResourceId) -> String {
 }
 
 /// One step write as a single script: the step's state, then (when asked)
-/// the run that touched it and the audit entry. Parameters are plain `?`s,
-/// bound in the order they appear across the statements.
+/// the run that touched it and the audit entry, between `$begin` and
+/// `$end`. Parameters are plain `?`s, bound in the order they appear across
+/// the statements.
 macro_rules! step_script {
-    ($($part:expr),*) => {
-        concat!(
-            "BEGIN IMMEDIATE; ",
-            upsert_step!(),
-            "; ",
-            $($part,)*
-            "COMMIT;"
-        )
+    ($begin:expr, $end:expr $(, $part:expr)*) => {
+        concat!($begin, upsert_step!(), "; ", $($part,)* $end)
     };
 }
-/// Parameters: run id, step, run id; then updated at, run id.
+/// Parameters: run id, step; then updated at, run id.
 macro_rules! run_part {
     () => {
-        "INSERT INTO run_steps (run_id, step, seq) \
-         VALUES (?, ?, (SELECT COUNT(*) FROM run_steps WHERE run_id = ?)) ON CONFLICT DO NOTHING; \
-         UPDATE runs SET updated_at = ? WHERE id = ?; "
+        concat!(
+            note_run_step!("?", "?"),
+            "; UPDATE runs SET updated_at = ? WHERE id = ?; "
+        )
     };
 }
 macro_rules! audit_part {
@@ -386,21 +403,111 @@ macro_rules! audit_part {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?); "
     };
 }
-/// The four step scripts, by (notes a run, appends an audit entry).
-const STEP_SCRIPTS: [[&str; 2]; 2] = [
-    [step_script!(), step_script!(audit_part!())],
-    [
-        step_script!(run_part!()),
-        step_script!(run_part!(), audit_part!()),
-    ],
-];
+/// The step scripts of one write, by (notes a run, appends an audit entry).
+macro_rules! step_scripts {
+    ($begin:expr, $end:expr) => {
+        [
+            [
+                step_script!($begin, $end),
+                step_script!($begin, $end, audit_part!()),
+            ],
+            [
+                step_script!($begin, $end, run_part!()),
+                step_script!($begin, $end, run_part!(), audit_part!()),
+            ],
+        ]
+    };
+}
+/// A write committed alone: its own transaction.
+const STEP_SCRIPTS: [[&str; 2]; 2] = step_scripts!("BEGIN IMMEDIATE; ", "COMMIT;");
+/// A write in a group commit: a savepoint inside the group's transaction,
+/// so a failing write is undone alone.
+const GROUPED_STEP_SCRIPTS: [[&str; 2]; 2] =
+    step_scripts!("SAVEPOINT step_write; ", "RELEASE step_write;");
+
+/// A step write, owned: what [`GroupCommit`] queues.
+#[derive(Debug)]
+struct StepWrite {
+    scope: String,
+    step: String,
+    dock: String,
+    resource_id: Option<String>,
+    live: bool,
+    state: &'static str,
+    body: String,
+    updated_at: String,
+    /// The run that touched the step, and when.
+    run: Option<(RunId, String)>,
+    audit: Option<AuditEntry>,
+}
+
+impl StepWrite {
+    fn new(state: &StepState, run: Option<&RunId>, audit: Option<&AuditEntry>) -> Result<Self> {
+        Ok(StepWrite {
+            scope: state.scope.clone(),
+            step: state.step.clone(),
+            dock: state.dock.clone(),
+            resource_id: state.resource_id().map(id_text),
+            live: state.holds_resource(),
+            state: state.record.state.as_str(),
+            body: serde_json::to_string(state).map_err(Error::store)?,
+            updated_at: ts(state.updated_at),
+            run: run.map(|run| (run.clone(), ts(Utc::now()))),
+            audit: audit.cloned(),
+        })
+    }
+
+    /// The write as one script: alone (its own transaction) or grouped
+    /// (a savepoint in the group's).
+    fn query(&self, grouped: bool) -> sqlx::query::Query<'_, sqlx::Sqlite, SqliteArguments<'_>> {
+        let scripts = if grouped {
+            &GROUPED_STEP_SCRIPTS
+        } else {
+            &STEP_SCRIPTS
+        };
+        let script = scripts[usize::from(self.run.is_some())][usize::from(self.audit.is_some())];
+        let mut query = sqlx::query(script)
+            .bind(self.scope.as_str())
+            .bind(self.step.as_str())
+            .bind(self.dock.as_str())
+            .bind(self.resource_id.as_deref())
+            .bind(self.live)
+            .bind(self.state)
+            .bind(self.body.as_str())
+            .bind(self.updated_at.as_str());
+        if let Some((run, at)) = &self.run {
+            query = query
+                .bind(run.as_str())
+                .bind(self.step.as_str())
+                .bind(at.as_str())
+                .bind(run.as_str());
+        }
+        if let Some(e) = &self.audit {
+            query = query
+                .bind(ts(e.at))
+                .bind(e.actor.as_str())
+                .bind(e.org.as_deref())
+                .bind(e.scope.as_deref())
+                .bind(e.dock.as_deref())
+                .bind(e.resource.as_deref())
+                .bind(e.operation.as_str())
+                .bind(e.outcome.as_str())
+                .bind(e.reason.as_deref())
+                .bind(e.run_id.as_ref().map(RunId::as_str))
+                .bind(e.message.as_deref().map(sanitize_message));
+        }
+        query
+    }
+}
 
 impl SqliteStore {
-    /// Write a step's state, note `run`, append `audit`: one transaction,
-    /// sent to the writer as one script (one round trip, one commit).
+    /// Write a step's state, note `run`, append `audit`: one transaction of
+    /// its own, or a savepoint in a group commit with the writes queued
+    /// behind the writer meanwhile (see [`GroupCommit`]); either way
+    /// committed (`synchronous = FULL`) before this returns.
     ///
-    /// The script runs in a task of its own, so it always runs to its
-    /// `COMMIT` (or is rolled back) even when the caller is dropped half-way
+    /// The write runs in a task of its own, so it always runs to its
+    /// commit (or is rolled back) even when the caller is dropped half-way
     /// — a cancelled caller can never leave the writer inside a transaction.
     /// Returns the audit entry's sequence number.
     async fn write_step(
@@ -409,52 +516,8 @@ impl SqliteStore {
         run: Option<&RunId>,
         audit: Option<&AuditEntry>,
     ) -> Result<i64> {
-        let body = serde_json::to_string(state).map_err(Error::store)?;
-        let script = STEP_SCRIPTS[usize::from(run.is_some())][usize::from(audit.is_some())];
-        let mut query = sqlx::query(script)
-            .bind(state.scope.clone())
-            .bind(state.step.clone())
-            .bind(state.dock.clone())
-            .bind(state.resource_id().map(id_text))
-            .bind(state.holds_resource())
-            .bind(state.record.state.as_str())
-            .bind(body)
-            .bind(ts(state.updated_at));
-        if let Some(run) = run {
-            query = query
-                .bind(run.as_str().to_owned())
-                .bind(state.step.clone())
-                .bind(run.as_str().to_owned())
-                .bind(ts(Utc::now()))
-                .bind(run.as_str().to_owned());
-        }
-        if let Some(e) = audit {
-            query = query
-                .bind(ts(e.at))
-                .bind(e.actor.clone())
-                .bind(e.org.clone())
-                .bind(e.scope.clone())
-                .bind(e.dock.clone())
-                .bind(e.resource.clone())
-                .bind(e.operation.clone())
-                .bind(e.outcome.as_str())
-                .bind(e.reason.clone())
-                .bind(e.run_id.as_ref().map(|r| r.as_str().to_owned()))
-                .bind(e.message.as_deref().map(sanitize_message));
-        }
-        let writer = self.writer.clone();
-        let written = tokio::spawn(async move {
-            let mut conn = writer.acquire().await?;
-            match query.execute(&mut *conn).await {
-                Ok(done) => Ok(done.last_insert_rowid()),
-                Err(error) => {
-                    // A statement failed inside the script: end its transaction
-                    // (an error when SQLite already did is fine).
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                    Err(Error::from(error))
-                }
-            }
-        });
+        let write = StepWrite::new(state, run, audit)?;
+        let written = tokio::spawn(self.group.clone().write(self.writer.clone(), write));
         written
             .await
             .map_err(|e| Error::store(format!("step write did not finish: {e}")))?
