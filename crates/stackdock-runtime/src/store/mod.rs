@@ -187,7 +187,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The default makes the two writes one after the other, the step
     /// first; the SQLite store uses one transaction (one commit per
     /// transition is what keeps an apply close to the raw cost of its
-    /// durable writes), so does the PostgreSQL store; [`FencedStore`]
+    /// durable writes; writes queued behind its writer share one group
+    /// commit, each still durable before it returns), so does the
+    /// PostgreSQL store; [`FencedStore`]
     /// keeps the default for now (a fenced step write, then the entry).
     async fn put_step_audited(
         &self,
