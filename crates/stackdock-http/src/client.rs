@@ -574,12 +574,12 @@ async fn read_capped(
     if response.content_length().is_some_and(|n| n > limit) {
         return Err(AttemptError::TooLarge { limit });
     }
-    // Trust Content-Length only as a capacity hint, bounded: it can lie.
-    let hint = response
-        .content_length()
-        .unwrap_or(0)
-        .min(limit)
-        .min(1 << 20);
+    // Content-Length (at most `limit`, already checked) sizes the buffer
+    // once: growing it by doubling copies the body four times over for a
+    // 10 MB zone and leaves the smaller buffers behind in the heap (+4 MiB
+    // of resident memory). A Content-Length that lies costs address space
+    // only: pages the body never reaches are never touched.
+    let hint = response.content_length().unwrap_or(0).min(limit);
     let mut body = bytes::BytesMut::with_capacity(hint as usize);
     while let Some(chunk) = response
         .chunk()
