@@ -267,14 +267,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
     async fn apply_checked(&self, zone: &Zone, changes: Vec<Change>) -> Result<()> {
         let mut after = zone.clone();
         for c in &changes {
-            match c {
-                Change::Delete(s) => {
-                    after.rrsets.remove(&s.key());
-                }
-                Change::Add(s) | Change::Update { after: s, .. } => {
-                    after.insert(s.clone());
-                }
-            }
+            c.apply_to(&mut after);
         }
         after.validate()?;
         self.backend.apply_changes(&zone.name, &changes).await
@@ -445,10 +438,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
             )));
         };
         let after = before.clone().owned_by(self.options.owner.clone());
-        let change = Change::Update {
-            before: before.clone(),
-            after,
-        };
+        let change = Change::update(before.clone(), after);
         self.backend.apply_changes(&zone.name, &[change]).await
     }
 
@@ -498,7 +488,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 Some(before) if before.records == after.records => None,
                 Some(before) => {
                     self.check_set_owner(&before)?;
-                    Some(Change::Update { before, after })
+                    Some(Change::update(before, after))
                 }
                 None => Some(Change::Add(after)),
             };
@@ -591,10 +581,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
                 after.records.push(data.clone());
                 crate::model::sort_records(&mut after.records);
                 after.ttl = s.ttl.unwrap_or(existing.ttl);
-                Change::Update {
-                    before: existing.clone(),
-                    after,
-                }
+                Change::update(existing.clone(), after)
             }
             None => Change::Add(new.clone().owned_by(self.options.owner.clone())),
         })
@@ -632,19 +619,13 @@ impl<B: DnsBackend> DnsAdapter<B> {
             if after == old_set {
                 return Ok(self.record_resource(&zone, &old_set, &data));
             }
-            changes.push(Change::Update {
-                before: old_set,
-                after: after.clone(),
-            });
+            changes.push(Change::update(old_set, after.clone()));
             after
         } else {
             changes.push(if remaining.records.is_empty() {
                 Change::Delete(old_set)
             } else {
-                Change::Update {
-                    before: old_set,
-                    after: remaining,
-                }
+                Change::update(old_set, remaining)
             });
             match zone.rrsets.get(&new.key()) {
                 Some(existing) => {
@@ -653,10 +634,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
                     after.records.push(data.clone());
                     crate::model::sort_records(&mut after.records);
                     after.ttl = s.ttl.unwrap_or(existing.ttl);
-                    changes.push(Change::Update {
-                        before: existing.clone(),
-                        after: after.clone(),
-                    });
+                    changes.push(Change::update(existing.clone(), after.clone()));
                     after
                 }
                 None => {
@@ -706,7 +684,7 @@ impl<B: DnsBackend> DnsAdapter<B> {
         let change = if after.records.is_empty() {
             Change::Delete(set)
         } else {
-            Change::Update { before: set, after }
+            Change::update(set, after)
         };
         self.apply_checked(&zone, vec![change]).await
     }

@@ -157,18 +157,38 @@ impl PlanOptions {
 pub enum Change {
     /// Create a set that does not exist.
     Add(RecordSet),
-    /// Replace a set's TTL, records or marker.
+    /// Replace a set's TTL, records or marker. Boxed: a change is the size
+    /// of one set, and a zone's plan (50,000 adds) is a vector of them.
     Update {
         /// The set as it is.
-        before: RecordSet,
+        before: Box<RecordSet>,
         /// The set as it will be.
-        after: RecordSet,
+        after: Box<RecordSet>,
     },
     /// Remove a set.
     Delete(RecordSet),
 }
 
 impl Change {
+    /// An update of `before` to `after`.
+    ///
+    /// ```
+    /// use stackdock_core::dns::RecordData;
+    /// use stackdock_dns::model::RecordSet;
+    /// use stackdock_dns::plan::Change;
+    /// let a = |last| vec![RecordData::A { address: [192, 0, 2, last].into() }];
+    /// let before = RecordSet::new("example.com", "www", 300, a(1)).unwrap();
+    /// let after = RecordSet::new("example.com", "www", 300, a(2)).unwrap();
+    /// let change = Change::update(before, after.clone());
+    /// assert_eq!(change.after(), Some(&after));
+    /// ```
+    pub fn update(before: RecordSet, after: RecordSet) -> Change {
+        Change::Update {
+            before: Box::new(before),
+            after: Box::new(after),
+        }
+    }
+
     /// The key of the set changed.
     pub fn key(&self) -> RecordSetKey {
         match self {
@@ -183,6 +203,27 @@ impl Change {
             Change::Add(s) => Some(s),
             Change::Update { after, .. } => Some(after),
             Change::Delete(_) => None,
+        }
+    }
+
+    /// Make this change to `zone` (in memory, unvalidated).
+    ///
+    /// ```
+    /// use stackdock_core::dns::RecordData;
+    /// use stackdock_dns::model::{RecordSet, Zone};
+    /// use stackdock_dns::plan::Change;
+    /// let a = vec![RecordData::A { address: [192, 0, 2, 1].into() }];
+    /// let mut zone = Zone::new("example.com").unwrap();
+    /// let set = RecordSet::new("example.com", "www", 300, a).unwrap();
+    /// Change::Add(set.clone()).apply_to(&mut zone);
+    /// assert_eq!(zone.get("www.example.com", set.rtype), Some(&set));
+    /// Change::Delete(set.clone()).apply_to(&mut zone);
+    /// assert!(zone.rrsets.is_empty());
+    /// ```
+    pub fn apply_to(&self, zone: &mut Zone) {
+        match self.after() {
+            Some(set) => drop(zone.insert(set.clone())),
+            None => drop(zone.rrsets.remove(&self.key())),
         }
     }
 }
@@ -299,7 +340,7 @@ impl Plan {
             let (before, after) = match change {
                 Change::Add(set) => (None, Some(set)),
                 Change::Delete(set) => (Some(set), None),
-                Change::Update { before, after } => (Some(before), Some(after)),
+                Change::Update { before, after } => (Some(&**before), Some(&**after)),
             };
             if let Some(b) = before {
                 let restamp = after.filter(|a| a.ttl != b.ttl || a.owner != b.owner);
@@ -445,8 +486,11 @@ fn check_options(options: &PlanOptions) -> Result<()> {
 /// found while it is read so that it need not hold them: a no-op plan of a
 /// 50,000-set zone then holds one zone, not two.
 pub(crate) struct Unchanged<'a> {
-    /// The desired sets in key order, and whether each was found unchanged.
-    wanted: Vec<(&'a RecordSetKey, &'a RecordSet, bool)>,
+    /// The desired keys in key order (a set is looked up by its key).
+    wanted: Vec<&'a RecordSetKey>,
+    /// Whether the desired set at each index was found unchanged, one bit each.
+    seen: Vec<u64>,
+    desired: &'a Zone,
     marker: Option<&'a str>,
     /// Records of the sets left out (they count for the safety threshold).
     records: usize,
@@ -456,7 +500,9 @@ impl<'a> Unchanged<'a> {
     /// For planning towards `desired` (validated) with `options`.
     pub(crate) fn new(desired: &'a Zone, options: &'a PlanOptions) -> Self {
         Unchanged {
-            wanted: desired.rrsets.iter().map(|(k, s)| (k, s, false)).collect(),
+            wanted: desired.rrsets.keys().collect(),
+            seen: vec![0; desired.rrsets.len().div_ceil(64)],
+            desired,
             marker: options.ownership.marker(),
             records: 0,
         }
@@ -466,17 +512,24 @@ impl<'a> Unchanged<'a> {
     /// planner needs nothing more of it (the rule of [`plan`]'s no-op case).
     pub(crate) fn skip(&mut self, have: &RecordSet) -> bool {
         let at = (have.name.as_str(), have.rtype);
-        let found = (self.wanted).binary_search_by(|(k, _, _)| (k.name.as_str(), k.rtype).cmp(&at));
+        let found = (self.wanted).binary_search_by(|k| (k.name.as_str(), k.rtype).cmp(&at));
         let Ok(i) = found else {
             return false;
         };
-        let (_, want, seen) = &mut self.wanted[i];
+        let want = &self.desired.rrsets[self.wanted[i]];
         if !(same_served_data(have, want) && have.owner.as_deref() == self.marker) {
             return false;
         }
-        *seen = true;
+        self.seen[i / 64] |= 1 << (i % 64);
         self.records += have.len();
         true
+    }
+
+    /// Whether the desired set at index `i` (key order) was found unchanged.
+    fn left_out(&self, i: usize) -> bool {
+        self.seen
+            .get(i / 64)
+            .is_some_and(|bits| bits & (1 << (i % 64)) != 0)
     }
 }
 
@@ -534,7 +587,7 @@ pub(crate) fn plan_validated_with(
     let mut unowned = Vec::new();
     // Both maps are sorted by key: walk them side by side (one comparison
     // per step, not a lookup per set: zones of 50,000 sets).
-    let left_out = |i: usize| unchanged.is_some_and(|u| u.wanted.get(i).is_some_and(|w| w.2));
+    let left_out = |i: usize| unchanged.is_some_and(|u| u.left_out(i));
     let mut wanted = 0;
     let mut wants = desired.rrsets.iter().peekable();
     let mut haves = actual.rrsets.iter().peekable();
@@ -571,10 +624,7 @@ pub(crate) fn plan_validated_with(
                     unowned.push(key.to_string());
                     continue;
                 }
-                updates.push(Change::Update {
-                    before: have.clone(),
-                    after: stored(want),
-                });
+                updates.push(Change::update(have.clone(), stored(want)));
             }
         }
     }
@@ -686,6 +736,13 @@ mod tests {
             s.owner = owner.map(str::to_owned);
         }
         z
+    }
+
+    #[test]
+    fn a_change_is_the_size_of_one_set() {
+        // A new zone's plan holds one change per set (50,000 for a big
+        // zone): an update's two sets are boxed so that adds stay small.
+        assert!(std::mem::size_of::<Change>() <= std::mem::size_of::<RecordSet>() + 8);
     }
 
     #[test]
@@ -872,10 +929,7 @@ mod tests {
             let p = plan(&desired, Some(&actual), &PlanOptions::default().forced()).unwrap();
             let mut result = actual.clone();
             for c in &p.changes {
-                match c {
-                    Change::Delete(s) => { result.rrsets.remove(&s.key()); }
-                    Change::Add(s) | Change::Update { after: s, .. } => { result.insert(s.clone()); }
-                }
+                c.apply_to(&mut result);
             }
             let expected = build(&want, Some(DEFAULT_OWNER));
             prop_assert_eq!(result, expected);

@@ -222,14 +222,7 @@ impl DnsBackend for ZoneFileBackend {
                 .ok_or_else(|| Error::not_found(format!("zone {name}")))?;
             let previous = zone.serial().unwrap_or(0);
             for change in &changes {
-                match change {
-                    Change::Delete(set) => {
-                        zone.rrsets.remove(&set.key());
-                    }
-                    Change::Add(set) | Change::Update { after: set, .. } => {
-                        zone.insert(set.clone());
-                    }
-                }
+                change.apply_to(&mut zone);
             }
             zone.validate()?;
             Self::bump_serial(&mut zone, previous);
