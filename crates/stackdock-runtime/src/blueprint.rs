@@ -731,15 +731,21 @@ pub(crate) fn resolve(
             if refs.len() == 1 && s.len() == refs[0].len() + 3 {
                 lookup(refs[0])?
             } else {
-                let mut text = s.clone();
+                // One pass over the template: an output that itself holds
+                // `${...}` text is copied as it is, never expanded again.
+                let mut text = String::with_capacity(s.len());
+                let mut rest = s.as_str();
                 for r in refs {
-                    let v = lookup(r)?;
-                    let v = match v {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    text = text.replacen(&format!("${{{r}}}"), &v, 1);
+                    let marker = format!("${{{r}}}");
+                    let (before, after) = rest.split_once(&marker).unwrap_or((rest, ""));
+                    text.push_str(before);
+                    match lookup(r)? {
+                        Value::String(v) => text.push_str(&v),
+                        other => text.push_str(&other.to_string()),
+                    }
+                    rest = after;
                 }
+                text.push_str(rest);
                 Value::String(text)
             }
         }
@@ -832,5 +838,32 @@ impl BlueprintBuilder {
     pub fn build(self) -> Result<Blueprint, BlueprintError> {
         self.blueprint.validate()?;
         Ok(self.blueprint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_holding_reference_text_is_not_expanded_again() {
+        let outputs = BTreeMap::from([
+            ("a".to_owned(), serde_json::json!({ "x": "${b.y}" })),
+            ("b".to_owned(), serde_json::json!({ "y": "B" })),
+        ]);
+        let template = serde_json::json!("${a.x}-${b.y}");
+        let resolved = resolve("c", &template, &outputs).unwrap();
+        assert_eq!(resolved, serde_json::json!("${b.y}-B"));
+    }
+
+    #[test]
+    fn references_resolve_in_order_with_text_between() {
+        let outputs = BTreeMap::from([(
+            "db".to_owned(),
+            serde_json::json!({ "host": "h", "port": 5432 }),
+        )]);
+        let template = serde_json::json!("pg://${db.host}:${db.port}/x");
+        let resolved = resolve("c", &template, &outputs).unwrap();
+        assert_eq!(resolved, serde_json::json!("pg://h:5432/x"));
     }
 }
