@@ -146,10 +146,10 @@ impl CloudflareClient {
             .operation("list dns records")
     }
 
-    /// Every record of zone `zone_id`, in page order: page 1, then the
+    /// Every record of zone `zone_id`, page by page: page 1, then the
     /// others at most [`PAGES_IN_FLIGHT`] at once. Pages are decoded on the
     /// blocking pool, so decoding one never holds back another's request.
-    async fn all_records(&self, zone_id: &str) -> Result<Vec<Record>> {
+    async fn all_records(&self, zone_id: &str) -> Result<Vec<Vec<Record>>> {
         let first = self.rest.http().send(self.records_page(zone_id, 1)).await?;
         let count: PageCount = serde_json::from_slice(&first.body).map_err(unreadable)?;
         let total = count.result_info.map_or(1, |i| i.total_pages.max(1));
@@ -164,7 +164,7 @@ impl CloudflareClient {
                 (next, fetching) = (next + 1, fetching + 1);
             }
             let Some(done) = tasks.join_next().await else {
-                return Ok(pages.into_iter().flatten().collect());
+                return Ok(pages); // not concatenated: that would copy every record
             };
             let (page, records) = done.map_err(task_failed)??;
             fetching -= usize::from(page > 1);
@@ -184,6 +184,7 @@ impl CloudflareClient {
             &desired.name,
             records
                 .iter()
+                .flatten()
                 .map(|r| (r.name.clone(), r.ttl, r.data.clone(), r.comment.clone())),
         )?;
         let mut options = options.clone();
@@ -203,7 +204,7 @@ impl CloudflareClient {
 
     /// The batch bodies of `ops`, `batch_size` a request; record ids are
     /// looked up only for the records deleted or restamped.
-    fn batches(&self, ops: &[RecordOp<'_>], records: &[Record]) -> Vec<Value> {
+    fn batches(&self, ops: &[RecordOp<'_>], records: &[Vec<Record>]) -> Vec<Value> {
         let mut ids: HashMap<(&str, &RecordData), Option<&str>> = HashMap::new();
         for op in ops {
             if let RecordOp::Delete { name, data } | RecordOp::Restamp { name, data, .. } = *op {
@@ -211,7 +212,7 @@ impl CloudflareClient {
             }
         }
         if !ids.is_empty() {
-            for r in records {
+            for r in records.iter().flatten() {
                 if let Some(id) = ids.get_mut(&(r.name.as_str(), &r.data)) {
                     *id = Some(r.id.as_str());
                 }
