@@ -1,248 +1,24 @@
 //! Real SCRAM-SHA-256 logins and TLS. The shared test server trusts loopback
 //! logins and has no TLS, so this test starts its own throwaway cluster
-//! (temporary data directory, free loopback port, `scram-sha-256` in its own
+//! (`stackdock_testkit::pg_cluster`: temporary data directory, free loopback port, `scram-sha-256` in its own
 //! pg_hba.conf, TLS with a certificate from a throwaway CA made by `openssl`)
 //! and stops it on drop. The machine's PostgreSQL configuration is never touched.
-
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use stackdock_core::secret::{ExposeSecret, SecretString};
 use stackdock_core::spec::DatabaseSpec;
 use stackdock_core::{DockAdapter, ErrorKind, Resource, ResourceSpec};
 use stackdock_postgres::adapter::FaultTiming;
 use stackdock_postgres::{PostgresAdapter, PostgresConfig, ProvisionStep, SslMode};
+use stackdock_testkit::pg_cluster::PgCluster;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 const ADMIN_PASSWORD: &str = "Throwaway-Admin-Pw-1";
 
-/// The newest PostgreSQL server binaries on this machine.
-fn bindir() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .filter(|p| p.join("initdb").exists())
-        .collect();
-    dirs.sort_by_key(|p| {
-        p.parent()
-            .and_then(|v| v.file_name())
-            .and_then(|v| v.to_str())
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0)
-    });
-    dirs.pop()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// Run a server binary, as `postgres` when we are root (initdb refuses root).
-fn run(bin: &Path, args: &[&str]) {
-    let status = if is_root() {
-        let mut line = shell_quote(&bin.to_string_lossy());
-        for a in args {
-            line.push(' ');
-            line.push_str(&shell_quote(a));
-        }
-        Command::new("su")
-            .args(["postgres", "-s", "/bin/sh", "-c", &line])
-            .stdout(Stdio::null())
-            .status()
-    } else {
-        Command::new(bin).args(args).stdout(Stdio::null()).status()
-    }
-    .expect("run a PostgreSQL server binary");
-    assert!(status.success(), "{} {args:?} failed", bin.display());
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-struct Cluster {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    /// PEM of the CA that signed the server certificate.
-    ca_pem: String,
-    _dir: tempfile::TempDir,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs (apt-get install openssl)");
-    assert!(status.success(), "openssl {args:?} failed");
-}
-
-/// A throwaway CA and a server certificate for 127.0.0.1 signed by it.
-fn make_certificates(dir: &Path) -> String {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=stackdock test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(dir, &ca);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    openssl(dir, &csr);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    );
-    std::fs::read_to_string(dir.join("ca.crt")).unwrap()
-}
-
-impl Cluster {
-    fn start(bin: PathBuf) -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix("stackdock-pg-scram")
-            .tempdir()
-            .unwrap();
-        let data = dir.path().join("data");
-        let pwfile = dir.path().join("pw");
-        std::fs::write(&pwfile, ADMIN_PASSWORD).unwrap();
-        let ca_pem = make_certificates(dir.path());
-        // PostgreSQL refuses a key file others can read.
-        std::fs::set_permissions(
-            dir.path().join("server.key"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .unwrap();
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-        run(
-            &bin.join("initdb"),
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-U",
-                "postgres",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                &format!("--pwfile={}", pwfile.display()),
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        run(
-            &bin.join("pg_ctl"),
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-l",
-                &dir.path().join("log").to_string_lossy(),
-                "-w",
-                "-o",
-                &format!(
-                    "-h 127.0.0.1 -p {port} -k {d} -c fsync=off -c password_encryption=scram-sha-256 \
-                     -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key",
-                    d = dir.path().display()
-                ),
-                "start",
-            ],
-        );
-        Cluster {
-            bin,
-            data,
-            port,
-            ca_pem,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, password: &str) -> String {
-        format!(
-            "postgres://postgres:{password}@127.0.0.1:{}/postgres",
-            self.port
-        )
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        run(
-            &self.bin.join("pg_ctl"),
-            &[
-                "-D",
-                &self.data.to_string_lossy(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-        );
-    }
+/// A private cluster: host logins by SCRAM-SHA-256 with [`ADMIN_PASSWORD`]
+/// for the superuser, TLS with a certificate from a throwaway CA.
+fn secured_cluster() -> PgCluster {
+    PgCluster::builder().password(ADMIN_PASSWORD).tls().start()
 }
 
 async fn login(
@@ -266,20 +42,17 @@ async fn login(
 async fn tls_and_scram_logins_succeed_with_the_password_and_fail_without() {
     // scripts/test.sh installs the server package; without it this test fails
     // loudly instead of passing green.
-    let bin = bindir().expect(
-        "PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql; scripts/test.sh does)",
-    );
-    let cluster = Cluster::start(bin);
+    let cluster = secured_cluster();
 
     // The admin itself logs in with SCRAM; a wrong admin password is Unauthenticated.
-    let wrong = PostgresAdapter::from_url("scram", &cluster.url("not-it")).unwrap();
+    let wrong = PostgresAdapter::from_url("scram", &cluster.url_with_password("not-it")).unwrap();
     let err = wrong.check_credentials().await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Unauthenticated, "{err}");
     assert!(!format!("{err} {err:?}").contains("not-it"));
     // TLS (rustls): verified against the throwaway CA; refused without it.
     let untrusted = PostgresAdapter::new(
         "tls",
-        PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD))
+        PostgresConfig::from_url(&cluster.url_with_password(ADMIN_PASSWORD))
             .unwrap()
             .with_tls(SslMode::VerifyFull),
     )
@@ -290,10 +63,10 @@ async fn tls_and_scram_logins_succeed_with_the_password_and_fail_without() {
         &ErrorKind::Unavailable,
         "unknown CA must fail: {err}"
     );
-    let config = PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD))
+    let config = PostgresConfig::from_url(&cluster.url_with_password(ADMIN_PASSWORD))
         .unwrap()
         .with_tls(SslMode::VerifyFull)
-        .with_ca_certificates_pem(cluster.ca_pem.clone());
+        .with_ca_certificates_pem(cluster.ca_pem().unwrap().to_owned());
     let adapter = PostgresAdapter::new("scram", config).unwrap();
     adapter.check_credentials().await.unwrap();
     let ssl: bool = adapter
@@ -324,14 +97,14 @@ async fn tls_and_scram_logins_succeed_with_the_password_and_fail_without() {
     let pw_a = ca.password.clone().unwrap();
 
     // Right password: in. Wrong password: 28P01. Other tenant's database: 42501.
-    let client = login(cluster.port, "tenant_a", "tenant_a", pw_a.expose_secret())
+    let client = login(cluster.port(), "tenant_a", "tenant_a", pw_a.expose_secret())
         .await
         .expect("SCRAM login");
-    let err = login(cluster.port, "tenant_a", "tenant_a", "wrong-password")
+    let err = login(cluster.port(), "tenant_a", "tenant_a", "wrong-password")
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::INVALID_PASSWORD), "{err}");
-    let err = login(cluster.port, "tenant_a", "tenant_b", pw_a.expose_secret())
+    let err = login(cluster.port(), "tenant_a", "tenant_b", pw_a.expose_secret())
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
@@ -346,11 +119,11 @@ async fn tls_and_scram_logins_succeed_with_the_password_and_fail_without() {
         .unwrap();
     assert_eq!(rotated.password.unwrap().expose_secret(), "Brand-New-Pw-2");
     assert!(
-        login(cluster.port, "tenant_a", "tenant_a", pw_a.expose_secret())
+        login(cluster.port(), "tenant_a", "tenant_a", pw_a.expose_secret())
             .await
             .is_err()
     );
-    login(cluster.port, "tenant_a", "tenant_a", "Brand-New-Pw-2")
+    login(cluster.port(), "tenant_a", "tenant_a", "Brand-New-Pw-2")
         .await
         .expect("rotated password");
     // A non-ASCII password (SASLprep) logs in too.
@@ -361,14 +134,14 @@ async fn tls_and_scram_logins_succeed_with_the_password_and_fail_without() {
         )
         .await
         .unwrap();
-    login(cluster.port, "tenant_a", "tenant_a", "Pässwört\u{00A0}№1")
+    login(cluster.port(), "tenant_a", "tenant_a", "Pässwört\u{00A0}№1")
         .await
         .expect("SASLprep'd password");
 
     drop(client);
     adapter.delete(&a.meta.reference.id()).await.unwrap();
     adapter.delete(&b.meta.reference.id()).await.unwrap();
-    let left: i64 = login(cluster.port, "postgres", "postgres", ADMIN_PASSWORD)
+    let left: i64 = login(cluster.port(), "postgres", "postgres", ADMIN_PASSWORD)
         .await
         .unwrap()
         .query_one(
@@ -383,13 +156,18 @@ async fn tls_and_scram_logins_succeed_with_the_password_and_fail_without() {
 }
 
 /// Whether the adapter's own admin connection is encrypted (`Err` when it cannot connect).
-async fn admin_ssl(cluster: &Cluster, host: &str, mode: SslMode, ca: bool) -> Result<bool, String> {
-    let mut config = PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD))
+async fn admin_ssl(
+    cluster: &PgCluster,
+    host: &str,
+    mode: SslMode,
+    ca: bool,
+) -> Result<bool, String> {
+    let mut config = PostgresConfig::from_url(&cluster.url_with_password(ADMIN_PASSWORD))
         .unwrap()
         .with_tls(mode);
     config.host = host.into();
     if ca {
-        config = config.with_ca_certificates_pem(cluster.ca_pem.clone());
+        config = config.with_ca_certificates_pem(cluster.ca_pem().unwrap().to_owned());
     }
     let adapter = PostgresAdapter::new("modes", config).unwrap();
     let rows = adapter
@@ -407,8 +185,7 @@ async fn admin_ssl(cluster: &Cluster, host: &str, mode: SslMode, ca: bool) -> Re
 /// certificate is for IP 127.0.0.1 only, so `localhost` is the wrong name.
 #[tokio::test]
 async fn every_sslmode_encrypts_and_verifies_as_libpq_does() {
-    let bin = bindir().expect("PostgreSQL server binaries under /usr/lib/postgresql");
-    let cluster = Cluster::start(bin);
+    let cluster = secured_cluster();
     let ip = "127.0.0.1";
     assert_eq!(
         admin_ssl(&cluster, ip, SslMode::Disable, false).await,
@@ -456,17 +233,13 @@ async fn every_sslmode_encrypts_and_verifies_as_libpq_does() {
 /// (`hostssl` only in pg_hba.conf), connects again encrypted, as libpq does.
 #[tokio::test]
 async fn allow_falls_back_to_tls_when_the_server_refuses_plain() {
-    let bin = bindir().expect("PostgreSQL server binaries under /usr/lib/postgresql");
-    let cluster = Cluster::start(bin);
+    let cluster = secured_cluster();
     std::fs::write(
-        cluster.data.join("pg_hba.conf"),
+        cluster.data_dir().join("pg_hba.conf"),
         "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
     )
     .unwrap();
-    run(
-        &cluster.bin.join("pg_ctl"),
-        &["-D", &cluster.data.to_string_lossy(), "reload"],
-    );
+    cluster.reload();
     // The reload is asynchronous: wait until plain connections are refused.
     let mut refused = None;
     for _ in 0..100 {
@@ -531,9 +304,9 @@ async fn create_and_lose_the_reply(adapter: &PostgresAdapter, spec: &ResourceSpe
 /// before the first call, and that password logs in.
 #[tokio::test]
 async fn a_create_whose_reply_is_lost_is_recovered_with_the_callers_password() {
-    let bin = bindir().expect("PostgreSQL server binaries under /usr/lib/postgresql");
-    let cluster = Cluster::start(bin);
-    let adapter = PostgresAdapter::from_url("lost", &cluster.url(ADMIN_PASSWORD)).unwrap();
+    let cluster = secured_cluster();
+    let adapter =
+        PostgresAdapter::from_url("lost", &cluster.url_with_password(ADMIN_PASSWORD)).unwrap();
     let spec = ResourceSpec::from(DatabaseSpec {
         name: "tenant_lost".into(),
         password: Some(SecretString::from("Vaulted-Before-1".to_owned())),
@@ -550,7 +323,7 @@ async fn a_create_whose_reply_is_lost_is_recovered_with_the_callers_password() {
         .expect("the caller's password is handed back");
     assert_eq!(password.expose_secret(), "Vaulted-Before-1");
     login(
-        cluster.port,
+        cluster.port(),
         "tenant_lost",
         "tenant_lost",
         "Vaulted-Before-1",
@@ -565,9 +338,8 @@ async fn a_create_whose_reply_is_lost_is_recovered_with_the_callers_password() {
 /// repeated create sets a new one and hands it back.
 #[tokio::test]
 async fn a_lost_generated_password_is_replaced_when_rotate_password_on_adopt_is_set() {
-    let bin = bindir().expect("PostgreSQL server binaries under /usr/lib/postgresql");
-    let cluster = Cluster::start(bin);
-    let config = PostgresConfig::from_url(&cluster.url(ADMIN_PASSWORD)).unwrap();
+    let cluster = secured_cluster();
+    let config = PostgresConfig::from_url(&cluster.url_with_password(ADMIN_PASSWORD)).unwrap();
     let spec = ResourceSpec::from(DatabaseSpec {
         name: "tenant_gen".into(),
         ..Default::default()
@@ -586,7 +358,7 @@ async fn a_lost_generated_password_is_replaced_when_rotate_password_on_adopt_is_
     };
     let password = db.connection.unwrap().password.expect("a new password");
     login(
-        cluster.port,
+        cluster.port(),
         "tenant_gen",
         "tenant_gen",
         password.expose_secret(),

@@ -410,7 +410,7 @@ async fn destroy_all_and_expect_nothing_left(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_worker_processes_run_300_submissions_for_100_scopes_each_once() {
-    let server = common::cluster::PrivateServer::start();
+    let server = common::private_server();
     let url = &server.url();
     let schema = "plane".to_owned();
     {
@@ -492,7 +492,7 @@ async fn held_by(url: &str, schema: &str, worker: &str) -> Vec<RunId> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_of_workers_at_random_points_loses_and_duplicates_nothing() {
-    let server = common::cluster::PrivateServer::start();
+    let server = common::private_server();
     let url = &server.url();
     let schema = "plane".to_owned();
     {
@@ -624,7 +624,7 @@ fn logs(cluster: &Cluster) -> String {
 async fn workers_ride_out_a_database_restart_mid_batch() {
     // The store's server is restarted; the dock provisions on the shared
     // test server, so what is measured is the store's outage alone.
-    let server = common::cluster::PrivateServer::start();
+    let server = common::private_server();
     let url = &server.url();
     let dock_url = &common::url();
     let schema = "plane".to_owned();
@@ -729,7 +729,7 @@ async fn count_finished(store: &dyn Store, runs: &BTreeMap<String, BTreeSet<RunI
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destroy_submitted_on_another_replica_during_an_apply_is_scope_busy() {
-    let server = common::cluster::PrivateServer::start();
+    let server = common::private_server();
     let url = &server.url();
     let schema = "plane".to_owned();
     drop(common::store_at(url, &schema).await);
@@ -828,7 +828,7 @@ async fn a_slot_holder(url: &str, schema: &str, live: &[String]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dock_limit_is_shared_by_every_worker_process_and_survives_a_kill_9() {
     const LIMIT: usize = 2;
-    let server = common::cluster::PrivateServer::start();
+    let server = common::private_server();
     let url = &server.url();
     let schema = "plane".to_owned();
     let prefix = "sdl".to_owned();

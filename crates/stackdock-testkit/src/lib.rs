@@ -56,6 +56,10 @@
 //! assert_eq!(report.count("concurrent_creates"), 7);
 //! # });
 //! ```
+//!
+//! Throwaway real servers for the crates' integration tests, one way each:
+//! [`powerdns`] (a `pdns_server` and a DNS client to check what it serves)
+//! and [`pg_cluster`] (a private PostgreSQL cluster: restarts, SCRAM, TLS).
 
 pub mod checks;
 pub mod fake_rest;
@@ -63,6 +67,7 @@ pub mod fixture;
 // The leak check of the conformance suite (documented in leak.rs: an outer doc
 // here would make rustdoc resolve that file's links from this scope).
 pub mod leak;
+pub mod pg_cluster;
 pub mod powerdns;
 pub mod report;
 

@@ -4,11 +4,17 @@
 
 #![allow(dead_code)]
 
-pub(crate) mod cluster;
-
 use std::future::Future;
 
 use stackdock_runtime_postgres::{PostgresStore, PostgresStoreConfig};
+
+/// A private, throwaway server for the tests that restart it or provision
+/// many databases (sessions of up to ~10 worker processes at once).
+pub(crate) fn private_server() -> stackdock_testkit::pg_cluster::PgCluster {
+    stackdock_testkit::pg_cluster::PgCluster::builder()
+        .setting("max_connections", "300")
+        .start()
+}
 
 /// The test server.
 pub(crate) fn url() -> String {
