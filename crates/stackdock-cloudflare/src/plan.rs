@@ -153,7 +153,7 @@ impl CloudflareClient {
         let first = self.rest.http().send(self.records_page(zone_id, 1)).await?;
         let count: PageCount = serde_json::from_slice(&first.body).map_err(unreadable)?;
         let total = count.result_info.map_or(1, |i| i.total_pages.max(1));
-        let mut pages: Vec<Vec<Record>> = (0..total).map(|_| Vec::new()).collect();
+        let mut pages: Vec<Vec<Record>> = Vec::new(); // sized by pages read, not by `total_pages`
         let mut tasks = JoinSet::new(); // dropped on error: the rest are aborted
         tasks.spawn(decode(1, first));
         let (mut next, mut fetching) = (2, 0);
@@ -168,7 +168,11 @@ impl CloudflareClient {
             };
             let (page, records) = done.map_err(task_failed)??;
             fetching -= usize::from(page > 1);
-            pages[page as usize - 1] = records;
+            let at = page as usize - 1;
+            if pages.len() <= at {
+                pages.resize_with(at + 1, Vec::new);
+            }
+            pages[at] = records;
         }
     }
 
