@@ -316,3 +316,30 @@ async fn an_unreadable_page_fails_the_plan_as_an_invalid_response() {
         .count();
     assert_eq!(batches, 0, "a plan sends no change");
 }
+
+#[tokio::test]
+async fn a_bogus_page_count_fails_at_the_first_missing_page_with_eight_in_flight() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    // Page 1 claims 4 billion pages; no other page exists (404).
+    let server = paged_server(&[], 0).await;
+    let info = json!({ "page": 1, "per_page": 5000, "count": 1, "total_count": u64::from(u32::MAX) * 5000, "total_pages": u32::MAX });
+    let body = json!({ "success": true, "errors": [], "messages": [], "result_info": info,
+        "result": [listed(1, "api.pages.example", "192.0.2.3", 300)] });
+    Mock::given(method("GET"))
+        .and(path("/zones/023e105f4ecef8ad9ca31a8372d0c353/dns_records"))
+        .and(query_param("page", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(&server)
+        .await;
+    let mut desired = Zone::new("pages.example").unwrap();
+    desired.add("api", 300, a(3)).unwrap();
+    let err = client(&server.uri())
+        .plan_zone(&desired, &PlanOptions::default())
+        .await
+        .unwrap_err();
+    assert!(!matches!(err.kind(), ErrorKind::Internal), "{err}");
+    let requests = server.received_requests().await.unwrap().len();
+    // The lookup, page 1, then at most 8 pages before the first failure stops the read.
+    assert!(requests <= 10, "{requests} requests");
+}
