@@ -313,3 +313,34 @@ fn the_example_blueprints_parse_and_name_their_docks() {
     let err = sd.fails(2, &["apply", "-f", &broken.display().to_string()]);
     assert!(err.contains("broken.toml"), "{err}");
 }
+
+#[test]
+fn a_replaced_dock_keeps_only_the_credentials_it_is_given_now() {
+    let sd = Sd::init();
+    sd.add_powerdns_dock("http://127.0.0.1:9", "old-key-1", &[]);
+    // The same key again is resealed: still one ciphertext.
+    sd.add_powerdns_dock("http://127.0.0.1:9", "new-key-2", &["--replace"]);
+    assert_eq!(sealed_docks(&sd), ["dns"]);
+    // The dock switched to a provider without that credential: the old API
+    // key is deleted (audited), not kept in the vault.
+    let zones = sd.dir.path().join("zones");
+    sd.ok(&[
+        "dock",
+        "add",
+        "dns",
+        "--provider",
+        "zonefile",
+        "--replace",
+        "--set",
+        &format!("directory={}", zones.display()),
+    ]);
+    assert!(sealed_docks(&sd).is_empty(), "{:?}", sealed_docks(&sd));
+    let audit = sd.json(&["audit"]);
+    let deleted = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operation"] == "vault_delete" && e["dock"] == "dns")
+        .count();
+    assert_eq!(deleted, 1, "{audit}");
+}

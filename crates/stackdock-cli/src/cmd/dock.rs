@@ -68,6 +68,9 @@ async fn add(ui: &Ui, state: &State, args: &DockAddArgs) -> CliResult<ExitCode> 
                 .hint("pass --replace to change it"),
         );
     }
+    if let Some(i) = existing {
+        drop_stale_secrets(state, &config.docks[i], &secrets).await?;
+    }
     for (key, value) in &secrets {
         state
             .vault
@@ -104,6 +107,30 @@ async fn add(ui: &Ui, state: &State, args: &DockAddArgs) -> CliResult<ExitCode> 
         ))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A replaced dock keeps only the credentials it is given now: when the old
+/// configuration sealed a key the new one does not have (a token swapped for
+/// a key pair, say), every old ciphertext of the dock is deleted before the
+/// new ones are sealed, so a leaked credential replaced with `--replace` is
+/// not kept, even encrypted. Keys the new set also has are simply resealed.
+/// If sealing then fails, the same command run again finishes the job.
+async fn drop_stale_secrets(
+    state: &State,
+    old: &DockConfig,
+    new: &BTreeMap<String, SecretString>,
+) -> CliResult<()> {
+    let stale = old
+        .credentials
+        .values()
+        .any(|source| matches!(source, CredentialRef::Vault(name) if !new.contains_key(name)));
+    if stale {
+        state
+            .call_context()
+            .scope(state.vault.delete_dock(DOCK_VAULT_ORG, &old.id))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Create or upgrade a postfix-dovecot dock's schema (idempotent).
