@@ -57,6 +57,7 @@ pub async fn all(store: Arc<dyn Store>) {
     queue_submit_dedupes_and_claims(store.as_ref()).await;
     leases_renew_release_and_lapse(store.as_ref()).await;
     lapsed_claims_are_fenced_off(store.as_ref()).await;
+    fenced_step_and_audit_in_one_write(store.clone()).await;
     concurrent_claims_take_each_run_once(store.clone()).await;
     // Last: it prunes the history the checks above left.
     prune_deletes_old_history_only(store.as_ref()).await;
@@ -1180,6 +1181,104 @@ pub async fn lapsed_claims_are_fenced_off(store: &dyn Store) {
         ),
         "a finished run is no longer held"
     );
+}
+
+/// A claim holder's step write with its audit entry
+/// ([`Store::put_step_audited_fenced`], and [`FencedStore::put_step_audited`]
+/// which a worker's steps go through): the holder writes both; once another
+/// worker claimed the run, the lapsed holder's step is refused
+/// ([`Error::LeaseLost`], the step unchanged) but its entry is kept — the
+/// call it records happened.
+///
+/// [`FencedStore::put_step_audited`]: crate::store::FencedStore
+pub async fn fenced_step_and_audit_in_one_write(store: Arc<dyn Store>) {
+    use crate::store::FencedStore;
+    let scope = unique("fenceaudit");
+    let run = store
+        .submit_run(&scope, Operation::Apply, "alice", &request(&scope, 1))
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    let first = store
+        .claim_run("worker-a", Duration::from_millis(50))
+        .await
+        .unwrap()
+        .expect("the submitted run is claimable");
+    let entry = |message: &str| {
+        let mut entry = AuditEntry::new("alice", "create", AuditOutcome::Succeeded);
+        entry.scope = Some(scope.clone());
+        entry.run_id = Some(run.id.clone());
+        entry.message = Some(message.to_owned());
+        entry
+    };
+    let entries = || async {
+        store
+            .list_audit(&AuditQuery {
+                run_id: Some(run.id.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    };
+    let mut step = StepState::new(&scope, "zone", "dns");
+    step.outputs = serde_json::json!({"by": "worker-a"});
+    let fenced = FencedStore::new(store.clone(), first.lease.clone());
+    let seq = fenced
+        .put_step_audited(&step, None, &entry("made by worker-a"))
+        .await
+        .expect("the holder writes");
+    assert_eq!(
+        store.get_step(&scope, "zone").await.unwrap(),
+        Some(step.clone())
+    );
+    assert_eq!(
+        store.get_run(&run.id).await.unwrap().unwrap().steps,
+        ["zone"],
+        "the run notes the step it touched"
+    );
+    let written = entries().await;
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].seq, seq);
+
+    tokio::time::sleep(Duration::from_millis(200)).await; // worker-a "pauses" past its lease
+    let second = store
+        .claim_run("worker-b", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("the lapsed run is claimed again");
+    let mut stale = step.clone();
+    stale.outputs = serde_json::json!({"by": "worker-a, late"});
+    match fenced
+        .put_step_audited(&stale, None, &entry("late by worker-a"))
+        .await
+    {
+        Err(Error::LeaseLost { run: lost, attempt }) => {
+            assert_eq!((lost, attempt), (run.id.clone(), first.lease.attempt));
+        }
+        other => panic!("a lapsed holder's step write must be refused: {other:?}"),
+    }
+    assert_eq!(
+        store.get_step(&scope, "zone").await.unwrap(),
+        Some(step.clone()),
+        "the refused write left the step as it was"
+    );
+    let kept = entries().await;
+    assert_eq!(kept.len(), 2, "the lapsed holder's call is still audited");
+    assert_eq!(kept[1].message.as_deref(), Some("late by worker-a"));
+
+    let mut current = step.clone();
+    current.outputs = serde_json::json!({"by": "worker-b"});
+    let seq = store
+        .put_step_audited_fenced(&current, &second.lease, &entry("made by worker-b"))
+        .await
+        .expect("the new holder writes");
+    assert!(seq > kept[1].seq, "the entry is next in sequence");
+    assert_eq!(store.get_step(&scope, "zone").await.unwrap(), Some(current));
+    store
+        .finish_run_fenced(&second.lease, RunStatus::Succeeded, None, None)
+        .await
+        .unwrap();
 }
 
 /// 24 queued runs, 8 workers claiming concurrently until the queue is

@@ -16,8 +16,9 @@ use crate::model::{
 use crate::Result;
 
 /// `inner` as the holder of `lease` writes to it: the state of the claimed
-/// run — its steps ([`Store::put_step`]) and its end ([`Store::finish_run`])
-/// — goes through the fenced writes ([`Store::put_step_fenced`],
+/// run — its steps ([`Store::put_step`], [`Store::put_step_audited`]) and
+/// its end ([`Store::finish_run`]) — goes through the fenced writes
+/// ([`Store::put_step_fenced`], [`Store::put_step_audited_fenced`],
 /// [`Store::finish_run_fenced`]), refused with
 /// [`Error::LeaseLost`](crate::Error::LeaseLost) once another worker claimed
 /// the run. Everything else passes through unchanged (audit entries too: a
@@ -154,6 +155,30 @@ impl Store for FencedStore {
 
     async fn put_step_fenced(&self, state: &StepState, lease: &Lease) -> Result<()> {
         self.inner.put_step_fenced(state, lease).await
+    }
+
+    /// Fenced, whatever `run` says, with the entry in the same write where
+    /// the store can ([`Store::put_step_audited_fenced`]).
+    async fn put_step_audited(
+        &self,
+        state: &StepState,
+        _run: Option<&RunId>,
+        audit: &AuditEntry,
+    ) -> Result<i64> {
+        self.inner
+            .put_step_audited_fenced(state, &self.lease, audit)
+            .await
+    }
+
+    async fn put_step_audited_fenced(
+        &self,
+        state: &StepState,
+        lease: &Lease,
+        audit: &AuditEntry,
+    ) -> Result<i64> {
+        self.inner
+            .put_step_audited_fenced(state, lease, audit)
+            .await
     }
 
     async fn get_step(&self, scope: &str, step: &str) -> Result<Option<StepState>> {

@@ -62,7 +62,6 @@ use crate::model::{
     AuditEntry, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem, Lease, Operation,
     OperationRun, Pruned, Retention, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
 };
-#[allow(unused_imports)] // for the docs
 use crate::Error;
 use crate::Result;
 
@@ -189,8 +188,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// transition is what keeps an apply close to the raw cost of its
     /// durable writes; writes queued behind its writer share one group
     /// commit, each still durable before it returns), so does the
-    /// PostgreSQL store; [`FencedStore`]
-    /// keeps the default for now (a fenced step write, then the entry).
+    /// PostgreSQL store; [`FencedStore`] writes through
+    /// [`put_step_audited_fenced`](Store::put_step_audited_fenced).
     async fn put_step_audited(
         &self,
         state: &StepState,
@@ -198,6 +197,31 @@ pub trait Store: Send + Sync + fmt::Debug {
         audit: &AuditEntry,
     ) -> Result<i64> {
         self.put_step(state, run).await?;
+        self.append_audit(audit).await
+    }
+
+    /// [`put_step_audited`](Store::put_step_audited) for `lease`'s run as
+    /// the holder of `lease`: the step is written only if the run is still
+    /// `running` under this claim, exactly as
+    /// [`put_step_fenced`](Store::put_step_fenced) checks; otherwise
+    /// [`Error::LeaseLost`] and the step is not written. The audit entry is
+    /// appended either way: it records a call the worker made, which
+    /// happened whether or not the worker still holds the run. Returns the
+    /// entry's sequence number.
+    ///
+    /// The default makes two writes (the fenced step, then the entry); the
+    /// PostgreSQL store makes one (one statement, one commit).
+    async fn put_step_audited_fenced(
+        &self,
+        state: &StepState,
+        lease: &Lease,
+        audit: &AuditEntry,
+    ) -> Result<i64> {
+        let written = self.put_step_fenced(state, lease).await;
+        if matches!(written, Err(Error::LeaseLost { .. })) {
+            self.append_audit(audit).await?;
+        }
+        written?;
         self.append_audit(audit).await
     }
 
