@@ -365,10 +365,8 @@ async fn wide_apply(schema: &str, scope: &str, steps: usize, by_worker: bool) ->
             .with_id("bench-overhead")
             .with_concurrency(1),
     );
-    // Enqueued before the worker starts, so its first claim takes the run:
-    // a run submitted while a fresh worker has not opened its LISTEN
-    // connection yet waits for the worker's idle wait (1 s), which twice
-    // made this measure 1 s longer.
+    // Enqueued before the worker starts, so its first claim takes the run
+    // and the measure holds no LISTEN set-up.
     let start = Instant::now();
     let request = RunRequest::apply(&blueprint, "bench", ApplyOptions::keep());
     let id = runtime.enqueue(&request).await.unwrap().run().id.clone();

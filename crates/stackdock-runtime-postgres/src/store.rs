@@ -195,13 +195,19 @@ impl PostgresStore {
         })
     }
 
-    /// Wait on the listener (opening it first if needed) for a
-    /// notification of this schema, until `deadline`.
+    /// Wait on the listener for a notification of this schema, until
+    /// `deadline`. A wait that has to open (or, after a database restart,
+    /// reopen) the listener returns as soon as it listens: a run submitted
+    /// before then sent its notification to nobody, so the caller's next
+    /// claim must look for it rather than sleep until the deadline.
     async fn wait_notified(&self, deadline: tokio::time::Instant) {
         let mut slot = self.listener.lock().await;
         if slot.is_none() {
             match self.listen().await {
-                Ok(listener) => *slot = Some(listener),
+                Ok(listener) => {
+                    *slot = Some(listener);
+                    return;
+                }
                 Err(e) => {
                     // Polling still works: the caller claims at the deadline.
                     tracing::debug!(error = %e, "cannot LISTEN for new runs; polling");

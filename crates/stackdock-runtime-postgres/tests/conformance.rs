@@ -233,8 +233,16 @@ async fn an_idle_waiter_is_woken_by_a_submit_on_another_replica_not_by_other_sch
         let waiter = Arc::new(common::store(&schema).await);
         let submitter = common::store(&schema).await;
         let neighbour = common::store(&other_schema).await;
-        // The first wait opens the LISTEN connection; later notifications queue on it.
-        waiter.wait_for_work(Duration::from_millis(10)).await;
+        // The first wait opens the LISTEN connection and returns at once,
+        // however long it may wait: a run submitted before it listened was
+        // announced to nobody, so its caller claims again instead of
+        // sleeping. Later notifications queue on that connection.
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            waiter.wait_for_work(Duration::from_secs(3600)),
+        )
+        .await
+        .expect("a wait that opened the listener returns for a new claim");
         let waiting = {
             let waiter = waiter.clone();
             tokio::spawn(async move { waiter.wait_for_work(Duration::from_secs(3600)).await })
