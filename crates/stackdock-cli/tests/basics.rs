@@ -344,3 +344,28 @@ fn a_replaced_dock_keeps_only_the_credentials_it_is_given_now() {
         .count();
     assert_eq!(deleted, 1, "{audit}");
 }
+
+#[test]
+fn a_dock_holding_a_tenants_resource_is_not_removed_until_the_tenant_is_destroyed() {
+    let sd = Sd::init();
+    sd.add_zone_dock();
+    let bp = sd.file(
+        "t.toml",
+        "scope = \"t\"\n[steps.zone]\ndock = \"files\"\nspec = { kind = \"dns_zone\", name = \"t.example\" }\n",
+    );
+    let bp = bp.display().to_string();
+    sd.ok(&["apply", "-f", &bp]);
+    let err = sd.fails(1, &["dock", "remove", "files"]);
+    assert!(
+        err.contains("dock files still holds step zone of tenant t"),
+        "{err}"
+    );
+    assert!(err.contains("stackdock destroy t"), "{err}");
+    assert_eq!(sd.json(&["dock", "list"])["docks"][0]["id"], "files");
+    sd.ok(&["destroy", "t", "--yes"]);
+    sd.ok(&["dock", "remove", "files"]);
+    assert!(sd.json(&["dock", "list"])["docks"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}

@@ -278,13 +278,13 @@ pub(crate) async fn reconcile(ui: &Ui, state: &State, args: &ReconcileArgs) -> C
 /// Tenants of the principal's organisation with a live recorded step.
 async fn reconcilable_scopes(state: &State) -> CliResult<Vec<String>> {
     let mut out = Vec::new();
-    for scope in super::known_scopes(state).await? {
-        if state.scope_org(&scope).await?.as_deref() != Some(state.principal.org.as_str()) {
+    for scope in state.store.list_scopes().await? {
+        if scope.org != state.principal.org {
             continue;
         }
-        let steps = state.store.list_steps(&scope).await?;
+        let steps = state.store.list_steps(&scope.scope).await?;
         if steps.iter().any(|s| s.holds_resource()) {
-            out.push(scope);
+            out.push(scope.scope);
         }
     }
     Ok(out)

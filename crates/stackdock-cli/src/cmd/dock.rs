@@ -405,12 +405,12 @@ async fn remove(ui: &Ui, state: &State, name: &str) -> CliResult<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A live step of any known tenant on `dock`, if one exists.
+/// A live step of any tenant (of any organisation) on `dock`, if one exists.
 async fn held_on(state: &State, dock: &str) -> CliResult<Option<(String, String)>> {
-    for scope in super::known_scopes(state).await? {
-        for step in state.store.list_steps(&scope).await? {
+    for scope in state.store.list_scopes().await? {
+        for step in state.store.list_steps(&scope.scope).await? {
             if step.dock == dock && step.holds_resource() {
-                return Ok(Some((scope, step.step)));
+                return Ok(Some((scope.scope, step.step)));
             }
         }
     }

@@ -67,9 +67,9 @@ fn completions(args: &CompletionsArgs) -> CliResult<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every scope the store knows of: those named in the audit log (every
-/// run that changed or was refused something is audited there). The store
-/// has no scope listing yet.
+/// Every scope the audit log names (every run that changed or was refused
+/// something is audited there), destroyed tenants included — the history
+/// `runs` lists. Scopes with live steps come from `Store::list_scopes`.
 pub(crate) async fn known_scopes(state: &State) -> CliResult<BTreeSet<String>> {
     let entries = state
         .store
