@@ -14,22 +14,23 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)] // a bench prints its results
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use stackdock_core::resource::{Database, ResourceMeta};
 use stackdock_core::spec::ResourceSpec;
 use stackdock_core::{
-    Capabilities, Created, DockAdapter, DockRegistry, Error, InMemoryAdapter, ListOptions,
-    Observation, Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
+    Capabilities, Created, DockAdapter, DockRegistry, InMemoryAdapter, ListOptions, Observation,
+    Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
 };
 use stackdock_runtime::blueprint::Blueprint;
 use stackdock_runtime::controller::{ControllerConfig, ScopeRef};
 use stackdock_runtime::store::{MemoryStore, SqliteStore, Store};
 use stackdock_runtime::{ApplyOptions, Runtime};
+// The zero-latency dock of the SQLite bench (deterministic ids: a look is a
+// map lookup).
+use stackdock_testkit::ZeroDock;
 
 /// An in-memory dock with a settable latency per call and a count of
 /// mutating calls.
@@ -105,90 +106,6 @@ impl DockAdapter for Latency {
         self.wait().await;
         self.mutations.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(id).await
-    }
-}
-
-/// The zero-latency dock of the SQLite bench: a database's id is its name
-/// (deterministic ids), so a step's look is one map lookup and its create
-/// one insert — next to no provider work, as in the raw commits it is
-/// compared with. (The in-memory adapter's look lists every database it
-/// holds and its create scans them for the name: O(n) per step, about half
-/// of a 1,000-step run, none of it the runtime's.)
-#[derive(Debug)]
-struct ZeroDock {
-    info: ProviderInfo,
-    dock: String,
-    databases: Mutex<HashMap<String, Resource>>,
-}
-
-impl ZeroDock {
-    fn new(dock: &str) -> Self {
-        ZeroDock {
-            info: ProviderInfo::new("zero", "Zero latency"),
-            dock: dock.to_owned(),
-            databases: Mutex::default(),
-        }
-    }
-
-    fn database(&self, name: &str) -> Resource {
-        let meta = ResourceMeta::new("zero", &self.dock, ResourceKind::Database, name, name);
-        Resource::Database(Database {
-            meta,
-            engine: "zero".into(),
-            owner: None,
-            size_bytes: None,
-            connection_limit: None,
-            connection: None,
-        })
-    }
-
-    fn databases(&self) -> std::sync::MutexGuard<'_, HashMap<String, Resource>> {
-        self.databases.lock().unwrap()
-    }
-}
-
-#[async_trait]
-impl DockAdapter for ZeroDock {
-    fn provider(&self) -> &ProviderInfo {
-        &self.info
-    }
-    fn dock_id(&self) -> &str {
-        &self.dock
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::new().with_kind(ResourceKind::Database, Operations::NO_UPDATE)
-    }
-    fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
-        Some(ResourceId::new(spec.kind(), spec.name()))
-    }
-    async fn check_credentials(&self) -> Result<()> {
-        Ok(())
-    }
-    async fn list(&self, _kind: ResourceKind, _options: &ListOptions) -> Result<Page<Resource>> {
-        Ok(Page::last(self.databases().values().cloned().collect()))
-    }
-    async fn observe(
-        &self,
-        id: &ResourceId,
-        desired: Option<&ResourceSpec>,
-    ) -> Result<Observation> {
-        Ok(match self.databases().get(&id.id) {
-            Some(resource) => Observation::of(resource.clone(), desired),
-            None => Observation::absent(),
-        })
-    }
-    async fn create(&self, spec: &ResourceSpec) -> Result<Created> {
-        let resource = self.database(spec.name());
-        self.databases()
-            .insert(spec.name().to_owned(), resource.clone());
-        Ok(Created::new(resource))
-    }
-    async fn update(&self, id: &ResourceId, _spec: &ResourceSpec) -> Result<Resource> {
-        Err(Error::unsupported(format!("update of {id}"), "zero"))
-    }
-    async fn delete(&self, id: &ResourceId) -> Result<()> {
-        self.databases().remove(&id.id);
-        Ok(())
     }
 }
 

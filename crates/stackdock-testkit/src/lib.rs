@@ -60,6 +60,9 @@
 //! Throwaway real servers for the crates' integration tests, one way each:
 //! [`powerdns`] (a `pdns_server` and a DNS client to check what it serves)
 //! and [`pg_cluster`] (a private PostgreSQL cluster: restarts, SCRAM, TLS).
+//!
+//! For benchmarks: [`ZeroDock`], a dock that costs next to nothing
+//! (deterministic ids, a look is a map lookup).
 
 pub mod checks;
 pub mod fake_rest;
@@ -70,6 +73,7 @@ pub mod leak;
 pub mod pg_cluster;
 pub mod powerdns;
 pub mod report;
+pub mod zero_dock;
 
 use std::fmt;
 use std::sync::Arc;
@@ -80,6 +84,7 @@ use stackdock_core::{DockAdapter, Error, InMemoryAdapter};
 pub use checks::{Check, FaultHook};
 pub use fixture::{default_spec, dns_fixtures, hostile_names, memory_fixtures, Fixture};
 pub use report::{CheckResult, Outcome, Report};
+pub use zero_dock::ZeroDock;
 
 /// How many concurrent calls the race checks make.
 pub const RACE_WIDTH: usize = 20;
