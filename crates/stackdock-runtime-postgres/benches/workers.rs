@@ -20,16 +20,14 @@
 //! ```
 #![allow(clippy::print_stdout)] // a bench prints its results
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use stackdock_core::resource::{Database, ResourceMeta};
 use stackdock_core::spec::ResourceSpec;
 use stackdock_core::{
     Capabilities, Created, DockAdapter, DockRegistry, InMemoryAdapter, ListOptions, Observation,
-    Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind,
+    Page, ProviderInfo, Resource, ResourceId, ResourceKind,
 };
 use stackdock_runtime::blueprint::Blueprint;
 use stackdock_runtime::model::RunId;
@@ -37,6 +35,9 @@ use stackdock_runtime::store::MemoryStore;
 use stackdock_runtime::worker::{Worker, WorkerOptions};
 use stackdock_runtime::{ApplyOptions, RunRequest, Runtime};
 use stackdock_runtime_postgres::{PostgresStore, PostgresStoreConfig};
+// The zero-latency dock of the durable-overhead measure (deterministic ids:
+// a look is a map lookup), the same as the SQLite bench's in stackdock-runtime.
+use stackdock_testkit::ZeroDock;
 
 /// An in-memory dock with a fixed latency per call.
 #[derive(Debug)]
@@ -100,102 +101,6 @@ impl DockAdapter for Slow {
     async fn delete(&self, id: &ResourceId) -> stackdock_core::Result<()> {
         self.call().await;
         self.inner.delete(id).await
-    }
-}
-
-/// The zero-latency dock of the durable-overhead measure: a database's id
-/// is its name (deterministic ids), so a step's look is one map lookup and
-/// its create one insert — next to no provider work, as in the raw commits
-/// it is compared with. (The in-memory adapter's look lists everything it
-/// holds: O(n) per step, more than half of a 1,000-step apply, none of it
-/// the runtime's.) The same dock as the SQLite bench's in
-/// `stackdock-runtime`.
-#[derive(Debug)]
-struct ZeroDock {
-    info: ProviderInfo,
-    dock: String,
-    databases: Mutex<HashMap<String, Resource>>,
-}
-
-impl ZeroDock {
-    fn new(dock: &str) -> Self {
-        ZeroDock {
-            info: ProviderInfo::new("zero", "Zero latency"),
-            dock: dock.to_owned(),
-            databases: Mutex::default(),
-        }
-    }
-
-    fn database(&self, name: &str) -> Resource {
-        let meta = ResourceMeta::new("zero", &self.dock, ResourceKind::Database, name, name);
-        Resource::Database(Database {
-            meta,
-            engine: "zero".into(),
-            owner: None,
-            size_bytes: None,
-            connection_limit: None,
-            connection: None,
-        })
-    }
-
-    fn databases(&self) -> std::sync::MutexGuard<'_, HashMap<String, Resource>> {
-        self.databases.lock().unwrap()
-    }
-}
-
-#[async_trait]
-impl DockAdapter for ZeroDock {
-    fn provider(&self) -> &ProviderInfo {
-        &self.info
-    }
-    fn dock_id(&self) -> &str {
-        &self.dock
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::new().with_kind(ResourceKind::Database, Operations::NO_UPDATE)
-    }
-    fn planned_id(&self, spec: &ResourceSpec) -> Option<ResourceId> {
-        Some(ResourceId::new(spec.kind(), spec.name()))
-    }
-    async fn check_credentials(&self) -> stackdock_core::Result<()> {
-        Ok(())
-    }
-    async fn list(
-        &self,
-        _kind: ResourceKind,
-        _options: &ListOptions,
-    ) -> stackdock_core::Result<Page<Resource>> {
-        Ok(Page::last(self.databases().values().cloned().collect()))
-    }
-    async fn observe(
-        &self,
-        id: &ResourceId,
-        desired: Option<&ResourceSpec>,
-    ) -> stackdock_core::Result<Observation> {
-        Ok(match self.databases().get(&id.id) {
-            Some(resource) => Observation::of(resource.clone(), desired),
-            None => Observation::absent(),
-        })
-    }
-    async fn create(&self, spec: &ResourceSpec) -> stackdock_core::Result<Created> {
-        let resource = self.database(spec.name());
-        self.databases()
-            .insert(spec.name().to_owned(), resource.clone());
-        Ok(Created::new(resource))
-    }
-    async fn update(
-        &self,
-        id: &ResourceId,
-        _spec: &ResourceSpec,
-    ) -> stackdock_core::Result<Resource> {
-        Err(stackdock_core::Error::unsupported(
-            format!("update of {id}"),
-            "zero",
-        ))
-    }
-    async fn delete(&self, id: &ResourceId) -> stackdock_core::Result<()> {
-        self.databases().remove(&id.id);
-        Ok(())
     }
 }
 
@@ -352,13 +257,7 @@ async fn wide_apply(schema: &str, scope: &str, steps: usize, by_worker: bool) ->
         .with_default_dock_concurrency(8);
     let blueprint = wide(scope, steps);
     if !by_worker {
-        let start = Instant::now();
-        let report = runtime
-            .apply(&blueprint, "bench", ApplyOptions::keep())
-            .await
-            .unwrap();
-        assert!(report.succeeded());
-        return start.elapsed();
+        return timed_apply(&runtime, &blueprint).await;
     }
     let worker = Worker::new(runtime.clone()).with_options(
         WorkerOptions::default()
@@ -433,10 +332,14 @@ async fn memory_apply(steps: usize) -> Duration {
     let runtime = Runtime::new(Arc::new(MemoryStore::new()), docks)
         .with_concurrency(8)
         .with_default_dock_concurrency(8);
-    let blueprint = wide("memory", steps);
+    timed_apply(&runtime, &wide("memory", steps)).await
+}
+
+/// Wall time of an in-process apply of `blueprint`, which must succeed.
+async fn timed_apply(runtime: &Runtime, blueprint: &Blueprint) -> Duration {
     let start = Instant::now();
     let report = runtime
-        .apply(&blueprint, "bench", ApplyOptions::keep())
+        .apply(blueprint, "bench", ApplyOptions::keep())
         .await
         .unwrap();
     assert!(report.succeeded());
