@@ -945,16 +945,25 @@ const WRITE_STEP: &str = concat!(
     note_run_step!("$9 IS NOT NULL")
 );
 
+/// The fence, then the step's row and the run's note under it: the common
+/// head of the fenced step writes (CTEs `fence`, `step`, `touched`).
+macro_rules! fenced_step {
+    () => {
+        concat!(
+            "WITH ",
+            fence!(),
+            ", step AS (",
+            upsert_step!(step_values_fenced!()),
+            " RETURNING 1), touched AS (",
+            note_run_step!("EXISTS (SELECT FROM fence)"),
+            " RETURNING 1)"
+        )
+    };
+}
+
 /// A step under the fence; returns `held`.
-const WRITE_STEP_FENCED: &str = concat!(
-    "WITH ",
-    fence!(),
-    ", step AS (",
-    upsert_step!(step_values_fenced!()),
-    " RETURNING 1), touched AS (",
-    note_run_step!("EXISTS (SELECT FROM fence)"),
-    " RETURNING 1) SELECT EXISTS (SELECT FROM fence) AS held"
-);
+const WRITE_STEP_FENCED: &str =
+    concat!(fenced_step!(), " SELECT EXISTS (SELECT FROM fence) AS held");
 
 /// [`WRITE_STEP`] and the audit entry ($10-$20); returns its `seq`.
 const WRITE_STEP_AUDITED: &str = concat!(
@@ -970,13 +979,8 @@ const WRITE_STEP_AUDITED: &str = concat!(
 /// whether or not the fence holds (it records a call that happened);
 /// returns `held` and its `seq`.
 const WRITE_STEP_AUDITED_FENCED: &str = concat!(
-    "WITH ",
-    fence!(),
-    ", step AS (",
-    upsert_step!(step_values_fenced!()),
-    " RETURNING 1), touched AS (",
-    note_run_step!("EXISTS (SELECT FROM fence)"),
-    " RETURNING 1), entry AS (",
+    fenced_step!(),
+    ", entry AS (",
     append_entry!(12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22),
     ") SELECT EXISTS (SELECT FROM fence) AS held, (SELECT seq FROM entry) AS seq"
 );
