@@ -9,7 +9,7 @@ mod vercel;
 
 use std::sync::Arc;
 
-use stackdock_core::extension::EnvVarSpec;
+use stackdock_core::extension::{EnvVarSpec, EnvVars};
 use stackdock_core::secret::ExposeSecret;
 use stackdock_core::{
     DockAdapter, DockAdapterExt, DockRegistry, ErrorKind, InMemoryAdapter, ResourceId, ResourceKind,
@@ -17,14 +17,14 @@ use stackdock_core::{
 use stackdock_runtime::audit::StoreAudit;
 use stackdock_runtime::blueprint::Blueprint;
 use stackdock_runtime::events::{RunEvent, StepOutcome};
-use stackdock_runtime::model::AuditQuery;
-use stackdock_runtime::plan::PlanAction;
+use stackdock_runtime::model::{AuditQuery, StepState};
+use stackdock_runtime::plan::{Plan, PlanAction, PlannedStep};
 use stackdock_runtime::store::{SqliteStore, Store};
 use stackdock_runtime::vault::{AesGcmVault, CredentialVault, MasterKeys};
-use stackdock_runtime::{ApplyOptions, Error, Runtime};
+use stackdock_runtime::{ApplyOptions, Error, RunReport, Runtime};
 use tokio::sync::broadcast::Receiver;
 use vercel::FakeVercel;
-use wiremock::MockServer;
+use wiremock::{MockServer, Request};
 
 const TEMPLATE: &str =
     "template:postgres://${db.user}:${db.password}@${db.host}:${db.port}/${db.name}";
@@ -77,12 +77,7 @@ impl Site {
         ));
         let pg = Arc::new(InMemoryAdapter::new("pg"));
         let vercel: Arc<dyn DockAdapter> = Arc::new(FakeVercel::adapter(&server));
-        let mut docks = DockRegistry::new();
-        docks.insert(pg.clone()).unwrap();
-        docks.insert(vercel.clone()).unwrap();
-        let runtime = Runtime::new(store.clone(), docks)
-            .with_vault(vault.clone())
-            .with_retry(stackdock_core::layer::RetryPolicy::none());
+        let runtime = runtime(&store, &vault, &pg, vercel.clone());
         Site {
             fake,
             server,
@@ -102,7 +97,7 @@ impl Site {
     }
 
     async fn expected_url_of(&self, org: &str, suffix: &str) -> String {
-        let step = self.store.get_step("site", "db").await.unwrap().unwrap();
+        let step = self.step("db").await;
         let out = &step.outputs;
         let password = self
             .vault
@@ -119,21 +114,57 @@ impl Site {
         )
     }
 
+    /// Asserts the project holds one variable, the URL the template makes.
+    async fn assert_holds_expected_url(&self, project: &str) {
+        assert_eq!(
+            self.fake.env_values(project),
+            [self.expected_url("").await],
+            "one variable, the expected URL"
+        );
+    }
+
+    /// The recorded state of one of the site's steps.
+    async fn step(&self, name: &str) -> StepState {
+        self.store.get_step("site", name).await.unwrap().unwrap()
+    }
+
     async fn project_id(&self) -> String {
-        let step = self
-            .store
-            .get_step("site", "project")
-            .await
-            .unwrap()
-            .unwrap();
+        let step = self.step("project").await;
         step.resource_id().unwrap().id.clone()
     }
 
-    async fn env_sets(&self) -> usize {
-        self.server
-            .received_requests()
+    /// The Vercel dock's env vars, and the project as the service they are on.
+    fn env_of(&self, project: &str) -> (&dyn EnvVars, ResourceId) {
+        let env = self.vercel.require_env_vars().unwrap();
+        (env, ResourceId::new(ResourceKind::WebService, project))
+    }
+
+    async fn apply(&self, bp: &Blueprint, options: ApplyOptions) -> RunReport {
+        self.runtime.apply(bp, "alice", options).await.unwrap()
+    }
+
+    async fn reconcile(&self) -> RunReport {
+        self.runtime
+            .reconcile("site", "agency", "controller")
             .await
-            .unwrap_or_default()
+            .unwrap()
+    }
+
+    async fn destroy(&self) -> RunReport {
+        self.runtime
+            .destroy("site", "agency", "alice")
+            .await
+            .unwrap()
+    }
+
+    /// Every request the fake Vercel received so far.
+    async fn requests(&self) -> Vec<Request> {
+        self.server.received_requests().await.unwrap_or_default()
+    }
+
+    async fn env_sets(&self) -> usize {
+        self.requests()
+            .await
             .iter()
             .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/env"))
             .count()
@@ -147,6 +178,35 @@ impl Site {
         }
         bytes
     }
+}
+
+/// A runtime over the in-memory `pg` dock and `vercel`, with the site's
+/// store and vault, that does not retry.
+fn runtime(
+    store: &Arc<dyn Store>,
+    vault: &Arc<dyn CredentialVault>,
+    pg: &Arc<InMemoryAdapter>,
+    vercel: Arc<dyn DockAdapter>,
+) -> Runtime {
+    let mut docks = DockRegistry::new();
+    docks.insert(pg.clone()).unwrap();
+    docks.insert(vercel).unwrap();
+    Runtime::new(store.clone(), docks)
+        .with_vault(vault.clone())
+        .with_retry(stackdock_core::layer::RetryPolicy::none())
+}
+
+/// The variable's step in `plan`.
+fn variable_in(plan: &Plan) -> &PlannedStep {
+    plan.steps
+        .iter()
+        .find(|s| s.step == "database_url")
+        .unwrap()
+}
+
+/// Asserts what `report`'s run did with the variable.
+fn assert_variable(report: &RunReport, outcome: StepOutcome) {
+    assert_eq!(report.steps["database_url"], outcome, "{report:?}");
 }
 
 fn drain(events: &mut Receiver<RunEvent>) -> Vec<RunEvent> {
@@ -170,30 +230,17 @@ async fn a_database_url_is_set_on_the_project_kept_and_changed_and_destroyed() {
     let bp = blueprint(TEMPLATE, "");
 
     let plan = site.runtime.plan(&bp).await.unwrap();
-    let step = plan
-        .steps
-        .iter()
-        .find(|s| s.step == "database_url")
-        .unwrap();
+    let step = variable_in(&plan);
     assert_eq!(step.action, PlanAction::Create, "{plan}");
 
-    let report = site
-        .runtime
-        .apply(&bp, "alice", ApplyOptions::rollback())
-        .await
-        .unwrap();
+    let report = site.apply(&bp, ApplyOptions::rollback()).await;
     assert!(report.succeeded(), "{report:?}");
-    assert_eq!(report.steps["database_url"], StepOutcome::Created);
+    assert_variable(&report, StepOutcome::Created);
     let project = site.project_id().await;
     let url = site.expected_url("").await;
     assert_eq!(site.fake.env_values(&project), std::slice::from_ref(&url));
-    let var = site
-        .vercel
-        .require_env_vars()
-        .unwrap()
-        .list_env_vars(&ResourceId::new(ResourceKind::WebService, &project))
-        .await
-        .unwrap();
+    let (env, service) = site.env_of(&project);
+    let var = env.list_env_vars(&service).await.unwrap();
     assert_eq!(var.len(), 1);
     assert_eq!(var[0].key, "DATABASE_URL");
     assert_eq!(var[0].environments, ["production", "preview"]);
@@ -212,35 +259,19 @@ async fn a_database_url_is_set_on_the_project_kept_and_changed_and_destroyed() {
     assert!(plan.is_empty(), "{plan}");
     assert_eq!(decrypts().await, opened, "a plan decrypts nothing");
     let sets = site.env_sets().await;
-    let again = site
-        .runtime
-        .apply(&bp, "alice", ApplyOptions::rollback())
-        .await
-        .unwrap();
+    let again = site.apply(&bp, ApplyOptions::rollback()).await;
     assert!(again.succeeded(), "{again:?}");
-    assert_eq!(again.steps["database_url"], StepOutcome::Unchanged);
+    assert_variable(&again, StepOutcome::Unchanged);
     assert_eq!(site.env_sets().await, sets, "a second apply sets nothing");
 
     // A changed template: the plan shows an update, the apply re-sets it.
     let changed = blueprint(&format!("{TEMPLATE}?sslmode=require"), "");
     let plan = site.runtime.plan(&changed).await.unwrap();
-    let step = plan
-        .steps
-        .iter()
-        .find(|s| s.step == "database_url")
-        .unwrap();
+    let step = variable_in(&plan);
     assert_eq!(step.action, PlanAction::Update, "{plan}");
     assert!(!plan.to_string().contains(&url), "{plan}");
-    let report = site
-        .runtime
-        .apply(&changed, "alice", ApplyOptions::rollback())
-        .await
-        .unwrap();
-    assert_eq!(
-        report.steps["database_url"],
-        StepOutcome::Updated,
-        "{report:?}"
-    );
+    let report = site.apply(&changed, ApplyOptions::rollback()).await;
+    assert_variable(&report, StepOutcome::Updated);
     let new_url = site.expected_url("?sslmode=require").await;
     assert_eq!(
         site.fake.env_values(&project),
@@ -248,13 +279,9 @@ async fn a_database_url_is_set_on_the_project_kept_and_changed_and_destroyed() {
     );
 
     // Destroy removes it (the project goes too).
-    let destroyed = site
-        .runtime
-        .destroy("site", "agency", "alice")
-        .await
-        .unwrap();
+    let destroyed = site.destroy().await;
     assert!(destroyed.succeeded(), "{destroyed:?}");
-    assert_eq!(destroyed.steps["database_url"], StepOutcome::Deleted);
+    assert_variable(&destroyed, StepOutcome::Deleted);
     assert!(site.fake.env_values(&project).is_empty());
 
     // The value (and the password in it) is nowhere we keep or show.
@@ -289,36 +316,19 @@ async fn a_database_url_is_set_on_the_project_kept_and_changed_and_destroyed() {
 async fn a_variable_removed_behind_our_back_is_set_again_by_reconcile() {
     let site = Site::new().await;
     let bp = blueprint(TEMPLATE, "");
-    assert!(site
-        .runtime
-        .apply(&bp, "alice", ApplyOptions::keep())
-        .await
-        .unwrap()
-        .succeeded());
+    assert!(site.apply(&bp, ApplyOptions::keep()).await.succeeded());
     let project = site.project_id().await;
-    let service = ResourceId::new(ResourceKind::WebService, &project);
-    let env = site.vercel.require_env_vars().unwrap();
+    let (env, service) = site.env_of(&project);
     env.delete_env_var(&service, "DATABASE_URL").await.unwrap();
 
     let plan = site.runtime.plan(&bp).await.unwrap();
-    let step = plan
-        .steps
-        .iter()
-        .find(|s| s.step == "database_url")
-        .unwrap();
+    let step = variable_in(&plan);
     assert_eq!(step.action, PlanAction::Create, "{plan}");
 
-    let report = site
-        .runtime
-        .reconcile("site", "agency", "controller")
-        .await
-        .unwrap();
+    let report = site.reconcile().await;
     assert!(report.succeeded(), "{report:?}");
-    assert_eq!(report.steps["database_url"], StepOutcome::Created);
-    assert_eq!(
-        site.fake.env_values(&project),
-        [site.expected_url("").await]
-    );
+    assert_variable(&report, StepOutcome::Created);
+    site.assert_holds_expected_url(&project).await;
 
     // Moved to production only, behind our back: drift, and set back.
     env.delete_env_var(&service, "DATABASE_URL").await.unwrap();
@@ -332,23 +342,12 @@ async fn a_variable_removed_behind_our_back_is_set_again_by_reconcile() {
     )
     .await
     .unwrap();
-    let report = site
-        .runtime
-        .reconcile("site", "agency", "controller")
-        .await
-        .unwrap();
-    assert_eq!(
-        report.steps["database_url"],
-        StepOutcome::Updated,
-        "{report:?}"
-    );
+    let report = site.reconcile().await;
+    assert_variable(&report, StepOutcome::Updated);
     let vars = env.list_env_vars(&service).await.unwrap();
     assert_eq!(vars.len(), 1);
     assert_eq!(vars[0].environments, ["production", "preview"]);
-    assert_eq!(
-        site.fake.env_values(&project),
-        [site.expected_url("").await]
-    );
+    site.assert_holds_expected_url(&project).await;
 
     // Made sensitive (write-only) with a note: the plan says so, the apply
     // replaces the variable (an upsert does not change its type).
@@ -357,52 +356,25 @@ async fn a_variable_removed_behind_our_back_is_set_again_by_reconcile() {
     spec["sensitive"] = true.into();
     spec["comment"] = "from the db step".into();
     let plan = site.runtime.plan(&sensitive).await.unwrap();
-    let step = plan
-        .steps
-        .iter()
-        .find(|s| s.step == "database_url")
-        .unwrap();
+    let step = variable_in(&plan);
     assert_eq!(step.action, PlanAction::Update, "{plan}");
     assert_eq!(
         step.changes,
         ["sensitive: false -> true", "comment changed"],
         "{plan}"
     );
-    let report = site
-        .runtime
-        .apply(&sensitive, "alice", ApplyOptions::keep())
-        .await
-        .unwrap();
-    assert_eq!(
-        report.steps["database_url"],
-        StepOutcome::Updated,
-        "{report:?}"
-    );
+    let report = site.apply(&sensitive, ApplyOptions::keep()).await;
+    assert_variable(&report, StepOutcome::Updated);
     let vars = env.list_env_vars(&service).await.unwrap();
     assert_eq!((vars.len(), vars[0].sensitive), (1, true), "{vars:?}");
-    assert_eq!(
-        site.fake.env_values(&project),
-        [site.expected_url("").await]
-    );
-    let again = site
-        .runtime
-        .apply(&sensitive, "alice", ApplyOptions::keep())
-        .await
-        .unwrap();
-    assert_eq!(
-        again.steps["database_url"],
-        StepOutcome::Unchanged,
-        "{again:?}"
-    );
+    site.assert_holds_expected_url(&project).await;
+    let again = site.apply(&sensitive, ApplyOptions::keep()).await;
+    assert_variable(&again, StepOutcome::Unchanged);
 
     // A key renamed in place would orphan the old variable: refused, named.
     let renamed = bp.to_toml().unwrap().replace("DATABASE_URL", "DB_URL");
     let renamed = Blueprint::from_toml(&renamed).unwrap();
-    let report = site
-        .runtime
-        .apply(&renamed, "alice", ApplyOptions::keep())
-        .await
-        .unwrap();
+    let report = site.apply(&renamed, ApplyOptions::keep()).await;
     let failure = report.failure.expect("refused");
     assert_eq!(
         (failure.step.as_str(), failure.code.as_str()),
@@ -429,11 +401,7 @@ async fn a_failure_after_the_variable_rolls_it_back_and_an_adopted_one_is_never_
         3,
         stackdock_core::Error::provider(Some(400), None, "injected fault"),
     );
-    let report = site
-        .runtime
-        .apply(&bp, "alice", ApplyOptions::rollback())
-        .await
-        .unwrap();
+    let report = site.apply(&bp, ApplyOptions::rollback()).await;
     assert!(!report.succeeded());
     assert_eq!(report.failure.as_ref().unwrap().step, "after", "{report:?}");
     assert!(
@@ -446,8 +414,7 @@ async fn a_failure_after_the_variable_rolls_it_back_and_an_adopted_one_is_never_
     // A variable already on the project is adopted: set, but released (not
     // deleted) by destroy.
     let project = site.fake.seed_project("agency-site");
-    let service = ResourceId::new(ResourceKind::WebService, &project);
-    let env = site.vercel.require_env_vars().unwrap();
+    let (env, service) = site.env_of(&project);
     env.set_env_vars(
         &service,
         &[EnvVarSpec::new(
@@ -459,21 +426,10 @@ async fn a_failure_after_the_variable_rolls_it_back_and_an_adopted_one_is_never_
     .await
     .unwrap();
     let bp = blueprint(TEMPLATE, "");
-    let report = site
-        .runtime
-        .apply(&bp, "alice", ApplyOptions::rollback())
-        .await
-        .unwrap();
+    let report = site.apply(&bp, ApplyOptions::rollback()).await;
     assert!(report.succeeded(), "{report:?}");
-    assert_eq!(
-        site.fake.env_values(&project),
-        [site.expected_url("").await]
-    );
-    let destroyed = site
-        .runtime
-        .destroy("site", "agency", "alice")
-        .await
-        .unwrap();
+    site.assert_holds_expected_url(&project).await;
+    let destroyed = site.destroy().await;
     assert!(destroyed.succeeded(), "{destroyed:?}");
     assert!(
         matches!(
@@ -485,10 +441,8 @@ async fn a_failure_after_the_variable_rolls_it_back_and_an_adopted_one_is_never_
     // (The adopted project itself is deleted by destroy, as every recorded
     // resource is; the variable was never asked to go.)
     let env_deletes = site
-        .server
-        .received_requests()
+        .requests()
         .await
-        .unwrap_or_default()
         .iter()
         .filter(|r| r.method.as_str() == "DELETE" && r.url.path().contains("/env/"))
         .count();
@@ -506,12 +460,7 @@ async fn a_dock_without_env_vars_is_a_typed_error_before_any_call() {
     let mut bp = Blueprint::from_toml(&text).unwrap();
     bp.steps.get_mut("database_url").unwrap().dock = "pg".into();
     let calls = site.pg.remote_calls();
-    let requests = site
-        .server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .len();
+    let requests = site.requests().await.len();
 
     for error in [
         site.runtime
@@ -528,14 +477,7 @@ async fn a_dock_without_env_vars_is_a_typed_error_before_any_call() {
         assert!(error.to_string().contains("database_url"), "{error}");
     }
     assert_eq!(site.pg.remote_calls(), calls);
-    assert_eq!(
-        site.server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .len(),
-        requests
-    );
+    assert_eq!(site.requests().await.len(), requests);
     assert!(site.store.list_steps("site").await.unwrap().is_empty());
     assert_eq!(
         site.store.scope_org("site").await.unwrap(),
@@ -624,13 +566,8 @@ async fn the_agency_site_example_applies_and_sets_its_database_url() {
         site.fake.env_values(&project),
         [site.expected_url_of("default", "").await]
     );
-    let vars = site
-        .vercel
-        .require_env_vars()
-        .unwrap()
-        .list_env_vars(&ResourceId::new(ResourceKind::WebService, &project))
-        .await
-        .unwrap();
+    let (env, service) = site.env_of(&project);
+    let vars = env.list_env_vars(&service).await.unwrap();
     assert!(vars[0].sensitive, "{vars:?}");
     assert!(runtime.plan(&bp).await.unwrap().is_empty());
 }
@@ -731,12 +668,7 @@ async fn a_set_whose_reply_was_lost_is_set_again_on_resume_and_recorded_created(
         reply: Arc::new(tokio::sync::Semaphore::new(0)),
         sets: Default::default(),
     });
-    let mut docks = DockRegistry::new();
-    docks.insert(site.pg.clone()).unwrap();
-    docks.insert(held.clone()).unwrap();
-    let runtime = Runtime::new(site.store.clone(), docks)
-        .with_vault(site.vault.clone())
-        .with_retry(stackdock_core::layer::RetryPolicy::none());
+    let runtime = runtime(&site.store, &site.vault, &site.pg, held.clone());
     let bp = blueprint(TEMPLATE, "");
     let task = {
         let (runtime, bp) = (runtime.clone(), bp.clone());
@@ -748,12 +680,7 @@ async fn a_set_whose_reply_was_lost_is_set_again_on_resume_and_recorded_created(
     }
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
-    let step = site
-        .store
-        .get_step("site", "database_url")
-        .await
-        .unwrap()
-        .unwrap();
+    let step = site.step("database_url").await;
     assert_eq!(
         step.record.state,
         stackdock_core::ProvisioningState::Provisioning
@@ -775,19 +702,10 @@ async fn a_set_whose_reply_was_lost_is_set_again_on_resume_and_recorded_created(
         .await
         .unwrap();
     assert!(resumed.succeeded(), "{resumed:?}");
-    assert_eq!(resumed.steps["database_url"], StepOutcome::Created);
+    assert_variable(&resumed, StepOutcome::Created);
     let project = site.project_id().await;
-    assert_eq!(
-        site.fake.env_values(&project),
-        [site.expected_url("").await],
-        "one variable"
-    );
-    let step = site
-        .store
-        .get_step("site", "database_url")
-        .await
-        .unwrap()
-        .unwrap();
+    site.assert_holds_expected_url(&project).await;
+    let step = site.step("database_url").await;
     assert!(step
         .record
         .history
