@@ -30,8 +30,8 @@ use stackdock_core::{CreateOutcome, ProvisioningState, ResourceId, ResourceKind}
 
 use crate::controller::ScopeRef;
 use crate::model::{
-    AuditEntry, AuditOutcome, AuditQuery, DockSync, InventoryDelta, InventoryItem, Operation,
-    Retention, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
+    AuditEntry, AuditOutcome, AuditQuery, ClaimedRun, DockSync, InventoryDelta, InventoryItem,
+    Operation, OperationRun, Retention, RunId, RunStatus, SealedSecret, StartOutcome, StepState,
 };
 use crate::store::Store;
 use crate::Error;
@@ -871,6 +871,39 @@ fn request(scope: &str, n: u32) -> serde_json::Value {
     serde_json::json!({"scope": scope, "n": n, "blueprint": {"steps": {"db": {"port": 5432}}}})
 }
 
+/// A run on the fresh `scope`, submitted by alice and claimed by
+/// `worker-a` for `lease_for`: the lease and fencing checks start here.
+async fn submit_and_claim(
+    store: &dyn Store,
+    scope: &str,
+    operation: Operation,
+    lease_for: Duration,
+) -> (OperationRun, ClaimedRun) {
+    let run = store
+        .submit_run(scope, operation, "alice", &request(scope, 1))
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    let claim = store
+        .claim_run("worker-a", lease_for)
+        .await
+        .unwrap()
+        .expect("the submitted run is claimable");
+    (run, claim)
+}
+
+/// Waits out a 50 ms lease, then claims its run again as `worker` (for
+/// 60 s).
+async fn claim_after_lapse(store: &dyn Store, worker: &str) -> ClaimedRun {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store
+        .claim_run(worker, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a run whose lease lapsed is claimable again")
+}
+
 /// Submit queues a run with its request, holding the scope like a running
 /// one (same dedupe, same `ScopeBusy`, also against `start_run`); a claim
 /// hands it out once, `running`, attempt 1, with its request; runs started
@@ -991,17 +1024,8 @@ pub async fn queue_submit_dedupes_and_claims(store: &dyn Store) {
 /// neither renews nor releases.
 pub async fn leases_renew_release_and_lapse(store: &dyn Store) {
     let scope = unique("lease");
-    let run = store
-        .submit_run(&scope, Operation::Destroy, "alice", &request(&scope, 1))
-        .await
-        .unwrap()
-        .run()
-        .clone();
-    let first = store
-        .claim_run("worker-a", Duration::from_secs(60))
-        .await
-        .unwrap()
-        .unwrap();
+    let (run, first) =
+        submit_and_claim(store, &scope, Operation::Destroy, Duration::from_secs(60)).await;
     let renewed = store
         .renew_lease(&first.lease, Duration::from_secs(120))
         .await
@@ -1045,12 +1069,7 @@ pub async fn leases_renew_release_and_lapse(store: &dyn Store) {
         .unwrap()
         .is_none());
 
-    tokio::time::sleep(Duration::from_millis(200)).await; // the 50 ms lease lapses
-    let third = store
-        .claim_run("worker-c", Duration::from_secs(60))
-        .await
-        .unwrap()
-        .expect("a run whose lease lapsed is claimable");
+    let third = claim_after_lapse(store, "worker-c").await;
     assert_eq!(
         (third.run.id.clone(), third.lease.attempt),
         (run.id.clone(), 3)
@@ -1087,17 +1106,8 @@ pub async fn leases_renew_release_and_lapse(store: &dyn Store) {
 /// released claim is fenced off too.
 pub async fn lapsed_claims_are_fenced_off(store: &dyn Store) {
     let scope = unique("fence");
-    let run = store
-        .submit_run(&scope, Operation::Apply, "alice", &request(&scope, 1))
-        .await
-        .unwrap()
-        .run()
-        .clone();
-    let first = store
-        .claim_run("worker-a", Duration::from_millis(50))
-        .await
-        .unwrap()
-        .unwrap();
+    let (run, first) =
+        submit_and_claim(store, &scope, Operation::Apply, Duration::from_millis(50)).await;
     let mut step = StepState::new(&scope, "zone", "dns");
     step.outputs = serde_json::json!({"by": "worker-a"});
     store
@@ -1109,12 +1119,8 @@ pub async fn lapsed_claims_are_fenced_off(store: &dyn Store) {
         ["zone"]
     );
 
-    tokio::time::sleep(Duration::from_millis(200)).await; // worker-a "pauses" past its lease
-    let second = store
-        .claim_run("worker-b", Duration::from_secs(60))
-        .await
-        .unwrap()
-        .expect("the lapsed run is claimed again");
+    // worker-a "pauses" past its lease
+    let second = claim_after_lapse(store, "worker-b").await;
     assert_eq!(second.lease.attempt, first.lease.attempt + 1);
 
     let mut stale = step.clone();
@@ -1194,17 +1200,13 @@ pub async fn lapsed_claims_are_fenced_off(store: &dyn Store) {
 pub async fn fenced_step_and_audit_in_one_write(store: Arc<dyn Store>) {
     use crate::store::FencedStore;
     let scope = unique("fenceaudit");
-    let run = store
-        .submit_run(&scope, Operation::Apply, "alice", &request(&scope, 1))
-        .await
-        .unwrap()
-        .run()
-        .clone();
-    let first = store
-        .claim_run("worker-a", Duration::from_millis(50))
-        .await
-        .unwrap()
-        .expect("the submitted run is claimable");
+    let (run, first) = submit_and_claim(
+        store.as_ref(),
+        &scope,
+        Operation::Apply,
+        Duration::from_millis(50),
+    )
+    .await;
     let entry = |message: &str| {
         let mut entry = AuditEntry::new("alice", "create", AuditOutcome::Succeeded);
         entry.scope = Some(scope.clone());
@@ -1241,12 +1243,8 @@ pub async fn fenced_step_and_audit_in_one_write(store: Arc<dyn Store>) {
     assert_eq!(written.len(), 1);
     assert_eq!(written[0].seq, seq);
 
-    tokio::time::sleep(Duration::from_millis(200)).await; // worker-a "pauses" past its lease
-    let second = store
-        .claim_run("worker-b", Duration::from_secs(60))
-        .await
-        .unwrap()
-        .expect("the lapsed run is claimed again");
+    // worker-a "pauses" past its lease
+    let second = claim_after_lapse(store.as_ref(), "worker-b").await;
     let mut stale = step.clone();
     stale.outputs = serde_json::json!({"by": "worker-a, late"});
     match fenced
