@@ -349,19 +349,12 @@ async fn timed_apply(runtime: &Runtime, blueprint: &Blueprint) -> Duration {
 /// What the apply's dock calls cost by themselves: each step's look (find)
 /// and create on a fresh zero-latency dock, no runtime, no store.
 async fn dock_calls(blueprint: &Blueprint) -> Duration {
-    use stackdock_core::DockAdapterExt;
-    let dock = ZeroDock::new("zero");
     let specs: Vec<ResourceSpec> = blueprint
         .steps
         .values()
         .map(|def| serde_json::from_value(def.spec.clone()).unwrap())
         .collect();
-    let start = Instant::now();
-    for spec in &specs {
-        assert!(dock.find(spec).await.unwrap().is_none());
-        dock.create(spec).await.unwrap();
-    }
-    start.elapsed()
+    ZeroDock::new("zero").time_looks_and_creates(&specs).await
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {

@@ -275,19 +275,12 @@ async fn timed_apply(
 /// What the run's dock calls cost by themselves: each step's look (find)
 /// and create on a fresh zero-latency dock, no runtime, no store.
 async fn dock_calls(blueprint: &Blueprint) -> Duration {
-    use stackdock_core::DockAdapterExt;
-    let dock = ZeroDock::new("d");
     let specs: Vec<ResourceSpec> = blueprint
         .steps
         .values()
         .map(|def| serde_json::from_value(def.spec.clone()).unwrap())
         .collect();
-    let started = Instant::now();
-    for spec in &specs {
-        assert!(dock.find(spec).await.unwrap().is_none());
-        dock.create(spec).await.unwrap();
-    }
-    started.elapsed()
+    ZeroDock::new("d").time_looks_and_creates(&specs).await
 }
 
 /// `commits` single-row upserts, each its own transaction, on a file with

@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use stackdock_core::resource::{Database, ResourceMeta};
 use stackdock_core::spec::ResourceSpec;
 use stackdock_core::{
-    async_trait, Capabilities, Created, DockAdapter, Error, ListOptions, Observation, Operations,
-    Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
+    async_trait, Capabilities, Created, DockAdapter, DockAdapterExt, Error, ListOptions,
+    Observation, Operations, Page, ProviderInfo, Resource, ResourceId, ResourceKind, Result,
 };
 
 /// A zero-latency dock of databases with deterministic ids: a database's id
@@ -39,6 +40,10 @@ use stackdock_core::{
 /// let created = dock.create(&spec).await.unwrap();
 /// assert_eq!(created.resource.id().id, "app");
 /// assert!(dock.find(&spec).await.unwrap().is_some());
+///
+/// let other = ZeroDock::new("zero");
+/// let _took = other.time_looks_and_creates(&[spec.clone()]).await;
+/// assert!(other.find(&spec).await.unwrap().is_some());
 /// # });
 /// ```
 #[derive(Debug)]
@@ -56,6 +61,24 @@ impl ZeroDock {
             dock: dock.to_owned(),
             databases: Mutex::default(),
         }
+    }
+
+    /// What the dock calls of `specs` cost by themselves, with no runtime
+    /// and no store: each one's look ([`find`](DockAdapterExt::find)) and
+    /// create, one after another, on this dock. The benchmarks print it
+    /// next to their applies for context.
+    ///
+    /// # Panics
+    ///
+    /// If a look finds its resource already there or a call fails (a
+    /// benchmark's setup error).
+    pub async fn time_looks_and_creates(&self, specs: &[ResourceSpec]) -> Duration {
+        let start = Instant::now();
+        for spec in specs {
+            assert!(self.find(spec).await.unwrap().is_none());
+            self.create(spec).await.unwrap();
+        }
+        start.elapsed()
     }
 
     fn database(&self, name: &str) -> Resource {
