@@ -66,9 +66,19 @@ impl Runtime {
                 () = ctx.cancel.cancelled() => break,
             }
         }
-        tracing::info!(run_id = %ctx.id, "cancel requested: no new step starts");
-        self.emit(ctx, RunEventKind::Cancelling);
+        self.announce_cancelling(ctx);
         std::future::pending().await
+    }
+
+    /// Announce a tripped cancel flag ([`RunEventKind::Cancelling`]), once
+    /// per run: from the store poller, or — when the run saw the flag and
+    /// ended before the poller ran — from the run's own ending, so a
+    /// subscriber always sees `Cancelling` before `RunFinished { cancelled }`.
+    pub(super) fn announce_cancelling(&self, ctx: &RunCtx) {
+        if ctx.cancel.first_announcement() {
+            tracing::info!(run_id = %ctx.id, "cancel requested: no new step starts");
+            self.emit(ctx, RunEventKind::Cancelling);
+        }
     }
 
     /// After a failed attempt of `step`: whether to try again. Yes for a

@@ -602,6 +602,7 @@ impl Runtime {
             .store
             .finish_run(&ctx.id, end.status, Some(end.reason), Some(&message))
             .await?;
+        self.announce_cancelling(ctx);
         self.emit(ctx, RunEventKind::RunFinished { status: end.status });
         tracing::info!(status = %end.status, "deploy finished");
         Ok(DeployReport {

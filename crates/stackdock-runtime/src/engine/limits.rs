@@ -2,6 +2,7 @@
 //! retry policy for temporary errors, and a run's cancel flag.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -86,17 +87,28 @@ impl Permits {
 }
 
 /// A run's cancel flag: tripped by [`Runtime::cancel`](super::Runtime::cancel)
-/// in this process, or by the poller that sees the store's cancel request.
+/// in this process, or by the poller that sees the store's cancel request;
+/// with whether the cancellation was announced yet.
 #[derive(Debug, Clone)]
-pub(super) struct CancelFlag(Arc<watch::Sender<bool>>);
+pub(super) struct CancelFlag(Arc<watch::Sender<bool>>, Arc<AtomicBool>);
 
 impl Default for CancelFlag {
     fn default() -> Self {
-        CancelFlag(Arc::new(watch::channel(false).0))
+        CancelFlag(
+            Arc::new(watch::channel(false).0),
+            Arc::new(AtomicBool::new(false)),
+        )
     }
 }
 
 impl CancelFlag {
+    /// True the first time it is called on a tripped flag: whoever sees the
+    /// cancellation first (the store poller, or the run ending cancelled
+    /// before the poller ran) announces it, once.
+    pub(super) fn first_announcement(&self) -> bool {
+        self.is_cancelled() && !self.1.swap(true, Ordering::AcqRel)
+    }
+
     pub(super) fn cancel(&self) {
         self.0.send_replace(true);
     }

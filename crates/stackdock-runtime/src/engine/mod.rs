@@ -543,6 +543,7 @@ impl Runtime {
                 message.as_deref(),
             )
             .await?;
+        self.announce_cancelling(ctx);
         self.emit(ctx, RunEventKind::RunFinished { status });
         tracing::info!(status = %status, "run finished");
         Ok(RunReport {

@@ -120,6 +120,7 @@ impl Runtime {
                 error.as_deref(),
             )
             .await?;
+        self.announce_cancelling(ctx);
         self.emit(ctx, RunEventKind::RunFinished { status });
         Ok(SyncReport {
             run,
