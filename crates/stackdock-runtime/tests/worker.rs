@@ -263,3 +263,41 @@ async fn an_unreadable_request_fails_the_run_instead_of_looping() {
     );
     assert_eq!(report.failed, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_cancelled_while_queued_announces_cancelling_before_it_finishes() {
+    use stackdock_runtime::events::RunEventKind;
+    let fixture = Fixture::memory();
+    let mut events = fixture.runtime.subscribe();
+    let request = RunRequest::apply(&tenant("q"), "client", ApplyOptions::rollback());
+    let run = enqueue(&fixture, &request).await;
+    fixture.runtime.cancel(&run.id, "operator").await.unwrap();
+    // Claimed after the request, the run ends at once: no call is made.
+    let (done, _) = execute(&fixture, &run.id, "a").await;
+    assert_eq!(done.status, RunStatus::Cancelled, "{done:?}");
+    assert_eq!(fixture.mutations(), 0);
+    let mut kinds = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if event.run_id == run.id {
+            kinds.push(event.kind);
+        }
+    }
+    let cancelling = kinds.iter().position(|k| *k == RunEventKind::Cancelling);
+    let finished = kinds.iter().position(|k| {
+        *k == RunEventKind::RunFinished {
+            status: RunStatus::Cancelled,
+        }
+    });
+    assert!(
+        matches!((cancelling, finished), (Some(c), Some(f)) if c < f),
+        "Cancelling, once, before RunFinished: {kinds:?}"
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == RunEventKind::Cancelling)
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+}
