@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use stackdock_core::{Error, ErrorKind, ProviderInfo, Result};
 
-use crate::model::{RecordSet, Zone};
+use crate::model::{CheckedZone, RecordSet, Zone};
 use crate::plan::{
     plan_validated, plan_validated_owned, plan_validated_with, Change, Ownership, Plan,
     PlanOptions, Unchanged,
@@ -172,7 +172,7 @@ impl<B: DnsBackend> Dns<B> {
     /// Invalid input fails before the read.
     pub async fn plan(&self, desired: &Zone, options: &PlanOptions) -> Result<Plan> {
         // Validated without a copy when `desired` is already canonical.
-        let checked = desired.canonical()?;
+        let checked = CheckedZone::new(desired)?;
         self.backend.check_zone(&checked)?;
         let mut unchanged = Unchanged::new(&checked, options);
         let actual = (self.backend)
@@ -197,8 +197,8 @@ impl<B: DnsBackend> Dns<B> {
     /// dns.apply(&plan).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn plan_owned(&self, mut desired: Zone, options: &PlanOptions) -> Result<Plan> {
-        desired.validate()?;
+    pub async fn plan_owned(&self, desired: Zone, options: &PlanOptions) -> Result<Plan> {
+        let desired = CheckedZone::owned(desired)?;
         self.backend.check_zone(&desired)?;
         let mut unchanged = Unchanged::new(&desired, options);
         let actual = (self.backend)
@@ -206,7 +206,7 @@ impl<B: DnsBackend> Dns<B> {
             .await?;
         match actual {
             Some(actual) => plan_validated_with(&desired, Some(&actual), options, Some(&unchanged)),
-            None => plan_validated_owned(desired, None, options),
+            None => plan_validated_owned(desired.into_zone(), None, options),
         }
     }
 

@@ -550,6 +550,52 @@ impl Zone {
     }
 }
 
+/// A zone that passed [`Zone::canonical`]: valid, every name and record in
+/// canonical form. Only [`CheckedZone::new`] and [`CheckedZone::owned`]
+/// make one, so a function that takes it knows the zone was checked and
+/// need not check it again (a sync checks a 50,000-set zone once, before
+/// any call, not once more inside the planner).
+///
+/// ```
+/// use stackdock_core::dns::RecordData;
+/// use stackdock_dns::model::{CheckedZone, Zone};
+/// let mut zone = Zone::new("example.com").unwrap();
+/// zone.add("www", 300, RecordData::A { address: [192, 0, 2, 1].into() }).unwrap();
+/// let checked = CheckedZone::new(&zone).unwrap();
+/// assert_eq!(checked.record_count(), 1); // it is the zone (`Deref`)
+/// zone.rrsets.values_mut().for_each(|set| set.ttl = 0);
+/// assert!(CheckedZone::new(&zone).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedZone<'a>(Cow<'a, Zone>);
+
+impl<'a> CheckedZone<'a> {
+    /// `zone` checked, borrowed when it is canonical already (a zone built
+    /// with [`Zone::add`] or parsed from a file), else a canonical copy.
+    pub fn new(zone: &'a Zone) -> Result<Self> {
+        zone.canonical().map(CheckedZone)
+    }
+
+    /// `zone` checked and canonicalised in place (no copy).
+    pub fn owned(mut zone: Zone) -> Result<CheckedZone<'static>> {
+        zone.validate()?;
+        Ok(CheckedZone(Cow::Owned(zone)))
+    }
+
+    /// The zone itself (copied only when it is borrowed).
+    pub fn into_zone(self) -> Zone {
+        self.0.into_owned()
+    }
+}
+
+impl std::ops::Deref for CheckedZone<'_> {
+    type Target = Zone;
+
+    fn deref(&self) -> &Zone {
+        &self.0
+    }
+}
+
 impl fmt::Display for Zone {
     /// The zone as absolute zone-file lines.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

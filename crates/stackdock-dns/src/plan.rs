@@ -41,13 +41,14 @@
 //! Error messages name at most [`MAX_NAMES_IN_ERRORS`] record sets, then a count.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use stackdock_core::dns::{RecordData, RecordType};
+use stackdock_core::spec::canonical_owner;
 use stackdock_core::{Error, ErrorKind, Result};
 
-use crate::model::{check_owner_marker, RecordSet, RecordSetKey, Zone};
+use crate::model::{check_owner_marker, CheckedZone, RecordSet, RecordSetKey, Zone};
 
 /// The ownership marker used when none is configured.
 pub const DEFAULT_OWNER: &str = "stackdock";
@@ -438,8 +439,28 @@ impl fmt::Display for Plan {
 /// assert_eq!(p.to_string(), "zone example.com (new): 1 to add, 0 to update, 0 to delete\n+ www.example.com. 300 IN A 192.0.2.10\n");
 /// ```
 pub fn plan(desired: &Zone, actual: Option<&Zone>, options: &PlanOptions) -> Result<Plan> {
-    let desired = desired.canonical()?;
-    plan_validated(&desired, actual, options)
+    plan_checked(&CheckedZone::new(desired)?, actual, options)
+}
+
+/// [`plan`] for a desired zone checked already (before the first remote
+/// call, say): it is not checked again.
+///
+/// ```
+/// use stackdock_core::dns::RecordData;
+/// use stackdock_dns::model::{CheckedZone, Zone};
+/// use stackdock_dns::plan::{plan, plan_checked, PlanOptions};
+/// let mut desired = Zone::new("example.com").unwrap();
+/// desired.add("www", 300, RecordData::A { address: [192, 0, 2, 10].into() }).unwrap();
+/// let checked = CheckedZone::new(&desired).unwrap(); // bad input fails here
+/// let options = PlanOptions::default();
+/// assert_eq!(plan_checked(&checked, None, &options).unwrap(), plan(&desired, None, &options).unwrap());
+/// ```
+pub fn plan_checked(
+    desired: &CheckedZone<'_>,
+    actual: Option<&Zone>,
+    options: &PlanOptions,
+) -> Result<Plan> {
+    plan_validated(desired, actual, options)
 }
 
 /// [`plan_validated`] for a desired zone the caller hands over: when the
@@ -485,6 +506,7 @@ fn check_options(options: &PlanOptions) -> Result<()> {
 /// The sets of the zone read back that already are as desired and ours,
 /// found while it is read so that it need not hold them: a no-op plan of a
 /// 50,000-set zone then holds one zone, not two.
+#[derive(Debug)]
 pub(crate) struct Unchanged<'a> {
     /// The desired keys in key order (a set is looked up by its key).
     wanted: Vec<&'a RecordSetKey>,
@@ -520,9 +542,15 @@ impl<'a> Unchanged<'a> {
         if !(same_served_data(have, want) && have.owner.as_deref() == self.marker) {
             return false;
         }
-        self.seen[i / 64] |= 1 << (i % 64);
-        self.records += have.len();
+        self.mark(i, have.len());
         true
+    }
+
+    /// Note the desired set at index `i` (key order), of `records` records,
+    /// found unchanged.
+    fn mark(&mut self, i: usize, records: usize) {
+        self.seen[i / 64] |= 1 << (i % 64);
+        self.records += records;
     }
 
     /// Whether the desired set at index `i` (key order) was found unchanged.
@@ -530,6 +558,171 @@ impl<'a> Unchanged<'a> {
         self.seen
             .get(i / 64)
             .is_some_and(|bits| bits & (1 << (i % 64)) != 0)
+    }
+}
+
+/// Reading a zone record by record, for APIs that list records one at a
+/// time (Cloudflare, Vercel, ...): each record is noted as it is read, and
+/// those of sets already as desired and ours (in a sync that changes
+/// little, nearly all) need no grouping, no checking and no planning. The
+/// rest go to [`Zone::from_records`], and [`Sifted::plan`] makes of them
+/// the plan [`plan`] makes of the whole zone.
+///
+/// A record matches when its owner (canonical), type, data, TTL and marker
+/// are those of a record of a desired set, seen once. A set is unchanged
+/// when every one of its records matched and nothing else was read at its
+/// name and type (a record that differs, a duplicate, an owner that is the
+/// same name once canonical). Sets of more than [`RecordSieve::MAX_SET`]
+/// records are always planned whole.
+///
+/// ```
+/// use stackdock_core::dns::RecordData;
+/// use stackdock_dns::model::{CheckedZone, Zone};
+/// use stackdock_dns::plan::{PlanOptions, RecordSieve};
+/// let a = |last| RecordData::A { address: [192, 0, 2, last].into() };
+/// let mut desired = Zone::new("example.com").unwrap();
+/// desired.add("www", 300, a(1)).unwrap().add("api", 300, a(2)).unwrap();
+/// let desired = CheckedZone::new(&desired).unwrap();
+/// let options = PlanOptions::default(); // marker "stackdock"
+/// let listed = [
+///     ("www.example.com", 300, a(1), Some("stackdock")), // as desired
+///     ("api.example.com", 300, a(3), Some("stackdock")), // another address
+/// ];
+/// let mut sieve = RecordSieve::new(&desired, &options);
+/// let noted: Vec<_> = listed.iter().map(|(n, t, d, m)| sieve.note(n, *t, d, *m)).collect();
+/// let sifted = sieve.finish();
+/// let needed = listed.iter().zip(&noted).filter(|(_, noted)| sifted.needed(**noted));
+/// let needed: Vec<_> = needed
+///     .map(|((n, t, d, m), _)| (n.to_string(), *t, d.clone(), m.map(str::to_owned)))
+///     .collect();
+/// assert_eq!(needed.len(), 1, "www is as desired: only api is grouped and planned");
+/// let actual = Zone::from_records("example.com", needed).unwrap();
+/// assert_eq!(sifted.plan(Some(&actual)).unwrap().counts(), (0, 1, 0));
+/// ```
+#[derive(Debug)]
+pub struct RecordSieve<'a> {
+    desired: &'a Zone,
+    options: &'a PlanOptions,
+    /// The desired sets in key order, and where each is by name and type
+    /// (built at the first record noted: a sieve made before the first
+    /// remote call costs nothing then).
+    sets: Vec<&'a RecordSet>,
+    index: HashMap<(&'a str, RecordType), usize>,
+    /// Per desired set: which of its records were read (bit `j`: record
+    /// `j`), and whether anything else was read at its name and type.
+    found: Vec<(u64, bool)>,
+}
+
+/// What [`RecordSieve::note`] found of one record; keep it with the record
+/// for [`Sifted::needed`]. The default, a record not noted, is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Noted(Option<usize>);
+
+impl<'a> RecordSieve<'a> {
+    /// The most records a desired set may hold to be matched record by
+    /// record (one bit each); bigger sets are planned whole.
+    pub const MAX_SET: usize = 64;
+
+    /// A sieve for planning towards `desired` with `options`.
+    pub fn new(desired: &'a CheckedZone<'_>, options: &'a PlanOptions) -> Self {
+        RecordSieve {
+            desired,
+            options,
+            sets: Vec::new(),
+            index: HashMap::new(),
+            found: Vec::new(),
+        }
+    }
+
+    fn build_index(&mut self) {
+        self.sets = self.desired.rrsets.values().collect();
+        self.index = (self.sets.iter().enumerate())
+            .map(|(i, set)| ((set.name.as_str(), set.rtype), i))
+            .collect();
+        self.found = vec![(0, false); self.sets.len()];
+    }
+
+    /// Note one record read: owner `name` (as read), its TTL, data and
+    /// ownership marker.
+    pub fn note(&mut self, name: &str, ttl: u32, data: &RecordData, marker: Option<&str>) -> Noted {
+        if self.sets.len() != self.desired.rrsets.len() {
+            self.build_index();
+        }
+        let rtype = data.record_type();
+        let Some(&i) = self.index.get(&(name, rtype)) else {
+            self.spoil_same_once_canonical(name, rtype);
+            return Noted(None);
+        };
+        let set = self.sets[i];
+        let (seen, spoiled) = &mut self.found[i];
+        let ours = marker == self.options.ownership.marker() && ttl == set.ttl;
+        let small = set.records.len() <= Self::MAX_SET;
+        let at = (ours && small)
+            .then(|| set.records.iter().position(|d| d == data))
+            .flatten()
+            .filter(|j| *seen & (1 << j) == 0);
+        match at {
+            Some(j) => {
+                *seen |= 1 << j;
+                Noted(Some(i))
+            }
+            None => {
+                *spoiled = true;
+                Noted(None)
+            }
+        }
+    }
+
+    /// A record whose owner is not a desired name as read, but is one once
+    /// canonical (`WWW.example.com`, `www.example.com.`): grouping would put
+    /// it in that set, which is then not known unchanged.
+    fn spoil_same_once_canonical(&mut self, name: &str, rtype: RecordType) {
+        let absolute = format!("{name}.");
+        let Ok(owner) = canonical_owner(&absolute, &self.desired.name) else {
+            return;
+        };
+        if let Some(&i) = self.index.get(&(owner.as_ref(), rtype)) {
+            self.found[i].1 = true;
+        }
+    }
+
+    /// Every record was noted: which sets are unchanged is now known.
+    pub fn finish(self) -> Sifted<'a> {
+        let mut unchanged = Unchanged::new(self.desired, self.options);
+        for (i, (set, (seen, spoiled))) in self.sets.iter().zip(&self.found).enumerate() {
+            let all = u64::MAX >> (64 - set.records.len().clamp(1, 64));
+            if !spoiled && *seen == all {
+                unchanged.mark(i, set.len());
+            }
+        }
+        Sifted {
+            unchanged,
+            desired: self.desired,
+            options: self.options,
+        }
+    }
+}
+
+/// A [`RecordSieve`] after the last record: which records still matter, and
+/// the plan.
+#[derive(Debug)]
+pub struct Sifted<'a> {
+    unchanged: Unchanged<'a>,
+    desired: &'a Zone,
+    options: &'a PlanOptions,
+}
+
+impl Sifted<'_> {
+    /// Whether a record noted `noted` must go to [`Zone::from_records`]
+    /// for [`Sifted::plan`] (its set is not known to be unchanged).
+    pub fn needed(&self, noted: Noted) -> bool {
+        noted.0.is_none_or(|i| !self.unchanged.left_out(i))
+    }
+
+    /// The plan, `actual` being the zone of the needed records (`None`:
+    /// there is no zone); the one [`plan`] makes of the whole zone.
+    pub fn plan(&self, actual: Option<&Zone>) -> Result<Plan> {
+        plan_validated_with(self.desired, actual, self.options, Some(&self.unchanged))
     }
 }
 
@@ -910,6 +1103,94 @@ mod tests {
         .is_ok());
     }
 
+    /// `(host, address, ttl, marker, spelling)` per record read: `spelling`
+    /// 0 as canonical, 1 upper-case, 2 with a trailing dot.
+    type Listed = (u8, u8, u32, Option<&'static str>, u8);
+
+    fn listed_records(listed: &[Listed]) -> Vec<(String, u32, RecordData, Option<String>)> {
+        let name = |host: u8, spelling: u8| match spelling {
+            0 => format!("h{host}.example.com"),
+            1 => format!("H{host}.example.com"),
+            _ => format!("h{host}.example.com."),
+        };
+        (listed.iter())
+            .map(|&(h, v, ttl, m, sp)| (name(h, sp), ttl, a(v), m.map(str::to_owned)))
+            .collect()
+    }
+
+    /// The plan of the records the sieve keeps, next to the plan of them all.
+    fn sifted_and_whole(
+        desired: &Zone,
+        listed: &[Listed],
+        options: &PlanOptions,
+    ) -> (Result<Plan>, Result<Plan>, usize) {
+        let records = listed_records(listed);
+        let whole = Zone::from_records("example.com", records.clone()).unwrap();
+        let checked = CheckedZone::new(desired).unwrap();
+        let mut sieve = RecordSieve::new(&checked, options);
+        let noted: Vec<Noted> = (records.iter())
+            .map(|(name, ttl, data, m)| sieve.note(name, *ttl, data, m.as_deref()))
+            .collect();
+        let sifted = sieve.finish();
+        let kept: Vec<_> = (records.into_iter().zip(noted))
+            .filter(|(_, noted)| sifted.needed(*noted))
+            .map(|(record, _)| record)
+            .collect();
+        let (left_out, read) = (
+            listed.len() - kept.len(),
+            Zone::from_records("example.com", kept),
+        );
+        let sifted_plan = sifted.plan(Some(&read.unwrap()));
+        (sifted_plan, plan(desired, Some(&whole), options), left_out)
+    }
+
+    #[test]
+    fn a_sieve_leaves_out_only_records_of_sets_as_desired() {
+        let mut desired = zone_with(4, None);
+        desired.add("h1", 300, a(7)).unwrap(); // two records
+        let ours = Some(DEFAULT_OWNER);
+        let as_desired: Vec<Listed> = vec![
+            (0, 0, 300, ours, 0),
+            (1, 1, 300, ours, 0),
+            (1, 7, 300, ours, 0),
+            (2, 2, 300, ours, 0),
+            (3, 3, 300, ours, 0),
+        ];
+        let (sifted, whole, left_out) =
+            sifted_and_whole(&desired, &as_desired, &PlanOptions::default());
+        assert!(sifted.unwrap().is_empty() && whole.unwrap().is_empty());
+        assert_eq!(left_out, 5, "nothing to group or plan");
+        // (record read too, what it is, whether its set is then planned whole)
+        let others: [(Listed, &str, bool); 6] = [
+            ((0, 0, 300, ours, 0), "a duplicate", true),
+            ((0, 9, 300, ours, 0), "another record", true),
+            ((0, 0, 300, ours, 1), "the same owner upper-case", true),
+            ((2, 2, 60, ours, 0), "another TTL", true),
+            ((3, 3, 300, Some("other-tool"), 0), "another marker", true),
+            ((0, 0, 300, ours, 2), "an owner grouping drops", false),
+        ];
+        for (other, what, spoils) in others {
+            let mut listed = as_desired.clone();
+            if what.starts_with("another ") && what != "another record" {
+                listed.retain(|l| l.0 != other.0); // instead of the desired one
+            }
+            listed.push(other);
+            let (sifted, whole, left_out) =
+                sifted_and_whole(&desired, &listed, &PlanOptions::default().adopting());
+            assert_eq!(format!("{sifted:?}"), format!("{whole:?}"), "{what}");
+            let at_its_name = listed.iter().filter(|l| l.0 == other.0).count();
+            let expected = if spoils {
+                listed.len() - at_its_name
+            } else {
+                5
+            };
+            assert_eq!(left_out, expected, "{what}: records left out");
+        }
+        let missing = &as_desired[1..];
+        let (sifted, whole, _) = sifted_and_whole(&desired, missing, &PlanOptions::default());
+        assert_eq!(sifted.unwrap(), whole.unwrap(), "a record not read");
+    }
+
     proptest! {
         #[test]
         fn applying_a_plan_reaches_the_desired_state(
@@ -935,6 +1216,33 @@ mod tests {
             prop_assert_eq!(result, expected);
             let again = plan(&desired, Some(&build(&want, Some(DEFAULT_OWNER))), &PlanOptions::default()).unwrap();
             prop_assert!(again.is_empty());
+        }
+
+        #[test]
+        fn a_sieve_plans_as_the_whole_zone_would(
+            want in proptest::collection::btree_map(0u8..8, (0u8..3, 0u8..3), 0..8),
+            listed in proptest::collection::vec(
+                (0u8..9, 0u8..4, prop_oneof![Just(300u32), Just(60)],
+                 prop_oneof![Just(Some(DEFAULT_OWNER)), Just(None), Just(Some("other"))], 0u8..3),
+                0..16,
+            ),
+            exclusive in any::<bool>(),
+            adopt in any::<bool>(),
+            force in any::<bool>(),
+        ) {
+            let mut desired = Zone::new("example.com").unwrap();
+            for (h, (v, more)) in &want {
+                for extra in 0..*more {
+                    desired.add(&format!("h{h}"), 300, a(v + extra)).unwrap();
+                }
+                desired.add(&format!("h{h}"), 300, a(*v)).unwrap();
+            }
+            let mut options = PlanOptions { force, adopt, ..PlanOptions::default() };
+            if exclusive {
+                options = options.with_ownership(Ownership::Exclusive);
+            }
+            let (sifted, whole, _) = sifted_and_whole(&desired, &listed, &options);
+            prop_assert_eq!(format!("{sifted:?}"), format!("{whole:?}"));
         }
     }
 }
