@@ -14,7 +14,11 @@
 //! in parallel (at most [`PAGES_IN_FLIGHT`] at once), each is decoded on
 //! the blocking pool as soon as it arrives (decoding page 1 never holds
 //! back the request for page 2), straight into typed records borrowing
-//! from its bytes (no JSON tree), and every record is validated once.
+//! from its bytes (no JSON tree), then noted in a
+//! [`RecordSieve`](stackdock_dns::plan::RecordSieve) while later pages are
+//! in flight: only the records of sets not already as desired are grouped,
+//! checked and planned, and the desired zone is checked once, before any
+//! call.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -23,8 +27,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use stackdock_core::dns::{from_parts, RecordData};
 use stackdock_core::{Error, Result};
-use stackdock_dns::model::Zone;
-use stackdock_dns::plan::{plan, Ownership, Plan, PlanOptions, RecordOp};
+use stackdock_dns::model::{CheckedZone, Zone};
+use stackdock_dns::plan::{Noted, Ownership, Plan, PlanOptions, RecordOp, RecordSieve};
 use stackdock_http::{Request, Response};
 use tokio::task::JoinSet;
 
@@ -90,6 +94,7 @@ struct Record {
     ttl: u32,
     data: RecordData,
     comment: Option<String>,
+    noted: Noted,
 }
 
 fn unreadable(e: serde_json::Error) -> Error {
@@ -123,6 +128,7 @@ fn read_page(body: &[u8]) -> Result<Vec<Record>> {
             ttl,
             data,
             comment,
+            noted: Noted::default(),
         });
     }
     Ok(out)
@@ -148,8 +154,14 @@ impl CloudflareClient {
 
     /// Every record of zone `zone_id`, page by page: page 1, then the
     /// others at most [`PAGES_IN_FLIGHT`] at once. Pages are decoded on the
-    /// blocking pool, so decoding one never holds back another's request.
-    async fn all_records(&self, zone_id: &str) -> Result<Vec<Vec<Record>>> {
+    /// blocking pool, so decoding one never holds back another's request;
+    /// each is noted in `sieve` as it comes back, while later ones are in
+    /// flight.
+    async fn all_records(
+        &self,
+        zone_id: &str,
+        sieve: &mut RecordSieve<'_>,
+    ) -> Result<Vec<Vec<Record>>> {
         let first = self.rest.http().send(self.records_page(zone_id, 1)).await?;
         let count: PageCount = serde_json::from_slice(&first.body).map_err(unreadable)?;
         let total = count.result_info.map_or(1, |i| i.total_pages.max(1));
@@ -166,7 +178,10 @@ impl CloudflareClient {
             let Some(done) = tasks.join_next().await else {
                 return Ok(pages); // not concatenated: that would copy every record
             };
-            let (page, records) = done.map_err(task_failed)??;
+            let (page, mut records) = done.map_err(task_failed)??;
+            for r in &mut records {
+                r.noted = sieve.note(&r.name, r.ttl, &r.data, r.comment.as_deref());
+            }
             fetching -= usize::from(page > 1);
             let at = page as usize - 1;
             if pages.len() <= at {
@@ -179,25 +194,25 @@ impl CloudflareClient {
     /// The plan that turns the zone (which must exist) into `desired`;
     /// marked ownership uses this dock's marker.
     pub async fn plan_zone(&self, desired: &Zone, options: &PlanOptions) -> Result<ZonePlan> {
-        // Bad input fails before any call (planning checks it again, cheaply:
-        // a canonical zone is not copied).
-        let desired = desired.canonical()?;
+        let desired = CheckedZone::new(desired)?; // bad input fails before any call
         let zone_id = self.require_zone_id(&desired.name).await?;
-        let records = self.all_records(&zone_id).await?;
-        let actual = Zone::from_records(
-            &desired.name,
-            records
-                .iter()
-                .flatten()
-                .map(|r| (r.name.clone(), r.ttl, r.data.clone(), r.comment.clone())),
-        )?;
         let mut options = options.clone();
         if let Ownership::Marked(_) = options.ownership {
             options = options.with_ownership(Ownership::Marked(self.marker.clone()));
         }
-        let plan = plan(&desired, Some(&actual), &options)?;
+        let mut sieve = RecordSieve::new(&desired, &options);
+        let records = self.all_records(&zone_id, &mut sieve).await?;
+        // Only the records of sets not already as desired are grouped and planned.
+        let sifted = sieve.finish();
+        let needed = records.iter().flatten();
+        let needed = needed.filter(|r| sifted.needed(r.noted));
+        let actual = Zone::from_records(
+            &desired.name,
+            needed.map(|r| (r.name.clone(), r.ttl, r.data.clone(), r.comment.clone())),
+        )?;
+        let plan = sifted.plan(Some(&actual))?;
         let batches = self.batches(&plan.record_ops(), &records);
-        // Freeing two copies of a big zone is work nobody waits for.
+        // Freeing a big zone read is work nobody waits for.
         tokio::task::spawn_blocking(move || drop((actual, records)));
         Ok(ZonePlan {
             plan,
