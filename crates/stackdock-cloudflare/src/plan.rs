@@ -23,6 +23,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use stackdock_core::dns::{from_parts, RecordData};
@@ -134,6 +135,43 @@ fn read_page(body: &[u8]) -> Result<Vec<Record>> {
     Ok(out)
 }
 
+/// `total_pages` of a listing page. Read from the end when `result_info`
+/// is among the envelope's last keys (Cloudflare's order: it follows
+/// `result`), so the next pages are requested without parsing page 1's
+/// 5,000 records first; otherwise from the whole page.
+fn total_pages(body: &[u8]) -> Result<u32> {
+    let info = match page_info_at_end(body) {
+        Some(info) => Some(info),
+        None => {
+            serde_json::from_slice::<PageCount>(body)
+                .map_err(unreadable)?
+                .result_info
+        }
+    };
+    Ok(info.map_or(1, |i| i.total_pages.max(1)))
+}
+
+/// The last `"result_info"` key's value when that key is the envelope's:
+/// its object ends where the body does (a record's nested key never does).
+fn page_info_at_end(body: &[u8]) -> Option<PageInfo> {
+    let key = b"\"result_info\"";
+    let at = body.windows(key.len()).rposition(|w| w == key)?;
+    let before = body[..at].trim_ascii_end().last();
+    let value = body[at + key.len()..]
+        .trim_ascii_start()
+        .strip_prefix(b":")?;
+    let mut values = serde_json::Deserializer::from_slice(value).into_iter::<PageInfo>();
+    let info = values.next()?.ok()?;
+    let rest = value[values.byte_offset()..].trim_ascii();
+    // `}`, or `, "k": v ... }` that closes an object when opened with `{`.
+    let closes = match rest.split_first()? {
+        (b'}', after) => after.is_empty(),
+        (b',', keys) => serde_json::from_slice::<IgnoredAny>(&[&b"{"[..], keys].concat()).is_ok(),
+        _ => false,
+    };
+    (matches!(before, Some(b',' | b'{')) && closes).then_some(info)
+}
+
 /// Page `page`'s records, decoded on the blocking pool.
 async fn decode(page: u32, response: Response) -> Result<(u32, Vec<Record>)> {
     let decoding = tokio::task::spawn_blocking(move || read_page(&response.body));
@@ -163,8 +201,7 @@ impl CloudflareClient {
         sieve: &mut RecordSieve<'_>,
     ) -> Result<Vec<Vec<Record>>> {
         let first = self.rest.http().send(self.records_page(zone_id, 1)).await?;
-        let count: PageCount = serde_json::from_slice(&first.body).map_err(unreadable)?;
-        let total = count.result_info.map_or(1, |i| i.total_pages.max(1));
+        let total = total_pages(&first.body)?;
         let mut pages: Vec<Vec<Record>> = Vec::new(); // sized by pages read, not by `total_pages`
         let mut tasks = JoinSet::new(); // dropped on error: the rest are aborted
         tasks.spawn(decode(1, first));

@@ -343,3 +343,52 @@ async fn a_bogus_page_count_fails_at_the_first_missing_page_with_eight_in_flight
     // The lookup, page 1, then at most 8 pages before the first failure stops the read.
     assert!(requests <= 10, "{requests} requests");
 }
+
+#[tokio::test]
+async fn the_page_count_is_the_envelopes_in_any_key_order() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    // Page 1 of 2, as raw bytes in three key orders; in the last, a record
+    // carries a nested "result_info" claiming 9 pages, after the real one.
+    let record = listed(1, "api.pages.example", "192.0.2.3", 300).to_string();
+    let nested = record.replacen(
+        "\"meta\":{}",
+        r#""meta":{"result_info":{"total_pages":9}}"#,
+        1,
+    );
+    assert_ne!(nested, record);
+    let info =
+        r#""result_info":{"page":1,"per_page":5000,"count":1,"total_count":2,"total_pages":2}"#;
+    let bodies = [
+        format!(r#"{{"success":true,"errors":[],"messages":[],"result":[{record}],{info}}}"#),
+        format!(r#"{{"result":[{record}], {info} ,"success":true,"errors":[],"messages":[]}}"#),
+        format!(r#"{{"success":true,{info},"errors":[],"messages":[],"result":[{nested}]}}"#),
+    ];
+    for body in bodies {
+        let second = [
+            json!([]),
+            json!([listed(2, "www.pages.example", "192.0.2.1", 300)]),
+        ];
+        let server = paged_server(&second, 0).await; // page 2 is the real one
+        Mock::given(method("GET"))
+            .and(path("/zones/023e105f4ecef8ad9ca31a8372d0c353/dns_records"))
+            .and(query_param("page", "1"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body.clone(), "application/json"))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        let mut desired = Zone::new("pages.example").unwrap();
+        desired
+            .add("api", 300, a(3))
+            .unwrap()
+            .add("www", 300, a(1))
+            .unwrap();
+        let zone_plan = client(&server.uri())
+            .plan_zone(&desired, &PlanOptions::default())
+            .await
+            .unwrap();
+        assert!(zone_plan.plan.is_empty(), "{body}: {}", zone_plan.plan);
+        let requests = server.received_requests().await.unwrap().len();
+        assert_eq!(requests, 3, "{body}: the lookup and two pages");
+    }
+}
