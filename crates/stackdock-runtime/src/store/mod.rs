@@ -44,6 +44,7 @@
 //! store), so replicas with skewed clocks agree on when a lease lapsed.
 
 mod fenced;
+pub mod group_commit;
 mod memory;
 mod sqlite;
 

@@ -23,10 +23,10 @@ use crate::model::{
     Lease, Operation, OperationRun, Pruned, Retention, RunId, RunStatus, SealedSecret,
     StartOutcome, StepState,
 };
+use crate::store::group_commit::GroupCommit;
 use crate::{Error, Result};
-use group_commit::GroupCommit;
 
-mod group_commit;
+mod group;
 
 /// The file name inside a state directory.
 pub const STATE_FILE: &str = "stackdock-state.db";
@@ -121,7 +121,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     path: PathBuf,
     /// Step writes queued behind the writer, committed together.
-    group: std::sync::Arc<GroupCommit>,
+    group: std::sync::Arc<GroupCommit<StepWrite, i64>>,
     /// Wakes idle workers of this process when a run becomes claimable
     /// (workers of other processes poll).
     work: std::sync::Arc<tokio::sync::Notify>,
@@ -162,7 +162,7 @@ impl SqliteStore {
             pool,
             writer,
             path,
-            group: Default::default(),
+            group: std::sync::Arc::new(GroupCommit::new(group::MAX_GROUP)),
             work: Default::default(),
         })
     }
@@ -517,10 +517,12 @@ impl SqliteStore {
         audit: Option<&AuditEntry>,
     ) -> Result<i64> {
         let write = StepWrite::new(state, run, audit)?;
-        let written = tokio::spawn(self.group.clone().write(self.writer.clone(), write));
-        written
-            .await
-            .map_err(|e| Error::store(format!("step write did not finish: {e}")))?
+        let writer = self.writer.clone();
+        let commit = move |group| {
+            let writer = writer.clone();
+            async move { group::commit(&writer, group).await }
+        };
+        self.group.write(write, commit).await
     }
 }
 

@@ -1,106 +1,36 @@
-//! Group commit of step writes: the writes that queued up behind the
-//! writer while it committed go into its next transaction together.
-//!
-//! Every step write of a run waits for its commit (`synchronous = FULL`:
-//! an fsync) before its step goes on, so with several steps in flight the
-//! writer is always behind: while one commit syncs, the other steps' writes
-//! queue. Committing them one by one costs one sync each; committing what
-//! queued in one transaction costs one sync for all of them, and each
-//! caller still returns only once its own write is durable. Nothing waits
-//! for a group to fill: a write that finds the writer idle commits at once,
-//! alone, exactly as before.
+//! SQLite's commit of a group of step writes (see
+//! [`GroupCommit`](crate::store::group_commit::GroupCommit) for the queue
+//! and its guarantees).
 //!
 //! Each write of a group is a savepoint, so a write that fails (a broken
 //! constraint) is undone alone and its caller gets the error; the others
 //! commit. When the transaction itself fails (the commit, or SQLite
 //! abandoning the transaction), every write of the group gets an error and
 //! none of them is in the file.
-//!
-//! Leadership instead of a writer task: the caller that gets the leader
-//! lock commits whatever is queued, its own write included, and hands
-//! every caller its result; a caller whose write an earlier leader already
-//! committed finds its result waiting. There is no long-lived task to tie
-//! the store to one tokio runtime.
-
-use std::collections::VecDeque;
-use std::sync::Mutex;
 
 use sqlx::SqlitePool;
-use tokio::sync::oneshot;
 
 use super::StepWrite;
-use crate::{Error, Result};
+use crate::store::group_commit::Queued;
+use crate::Error;
 
 /// At most this many writes in one transaction (a bound on how long one
 /// group holds the writer).
-const MAX_GROUP: usize = 64;
+pub(super) const MAX_GROUP: usize = 64;
 
-/// A queued write and where its result goes.
-type Pending = (StepWrite, oneshot::Sender<Result<i64>>);
-
-/// The queue of step writes waiting for the writer, and its leader lock.
-#[derive(Default)]
-pub(super) struct GroupCommit {
-    queue: Mutex<VecDeque<Pending>>,
-    leader: tokio::sync::Mutex<()>,
-}
-
-impl std::fmt::Debug for GroupCommit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupCommit")
-            .field("queued", &self.queue().len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl GroupCommit {
-    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Commit `write` on `writer` (alone or with the writes queued with
-    /// it); returns once it is durable, with the last row id it inserted.
-    ///
-    /// Run it in a task of its own: a leader dropped half-way would leave
-    /// the writes it took unanswered.
-    pub(super) async fn write(
-        self: std::sync::Arc<Self>,
-        writer: SqlitePool,
-        write: StepWrite,
-    ) -> Result<i64> {
-        let (done, mut result) = oneshot::channel();
-        self.queue().push_back((write, done));
-        let _leading = self.leader.lock().await;
-        loop {
-            match result.try_recv() {
-                Ok(result) => return result,
-                Err(oneshot::error::TryRecvError::Closed) => {
-                    return Err(Error::store("step write abandoned by its group"))
-                }
-                Err(oneshot::error::TryRecvError::Empty) => {}
-            }
-            // Still queued: lead. Every write queued before ours is taken
-            // first, so ours is in the group or in the next one.
-            let group: Vec<Pending> = {
-                let mut queue = self.queue();
-                let n = queue.len().min(MAX_GROUP);
-                queue.drain(..n).collect()
-            };
-            commit(&writer, group).await;
-        }
-    }
-}
+/// A queued SQLite step write; answered with the last row id it inserted.
+pub(super) type Pending = Queued<StepWrite, i64>;
 
 /// Commit `group` in one transaction and answer each of its callers.
-async fn commit(writer: &SqlitePool, group: Vec<Pending>) {
+pub(super) async fn commit(writer: &SqlitePool, group: Vec<Pending>) {
     let mut conn = match writer.acquire().await {
         Ok(conn) => conn,
-        Err(e) => return fail(group.into_iter().map(|(_, done)| done), &e),
+        Err(e) => return group.into_iter().for_each(|q| q.not_committed(&e)),
     };
     if group.len() == 1 {
         // Alone: one script, its own transaction, one round trip.
-        for (write, done) in group {
-            let result = match write.query(false).execute(&mut *conn).await {
+        for queued in group {
+            let result = match queued.write.query(false).execute(&mut *conn).await {
                 Ok(done) => Ok(done.last_insert_rowid()),
                 Err(error) => {
                     // End the script's transaction (an error when SQLite
@@ -109,18 +39,18 @@ async fn commit(writer: &SqlitePool, group: Vec<Pending>) {
                     Err(Error::from(error))
                 }
             };
-            let _ = done.send(result);
+            queued.answer(result);
         }
         return;
     }
     if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-        return fail(group.into_iter().map(|(_, done)| done), &e);
+        return group.into_iter().for_each(|q| q.not_committed(&e));
     }
     let mut written = Vec::with_capacity(group.len());
     let mut group = group.into_iter();
-    while let Some((write, done)) = group.next() {
-        match write.query(true).execute(&mut *conn).await {
-            Ok(result) => written.push((done, result.last_insert_rowid())),
+    while let Some(queued) = group.next() {
+        match queued.write.query(true).execute(&mut *conn).await {
+            Ok(result) => written.push((queued, result.last_insert_rowid())),
             Err(error) => {
                 let undone = sqlx::query("ROLLBACK TO step_write; RELEASE step_write")
                     .execute(&mut *conn)
@@ -128,39 +58,27 @@ async fn commit(writer: &SqlitePool, group: Vec<Pending>) {
                 if undone.is_err() {
                     // The transaction is gone with everything written in it.
                     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                    let _ = done.send(Err(Error::from(error)));
-                    let rest = written
-                        .into_iter()
-                        .map(|(done, _)| done)
-                        .chain(group.map(|(_, done)| done));
-                    return fail(rest, &"the group's transaction was rolled back");
+                    queued.answer(Err(Error::from(error)));
+                    let rest = written.into_iter().map(|(q, _)| q).chain(group);
+                    let cause = "the group's transaction was rolled back";
+                    return rest.for_each(|q| q.not_committed(&cause));
                 }
-                let _ = done.send(Err(Error::from(error)));
+                queued.answer(Err(Error::from(error)));
             }
         }
     }
     match sqlx::query("COMMIT").execute(&mut *conn).await {
         Ok(_) => {
-            for (done, row_id) in written {
-                let _ = done.send(Ok(row_id));
+            for (queued, row_id) in written {
+                queued.answer(Ok(row_id));
             }
         }
         Err(error) => {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            fail(written.into_iter().map(|(done, _)| done), &error);
+            written
+                .into_iter()
+                .for_each(|(q, _)| q.not_committed(&error));
         }
-    }
-}
-
-/// Answer every caller of a group that was not committed.
-fn fail(
-    callers: impl Iterator<Item = oneshot::Sender<Result<i64>>>,
-    cause: &dyn std::fmt::Display,
-) {
-    for done in callers {
-        let _ = done.send(Err(Error::store(format!(
-            "step write not committed: {cause}"
-        ))));
     }
 }
 
@@ -187,7 +105,7 @@ mod tests {
             .unwrap()
             .run()
             .clone();
-        let held = store.group.leader.lock().await;
+        let held = store.group.hold().await;
         let writes: Vec<_> = (0..12)
             .map(|i| {
                 let store = store.clone();
@@ -205,7 +123,7 @@ mod tests {
                 })
             })
             .collect();
-        while store.group.queue().len() < 12 {
+        while store.group.queued() < 12 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         drop(held);
@@ -219,7 +137,7 @@ mod tests {
                 (bad_run, other) => panic!("write {i} (bad run: {bad_run}): {other:?}"),
             }
         }
-        assert!(store.group.queue().is_empty());
+        assert_eq!(store.group.queued(), 0);
         store.close().await;
 
         let store = SqliteStore::open(dir.path()).await.unwrap();
