@@ -3,6 +3,7 @@
 mod config;
 mod dock_slots;
 mod migrate;
+mod step_write;
 mod store;
 
 pub use config::{PostgresStoreConfig, DEFAULT_SCHEMA};

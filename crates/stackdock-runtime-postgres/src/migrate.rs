@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rate_limit",
         include_str!("../migrations/0006_rate_limit.sql"),
     ),
+    (
+        7,
+        "run_steps_unlocked",
+        include_str!("../migrations/0007_run_steps_unlocked.sql"),
+    ),
 ];
 
 /// Create `schema` if needed and bring it to the latest version.

@@ -22,6 +22,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::config::PostgresStoreConfig;
+use crate::step_write::{self, attempt_of, AuditRow, StepWrite, StepWrites, Tail, APPEND_AUDIT};
 use crate::{db_error, migrate, pool_error};
 
 /// The runtime's [`Store`] on PostgreSQL, for control planes that run as
@@ -32,12 +33,16 @@ use crate::{db_error, migrate, pool_error};
 ///   allows one queued or running run per scope; [`Store::start_run`] is an
 ///   `INSERT … ON CONFLICT DO NOTHING` followed by a read of the winner, so
 ///   two replicas racing for a scope get one run between them.
-/// * **One statement per step write**: a step's state, the note that its
-///   run touched it, its audit entry and (for a worker) the fence are one
-///   statement — one round trip, one commit, all or nothing. A step write
-///   does not update the run's row (8 steps in flight would queue on its
-///   lock), so a run's `updated_at` moves with the run itself (claimed,
-///   renewed, cancelled, finished), not with each of its steps.
+/// * **One statement per step write, one per group of them**: a step's
+///   state, the note that its run touched it, its audit entry and (for a
+///   worker) the fence are one statement — one round trip, one commit, all
+///   or nothing. Writes of this process that queue while one commits go
+///   together in the next statement (a group commit; see
+///   [`GroupCommit`](stackdock_runtime::store::group_commit::GroupCommit)),
+///   and each caller still returns only once its own write is committed.
+///   A step write does not update the run's row (8 steps in flight would
+///   queue on its lock), so a run's `updated_at` moves with the run itself
+///   (claimed, renewed, cancelled, finished), not with each of its steps.
 /// * **Migrations** run on [`connect`](PostgresStore::connect), under an
 ///   advisory lock (replicas starting together migrate once).
 /// * Connections come from `stackdock-pg`'s pool: every libpq `sslmode`
@@ -64,6 +69,8 @@ pub struct PostgresStore {
     config: Arc<PostgresStoreConfig>,
     /// That connection, opened on the first wait, reopened after it broke.
     listener: Arc<tokio::sync::Mutex<Option<Listener>>>,
+    /// Step writes queued behind a commit, committed together.
+    pub(crate) step_writes: Arc<StepWrites>,
 }
 
 /// A connection listening on [`CHANNEL`], and what it hears.
@@ -94,6 +101,7 @@ impl PostgresStore {
             schema: config.schema.clone(),
             config: Arc::new(config),
             listener: Arc::default(),
+            step_writes: Arc::new(StepWrites::new(step_write::MAX_GROUP)),
         };
         let mut conn = store.conn().await?;
         migrate::run(&mut conn, &store.schema).await?;
@@ -110,7 +118,7 @@ impl PostgresStore {
         self.pool.close();
     }
 
-    async fn conn(&self) -> Result<Object> {
+    pub(crate) async fn conn(&self) -> Result<Object> {
         self.pool.get().await.map_err(pool_error)
     }
 
@@ -178,6 +186,18 @@ impl PostgresStore {
         Err(Error::store(format!(
             "scope {scope}: runs keep starting and finishing; gave up after {START_ATTEMPTS} tries"
         )))
+    }
+
+    /// Commit a step write, alone or with the writes queued meanwhile (see
+    /// [`step_write`](crate::step_write)); returns its statement's rows once
+    /// it is committed.
+    async fn write_step(&self, write: StepWrite) -> Result<Vec<Row>> {
+        let pool = self.pool.clone();
+        let commit = move |group| {
+            let pool = pool.clone();
+            async move { step_write::commit(&pool, group).await }
+        };
+        self.step_writes.write(write, commit).await
     }
 
     async fn listen(&self) -> Result<Listener> {
@@ -295,7 +315,7 @@ fn step_from_row(row: &Row) -> Result<StepState> {
     serde_json::from_str(&body).map_err(|e| Error::store(format!("bad step state: {e}")))
 }
 
-fn id_text(id: &ResourceId) -> String {
+pub(crate) fn id_text(id: &ResourceId) -> String {
     format!("{}:{}", id.kind, id.id)
 }
 
@@ -542,19 +562,14 @@ impl Store for PostgresStore {
     }
 
     async fn put_step(&self, state: &StepState, run: Option<&RunId>) -> Result<()> {
-        let row = StepRow::of(state)?;
-        let run = run.map(RunId::as_str);
-        let mut params = row.params();
-        params.push(&run);
-        self.execute(WRITE_STEP, &params).await.map(drop)
+        let run = run.map(|r| r.as_str().to_owned());
+        let write = StepWrite::new(state, Tail::Run(run), None)?;
+        self.write_step(write).await.map(drop)
     }
 
     async fn put_step_fenced(&self, state: &StepState, lease: &Lease) -> Result<()> {
-        let row = StepRow::of(state)?;
-        let fence = Fence::of(lease);
-        let mut params = row.params();
-        params.extend(fence.params());
-        let held = self.query(WRITE_STEP_FENCED, &params).await?;
+        let write = StepWrite::new(state, Tail::fence(lease), None)?;
+        let held = self.write_step(write).await?;
         match held.first().map(|r| r.try_get::<_, bool>("held")) {
             Some(Ok(true)) => Ok(()),
             Some(Err(e)) => Err(db_error(e)),
@@ -568,13 +583,9 @@ impl Store for PostgresStore {
         run: Option<&RunId>,
         audit: &AuditEntry,
     ) -> Result<i64> {
-        let row = StepRow::of(state)?;
-        let run = run.map(RunId::as_str);
-        let entry = AuditRow::of(audit);
-        let mut params = row.params();
-        params.push(&run);
-        params.extend(entry.params());
-        let rows = self.query(WRITE_STEP_AUDITED, &params).await?;
+        let run = run.map(|r| r.as_str().to_owned());
+        let write = StepWrite::new(state, Tail::Run(run), Some(audit))?;
+        let rows = self.write_step(write).await?;
         let row = rows
             .first()
             .ok_or_else(|| Error::store("a step write returned no audit entry"))?;
@@ -587,13 +598,8 @@ impl Store for PostgresStore {
         lease: &Lease,
         audit: &AuditEntry,
     ) -> Result<i64> {
-        let row = StepRow::of(state)?;
-        let fence = Fence::of(lease);
-        let entry = AuditRow::of(audit);
-        let mut params = row.params();
-        params.extend(fence.params());
-        params.extend(entry.params());
-        let rows = self.query(WRITE_STEP_AUDITED_FENCED, &params).await?;
+        let write = StepWrite::new(state, Tail::fence(lease), Some(audit))?;
+        let rows = self.write_step(write).await?;
         let row = rows
             .first()
             .ok_or_else(|| Error::store("a step write returned no audit entry"))?;
@@ -858,226 +864,6 @@ impl Store for PostgresStore {
         )
         .await
     }
-}
-
-// Step writes: each is ONE statement (data-modifying CTEs), so one round
-// trip and one commit, like the single-row commit it is measured against —
-// not a BEGIN, three statements and a COMMIT. A statement is atomic on its
-// own: its parts are all written, or none.
-//
-// Parameters: $1-$8 the step's row (`StepRow`); then $9 the run that
-// touched it (NULL: none), or $9-$11 the fence (`Fence`); then the audit
-// entry's 11 (`AuditRow`).
-
-/// Upsert the step's row ($1-$8).
-macro_rules! upsert_step {
-    ($source:expr) => {
-        concat!(
-            "INSERT INTO steps (scope, step, dock, resource_id, live, state, body, updated_at) ",
-            $source,
-            " ON CONFLICT (scope, step) DO UPDATE SET dock = excluded.dock, \
-             resource_id = excluded.resource_id, live = excluded.live, state = excluded.state, \
-             body = excluded.body, updated_at = excluded.updated_at"
-        )
-    };
-}
-
-/// The step's row as given.
-macro_rules! step_values {
-    () => {
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-    };
-}
-
-/// The step's row, only while the fence holds.
-macro_rules! step_values_fenced {
-    () => {
-        "SELECT $1::text, $2::text, $3::text, $4::text, $5::boolean, $6::text, $7::text, \
-         $8::timestamptz WHERE EXISTS (SELECT FROM fence)"
-    };
-}
-
-/// Note that run $9 touched step $2 (in the order first touched). The run
-/// row is not updated: the steps of one run in flight at once would queue
-/// on its row lock, each holding it through its commit.
-macro_rules! note_run_step {
-    ($where:literal) => {
-        concat!(
-            "INSERT INTO run_steps (run_id, step) SELECT $9::text, $2::text WHERE ",
-            $where,
-            " ON CONFLICT DO NOTHING"
-        )
-    };
-}
-
-/// The claim `lease` ($9 run, $10 worker, $11 attempt) still holds its run,
-/// as a shared lock on the run's row until the commit: a concurrent claim
-/// (an UPDATE of that row) waits for the write to commit and then sees it,
-/// or came first and the fence matches nothing. Shared, so the steps of one
-/// run in flight at once do not queue behind each other.
-macro_rules! fence {
-    () => {
-        "fence AS (SELECT FROM runs WHERE id = $9 AND lease_worker = $10 \
-         AND attempts = $11 AND status = 'running' FOR SHARE)"
-    };
-}
-
-/// Append the audit entry whose 11 parameters are the given ones.
-macro_rules! append_entry {
-    ($at:literal, $actor:literal, $org:literal, $scope:literal, $dock:literal, $resource:literal,
-     $operation:literal, $outcome:literal, $reason:literal, $run:literal, $message:literal) => {
-        concat!(
-            "INSERT INTO audit (at, actor, org, scope, dock, resource, operation, outcome, reason, run_id, message) \
-             VALUES ($", $at, ", $", $actor, ", $", $org, ", $", $scope, ", $", $dock, ", $", $resource,
-            ", $", $operation, ", $", $outcome, ", $", $reason, ", $", $run, ", $", $message, ") RETURNING seq"
-        )
-    };
-}
-
-/// An audit entry alone ($1-$11); returns its `seq`.
-const APPEND_AUDIT: &str = append_entry!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11);
-
-/// A step, and the run that touched it when $9 is not NULL.
-const WRITE_STEP: &str = concat!(
-    "WITH step AS (",
-    upsert_step!(step_values!()),
-    " RETURNING 1) ",
-    note_run_step!("$9 IS NOT NULL")
-);
-
-/// The fence, then the step's row and the run's note under it: the common
-/// head of the fenced step writes (CTEs `fence`, `step`, `touched`).
-macro_rules! fenced_step {
-    () => {
-        concat!(
-            "WITH ",
-            fence!(),
-            ", step AS (",
-            upsert_step!(step_values_fenced!()),
-            " RETURNING 1), touched AS (",
-            note_run_step!("EXISTS (SELECT FROM fence)"),
-            " RETURNING 1)"
-        )
-    };
-}
-
-/// A step under the fence; returns `held`.
-const WRITE_STEP_FENCED: &str =
-    concat!(fenced_step!(), " SELECT EXISTS (SELECT FROM fence) AS held");
-
-/// [`WRITE_STEP`] and the audit entry ($10-$20); returns its `seq`.
-const WRITE_STEP_AUDITED: &str = concat!(
-    "WITH step AS (",
-    upsert_step!(step_values!()),
-    " RETURNING 1), touched AS (",
-    note_run_step!("$9 IS NOT NULL"),
-    " RETURNING 1) ",
-    append_entry!(10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20)
-);
-
-/// [`WRITE_STEP_FENCED`] and the audit entry ($12-$22), which is appended
-/// whether or not the fence holds (it records a call that happened);
-/// returns `held` and its `seq`.
-const WRITE_STEP_AUDITED_FENCED: &str = concat!(
-    fenced_step!(),
-    ", entry AS (",
-    append_entry!(12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22),
-    ") SELECT EXISTS (SELECT FROM fence) AS held, (SELECT seq FROM entry) AS seq"
-);
-
-/// A step's row in `steps`, ready to bind as $1-$8.
-struct StepRow<'a> {
-    state: &'a StepState,
-    resource_id: Option<String>,
-    live: bool,
-    provisioning: &'static str,
-    body: String,
-}
-
-impl<'a> StepRow<'a> {
-    fn of(state: &'a StepState) -> Result<Self> {
-        Ok(StepRow {
-            state,
-            resource_id: state.resource_id().map(id_text),
-            live: state.holds_resource(),
-            provisioning: state.record.state.as_str(),
-            body: serde_json::to_string(state).map_err(Error::store)?,
-        })
-    }
-
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(22);
-        params.extend([
-            &self.state.scope as &(dyn ToSql + Sync),
-            &self.state.step,
-            &self.state.dock,
-            &self.resource_id,
-            &self.live,
-            &self.provisioning,
-            &self.body,
-            &self.state.updated_at,
-        ]);
-        params
-    }
-}
-
-/// A claim as the fence's $9-$11.
-struct Fence<'a> {
-    lease: &'a Lease,
-    attempt: i32,
-}
-
-impl<'a> Fence<'a> {
-    fn of(lease: &'a Lease) -> Self {
-        Fence {
-            lease,
-            attempt: attempt_of(lease),
-        }
-    }
-
-    fn params(&self) -> [&(dyn ToSql + Sync); 3] {
-        [&self.lease.run_id.0, &self.lease.worker, &self.attempt]
-    }
-}
-
-/// An audit entry's 11 parameters (its message sanitised).
-struct AuditRow<'a> {
-    entry: &'a AuditEntry,
-    outcome: &'static str,
-    run_id: Option<&'a str>,
-    message: Option<String>,
-}
-
-impl<'a> AuditRow<'a> {
-    fn of(entry: &'a AuditEntry) -> Self {
-        AuditRow {
-            entry,
-            outcome: entry.outcome.as_str(),
-            run_id: entry.run_id.as_ref().map(RunId::as_str),
-            message: entry.message.as_deref().map(sanitize_message),
-        }
-    }
-
-    fn params(&self) -> [&(dyn ToSql + Sync); 11] {
-        let e = self.entry;
-        [
-            &e.at,
-            &e.actor,
-            &e.org,
-            &e.scope,
-            &e.dock,
-            &e.resource,
-            &e.operation,
-            &self.outcome,
-            &e.reason,
-            &self.run_id,
-            &self.message,
-        ]
-    }
-}
-
-fn attempt_of(lease: &Lease) -> i32 {
-    i32::try_from(lease.attempt).unwrap_or(i32::MAX)
 }
 
 fn lease_lost(lease: &Lease) -> Error {

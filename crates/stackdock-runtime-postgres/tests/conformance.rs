@@ -46,7 +46,7 @@ async fn replicas_starting_together_migrate_once_and_share_the_scope_lock() {
             .collect();
         assert_eq!(
             versions,
-            [1, 2, 3, 4, 5, 6],
+            [1, 2, 3, 4, 5, 6, 7],
             "every migration applied, once"
         );
 
