@@ -11,7 +11,7 @@
 //!   in-process and through a worker (whose writes are fenced), against the
 //!   raw commits the steps need — two single-row upserts per step (intent,
 //!   outcome), each its own transaction, 8 at a time on the same server.
-//!   Three rounds alternating apply and raw commits; every round's ratios
+//!   Five rounds alternating apply and raw commits; every round's ratios
 //!   and the median. Target: ≤ 1.5×.
 //!
 //! ```text
@@ -410,7 +410,7 @@ async fn durable_overhead(schema: &str) {
     // Rounds alternate the apply and its raw commits, so a busy machine
     // slows both alike; every round's ratios are printed, then the median.
     const STEPS: usize = 1_000;
-    const ROUNDS: usize = 3;
+    const ROUNDS: usize = 5;
     let (mut in_process, mut by_worker) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let apply = wide_apply(schema, &format!("wide-a{round}"), STEPS, false).await;
