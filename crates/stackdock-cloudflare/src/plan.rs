@@ -14,11 +14,10 @@
 //! in parallel (at most [`PAGES_IN_FLIGHT`] at once), each is decoded on
 //! the blocking pool as soon as it arrives (decoding page 1 never holds
 //! back the request for page 2), straight into typed records borrowing
-//! from its bytes (no JSON tree), then noted in a
-//! [`RecordSieve`](stackdock_dns::plan::RecordSieve) while later pages are
-//! in flight: only the records of sets not already as desired are grouped,
-//! checked and planned, and the desired zone is checked once, before any
-//! call.
+//! from its bytes (no JSON tree), then noted in a [`RecordSieve`] while
+//! later pages are in flight: only the records of sets not already as
+//! desired are grouped, checked and planned, and the desired zone is
+//! checked once, before any call.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
