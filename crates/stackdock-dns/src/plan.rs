@@ -614,7 +614,8 @@ pub struct RecordSieve<'a> {
 }
 
 /// What [`RecordSieve::note`] found of one record; keep it with the record
-/// for [`Sifted::needed`]. The default, a record not noted, is needed.
+/// for [`Sifted::needed`] of the same sieve (it is an index into that
+/// sieve's desired sets). The default, a record not noted, is needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Noted(Option<usize>);
 
