@@ -101,7 +101,9 @@ impl PostgresStore {
             schema: config.schema.clone(),
             config: Arc::new(config),
             listener: Arc::default(),
-            step_writes: Arc::new(StepWrites::new(step_write::MAX_GROUP)),
+            step_writes: Arc::new(
+                StepWrites::new(step_write::MAX_GROUP).gathering(step_write::GATHER),
+            ),
         };
         let mut conn = store.conn().await?;
         migrate::run(&mut conn, &store.schema).await?;

@@ -32,7 +32,9 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -83,6 +85,15 @@ pub struct GroupCommit<W, T> {
     queue: Mutex<VecDeque<Queued<W, T>>>,
     leader: tokio::sync::Mutex<()>,
     max_group: usize,
+    /// How long a leader may wait for the writers it expects (None: never).
+    gather: Option<Duration>,
+    /// Writes between [`GroupCommit::write`] and their answer.
+    active: AtomicUsize,
+    /// How many writers there are lately: the most writes active at once,
+    /// less one per group since (so it follows a shrinking crowd down).
+    crowd: AtomicUsize,
+    /// Rung on every write queued, for a gathering leader.
+    arrived: tokio::sync::Notify,
 }
 
 impl<W, T> std::fmt::Debug for GroupCommit<W, T> {
@@ -103,7 +114,29 @@ impl<W, T> GroupCommit<W, T> {
             queue: Mutex::default(),
             leader: tokio::sync::Mutex::new(()),
             max_group: max_group.max(1),
+            gather: None,
+            active: AtomicUsize::new(0),
+            crowd: AtomicUsize::new(0),
+            arrived: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Let a leader wait up to `wait` for the writers it expects before it
+    /// commits, so that a steady crowd of writers shares one commit instead
+    /// of splitting into two alternating halves.
+    ///
+    /// Without it, the writers answered by one commit come back while the
+    /// next commit (of those that queued meanwhile) is under way, so 8
+    /// writers settle into groups of about 4: two commits — two flushes —
+    /// for what one could carry. With it, a leader waits until as many
+    /// writes are queued as there have lately been writers active at once
+    /// (the crowd; a lone writer is a crowd of one and never waits), or
+    /// until `wait` has passed (timer resolution: about a millisecond).
+    /// For a database whose commit costs a flush and whose writers come
+    /// back within microseconds.
+    pub fn gathering(mut self, wait: Duration) -> Self {
+        self.gather = Some(wait);
+        self
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued<W, T>>> {
@@ -135,7 +168,10 @@ impl<W: Send + 'static, T: Send + 'static> GroupCommit<W, T> {
         F: Future<Output = ()> + Send + 'static,
     {
         let (done, result) = oneshot::channel();
+        let active = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.crowd.fetch_max(active, Ordering::SeqCst);
         self.queue().push_back(Queued { write, done });
+        self.arrived.notify_one();
         let leading = tokio::spawn(self.clone().lead(result, commit));
         leading
             .await
@@ -155,14 +191,15 @@ impl<W: Send + 'static, T: Send + 'static> GroupCommit<W, T> {
         F: Future<Output = ()>,
     {
         let _leading = self.leader.lock().await;
-        loop {
+        let answer = loop {
             match result.try_recv() {
-                Ok(result) => return result,
+                Ok(result) => break result,
                 Err(oneshot::error::TryRecvError::Closed) => {
-                    return Err(Error::store("step write abandoned by its group"))
+                    break Err(Error::store("step write abandoned by its group"))
                 }
                 Err(oneshot::error::TryRecvError::Empty) => {}
             }
+            self.gather_crowd().await;
             // Still queued: every write queued before ours is taken first,
             // so ours is in this group or the next.
             let group: Vec<Queued<W, T>> = {
@@ -170,7 +207,31 @@ impl<W: Send + 'static, T: Send + 'static> GroupCommit<W, T> {
                 let n = queue.len().min(self.max_group);
                 queue.drain(..n).collect()
             };
+            let _ = self
+                .crowd
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+                    Some(c.saturating_sub(1).max(group.len()))
+                });
             commit(group).await;
+        };
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        answer
+    }
+
+    /// With [`gathering`](Self::gathering): wait until the crowd's writes
+    /// are queued, or the wait is over.
+    async fn gather_crowd(&self) {
+        let Some(wait) = self.gather else { return };
+        let want = self.crowd.load(Ordering::SeqCst).min(self.max_group);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let arrived = self.arrived.notified();
+            if self.queued() >= want {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return;
+            }
         }
     }
 }
@@ -299,5 +360,55 @@ mod tests {
             write.await.unwrap().unwrap();
         }
         assert!(sizes.lock().unwrap().iter().all(|&n| n <= 2));
+    }
+
+    /// With gathering, a leader that has seen 8 writers at once waits for
+    /// the 8th write before it commits (one group of 8, not 4 and 4); a
+    /// lone writer never waits (its writes would take the 10 s wait each).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_gathering_leader_waits_for_the_crowd_and_a_lone_writer_never_does() {
+        let group = Arc::new(GroupCommit::<u32, ()>::new(64).gathering(Duration::from_secs(10)));
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let commit = {
+            let sizes = sizes.clone();
+            move |writes: Vec<Queued<u32, ()>>| {
+                sizes.lock().unwrap().push(writes.len());
+                async move { writes.into_iter().for_each(|q| q.answer(Ok(()))) }
+            }
+        };
+        let spawn = |i: u32| {
+            let (group, commit) = (group.clone(), commit.clone());
+            tokio::spawn(async move { group.write(i, commit).await })
+        };
+        let held = group.hold().await;
+        let crowd: Vec<_> = (0..8).map(spawn).collect();
+        while group.queued() < 8 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(held);
+        for write in crowd {
+            write.await.unwrap().unwrap();
+        }
+        let first_half: Vec<_> = (0..4).map(spawn).collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            group.queued(),
+            4,
+            "the leader waits for the rest of the crowd"
+        );
+        let second_half: Vec<_> = (4..8).map(spawn).collect();
+        for write in first_half.into_iter().chain(second_half) {
+            write.await.unwrap().unwrap();
+        }
+        assert_eq!(*sizes.lock().unwrap(), [8, 8]);
+
+        let lone = Arc::new(GroupCommit::<u32, ()>::new(64).gathering(Duration::from_secs(10)));
+        tokio::time::timeout(Duration::from_secs(5), async {
+            for i in 0..3 {
+                lone.write(i, commit.clone()).await.unwrap();
+            }
+        })
+        .await
+        .expect("a lone writer does not wait for a crowd");
     }
 }
