@@ -215,6 +215,9 @@ pub struct Runtime {
     deploy_poll: deploy::DeployPoll,
     executing: Arc<Mutex<HashMap<RunId, CancelFlag>>>,
     events: broadcast::Sender<RunEvent>,
+    /// Bumped each time this runtime finishes a run: wakes
+    /// [`wait`](Runtime::wait) at once for runs executed here.
+    finished: Arc<tokio::sync::watch::Sender<u64>>,
     policy: Arc<dyn Policy>,
 }
 
@@ -275,6 +278,7 @@ impl Runtime {
             deploy_poll: deploy::DeployPoll::default(),
             executing: Arc::default(),
             events: broadcast::channel(1024).0,
+            finished: Arc::new(tokio::sync::watch::Sender::new(0)),
             policy: Arc::new(RolePolicy),
         }
     }
@@ -409,6 +413,9 @@ impl Runtime {
     }
 
     fn emit(&self, run: &RunCtx, kind: RunEventKind) {
+        if matches!(kind, RunEventKind::RunFinished { .. }) {
+            self.finished.send_modify(|n| *n = n.wrapping_add(1));
+        }
         // No subscriber is fine: events are a view, the store is the record.
         let _ = self.events.send(RunEvent {
             run_id: run.id.clone(),

@@ -26,8 +26,13 @@ impl Runtime {
         })
     }
 
-    /// Wait until `run` is no longer active (polling the store), and return it.
+    /// Wait until `run` is no longer active, and return it.
+    ///
+    /// The store is read again every 20 ms (a run executed by another
+    /// process), and at once when this runtime — in-process, or a
+    /// [`Worker`](crate::worker::Worker) built on it — finishes a run.
     pub async fn wait(&self, run: &RunId) -> Result<OperationRun> {
+        let mut finished = self.finished.subscribe();
         loop {
             let current = self
                 .store
@@ -37,7 +42,8 @@ impl Runtime {
             if !current.status.is_active() {
                 return Ok(current);
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // A run finished here, or 20 ms passed: read the store again.
+            let _ = tokio::time::timeout(Duration::from_millis(20), finished.changed()).await;
         }
     }
 }
