@@ -217,16 +217,21 @@ macro_rules! write_steps {
     };
 }
 
-/// A group of which some writes are fenced: each fence is a shared lock on
-/// its run's row, as for a lone write; an audit entry is appended whether
-/// or not its fence holds.
+/// A group of which some writes are fenced: each fence — a claim (run,
+/// worker, attempt), once however many writes it covers — is a shared lock
+/// on its run's row, as for a lone write; an audit entry is appended
+/// whether or not its fence holds.
 pub(crate) const WRITE_STEPS: &str = write_steps!(
-    "fenced AS (SELECT w.ord FROM w JOIN runs r ON r.id = w.run \
-     AND r.lease_worker = w.fence_worker AND r.attempts = w.fence_attempt \
-     AND r.status = 'running' FOR SHARE OF r), \
-     held AS (SELECT * FROM w WHERE fence_worker IS NULL OR ord IN (SELECT ord FROM fenced)), ",
-    "held",
-    "(w.fence_worker IS NULL OR w.ord IN (SELECT ord FROM fenced))"
+    "fences AS (SELECT DISTINCT run, fence_worker, fence_attempt FROM w \
+     WHERE fence_worker IS NOT NULL), \
+     fenced AS (SELECT r.id, r.lease_worker, r.attempts FROM runs r JOIN fences f \
+     ON r.id = f.run AND r.lease_worker = f.fence_worker AND r.attempts = f.fence_attempt \
+     WHERE r.status = 'running' FOR SHARE OF r), \
+     held AS (SELECT w.*, (w.fence_worker IS NULL OR EXISTS (SELECT FROM fenced f \
+     WHERE f.id = w.run AND f.lease_worker = w.fence_worker AND f.attempts = w.fence_attempt)) \
+     AS holds FROM w), ",
+    "(SELECT * FROM held WHERE holds) h",
+    "(SELECT h.holds FROM held h WHERE h.ord = w.ord)"
 );
 
 /// A group without fences (an in-process run's writes): every write holds.
