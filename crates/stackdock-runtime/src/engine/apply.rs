@@ -68,10 +68,14 @@ impl Runtime {
             }
         })
         .await;
-        // Only an apply prunes (a reconcile's blueprint is the records themselves).
+        // Only an apply prunes (a reconcile's blueprint is the records
+        // themselves). The steps it prunes are the records read at the
+        // start: the run touched none of them (they are not in the
+        // blueprint) and holds the scope, so they are still as read.
         let failure = match failure {
             None if ctx.operation == Operation::Apply => {
-                self.prune(ctx, blueprint, &outcomes).await?
+                let recorded = recorded.into_values().collect();
+                self.prune(ctx, blueprint, recorded, &outcomes).await?
             }
             other => other,
         };

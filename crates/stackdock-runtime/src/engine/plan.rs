@@ -209,15 +209,16 @@ impl Runtime {
 
     /// After an apply's steps all succeeded: delete (children first) what
     /// the scope created for steps the blueprint no longer has, release what
-    /// it adopted. Returns the first failure; later steps are left recorded
-    /// for the next apply.
+    /// it adopted — of `recorded`, the scope's steps as the run found them.
+    /// Returns the first failure; later steps are left recorded for the
+    /// next apply.
     pub(super) async fn prune(
         &self,
         ctx: &RunCtx,
         blueprint: &Blueprint,
+        recorded: Vec<StepState>,
         outcomes: &Mutex<BTreeMap<String, StepOutcome>>,
     ) -> Result<Option<StepFailure>> {
-        let recorded = self.store.list_steps(&ctx.scope).await?;
         for state in self.pruned(blueprint, recorded) {
             let step = state.step.clone();
             let (action, why) = self.prune_action(&state).await?;
