@@ -237,6 +237,17 @@ pub(crate) const WRITE_STEPS: &str = write_steps!(
 /// A group without fences (an in-process run's writes): every write holds.
 pub(crate) const WRITE_STEPS_UNFENCED: &str = write_steps!("", "w", "true");
 
+/// A group whose writes are all under one claim (a worker's run with its
+/// steps in flight, the usual group of a worker): the fence is checked and
+/// locked once, from the claim of the first write.
+pub(crate) const WRITE_STEPS_ONE_FENCE: &str = write_steps!(
+    "fence AS (SELECT FROM runs WHERE id = ($9::text[])[1] \
+     AND lease_worker = ($10::text[])[1] AND attempts = ($11::integer[])[1] \
+     AND status = 'running' FOR SHARE), ",
+    "(SELECT * FROM w WHERE EXISTS (SELECT FROM fence)) h",
+    "EXISTS (SELECT FROM fence)"
+);
+
 /// Where a step write is bound: the run that touched it (`$9`, NULL:
 /// none), or the claim that must still hold it (`$9`-`$11`).
 pub(crate) enum Tail {
@@ -379,16 +390,12 @@ enum Together {
     Lost(Error),
 }
 
-/// `writes` as one statement ([`WRITE_STEPS`], or
-/// [`WRITE_STEPS_UNFENCED`] when none of them is fenced).
+/// `writes` as one statement: [`WRITE_STEPS_UNFENCED`] when none of them
+/// is fenced, [`WRITE_STEPS_ONE_FENCE`] when all are under one claim, else
+/// [`WRITE_STEPS`].
 async fn together(conn: &Object, writes: &[&StepWrite]) -> Together {
     let columns = Columns::of(writes.iter().copied());
-    let fenced = writes.iter().any(|w| matches!(w.tail, Tail::Fence { .. }));
-    let sql = if fenced {
-        WRITE_STEPS
-    } else {
-        WRITE_STEPS_UNFENCED
-    };
+    let sql = statement_for(writes);
     let written = match conn.prepare_cached(sql).await {
         Ok(statement) => conn.query(&statement, &columns.params()).await,
         Err(e) => Err(e),
@@ -402,6 +409,30 @@ async fn together(conn: &Object, writes: &[&StepWrite]) -> Together {
         ))),
         Err(e) if e.as_db_error().is_some() => Together::Refused,
         Err(e) => Together::Lost(db_error(e)),
+    }
+}
+
+/// The group statement for `writes`.
+fn statement_for(writes: &[&StepWrite]) -> &'static str {
+    let first = writes.first().and_then(|w| claim_of(w));
+    if writes.iter().all(|w| claim_of(w).is_none()) {
+        WRITE_STEPS_UNFENCED
+    } else if first.is_some() && writes.iter().all(|w| claim_of(w) == first) {
+        WRITE_STEPS_ONE_FENCE
+    } else {
+        WRITE_STEPS
+    }
+}
+
+/// The claim a write is fenced by, if any.
+fn claim_of(write: &StepWrite) -> Option<(&str, &str, i32)> {
+    match &write.tail {
+        Tail::Fence {
+            run,
+            worker,
+            attempt,
+        } => Some((run, worker, *attempt)),
+        Tail::Run(_) => None,
     }
 }
 
@@ -612,6 +643,7 @@ mod tests {
         ];
         let conn = store.conn().await.unwrap();
         let refs: Vec<&StepWrite> = writes.iter().collect();
+        assert_eq!(statement_for(&refs), WRITE_STEPS);
         let Together::Written(rows) = together(&conn, &refs).await else {
             panic!("the group was not written as one statement");
         };
@@ -644,6 +676,49 @@ mod tests {
         assert_eq!(noted, ["s0", "s1"], "the run notes its steps in order");
         let noted = store.get_run(&lease.run_id).await.unwrap().unwrap().steps;
         assert_eq!(noted, ["f0"]);
+        drop_schema(&store).await;
+    }
+
+    /// A worker's usual group — every write under one claim — uses the
+    /// one-fence statement: all held while the claim holds; none of the
+    /// steps written once it is stale, every entry kept.
+    #[tokio::test]
+    async fn a_group_under_one_claim_is_fenced_once_and_all_or_nothing() {
+        let store = store().await;
+        let (_, lease) = runs(&store).await;
+        let stale = Lease {
+            attempt: lease.attempt + 1,
+            ..lease.clone()
+        };
+        let audited = entry("beta", &lease.run_id, "create");
+        let conn = store.conn().await.unwrap();
+        for (claim, prefix, held) in [(&lease, "ok", true), (&stale, "stale", false)] {
+            let writes: Vec<StepWrite> = (0..3)
+                .map(|i| {
+                    let audit = (i != 1).then_some(&audited);
+                    write("beta", &format!("{prefix}{i}"), Tail::fence(claim), audit)
+                })
+                .collect();
+            let refs: Vec<&StepWrite> = writes.iter().collect();
+            assert_eq!(statement_for(&refs), WRITE_STEPS_ONE_FENCE);
+            let Together::Written(rows) = together(&conn, &refs).await else {
+                panic!("the group was not written as one statement");
+            };
+            let got: Vec<bool> = rows.iter().map(|r| r.get("held")).collect();
+            assert_eq!(got, [held; 3]);
+            let seqs: Vec<Option<i64>> = rows.iter().map(|r| r.get("seq")).collect();
+            assert!(seqs[0].is_some() && seqs[1].is_none() && seqs[2].is_some());
+        }
+        let steps: Vec<String> = store
+            .list_steps("beta")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.step)
+            .collect();
+        assert_eq!(steps, ["ok0", "ok1", "ok2"], "a stale claim writes no step");
+        let audit = store.list_audit(&AuditQuery::default()).await.unwrap();
+        assert_eq!(audit.len(), 4, "every entry is kept, held or not");
         drop_schema(&store).await;
     }
 
