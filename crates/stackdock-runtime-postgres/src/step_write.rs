@@ -617,6 +617,20 @@ mod tests {
         StepWrite::new(&StepState::new(scope, step, "d"), tail, audit).unwrap()
     }
 
+    /// `lease` after another worker claimed its run again.
+    fn stale(lease: &Lease) -> Lease {
+        Lease {
+            attempt: lease.attempt + 1,
+            ..lease.clone()
+        }
+    }
+
+    /// The names of `scope`'s recorded steps.
+    async fn step_names(store: &PostgresStore, scope: &str) -> Vec<String> {
+        let steps = store.list_steps(scope).await.unwrap();
+        steps.into_iter().map(|s| s.step).collect()
+    }
+
     /// One statement for a mixed group: in-process writes (audited or
     /// not), a fenced write whose claim holds and two whose claim is stale.
     /// Each write gets its own row: `held` per fence, `seq` per entry; the
@@ -625,10 +639,7 @@ mod tests {
     async fn a_mixed_group_is_one_statement_with_an_answer_per_write() {
         let store = store().await;
         let (run, lease) = runs(&store).await;
-        let stale = Lease {
-            attempt: lease.attempt + 1,
-            ..lease.clone()
-        };
+        let stale = stale(&lease);
         let (plain, audited, fenced) = (
             entry("acme", &run, "plain"),
             entry("acme", &run, "create"),
@@ -653,15 +664,9 @@ mod tests {
         assert!(seqs[0].is_some() && seqs[2].is_some() && seqs[4].is_some());
         assert_eq!((seqs[1], seqs[3]), (None, None));
 
-        let steps = |scope: &'static str| {
-            let store = &store;
-            async move {
-                let steps = store.list_steps(scope).await.unwrap();
-                steps.into_iter().map(|s| s.step).collect::<Vec<_>>()
-            }
-        };
-        assert_eq!(steps("acme").await, ["s0", "s1"]);
-        assert_eq!(steps("beta").await, ["f0"], "stale fences write no step");
+        assert_eq!(step_names(&store, "acme").await, ["s0", "s1"]);
+        let beta = step_names(&store, "beta").await;
+        assert_eq!(beta, ["f0"], "stale fences write no step");
         let audit = store.list_audit(&AuditQuery::default()).await.unwrap();
         let mut got: Vec<(i64, String)> =
             audit.iter().map(|e| (e.seq, e.operation.clone())).collect();
@@ -686,10 +691,7 @@ mod tests {
     async fn a_group_under_one_claim_is_fenced_once_and_all_or_nothing() {
         let store = store().await;
         let (_, lease) = runs(&store).await;
-        let stale = Lease {
-            attempt: lease.attempt + 1,
-            ..lease.clone()
-        };
+        let stale = stale(&lease);
         let audited = entry("beta", &lease.run_id, "create");
         let conn = store.conn().await.unwrap();
         for (claim, prefix, held) in [(&lease, "ok", true), (&stale, "stale", false)] {
@@ -709,13 +711,7 @@ mod tests {
             let seqs: Vec<Option<i64>> = rows.iter().map(|r| r.get("seq")).collect();
             assert!(seqs[0].is_some() && seqs[1].is_none() && seqs[2].is_some());
         }
-        let steps: Vec<String> = store
-            .list_steps("beta")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|s| s.step)
-            .collect();
+        let steps = step_names(&store, "beta").await;
         assert_eq!(steps, ["ok0", "ok1", "ok2"], "a stale claim writes no step");
         let audit = store.list_audit(&AuditQuery::default()).await.unwrap();
         assert_eq!(audit.len(), 4, "every entry is kept, held or not");
@@ -774,14 +770,7 @@ mod tests {
             let written = written.await.unwrap();
             assert_eq!(written.is_err(), *name == "refused", "{name}: {written:?}");
         }
-        let steps: Vec<String> = store
-            .list_steps("acme")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|s| s.step)
-            .collect();
-        assert_eq!(steps, ["s0", "s1", "s2"]);
+        assert_eq!(step_names(&store, "acme").await, ["s0", "s1", "s2"]);
         let audit = store.list_audit(&AuditQuery::default()).await.unwrap();
         assert_eq!(audit.len(), 3, "one entry per committed write");
         drop_schema(&store).await;
