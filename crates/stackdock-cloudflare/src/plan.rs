@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use stackdock_core::dns::{from_parts, RecordData};
 use stackdock_core::{Error, Result};
-use stackdock_dns::model::{CheckedZone, Zone};
+use stackdock_dns::model::{check_owner_marker, CheckedZone, Zone};
 use stackdock_dns::plan::{Noted, Ownership, Plan, PlanOptions, RecordOp, RecordSieve};
 use stackdock_http::{Request, Response};
 use tokio::task::JoinSet;
@@ -230,12 +230,15 @@ impl CloudflareClient {
     /// The plan that turns the zone (which must exist) into `desired`;
     /// marked ownership uses this dock's marker.
     pub async fn plan_zone(&self, desired: &Zone, options: &PlanOptions) -> Result<ZonePlan> {
-        let desired = CheckedZone::new(desired)?; // bad input fails before any call
-        let zone_id = self.require_zone_id(&desired.name).await?;
+        // Bad input — the zone, or this dock's marker as an owner — fails
+        // before any call.
+        let desired = CheckedZone::new(desired)?;
         let mut options = options.clone();
         if let Ownership::Marked(_) = options.ownership {
+            check_owner_marker(&self.marker)?;
             options = options.with_ownership(Ownership::Marked(self.marker.clone()));
         }
+        let zone_id = self.require_zone_id(&desired.name).await?;
         let mut sieve = RecordSieve::new(&desired, &options);
         let records = self.all_records(&zone_id, &mut sieve).await?;
         // Only the records of sets not already as desired are grouped and planned.

@@ -226,6 +226,28 @@ async fn an_invalid_desired_zone_fails_before_any_call() {
     assert_eq!(fake.requests(), Vec::new(), "no call for bad input");
 }
 
+#[tokio::test]
+async fn a_marker_the_planner_cannot_own_by_fails_before_any_call() {
+    let fake = fake();
+    fake.state().add_zone("marked.example");
+    let server = fake.start().await;
+    let mut config = common::config(&server.uri(), None);
+    config.marker = Some("managed by stackdock".into()); // spaces: not an owner marker
+    let cf = stackdock_cloudflare::CloudflareClient::new(&config).unwrap();
+    let mut desired = Zone::new("marked.example").unwrap();
+    desired.add("www", 300, a(1)).unwrap();
+    fake.clear_requests();
+    let err = cf
+        .plan_zone(&desired, &PlanOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+        "{err}"
+    );
+    assert_eq!(fake.requests(), Vec::new(), "no call for a bad marker");
+}
+
 /// A Cloudflare-shaped server whose zone `pages.example` lists `pages`
 /// (record lists, page 1 first), page `slow` answered 300 ms late.
 async fn paged_server(pages: &[Value], slow: usize) -> wiremock::MockServer {
