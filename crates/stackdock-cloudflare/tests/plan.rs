@@ -205,18 +205,35 @@ async fn a_zone_of_several_pages_is_read_whole() {
 
 #[tokio::test]
 async fn an_invalid_desired_zone_fails_before_any_call() {
-    let fake = fake();
-    fake.state().add_zone("bad.example");
-    let server = fake.start().await;
-    let cf = client(&server.uri());
     let mut desired = Zone::new("bad.example").unwrap();
     desired.add("www", 300, a(1)).unwrap();
     for set in desired.rrsets.values_mut() {
         set.ttl = 0;
     }
+    refused_before_any_call(&desired, None).await;
+}
+
+#[tokio::test]
+async fn a_marker_the_planner_cannot_own_by_fails_before_any_call() {
+    let mut desired = Zone::new("marked.example").unwrap();
+    desired.add("www", 300, a(1)).unwrap();
+    // Spaces: not an owner marker.
+    refused_before_any_call(&desired, Some("managed by stackdock")).await;
+}
+
+/// Planning `desired` (on a dock with `marker`, else the default) against
+/// a fake holding its zone fails with `InvalidInput`, and the fake saw no
+/// request.
+async fn refused_before_any_call(desired: &Zone, marker: Option<&str>) {
+    let fake = fake();
+    fake.state().add_zone(&desired.name);
+    let server = fake.start().await;
+    let mut config = common::config(&server.uri(), None);
+    config.marker = marker.map(str::to_owned);
+    let cf = stackdock_cloudflare::CloudflareClient::new(&config).unwrap();
     fake.clear_requests();
     let err = cf
-        .plan_zone(&desired, &PlanOptions::default())
+        .plan_zone(desired, &PlanOptions::default())
         .await
         .unwrap_err();
     assert!(
@@ -224,28 +241,6 @@ async fn an_invalid_desired_zone_fails_before_any_call() {
         "{err}"
     );
     assert_eq!(fake.requests(), Vec::new(), "no call for bad input");
-}
-
-#[tokio::test]
-async fn a_marker_the_planner_cannot_own_by_fails_before_any_call() {
-    let fake = fake();
-    fake.state().add_zone("marked.example");
-    let server = fake.start().await;
-    let mut config = common::config(&server.uri(), None);
-    config.marker = Some("managed by stackdock".into()); // spaces: not an owner marker
-    let cf = stackdock_cloudflare::CloudflareClient::new(&config).unwrap();
-    let mut desired = Zone::new("marked.example").unwrap();
-    desired.add("www", 300, a(1)).unwrap();
-    fake.clear_requests();
-    let err = cf
-        .plan_zone(&desired, &PlanOptions::default())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::InvalidInput { .. }),
-        "{err}"
-    );
-    assert_eq!(fake.requests(), Vec::new(), "no call for a bad marker");
 }
 
 /// A Cloudflare-shaped server whose zone `pages.example` lists `pages`
