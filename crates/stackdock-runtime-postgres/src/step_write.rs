@@ -6,19 +6,20 @@
 //! is measured against. Written through [`GroupCommit`]: a write that finds
 //! no commit under way is sent alone, as that statement; the writes of this
 //! process that queued meanwhile (the other steps in flight) are sent as
-//! ONE statement over arrays ([`WRITE_STEPS`]) — one round trip, one
-//! statement to execute and one commit for the group. Each caller returns
-//! once its own write is committed.
+//! ONE statement over arrays ([`WRITE_STEPS_UNFENCED`] for an in-process
+//! run's, [`WRITE_STEPS_ONE_FENCE`] for a worker's, [`WRITE_STEPS`] for a
+//! mix) — one round trip, one statement to execute and one commit for the
+//! group. Each caller returns once its own write is committed; a leader
+//! waits up to [`GATHER`] for the writers it expects.
 //!
 //! Why one statement and not a transaction of many: executing statements
 //! one after the other on the group's connection, not the commits, was
 //! what an apply waited for (with `synchronous_commit = off` the apply
-//! still took 2–3× its raw commits); and why one group at a time: groups
-//! in parallel take shared locks on the same run row from several
-//! transactions at once (PostgreSQL then builds a multixact for it).
+//! still took 2–3× its raw commits). Why one group at a time: two or three
+//! groups in flight on separate connections measured 2–4× slower.
 //!
-//! A group statement that PostgreSQL refuses (a foreign key, a deadlock
-//! with another replica) wrote nothing; every write of the group is then
+//! A group statement that PostgreSQL refuses (a constraint or trigger, a
+//! deadlock with another replica) wrote nothing; every write of the group is then
 //! sent alone, so only the failing one's caller sees its error. A group
 //! whose answer is lost (the connection broke) fails every write of it
 //! with a store error, as a lost answer to a lone statement does (the

@@ -191,7 +191,7 @@ impl PostgresStore {
     }
 
     /// Commit a step write, alone or with the writes queued meanwhile (see
-    /// [`step_write`](crate::step_write)); returns its statement's rows once
+    /// [`step_write`]); returns its statement's rows once
     /// it is committed.
     async fn write_step(&self, write: StepWrite) -> Result<Vec<Row>> {
         let pool = self.pool.clone();
